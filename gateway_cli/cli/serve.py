@@ -1,0 +1,31 @@
+"""`gateway serve`: run the gateway in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--host", default=None, metavar="ADDRESS",
+              help="Address to listen on. Default: server.host from the config, else "
+                   "127.0.0.1 (this machine only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="TCP port to listen on. Default: server.port from the config, else 4000.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=True),
+              default=None, metavar="PATH",
+              help="gateway.toml to load. Without it the gateway runs on safe defaults "
+                   "with the built-in mock model.")
+def serve(host: str | None, port: int | None, config_path: Path | None) -> None:
+    """Run the gateway in the foreground until Ctrl-C or SIGTERM.
+
+    With no config file it listens on 127.0.0.1:4000 and serves the built-in
+    model `mock/echo`, which echoes the last user message: enough to try any
+    OpenAI client against http://127.0.0.1:4000/v1 before adding providers.
+    """
+    from gateway_cli.config import load_config
+    from gateway_cli.server.launch import run
+
+    config = load_config(config_path)
+    run(config, host=host or config.server.host, port=port or config.server.port)

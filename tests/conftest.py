@@ -1,0 +1,107 @@
+"""Shared test fixtures: a real gateway process on a free loopback port.
+
+Tests talk to the gateway the way users do: a separate process started with
+the same command line, reached over TCP by the official SDKs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_program(name: str) -> str:
+    """Path of a system program the test needs; skip without it, but fail under CI."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed (.ci/run installs it)"
+        if IN_CI:
+            pytest.fail(f"{reason}; under CI a missing program is a failure")
+        pytest.skip(reason)
+    return path
+
+
+def gateway_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gateway_cli", *args]
+
+
+def run_gateway(*args: str, timeout: float = 30,
+                **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(gateway_cmd(*args), capture_output=True, text=True,
+                          timeout=timeout, check=False, **kwargs)  # type: ignore[call-overload]
+
+
+@dataclass
+class Gateway:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_gateway(tmp_path: Path, *extra: str, config: str | None = None,
+                  env: dict[str, str] | None = None) -> Gateway:
+    port = free_port()
+    args = ["serve", "--port", str(port), *extra]
+    if config is not None:
+        config_path = tmp_path / "gateway.toml"
+        config_path.write_text(config)
+        args += ["--config", str(config_path)]
+    log_path = tmp_path / f"gateway-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(gateway_cmd(*args), stdout=log, stderr=subprocess.STDOUT,
+                                   env=env)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode}:\n"
+                               f"{log_path.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
+                return Gateway(process, port, log_path)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"gateway did not answer /health in time:\n{log_path.read_text()}")
+
+
+def stop_gateway(gateway: Gateway) -> None:
+    gateway.process.terminate()
+    try:
+        gateway.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        gateway.process.kill()
+        gateway.process.wait()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """One gateway on its defaults (no config), shared by the tests that only read."""
+    gw = start_gateway(tmp_path_factory.mktemp("gateway"))
+    yield gw
+    stop_gateway(gw)
