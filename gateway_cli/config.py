@@ -25,6 +25,10 @@ from gateway_cli.errors import ConfigError
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ProviderKind = Literal["openai", "anthropic", "azure", "openai-compatible"]
+Strategy = Literal["priority", "weighted", "least-latency", "least-inflight"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4000
@@ -39,6 +43,8 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     host: str = DEFAULT_HOST
     port: Port = DEFAULT_PORT
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024**3)] = DEFAULT_MAX_BODY_BYTES
+    max_json_depth: Annotated[int, msgspec.Meta(ge=8, le=512)] = 100
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1024**2)] = 65536
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -48,9 +54,56 @@ class MockConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     enabled: bool = True
 
 
+class ProviderConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """An upstream account: where to send requests and which secret signs them."""
+
+    name: Name
+    kind: ProviderKind
+    base_url: str | None = None
+    secret: str | None = None
+    api_version: str | None = None
+    anthropic_version: str = "2023-06-01"
+    connect_timeout: Seconds = 10.0
+    timeout: Seconds = 600.0
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 256
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class DeploymentConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """One place a public model name can be served from."""
+
+    provider: Name
+    model: Name
+    weight: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    priority: int = 0
+    timeout: Seconds | None = None
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+
+
+class ModelConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """A public model name (what clients ask for) and the deployments behind it."""
+
+    name: Name
+    deployments: Annotated[list[DeploymentConfig], msgspec.Meta(min_length=1)]
+    strategy: Strategy = "priority"
+
+
+class RoutingConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
+    backoff_initial: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.2
+    backoff_max: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    max_retry_after: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
+    breaker_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    breaker_cooldown: Seconds = 30.0
+
+
 class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     mock: MockConfig = msgspec.field(default_factory=MockConfig)
+    routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    providers: list[ProviderConfig] = msgspec.field(default_factory=list)
+    models: list[ModelConfig] = msgspec.field(default_factory=list)
 
 
 _PATH_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
@@ -112,12 +165,70 @@ def _describe(err: msgspec.ValidationError, raw: dict[str, Any], source: str) ->
     return f"{source}: {key} = {shown}: {expected}"
 
 
+_SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|keyring:[^\s]+|file:/\S+)$")
+_NEEDS_SECRET = {"openai", "anthropic", "azure"}
+_DEFAULT_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+_RESERVED = {"mock"}
+
+
+def _cross_check(config: Config) -> list[str]:
+    """Rules that span fields: references resolve, names are unique, secrets are references."""
+    problems: list[str] = []
+    providers: dict[str, ProviderConfig] = {}
+    for i, p in enumerate(config.providers):
+        key = f"providers[{i}]"
+        if p.name in providers or p.name in _RESERVED:
+            problems.append(f"{key}.name = {p.name!r}: provider names must be unique and not "
+                            f"{', '.join(sorted(_RESERVED))!r}")
+        providers[p.name] = p
+        if p.base_url is None and p.kind not in _DEFAULT_BASE:
+            problems.append(f"{key}.base_url: required for kind {p.kind!r}")
+        elif p.base_url is not None and not re.match(r"^https?://[^/\s]+", p.base_url):
+            problems.append(f"{key}.base_url = {p.base_url!r}: expected an http:// or "
+                            "https:// URL")
+        if p.secret is None:
+            if p.kind in _NEEDS_SECRET:
+                problems.append(f"{key}.secret: required for kind {p.kind!r}; give a reference "
+                                "such as 'env:OPENAI_API_KEY' or 'keyring:openai'")
+        elif not _SECRET_REF.match(p.secret):
+            # Never echo the value: it may be the secret itself pasted by mistake.
+            problems.append(f"{key}.secret: expected a reference 'env:NAME', 'keyring:NAME' or "
+                            "'file:/absolute/path', never the secret itself")
+        if p.kind == "azure" and not p.api_version:
+            problems.append(f"{key}.api_version: required for kind 'azure' (e.g. '2024-10-21')")
+        for header in p.headers:
+            if header.lower() in {"authorization", "api-key", "x-api-key"}:
+                problems.append(f"{key}.headers.{header}: credentials go in 'secret', "
+                                "not in headers")
+    seen: set[str] = {"mock/echo"} if config.mock.enabled else set()
+    for i, m in enumerate(config.models):
+        key = f"models[{i}]"
+        if m.name in seen:
+            problems.append(f"{key}.name = {m.name!r}: model names must be unique")
+        seen.add(m.name)
+        for j, d in enumerate(m.deployments):
+            if d.provider not in providers and d.provider != "mock":
+                known = ", ".join(sorted(providers)) or "none configured"
+                problems.append(f"{key}.deployments[{j}].provider = {d.provider!r}: no such "
+                                f"provider (known: {known})")
+    return problems
+
+
+def default_base_url(provider: ProviderConfig) -> str:
+    return (provider.base_url or _DEFAULT_BASE[provider.kind]).rstrip("/")
+
+
 def parse_config(raw: dict[str, Any], source: str = "gateway.toml") -> Config:
     """Validate an already-parsed TOML document (pure: no file access)."""
     try:
-        return msgspec.convert(raw, Config)
+        config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as err:
         raise ConfigError(_describe(err, raw, source)) from None
+    problems = _cross_check(config)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(f"{source}: {problems[0]}{more}")
+    return config
 
 
 def load_config(path: Path | None) -> Config:

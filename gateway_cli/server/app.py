@@ -1,4 +1,4 @@
-"""The Litestar application: routes, error shapes, and nothing else.
+"""The Litestar application: routes, error shapes, start-up and shutdown.
 
 No OpenAPI schema, no debug pages, no request logging: each would add
 attack surface or per-request cost, and none is needed by the clients.
@@ -15,9 +15,10 @@ from litestar.exceptions import HTTPException
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
-from gateway_cli.server import chat
+from gateway_cli.server import proxy
 from gateway_cli.server.errors import openai_error
 from gateway_cli.server.runtime import Runtime, build_runtime
+from gateway_cli.upstream.pool import UpstreamPool
 
 
 def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -29,31 +30,34 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[b
                     media_type=MediaType.JSON, headers=exc.headers)
 
 
-def create_app(config: Config | None = None) -> Litestar:
-    runtime: Runtime = build_runtime(config or Config())
+def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Litestar:
+    runtime = runtime or build_runtime(config or Config())
+    pool = UpstreamPool()
+
+    def open_pool() -> None:
+        for provider in runtime.providers.values():
+            pool.open(provider.name, max_connections=provider.max_connections,
+                      connect_timeout=provider.connect_timeout)
 
     @get("/health", sync_to_thread=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     @get("/v1/models", sync_to_thread=False)
-    def list_models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [
-                {"id": m.name, "object": "model", "created": 0, "owned_by": m.owned_by}
-                for m in runtime.models.values()
-            ],
-        }
+    def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        return proxy.models_payload(runtime, "anthropic-version" in request.headers)
 
-    chat_route = asgi("/v1/chat/completions", copy_scope=False)(chat.make_handler(runtime))
-
+    routes = [
+        asgi(path, copy_scope=False)(proxy.make_handler(runtime, pool, op))
+        for op, path in proxy.PATHS.items()
+    ]
     return Litestar(
-        route_handlers=[health, list_models, chat_route],
+        route_handlers=[health, list_models, *routes],
         exception_handlers={HTTPException: _http_exception},
+        on_startup=[open_pool],
+        on_shutdown=[pool.close],
         openapi_config=None,
         logging_config=None,
         debug=False,
         request_max_body_size=runtime.config.server.max_body_bytes,
-        state=None,
     )

@@ -57,14 +57,17 @@ def _configure_logging(level: str) -> None:
 
 def run(config: Config, *, host: str, port: int) -> None:
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server.embed import Server
 
     from gateway_cli.server.app import create_app
+    from gateway_cli.server.runtime import build_runtime
 
     _configure_logging(config.server.log_level)
     check_bindable(host, port)
-    app = create_app(config)
+    runtime = build_runtime(config, scrub_env=True)
+    app = create_app(runtime=runtime)
     server = Server(
         target=app,
         address=host,
@@ -72,6 +75,7 @@ def run(config: Config, *, host: str, port: int) -> None:
         interface=Interfaces.ASGI,
         log_level=LogLevels.warning,
         log_access=False,
+        http1_settings=HTTP1Settings(max_buffer_size=config.server.max_header_bytes),
     )
     # We chose the embedded server knowingly (fastest start, one process);
     # its "experimental" notice at every start would only alarm users.
@@ -79,8 +83,9 @@ def run(config: Config, *, host: str, port: int) -> None:
         lambda record: "experimental" not in record.getMessage()
     )
     shown = f"[{host}]" if ":" in host else host
-    log.info("gateway %s listening on http://%s:%d (OpenAI base URL http://%s:%d/v1)",
-             __version__, shown, port, shown, port)
+    log.info("gateway %s listening on http://%s:%d (OpenAI base URL http://%s:%d/v1); "
+             "models: %s", __version__, shown, port, shown, port,
+             ", ".join(runtime.models) or "none")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -1,33 +1,115 @@
-"""What a running gateway knows: its validated config and the models it serves.
+"""What a running gateway knows: providers, their secrets, and the model routes.
 
-Built once at start-up and shared read-only by every request handler.
+Built once at start-up from the validated config (resolving every secret
+reference, so a missing key stops start-up instead of failing a request) and
+shared by every request handler in this process.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 
-from gateway_cli.config import Config
+from gateway_cli.config import Config, ProviderConfig, default_base_url
+from gateway_cli.keys.refs import Secret, resolve, scrub_environment
 from gateway_cli.providers import mock
+from gateway_cli.providers.operations import PROVIDER_FAMILY, Family
+from gateway_cli.providers.wire import ProviderWire
+from gateway_cli.routing.health import DeploymentHealth
+from gateway_cli.routing.hooks import RouteHook
+
+
+@dataclass
+class Provider:
+    """An upstream account. `secret` is replaced in place when keys are rotated."""
+
+    name: str
+    kind: str
+    family: Family
+    wire: ProviderWire
+    secret: Secret | None
+    connect_timeout: float
+    timeout: float
+    max_connections: int
 
 
 @dataclass(frozen=True)
-class ModelEntry:
-    """One public model name and the provider that answers it."""
+class Deployment:
+    id: str
+    provider: Provider | None  # None: the built-in mock
+    model: str
+    weight: float
+    priority: int
+    timeout: float
+
+    @property
+    def family(self) -> Family:
+        return self.provider.family if self.provider else "openai"
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    """One public model name and the deployments that can answer it."""
 
     name: str
-    provider: str
+    strategy: str
+    deployments: tuple[Deployment, ...]
     owned_by: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class Runtime:
     config: Config
-    models: dict[str, ModelEntry] = field(default_factory=dict)
+    models: dict[str, ModelRoute] = field(default_factory=dict)
+    providers: dict[str, Provider] = field(default_factory=dict)
+    health: dict[str, DeploymentHealth] = field(default_factory=dict)
+    hooks: list[RouteHook] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)
 
 
-def build_runtime(config: Config) -> Runtime:
-    models: dict[str, ModelEntry] = {}
+def _provider(config: ProviderConfig) -> Provider:
+    owner = f"provider {config.name!r}"
+    secret = resolve(config.secret, owner) if config.secret else None
+    wire = ProviderWire(
+        name=config.name,
+        kind=config.kind,
+        base_url=default_base_url(config),
+        api_version=config.api_version,
+        anthropic_version=config.anthropic_version,
+        extra_headers=tuple((k.lower().encode(), v.encode()) for k, v in config.headers.items()),
+    )
+    return Provider(name=config.name, kind=config.kind, family=PROVIDER_FAMILY[config.kind],
+                    wire=wire, secret=secret, connect_timeout=config.connect_timeout,
+                    timeout=config.timeout, max_connections=config.max_connections)
+
+
+def build_runtime(config: Config, *, scrub_env: bool = False) -> Runtime:
+    runtime = Runtime(config=config)
+    runtime.providers = {p.name: _provider(p) for p in config.providers}
+    if scrub_env:
+        scrub_environment([p.secret for p in config.providers if p.secret])
     if config.mock.enabled:
-        models[mock.MODEL] = ModelEntry(name=mock.MODEL, provider="mock", owned_by="gateway")
-    return Runtime(config=config, models=models)
+        dep = Deployment(id="mock/echo", provider=None, model=mock.MODEL, weight=1.0,
+                         priority=0, timeout=60.0)
+        runtime.models[mock.MODEL] = ModelRoute(mock.MODEL, "priority", (dep,), "gateway")
+    for model in config.models:
+        deployments = []
+        for i, d in enumerate(model.deployments):
+            provider = runtime.providers.get(d.provider)
+            deployments.append(Deployment(
+                id=f"{d.provider}/{d.model}" + (f"#{i}" if any(
+                    o.provider == d.provider and o.model == d.model
+                    for o in model.deployments[:i]) else ""),
+                provider=provider,
+                model=d.model,
+                weight=d.weight,
+                priority=d.priority,
+                timeout=d.timeout or (provider.timeout if provider else 60.0),
+            ))
+        owner = model.deployments[0].provider
+        runtime.models[model.name] = ModelRoute(model.name, model.strategy, tuple(deployments),
+                                                owner)
+    for route in runtime.models.values():
+        for dep in route.deployments:
+            runtime.health.setdefault(dep.id, DeploymentHealth())
+    return runtime

@@ -1,0 +1,1 @@
+"""Provider secrets and gateway credentials."""

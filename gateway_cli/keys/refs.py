@@ -1,0 +1,113 @@
+"""Resolve the secret references in gateway.toml to the secrets themselves.
+
+The config names where a secret lives, never the secret: `env:NAME`,
+`keyring:NAME` (the OS keyring, service "gateway") or `file:/path` (a mounted
+container secret). Resolution happens once at start-up so a missing secret
+stops the gateway with a clear message instead of failing the first request.
+
+Values are wrapped in `Secret`, whose repr and str never show the value, so a
+stray log line or exception message cannot leak it. Variables read through
+`env:` are removed from this process's environment afterwards, so no child
+process (or a poisoned dependency spawning one) inherits them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from gateway_cli.errors import ConfigError
+
+KEYRING_SERVICE = "gateway"
+
+
+class Secret:
+    """A secret value that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(****)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        import hmac
+
+        return isinstance(other, Secret) and hmac.compare_digest(
+            self._value.encode(), other._value.encode()
+        )
+
+    def __hash__(self) -> int:
+        return hash(("Secret", len(self._value)))
+
+
+def _from_env(name: str, owner: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"{owner}: secret env:{name} is not set in the environment")
+    return value
+
+
+def _from_file(path: str, owner: str) -> str:
+    file = Path(path)
+    try:
+        info = file.stat()
+        value = file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{owner}: secret file:{path} does not exist") from None
+    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{owner}: secret file:{path} cannot be read "
+                          f"({type(err).__name__})") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and os.name == "posix":
+        raise ConfigError(f"{owner}: secret file:{path} is readable by other users; "
+                          f"run: chmod 600 {path}")
+    if not value:
+        raise ConfigError(f"{owner}: secret file:{path} is empty")
+    return value
+
+
+def _from_keyring(name: str, owner: str) -> str:
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except ImportError:  # pragma: no cover - keyring is a locked runtime dependency
+        raise ConfigError(f"{owner}: the keyring library is not installed") from None
+    try:
+        value = keyring.get_password(KEYRING_SERVICE, name)
+    except KeyringError as err:
+        raise ConfigError(
+            f"{owner}: the OS keyring is not usable here ({type(err).__name__}); "
+            "use an env: or file: reference, or start a Secret Service / unlock the keychain"
+        ) from None
+    if not value:
+        raise ConfigError(f"{owner}: no secret named {name!r} in the OS keyring "
+                          f"(service {KEYRING_SERVICE!r})")
+    return value
+
+
+def resolve(reference: str, owner: str) -> Secret:
+    """The secret a reference points to; `owner` names the config entry for messages."""
+    scheme, _, name = reference.partition(":")
+    if scheme == "env":
+        return Secret(_from_env(name, owner))
+    if scheme == "file":
+        return Secret(_from_file(name, owner))
+    if scheme == "keyring":
+        return Secret(_from_keyring(name, owner))
+    raise ConfigError(f"{owner}: unknown secret reference scheme {scheme!r}")
+
+
+def scrub_environment(references: list[str]) -> None:
+    """Remove the env: variables already read, so child processes never inherit them."""
+    for reference in references:
+        scheme, _, name = reference.partition(":")
+        if scheme == "env":
+            os.environ.pop(name, None)

@@ -1,0 +1,1 @@
+"""Choosing a deployment for each request: strategies, health, retries."""

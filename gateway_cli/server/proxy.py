@@ -1,0 +1,137 @@
+"""The proxy endpoints: one raw ASGI handler per API operation.
+
+Raw ASGI (see asgi_io) keeps the hot path short: read the body with a cap,
+decode once, check the few fields the gateway routes on, pick the route,
+relay. While the upstream works, a watcher waits on the client's side of the
+connection: if the client goes away the upstream request is cancelled at
+once, so an abandoned call stops costing tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar.types import Receive, Scope, Send
+
+from gateway_cli.formats.openai_chat import RequestProblem, decode_object
+from gateway_cli.formats.requests import check_depth, check_request
+from gateway_cli.providers.adapt import Ids, client_error
+from gateway_cli.providers.operations import CLIENT_FAMILY, Op
+from gateway_cli.routing.hooks import RouteContext, choose_model
+from gateway_cli.server import asgi_io
+from gateway_cli.server.asgi_io import ClientGone, HttpError
+from gateway_cli.server.relay import Call, Passthrough, execute
+from gateway_cli.server.runtime import Runtime
+from gateway_cli.upstream.pool import UpstreamPool
+
+log = logging.getLogger("gateway.proxy")
+
+PATHS = {
+    Op.CHAT: "/v1/chat/completions",
+    Op.EMBEDDINGS: "/v1/embeddings",
+    Op.RESPONSES: "/v1/responses",
+    Op.MESSAGES: "/v1/messages",
+    Op.COUNT_TOKENS: "/v1/messages/count_tokens",
+}
+
+AsgiHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def new_request_id() -> str:
+    return os.urandom(12).hex()
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_client_leaves(work: Awaitable[None], receive: Receive) -> None:
+    """Run `work`; cancel it if the client disconnects first."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        watcher.cancel()
+        raise
+    if task in done:
+        watcher.cancel()
+        task.result()
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    raise ClientGone
+
+
+def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
+    family = CLIENT_FAMILY[op]
+    path = PATHS[op]
+    limits = runtime.config.server
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = new_request_id()
+        headers = [(b"x-request-id", request_id.encode())]
+        try:
+            if scope.get("method") != "POST":
+                raise HttpError(405, f"use POST for {path}", "method_not_allowed",
+                                headers=[(b"allow", b"POST")])
+            raw = await asgi_io.read_body(scope, receive, limits.max_body_bytes)
+            try:
+                body = decode_object(raw)
+                check_depth(raw, body, limits.max_json_depth)
+                check_request(op, body)
+            except RequestProblem as problem:
+                raise HttpError(400, problem.message, "invalid_request", problem.param) from None
+            model: str = body["model"]
+            target = choose_model(runtime.hooks, RouteContext(op, model, body))
+            if target is not None:
+                if target not in runtime.models:
+                    log.error("a routing hook chose unknown model %r", target)
+                    raise HttpError(500, "the gateway's routing policy chose a model that is "
+                                    "not configured", "routing_error")
+                headers.append((b"x-gateway-rerouted-from", model.encode()))
+                model = target
+            route = runtime.models.get(model)
+            if route is None:
+                raise HttpError(404, f"The model '{model}' does not exist or is not configured "
+                                "on this gateway; GET /v1/models lists the available ones",
+                                "model_not_found", "model")
+            call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),
+                        ids=Ids(request_id, int(time.time())), response_headers=headers)
+            await _unless_client_leaves(execute(runtime, pool, route, call, send), receive)
+        except Passthrough as err:
+            await asgi_io.send_response(send, err.status, err.body,
+                                        headers=[*headers, *err.headers])
+        except HttpError as err:
+            await asgi_io.send_response(
+                send, err.status, client_error(family, err.status, err.message, err.code),
+                headers=[*headers, *err.headers])
+        except ClientGone:
+            log.debug("client left; request %s cancelled", request_id)
+
+    return handler
+
+
+def models_payload(runtime: Runtime, anthropic: bool) -> dict[str, Any]:
+    """GET /v1/models in the format of the SDK asking (Anthropic's sends anthropic-version)."""
+    names = list(runtime.models)
+    if anthropic:
+        return {
+            "data": [{"type": "model", "id": n, "display_name": n,
+                      "created_at": "1970-01-01T00:00:00Z"} for n in names],
+            "has_more": False,
+            "first_id": names[0] if names else None,
+            "last_id": names[-1] if names else None,
+        }
+    return {
+        "object": "list",
+        "data": [{"id": m.name, "object": "model", "created": 0, "owned_by": m.owned_by}
+                 for m in runtime.models.values()],
+    }

@@ -1,0 +1,325 @@
+"""Send one request upstream with routing, retries and failover; relay the answer.
+
+The order of deployments comes from the model's strategy; unhealthy ones
+(open circuit breaker) are skipped. Each attempt has the deployment's
+timeout for the response headers (and, when not streaming, the body).
+Connection failures, timeouts, 408/409/429 and 5xx are retried with jittered
+backoff, honouring Retry-After, moving to the next deployment when there is
+one; a credential rejection (401/403) fails over but is never retried on the
+same deployment; any other 4xx is the client's problem and is answered at once.
+Once a stream has started sending to the client there are no more retries:
+a broken upstream ends the stream with an error event in the client's format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from gateway_cli.formats.sse import SSEError
+from gateway_cli.providers import mock
+from gateway_cli.providers.adapt import Adapter, Ids, StreamConverter, adapter_for, stream_error
+from gateway_cli.providers.operations import Op
+from gateway_cli.providers.wire import Unsupported, headers_for, url_for
+from gateway_cli.routing import health as hp
+from gateway_cli.routing import retry, strategies
+from gateway_cli.server import asgi_io
+from gateway_cli.server.asgi_io import HttpError
+from gateway_cli.server.runtime import Deployment, ModelRoute, Runtime
+from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
+from gateway_cli.upstream.pool import UpstreamPool
+
+log = logging.getLogger("gateway.relay")
+
+MAX_UPSTREAM_BODY = 64 * 1024 * 1024
+_UPSTREAM_OP = {Op.CHAT: Op.MESSAGES, Op.MESSAGES: Op.CHAT}
+
+
+@dataclass
+class Call:
+    """Everything about one client request that the relay needs."""
+
+    op: Op
+    body: dict[str, Any]
+    raw: bytes
+    client_headers: dict[bytes, bytes]
+    ids: Ids
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @property
+    def streaming(self) -> bool:
+        return self.body.get("stream") is True
+
+    @property
+    def include_usage(self) -> bool:
+        options = self.body.get("stream_options")
+        return isinstance(options, dict) and options.get("include_usage") is True
+
+
+@dataclass
+class _Full:
+    status: int
+    body: bytes
+    content_type: bytes
+    retry_after: str | None
+
+
+@dataclass
+class _Stream:
+    chunks: AsyncIterator[bytes]
+    close: Any
+
+
+@dataclass
+class _Failure:
+    kind: str  # "timeout" | "connect" | "status" | "credentials"
+    message: str
+    status: int | None = None
+    body: bytes = b""
+    retry_after: float | None = None
+
+
+def _upstream_op(adapter: Adapter) -> Op:
+    return adapter.op if adapter.passthrough else _UPSTREAM_OP.get(adapter.op, adapter.op)
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > MAX_UPSTREAM_BODY:
+        raise _TooLarge
+    data = bytearray()
+    async for chunk in response.content.iter_any():
+        data += chunk
+        if len(data) > MAX_UPSTREAM_BODY:
+            raise _TooLarge
+    return bytes(data)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _idle_limited(response: aiohttp.ClientResponse, idle: float) -> AsyncIterator[bytes]:
+    """The upstream stream as it arrives; a silence longer than `idle` ends it."""
+    while True:
+        async with asyncio.timeout(idle):
+            chunk = await response.content.readany()
+        if not chunk:
+            return
+        yield chunk
+
+
+async def _mock_stream(body: bytes, ids: Ids) -> AsyncIterator[bytes]:
+    import msgspec
+
+    request = msgspec.json.decode(body)
+    for chunk in mock.stream(request, request_id=ids.request_id, created=ids.created):
+        yield b"data: " + msgspec.json.encode(chunk) + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+def _mock_attempt(call: Call, body: bytes, streaming: bool) -> _Full | _Stream:
+    import msgspec
+
+    if streaming:
+        return _Stream(_mock_stream(body, call.ids), None)
+    request = msgspec.json.decode(body)
+    answer = mock.complete(request, request_id=call.ids.request_id, created=call.ids.created)
+    return _Full(200, msgspec.json.encode(answer), asgi_io.JSON, None)
+
+
+async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,
+                        call: Call, streaming: bool) -> _Full | _Stream | _Failure:
+    provider = dep.provider
+    assert provider is not None
+    url = url_for(provider.wire, op, dep.model)
+    headers = headers_for(provider.wire, provider.secret, call.client_headers)
+    if streaming:
+        headers["accept"] = "text/event-stream"
+    response: aiohttp.ClientResponse | None = None
+    try:
+        async with asyncio.timeout(dep.timeout):
+            response = await pool.session(provider.name).post(url, data=body, headers=headers)
+            if streaming and response.status == 200:
+                stream = _Stream(_idle_limited(response, dep.timeout), response.close)
+                response = None  # ownership passes to the stream
+                return stream
+            data = await _read_capped(response)
+        status = response.status
+        content_type = response.headers.get("content-type", "application/json").encode()
+        retry_after = response.headers.get("retry-after")
+        if status in (401, 403):
+            return _Failure("credentials", f"provider {provider.name!r} rejected the gateway's "
+                            f"credentials (HTTP {status}); check its secret", status, data)
+        if status >= 400:
+            wait = retry.parse_retry_after(retry_after, time.time())
+            return _Failure("status", f"upstream answered HTTP {status}", status, data, wait)
+        return _Full(status, data, content_type, retry_after)
+    except TimeoutError:
+        return _Failure("timeout", f"deployment {dep.id} did not answer within {dep.timeout:g} s")
+    except _TooLarge:
+        return _Failure("connect", f"deployment {dep.id} sent a response over "
+                        f"{MAX_UPSTREAM_BODY} bytes")
+    except (aiohttp.ClientError, OSError) as err:
+        return _Failure("connect", f"deployment {dep.id} unreachable ({type(err).__name__})")
+    finally:
+        if response is not None:
+            response.release()
+
+
+class Passthrough(HttpError):
+    """An upstream error already rendered in the client's format."""
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(status, "upstream error", headers=headers)
+        self.body = body
+
+
+def _final_error(adapter: Adapter, failure: _Failure | None, route: ModelRoute) -> HttpError:
+    if failure is None:
+        return HttpError(503, f"no deployment of model {route.name!r} is available")
+    if failure.kind == "timeout":
+        return HttpError(504, f"upstream timed out: {failure.message}", "upstream_timeout")
+    if failure.kind in ("connect", "credentials"):
+        return HttpError(502, failure.message, "upstream_unavailable")
+    status = failure.status or 502
+    headers = []
+    if status == 429:
+        if failure.retry_after is not None:
+            headers.append((b"retry-after", str(max(1, round(failure.retry_after))).encode()))
+        return Passthrough(429, adapter.error(429, failure.body), headers)
+    if status >= 500:
+        return Passthrough(502, adapter.error(502, failure.body), headers)
+    return Passthrough(status, adapter.error(status, failure.body), headers)
+
+
+async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter | None,
+                        adapter: Adapter, headers: list[tuple[bytes, bytes]]) -> None:
+    await asgi_io.start_sse(send, headers)
+    try:
+        async for chunk in stream.chunks:
+            if converter is None:
+                await asgi_io.send_chunk(send, chunk)
+            else:
+                for piece in converter.feed(chunk):
+                    await asgi_io.send_chunk(send, piece)
+        if converter is not None:
+            for piece in converter.finish():
+                await asgi_io.send_chunk(send, piece)
+    except TimeoutError:
+        await asgi_io.send_chunk(send, b"\n\n" + stream_error(
+            adapter.client, "the upstream stream stalled; the answer is incomplete"))
+    except (aiohttp.ClientError, OSError, SSEError, TranslationError, UpstreamStreamError,
+            ValueError) as err:
+        log.debug("upstream stream broke: %s", type(err).__name__)
+        await asgi_io.send_chunk(send, b"\n\n" + stream_error(
+            adapter.client, "the upstream stream broke off; the answer is incomplete"))
+    finally:
+        if stream.close is not None:
+            stream.close()
+    await asgi_io.end_stream(send)
+
+
+async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call: Call,
+                  send: Any) -> None:
+    """Answer `call` from one of `route`'s deployments, or raise HttpError."""
+    cfg = runtime.config.routing
+    health = runtime.health
+    order = strategies.order(route.strategy, route.deployments, health, runtime.rng)
+    max_attempts = 1 + cfg.retries
+    attempts = 0
+    failure: _Failure | None = None
+    failed_adapter = adapter_for(call.op, route.deployments[0].family)
+    unsupported: str | None = None
+    skip: set[str] = set()  # deployments that must not be retried (credentials, unsupported)
+    index = 0
+    while attempts < max_attempts:
+        now = time.monotonic()
+        candidates = [d for d in order if d.id not in skip and hp.available(health[d.id], now)]
+        if not candidates:
+            break
+        dep = candidates[index % len(candidates)]
+        index += 1
+        adapter = adapter_for(call.op, dep.family)
+        try:
+            body = adapter.body(call.body, call.raw, dep.model)
+            upstream_op = _upstream_op(adapter)
+            if dep.provider is None and upstream_op is not Op.CHAT:
+                raise Unsupported(f"the mock model does not serve {call.op.value}")
+            if dep.provider is not None:
+                url_for(dep.provider.wire, upstream_op, dep.model)
+        except Unsupported as err:
+            unsupported = f"model {route.name!r} does not serve {call.op.value}: {err}"
+            skip.add(dep.id)
+            continue
+        except TranslationError as err:
+            raise HttpError(400, str(err), "unsupported_by_upstream") from None
+        attempts += 1
+        state = health[dep.id]
+        hp.on_attempt(state, now)
+        started = time.monotonic()
+        try:
+            if dep.provider is None:
+                outcome: _Full | _Stream | _Failure = _mock_attempt(call, body, call.streaming)
+            else:
+                outcome = await _http_attempt(pool, dep, upstream_op, body, call, call.streaming)
+        finally:
+            hp.on_done(state)
+        headers = [*call.response_headers, (b"x-gateway-deployment", dep.id.encode()),
+                   (b"x-gateway-attempts", str(attempts).encode())]
+        if isinstance(outcome, _Stream):
+            hp.on_success(state, time.monotonic() - started)
+            await _relay_stream(send, outcome, adapter.stream(call.ids, dep.model,
+                                                              call.include_usage),
+                                adapter, headers)
+            return
+        if isinstance(outcome, _Full):
+            hp.on_success(state, time.monotonic() - started)
+            try:
+                answer = adapter.answer(outcome.body, call.ids, dep.model)
+            except (ValueError, TranslationError):
+                raise HttpError(502, f"deployment {dep.id} sent an answer the gateway could "
+                                "not read", "bad_upstream_answer") from None
+            await asgi_io.send_response(send, outcome.status, answer,
+                                        content_type=outcome.content_type, headers=headers)
+            return
+        failure, failed_adapter = outcome, adapter
+        if outcome.kind == "status" and outcome.status is not None \
+                and not retry.retryable_status(outcome.status):
+            error = _final_error(adapter, outcome, route)
+            error.headers += headers
+            raise error
+        hp.on_failure(state, time.monotonic(), threshold=cfg.breaker_failures,
+                      cooldown=cfg.breaker_cooldown)
+        log.debug("attempt %d on %s failed: %s", attempts, dep.id, outcome.message)
+        if outcome.kind == "credentials":
+            log.warning("%s", outcome.message)
+            skip.add(dep.id)
+        if attempts >= max_attempts:
+            break
+        remaining = [d for d in order if d.id not in skip
+                     and hp.available(health[d.id], time.monotonic())]
+        same = not remaining or remaining[index % len(remaining)].id == dep.id
+        delay = retry.backoff(attempts, initial=cfg.backoff_initial, maximum=cfg.backoff_max,
+                              rng=runtime.rng) if same else 0.0
+        if outcome.retry_after is not None and same:
+            if outcome.retry_after > cfg.max_retry_after:
+                break
+            delay = max(delay, outcome.retry_after)
+        if delay:
+            await asyncio.sleep(delay)
+    if failure is None and unsupported is not None:
+        raise HttpError(400, unsupported, "unsupported_operation")
+    if failure is None:
+        now = time.monotonic()
+        reopen = min((health[d.id].open_until for d in route.deployments), default=now)
+        raise HttpError(503, f"every deployment of model {route.name!r} is cooling down after "
+                        "repeated failures; retry shortly", "no_healthy_deployment",
+                        headers=[(b"retry-after", str(max(1, round(reopen - now))).encode())])
+    raise _final_error(failed_adapter, failure, route)

@@ -1,0 +1,1 @@
+"""HTTP to providers: pooled, bounded, with timeouts."""
