@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,7 @@ class _Full:
 @dataclass
 class _Stream:
     chunks: AsyncIterator[bytes]
-    close: Any
+    close: Callable[[], None] | None
 
 
 @dataclass
@@ -215,8 +215,10 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
     except TimeoutError:
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, "the upstream stream stalled; the answer is incomplete"))
-    except (aiohttp.ClientError, OSError, SSEError, TranslationError, UpstreamStreamError,
-            ValueError) as err:
+    except UpstreamStreamError as err:
+        await asgi_io.send_chunk(send, b"\n\n" + stream_error(
+            adapter.client, f"the upstream reported an error mid-stream: {err.message}"))
+    except (aiohttp.ClientError, OSError, SSEError, TranslationError, ValueError) as err:
         log.debug("upstream stream broke: %s", type(err).__name__)
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, "the upstream stream broke off; the answer is incomplete"))
@@ -226,34 +228,88 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
     await asgi_io.end_stream(send)
 
 
+@dataclass
+class _Plan:
+    """One deployment made ready for this call: how to speak to it, and what to send."""
+
+    dep: Deployment
+    adapter: Adapter
+    op: Op
+    body: bytes
+
+
+def _plan(dep: Deployment, call: Call, route: ModelRoute) -> _Plan:
+    """Prepare `call` for `dep`; raises Unsupported or TranslationError."""
+    adapter = adapter_for(call.op, dep.family)
+    body = adapter.body(call.body, call.raw, dep.model)
+    op = _upstream_op(adapter)
+    if dep.provider is None:
+        if op is not Op.CHAT:
+            raise Unsupported(f"the mock model does not serve {call.op.value}")
+    else:
+        url_for(dep.provider.wire, op, dep.model)
+    return _Plan(dep, adapter, op, body)
+
+
+async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
+                   headers: list[tuple[bytes, bytes]]) -> None:
+    if isinstance(outcome, _Stream):
+        converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
+        await _relay_stream(send, outcome, converter, plan.adapter, headers)
+        return
+    try:
+        answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)
+    except (ValueError, TranslationError):
+        raise HttpError(502, f"deployment {plan.dep.id} sent an answer the gateway could not "
+                        "read", "bad_upstream_answer") from None
+    await asgi_io.send_response(send, outcome.status, answer, content_type=outcome.content_type,
+                                headers=headers)
+
+
+def _pause(runtime: Runtime, failure: _Failure, attempts: int, same: bool) -> float | None:
+    """Seconds to wait before the next attempt, or None to give up now.
+
+    Moving to another deployment needs no wait. Retrying the same one waits a
+    jittered backoff, or the upstream's Retry-After if longer; a Retry-After
+    beyond `max_retry_after` ends the retries so the client hears it at once.
+    """
+    if not same:
+        return 0.0
+    cfg = runtime.config.routing
+    delay = retry.backoff(attempts, initial=cfg.backoff_initial, maximum=cfg.backoff_max,
+                          rng=runtime.rng)
+    if failure.retry_after is not None:
+        if failure.retry_after > cfg.max_retry_after:
+            return None
+        delay = max(delay, failure.retry_after)
+    return delay
+
+
 async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call: Call,
                   send: Any) -> None:
     """Answer `call` from one of `route`'s deployments, or raise HttpError."""
     cfg = runtime.config.routing
     health = runtime.health
     order = strategies.order(route.strategy, route.deployments, health, runtime.rng)
-    max_attempts = 1 + cfg.retries
     attempts = 0
     failure: _Failure | None = None
     failed_adapter = adapter_for(call.op, route.deployments[0].family)
     unsupported: str | None = None
-    skip: set[str] = set()  # deployments that must not be retried (credentials, unsupported)
-    index = 0
-    while attempts < max_attempts:
+    skip: set[str] = set()  # not to be tried again: credentials refused, operation unsupported
+
+    def candidates() -> list[Deployment]:
         now = time.monotonic()
-        candidates = [d for d in order if d.id not in skip and hp.available(health[d.id], now)]
-        if not candidates:
+        return [d for d in order if d.id not in skip and hp.available(health[d.id], now)]
+
+    index = 0
+    while attempts <= cfg.retries:
+        ready = candidates()
+        if not ready:
             break
-        dep = candidates[index % len(candidates)]
+        dep = ready[index % len(ready)]
         index += 1
-        adapter = adapter_for(call.op, dep.family)
         try:
-            body = adapter.body(call.body, call.raw, dep.model)
-            upstream_op = _upstream_op(adapter)
-            if dep.provider is None and upstream_op is not Op.CHAT:
-                raise Unsupported(f"the mock model does not serve {call.op.value}")
-            if dep.provider is not None:
-                url_for(dep.provider.wire, upstream_op, dep.model)
+            plan = _plan(dep, call, route)
         except Unsupported as err:
             unsupported = f"model {route.name!r} does not serve {call.op.value}: {err}"
             skip.add(dep.id)
@@ -262,37 +318,23 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
             raise HttpError(400, str(err), "unsupported_by_upstream") from None
         attempts += 1
         state = health[dep.id]
-        hp.on_attempt(state, now)
         started = time.monotonic()
+        hp.on_attempt(state, started)
         try:
-            if dep.provider is None:
-                outcome: _Full | _Stream | _Failure = _mock_attempt(call, body, call.streaming)
-            else:
-                outcome = await _http_attempt(pool, dep, upstream_op, body, call, call.streaming)
+            outcome = _mock_attempt(call, plan.body, call.streaming) if dep.provider is None \
+                else await _http_attempt(pool, dep, plan.op, plan.body, call, call.streaming)
         finally:
             hp.on_done(state)
         headers = [*call.response_headers, (b"x-gateway-deployment", dep.id.encode()),
                    (b"x-gateway-attempts", str(attempts).encode())]
-        if isinstance(outcome, _Stream):
+        if not isinstance(outcome, _Failure):
             hp.on_success(state, time.monotonic() - started)
-            await _relay_stream(send, outcome, adapter.stream(call.ids, dep.model,
-                                                              call.include_usage),
-                                adapter, headers)
+            await _deliver(plan, outcome, call, send, headers)
             return
-        if isinstance(outcome, _Full):
-            hp.on_success(state, time.monotonic() - started)
-            try:
-                answer = adapter.answer(outcome.body, call.ids, dep.model)
-            except (ValueError, TranslationError):
-                raise HttpError(502, f"deployment {dep.id} sent an answer the gateway could "
-                                "not read", "bad_upstream_answer") from None
-            await asgi_io.send_response(send, outcome.status, answer,
-                                        content_type=outcome.content_type, headers=headers)
-            return
-        failure, failed_adapter = outcome, adapter
+        failure, failed_adapter = outcome, plan.adapter
         if outcome.kind == "status" and outcome.status is not None \
                 and not retry.retryable_status(outcome.status):
-            error = _final_error(adapter, outcome, route)
+            error = _final_error(plan.adapter, outcome, route)
             error.headers += headers
             raise error
         hp.on_failure(state, time.monotonic(), threshold=cfg.breaker_failures,
@@ -301,25 +343,21 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
         if outcome.kind == "credentials":
             log.warning("%s", outcome.message)
             skip.add(dep.id)
-        if attempts >= max_attempts:
+        if attempts > cfg.retries:
             break
-        remaining = [d for d in order if d.id not in skip
-                     and hp.available(health[d.id], time.monotonic())]
+        remaining = candidates()
         same = not remaining or remaining[index % len(remaining)].id == dep.id
-        delay = retry.backoff(attempts, initial=cfg.backoff_initial, maximum=cfg.backoff_max,
-                              rng=runtime.rng) if same else 0.0
-        if outcome.retry_after is not None and same:
-            if outcome.retry_after > cfg.max_retry_after:
-                break
-            delay = max(delay, outcome.retry_after)
+        delay = _pause(runtime, outcome, attempts, same)
+        if delay is None:
+            break
         if delay:
             await asyncio.sleep(delay)
-    if failure is None and unsupported is not None:
+    if failure is not None:
+        raise _final_error(failed_adapter, failure, route)
+    if unsupported is not None:
         raise HttpError(400, unsupported, "unsupported_operation")
-    if failure is None:
-        now = time.monotonic()
-        reopen = min((health[d.id].open_until for d in route.deployments), default=now)
-        raise HttpError(503, f"every deployment of model {route.name!r} is cooling down after "
-                        "repeated failures; retry shortly", "no_healthy_deployment",
-                        headers=[(b"retry-after", str(max(1, round(reopen - now))).encode())])
-    raise _final_error(failed_adapter, failure, route)
+    now = time.monotonic()
+    reopen = max(now, min(health[d.id].open_until for d in route.deployments))
+    raise HttpError(503, f"every deployment of model {route.name!r} is cooling down after "
+                    "repeated failures; retry shortly", "no_healthy_deployment",
+                    headers=[(b"retry-after", str(max(1, round(reopen - now))).encode())])

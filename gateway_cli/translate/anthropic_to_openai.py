@@ -15,7 +15,8 @@ What cannot cross, and why:
 - dropped: `thinking` and `redacted_thinking` blocks replayed in assistant
   history (Anthropic itself ignores earlier turns' thinking), `thinking`,
   `top_k`, `cache_control`, `citations`, `service_tier`, `container`,
-  `mcp_servers` and the rest of `metadata` (only `user_id` has a place).
+  `mcp_servers` and the rest of `metadata` (only `user_id` has a place);
+  `tool_choice` when no tools are sent, since OpenAI rejects it then.
 - approximated: a tool_result with `is_error` becomes a tool message whose
   text starts with "Error: ", so the model still sees that the call failed;
   tool_result blocks become `tool` messages placed before the rest of their
@@ -71,11 +72,12 @@ def request(body: JSON, *, upstream_model: str) -> JSON:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise TranslationError("'max_tokens' must be a positive integer")
         out["max_tokens"] = max_tokens
-    tools = body.get("tools")
-    if tools is not None:
-        out["tools"] = _tools(tools)
-    if body.get("tool_choice") is not None:
-        out.update(_tool_choice(body["tool_choice"]))
+    tools = _tools(body.get("tools"))
+    if tools:
+        # OpenAI rejects an empty tools array, and a tool choice without tools.
+        out["tools"] = tools
+        if body.get("tool_choice") is not None:
+            out.update(_tool_choice(body["tool_choice"]))
     stop = body.get("stop_sequences")
     if stop:
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
@@ -141,10 +143,9 @@ def _user_turn(blocks: list[Any], where: str) -> list[JSON]:
     parts: list[JSON] = []
     for j, block in enumerate(blocks):
         block_where = f"{where}.content[{j}]"
-        kind = block.get("type") if isinstance(block, dict) else None
         if not isinstance(block, dict):
             raise TranslationError(f"{block_where} must be an object")
-        if kind == "tool_result":
+        if block.get("type") == "tool_result":
             tool_messages.append(_tool_message(block, block_where))
         else:
             parts.append(_part(block, block_where))
@@ -249,6 +250,8 @@ def _compact(value: Any) -> str:
 
 
 def _tools(tools: Any) -> list[JSON]:
+    if tools is None:
+        return []
     if not isinstance(tools, list):
         raise TranslationError("'tools' must be an array")
     out = []

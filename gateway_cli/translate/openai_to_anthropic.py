@@ -18,8 +18,9 @@ What cannot cross, and why:
   `stream_options` (its `include_usage` is the `StreamTranslator` flag),
   `store`, `metadata`, `service_tier`, `reasoning_effort`, `modalities`,
   `audio`, `prediction`, `web_search_options`, and `name` on messages.
-  `tool_choice` and `parallel_tool_calls` are dropped when no tools are sent,
-  because Anthropic rejects a tool choice without tools.
+  An empty `tools` array is not sent, and `tool_choice` and
+  `parallel_tool_calls` are dropped when no tools are sent, because Anthropic
+  rejects a tool choice without tools.
 - approximated: `temperature` is clamped to Anthropic's 0..1; system and
   developer messages anywhere in the list become the top-level `system`
   (Anthropic has no mid-conversation system turn); consecutive messages of
@@ -83,10 +84,9 @@ def request(body: JSON, *, upstream_model: str, default_max_tokens: int = 4096) 
     }
     if system is not None:
         out["system"] = system
-    tools = body.get("tools")
-    if tools is not None:
-        out["tools"] = _tools(tools)
-    if out.get("tools"):
+    tools = _tools(body.get("tools"))
+    if tools:
+        out["tools"] = tools
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             out["tool_choice"] = choice
@@ -332,6 +332,8 @@ def _tool_result(message: JSON, where: str) -> JSON:
 
 
 def _tools(tools: Any) -> list[JSON]:
+    if tools is None:
+        return []
     if not isinstance(tools, list):
         raise TranslationError("'tools' must be an array")
     out = []
@@ -520,7 +522,7 @@ class StreamTranslator:
             return []
         if delta.get("type") == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
-        if False:
+        if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
             index = self._tool_index.get(data.get("index", -1))
             if index is not None:
                 return [self._chunk({"tool_calls": [

@@ -259,3 +259,18 @@ def test_client_disconnect_cancels_upstream(gw: Gateway, fakes: dict[str, FakeUp
 def test_upstream_slow_headers_within_timeout(gw: Gateway, fakes: dict[str, FakeUpstream]) -> None:
     fakes["c"].script(ok(delay=0.3))
     assert _post(gw, "single").status_code == 200
+
+
+def test_client_leaving_mid_stream_stops_the_relay(gw: Gateway,
+                                                   fakes: dict[str, FakeUpstream]) -> None:
+    fakes["c"].script(slow_stream(0.5))
+    before = gw.log().count("client left; request")
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=30,
+                      json={"model": "single", "messages": MESSAGES, "stream": True}) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                break  # leave after the first event; closing the stream drops the connection
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and gw.log().count("client left; request") == before:
+        time.sleep(0.05)
+    assert gw.log().count("client left; request") == before + 1

@@ -64,3 +64,79 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=rf"^{path}: server.port = True: expected int$"):
         load_config(path)
 
+
+
+# --- providers and models ----------------------------------------------------------------------
+
+def _full(**provider: object) -> dict[str, object]:
+    base: dict[str, object] = {"name": "oa", "kind": "openai", "secret": "env:OPENAI_API_KEY"}
+    base.update(provider)
+    return {"providers": [base],
+            "models": [{"name": "gpt", "deployments": [{"provider": "oa", "model": "gpt-4o"}]}]}
+
+
+def test_provider_and_model_parse() -> None:
+    config = parse_config(_full())
+    assert config.providers[0].kind == "openai"
+    assert config.models[0].deployments[0].model == "gpt-4o"
+    assert config.models[0].strategy == "priority"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"secret": None}, "providers[0].secret: required for kind 'openai'"),
+        ({"kind": "openai-compatible", "secret": None}, "providers[0].base_url: required"),
+        ({"kind": "azure", "base_url": "https://x.openai.azure.com"},
+         "providers[0].api_version: required for kind 'azure'"),
+        ({"base_url": "ftp://example"}, "expected an http:// or https:// URL"),
+        ({"headers": {"Authorization": "Bearer x"}}, "credentials go in 'secret'"),
+        ({"name": "mock"}, "provider names must be unique"),
+        ({"kind": "bedrock"}, "expected one of 'openai', 'anthropic', 'azure', "
+                              "'openai-compatible'"),
+    ],
+)
+def test_provider_errors(change: dict[str, object], message: str) -> None:
+    raw = _full(**change)
+    if change.get("secret", "") is None:
+        del raw["providers"][0]["secret"]  # type: ignore[index]
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert message in str(info.value)
+
+
+def test_pasted_secret_is_refused_without_echo() -> None:
+    key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
+    with pytest.raises(ConfigError) as info:
+        parse_config(_full(secret=key))
+    assert "never the secret itself" in str(info.value)
+    assert key not in str(info.value)
+
+
+def test_unknown_provider_in_deployment() -> None:
+    raw = _full()
+    raw["models"] = [{"name": "x", "deployments": [{"provider": "nope", "model": "m"}]}]
+    with pytest.raises(ConfigError, match=r"deployments\[0\].provider = 'nope': no such provider "
+                                          r"\(known: oa\)"):
+        parse_config(raw)
+
+
+def test_duplicate_model_names_and_mock_clash() -> None:
+    raw = _full()
+    raw["models"] = [{"name": "mock/echo", "deployments": [{"provider": "oa", "model": "m"}]}]
+    with pytest.raises(ConfigError, match="model names must be unique"):
+        parse_config(raw)
+
+
+def test_model_needs_a_deployment() -> None:
+    raw = _full()
+    raw["models"] = [{"name": "x", "deployments": []}]
+    with pytest.raises(ConfigError, match=r"models\[0\].deployments = a table/array: expected "
+                                          r"array of length >= 1"):
+        parse_config(raw)
+
+
+def test_several_problems_are_counted() -> None:
+    raw = {"providers": [{"name": "a", "kind": "openai"}, {"name": "b", "kind": "anthropic"}]}
+    with pytest.raises(ConfigError, match=r"\(and 1 more\)$"):
+        parse_config(raw)

@@ -735,6 +735,12 @@ def test_minimal_anthropic_request() -> None:
                                 {"role": "user", "content": "hi"}]}
 
 
+def test_tool_choice_without_tools_is_dropped_both_ways() -> None:
+    # Both APIs reject a tool choice (and OpenAI an empty tools array) without tools.
+    assert _o2a(tools=[], tool_choice="required") == _o2a()
+    assert _a2o(tools=[], tool_choice={"type": "any"}) == _a2o()
+
+
 def test_anthropic_tool_results_and_errors() -> None:
     out = _a2o(messages=[
         {"role": "user", "content": "go"},
@@ -828,8 +834,8 @@ def test_openai_requests_refused(body: Any, message: str) -> None:
      "'server_tool_use' has no OpenAI"),
     ({"messages": [{"role": "user", "content": "x"}],
       "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "server tool"),
-    ({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": "maybe"}},
-     "'tool_choice' must be"),
+    ({"messages": [{"role": "user", "content": "x"}], "tool_choice": {"type": "maybe"},
+      "tools": [{"name": "f", "input_schema": {"type": "object"}}]}, "'tool_choice' must be"),
     ({"messages": [{"role": "user", "content": "x"}], "system": 5}, "'system' must be"),
 ])
 def test_anthropic_requests_refused(body: Any, message: str) -> None:
