@@ -29,6 +29,17 @@ def test_example_file_is_valid_and_matches_defaults() -> None:
     assert parse_config(raw) == Config()
 
 
+def test_example_providers_and_models_are_valid() -> None:
+    """The commented provider and model examples parse once uncommented."""
+    text = (ROOT / "gateway.example.toml").read_text()
+    examples = text[text.index("# [[providers]]"):]
+    uncommented = "\n".join(line.removeprefix("# ") for line in examples.splitlines())
+    config = parse_config(tomllib.loads(uncommented))
+    assert [p.kind for p in config.providers] == ["openai", "anthropic", "azure",
+                                                  "openai-compatible"]
+    assert [m.name for m in config.models] == ["gpt-4o", "claude"]
+
+
 def test_mock_can_be_disabled() -> None:
     config = parse_config({"mock": {"enabled": False}})
     assert build_runtime(config).models == {}
