@@ -17,6 +17,7 @@ from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.server import proxy
 from gateway_cli.server.errors import openai_error
+from gateway_cli.server.front import Front
 from gateway_cli.server.runtime import Runtime, build_runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
@@ -30,7 +31,7 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[b
                     media_type=MediaType.JSON, headers=exc.headers)
 
 
-def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Litestar:
+def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Front:
     runtime = runtime or build_runtime(config or Config())
     pool = UpstreamPool()
 
@@ -47,11 +48,11 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
     def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
         return proxy.models_payload(runtime, "anthropic-version" in request.headers)
 
-    routes = [
-        asgi(path, copy_scope=False)(proxy.make_handler(runtime, pool, op))
-        for op, path in proxy.PATHS.items()
-    ]
-    return Litestar(
+    handlers = {path: proxy.make_handler(runtime, pool, op) for op, path in proxy.PATHS.items()}
+    # The same handlers are routed by Litestar too, so the app is complete on its own
+    # (in-process tests); Front sends live traffic for these paths to them directly.
+    routes = [asgi(path, copy_scope=False)(handler) for path, handler in handlers.items()]
+    app = Litestar(
         route_handlers=[health, list_models, *routes],
         exception_handlers={HTTPException: _http_exception},
         on_startup=[open_pool],
@@ -61,3 +62,4 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         debug=False,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
+    return Front(app, handlers)

@@ -10,6 +10,7 @@ once, so an abandoned call stops costing tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -46,28 +47,51 @@ def new_request_id() -> str:
     return os.urandom(12).hex()
 
 
+# A request still running after this long gets a watcher on the client's side of the
+# connection. Most calls finish sooner, and watching every one cost a sixth of throughput
+# (bench/README.md); an LLM call worth cancelling runs for seconds.
+WATCH_AFTER = 0.05
+
+
 async def _wait_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
 async def _unless_client_leaves(work: Awaitable[None], receive: Receive) -> None:
-    """Run `work`; cancel it if the client disconnects first."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    """Run `work` in this task; if the client disconnects meanwhile, cancel it.
+
+    The watcher task is only started once the work has run for WATCH_AFTER
+    seconds, so short requests pay for one timer, not two tasks.
+    """
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    assert me is not None
+    left = False
+    watcher: asyncio.Task[None] | None = None
+
+    async def watch() -> None:
+        nonlocal left
+        await _wait_disconnect(receive)
+        left = True
+        me.cancel()
+
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(WATCH_AFTER, start_watching)
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await work
     except asyncio.CancelledError:
-        task.cancel()
-        watcher.cancel()
-        raise
-    if task in done:
-        watcher.cancel()
-        task.result()
-        return
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    raise ClientGone
+        if not left:
+            raise
+        me.uncancel()
+        raise ClientGone from None
+    finally:
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
 
 
 def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
@@ -115,6 +139,14 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                 headers=[*headers, *err.headers])
         except ClientGone:
             log.debug("client left; request %s cancelled", request_id)
+        except Exception:
+            # Every foreseen failure is answered above; this is a bug. The log names the
+            # request id and the code path, never the request content.
+            log.exception("unhandled error answering request %s", request_id)
+            with contextlib.suppress(Exception):  # the response may have started already
+                await asgi_io.send_response(send, 500, client_error(
+                    family, 500, "internal error in the gateway", "internal_error"),
+                    headers=headers)
 
     return handler
 
