@@ -32,9 +32,8 @@ from typing import Any
 
 import msgspec
 
+from gateway_cli.translate.common import JSON, compact, obj
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
-
-JSON = dict[str, Any]
 
 _STOP_REASONS = {
     "stop": "end_turn",
@@ -47,10 +46,6 @@ _TOOL_CHOICES = {"auto": "auto", "none": "none", "any": "required"}
 _IGNORED_ASSISTANT_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 ERROR_PREFIX = "Error: "
 
-
-def _obj(value: Any) -> JSON:
-    """`value` if it is a JSON object, else an empty one: upstream output is not trusted."""
-    return value if isinstance(value, dict) else {}
 
 
 # -- request ---------------------------------------------------------------------------------
@@ -242,11 +237,8 @@ def _tool_call(block: JSON, where: str) -> JSON:
     if not isinstance(arguments, dict):
         raise TranslationError(f"{where}.input must be an object")
     return {"id": call_id, "type": "function",
-            "function": {"name": name, "arguments": _compact(arguments)}}
+            "function": {"name": name, "arguments": compact(arguments)}}
 
-
-def _compact(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
 
 
 def _tools(tools: Any) -> list[JSON]:
@@ -351,8 +343,8 @@ def response(completion: JSON, *, message_id: str, model: str | None = None) -> 
     with the alias the client asked for.
     """
     choices = completion.get("choices")
-    choice = _obj(choices[0] if isinstance(choices, list) and choices else None)
-    message = _obj(choice.get("message"))
+    choice = obj(choices[0] if isinstance(choices, list) and choices else None)
+    message = obj(choice.get("message"))
     content: list[JSON] = []
     text = message.get("content")
     if isinstance(text, str) and text:
@@ -384,7 +376,7 @@ def response(completion: JSON, *, message_id: str, model: str | None = None) -> 
 
 
 def _tool_use(call: JSON, fallback_id: str) -> JSON:
-    function = _obj(call.get("function"))
+    function = obj(call.get("function"))
     call_id = call.get("id")
     return {"type": "tool_use",
             "id": call_id if isinstance(call_id, str) and call_id else fallback_id,
@@ -509,7 +501,7 @@ class StreamTranslator:
             # Some OpenAI-compatible servers omit the index: a call with an id is a new one.
             current = self._open[1] if self._open else None
             key = len(self._tools) if call.get("id") or current is None else current
-        function = _obj(call.get("function"))
+        function = obj(call.get("function"))
         out: list[tuple[str, JSON]] = []
         if key not in self._tools:
             call_id = call.get("id")

@@ -38,9 +38,8 @@ from typing import Any
 
 import msgspec
 
+from gateway_cli.translate.common import JSON, compact, obj
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
-
-JSON = dict[str, Any]
 
 _FINISH_REASONS = {
     "end_turn": "stop",
@@ -54,10 +53,6 @@ _FINISH_REASONS = {
 _TOOL_CHOICES = {"auto": "auto", "none": "none", "required": "any"}
 _EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 
-
-def _obj(value: Any) -> JSON:
-    """`value` if it is a JSON object, else an empty one: upstream output is not trusted."""
-    return value if isinstance(value, dict) else {}
 
 
 # -- request ---------------------------------------------------------------------------------
@@ -407,9 +402,6 @@ def _count(usage: JSON, key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _compact(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
-
 
 def response(message: JSON, *, request_id: str, created: int, model: str) -> JSON:
     """The `chat.completion` for an Anthropic message; text blocks are concatenated."""
@@ -425,7 +417,7 @@ def response(message: JSON, *, request_id: str, created: int, model: str) -> JSO
                 "id": block.get("id", ""),
                 "type": "function",
                 "function": {"name": block.get("name", ""),
-                             "arguments": _compact(block.get("input") or {})},
+                             "arguments": compact(block.get("input") or {})},
             })
     text = "".join(texts)
     reply: JSON = {"role": "assistant", "content": text if text or not tool_calls else None,
@@ -483,7 +475,7 @@ class StreamTranslator:
         if self._stopped or kind == "ping":
             return []
         if kind == "error":
-            error = _obj(data.get("error"))
+            error = obj(data.get("error"))
             raise UpstreamStreamError(str(error.get("type") or "api_error"),
                                       str(error.get("message") or "the upstream stream failed"))
         if kind == "message_start":
@@ -511,7 +503,7 @@ class StreamTranslator:
             return []
         index = len(self._tool_index)
         self._tool_index[data.get("index", -1)] = index
-        arguments = _compact(block["input"]) if block.get("input") else ""
+        arguments = compact(block["input"]) if block.get("input") else ""
         return [self._chunk({"tool_calls": [{
             "index": index, "id": block.get("id", ""), "type": "function",
             "function": {"name": block.get("name", ""), "arguments": arguments}}]})]
@@ -536,7 +528,7 @@ class StreamTranslator:
         if self._finished:
             return []
         self._finished = True
-        delta = _obj(data.get("delta"))
+        delta = obj(data.get("delta"))
         return [self._chunk({}, finish_reason(delta.get("stop_reason")))]
 
     def _message_stop(self) -> list[JSON]:
