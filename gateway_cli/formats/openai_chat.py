@@ -37,11 +37,19 @@ def decode_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-def check_chat_request(body: dict[str, Any]) -> None:
-    """Raise RequestProblem if the fields the gateway routes on are missing or mistyped."""
+def require_model(body: dict[str, Any]) -> None:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise RequestProblem("'model' is required and must be a non-empty string", "model")
+
+
+def check_stream_flag(body: dict[str, Any]) -> None:
+    check_stream_flag(body)
+
+
+def check_chat_request(body: dict[str, Any]) -> None:
+    """Raise RequestProblem if the fields the gateway routes on are missing or mistyped."""
+    require_model(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestProblem("'messages' is required and must be a non-empty array", "messages")
@@ -60,6 +68,4 @@ def check_chat_request(body: dict[str, Any]) -> None:
                 f"messages[{i}].content must be a string or an array of parts",
                 f"messages[{i}].content",
             )
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestProblem("'stream' must be a boolean", "stream")
+    check_stream_flag(body)

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway_cli.formats.openai_chat import RequestProblem, check_chat_request
+from gateway_cli.formats.openai_chat import (
+    RequestProblem,
+    check_chat_request,
+    check_stream_flag,
+    require_model,
+)
 from gateway_cli.providers.operations import Op
 
 
@@ -30,20 +35,8 @@ def check_depth(raw: bytes, value: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
 
 
-def _model(body: dict[str, Any]) -> None:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestProblem("'model' is required and must be a non-empty string", "model")
-
-
-def _stream_flag(body: dict[str, Any]) -> None:
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestProblem("'stream' must be a boolean", "stream")
-
-
 def _anthropic_messages(body: dict[str, Any]) -> None:
-    _model(body)
+    require_model(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestProblem("messages: required and must be a non-empty array", "messages")
@@ -69,15 +62,15 @@ def check_request(op: Op, body: dict[str, Any]) -> None:
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
             raise RequestProblem("max_tokens: required and must be a positive integer",
                                  "max_tokens")
-        _stream_flag(body)
+        check_stream_flag(body)
     elif op is Op.COUNT_TOKENS:
         _anthropic_messages(body)
     elif op is Op.EMBEDDINGS:
-        _model(body)
+        require_model(body)
         if not isinstance(body.get("input"), str | list) or body.get("input") in ("", []):
             raise RequestProblem("'input' is required: a string or an array", "input")
     elif op is Op.RESPONSES:
-        _model(body)
+        require_model(body)
         if "input" in body and not isinstance(body["input"], str | list):
             raise RequestProblem("'input' must be a string or an array of items", "input")
-        _stream_flag(body)
+        check_stream_flag(body)
