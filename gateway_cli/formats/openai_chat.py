@@ -44,7 +44,9 @@ def require_model(body: dict[str, Any]) -> None:
 
 
 def check_stream_flag(body: dict[str, Any]) -> None:
-    check_stream_flag(body)
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise RequestProblem("'stream' must be a boolean", "stream")
 
 
 def check_chat_request(body: dict[str, Any]) -> None:

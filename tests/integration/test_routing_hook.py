@@ -45,3 +45,16 @@ def test_hook_naming_unknown_model_fails_closed() -> None:
         r = _chat(client, "anything")
     assert r.status_code == 500
     assert r.json()["error"]["code"] == "routing_error"
+
+
+def test_a_bug_in_the_request_path_is_a_clean_500() -> None:
+    def broken(context: RouteContext) -> str | None:
+        raise RuntimeError("bug")
+
+    with _app(broken) as client:
+        r = client.post("/v1/messages", json={"model": "mock/echo", "max_tokens": 5,
+                                              "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 500
+    assert r.json() == {"type": "error", "error": {"type": "api_error",
+                                                   "message": "internal error in the gateway"}}
+    assert r.headers["x-request-id"]
