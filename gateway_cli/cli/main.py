@@ -57,9 +57,19 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from gateway_cli.cli.audit import audit
+    from gateway_cli.cli.lock import lock
+    from gateway_cli.cli.provenance import provenance
+    from gateway_cli.cli.sbom import sbom
     from gateway_cli.cli.serve import serve
+    from gateway_cli.cli.verify import verify
 
     cli.add_command(serve)
+    cli.add_command(audit)
+    cli.add_command(sbom)
+    cli.add_command(provenance)
+    cli.add_command(verify)
+    cli.add_command(lock)
 
 
 _register()

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 PROJECT = "gateway"
@@ -164,3 +164,82 @@ def compare_pins(label: str, exported: Mapping[str, Pin], resolved: Mapping[str,
         elif pin.hashes != truth.hashes:
             problems.append(f"{label}: {name} hashes differ from uv.lock")
     return problems
+
+
+_MARKER = re.compile(r";\s*(?P<marker>.*?)\s*(?=--hash|\\|$)")
+
+
+def parse_markers(text: str) -> dict[str, str]:
+    """Environment markers of the pinned lines of a requirements file, by package name.
+
+    A pin whose marker is false on a machine (colorama on Linux) is not
+    installed there, so whoever compares an environment with the lock must
+    evaluate the marker instead of reporting the pin missing. Pins without a
+    marker are absent from the result.
+    """
+    markers: dict[str, str] = {}
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        pin = _PIN.match(stripped)
+        marker = _MARKER.search(stripped)
+        if pin and marker and marker.group("marker"):
+            markers[canonicalize_name(pin.group("name"))] = marker.group("marker")
+    return markers
+
+
+_INCLUDES = re.compile(r"^(-r|-c|-e|--requirement|--constraint|--editable)(\s|=|$)")
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_OPTIONS = re.compile(r"\s--?[A-Za-z]")
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Requirement lines with continuations joined and comments removed, by first line number."""
+    lines: list[tuple[int, str]] = []
+    start, parts = 0, list[str]()
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not parts:
+            start = number
+        if raw.endswith("\\"):
+            parts.append(raw[:-1])
+            continue
+        parts.append(raw)
+        joined = _COMMENT.sub("", " ".join(parts)).strip()
+        parts = []
+        if joined:
+            lines.append((start, joined))
+    if parts and (joined := _COMMENT.sub("", " ".join(parts)).strip()):
+        lines.append((start, joined))
+    return lines
+
+
+def exact_pins(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Every (name, version) a requirements file pins exactly, and the lines that hide some.
+
+    An advisory audit is only as good as the list it checks: a range, a URL,
+    a local path or an included file names packages whose version cannot be
+    known from the file, so those lines are reported rather than skipped.
+    Index and hash options are harmless here and ignored; environment markers
+    are ignored too, so a pin is audited on every platform.
+    """
+    pins: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for number, line in _logical_lines(text):
+        shown = line[:60]
+        if line.startswith("-"):
+            if _INCLUDES.match(line):
+                problems.append(f"line {number}: '{shown}' pulls in requirements the audit "
+                                "cannot see; list them in the file pinned with ==")
+            continue
+        spec = _OPTIONS.split(" " + line, maxsplit=1)[0].strip()
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement:
+            problems.append(f"line {number}: '{shown}' is not a name==version pin")
+            continue
+        exact = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
+        if req.url or len(exact) != 1 or len(req.specifier) != 1:
+            problems.append(f"line {number}: '{shown}' is not pinned to one version with ==; "
+                            "audit a lock, where every version is exact")
+            continue
+        pins.append((canonicalize_name(req.name), exact[0].version))
+    return pins, problems

@@ -1,0 +1,67 @@
+"""`gateway verify`: refuse an environment whose installed files differ from the lock."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import cast
+
+import click
+
+
+@click.command()
+@click.option("--strict", is_flag=True,
+              help="Also fail on warnings (provenance that could not be established).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="Report format: text for people, json for scripts, "
+                                      "sarif for code scanning.")
+@click.option("--python", "python", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, metavar="PATH",
+              help="Verify the environment of this interpreter (asked only for its paths, "
+                   "with -I -S, so none of its start-up hooks run). Default: the running one.")
+@click.option("--lock", "locks", multiple=True, metavar="FILE",
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="A hash-pinned requirements file; repeat to combine several. Default: "
+                   "lockfiles/requirements.txt and requirements-build.txt, as the README "
+                   "installs them.")
+@click.option("--dev", is_flag=True,
+              help="Use the runtime, build and test lockfiles: what the dev venv holds.")
+@click.option("--provenance", "provenance_path", metavar="FILE",
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="provenance.json: installed RECORD digests must match its record_sha256.")
+@click.option("--no-cache", is_flag=True,
+              help="Hash every file even if an earlier check found it clean (for CI).")
+def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...], dev: bool,
+           provenance_path: Path | None, no_cache: bool) -> None:
+    """Check that the installed environment is exactly the lock.
+
+    Installed distributions must equal the lock (nothing missing, extra or of
+    another version), every installed file must match its RECORD hash, and
+    no start-up hook (.pth with code, sitecustomize) may exist outside the
+    allow-list. Exit 0 when clean, 1 on any violation, 2 on a usage error.
+    """
+    from gateway_cli.supply import report as reports
+    from gateway_cli.supply import verify as checks
+    from gateway_cli.supply.verify_cache import VerifyCache
+
+    if dev and locks:
+        raise click.UsageError("use --dev or --lock, not both")
+    lock = checks.load_lock(list(locks) or checks.default_lock_paths(dev=dev))
+    digests = {}
+    if provenance_path is not None:
+        try:
+            data = json.loads(provenance_path.read_bytes())
+        except OSError as err:
+            raise checks.VerifyUsageError(f"--provenance {provenance_path}: cannot read it "
+                                          f"({err.strerror or err})") from err
+        except ValueError as err:
+            raise checks.VerifyUsageError(f"--provenance {provenance_path}: not JSON "
+                                          f"({err})") from err
+        digests = checks.record_digests_from_provenance(data)
+    env = checks.environment_for(python)
+    cache = None if no_cache else VerifyCache.load()
+    result = checks.verify(env, lock, strict=strict, record_digests=digests, cache=cache)
+    click.echo(reports.render(result, cast(reports.Format, fmt)), nl=False)
+    if not result.ok:
+        sys.exit(1)

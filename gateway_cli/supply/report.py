@@ -1,0 +1,174 @@
+"""A verify `Report` for people (text), for CI scripts (JSON) and for code scanning (SARIF).
+
+The text puts the verdict and the counts first, so a person sees at once
+whether to read on, then one block per violation ending with what to do.
+JSON has a stable, versioned schema (`gateway-verify/1`): fields are only
+ever added. SARIF 2.1.0 has one rule per check id (all of them, so rule
+indices never move) and one result per violation, located at the offending
+file, which is what GitHub code scanning and other SARIF viewers show.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+from gateway_cli import __version__
+from gateway_cli.supply.verify import CHECKS, Report, Violation
+
+Format = Literal["text", "json", "sarif"]
+JSON_SCHEMA = "gateway-verify/1"
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render(report: Report, fmt: Format) -> str:
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "sarif":
+        return to_sarif(report)
+    return to_text(report)
+
+
+def _provenance_line(report: Report) -> str:
+    p = report.provenance
+    records = (f"; {p.records_checked} RECORD digests compared with provenance.json"
+               if p.records_checked else "")
+    if not p.checked:
+        return f"not checked{records}"
+    return (f"{p.verified} attested and verified, {p.unattested} unattested by policy, "
+            f"{p.unknown} unknown, {p.failed} failed{records}")
+
+
+def to_text(report: Report) -> str:
+    env = report.environment
+    if report.ok:
+        verdict = "OK"
+    elif report.errors:
+        verdict = "FAILED"
+    else:
+        verdict = "FAILED (--strict: warnings fail)"
+    lines = [
+        f"gateway verify: {verdict}: {report.errors} error(s), {report.warnings} warning(s)",
+        f"  environment:   {'venv' if env.is_venv else 'interpreter'} {env.prefix} "
+        f"(python {env.markers.get('python_full_version', '?')})",
+        f"  lock:          {', '.join(str(p) for p in report.locks)}",
+        f"  checked:       {report.distributions} distributions, {report.files_checked} files "
+        f"hashed, {report.seconds:.3f} s" + _cache_text(report),
+        f"  provenance:    {_provenance_line(report)}",
+    ]
+    counts = Counter(v.check for v in report.violations)
+    if counts:
+        lines.append("  by check:      " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    for allowed in report.allowed:
+        lines.append(f"  allowed {allowed.kind}: {allowed.name} ({allowed.why})")
+    for violation in report.violations:
+        lines += ["", *_violation_text(violation, report.strict)]
+    return "\n".join(lines) + "\n"
+
+
+def _cache_text(report: Report) -> str:
+    cache = report.cache
+    if not cache.get("used"):
+        note = f": {cache['note']}" if cache.get("note") else ""
+        return f" (no cache{note})"
+    note = f"; {cache['note']}" if cache.get("note") else ""
+    return f" (cache: {cache.get('hits', 0)} clean results reused{note})"
+
+
+def _violation_text(violation: Violation, strict: bool) -> list[str]:
+    level = violation.severity if not strict else "error"
+    who = f" {violation.distribution}:" if violation.distribution else ""
+    where = f" {violation.path}" if violation.path else ""
+    return [f"{level} [{violation.check}]{who}{where}",
+            f"    {violation.message}",
+            f"    what to do: {violation.fix}"]
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    """The JSON document (schema gateway-verify/1)."""
+    env = report.environment
+    p = report.provenance
+    return {
+        "schema": JSON_SCHEMA,
+        "gateway_version": __version__,
+        "ok": report.ok,
+        "strict": report.strict,
+        "summary": {
+            "errors": report.errors,
+            "warnings": report.warnings,
+            "distributions": report.distributions,
+            "files_checked": report.files_checked,
+            "by_check": dict(sorted(Counter(v.check for v in report.violations).items())),
+        },
+        "environment": {
+            "python": env.python,
+            "prefix": str(env.prefix),
+            "venv": env.is_venv,
+            "sites": [str(s) for s in env.sites],
+            "markers": dict(env.markers),
+        },
+        "locks": [str(p) for p in report.locks],
+        "provenance": {"checked": p.checked, "verified": p.verified,
+                       "unattested": p.unattested, "unknown": p.unknown, "failed": p.failed,
+                       "records_checked": p.records_checked},
+        "allowed": [{"kind": a.kind, "name": a.name, "path": a.path, "why": a.why}
+                    for a in report.allowed],
+        "violations": [{"check": v.check, "severity": v.severity,
+                        "distribution": v.distribution, "path": v.path,
+                        "message": v.message, "fix": v.fix} for v in report.violations],
+        "cache": dict(report.cache),
+        "seconds": round(report.seconds, 6),
+    }
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(as_dict(report), indent=2, sort_keys=False) + "\n"
+
+
+def _uri(path: str) -> str:
+    candidate = Path(path)
+    return candidate.as_uri() if candidate.is_absolute() else path
+
+
+def as_sarif(report: Report) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run."""
+    ids = list(CHECKS)
+    rules = [{
+        "id": check.id,
+        "name": "".join(part.capitalize() for part in check.id.replace("-", ".").split(".")),
+        "shortDescription": {"text": check.title},
+        "help": {"text": f"What to do: {check.fix}"},
+        "defaultConfiguration": {"level": "warning" if check.id == "provenance.unknown"
+                                 else "error"},
+    } for check in CHECKS.values()]
+    results = []
+    for violation in report.violations:
+        level = "error" if report.strict or violation.severity == "error" else "warning"
+        result: dict[str, Any] = {
+            "ruleId": violation.check,
+            "ruleIndex": ids.index(violation.check),
+            "level": level,
+            "message": {"text": f"{violation.message}. What to do: {violation.fix}"},
+        }
+        if violation.path:
+            result["locations"] = [{"physicalLocation": {
+                "artifactLocation": {"uri": _uri(violation.path)}}}]
+        if violation.distribution:
+            result["properties"] = {"distribution": violation.distribution}
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "gateway verify", "version": __version__,
+                                "rules": rules}},
+            "invocations": [{"executionSuccessful": True}],
+            "results": results,
+        }],
+    }
+
+
+def to_sarif(report: Report) -> str:
+    return json.dumps(as_sarif(report), indent=2) + "\n"

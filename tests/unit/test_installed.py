@@ -1,0 +1,383 @@
+"""Installed files against RECORD, and the RECORD digest, on real wheels from the lock.
+
+Wheels are downloaded by hash from the lock (`pip download --require-hashes`)
+and installed by pip into a throwaway venv, once per module; each test that
+damages the environment works on its own copy of that venv.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from gateway_cli.supply import installed
+from gateway_cli.supply.installed import FileProblem
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME_LOCK = ROOT / "lockfiles" / "requirements.txt"
+PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
+# pure Python, compiled (msgspec, aiohttp and its compiled dependencies), one with a console script
+WHEELS = ("click", "msgspec", "aiohttp", "idna", "multidict", "yarl", "propcache",
+          "frozenlist")
+
+
+# --- helpers, also used by tests/integration/test_verify_cli.py ------------------------------
+
+def lock_lines(names: Iterable[str], lock: Path = RUNTIME_LOCK) -> str:
+    """The requirement blocks (pin, marker, hashes) of `names`, copied from a lockfile."""
+    wanted = {canonicalize_name(n) for n in names}
+    picked = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", lock.read_text()):
+        pin = re.match(r"([A-Za-z0-9._-]+)==", block)
+        if pin and canonicalize_name(pin.group(1)) in wanted:
+            picked[canonicalize_name(pin.group(1))] = block.strip()
+    assert set(picked) == wanted, f"not in {lock.name}: {wanted - set(picked)}"
+    return "\n".join(picked[n] for n in sorted(picked)) + "\n"
+
+
+def make_venv(path: Path) -> Path:
+    """A venv without pip (fast); returns its interpreter."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True,
+                   capture_output=True, timeout=60)
+    return path / "bin" / "python"
+
+
+def pip(*args: str) -> None:
+    """Run the dev venv's own (locked) pip; the target interpreter is chosen with --python."""
+    done = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "-q",
+                           *args], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def pip_install(python: Path, *args: str) -> None:
+    pip("--python", str(python), "install", "--no-deps", "--no-compile", *args)
+
+
+def site_packages(venv: Path) -> Path:
+    return venv / "lib" / PY / "site-packages"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_wheel(folder: Path, name: str, version: str, files: dict[str, bytes]) -> Path:
+    """A minimal, valid pure-Python wheel with a correct RECORD."""
+    info = f"{name}-{version}.dist-info"
+    members = {**files,
+               f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                   .encode(),
+               f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: gateway-tests\n"
+                                b"Root-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{p},sha256={b64(d)},{len(d)}\n" for p, d in members.items())
+    record += f"{info}/RECORD,,\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for member, data in members.items():
+            wheel.writestr(member, data)
+        wheel.writestr(f"{info}/RECORD", record)
+    return path
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("wheels")
+    req = folder / "req.txt"
+    req.write_text(lock_lines(WHEELS))
+    pip("download", "--no-deps", "--require-hashes", "-r", str(req), "-d", str(folder / "w"))
+    found = {}
+    for wheel in (folder / "w").glob("*.whl"):
+        found[str(canonicalize_name(wheel.name.split("-")[0]))] = wheel
+    assert set(found) == set(WHEELS)
+    return found
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory, wheels: dict[str, Path]) -> Path:
+    """A venv with the wheels installed by pip (byte-code compiled, as pip does by default)."""
+    path = tmp_path_factory.mktemp("venv") / "env"
+    python = make_venv(path)
+    pip("--python", str(python), "install", "--no-deps", *(str(w) for w in wheels.values()))
+    return path
+
+
+@pytest.fixture
+def env(venv: Path, tmp_path: Path) -> Path:
+    """A private copy of the module's venv, free to damage."""
+    copy = tmp_path / "env"
+    shutil.copytree(venv, copy, symlinks=True)
+    return copy
+
+
+def _dists(env: Path) -> dict[str, installed.Distribution]:
+    dists, problems = installed.find_distributions([site_packages(env)])
+    assert problems == []
+    return {d.name: d for d in dists}
+
+
+def _check(env: Path) -> list[FileProblem]:
+    dists, problems = installed.find_distributions([site_packages(env)])
+    found, _ = installed.check_files(dists, env)
+    return problems + found
+
+
+# --- RECORD digest: wheel == installed --------------------------------------------------------
+
+@pytest.mark.parametrize("name", WHEELS)
+def test_record_digest_of_wheel_equals_installed(name: str, wheels: dict[str, Path],
+                                                 venv: Path) -> None:
+    dist = _dists(venv)[name]
+    from_wheel = installed.record_digest_from_wheel(wheels[name])
+    assert installed.record_digest_installed(dist.dist_info) == from_wheel
+    assert installed.installed_record_digest(dist) == from_wheel
+    assert re.fullmatch(r"[0-9a-f]{64}", from_wheel)
+
+
+def test_pip_adds_what_the_canonical_form_drops(venv: Path) -> None:
+    """The installer's additions really are there, so the equality above means something."""
+    idna = _dists(venv)["idna"]
+    paths = {e.path for e in idna.entries}
+    assert f"{idna.dist_info.name}/INSTALLER" in paths
+    assert f"{idna.dist_info.name}/direct_url.json" in paths  # installed from a file
+    assert "../../../bin/idna" in paths  # console-script launcher
+    assert any(e.path.endswith(".pyc") and not e.digest for e in idna.entries)
+
+
+def test_record_digest_differs_when_a_covered_up_file_changes(env: Path,
+                                                              wheels: dict[str, Path]) -> None:
+    """An attacker who edits a file and fixes its RECORD row passes the file check,
+    but no longer has the RECORD of the wheel that was attested."""
+    dist = _dists(env)["click"]
+    target = dist.site / "click" / "core.py"
+    data = target.read_bytes() + b"\n# injected\n"
+    target.write_bytes(data)
+    record = dist.dist_info / "RECORD"
+    rows = record.read_text().splitlines()
+    fixed = [f"click/core.py,sha256={b64(data)},{len(data)}" if r.startswith("click/core.py,")
+             else r for r in rows]
+    record.write_text("\n".join(fixed) + "\n")
+    assert [p for p in _check(env) if p.distribution == "click"] == []
+    assert installed.record_digest_installed(dist.dist_info) != \
+        installed.record_digest_from_wheel(wheels["click"])
+
+
+def test_record_digest_differs_for_a_wheel_with_one_file_changed(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = build_wheel(tmp_path / "a", "demo", "1.0", {"demo/__init__.py": b"x = 1\n"})
+    b = build_wheel(tmp_path / "b", "demo", "1.0", {"demo/__init__.py": b"x = 2\n"})
+    assert installed.record_digest_from_wheel(a) != installed.record_digest_from_wheel(b)
+
+
+def test_canonical_record_moves_purelib_and_drops_scripts_and_installer_files() -> None:
+    entries = [installed.RecordEntry(p, "sha256", "AAAA", 1) for p in (
+        "demo-1.0.data/purelib/demo/x.py", "demo-1.0.data/scripts/tool",
+        "demo-1.0.data/data/share/x", "demo-1.0.dist-info/METADATA",
+        "demo-1.0.dist-info/INSTALLER")]
+    entries.append(installed.RecordEntry("demo-1.0.dist-info/RECORD", "", "", None))
+    rows = installed.canonical_record(entries, "demo-1.0.dist-info", from_wheel=True)
+    assert rows == [("demo/x.py", "sha256=AAAA"), ("{dist-info}/METADATA", "sha256=AAAA")]
+    installed_rows = [installed.RecordEntry(p, "SHA256", "AAAA==", 1) for p in (
+        "demo/x.py", "../../../bin/tool", "demo-1.0.dist-info/METADATA",
+        "demo-1.0.dist-info/REQUESTED", "demo-1.0.dist-info/direct_url.json")]
+    assert installed.canonical_record(installed_rows, "demo-1.0.dist-info",
+                                      from_wheel=False) == rows
+
+
+def test_record_digest_from_wheel_refuses_what_is_not_a_wheel(tmp_path: Path) -> None:
+    bad = tmp_path / "x.whl"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a wheel"):
+        installed.record_digest_from_wheel(bad)
+    empty = tmp_path / "empty.whl"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("demo/__init__.py", "")
+    with pytest.raises(ValueError, match=r"expected one top-level \*.dist-info/RECORD"):
+        installed.record_digest_from_wheel(empty)
+
+
+# --- RECORD parsing -----------------------------------------------------------------------------
+
+def test_parse_record_reads_quoted_paths_and_reports_malformed_rows() -> None:
+    text = ('pkg/a.py,sha256=abc,12\n"pkg/with,comma.py",sha256=def,3\npkg/__pycache__/a.pyc,,\n'
+            'pkg/bad.py,sha256,1\npkg/size.py,sha256=x,big\na,b,c,d\n,sha256=x,1\n\n')
+    entries, problems = installed.parse_record(text)
+    assert [e.path for e in entries] == ["pkg/a.py", "pkg/with,comma.py", "pkg/__pycache__/a.pyc"]
+    assert entries[0] == installed.RecordEntry("pkg/a.py", "sha256", "abc", 12)
+    assert entries[2].digest == "" and entries[2].size is None
+    assert len(problems) == 4
+    assert "row 4 (pkg/bad.py): hash 'sha256' is not ALGORITHM=DIGEST" in problems
+    assert "row 5 (pkg/size.py): size 'big' is not a number" in problems
+    assert "row 6 has 4 fields, expected 3" in problems
+
+
+def test_parse_record_normalises_padding_and_case() -> None:
+    entries, problems = installed.parse_record("a.py,SHA256=abc=,1\n")
+    assert problems == [] and entries == [installed.RecordEntry("a.py", "sha256", "abc", 1)]
+
+
+# --- files against RECORD ---------------------------------------------------------------------
+
+def test_clean_install_has_no_problem(env: Path) -> None:
+    dists, problems = installed.find_distributions([site_packages(env)])
+    assert problems == []
+    assert {d.name for d in dists} == set(WHEELS)
+    found, count = installed.check_files(dists, env)
+    assert found == []
+    assert count > 100
+    listed = installed.listed_paths(dists)
+    assert installed.unlisted_files([site_packages(env)], dists, listed)[0] == []
+
+
+def _only(problems: list[FileProblem]) -> FileProblem:
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def test_changed_file_is_modified(env: Path) -> None:
+    target = site_packages(env) / "click" / "core.py"
+    data = bytearray(target.read_bytes())
+    data[100] ^= 1  # same size: only the hash can tell
+    target.write_bytes(bytes(data))
+    problem = _only(_check(env))
+    assert (problem.kind, problem.distribution, problem.path) == ("modified", "click", target)
+    assert "content differs from RECORD" in problem.detail
+
+
+def test_grown_file_is_a_size_mismatch(env: Path) -> None:
+    target = site_packages(env) / "idna" / "core.py"
+    with target.open("ab") as handle:
+        handle.write(b"\nimport os\n")
+    problem = _only(_check(env))
+    assert problem.kind == "size" and "RECORD says" in problem.detail
+
+
+def test_deleted_file_is_missing(env: Path) -> None:
+    target = next((site_packages(env) / "msgspec").glob("_core*.so"))
+    target.unlink()
+    problem = _only(_check(env))
+    assert (problem.kind, problem.distribution, problem.path) == ("missing", "msgspec", target)
+    assert "does not exist" in problem.detail
+
+
+def test_deleted_console_script_is_missing(env: Path) -> None:
+    (env / "bin" / "idna").unlink()
+    problem = _only(_check(env))
+    assert problem.kind == "missing" and problem.path == env / "bin" / "idna"
+
+
+def test_file_replaced_by_symlink_or_fifo_is_not_regular_and_never_read(env: Path) -> None:
+    sp = site_packages(env)
+    link = sp / "click" / "types.py"
+    link.unlink()
+    link.symlink_to(sp / "click" / "core.py")
+    fifo = sp / "click" / "utils.py"
+    fifo.unlink()
+    os.mkfifo(fifo)  # opening this for reading would block forever
+    problems = sorted(_check(env), key=lambda p: p.path)
+    assert [(p.kind, p.path.name) for p in problems] == [
+        ("not-regular", "types.py"), ("not-regular", "utils.py")]
+    assert "symbolic link" in problems[0].detail and "FIFO" in problems[1].detail
+
+
+def _add_rows(dist: installed.Distribution, *rows: str) -> None:
+    record = dist.dist_info / "RECORD"
+    record.write_text(record.read_text() + "".join(r + "\n" for r in rows))
+
+
+def test_record_pointing_outside_the_environment_is_refused_unread(env: Path) -> None:
+    _add_rows(_dists(env)["click"], "../../../../../../../../etc/passwd,sha256=abc,1",
+              "/dev/zero,sha256=abc,1")
+    problems = _check(env)
+    assert [p.kind for p in problems] == ["outside", "outside"]
+    assert problems[0].path == Path("/etc/passwd")
+    assert "points outside the environment" in problems[0].detail
+
+
+def test_unhashed_and_weakly_hashed_entries_cannot_be_verified(env: Path) -> None:
+    _add_rows(_dists(env)["click"], "click/core.py,,", "click/types.py,md5=abc,1",
+              "click/__pycache__/x.cpython-311.pyc,,")
+    problems = _check(env)
+    assert [p.kind for p in problems] == ["unhashed", "unhashed"]
+    assert "without a hash" in problems[0].detail
+    assert "'md5', which is not accepted" in problems[1].detail
+
+
+def test_unlisted_and_unowned_files_are_found(env: Path) -> None:
+    sp = site_packages(env)
+    (sp / "click" / "evil.py").write_text("print('hi')\n")
+    (sp / "aiohttp" / "sub").mkdir()
+    (sp / "aiohttp" / "sub" / "x.py").write_text("")
+    (sp / "stray.py").write_text("")
+    (sp / "click" / "__pycache__" / "evil.cpython-311.pyc").write_bytes(b"")
+    # Python's own cache of a listed module is not a finding
+    (sp / "idna" / "__pycache__" / "core.cpython-311.opt-2.pyc").write_bytes(b"")
+    dists = list(_dists(env).values())
+    problems, folders = installed.unlisted_files([sp], dists, installed.listed_paths(dists))
+    found = sorted((p.kind, str(p.path.relative_to(sp)), p.distribution) for p in problems)
+    assert found == [
+        ("unlisted", "aiohttp/sub/x.py", "aiohttp"),
+        ("unlisted", "click/__pycache__/evil.cpython-311.pyc", "click"),
+        ("unlisted", "click/evil.py", "click"),
+        ("unowned", "stray.py", None),
+    ]
+    assert str(sp) in folders and str(sp / "aiohttp" / "sub") in folders
+
+
+# --- reading .dist-info ------------------------------------------------------------------------
+
+def test_unreadable_or_inconsistent_metadata_is_reported(env: Path) -> None:
+    sp = site_packages(env)
+    dists = _dists(env)
+    (dists["click"].dist_info / "RECORD").unlink()
+    (dists["idna"].dist_info / "METADATA").write_text("Metadata-Version: 2.1\n\nbody\n")
+    renamed = sp / "msgspec-9.9.dist-info"
+    dists["msgspec"].dist_info.rename(renamed)
+    (sp / "legacy-1.0.egg-info").mkdir()
+    found, problems = installed.find_distributions([sp])
+    assert {d.name for d in found} == set(WHEELS) - {"click", "idna"}
+    details = sorted((p.kind, p.path.name, p.detail) for p in problems)
+    assert details == sorted([
+        ("metadata", "RECORD", "cannot read RECORD: No such file or directory"),
+        ("metadata", "METADATA", "METADATA has no Name or Version header"),
+        ("metadata", "msgspec-9.9.dist-info",
+         "directory name says msgspec 9.9 but METADATA says msgspec "
+         f"{dists['msgspec'].version}"),
+        ("metadata", "legacy-1.0.egg-info",
+         "a legacy egg install has no RECORD, so its files cannot be verified"),
+    ])
+
+
+def test_a_distribution_installed_twice_is_reported(env: Path, tmp_path: Path) -> None:
+    sp = site_packages(env)
+    click = _dists(env)["click"]
+    shutil.copytree(click.dist_info, sp / "click-8.0.0.dist-info")
+    text = (sp / "click-8.0.0.dist-info" / "METADATA").read_text()
+    (sp / "click-8.0.0.dist-info" / "METADATA").write_text(
+        text.replace(f"Version: {click.version}", "Version: 8.0.0"))
+    _, problems = installed.find_distributions([sp])
+    problem = _only(problems)
+    assert problem.kind == "duplicate" and "click is installed twice" in problem.detail
+
+
+def test_a_fifo_planted_as_metadata_is_refused_without_hanging(env: Path) -> None:
+    metadata = _dists(env)["click"].dist_info / "METADATA"
+    metadata.unlink()
+    os.mkfifo(metadata)
+    _, problems = installed.find_distributions([site_packages(env)])
+    problem = _only(problems)
+    assert (problem.kind, problem.path) == ("metadata", metadata)
+    assert problem.detail == "cannot read METADATA: it is not a regular file"
