@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -17,7 +18,14 @@ import click
               default=None, metavar="PATH",
               help="gateway.toml to load. Without it the gateway runs on safe defaults "
                    "with the built-in mock model.")
-def serve(host: str | None, port: int | None, config_path: Path | None) -> None:
+@click.option("--verify", "verify_mode", type=click.Choice(["strict", "integrity", "warn", "off"]),
+              default="warn", show_default=True,
+              help="Check the installed dependencies against the lock before loading any "
+                   "secret. strict: refuse on any violation, unknown provenance included; "
+                   "integrity: refuse when installed files, versions or start-up hooks differ "
+                   "from the lock; warn: log and serve; off: skip.")
+def serve(host: str | None, port: int | None, config_path: Path | None,
+          verify_mode: str) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
 
     With no config file it listens on 127.0.0.1:4000 and serves the built-in
@@ -26,6 +34,8 @@ def serve(host: str | None, port: int | None, config_path: Path | None) -> None:
     """
     from gateway_cli.config import load_config
     from gateway_cli.server.launch import run
+    from gateway_cli.server.startup_check import Mode
 
     config = load_config(config_path)
-    run(config, host=host or config.server.host, port=port or config.server.port)
+    run(config, host=host or config.server.host, port=port or config.server.port,
+        verify=cast(Mode, verify_mode))

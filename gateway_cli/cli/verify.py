@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import cast
@@ -12,7 +11,7 @@ import click
 
 @click.command()
 @click.option("--strict", is_flag=True,
-              help="Also fail on warnings (provenance that could not be established).")
+              help="Also fail on warnings: a dependency whose provenance is unknown fails.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
               show_default=True, help="Report format: text for people, json for scripts, "
                                       "sarif for code scanning.")
@@ -29,7 +28,9 @@ import click
               help="Use the runtime, build and test lockfiles: what the dev venv holds.")
 @click.option("--provenance", "provenance_path", metavar="FILE",
               type=click.Path(path_type=Path, dir_okay=False),
-              help="provenance.json: installed RECORD digests must match its record_sha256.")
+              help="provenance.json to check against (default: lockfiles/provenance.json): "
+                   "each installed distribution's attestations are verified offline, and "
+                   "its RECORD digest must match the locked wheel's.")
 @click.option("--no-cache", is_flag=True,
               help="Hash every file even if an earlier check found it clean (for CI).")
 def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...], dev: bool,
@@ -48,20 +49,18 @@ def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...],
     if dev and locks:
         raise click.UsageError("use --dev or --lock, not both")
     lock = checks.load_lock(list(locks) or checks.default_lock_paths(dev=dev))
-    digests = {}
-    if provenance_path is not None:
-        try:
-            data = json.loads(provenance_path.read_bytes())
-        except OSError as err:
-            raise checks.VerifyUsageError(f"--provenance {provenance_path}: cannot read it "
-                                          f"({err.strerror or err})") from err
-        except ValueError as err:
-            raise checks.VerifyUsageError(f"--provenance {provenance_path}: not JSON "
-                                          f"({err})") from err
-        digests = checks.record_digests_from_provenance(data)
+    from gateway_cli.supply import provenance_check
+
+    path = provenance_path or provenance_check.default_path()
+    checker: checks.ProvenanceChecker | None = None
+    digests: dict[tuple[str, str], frozenset[str]] = {}
+    # The project's own provenance record goes with the project's own lockfiles only.
+    if provenance_path is not None or (not locks and path.is_file()):
+        checker, digests = provenance_check.for_file(path)
     env = checks.environment_for(python)
     cache = None if no_cache else VerifyCache.load()
-    result = checks.verify(env, lock, strict=strict, record_digests=digests, cache=cache)
+    result = checks.verify(env, lock, strict=strict, record_digests=digests,
+                           provenance=checker, cache=cache)
     click.echo(reports.render(result, cast(reports.Format, fmt)), nl=False)
     if not result.ok:
         sys.exit(1)

@@ -18,6 +18,8 @@ import sys
 from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.errors import StartupError
+from gateway_cli.server import startup_check
+from gateway_cli.server.startup_check import Mode
 
 log = logging.getLogger("gateway")
 
@@ -55,7 +57,7 @@ def _configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def run(config: Config, *, host: str, port: int) -> None:
+def run(config: Config, *, host: str, port: int, verify: Mode = "warn") -> None:
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -66,6 +68,7 @@ def run(config: Config, *, host: str, port: int) -> None:
 
     _configure_logging(config.server.log_level)
     check_bindable(host, port)
+    startup_check.run(verify)  # before any secret is read
     runtime = build_runtime(config, scrub_env=True)
     app = create_app(runtime=runtime)
     server = Server(

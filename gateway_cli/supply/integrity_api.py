@@ -101,6 +101,19 @@ def fetch_file_digests(base: str, project: str, *,
     return digests
 
 
+def serves_provenance(base: str, project: str, *, timeout: float = TIMEOUT) -> bool:
+    """Whether the index implements PEP 740 at all, judged from one project's JSON page.
+
+    An index with PEP 740 support gives each file a `provenance` key (null when
+    that file has none). A mirror without it answers 404 on every integrity URL,
+    which would otherwise read as "this file has no provenance".
+    """
+    document = _get_json(simple_url(base, project), SIMPLE_MEDIA_TYPE, MAX_SIMPLE_BYTES, timeout)
+    files = document.get("files") if isinstance(document, dict) else None
+    return isinstance(files, list) and any(
+        isinstance(f, Mapping) and "provenance" in f for f in files)
+
+
 def _get_json(url: str, accept: str, limit: int, timeout: float) -> Any:
     """GET a JSON document; None on 404; IndexAPIError with the URL on anything else."""
     request = urllib.request.Request(url, headers={  # noqa: S310 - scheme checked in index_base

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Mapping, Set
 from pathlib import Path
 
-from gateway_cli.supply import userlock
+from gateway_cli.supply import integrity_api, userlock
 from gateway_cli.supply.installed import record_digest_from_wheel
 from gateway_cli.supply.integrity_api import IndexAPIError
 from gateway_cli.supply.provenance import ArtifactEntry, ProvenanceFile
@@ -26,6 +26,9 @@ from gateway_cli.supply.provenance import ArtifactEntry, ProvenanceFile
 PYLOCK = Path("lockfiles/pylock.toml")
 REQUIREMENTS = Path("lockfiles/requirements.txt")
 STORE = Path("lockfiles/provenance.json")
+# A locked project known to publish PEP 740 provenance: if the index lists none for it,
+# the index does not implement PEP 740 and every artifact is recorded as unknown.
+PROBE_PROJECT = "sigstore"
 
 
 def download_record_digests(root: Path) -> dict[str, str]:
@@ -82,10 +85,13 @@ def refresh(root: Path, *, base: str, accepted: Set[str], fetch: bool,
     report: userlock.PinReport | None = None
     if fetch:
         try:
+            if not integrity_api.serves_provenance(base, PROBE_PROJECT):
+                raise IndexAPIError(f"{base} implements no PEP 740 provenance (its JSON Simple "
+                                    "API has no 'provenance' keys)")
             report = userlock.pin(root / PYLOCK, store=store, base=base, accepted=accepted,
                                   verifier=pinned_verifier())
         except IndexAPIError as err:
-            reason = f"not fetched: the index gave no provenance service ({err})"
+            reason = f"not fetched: {err}"
             document = ProvenanceFile(version=1,
                                       publishers=previous.publishers if previous else {},
                                       artifacts=unknown_entries(root, reason, by_sha))

@@ -657,8 +657,15 @@ def verify_running(strict: bool = False, locks: Sequence[Path] = (),
                    provenance: ProvenanceChecker | None = None) -> Report:
     """The start-up check: the running interpreter against the lock, with the cache."""
     lock = load_lock(list(locks) or default_lock_paths())
-    return verify(running_environment(), lock, strict=strict, provenance=provenance,
-                  cache=VerifyCache.load())
+    digests: Mapping[tuple[str, str], frozenset[str]] = {}
+    if provenance is None:
+        from gateway_cli.supply import provenance_check
+
+        path = provenance_check.default_path()
+        if path.is_file():
+            provenance, digests = provenance_check.for_file(path)
+    return verify(running_environment(), lock, strict=strict, record_digests=digests,
+                  provenance=provenance, cache=VerifyCache.load())
 
 
 def environment_for(python: Path | None) -> Environment:

@@ -1,0 +1,66 @@
+"""The supply-chain check `gateway serve` runs before it loads any secret.
+
+Modes (`gateway serve --verify MODE`):
+- strict: any violation refuses start-up, including a dependency whose
+  provenance is unknown;
+- integrity: installed distributions, files and start-up hooks must match the
+  lock exactly (refuse otherwise); provenance is reported, not required, for
+  indexes that serve none;
+- warn (default for a source checkout): log a one-line summary and serve;
+- off: skip, and say so.
+
+It runs in this process, so a start-up hook that is already installed has
+run by the time it is found: what the check guarantees is that the gateway
+then refuses to load provider secrets and serve. Run `gateway verify
+--python PATH` from a trusted interpreter to check an environment without
+running anything in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Literal
+
+from gateway_cli.errors import StartupError
+
+Mode = Literal["strict", "integrity", "warn", "off"]
+MODES: tuple[Mode, ...] = ("strict", "integrity", "warn", "off")
+
+log = logging.getLogger("gateway.verify")
+
+
+def summary(counts: Counter[str]) -> str:
+    return ", ".join(f"{check} {n}" for check, n in counts.most_common(4)) + \
+        (" ..." if len(counts) > 4 else "")
+
+
+def run(mode: Mode) -> None:
+    if mode == "off":
+        log.warning("start-up verification is off (--verify off): dependencies are not checked")
+        return
+    from gateway_cli.supply.verify import VerifyUsageError, verify_running
+
+    try:
+        report = verify_running(strict=mode == "strict")
+    except VerifyUsageError as err:
+        if mode == "warn":
+            log.warning("start-up verification could not run: %s", err)
+            return
+        raise StartupError(f"start-up verification could not run: {err}") from None
+    errors = Counter(v.check for v in report.violations if v.severity == "error")
+    warnings = Counter(v.check for v in report.violations if v.severity == "warning")
+    blocking = errors + (warnings if mode == "strict" else Counter())
+    if blocking and mode in ("strict", "integrity"):
+        first = next(v for v in report.violations if v.check in blocking)
+        raise StartupError(
+            f"refusing to start: {sum(blocking.values())} supply-chain violation(s) "
+            f"({summary(blocking)}); first: {first.message}; run `gateway verify` for the "
+            "full report")
+    if errors or warnings:
+        log.warning("start-up verification: %d error(s) (%s), %d warning(s) (%s); run "
+                    "`gateway verify` for details", sum(errors.values()), summary(errors),
+                    sum(warnings.values()), summary(warnings))
+    else:
+        log.info("start-up verification passed: %d distributions in %.2f s",
+                 report.distributions, report.seconds)
