@@ -196,7 +196,7 @@ def _toml(root: Path, relative: str) -> dict[str, Any]:
         return tomllib.loads(_read(root, relative).decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SbomError(f"{relative} is not valid TOML ({err}); regenerate it with "
-                        "`python scripts/relock.py`") from None
+                        "`gateway lock`") from None
 
 
 def _artifacts(package: Mapping[str, Any]) -> tuple[Artifact, ...]:
@@ -225,7 +225,7 @@ def _locked(requirements: str, pylock: Mapping[str, Any]) -> tuple[Locked, ...]:
         problems.append(f"{name}: in {PYLOCK} but not in {REQUIREMENTS}")
     if problems:
         raise SbomError(f"the lock is inconsistent ({problems[0]}); run "
-                        "`python scripts/relock.py`")
+                        "`gateway lock`")
     return tuple(Locked(name, pin.version, by_name[name].get("marker"),
                         _artifacts(by_name[name])) for name, pin in sorted(pins.items()))
 
@@ -250,11 +250,11 @@ def _graph(uv_lock: Mapping[str, Any], packages: Sequence[Locked],
             entries[name] = entry
     if project is None:
         raise SbomError(f"{UV_LOCK} has no entry for the project '{PROJECT}'; run "
-                        "`python scripts/relock.py`")
+                        "`gateway lock`")
     missing = sorted(set(runtime) - set(entries))
     if missing:
         raise SbomError(f"{UV_LOCK} does not resolve {missing[0]}=={runtime[missing[0]]} "
-                        f"that {REQUIREMENTS} pins; run `python scripts/relock.py`")
+                        f"that {REQUIREMENTS} pins; run `gateway lock`")
     edges: dict[str, set[str]] = {name: set() for name in entries}
     for name, entry in entries.items():
         for dep in entry.get("dependencies", []):

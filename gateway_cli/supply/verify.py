@@ -76,7 +76,7 @@ CHECKS: dict[str, Check] = {c.id: c for c in (
           "install it from the lock: pip install --require-hashes --no-deps -r LOCKFILE"),
     Check("lock.extra", "A distribution is installed that the lock does not pin",
           "uninstall it (pip uninstall NAME), or declare it in pyproject.toml and re-lock "
-          "(python scripts/relock.py)"),
+          "(gateway lock)"),
     Check("lock.version", "An installed distribution is not the version the lock pins",
           "reinstall from the lock: pip install --require-hashes --no-deps --force-reinstall "
           "-r LOCKFILE"),

@@ -46,7 +46,7 @@ def _requirements(name: str) -> dict[str, lockfile.Pin]:
 def test_pyproject_and_lock_agree(pyproject: dict[str, Any], uv_lock: dict[str, Any]) -> None:
     problems = lockfile.drift(pyproject, uv_lock)
     assert problems == [], (
-        "pyproject.toml and uv.lock disagree; run `python scripts/relock.py`:\n"
+        "pyproject.toml and uv.lock disagree; run `gateway lock`:\n"
         + "\n".join(problems)
     )
 

@@ -310,7 +310,7 @@ def test_inconsistent_lock_is_refused(project: Path) -> None:
     result = run_gateway("sbom", "--root", str(project))
     assert result.returncode == 1
     line = _one_line(result.stderr)
-    assert "the lock is inconsistent (h11:" in line and "scripts/relock.py" in line
+    assert "the lock is inconsistent (h11:" in line and "gateway lock" in line
 
 
 def test_missing_lock_file_is_a_usage_error(project: Path) -> None:
