@@ -11,18 +11,21 @@ LiteLLM 1.82.7/1.82.8 uploads would have.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from packaging.utils import canonicalize_name
-from sigstore.verify import Verifier
 
 from gateway_cli.supply.provenance import (
     ArtifactEntry,
     ProvenanceFile,
+    ProvenanceResult,
+    PublisherPin,
     decode_file,
     verify_entry,
 )
+
 from gateway_cli.supply.verify import (
     InstalledDistribution,
     ProvenanceChecker,
@@ -30,6 +33,9 @@ from gateway_cli.supply.verify import (
     VerifyUsageError,
 )
 
+
+if TYPE_CHECKING:  # sigstore's import costs ~0.4 s; only needed once something is attested
+    from sigstore.verify import Verifier
 
 def load(path: Path) -> ProvenanceFile:
     try:
@@ -49,11 +55,21 @@ def record_digests(document: ProvenanceFile) -> dict[tuple[str, str], frozenset[
     return {key: frozenset(values) for key, values in out.items()}
 
 
-def checker(document: ProvenanceFile, verifier: Verifier) -> ProvenanceChecker:
+def checker(document: ProvenanceFile, make_verifier: Callable[[], Verifier]) -> ProvenanceChecker:
+    """`make_verifier` is called once, and only if some installed artifact has provenance."""
     by_release: dict[tuple[str, str], list[ArtifactEntry]] = defaultdict(list)
     for entry in document.artifacts:
         by_release[(str(canonicalize_name(entry.name)), entry.version)].append(entry)
     pins = {str(canonicalize_name(k)): v for k, v in document.publishers.items()}
+    built: list[Verifier] = []
+
+    def verify(entry: ArtifactEntry, pin: PublisherPin | None) -> ProvenanceResult:
+        # Building the verifier parses the trust root; skip it when nothing is attested.
+        if entry.provenance is None:
+            return verify_entry(entry, pin, cast("Verifier", None))  # never reaches the verifier
+        if not built:
+            built.append(make_verifier())
+        return verify_entry(entry, pin, built[0])
 
     def check(dists: Sequence[InstalledDistribution]) -> list[ProvenanceOutcome]:
         outcomes = []
@@ -66,7 +82,7 @@ def checker(document: ProvenanceFile, verifier: Verifier) -> ProvenanceChecker:
                     "not in provenance.json; run `gateway lock`"))
                 continue
             exact = [e for e in entries if e.record_sha256 == dist.record_sha256]
-            results = [verify_entry(e, pins.get(name), verifier) for e in exact or entries]
+            results = [verify(e, pins.get(name)) for e in exact or entries]
             failed = [r for r in results if not r.passed]
             if failed:
                 outcomes.append(ProvenanceOutcome(dist.name, dist.version, "failed",
@@ -95,4 +111,4 @@ def for_file(path: Path) -> tuple[ProvenanceChecker, dict[tuple[str, str], froze
     from gateway_cli.supply.trust import pinned_verifier
 
     document = load(path)
-    return checker(document, pinned_verifier()), record_digests(document)
+    return checker(document, pinned_verifier), record_digests(document)
