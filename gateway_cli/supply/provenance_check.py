@@ -25,14 +25,12 @@ from gateway_cli.supply.provenance import (
     decode_file,
     verify_entry,
 )
-
 from gateway_cli.supply.verify import (
     InstalledDistribution,
     ProvenanceChecker,
     ProvenanceOutcome,
     VerifyUsageError,
 )
-
 
 if TYPE_CHECKING:  # sigstore's import costs ~0.4 s; only needed once something is attested
     from sigstore.verify import Verifier
