@@ -32,7 +32,6 @@ from gateway_cli.supply.verify import (
     VerifyUsageError,
 )
 
-
 if TYPE_CHECKING:  # sigstore's import costs ~0.4 s; only needed once something is attested
     from sigstore.verify import Verifier
 
