@@ -22,17 +22,17 @@ Usage::
 from __future__ import annotations
 
 import json
-import socketserver
-import sys
 import threading
 from collections.abc import Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeAlias
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+from tests.fakes.loopback import LoopbackServer
 
 JSON: TypeAlias = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "osv"
@@ -176,22 +176,11 @@ class FakeOsv:
         self._thread.join(timeout=5)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(LoopbackServer):
+    fake: FakeOsv
 
     def __init__(self, fake: FakeOsv) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse-DNS lookup of the host, which can be slow."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", int(self.server_address[1])
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
+        super().__init__(fake, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -22,19 +22,19 @@ import hashlib
 import json
 import re
 import socket
-import socketserver
 import struct
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, TypeAlias
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 JSON: TypeAlias = dict[str, Any]
 # A normal answer: a JSON object, or the list of already-framed SSE events of a stream.
@@ -513,25 +513,11 @@ def _messages(name: str, req: JSON) -> Reply:
 # --------------------------------------------------------------------- server
 
 
-class _Server(ThreadingHTTPServer):
-    # Handler threads are daemons so a forgotten stop() cannot hang interpreter exit;
-    # stop() still joins them itself.
-    daemon_threads = True
+class _Server(LoopbackServer):
+    fake: FakeUpstream
 
     def __init__(self, fake: FakeUpstream) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        """Bind without HTTPServer's reverse-DNS lookup of the host, which can be slow."""
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", int(self.server_address[1])
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet when a client (or stop()) closed the socket; report real bugs."""
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
+        super().__init__(fake, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
