@@ -1,0 +1,1 @@
+"""Inspection: pure functions from text to findings (secrets, PII, injection, output)."""
