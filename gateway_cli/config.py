@@ -89,6 +89,54 @@ class ModelConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     strategy: Strategy = "priority"
 
 
+Action = Literal["block", "redact", "mask", "hash", "flag", "reroute"]
+Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class GuardPolicyConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """What to do when one guard finds something."""
+
+    action: Action
+    min_confidence: Confidence = 0.5
+    fail_open: bool = False
+    reroute_to: str | None = None
+
+
+def _guard(action: str, **extra: Any) -> Any:
+    return msgspec.field(default_factory=lambda: GuardPolicyConfig(action=action,  # type: ignore[arg-type]
+                                                                   **extra))
+
+
+class CustomGuardConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Banned substrings and regexes of this deployment (e.g. internal project names)."""
+
+    banned: list[str] = msgspec.field(default_factory=list)
+    regexes: list[str] = msgspec.field(default_factory=list)
+    action: Action = "block"
+    fail_open: bool = False
+
+
+class InspectionRule(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Overrides for requests to some public models (first matching rule wins)."""
+
+    models: Annotated[list[str], msgspec.Meta(min_length=1)]
+    secrets: GuardPolicyConfig | None = None
+    pii: GuardPolicyConfig | None = None
+    injection: GuardPolicyConfig | None = None
+
+
+class InspectionConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Request inspection. `observe` records what would happen and never changes traffic."""
+
+    enabled: bool = True
+    mode: Literal["enforce", "observe"] = "enforce"
+    secrets: GuardPolicyConfig = _guard("redact", min_confidence=0.6)
+    pii: GuardPolicyConfig = _guard("redact", min_confidence=0.6)
+    injection: GuardPolicyConfig = _guard("block", min_confidence=0.5)
+    custom: CustomGuardConfig = msgspec.field(default_factory=CustomGuardConfig)
+    rules: list[InspectionRule] = msgspec.field(default_factory=list)
+
+
 class RoutingConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     backoff_initial: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.2
@@ -102,6 +150,7 @@ class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     mock: MockConfig = msgspec.field(default_factory=MockConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    inspection: InspectionConfig = msgspec.field(default_factory=InspectionConfig)
     providers: list[ProviderConfig] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
 
@@ -211,6 +260,26 @@ def _cross_check(config: Config) -> list[str]:
                 known = ", ".join(sorted(providers)) or "none configured"
                 problems.append(f"{key}.deployments[{j}].provider = {d.provider!r}: no such "
                                 f"provider (known: {known})")
+    problems += _inspection_checks(config, seen)
+    return problems
+
+
+def _inspection_checks(config: Config, models: set[str]) -> list[str]:
+    problems: list[str] = []
+    policies = [(f"inspection.{n}", getattr(config.inspection, n))
+                for n in ("secrets", "pii", "injection")]
+    for i, rule in enumerate(config.inspection.rules):
+        policies += [(f"inspection.rules[{i}].{n}", getattr(rule, n))
+                     for n in ("secrets", "pii", "injection") if getattr(rule, n) is not None]
+    for key, policy in policies:
+        if policy.action == "reroute" and policy.reroute_to not in models:
+            problems.append(f"{key}.reroute_to = {policy.reroute_to!r}: action 'reroute' needs "
+                            "the name of a configured model")
+    for i, pattern in enumerate(config.inspection.custom.regexes):
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            problems.append(f"inspection.custom.regexes[{i}]: not a valid regex ({err})")
     return problems
 
 

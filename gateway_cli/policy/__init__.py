@@ -1,0 +1,1 @@
+"""Findings + who is asking + which model -> what happens to the request (pure)."""

@@ -1,0 +1,79 @@
+"""Turn guard findings into one verdict for a request.
+
+Pure: the effective policy for the request's model, the findings and any
+guard errors go in; the verdict and the action per finding come out. The
+strongest action wins: block > reroute > redact-like (redact, mask, hash) >
+flag. A guard that raised blocks the request unless its policy says
+`fail_open`. In `observe` mode the verdict is computed and reported but
+`applied` is always "allow", so a rollout can watch before it enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gateway_cli.config import GuardPolicyConfig, InspectionConfig
+from gateway_cli.guards.base import Finding
+
+Verdict = Literal["allow", "redact", "block", "reroute"]
+_RANK = {"flag": 0, "hash": 1, "mask": 1, "redact": 1, "reroute": 2, "block": 3}
+
+
+@dataclass(frozen=True)
+class Acted:
+    finding: Finding
+    action: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict  # what the policy says
+    applied: Verdict  # what the gateway does (allow in observe mode)
+    reason: str | None = None  # e.g. "secrets.openai_api_key", never the text
+    reroute_to: str | None = None
+    acted: tuple[Acted, ...] = field(default=())
+
+
+def policies_for(config: InspectionConfig, model: str) -> dict[str, GuardPolicyConfig]:
+    """The per-guard policies that apply to requests for `model`."""
+    chosen = {"secrets": config.secrets, "pii": config.pii, "injection": config.injection,
+              "custom": GuardPolicyConfig(action=config.custom.action,
+                                          fail_open=config.custom.fail_open,
+                                          min_confidence=0.0)}
+    for rule in config.rules:
+        if model in rule.models:
+            for name in ("secrets", "pii", "injection"):
+                override = getattr(rule, name)
+                if override is not None:
+                    chosen[name] = override
+            break
+    return chosen
+
+
+def decide(findings: Sequence[Finding], policies: Mapping[str, GuardPolicyConfig], *,
+           mode: str, errors: Sequence[str] = ()) -> Decision:
+    acted = tuple(
+        Acted(f, policies[f.guard].action) for f in findings
+        if f.guard in policies and f.confidence >= policies[f.guard].min_confidence
+    )
+    failing = [g for g in errors if not policies.get(g, GuardPolicyConfig("block")).fail_open]
+    verdict: Verdict = "allow"
+    reason: str | None = None
+    reroute_to: str | None = None
+    if failing:
+        verdict, reason = "block", f"{failing[0]}.guard_error"
+    elif acted:
+        top = max(acted, key=lambda a: _RANK[a.action])
+        reason = f"{top.finding.guard}.{top.finding.kind}"
+        if top.action == "block":
+            verdict = "block"
+        elif top.action == "reroute":
+            verdict, reroute_to = "reroute", policies[top.finding.guard].reroute_to
+        elif top.action in ("redact", "mask", "hash"):
+            verdict = "redact"
+        else:
+            reason = None  # flags only: recorded, traffic unchanged
+    applied: Verdict = verdict if mode == "enforce" else "allow"
+    return Decision(verdict, applied, reason, reroute_to, acted)
