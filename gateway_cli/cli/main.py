@@ -58,6 +58,7 @@ def cli() -> None:
 
 def _register() -> None:
     from gateway_cli.cli.audit import audit
+    from gateway_cli.cli.inspect_cmd import inspect
     from gateway_cli.cli.lock import lock
     from gateway_cli.cli.provenance import provenance
     from gateway_cli.cli.sbom import sbom
@@ -70,6 +71,7 @@ def _register() -> None:
     cli.add_command(provenance)
     cli.add_command(verify)
     cli.add_command(lock)
+    cli.add_command(inspect)
 
 
 _register()

@@ -17,10 +17,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from litestar.types import Receive, Scope, Send
 
 from gateway_cli.formats.openai_chat import RequestProblem, decode_object
 from gateway_cli.formats.requests import check_depth, check_request
+from gateway_cli.guards.pipeline import Inspector
 from gateway_cli.providers.adapt import Ids, client_error
 from gateway_cli.providers.operations import CLIENT_FAMILY, Op
 from gateway_cli.routing.hooks import RouteContext, choose_model
@@ -31,6 +33,7 @@ from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.proxy")
+_encode = msgspec.json.Encoder().encode
 
 PATHS = {
     Op.CHAT: "/v1/chat/completions",
@@ -98,6 +101,8 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
     family = CLIENT_FAMILY[op]
     path = PATHS[op]
     limits = runtime.config.server
+    inspector = Inspector(runtime.config.inspection) if runtime.config.inspection.enabled \
+        else None
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
@@ -114,6 +119,26 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             except RequestProblem as problem:
                 raise HttpError(400, problem.message, "invalid_request", problem.param) from None
             model: str = body["model"]
+            redactions = None
+            if inspector is not None:
+                inspection = inspector.inspect_request(op, body, model)
+                decision = inspection.decision
+                if decision.verdict != "allow":
+                    prefix = "" if decision.applied == decision.verdict else "observe: "
+                    headers.append((b"x-gateway-policy", f"{prefix}{decision.verdict} "
+                                    f"({decision.reason})".encode()))
+                if decision.applied == "block":
+                    log.info("request %s blocked by policy: %s", request_id, decision.reason)
+                    raise HttpError(400, f"the gateway's policy blocked this request "
+                                    f"({decision.reason}); request id {request_id}",
+                                    "blocked_by_policy")
+                if decision.applied == "reroute" and decision.reroute_to:
+                    headers.append((b"x-gateway-rerouted-from", model.encode()))
+                    model = decision.reroute_to
+                if decision.applied == "redact" and inspection.body is not None:
+                    body = {**inspection.body, "model": body["model"]}
+                    raw = _encode(body)
+                    redactions = inspection.redactions
             target = choose_model(runtime.hooks, RouteContext(op, model, body))
             if target is not None:
                 if target not in runtime.models:
@@ -128,7 +153,8 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                                 "on this gateway; GET /v1/models lists the available ones",
                                 "model_not_found", "model")
             call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),
-                        ids=Ids(request_id, int(time.time())), response_headers=headers)
+                        ids=Ids(request_id, int(time.time())), response_headers=headers,
+                        redactions=redactions)
             await _unless_client_leaves(execute(runtime, pool, route, call, send), receive)
         except Passthrough as err:
             await asgi_io.send_response(send, err.status, err.body,

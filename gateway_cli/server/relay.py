@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from gateway_cli.formats.sse import SSEError
+from gateway_cli.guards.redact import Redactions
+from gateway_cli.guards.restore_stream import RestoringStream, restore_json
 from gateway_cli.providers import mock
 from gateway_cli.providers.adapt import Adapter, Ids, StreamConverter, adapter_for, stream_error
 from gateway_cli.providers.operations import Op
@@ -36,6 +39,7 @@ from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.relay")
+_encode = msgspec.json.Encoder().encode
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 _UPSTREAM_OP = {Op.CHAT: Op.MESSAGES, Op.MESSAGES: Op.CHAT}
@@ -51,6 +55,7 @@ class Call:
     client_headers: dict[bytes, bytes]
     ids: Ids
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    redactions: Redactions | None = None  # placeholders to restore in the answer
 
     @property
     def streaming(self) -> bool:
@@ -200,18 +205,20 @@ def _final_error(adapter: Adapter, failure: _Failure | None, route: ModelRoute) 
 
 
 async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter | None,
-                        adapter: Adapter, headers: list[tuple[bytes, bytes]]) -> None:
+                        adapter: Adapter, headers: list[tuple[bytes, bytes]],
+                        restorer: StreamConverter | None = None) -> None:
     await asgi_io.start_sse(send, headers)
+
+    async def forward(pieces: list[bytes]) -> None:
+        if restorer is not None:
+            pieces = [out for piece in pieces for out in restorer.feed(piece)]
+        for piece in pieces:
+            await asgi_io.send_chunk(send, piece)
+
     try:
         async for chunk in stream.chunks:
-            if converter is None:
-                await asgi_io.send_chunk(send, chunk)
-            else:
-                for piece in converter.feed(chunk):
-                    await asgi_io.send_chunk(send, piece)
-        if converter is not None:
-            for piece in converter.finish():
-                await asgi_io.send_chunk(send, piece)
+            await forward([chunk] if converter is None else converter.feed(chunk))
+        await forward(converter.finish() if converter is not None else [])
     except TimeoutError:
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, "the upstream stream stalled; the answer is incomplete"))
@@ -255,13 +262,17 @@ async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
                    headers: list[tuple[bytes, bytes]]) -> None:
     if isinstance(outcome, _Stream):
         converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
-        await _relay_stream(send, outcome, converter, plan.adapter, headers)
+        restorer = RestoringStream(plan.adapter.client, call.redactions) \
+            if call.redactions else None
+        await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer)
         return
     try:
         answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)
     except (ValueError, TranslationError):
         raise HttpError(502, f"deployment {plan.dep.id} sent an answer the gateway could not "
                         "read", "bad_upstream_answer") from None
+    if call.redactions and outcome.status < 400:
+        answer = _encode(restore_json(msgspec.json.decode(answer), call.redactions))
     await asgi_io.send_response(send, outcome.status, answer, content_type=outcome.content_type,
                                 headers=headers)
 

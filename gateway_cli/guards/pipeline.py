@@ -1,0 +1,173 @@
+"""Run every request guard over every text a request carries, and apply the verdict.
+
+Pure (no IO): the proxy and `gateway inspect` share it. Guards run per text
+slot (messages, system prompts, tool definitions, tool calls and results,
+Responses input, embedding inputs); a guard that raises is recorded as a
+guard error, which the policy turns into a block unless that guard is
+`fail_open`. Redaction rewrites only the slots that need it and keeps one
+`Redactions` mapping per request, in memory, to restore the answer.
+
+Within one text, findings whose actions differ are redacted in one style:
+placeholder if any of them says `redact` (reversible), else hash, else mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from gateway_cli.config import GuardPolicyConfig, InspectionConfig
+from gateway_cli.guards import extract, pii, redact, secrets
+from gateway_cli.guards.base import Finding
+from gateway_cli.guards.custom import CustomGuard
+from gateway_cli.guards.injection import InjectionGuard
+from gateway_cli.policy.decide import Decision, decide, policies_for
+from gateway_cli.providers.operations import Op
+
+_STYLE_ORDER = (("redact", "placeholder"), ("hash", "hash"), ("mask", "mask"))
+
+
+@dataclass(frozen=True)
+class SlotFinding:
+    slot: extract.TextSlot
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class Inspection:
+    decision: Decision
+    findings: tuple[SlotFinding, ...]
+    errors: tuple[str, ...]
+    body: dict[str, Any] | None = None  # the rewritten request, when redacted
+    redactions: redact.Redactions | None = None
+
+
+class Inspector:
+    def __init__(self, config: InspectionConfig) -> None:
+        self.config = config
+        self.custom = CustomGuard(config.custom.banned, config.custom.regexes)
+
+    def _policies(self, model: str) -> dict[str, GuardPolicyConfig]:
+        policies = policies_for(self.config, model)
+        # The injection guard applies its threshold to the combined score of its
+        # signals; the per-finding confidences are evidence, not separate verdicts.
+        policies["injection"] = msgspec.structs.replace(policies["injection"], min_confidence=0.0)
+        return policies
+
+    def _scan(self, text: str, source: str, threshold: float,
+              errors: set[str]) -> list[Finding]:
+        injection = InjectionGuard(threshold=threshold)
+        guards: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
+            ("secrets", secrets.scan),
+            ("pii", pii.scan),
+            ("injection", lambda t: injection.scan(t, source=_injection_source(source))),
+            ("custom", self.custom.scan),
+        )
+        found: list[Finding] = []
+        for name, scan in guards:
+            try:
+                found += scan(text)
+            except Exception:
+                errors.add(name)
+        return found
+
+    def inspect(self, slots: list[extract.TextSlot], model: str) -> tuple[
+            Decision, list[SlotFinding], set[str]]:
+        errors: set[str] = set()
+        threshold = policies_for(self.config, model)["injection"].min_confidence
+        pairs = [SlotFinding(slot, f) for slot in slots
+                 for f in self._scan(slot.text, slot.source, threshold, errors)]
+        decision = decide([p.finding for p in pairs], self._policies(model),
+                          mode=self.config.mode, errors=sorted(errors))
+        return decision, pairs, errors
+
+    def inspect_request(self, op: Op, body: Mapping[str, Any], model: str) -> Inspection:
+        """Inspect a request body; `body` of the result is set only when it was rewritten."""
+        return self.inspect_slots(extract.texts(op, body), body, model)
+
+    def inspect_slots(self, slots: list[extract.TextSlot], body: Mapping[str, Any],
+                      model: str) -> Inspection:
+        decision, pairs, errors = self.inspect(slots, model)
+        if decision.applied != "redact":
+            return Inspection(decision, tuple(pairs), tuple(sorted(errors)))
+        actions = {id(a.finding): a.action for a in decision.acted}
+        redactions = redact.Redactions()
+        edits: dict[extract.SlotPath, str] = {}
+        for slot in slots:
+            mine = [p.finding for p in pairs if p.slot is slot
+                    and actions.get(id(p.finding)) in ("redact", "hash", "mask")]
+            if mine:
+                edits[slot.path] = _redact(slot.text, mine, actions, redactions)
+        return Inspection(decision, tuple(pairs), tuple(sorted(errors)),
+                          extract.replace(body, edits), redactions)
+
+    # -- `gateway inspect` --------------------------------------------------------------------
+
+    def inspect_text(self, text: str, *, model: str = "",
+                     response: bool = False) -> dict[str, Any]:
+        slot = extract.TextSlot(path=("text",), text=text,
+                                source="assistant" if response else "user")
+        inspection = self.inspect_slots([slot], {"text": text}, model)
+        sent = inspection.body["text"] if inspection.body is not None else text
+        return {**_report(inspection), "text": sent}
+
+    def inspect_body(self, body: Mapping[str, Any], *, model: str = "") -> dict[str, Any]:
+        inspection = self.inspect_request(_guess_op(body), body,
+                                          model or str(body.get("model", "")))
+        sent = inspection.body if inspection.body is not None else dict(body)
+        return {**_report(inspection), "body": sent}
+
+
+def _injection_source(source: str) -> str:
+    return source if source in ("user", "system", "tool_result", "document") else "user"
+
+
+def _redact(text: str, findings: list[Finding], actions: Mapping[int, str],
+            redactions: redact.Redactions) -> str:
+    used = {actions.get(id(f)) for f in findings}
+    style = next(s for a, s in _STYLE_ORDER if a in used or a == "mask")
+    out, _ = redact.redact(text, findings, style=style,  # type: ignore[arg-type]
+                           redactions=redactions)
+    return out
+
+
+def _guess_op(body: Mapping[str, Any]) -> Op:
+    if "messages" in body:
+        return Op.MESSAGES if ("max_tokens" in body and "system" in body) or _anthropic(body) \
+            else Op.CHAT
+    if "input" in body and isinstance(body.get("input"), str | list) and "model" in body:
+        return Op.RESPONSES
+    return Op.CHAT
+
+
+def _anthropic(body: Mapping[str, Any]) -> bool:
+    messages = body.get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(m, dict) and isinstance(m.get("content"), list)
+        and any(isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result")
+                for b in m["content"]) for m in messages)
+
+
+def _report(inspection: Inspection) -> dict[str, Any]:
+    acted = {id(a.finding): a.action for a in inspection.decision.acted}
+    result: dict[str, Any] = {
+        "verdict": inspection.decision.applied if inspection.decision.verdict == "allow"
+        else inspection.decision.verdict,
+        "applied": inspection.decision.applied,
+        "reason": inspection.decision.reason,
+        "findings": [
+            {"guard": p.finding.guard, "kind": p.finding.kind, "start": p.finding.start,
+             "end": p.finding.end, "confidence": round(p.finding.confidence, 3),
+             "action": acted.get(id(p.finding), "ignore"), "preview": p.finding.preview,
+             "where": "/".join(map(str, p.slot.path))}
+            for p in inspection.findings
+        ],
+    }
+    if inspection.decision.reroute_to:
+        result["reroute_to"] = inspection.decision.reroute_to
+    if inspection.errors:
+        result["guard_errors"] = list(inspection.errors)
+    return result

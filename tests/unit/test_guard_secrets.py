@@ -1,0 +1,317 @@
+"""Secrets guard: every kind in context, checksums, placeholders, safety and linear time.
+
+Credentials are generated at test time from a seeded RNG (and, for GitHub and
+npm, with a computed CRC32), so the repository holds no real-format secret
+that a push-protection scanner would flag.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import string
+import time
+import uuid
+import zlib
+from itertools import pairwise
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway_cli.guards.base import Finding, mask
+from gateway_cli.guards.secrets import ACT_THRESHOLD, SecretsGuard, checksum_ok, scan
+
+RNG = random.Random(20261126)
+ALNUM = string.ascii_letters + string.digits
+B64URL = ALNUM + "_-"
+B64 = ALNUM + "+/"
+B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+
+def rand(n: int, alphabet: str = ALNUM) -> str:
+    return "".join(RNG.choice(alphabet) for _ in range(n))
+
+
+def hexs(n: int) -> str:
+    return rand(n, "0123456789abcdef")
+
+
+def b62(n: int) -> str:
+    out = ""
+    while n:
+        n, r = divmod(n, 62)
+        out = B62[r] + out
+    return out.rjust(6, "0")
+
+
+def with_crc(prefix: str) -> str:
+    """A GitHub/npm-format token whose last 6 chars are base62(CRC32(first 30))."""
+    body = rand(30)
+    return prefix + body + b62(zlib.crc32(body.encode()))
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def jwt() -> str:
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64url(json.dumps({"sub": "4711", "name": "Ada", "iat": 1700000000}).encode())
+    return f"{header}.{payload}.{b64url(RNG.randbytes(32))}"
+
+
+def pem() -> str:
+    lines = [base64.b64encode(RNG.randbytes(48)).decode() for _ in range(4)]
+    body = "\n".join(lines)
+    return f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"
+
+
+def discord() -> str:
+    user_id = base64.b64encode(b"123456789012345678").decode()  # 24 chars, starts "MT"
+    return f"{user_id}.{rand(6, B64URL)}.{rand(27, B64URL)}"
+
+
+PW = "Tr0ub4dor&3x!Q"
+BASE32 = "ABCDEFGHJKLMNPQRSTUVWXYZ234567"
+DIGITS = "123456789"
+UPPER = "ABCDEFGH23456789"
+SLACK_BOT = f"xoxb-{rand(12, DIGITS)}-{rand(13, DIGITS)}-{rand(24)}"
+SLACK_APP = f"xapp-1-A{rand(10, UPPER)}-{rand(13, DIGITS)}-{hexs(64)}"
+NPMRC_UUID = str(uuid.UUID(int=RNG.getrandbits(128)))
+TELEGRAM = f"7213808860:AA{rand(33, B64URL)}"
+SLACK_HOOK = f"https://hooks.slack.com/services/T{rand(8, UPPER)}/B{rand(8, UPPER)}/{rand(24)}"
+
+# kind -> (sentence template with {v}, the value that must be found)
+CASES: dict[str, tuple[str, str]] = {
+    "openai_api_key": ("My key sk-proj-{v} stopped working", rand(20) + "T3BlbkFJ" + rand(20)),
+    "anthropic_api_key": ("export ANTHROPIC_API_KEY={v}", f"sk-ant-api03-{rand(93, B64URL)}AA"),
+    "aws_access_key_id": ("the access key id is {v} in us-east-1", "AKIA" + rand(16, BASE32)),
+    "aws_secret_access_key": ("aws_secret_access_key = {v}\n", rand(40, B64)),
+    "google_api_key": ("fetch('https://x.googleapis.com/v1?key={v}')", "AIza" + rand(35, B64URL)),
+    "google_oauth_client_secret": ('"client_secret": "{v}"', "GOCSPX-" + rand(28, B64URL)),
+    "azure_storage_account_key": (
+        "DefaultEndpointsProtocol=https;AccountName=acct;{v};EndpointSuffix=core.windows.net",
+        "AccountKey=" + base64.b64encode(RNG.randbytes(64)).decode(),
+    ),
+    "azure_api_key": ("Our Azure OpenAI resource key is {v}, region westeurope", hexs(32)),
+    "github_token": ("git clone https://{v}@github.com/org/repo", with_crc("ghp_")),
+    "github_fine_grained_pat": ("GH_TOKEN={v}", "github_pat_" + rand(22) + "_" + rand(59)),
+    "gitlab_token": ("PRIVATE-TOKEN: {v}", "glpat-" + rand(20, B64URL)),
+    "gitlab_runner_registration_token": ("--registration-token {v}", "GR1348941" + rand(20)),
+    "slack_token": ("SLACK_BOT_TOKEN={v}", SLACK_BOT),
+    "slack_app_token": ("use {v} for socket mode", SLACK_APP),
+    "slack_webhook": ("post to {v} when done", SLACK_HOOK),
+    "stripe_secret_key": ("stripe.api_key = '{v}'", "sk_live_" + rand(24)),
+    "twilio_api_key": ("Twilio key {v} with secret", "SK" + hexs(32)),
+    "sendgrid_api_key": ("SENDGRID_API_KEY={v}", f"SG.{rand(22, B64URL)}.{rand(43, B64URL)}"),
+    "huggingface_token": ("login with {v} please", "hf_" + rand(34, string.ascii_letters)),
+    "huggingface_org_token": ("org token {v}", "api_org_" + rand(34, string.ascii_letters)),
+    "npm_token": ("NPM_TOKEN={v}", with_crc("npm_")),
+    "npmrc_auth_token": ("//registry.npmjs.org/:_authToken={v}\n", NPMRC_UUID),
+    "pypi_upload_token": ("password = {v}", "pypi-AgEIcHlwaS5vcmc" + rand(160, B64URL)),
+    "gateway_client_key": ("Authorization: Bearer {v}", "gwk_team42_" + b64url(RNG.randbytes(32))),
+    "hashicorp_vault_token": ("VAULT_TOKEN={v}", "hvs." + rand(95, B64URL)),
+    "square_secret": ("square secret {v}", "sq0csp-" + rand(43, B64URL)),
+    "sourcegraph_token": ("src token {v}", f"sgp_{hexs(16)}_{hexs(40)}"),
+    "onepassword_service_token": ("OP_SERVICE_ACCOUNT_TOKEN={v}", "ops_eyJ" + rand(200, B64)),
+    "facebook_access_token": ("graph token {v}", "EAAB" + rand(150)),
+    "notion_token": ("NOTION_KEY={v}", "ntn_" + rand(11, "123456789") + rand(35)),
+    "mailchimp_api_key": ("mailchimp key {v}", hexs(32) + "-us21"),
+    "telegram_bot_token": ("see https://api.telegram.org/bot{v}/getMe", TELEGRAM),
+    "discord_bot_token": ("client.run('{v}')", discord()),
+    "jwt": ("the session cookie is {v}; expires tomorrow", jwt()),
+    "private_key": ("Here is my key:\n{v}\nwhy does ssh reject it?", pem()),
+    # A URL's finding runs from the scheme to the host: the part that grants access.
+    "database_url": ("DATABASE_URL={v}:5432/app", f"postgres://app:{PW}@db.internal"),
+    "url_credentials": ("git remote add origin {v}/repo.git", f"https://deploy:{PW}@git.corp.test"),
+    "basic_auth_credentials": ("curl -u {v} https://api.corp.test/v1", f"admin:{PW}"),
+    "bearer_token": ("-H 'Authorization: Bearer {v}'", rand(40, B64URL)),
+    "password_assignment": ('db_password = "{v}"', PW),
+    "secret_assignment": ("client_secret: {v}\n", rand(32)),
+    "high_entropy_secret": ("fyi my api key is {v} ok", rand(32)),
+}
+
+
+def test_at_least_thirty_kinds() -> None:
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_kind_detected_with_span_and_masked_preview(kind: str) -> None:
+    template, value = CASES[kind]
+    text = template.format(v=value)
+    if kind == "openai_api_key":
+        value = "sk-proj-" + value
+    start = text.index(value)
+    findings = [f for f in scan(text) if f.kind == kind]
+    assert findings, (kind, [(f.kind, f.preview) for f in scan(text)])
+    f = findings[0]
+    assert (f.start, f.end) == (start, start + len(value))
+    assert f.guard == "secrets" and f.confidence >= ACT_THRESHOLD
+    assert f.preview == mask(value)
+    assert value not in f.preview and value[4:] not in f.preview
+
+
+def test_twilio_account_sid_is_reported_below_the_act_threshold() -> None:
+    sid = "AC" + hexs(32)
+    (f,) = scan(f"account {sid} sends SMS")
+    assert f.kind == "twilio_account_sid" and f.confidence < ACT_THRESHOLD
+
+
+def test_gcp_service_account_document() -> None:
+    doc = json.dumps(
+        {"type": "service_account", "project_id": "p", "private_key": pem() + "\n"}, indent=1
+    )
+    kinds = {f.kind: f for f in scan(doc)}
+    assert kinds["gcp_service_account"].confidence >= 0.9
+    assert kinds["private_key"].confidence >= 0.9
+    lone = scan('{"type": "service_account"}')
+    assert [f.kind for f in lone] == ["gcp_service_account"]
+    assert lone[0].confidence < ACT_THRESHOLD
+
+
+def test_github_checksum_valid_vs_corrupted() -> None:
+    token = with_crc("ghp_")
+    assert checksum_ok(token[4:])
+    last = token[-1]
+    corrupted = token[:-1] + ("A" if last != "A" else "B")
+    assert not checksum_ok(corrupted[4:])
+    (good,) = scan(f"token {token} here")
+    (bad,) = scan(f"token {corrupted} here")
+    assert good.kind == bad.kind == "github_token"
+    assert good.confidence > bad.confidence
+    assert good.confidence >= 0.95
+
+
+def test_npm_checksum_lowers_confidence() -> None:
+    token = with_crc("npm_")
+    corrupted = token[:10] + ("x" if token[10] != "x" else "y") + token[11:]
+    assert scan(token)[0].confidence > scan(corrupted)[0].confidence
+
+
+def test_stripe_test_key_is_lower_confidence() -> None:
+    (live,) = scan("sk_live_" + rand(24))
+    (test,) = scan("sk_test_" + rand(24))
+    assert live.confidence > test.confidence
+
+
+def test_anthropic_shape_is_validated() -> None:
+    body = rand(93, B64URL)
+    (ok,) = scan(f"sk-ant-api03-{body}AA")
+    (off,) = scan(f"sk-ant-api03-{body}BB")
+    assert ok.confidence >= ACT_THRESHOLD > off.confidence
+
+
+def test_jwt_header_must_decode_with_alg() -> None:
+    no_alg = b64url(b'{"typ":"JWT"}') + "." + b64url(b'{"sub":"1"}') + "." + rand(43, B64URL)
+    assert scan(no_alg) == []
+    assert scan("eyJBB.eyJCC.eyJDDDD") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sk-...",
+        "set OPENAI_API_KEY=sk-... in your shell",
+        "api_key = YOUR_API_KEY",
+        'api_key = "YOUR_API_KEY_HERE_1234567"',
+        "password = xxxxxxxx",
+        'password: "********"',
+        "token: <token>",
+        "Authorization: Bearer <token>",
+        "secret: ${SECRET}",
+        "SECRET_KEY={{ secrets.SECRET_KEY }}",
+        "password=changeme",
+        "ghp_" + "x" * 36,
+        "AKIAXXXXXXXXXXXXXXXX",
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "sk-proj-" + "a" * 48,
+        "hf_" + "x" * 34,
+        "postgres://user:password@localhost:5432/db",
+        "token = 0000000000000000000000000",
+        "xoxb-your-bot-token",
+        "glpat-xxxxxxxxxxxxxxxxxxxx",
+        "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
+        "api_key = os.environ.get('API_KEY')",
+        "password = get_password()",
+        "the password is stored in vault",
+    ],
+)
+def test_placeholders_and_prose_do_not_fire(text: str) -> None:
+    assert [f for f in scan(text) if f.confidence >= ACT_THRESHOLD] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sha256:eeac2acb5a20ed25e0ad6d1df9891a520b78b404266b6d11778f25d5d691a6c9",
+        "integrity sha512-" + base64.b64encode(RNG.randbytes(64)).decode(),
+        "request 2987123a-ba93-4704-b489-ec1e5f25292c failed",
+        "commit 9326f35380636bcbe61e94b0584d1618c4b5c2c2",
+        "kms_key_id: 555ea4a3-d53a-4412-9c66-3a7cb667b0d6",
+        "public_key = 9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9AIKjbJTWit",
+        "secret_length = X25519.secret_length",
+    ],
+)
+def test_hashes_uuids_and_code_do_not_fire(text: str) -> None:
+    assert [f for f in scan(text) if f.confidence >= ACT_THRESHOLD] == []
+
+
+def test_guard_object_and_overlaps() -> None:
+    guard = SecretsGuard()
+    assert guard.name == "secrets"
+    text = "a " + CASES["database_url"][1] + " and " + with_crc("ghp_")
+    findings = guard.scan(text)
+    assert findings == scan(text)
+    spans = [(f.start, f.end) for f in findings]
+    assert spans == sorted(spans)
+    assert all(a[1] <= b[0] for a, b in pairwise(spans))
+
+
+SECRETS = [t.format(v=v) for t, v in CASES.values()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_scan_never_raises_and_spans_are_valid(text: str) -> None:
+    _check(text, scan(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), st.sampled_from(SECRETS)), max_size=6))
+def test_mixed_text_previews_never_reveal(parts: list[str]) -> None:
+    text = " ".join(parts)
+    _check(text, scan(text))
+
+
+def _check(text: str, findings: list[Finding]) -> None:
+    for f in findings:
+        assert 0 <= f.start < f.end <= len(text)
+        value = text[f.start : f.end]
+        assert f.preview == mask(value)
+        if len(value) >= 8:
+            assert value not in f.preview
+
+
+ADVERSARIAL = {
+    "one char": "a" * 200_000,
+    "a=": "a=" * 100_000,
+    "base64": "".join(random.Random(1).choice(B64) for _ in range(200_000)),
+    "BEGIN": "-----BEGIN RSA PRIVATE KEY-----\n" * 6_250,
+    "password=": "password=" * 22_223,
+    "prefixes": "sk-ghp_xoxb-AKIAeyJ.://@:AA-us" * 6_667,
+    "digits": "1234567890." * 18_182,
+    "aws": ("aws " + "A" * 60 + " ") * 3_077,
+    "keys": "api_key: " * 22_223,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIAL))
+def test_linear_time_on_adversarial_input(name: str) -> None:
+    text = ADVERSARIAL[name]
+    t0 = time.perf_counter()
+    scan(text)
+    assert time.perf_counter() - t0 < 1.0
