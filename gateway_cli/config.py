@@ -116,6 +116,20 @@ class CustomGuardConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     fail_open: bool = False
 
 
+class OutputPolicyConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """What to do when a model's answer leaks: a planted canary (system-prompt leak),
+    a secret or personal data the request did not carry, a link or image that
+    would carry data to a host not on the allow-list, or active HTML."""
+
+    action: Literal["block", "mask", "flag"] = "block"
+    min_confidence: Confidence = 0.7
+    fail_open: bool = False
+    # Plant a random canary in every system prompt and watch for it in answers. Off by
+    # default: it changes every request body (no more byte-for-byte pass-through).
+    canary: bool = False
+    link_allowlist: list[str] = msgspec.field(default_factory=list)
+
+
 class InspectionRule(_Strict, frozen=True, forbid_unknown_fields=True):
     """Overrides for requests to some public models (first matching rule wins)."""
 
@@ -134,6 +148,7 @@ class InspectionConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     pii: GuardPolicyConfig = _guard("redact", min_confidence=0.6)
     injection: GuardPolicyConfig = _guard("block", min_confidence=0.5)
     custom: CustomGuardConfig = msgspec.field(default_factory=CustomGuardConfig)
+    output: OutputPolicyConfig = msgspec.field(default_factory=OutputPolicyConfig)
     rules: list[InspectionRule] = msgspec.field(default_factory=list)
 
 

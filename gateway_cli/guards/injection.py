@@ -105,6 +105,9 @@ class _Detector:
     view: Literal["fold", "raw", "lower"] = "fold"
     non_ascii: bool = False  # cannot match pure ASCII text: skipped for it
     also: frozenset[bytes] = frozenset()  # when set, one of these words must occur too
+    # When set, one of these literals (every match contains one) must occur in
+    # the detector's view: a cheap `in` that spares a full pass of the regex.
+    need: tuple[str, ...] = ()
     # An optional second look at the match that adjusts the confidence.
     adjust: Callable[[str], float] | None = None
 
@@ -152,6 +155,9 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
                     " override overriding bypass abandon discard drop skip let pay stop follow"
                     " neglect"),
         adjust=_override_adjust,
+        need=("instruction", "rules", "directive", "guidelines", "orders", "commands",
+              "constraints", "programming", "context", "messages", "polic", "guardrails",
+              "everything", "prompt"),
     ),
     _Detector(
         "instruction_override",
@@ -291,6 +297,10 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.9, _words("ignora ignorar ignore ignorez ignorer ignorate ignoriere ignorieren olvida"
                     " olvidar oublie oubliez vergiss vergessen esqueça esqueca dimentica"
                     " игнорируй игнорируйте забудь забудьте"),
+        need=("instrucciones", "instruções", "instrucoes", "instructions", "istruzioni",
+              "anweisungen", "indicaciones", "consignes", "regeln", "reglas", "regole",
+              "regras", "befehle", "ordens", "órdenes", "ordini", "règles", "инструкции",
+              "указания", "команды", "правила"),
     ),
     _Detector(
         "instruction_override",
@@ -326,7 +336,11 @@ _ROT13_WORDS: Final = _words("vtaber vafgehpgvbaf flfgrz cebzcg qvfertneq cerivb
 _UNICODE = re.compile("[\U000e0000-\U000e007f\u200b-\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 _TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
 _BIDI_RX = re.compile("[\u202a-\u202e\u2066-\u2069]")
-_ZW_INSIDE = re.compile("(?<=\\w)[\u200b-\u200f\u2060\ufeff]+(?=\\w)")
+# `(?<=\w)[zw]+(?=\w)`, written to start with the class so the engine skips
+# to the next invisible character instead of trying every position.
+_ZW_INSIDE = re.compile(
+    "[\u200b-\u200f\u2060\ufeff](?<=\\w[\u200b-\u200f\u2060\ufeff])[\u200b-\u200f\u2060\ufeff]*(?=\\w)"
+)
 _FLAG_BASE = "\U0001f3f4"  # subdivision flags are legitimate tag sequences
 
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}={0,2}")
@@ -373,6 +387,8 @@ def _run_detectors(text: str, lowered: str, folded: str, words: frozenset[bytes]
         if det.also and det.also.isdisjoint(words):
             continue
         view = folded if det.view == "fold" else text if det.view == "raw" else lowered
+        if det.need and not any(lit in view for lit in det.need):
+            continue
         for n, m in enumerate(det.pattern.finditer(view)):
             if n >= _MAX_PER_DETECTOR:
                 break

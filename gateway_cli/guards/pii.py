@@ -13,7 +13,7 @@ never re-reads a long run from every position. Cards, SSNs, IPv4 addresses
 and phones are looked for only inside runs of digits and separators long
 enough to hold one. Worst case measured: about 140 ms for 1 MB of `1234 `
 repeated (three digit kinds each pass over one long run); a realistic 4 KB
-prompt takes about 0.15 ms (bench/eval_pii.py).
+prompt takes about 0.15 ms (bench/guards/eval_pii.py).
 
 Decisions worth knowing:
 - An IPv4 address glued to a word character or a dot (`v1.2.3.4`,
@@ -44,6 +44,28 @@ from typing import Protocol
 from gateway_cli.guards.base import Finding, mask
 
 GUARD = "pii"
+
+def _matches(
+    rx: re.Pattern[str], text: str, pos: int, endpos: int, starts: Sequence[int] | None
+) -> Iterable[re.Match[str]]:
+    """`rx.finditer(text, pos, endpos)`, or the same matches tried only at `starts`.
+
+    `starts` (sorted, beginning with `pos`) must hold every position where
+    `rx` can match; the leftmost match at or after the last end is then the
+    first start that matches, exactly as `finditer` would find it.
+    """
+    if starts is None:
+        yield from rx.finditer(text, pos, endpos)
+        return
+    last = pos
+    for s in starts:
+        if s < last:
+            continue
+        m = rx.match(text, s, endpos)
+        if m is not None:
+            yield m
+            last = m.end()
+
 
 # --- payment cards ---------------------------------------------------------
 
@@ -114,8 +136,10 @@ def _card_grouping_ok(raw: str) -> bool:
     return len(groups) >= 3 and all(g == 4 for g in groups[:-1]) and 1 <= groups[-1] <= 4
 
 
-def _cards(text: str, pos: int, endpos: int) -> Iterable[Finding]:
-    for m in _CARD.finditer(text, pos, endpos):
+def _cards(
+    text: str, pos: int, endpos: int, starts: Sequence[int] | None = None
+) -> Iterable[Finding]:
+    for m in _matches(_CARD, text, pos, endpos, starts):
         raw = m.group()
         digits = raw.replace(" ", "").replace("-", "")
         if not _card_grouping_ok(raw) or not _luhn(digits):
@@ -190,8 +214,10 @@ def _ssn_valid(area: str, group: str, serial: str) -> bool:
     return joined not in _SSN_PUBLIC and not joined.startswith("98765432")
 
 
-def _ssns(text: str, pos: int, endpos: int) -> Iterable[Finding]:
-    for m in _SSN.finditer(text, pos, endpos):
+def _ssns(
+    text: str, pos: int, endpos: int, starts: Sequence[int] | None = None
+) -> Iterable[Finding]:
+    for m in _matches(_SSN, text, pos, endpos, starts):
         if m.group(1) is not None:
             area, sep, group, serial = m.group(1, 2, 3, 4)
         else:
@@ -332,15 +358,21 @@ _PHONE_BEFORE = re.compile(
 _PHONE_AFTER = re.compile(r"\s*[\-(]?\s*(?:office|fax|mobile|home|work|cell)\b", re.IGNORECASE)
 
 
+def _phone_context(text: str, start: int, end: int) -> bool:
+    """A phone word just before the number or a label word just after it."""
+    lo = max(0, start - 40)
+    before = text[lo:start]
+    # The words are letters: without a cased character there is nothing to find.
+    if before.lower() != before.upper() and _PHONE_BEFORE.search(text, lo, start) is not None:
+        return True
+    return _PHONE_AFTER.match(text, end, min(len(text), end + 16)) is not None
+
+
 def _phone_confidence(text: str, start: int, end: int, number: str) -> float:
     """How strongly the shape says "phone", raised when a phone word is beside it."""
     digits = len(number.translate(_NOT_DIGITS))
     if _PHONE_DATE.search(number) or _PHONE_NOT.fullmatch(number):
         return 0.0
-    context = (
-        _PHONE_BEFORE.search(text, max(0, start - 40), start) is not None
-        or _PHONE_AFTER.match(text, end, min(len(text), end + 16)) is not None
-    )
     if number.startswith("+"):
         if 8 <= digits <= 15 and _PHONE_E164.fullmatch(number):
             return 0.9
@@ -348,16 +380,18 @@ def _phone_confidence(text: str, start: int, end: int, number: str) -> float:
     if 10 <= digits <= 14 and _PHONE_NANP.fullmatch(number):
         return 0.85
     if 7 <= digits <= 12 and _PHONE_AREA.fullmatch(number):
-        return 0.8 if context else 0.7
+        return 0.8 if _phone_context(text, start, end) else 0.7
     if 9 <= digits <= 12 and _PHONE_TRUNK.fullmatch(number):
-        return 0.8 if context else 0.6
-    if context and 7 <= digits <= 12 and _PHONE_GROUPED.fullmatch(number):
-        return 0.5
+        return 0.8 if _phone_context(text, start, end) else 0.6
+    if 7 <= digits <= 12 and _PHONE_GROUPED.fullmatch(number):
+        return 0.5 if _phone_context(text, start, end) else 0.0
     return 0.0
 
 
-def _phones(text: str, pos: int, endpos: int) -> Iterable[Finding]:
-    for m in _PHONE.finditer(text, pos, endpos):
+def _phones(
+    text: str, pos: int, endpos: int, starts: Sequence[int] | None = None
+) -> Iterable[Finding]:
+    for m in _matches(_PHONE, text, pos, endpos, starts):
         if m.end() == endpos < len(text) and (text[endpos].isalnum() or text[endpos] == "_"):
             continue  # the window cut a longer token
         raw = m.group()
@@ -400,9 +434,39 @@ def _resolve(findings: Iterable[Finding]) -> list[Finding]:
 # costs almost nothing and a long run is scanned by at most a few patterns.
 _RUN = re.compile(r"[+(0-9][0-9 ().\-]{6,}+")
 _NOT_DIGITS = str.maketrans("", "", " ().-+")
-_DIGITS_2 = re.compile(r"[0-9]{2}")
-_DIGITS_3 = re.compile(r"[0-9]{3}")
-_DIGITS_4 = re.compile(r"[0-9]{4}")
+
+
+# Where a phone, card or SSN can start inside a long run, given the look-behinds
+# of their patterns (a run holds only digits and ` ().-`, and `+` at its start):
+# a phone at a digit or `(` after a space that follows none of `0-9)`; a card
+# at a digit after `(` or `)`, or after a space that follows no digit; an SSN
+# at a group of exactly 3 digits followed by a space or dash, or of exactly 9.
+# On the run with digits written as `d` (and, for SSNs, separators as `s`),
+# these are substring searches in C: a megabyte of `1234 ` holds none of them,
+# so each pattern is tried once at the run's start instead of at every digit.
+_AS_D = str.maketrans("0123456789", "dddddddddd")
+_AS_S = str.maketrans(" ().-+", "ssssss")
+_PHONE_STARTS = tuple(x + " " + y for x in " .-(+" for y in "d(")
+_CARD_STARTS = ("(d", ")d", *(x + " d" for x in " .-()+"))
+_SSN_STARTS = ("sddds", "s" + "d" * 9 + "s")
+_LONG_RUN = 64
+
+
+def _starts(
+    shape: str, subs: Sequence[str], base: int, limit: int, at: int = -1
+) -> list[int] | None:
+    """`base`, and `base` plus the index of character `at` of each occurrence of `subs`."""
+    if sum(shape.count(sub) for sub in subs) >= limit:
+        return None
+    out = [base]
+    for sub in subs:
+        k = at % len(sub)
+        i = shape.find(sub)
+        while i >= 0:
+            out.append(base + i + k)
+            i = shape.find(sub, i + 1)
+    out.sort()
+    return out
 
 
 def _digit_kinds(text: str, include_local_ips: bool) -> Iterable[Finding]:
@@ -415,18 +479,32 @@ def _digit_kinds(text: str, include_local_ips: bool) -> Iterable[Finding]:
             continue  # one digit string, too long for any kind
         # The look-aheads need the character after the run; an extension, more.
         window = min(n, end + (12 if end < n and text[end] in "xXe#" else 1))
-        # In a long run, a kind is scanned for only if the run holds the digit
-        # group it needs (a card 4 digits, an SSN 3, a phone 2): a cheap search
-        # that spares `1 1 1 ...`-like input several full passes.
-        long = end - start > 64
         if raw.count(".") >= 3:
             yield from _ipv4s(text, start, window, include_local_ips)
-        if digits >= 7 and (not long or _DIGITS_2.search(raw)):
-            yield from _phones(text, start, window)
-        if digits >= 9 and (not long or _DIGITS_3.search(raw)):
-            yield from _ssns(text, start, window)
-        if digits >= 12 and (not long or _DIGITS_4.search(raw)):
-            yield from _cards(text, start, window)
+        if end - start <= _LONG_RUN:
+            if digits >= 7:
+                yield from _phones(text, start, window)
+            if digits >= 9:
+                yield from _ssns(text, start, window)
+            if digits >= 12:
+                yield from _cards(text, start, window)
+            continue
+        # A long run: a kind is scanned for only if the run holds the digit
+        # group it needs (a card 4 digits, an SSN 3, a phone 2), and then tried
+        # only where it can start (see above); with too many such places, one
+        # pass of the pattern is cheaper.
+        shape = raw.translate(_AS_D)
+        limit = (end - start) // 12
+        if digits >= 7 and "dd" in shape:
+            yield from _phones(text, start, window, _starts(shape, _PHONE_STARTS, start, limit))
+        if digits >= 9 and "ddd" in shape:
+            padded = "s" + shape.translate(_AS_S) + "s"
+            ssn = _starts(padded, _SSN_STARTS, start - 1, limit, at=1)
+            if ssn is not None:
+                ssn[0] = start
+            yield from _ssns(text, start, window, ssn)
+        if digits >= 12 and "dddd" in shape:
+            yield from _cards(text, start, window, _starts(shape, _CARD_STARTS, start, limit))
 
 
 def scan(text: str, *, include_local_ips: bool = False) -> list[Finding]:

@@ -108,11 +108,24 @@ class Inspector:
 
     def inspect_text(self, text: str, *, model: str = "",
                      response: bool = False) -> dict[str, Any]:
-        slot = extract.TextSlot(path=("text",), text=text,
-                                source="assistant" if response else "user")
+        if response:
+            return self._inspect_answer_text(text)
+        slot = extract.TextSlot(path=("text",), text=text, source="user")
         inspection = self.inspect_slots([slot], {"text": text}, model)
         sent = inspection.body["text"] if inspection.body is not None else text
         return {**_report(inspection), "text": sent}
+
+    def _inspect_answer_text(self, text: str) -> dict[str, Any]:
+        """A model's answer, judged by the output policy (canary checks need a live request)."""
+        from gateway_cli.guards.output_policy import inspect_answer
+
+        answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+        decision, sent = inspect_answer(self.config.output, self.config.mode, "openai",
+                                        answer, canary=None)
+        slot = extract.TextSlot(path=("text",), text=text, source="assistant")
+        findings = tuple(SlotFinding(slot, a.finding) for a in decision.acted)
+        report = _report(Inspection(decision, findings, ()))
+        return {**report, "text": sent["choices"][0]["message"]["content"]}
 
     def inspect_body(self, body: Mapping[str, Any], *, model: str = "") -> dict[str, Any]:
         inspection = self.inspect_request(_guess_op(body), body,

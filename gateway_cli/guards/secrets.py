@@ -4,7 +4,7 @@ Why it is shaped this way:
 
 - Speed. Every prompt goes through every guard, so most text must cost about
   one pass. Every prefixed token is at least 20 characters, so the words of
-  20+ characters are joined into a short string and the ~80 token prefixes
+  20+ characters are joined into a short string and the ~60 token prefixes
   are looked for there (`in`, a C loop; a missing separator such as `_` rules
   out a whole group at once); a token's regex only runs over the text when its
   prefix is there. The contextual detectors are gated by a few literal needles
@@ -328,18 +328,21 @@ def _tokens(text: str, long: str) -> Iterator[_Hit]:
     has = {c: c in long for c in _GATE_CHARS}
     has[""] = True
     for i in sorted({i for n, g, i in _NEEDLES if has[g] and n in long}):
-        tok = _TOKENS[i]
-        for m in tok.pattern.finditer(text):
-            start, end = m.span()
-            if not _left_ok(text, start) or not _right_ok(text, end, tok.body_chars):
-                continue
-            if _is_placeholder(m.group(0)):
-                continue
-            conf: float | None = tok.confidence
-            if tok.validate is not None:
-                conf = tok.validate(m)
-            if conf is not None:
-                yield tok.kind, start, end, conf
+        yield from _capped(_token_hits(_TOKENS[i], text), len(text))
+
+
+def _token_hits(tok: _Token, text: str) -> Iterator[_Hit]:
+    for m in tok.pattern.finditer(text):
+        start, end = m.span()
+        if not _left_ok(text, start) or not _right_ok(text, end, tok.body_chars):
+            continue
+        if _is_placeholder(m.group(0)):
+            continue
+        conf: float | None = tok.confidence
+        if tok.validate is not None:
+            conf = tok.validate(m)
+        if conf is not None:
+            yield tok.kind, start, end, conf
 
 
 # --------------------------------------------------------------------------- shaped tokens
@@ -416,7 +419,12 @@ def _discord(text: str, lower: str) -> Iterator[_Hit]:
         yield "discord_bot_token", s, m.end(), 0.9
 
 
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,4000}\.eyJ[A-Za-z0-9_-]{0,8000}\.[A-Za-z0-9_-]{0,1000}")
+# The dots are optional so that an attempt never fails after consuming a run
+# (a run of "eyJeyJ..." with no dot would otherwise be rescanned from each
+# "eyJ"); the three-segment shape is checked afterwards.
+_JWT = re.compile(
+    r"eyJ[A-Za-z0-9_-]{4,4000}(?:\.[A-Za-z0-9_-]{0,8000}(?:\.[A-Za-z0-9_-]{0,1000})?)?"
+)
 
 
 def _json_obj(seg: str) -> dict[str, object] | None:
@@ -435,7 +443,10 @@ def _jwt(text: str, lower: str) -> Iterator[_Hit]:
         start, end = m.span()
         if not _left_ok(text, start) or not _right_ok(text, end):
             continue
-        header, payload, sig = m.group(0).split(".")
+        parts = m.group(0).split(".")
+        if len(parts) != 3 or not parts[1].startswith("eyJ"):
+            continue
+        header, payload, sig = parts
         h = _json_obj(header)
         if h is None or "alg" not in h or _json_obj(payload) is None:
             continue
@@ -460,17 +471,18 @@ _NOT_B64 = re.compile(r"[^A-Za-z0-9+/=]+")
 
 def _private_key(text: str, lower: str) -> Iterator[_Hit]:
     ends = [m.end() for m in _PEM_END.finditer(text)] if "-----END " in text else []
-    done = 0  # a header inside an already-reported block is part of it: linear time
+    done = 0  # headers inside a block already read are skipped over: linear time
     stub: tuple[int, int] | None = None  # run of headers with no key material, merged
-    for m in _PEM_BEGIN.finditer(text):
+    m = _PEM_BEGIN.search(text)
+    while m is not None:
         start = m.start()
         hdr_end = start + len(m.group(0).rstrip())
-        if start < done:
-            continue
         i = bisect_right(ends, hdr_end)
-        if i < len(ends) and ends[i] - hdr_end <= _MAX_PEM:
+        closed = i < len(ends) and ends[i] - hdr_end <= _MAX_PEM
+        if closed:
             end = ends[i]
             material = len(_NOT_B64.sub("", text[hdr_end:end]))
+            done = end  # headers inside a BEGIN..END block belong to it
         else:
             body_m = _PEM_BODY.match(text, hdr_end)
             body = body_m.group(0) if body_m else ""
@@ -480,14 +492,15 @@ def _private_key(text: str, lower: str) -> Iterator[_Hit]:
             if stub is not None:
                 yield "private_key", stub[0], stub[1], 0.4
                 stub = None
-            yield "private_key", start, end, 0.99 if i < len(ends) else 0.9
+            yield "private_key", start, end, 0.99 if closed else 0.9
             done = end
-        elif stub is not None and not text[stub[1] : start].strip():
+        elif stub is not None and start - stub[1] <= 4 and not text[stub[1] : start].strip():
             stub = (stub[0], max(hdr_end, end))
         else:
             if stub is not None:
                 yield "private_key", stub[0], stub[1], 0.4
             stub = (start, max(hdr_end, end))
+        m = _PEM_BEGIN.search(text, max(done, m.end()))
     if stub is not None:
         yield "private_key", stub[0], stub[1], 0.4
 
@@ -498,9 +511,13 @@ _GCP_KEY = re.compile(r'"private_key"\s{0,5}:\s{0,5}"-----BEGIN')
 
 def _gcp(text: str, lower: str) -> Iterator[_Hit]:
     """Marks the document; the key inside it is its own `private_key` finding to redact."""
+    keys = [k.start() for k in _GCP_KEY.finditer(text)] if '"private_key"' in text else []
     for m in _GCP_TYPE.finditer(text):
-        k = _GCP_KEY.search(text, max(0, m.start() - 4000), m.end() + 4000)
-        yield "gcp_service_account", m.start(), m.end(), 0.97 if k is not None else 0.4
+        i = bisect_right(keys, m.start())
+        near = (i < len(keys) and keys[i] - m.end() <= 4000) or (
+            i > 0 and m.start() - keys[i - 1] <= 4000
+        )
+        yield "gcp_service_account", m.start(), m.end(), 0.97 if near else 0.4
 
 
 _URL_CRED = re.compile(
@@ -539,18 +556,21 @@ def _curl(text: str, lower: str) -> Iterator[_Hit]:
         yield "basic_auth_credentials", m.start(1), m.end(2), 0.8
 
 
-_BEARER = re.compile(r"authorization:\s{0,5}bearer\s{1,5}")
-_VALUE = re.compile(r"[A-Za-z0-9._~+/=-]{1,2000}")
+# Matched on the lower-cased copy (same offsets); the value is read from the text.
+_BEARER = re.compile(r"authorization:[ \t]{0,5}bearer[ \t]{1,5}([a-z0-9._~+/=-]{20,2000})")
+
+
+_BEARER_CHARS = _TOKEN_CHARS | {".", "~", "+", "/", "="}
 
 
 def _bearer(text: str, lower: str) -> Iterator[_Hit]:
     for m in _BEARER.finditer(lower):
-        v = _VALUE.match(text, m.end())
-        if v is None:
-            continue
-        value = v.group(0)
-        if len(value) >= 20 and not _is_placeholder(value) and _entropy(value) >= 3.0:
-            yield "bearer_token", v.start(), v.end(), 0.8
+        start, end = m.span(1)
+        value = text[start:end]
+        if len(set(value)) < 8 or not _right_ok(text, end, _BEARER_CHARS):
+            continue  # the set check is a cheap stand-in for entropy on junk
+        if _entropy(value) >= 3.0 and not _is_placeholder(value):
+            yield "bearer_token", start, end, 0.8
 
 
 _NPMRC = re.compile(r"/:_authToken=\s{0,3}")
@@ -741,8 +761,27 @@ _DETECTORS: tuple[tuple[str, tuple[str, ...], _Detector], ...] = (
 _MIN_TOKEN = 20
 
 
+OVERFLOW = "secrets_overflow"
+# Past this many hits from one detector the text is a flood of secret-shaped
+# strings (a dump, or crafted to burn CPU): stop there and report the rest of
+# the text as one finding, so a redacting caller still covers all of it.
+MAX_HITS_PER_DETECTOR = 1000
+
+
+def _capped(hits: Iterator[_Hit], n: int) -> Iterator[_Hit]:
+    for count, hit in enumerate(hits):
+        if count == MAX_HITS_PER_DETECTOR:
+            yield OVERFLOW, hit[1], n, 1.0
+            return
+        yield hit
+
+
 def scan(text: str) -> list[Finding]:
-    """All credentials in `text`, most specific first, with overlapping matches merged."""
+    """All credentials in `text`, most specific first, with overlapping matches merged.
+
+    If a detector finds more than `MAX_HITS_PER_DETECTOR`, the text from its
+    first unreported hit to the end is one `secrets_overflow` finding.
+    """
     lower = text.lower()
     if len(lower) != len(text):  # a few code points change length when lowered
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
@@ -756,8 +795,23 @@ def scan(text: str) -> list[Finding]:
         hay = long if where == "long" else lower if where == "lower" else text
         if any(n in hay for n in needles):
             ran.add(detector)
-            hits.extend(detector(text, lower))
-    return _resolve(hits, text)
+            hits.extend(_capped(detector(text, lower), len(text)))
+    overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)
+    if overflow is None:
+        return _resolve(hits, text)
+    hits = [h for h in hits if h[0] != OVERFLOW]
+    # Cut where no kept hit crosses: at `overflow`, or else at the last hit
+    # start that nothing before it reaches past.
+    reach, safe = 0, 0
+    for s, e in sorted((h[1], h[2]) for h in hits if h[1] < overflow):
+        if s >= reach:
+            safe = s
+        reach = max(reach, e)
+    if reach > overflow:
+        overflow = safe
+    kept = [h for h in hits if h[2] <= overflow]
+    tail = Finding(GUARD, OVERFLOW, overflow, len(text), 1.0, mask(text[overflow:]))
+    return [*_resolve(kept, text), tail]
 
 
 def _resolve(hits: list[_Hit], text: str) -> list[Finding]:

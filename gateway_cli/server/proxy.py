@@ -22,6 +22,8 @@ from litestar.types import Receive, Scope, Send
 
 from gateway_cli.formats.openai_chat import RequestProblem, decode_object
 from gateway_cli.formats.requests import check_depth, check_request
+from gateway_cli.guards.output import new_canary
+from gateway_cli.guards.output_policy import fingerprint, with_canary
 from gateway_cli.guards.pipeline import Inspector
 from gateway_cli.providers.adapt import Ids, client_error
 from gateway_cli.providers.operations import CLIENT_FAMILY, Op
@@ -120,8 +122,11 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                 raise HttpError(400, problem.message, "invalid_request", problem.param) from None
             model: str = body["model"]
             redactions = None
+            known: frozenset[str] = frozenset()
             if inspector is not None:
                 inspection = inspector.inspect_request(op, body, model)
+                known = frozenset(fingerprint(p.slot.text[p.finding.start:p.finding.end])
+                                  for p in inspection.findings)
                 decision = inspection.decision
                 if decision.verdict != "allow":
                     prefix = "" if decision.applied == decision.verdict else "observe: "
@@ -139,6 +144,14 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                     body = {**inspection.body, "model": body["model"]}
                     raw = _encode(body)
                     redactions = inspection.redactions
+            output = None
+            canary = None
+            if inspector is not None:
+                output = runtime.config.inspection.output
+                if output.canary and op in (Op.CHAT, Op.MESSAGES):
+                    canary = new_canary()
+                    body = with_canary(body, canary, anthropic=op is Op.MESSAGES)
+                    raw = _encode(body)
             target = choose_model(runtime.hooks, RouteContext(op, model, body))
             if target is not None:
                 if target not in runtime.models:
@@ -154,7 +167,8 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                                 "model_not_found", "model")
             call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),
                         ids=Ids(request_id, int(time.time())), response_headers=headers,
-                        redactions=redactions)
+                        redactions=redactions, output=output,
+                        mode=runtime.config.inspection.mode, canary=canary, known=known)
             await _unless_client_leaves(execute(runtime, pool, route, call, send), receive)
         except Passthrough as err:
             await asgi_io.send_response(send, err.status, err.body,

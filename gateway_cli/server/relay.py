@@ -23,12 +23,14 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEError
+from gateway_cli.guards.output_policy import OutputWatch, inspect_answer
 from gateway_cli.guards.redact import Redactions
 from gateway_cli.guards.restore_stream import RestoringStream, restore_json
 from gateway_cli.providers import mock
 from gateway_cli.providers.adapt import Adapter, Ids, StreamConverter, adapter_for, stream_error
-from gateway_cli.providers.operations import Op
+from gateway_cli.providers.operations import Family, Op
 from gateway_cli.providers.wire import Unsupported, headers_for, url_for
 from gateway_cli.routing import health as hp
 from gateway_cli.routing import retry, strategies
@@ -56,6 +58,10 @@ class Call:
     ids: Ids
     response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     redactions: Redactions | None = None  # placeholders to restore in the answer
+    output: OutputPolicyConfig | None = None  # inspect the answer (None: inspection off)
+    mode: str = "enforce"
+    canary: str | None = None
+    known: frozenset[str] = frozenset()  # fingerprints of sensitive values the client sent
 
     @property
     def streaming(self) -> bool:
@@ -204,12 +210,41 @@ def _final_error(adapter: Adapter, failure: _Failure | None, route: ModelRoute) 
     return Passthrough(status, adapter.error(status, failure.body), headers)
 
 
+def _inspect_and_restore(answer: bytes, family: Family, call: Call,
+                         headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Judge the upstream's answer (placeholders still in), then restore placeholders."""
+    value = msgspec.json.decode(answer)
+    if call.output is not None:
+        decision, value = inspect_answer(call.output, call.mode, family, value, call.canary,
+                                         call.known)
+        if decision.verdict != "allow":
+            prefix = "" if decision.applied == decision.verdict else "observe: "
+            headers.append((b"x-gateway-output-policy",
+                            f"{prefix}{decision.verdict} ({decision.reason})".encode()))
+        if decision.applied == "block":
+            log.info("answer to request %s withheld by policy: %s", call.ids.request_id,
+                     decision.reason)
+            raise HttpError(502, f"the gateway's policy withheld the model's answer "
+                            f"({decision.reason}); request id {call.ids.request_id}",
+                            "output_blocked_by_policy")
+    if call.redactions:
+        value = restore_json(value, call.redactions)
+    return _encode(value)
+
+
+class _Withheld(Exception):
+    pass
+
+
 async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter | None,
                         adapter: Adapter, headers: list[tuple[bytes, bytes]],
-                        restorer: StreamConverter | None = None) -> None:
+                        restorer: StreamConverter | None = None,
+                        watch: OutputWatch | None = None) -> None:
     await asgi_io.start_sse(send, headers)
 
     async def forward(pieces: list[bytes]) -> None:
+        if watch is not None and not all(watch.check(piece) for piece in pieces):
+            raise _Withheld
         if restorer is not None:
             pieces = [out for piece in pieces for out in restorer.feed(piece)]
         for piece in pieces:
@@ -218,7 +253,13 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
     try:
         async for chunk in stream.chunks:
             await forward([chunk] if converter is None else converter.feed(chunk))
+        if watch is not None and not watch.finish():
+            raise _Withheld
         await forward(converter.finish() if converter is not None else [])
+    except _Withheld:
+        reason = watch.blocked.reason if watch is not None and watch.blocked else "policy"
+        await asgi_io.send_chunk(send, b"\n\n" + stream_error(
+            adapter.client, f"the gateway's policy withheld the rest of the answer ({reason})"))
     except TimeoutError:
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, "the upstream stream stalled; the answer is incomplete"))
@@ -264,15 +305,17 @@ async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
         converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
         restorer = RestoringStream(plan.adapter.client, call.redactions) \
             if call.redactions else None
-        await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer)
+        watch = OutputWatch(call.output, call.mode, plan.adapter.client, call.canary,
+                            call.known) if call.output is not None else None
+        await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer, watch)
         return
     try:
         answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)
     except (ValueError, TranslationError):
         raise HttpError(502, f"deployment {plan.dep.id} sent an answer the gateway could not "
                         "read", "bad_upstream_answer") from None
-    if call.redactions and outcome.status < 400:
-        answer = _encode(restore_json(msgspec.json.decode(answer), call.redactions))
+    if outcome.status < 400 and (call.output is not None or call.redactions):
+        answer = _inspect_and_restore(answer, plan.adapter.client, call, headers)
     await asgi_io.send_response(send, outcome.status, answer, content_type=outcome.content_type,
                                 headers=headers)
 

@@ -21,7 +21,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway_cli.guards.base import Finding, mask
-from gateway_cli.guards.secrets import ACT_THRESHOLD, SecretsGuard, checksum_ok, scan
+from gateway_cli.guards.secrets import (
+    ACT_THRESHOLD,
+    MAX_HITS_PER_DETECTOR,
+    OVERFLOW,
+    SecretsGuard,
+    checksum_ok,
+    scan,
+)
 
 RNG = random.Random(20261126)
 ALNUM = string.ascii_letters + string.digits
@@ -271,6 +278,17 @@ def test_guard_object_and_overlaps() -> None:
     assert all(a[1] <= b[0] for a, b in pairwise(spans))
 
 
+def test_a_flood_is_capped_and_the_rest_reported_as_one_finding() -> None:
+    tokens = [with_crc("ghp_") for _ in range(MAX_HITS_PER_DETECTOR + 50)]
+    text = "leaked: " + " ".join(tokens) + " end"
+    findings = scan(text)
+    *each, tail = findings
+    assert len(each) == MAX_HITS_PER_DETECTOR
+    assert all(f.kind == "github_token" for f in each)
+    assert tail.kind == OVERFLOW and tail.confidence == 1.0
+    assert (tail.start, tail.end) == (text.index(tokens[MAX_HITS_PER_DETECTOR]), len(text))
+
+
 SECRETS = [t.format(v=v) for t, v in CASES.values()]
 
 
@@ -306,6 +324,11 @@ ADVERSARIAL = {
     "digits": "1234567890." * 18_182,
     "aws": ("aws " + "A" * 60 + " ") * 3_077,
     "keys": "api_key: " * 22_223,
+    "eyJ": "eyJ" * 66_667,
+    "bearer": ("Authorization: Bearer " + "a" * 30 + " ") * 3_774,
+    "gcp": '"type": "service_account", "private_key": "x" ' * 4_167,
+    "BEGIN..END": ("-----BEGIN PRIVATE KEY-----!" * 600 + "-----END PRIVATE KEY-----\n") * 12,
+    "hex-us": ("0123456789abcdef" * 2 + "-us1 ") * 5_406,
 }
 
 

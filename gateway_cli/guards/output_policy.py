@@ -1,0 +1,148 @@
+"""Inspect a model's answer before the client sees it.
+
+The answer is scanned as the upstream sent it (placeholders not yet
+restored), so personal data or secrets found there came from the model, not
+from the client's own request. Findings from the output guard (canary,
+exfiltration links, active HTML) and from the secrets and PII guards are all
+judged by the `[inspection.output]` policy: block, mask or flag.
+
+Streams are watched over a sliding window (`StreamScanner`); a block ends the
+stream with an error event in the client's format. Masking applies to whole
+answers only; in a stream a masking verdict is reported, not applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from gateway_cli.config import GuardPolicyConfig, OutputPolicyConfig
+from gateway_cli.formats.sse import SSEParser
+from gateway_cli.guards import answers, extract, pii, redact, secrets
+from gateway_cli.guards.base import Finding
+from gateway_cli.guards.output import OutputGuard, StreamScanner
+from gateway_cli.policy.decide import Decision, decide
+from gateway_cli.providers.operations import Family
+
+_decode = msgspec.json.decode
+
+
+def _policies(config: OutputPolicyConfig) -> dict[str, GuardPolicyConfig]:
+    policy = GuardPolicyConfig(action=config.action, min_confidence=config.min_confidence,
+                               fail_open=config.fail_open)
+    return {"output": policy, "secrets": policy, "pii": policy}
+
+
+def scanner(config: OutputPolicyConfig, canary: str | None,
+            errors: set[str]) -> Callable[[str], list[Finding]]:
+    guard = OutputGuard(canary=canary, link_allowlist=frozenset(config.link_allowlist))
+    parts: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
+        ("output", guard.scan), ("secrets", secrets.scan), ("pii", pii.scan))
+
+    def scan(text: str) -> list[Finding]:
+        found: list[Finding] = []
+        for name, fn in parts:
+            try:
+                found += fn(text)
+            except Exception:
+                errors.add(name)
+        return found
+
+    return scan
+
+
+def fingerprint(value: str) -> str:
+    """How a request's sensitive values are remembered for one request: never in clear."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _new(findings: list[Finding], text: str, known: frozenset[str]) -> list[Finding]:
+    """Drop secrets and PII the client itself sent: echoing them back is not a leak."""
+    return [f for f in findings if f.guard == "output"
+            or fingerprint(text[f.start:f.end]) not in known]
+
+
+def inspect_answer(config: OutputPolicyConfig, mode: str, family: Family, answer: Any,
+                   canary: str | None,
+                   known: frozenset[str] = frozenset()) -> tuple[Decision, Any]:
+    """The verdict on a whole answer, and the answer to send (masked when so decided)."""
+    errors: set[str] = set()
+    scan = scanner(config, canary, errors)
+    slots = answers.texts(family, answer)
+    per_slot = [(path, text, _new(scan(text), text, known)) for path, text in slots]
+    findings = [f for _, _, found in per_slot for f in found]
+    decision = decide(findings, _policies(config), mode=mode, errors=sorted(errors))
+    if decision.applied != "redact":
+        return decision, answer
+    edits = {}
+    for path, text, found in per_slot:
+        chosen = [f for f in found if f.confidence >= config.min_confidence]
+        if chosen:
+            edits[path] = redact.redact(text, chosen, style="mask")[0]
+    return decision, extract.replace(answer, edits) if edits else answer
+
+
+class OutputWatch:
+    """Scans a client-format SSE stream as it passes; says when policy ends it."""
+
+    def __init__(self, config: OutputPolicyConfig, mode: str, family: Family,
+                 canary: str | None, known: frozenset[str] = frozenset()) -> None:
+        self._known = known
+        self._text = ""  # the answer so far, to read what a finding points at
+        self._config = config
+        self._mode = mode
+        self._family = family
+        self._errors: set[str] = set()
+        self._scanner = StreamScanner(scanner(config, canary, self._errors))
+        self._parser = SSEParser()
+        self._policies = _policies(config)
+        self.blocked: Decision | None = None
+
+    def _judge(self, findings: list[Finding]) -> None:
+        findings = _new(findings, self._text, self._known)
+        if not findings and not self._errors:
+            return
+        decision = decide(findings, self._policies, mode=self._mode,
+                          errors=sorted(self._errors))
+        if decision.applied == "block":
+            self.blocked = decision
+
+    def check(self, data: bytes) -> bool:
+        """Feed bytes about to be sent; False when the stream must end before them."""
+        for event in self._parser.feed(data):
+            if not event.data.startswith("{"):
+                continue
+            try:
+                payload = _decode(event.data)
+            except msgspec.DecodeError:
+                continue
+            if isinstance(payload, dict):
+                for text in answers.delta_texts(self._family, payload):
+                    self._text += text
+                    self._judge(self._scanner.feed(text))
+        return self.blocked is None
+
+    def finish(self) -> bool:
+        self._judge(self._scanner.finish())
+        return self.blocked is None
+
+
+def with_canary(body: dict[str, Any], canary: str, *, anthropic: bool) -> dict[str, Any]:
+    """The request with `canary` planted in its system prompt (added if there is none)."""
+    from gateway_cli.guards.output import plant
+
+    if anthropic:
+        system = body.get("system")
+        if isinstance(system, list):
+            return {**body, "system": [*system, {"type": "text", "text": plant("", canary)}]}
+        return {**body, "system": plant(system if isinstance(system, str) else "", canary)}
+    messages = list(body.get("messages") or [])
+    for i, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") in ("system", "developer") \
+                and isinstance(message.get("content"), str):
+            messages[i] = {**message, "content": plant(message["content"], canary)}
+            return {**body, "messages": messages}
+    return {**body, "messages": [{"role": "system", "content": plant("", canary)}, *messages]}
