@@ -9,6 +9,7 @@ the raw value is never stored in a finding.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,3 +45,19 @@ def mask(value: str, keep: int = 4) -> str:
     """
     shown = value[: min(keep, len(value) // 4)]
     return f"{shown}…({len(value)} chars)"
+
+
+def scan_all(guards: Iterable[tuple[str, Callable[[str], list[Finding]]]], text: str,
+             errors: set[str]) -> list[Finding]:
+    """Every guard's findings on `text`; a guard that raises is named in `errors`.
+
+    A failing guard must not silently pass a request, nor take the others down
+    with it: the policy decides what its failure means (block unless fail_open).
+    """
+    found: list[Finding] = []
+    for name, scan in guards:
+        try:
+            found += scan(text)
+        except Exception:
+            errors.add(name)
+    return found

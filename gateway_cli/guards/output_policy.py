@@ -22,7 +22,7 @@ import msgspec
 from gateway_cli.config import GuardPolicyConfig, OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser
 from gateway_cli.guards import answers, extract, pii, redact, secrets
-from gateway_cli.guards.base import Finding
+from gateway_cli.guards.base import Finding, scan_all
 from gateway_cli.guards.output import OutputGuard, StreamScanner
 from gateway_cli.policy.decide import Decision, decide
 from gateway_cli.providers.operations import Family
@@ -43,13 +43,7 @@ def scanner(config: OutputPolicyConfig, canary: str | None,
         ("output", guard.scan), ("secrets", secrets.scan), ("pii", pii.scan))
 
     def scan(text: str) -> list[Finding]:
-        found: list[Finding] = []
-        for name, fn in parts:
-            try:
-                found += fn(text)
-            except Exception:
-                errors.add(name)
-        return found
+        return scan_all(parts, text, errors)
 
     return scan
 

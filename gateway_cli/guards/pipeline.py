@@ -21,7 +21,7 @@ import msgspec
 
 from gateway_cli.config import GuardPolicyConfig, InspectionConfig
 from gateway_cli.guards import extract, pii, redact, secrets
-from gateway_cli.guards.base import Finding
+from gateway_cli.guards.base import Finding, scan_all
 from gateway_cli.guards.custom import CustomGuard
 from gateway_cli.guards.injection import InjectionGuard
 from gateway_cli.policy.decide import Decision, decide, policies_for
@@ -66,13 +66,7 @@ class Inspector:
             ("injection", lambda t: injection.scan(t, source=_injection_source(source))),
             ("custom", self.custom.scan),
         )
-        found: list[Finding] = []
-        for name, scan in guards:
-            try:
-                found += scan(text)
-            except Exception:
-                errors.add(name)
-        return found
+        return scan_all(guards, text, errors)
 
     def inspect(self, slots: list[extract.TextSlot], model: str) -> tuple[
             Decision, list[SlotFinding], set[str]]:
