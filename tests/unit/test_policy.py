@@ -64,3 +64,16 @@ def test_custom_guard() -> None:
              guard.scan("about project falcon and TICKET-1234")]
     assert kinds == [("banned_substring", 6, 20), ("regex_0", 25, 36)]
     assert "falcon" not in " ".join(f.preview for f in guard.scan("project falcon"))
+
+
+def test_a_failing_guard_is_reported_and_the_others_still_run() -> None:
+    from gateway_cli.guards.base import scan_all
+
+    def broken(text: str) -> list[Finding]:
+        raise RuntimeError("bug")
+
+    errors: set[str] = set()
+    found = scan_all([("pii", broken), ("custom", CustomGuard(banned=["x"]).scan)], "x", errors)
+    assert errors == {"pii"} and [f.guard for f in found] == ["custom"]
+    assert decide(found, _policies(), mode="enforce", errors=sorted(errors)).reason == \
+        "pii.guard_error"
