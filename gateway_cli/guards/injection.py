@@ -242,6 +242,10 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\bchat ?gpt\b"),
         0.2, _words("pretend act behave roleplay role simulate immerse two 2 model sorry chatgpt"
                     " gpt character hypothetical fictional imaginary ai bot chatbot alter"),
+        need=("pretend", "act", "behave", "roleplay", "role-play", "simulate", "immerse",
+              "ways", "responses", "outputs", "answers", "character", "hypothetical",
+              "fictional", "imaginary", "called", "named", "alter ego", "language model",
+              "sorry", "gpt"),
     ),
     _Detector(
         "persona_name",
@@ -325,6 +329,10 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.85, _words("prompt instrucciones instructions anweisungen istruzioni instruções"
                      " instrucoes systemprompt system промпт инструкции"),
         ("系统提示", "提示词", "系统指令", "初始指令", "システムプロンプト"),
+        need=("muestra", "revela", "repite", "imprime", "dime", "montre", "révèle", "revele",
+              "répète", "repete", "affiche", "zeig", "wiederhole", "gib", "mostra", "rivela",
+              "ripeti", "mostre", "repita", "显示", "输出", "告诉我", "重复", "打印", "泄露",
+              "システムプロンプト", "покажи", "выведи", "повтори", "раскрой"),
     ),
 )
 
@@ -352,9 +360,57 @@ _HIDDEN_STYLE = re.compile(
     r"(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0+)?(?:px|pt|em|rem|%)?"
     r"(?![.\d])|opacity\s*:\s*0(?:\.0+)?(?![.\d])|color\s*:\s*(?:#fff(?:fff)?\b|white\b"
     r"|rgba?\(\s*255\s*,\s*255\s*,\s*255))[^>]{0,300}>")
+# Alt and title text: `alt="..."`, `title="..."`, `aria-label="..."`, the text
+# of a Markdown image `![...](`, and a Markdown link title `](url "...")`. The
+# link title, `\]\([^\s)]{1,2000}\s+"([^"\n]{1,1000})"\)` as a regex, would read
+# the same up-to-2000-character URL again from every `](` inside it (8 s for a
+# megabyte of `[x](`), so `_link_titles` finds the same matches by reading
+# each URL once.
 _ATTR_TEXT = re.compile(r"\b(?:alt|title|aria-label)\s*=\s*\"([^\"<>]{1,1000})\""
-                        r"|!\[([^\]\n]{1,1000})\]\("
-                        r"|\]\([^\s)]{1,2000}\s+\"([^\"\n]{1,1000})\"\)")
+                        r"|!\[([^\]\n]{1,1000})\]\(")
+_URL_RUN = re.compile(r"[^\s)]*")
+_LINK_TAIL = re.compile(r"\s+\"([^\"\n]{1,1000})\"\)")
+_MAX_URL: Final = 2000
+
+
+def _link_title(text: str, pos: int) -> tuple[int, int, int, int] | None:
+    """The first link-title match at or after `pos`: (start, title start, title end, end)."""
+    while True:
+        p = text.find("](", pos)
+        if p < 0:
+            return None
+        q = p + 2
+        run = _URL_RUN.match(text, q)
+        r = q if run is None else run.end()  # the URL can only end where the run does
+        if r - q > _MAX_URL:
+            pos = max(p + 1, r - _MAX_URL - 2)  # only a later `](` can reach r
+            continue
+        if r > q:
+            tail = _LINK_TAIL.match(text, r)
+            if tail is not None:
+                return p, tail.start(1), tail.end(1), tail.end()
+        # Every `](` before r shares this run's end and its tail, so fails too.
+        pos = max(r, p + 1)
+
+
+def _attr_texts(text: str) -> Iterable[tuple[int, int]]:
+    """The spans of the texts above, as one `finditer` over all three shapes would give."""
+    pos = 0
+    attr = _ATTR_TEXT.search(text)
+    link = _link_title(text, 0)
+    while attr is not None or link is not None:
+        if link is None or (attr is not None and attr.start() < link[0]):
+            assert attr is not None
+            g = 1 if attr.group(1) is not None else 2
+            yield attr.start(g), attr.end(g)
+            pos = attr.end()
+        else:
+            yield link[1], link[2]
+            pos = link[3]
+        if attr is not None and attr.start() < pos:
+            attr = _ATTR_TEXT.search(text, pos)
+        if link is not None and link[0] < pos:
+            link = _link_title(text, pos)
 
 
 def _preview(kind: str, value: str) -> str:
@@ -566,12 +622,11 @@ def _hidden_regions(text: str, lowered: str) -> Iterable[tuple[int, int, str]]:
                 "invisible styled text"
     if "](" in lowered or ("=" in lowered and ("alt" in lowered or "title" in lowered
                                                or "aria-label" in lowered)):
-        for m in _ATTR_TEXT.finditer(text):
+        for g_start, g_end in _attr_texts(text):
             if count >= _MAX_HIDDEN_REGIONS:
                 break
             count += 1
-            g = 1 if m.group(1) is not None else 2 if m.group(2) is not None else 3
-            yield m.start(g), m.end(g), "alt/title text"
+            yield g_start, g_end, "alt/title text"
 
 
 _HIDDEN_KINDS: Final = frozenset({"instruction_override", "prompt_extraction",

@@ -11,9 +11,12 @@ at one fixed character (`@`, `:`) or at the first digit of a run (a
 look-behind after that digit), so the engine skips prose at memchr speed and
 never re-reads a long run from every position. Cards, SSNs, IPv4 addresses
 and phones are looked for only inside runs of digits and separators long
-enough to hold one. Worst case measured: about 140 ms for 1 MB of `1234 `
-repeated (three digit kinds each pass over one long run); a realistic 4 KB
-prompt takes about 0.15 ms (bench/guards/eval_pii.py).
+enough to hold one, and inside a long run only where their look-behinds let
+them start (found by substring search on the run's digit/separator shape),
+so 1 MB of `1234 ` costs about 45 ms instead of 140 ms. What stays costly is
+input dense with candidates that each need a Python-level check (1 MB of
+`123-45-6789 ` or `(415) 555-0132 `: 130-230 ms); bench/guards/README.md
+has the table. A realistic 4 KB prompt takes about 0.15 ms.
 
 Decisions worth knowing:
 - An IPv4 address glued to a word character or a dot (`v1.2.3.4`,
@@ -371,6 +374,8 @@ def _phone_context(text: str, start: int, end: int) -> bool:
 def _phone_confidence(text: str, start: int, end: int, number: str) -> float:
     """How strongly the shape says "phone", raised when a phone word is beside it."""
     digits = len(number.translate(_NOT_DIGITS))
+    if not 7 <= digits <= 15:
+        return 0.0  # no shape below accepts that many digits
     if _PHONE_DATE.search(number) or _PHONE_NOT.fullmatch(number):
         return 0.0
     if number.startswith("+"):
@@ -453,9 +458,13 @@ _LONG_RUN = 64
 
 
 def _starts(
-    shape: str, subs: Sequence[str], base: int, limit: int, at: int = -1
+    shape: str, subs: Sequence[str], base: int, limit: int, tail: range, at: int = -1
 ) -> list[int] | None:
-    """`base`, and `base` plus the index of character `at` of each occurrence of `subs`."""
+    """`base`, and `base` plus the index of character `at` of each occurrence of `subs`.
+
+    `tail` (the positions between the run's end and the window's) is added as
+    is: a pattern may start there too when an extension widens the window.
+    """
     if sum(shape.count(sub) for sub in subs) >= limit:
         return None
     out = [base]
@@ -466,6 +475,7 @@ def _starts(
             out.append(base + i + k)
             i = shape.find(sub, i + 1)
     out.sort()
+    out += tail
     return out
 
 
@@ -475,10 +485,17 @@ def _digit_kinds(text: str, include_local_ips: bool) -> Iterable[Finding]:
         start, end = run.span()
         raw = run.group()
         digits = len(raw.translate(_NOT_DIGITS))
-        if digits > 19 and digits == len(raw):
-            continue  # one digit string, too long for any kind
         # The look-aheads need the character after the run; an extension, more.
-        window = min(n, end + (12 if end < n and text[end] in "xXe#" else 1))
+        ext = end < n and text[end] in "xXe#"
+        window = min(n, end + (12 if ext else 1))
+        if not ext and raw.rstrip(" ().-").isdigit():
+            # One digit string: every phone shape needs a separator, a + or a
+            # bracket, an SSN is then exactly 9 digits and a card 12 to 19.
+            if digits == 9:
+                yield from _ssns(text, start, window)
+            elif 12 <= digits <= 19:
+                yield from _cards(text, start, window)
+            continue
         if raw.count(".") >= 3:
             yield from _ipv4s(text, start, window, include_local_ips)
         if end - start <= _LONG_RUN:
@@ -495,16 +512,18 @@ def _digit_kinds(text: str, include_local_ips: bool) -> Iterable[Finding]:
         # pass of the pattern is cheaper.
         shape = raw.translate(_AS_D)
         limit = (end - start) // 12
+        tail = range(end, window)
         if digits >= 7 and "dd" in shape:
-            yield from _phones(text, start, window, _starts(shape, _PHONE_STARTS, start, limit))
+            starts = _starts(shape, _PHONE_STARTS, start, limit, tail)
+            yield from _phones(text, start, window, starts)
         if digits >= 9 and "ddd" in shape:
             padded = "s" + shape.translate(_AS_S) + "s"
-            ssn = _starts(padded, _SSN_STARTS, start - 1, limit, at=1)
-            if ssn is not None:
-                ssn[0] = start
-            yield from _ssns(text, start, window, ssn)
+            starts = _starts(padded, _SSN_STARTS, start - 1, limit, tail, at=1)
+            if starts is not None:
+                starts[0] = start
+            yield from _ssns(text, start, window, starts)
         if digits >= 12 and "dddd" in shape:
-            yield from _cards(text, start, window, _starts(shape, _CARD_STARTS, start, limit))
+            yield from _cards(text, start, window, _starts(shape, _CARD_STARTS, start, limit, tail))
 
 
 def scan(text: str, *, include_local_ips: bool = False) -> list[Finding]:

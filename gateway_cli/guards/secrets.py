@@ -365,7 +365,9 @@ def _telegram(text: str, lower: str) -> Iterator[_Hit]:
             yield "telegram_bot_token", d, m.end(), 0.85
 
 
-_MAILCHIMP = re.compile(r"-us[0-9]{1,2}")
+# The 32 hex digits are checked by a look-behind, so `-us1-us1-...` yields no
+# candidate to look at in Python (a `-usNN` match never overlaps another).
+_MAILCHIMP = re.compile(r"(?<=[0-9a-f]{32})-us[0-9]{1,2}")
 _HEX_LOWER = frozenset("0123456789abcdef")
 
 

@@ -1,6 +1,6 @@
 """Evaluate the injection guard on the labelled development split, and time it.
 
-Run: `.venv/bin/python bench/eval_injection.py [--data PATH] [--no-timing]`.
+Run: `.venv/bin/python bench/guards/eval_injection.py [--data PATH] [--no-timing]`.
 The data stays in /work/shared/fixtures/eval (licences vary); it is read, never copied.
 
 Results on the development split (496 records: 139 injection, 357 benign), every
@@ -28,7 +28,8 @@ are what the optional `Classifier` hook is for.
 Timing (this shared machine, other jobs running; p50 is stable, p99 noisy):
     realistic 4 KB prompt: p50 0.097-0.100 ms, p99 0.13-1.1 ms
     1 MB adversarial (base64 runs, `<|`, repeated "ignore ", `<!--` nesting,
-    zero-width and tag characters): p50 99-141 ms over 5 runs
+    zero-width and tag characters): p50 99-141 ms over 5 runs; about 45 ms
+    since the zero-width and detector-gating changes (bench/guards/README.md)
 """
 
 from __future__ import annotations
