@@ -58,9 +58,10 @@ def run(mode: Mode) -> None:
             f"({summary(blocking)}); first: {first.message}; run `gateway verify` for the "
             "full report")
     if errors or warnings:
-        log.warning("start-up verification: %d error(s) (%s), %d warning(s) (%s); run "
-                    "`gateway verify` for details", sum(errors.values()), summary(errors),
-                    sum(warnings.values()), summary(warnings))
+        parts = [f"{sum(c.values())} {label} ({summary(c)})"
+                 for label, c in (("error(s)", errors), ("warning(s)", warnings)) if c]
+        log.warning("start-up verification: %s; run `gateway verify` for details",
+                    ", ".join(parts))
     else:
         log.info("start-up verification passed: %d distributions in %.2f s",
                  report.distributions, report.seconds)
