@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from gateway_cli.config import GuardPolicyConfig, InspectionConfig
+from gateway_cli.config import InspectionConfig
 from gateway_cli.guards import extract, pii, redact, secrets
 from gateway_cli.guards.base import Finding, scan_all
 from gateway_cli.guards.custom import CustomGuard
@@ -50,16 +50,8 @@ class Inspector:
         self.config = config
         self.custom = CustomGuard(config.custom.banned, config.custom.regexes)
 
-    def _policies(self, model: str) -> dict[str, GuardPolicyConfig]:
-        policies = policies_for(self.config, model)
-        # The injection guard applies its threshold to the combined score of its
-        # signals; the per-finding confidences are evidence, not separate verdicts.
-        policies["injection"] = msgspec.structs.replace(policies["injection"], min_confidence=0.0)
-        return policies
-
-    def _scan(self, text: str, source: str, threshold: float,
+    def _scan(self, text: str, source: str, injection: InjectionGuard,
               errors: set[str]) -> list[Finding]:
-        injection = InjectionGuard(threshold=threshold)
         guards: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
             ("secrets", secrets.scan),
             ("pii", pii.scan),
@@ -71,10 +63,14 @@ class Inspector:
     def inspect(self, slots: list[extract.TextSlot], model: str) -> tuple[
             Decision, list[SlotFinding], set[str]]:
         errors: set[str] = set()
-        threshold = policies_for(self.config, model)["injection"].min_confidence
+        policies = policies_for(self.config, model)
+        # The injection guard applies its threshold to the combined score of its
+        # signals; the per-finding confidences are evidence, not separate verdicts.
+        injection = InjectionGuard(threshold=policies["injection"].min_confidence)
+        policies["injection"] = msgspec.structs.replace(policies["injection"], min_confidence=0.0)
         pairs = [SlotFinding(slot, f) for slot in slots
-                 for f in self._scan(slot.text, slot.source, threshold, errors)]
-        decision = decide([p.finding for p in pairs], self._policies(model),
+                 for f in self._scan(slot.text, slot.source, injection, errors)]
+        decision = decide([p.finding for p in pairs], policies,
                           mode=self.config.mode, errors=sorted(errors))
         return decision, pairs, errors
 

@@ -212,8 +212,13 @@ def _final_error(adapter: Adapter, failure: _Failure | None, route: ModelRoute) 
 
 def _inspect_and_restore(answer: bytes, family: Family, call: Call,
                          headers: list[tuple[bytes, bytes]]) -> bytes:
-    """Judge the upstream's answer (placeholders still in), then restore placeholders."""
-    value = msgspec.json.decode(answer)
+    """Judge the upstream's answer (placeholders still in), then restore placeholders.
+
+    The answer is re-encoded only when masking or restoring changed it, so an
+    unchanged answer reaches the client as the upstream sent it.
+    """
+    original = msgspec.json.decode(answer)
+    value = original
     if call.output is not None:
         decision, value = inspect_answer(call.output, call.mode, family, value, call.canary,
                                          call.known)
@@ -227,9 +232,9 @@ def _inspect_and_restore(answer: bytes, family: Family, call: Call,
             raise HttpError(502, f"the gateway's policy withheld the model's answer "
                             f"({decision.reason}); request id {call.ids.request_id}",
                             "output_blocked_by_policy")
-    if call.redactions:
+    if call.redactions and any(p.encode() in answer for p in call.redactions):
         value = restore_json(value, call.redactions)
-    return _encode(value)
+    return answer if value is original else _encode(value)
 
 
 class _Withheld(Exception):

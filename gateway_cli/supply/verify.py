@@ -385,35 +385,6 @@ def load_lock(paths: Sequence[Path]) -> Lock:
     return Lock(tuple(paths), pins, markers, origin)
 
 
-def record_digests_from_provenance(data: Any) -> dict[tuple[str, str], frozenset[str]]:
-    """(name, version) -> the `record_sha256` values of provenance.json's artifacts.
-
-    Reads only the fields this check needs, so it works before and after
-    the full provenance model (provenance.py) is wired in.
-    """
-    if not isinstance(data, dict) or not isinstance(data.get("artifacts"), list):
-        raise VerifyUsageError("--provenance: expected a JSON object with an 'artifacts' list")
-    from packaging.utils import canonicalize_name
-
-    out: dict[tuple[str, str], set[str]] = {}
-    for number, artifact in enumerate(data["artifacts"]):
-        if not isinstance(artifact, dict):
-            raise VerifyUsageError(f"--provenance: artifacts[{number}] is not an object")
-        digest = artifact.get("record_sha256")
-        name, version = artifact.get("name"), artifact.get("version")
-        if digest is None:
-            continue
-        if not (isinstance(digest, str) and len(digest) == 64
-                and all(c in "0123456789abcdef" for c in digest)):
-            raise VerifyUsageError(f"--provenance: artifacts[{number}].record_sha256 is not "
-                                   "a lower-case hex sha256")
-        if not isinstance(name, str) or not isinstance(version, str):
-            raise VerifyUsageError(f"--provenance: artifacts[{number}] needs string 'name' "
-                                   "and 'version'")
-        out.setdefault((str(canonicalize_name(name)), version), set()).add(digest)
-    return {key: frozenset(value) for key, value in out.items()}
-
-
 # --- the checks --------------------------------------------------------------------------------
 
 def _violation(check: str, distribution: str | None, path: Path | str | None, message: str,
