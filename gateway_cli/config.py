@@ -161,8 +161,17 @@ class RoutingConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     breaker_cooldown: Seconds = 30.0
 
 
+class SecretsConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Where `store:` secrets live; `--secrets` and `--passphrase-*` override it."""
+
+    store: Annotated[str, msgspec.Meta(pattern=r"^(auto|keyring|file(:.+)?)$")] = "auto"
+    # The encrypted file's passphrase: "prompt", "fd:N" or "file:/path/to/0600/file".
+    passphrase: Annotated[str, msgspec.Meta(pattern=r"^(prompt|fd:\d+|file:.+)$")] | None = None
+
+
 class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    secrets: SecretsConfig = msgspec.field(default_factory=SecretsConfig)
     mock: MockConfig = msgspec.field(default_factory=MockConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     inspection: InspectionConfig = msgspec.field(default_factory=InspectionConfig)
@@ -229,7 +238,9 @@ def _describe(err: msgspec.ValidationError, raw: dict[str, Any], source: str) ->
     return f"{source}: {key} = {shown}: {expected}"
 
 
-_SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|keyring:[^\s]+|file:/\S+)$")
+_SECRET_REF = re.compile(
+    r"^(store:[A-Za-z0-9][A-Za-z0-9._-]{0,63}|env:[A-Za-z_][A-Za-z0-9_]*|keyring:[^\s]+"
+    r"|file:/\S+)$")
 _NEEDS_SECRET = {"openai", "anthropic", "azure"}
 _DEFAULT_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
 _RESERVED = {"mock"}
@@ -253,11 +264,12 @@ def _cross_check(config: Config) -> list[str]:
         if p.secret is None:
             if p.kind in _NEEDS_SECRET:
                 problems.append(f"{key}.secret: required for kind {p.kind!r}; give a reference "
-                                "such as 'env:OPENAI_API_KEY' or 'keyring:openai'")
+                                "such as 'store:openai' (see `gateway keys add`) or "
+                                "'env:OPENAI_API_KEY'")
         elif not _SECRET_REF.match(p.secret):
             # Never echo the value: it may be the secret itself pasted by mistake.
-            problems.append(f"{key}.secret: expected a reference 'env:NAME', 'keyring:NAME' or "
-                            "'file:/absolute/path', never the secret itself")
+            problems.append(f"{key}.secret: expected a reference 'store:NAME', 'env:NAME', "
+                            "'keyring:NAME' or 'file:/absolute/path', never the secret itself")
         if p.kind == "azure" and not p.api_version:
             problems.append(f"{key}.api_version: required for kind 'azure' (e.g. '2024-10-21')")
         for header in p.headers:

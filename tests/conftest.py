@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytest_plugins = ["tests.secret_service"]
+
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -67,6 +69,9 @@ class Gateway:
 def start_gateway(tmp_path: Path, *extra: str, config: str | None = None,
                   env: dict[str, str] | None = None) -> Gateway:
     port = free_port()
+    env = dict(os.environ if env is None else env)
+    # Each gateway keeps its state (client keys, control socket) in the test's own dir.
+    env.setdefault("GATEWAY_HOME", str(tmp_path / "gateway-home"))
     args = ["serve", "--port", str(port), *extra]
     if config is not None:
         config_path = tmp_path / "gateway.toml"
@@ -97,6 +102,12 @@ def stop_gateway(gateway: Gateway) -> None:
     except subprocess.TimeoutExpired:
         gateway.process.kill()
         gateway.process.wait()
+
+
+@pytest.fixture(autouse=True)
+def _private_gateway_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the state directory of the user running the suite."""
+    monkeypatch.setenv("GATEWAY_HOME", str(tmp_path / "gateway-home"))
 
 
 @pytest.fixture(scope="session")

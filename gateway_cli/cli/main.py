@@ -58,10 +58,15 @@ def cli() -> None:
 
 def _register() -> None:
     from gateway_cli.cli.audit import audit
+    from gateway_cli.cli.clients_cmd import clients
     from gateway_cli.cli.inspect_cmd import inspect
+    from gateway_cli.cli.keys_cmd import keys
     from gateway_cli.cli.lock import lock
     from gateway_cli.cli.provenance import provenance
+    from gateway_cli.cli.rotate import rotate_keys
+    from gateway_cli.cli.run_cmd import run
     from gateway_cli.cli.sbom import sbom
+    from gateway_cli.cli.scan_cmd import import_keys, scan
     from gateway_cli.cli.serve import serve
     from gateway_cli.cli.verify import verify
 
@@ -72,6 +77,12 @@ def _register() -> None:
     cli.add_command(verify)
     cli.add_command(lock)
     cli.add_command(inspect)
+    cli.add_command(keys)
+    cli.add_command(clients)
+    cli.add_command(rotate_keys)
+    cli.add_command(run)
+    cli.add_command(scan)
+    cli.add_command(import_keys)
 
 
 _register()

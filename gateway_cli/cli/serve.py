@@ -7,6 +7,8 @@ from typing import cast
 
 import click
 
+from gateway_cli.cli.store_options import passphrase_spec, store_options
+
 
 @click.command()
 @click.option("--host", default=None, metavar="ADDRESS",
@@ -24,8 +26,10 @@ import click
                    "secret. strict: refuse on any violation, unknown provenance included; "
                    "integrity: refuse when installed files, versions or start-up hooks differ "
                    "from the lock; warn: log and serve; off: skip.")
+@store_options
 def serve(host: str | None, port: int | None, config_path: Path | None,
-          verify_mode: str) -> None:
+          verify_mode: str, home: Path | None, secrets_spec: str,
+          passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
 
     With no config file it listens on 127.0.0.1:4000 and serves the built-in
@@ -38,4 +42,6 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
 
     config = load_config(config_path)
     run(config, host=host or config.server.host, port=port or config.server.port,
-        verify=cast(Mode, verify_mode))
+        verify=cast(Mode, verify_mode), home=home,
+        secrets_spec=None if secrets_spec == "auto" else secrets_spec,
+        passphrase=passphrase_spec(passphrase_fd, passphrase_file))

@@ -1,9 +1,11 @@
 """Resolve the secret references in gateway.toml to the secrets themselves.
 
-The config names where a secret lives, never the secret: `env:NAME`,
-`keyring:NAME` (the OS keyring, service "gateway") or `file:/path` (a mounted
-container secret). Resolution happens once at start-up so a missing secret
-stops the gateway with a clear message instead of failing the first request.
+The config names where a secret lives, never the secret: `store:NAME` (the
+gateway's secret store: the OS keyring or the encrypted file, as chosen with
+`--secrets`; what `gateway keys add` writes), `env:NAME`, `keyring:NAME` (the
+OS keyring, service "gateway") or `file:/path` (a mounted container secret).
+Resolution happens once at start-up so a missing secret stops the gateway
+with a clear message instead of failing the first request.
 
 Values are wrapped in `Secret`, whose repr and str never show the value, so a
 stray log line or exception message cannot leak it. Variables read through
@@ -16,8 +18,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway_cli.keys.store import SecretStore
 
 KEYRING_SERVICE = "gateway"
 
@@ -93,9 +99,22 @@ def _from_keyring(name: str, owner: str) -> str:
     return value
 
 
-def resolve(reference: str, owner: str) -> Secret:
+def _from_store(name: str, owner: str, store: SecretStore | None) -> Secret:
+    if store is None:
+        raise ConfigError(f"{owner}: secret store:{name} needs the secret store, which is "
+                          "not open here")
+    value = store.get(name)
+    if value is None or not value.reveal():
+        raise ConfigError(f"{owner}: no secret named {name!r} in the {store.describe()}; "
+                          f"add it with `gateway keys add PROVIDER --name {name}`")
+    return value
+
+
+def resolve(reference: str, owner: str, store: SecretStore | None = None) -> Secret:
     """The secret a reference points to; `owner` names the config entry for messages."""
     scheme, _, name = reference.partition(":")
+    if scheme == "store":
+        return _from_store(name, owner, store)
     if scheme == "env":
         return Secret(_from_env(name, owner))
     if scheme == "file":

@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException
 from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.server import proxy
+from gateway_cli.server.auth import Principal
 from gateway_cli.server.errors import openai_error
 from gateway_cli.server.front import Front
 from gateway_cli.server.runtime import Runtime, build_runtime
@@ -46,7 +47,9 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 
     @get("/v1/models", sync_to_thread=False)
     def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        return proxy.models_payload(runtime, "anthropic-version" in request.headers)
+        principal = request.scope.get("gateway.principal")
+        return proxy.models_payload(runtime, "anthropic-version" in request.headers,
+                                    principal if isinstance(principal, Principal) else None)
 
     handlers = {path: proxy.make_handler(runtime, pool, op) for op, path in proxy.PATHS.items()}
     # The same handlers are routed by Litestar too, so the app is complete on its own
@@ -62,4 +65,4 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         debug=False,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
-    return Front(app, handlers)
+    return Front(app, handlers, runtime)

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import logging
+import os
 import signal
 import socket
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.errors import StartupError
 from gateway_cli.server import startup_check
 from gateway_cli.server.startup_check import Mode
+
+if TYPE_CHECKING:
+    from gateway_cli.keys.store import SecretStore
 
 log = logging.getLogger("gateway")
 
@@ -57,19 +64,62 @@ def _configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def run(config: Config, *, host: str, port: int, verify: Mode = "warn") -> None:
+def is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback address."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback
+                               for info in infos)
+
+
+def _open_store(config: Config, home: Path, secrets_spec: str | None,
+                passphrase: str | None) -> SecretStore | None:
+    """The secret store, when a provider needs it or the user chose one; else the keyring
+    if it happens to be usable (for `gateway run` tokens), else none."""
+    from gateway_cli.keys.store import StoreError, open_store
+
+    spec = secrets_spec or config.secrets.store
+    phrase = passphrase or config.secrets.passphrase
+    needed = any((p.secret or "").startswith("store:") for p in config.providers)
+    if needed or spec != "auto":
+        return open_store(spec, home=home, passphrase=phrase)
+    try:
+        return open_store("keyring", home=home)
+    except StoreError:
+        log.debug("no secret store: `gateway run` tokens are not accepted")
+        return None
+
+
+def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
+        home: Path | None = None, secrets_spec: str | None = None,
+        passphrase: str | None = None) -> None:
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server.embed import Server
 
+    from gateway_cli.keys.home import gateway_home
+    from gateway_cli.keys.notify import socket_path
+    from gateway_cli.server import control, keystate
     from gateway_cli.server.app import create_app
     from gateway_cli.server.runtime import build_runtime
 
     _configure_logging(config.server.log_level)
     check_bindable(host, port)
     startup_check.run(verify)  # before any secret is read
-    runtime = build_runtime(config, scrub_env=True)
+    state = gateway_home(home)
+    store = _open_store(config, state, secrets_spec, passphrase)
+    auth = keystate.load_auth(state, store)
+    loopback = is_loopback(host)
+    if auth.open and not loopback:
+        raise StartupError(
+            f"refusing to listen on {host} with no client keys: anyone who can reach it "
+            "could spend your provider accounts; create one with `gateway clients create "
+            "NAME`, or listen on 127.0.0.1")
+    runtime = build_runtime(config, scrub_env=True, home=state, store=store)
+    runtime.auth = auth
     app = create_app(runtime=runtime)
     server = Server(
         target=app,
@@ -90,11 +140,32 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "warn") -> None:
              "models: %s", __version__, shown, port, shown, port,
              ", ".join(runtime.models) or "none")
 
+    if auth.open:
+        log.warning("no client keys exist: every process on this machine can use this "
+                    "gateway without a key (create one with `gateway clients create NAME`)")
+    else:
+        log.info("client keys required (%d known)", len(auth.table.by_id))
+    if store is not None:
+        log.info("secret store: %s", store.describe())
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
-        await server.serve()
+        sock = socket_path(state)
+        channel = await control.start(sock, lambda what: keystate.reload(runtime, what))
+        try:
+            await server.serve()
+        finally:
+            channel.close()
+            sock.unlink(missing_ok=True)
 
     asyncio.run(main())
     log.info("gateway stopped")
+    # Granian's I/O threads may still be winding down; letting the interpreter finalize
+    # under them aborts the process now and then (a Rust panic at exit, seen in about
+    # one stop in four). Everything is flushed and closed at this point, so leave now.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -30,6 +30,7 @@ from gateway_cli.providers.operations import CLIENT_FAMILY, Op
 from gateway_cli.routing.hooks import RouteContext, choose_model
 from gateway_cli.server import asgi_io
 from gateway_cli.server.asgi_io import ClientGone, HttpError
+from gateway_cli.server.auth import Principal
 from gateway_cli.server.relay import Call, Passthrough, execute
 from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
@@ -121,6 +122,10 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             except RequestProblem as problem:
                 raise HttpError(400, problem.message, "invalid_request", problem.param) from None
             model: str = body["model"]
+            principal = scope.get("gateway.principal")
+            if isinstance(principal, Principal) and not principal.may_use(model):
+                raise HttpError(403, f"this gateway key may not use the model '{model}'",
+                                "model_not_allowed", "model")
             redactions = None
             known: frozenset[str] = frozenset()
             if inspector is not None:
@@ -191,9 +196,15 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
     return handler
 
 
-def models_payload(runtime: Runtime, anthropic: bool) -> dict[str, Any]:
-    """GET /v1/models in the format of the SDK asking (Anthropic's sends anthropic-version)."""
-    names = list(runtime.models)
+def models_payload(runtime: Runtime, anthropic: bool,
+                   principal: Principal | None = None) -> dict[str, Any]:
+    """GET /v1/models in the format of the SDK asking (Anthropic's sends anthropic-version).
+
+    A key scoped to some models sees only those.
+    """
+    routes = [m for m in runtime.models.values()
+              if principal is None or principal.may_use(m.name)]
+    names = [m.name for m in routes]
     if anthropic:
         return {
             "data": [{"type": "model", "id": n, "display_name": n,
@@ -205,5 +216,5 @@ def models_payload(runtime: Runtime, anthropic: bool) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [{"id": m.name, "object": "model", "created": 0, "owned_by": m.owned_by}
-                 for m in runtime.models.values()],
+                 for m in routes],
     }

@@ -146,11 +146,13 @@ def _mock_attempt(call: Call, body: bytes, streaming: bool) -> _Full | _Stream:
 
 
 async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,
-                        call: Call, streaming: bool) -> _Full | _Stream | _Failure:
+                        call: Call, streaming: bool,
+                        old_secret: bool = False) -> _Full | _Stream | _Failure:
     provider = dep.provider
     assert provider is not None
     url = url_for(provider.wire, op, dep.model)
-    headers = headers_for(provider.wire, provider.secret, call.client_headers)
+    secret = provider.previous_secret() if old_secret else provider.secret
+    headers = headers_for(provider.wire, secret, call.client_headers)
     if streaming:
         headers["accept"] = "text/event-stream"
     response: aiohttp.ClientResponse | None = None
@@ -166,6 +168,12 @@ async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes
         content_type = response.headers.get("content-type", "application/json").encode()
         retry_after = response.headers.get("retry-after")
         if status in (401, 403):
+            if not old_secret and provider.previous_secret() is not None:
+                # Inside a rotation's grace period the provider may not know the new key
+                # yet (or it was mistyped): the old one still serves until the grace ends.
+                response.release()
+                response = None
+                return await _http_attempt(pool, dep, op, body, call, streaming, True)
             return _Failure("credentials", f"provider {provider.name!r} rejected the gateway's "
                             f"credentials (HTTP {status}); check its secret", status, data)
         if status >= 400:

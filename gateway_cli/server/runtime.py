@@ -8,15 +8,20 @@ shared by every request handler in this process.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway_cli.config import Config, ProviderConfig, default_base_url
+from gateway_cli.keys.clients import ClientTable
 from gateway_cli.keys.refs import Secret, resolve, scrub_environment
+from gateway_cli.keys.store import SecretStore
 from gateway_cli.providers import mock
 from gateway_cli.providers.operations import PROVIDER_FAMILY, Family
 from gateway_cli.providers.wire import ProviderWire
 from gateway_cli.routing.health import DeploymentHealth
 from gateway_cli.routing.hooks import RouteHook
+from gateway_cli.server.auth import Authenticator
 
 
 @dataclass
@@ -31,6 +36,15 @@ class Provider:
     connect_timeout: float
     timeout: float
     max_connections: int
+    reference: str | None = None
+    # After `rotate-keys --provider --grace`, the old secret still answers until then.
+    previous: Secret | None = None
+    previous_until: float = 0.0
+
+    def previous_secret(self) -> Secret | None:
+        if self.previous is not None and time.time() < self.previous_until:
+            return self.previous
+        return None
 
 
 @dataclass(frozen=True)
@@ -65,11 +79,14 @@ class Runtime:
     health: dict[str, DeploymentHealth] = field(default_factory=dict)
     hooks: list[RouteHook] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    home: Path | None = None
+    store: SecretStore | None = None
+    auth: Authenticator = field(default_factory=lambda: Authenticator(ClientTable({})))
 
 
-def _provider(config: ProviderConfig) -> Provider:
+def _provider(config: ProviderConfig, store: SecretStore | None) -> Provider:
     owner = f"provider {config.name!r}"
-    secret = resolve(config.secret, owner) if config.secret else None
+    secret = resolve(config.secret, owner, store) if config.secret else None
     wire = ProviderWire(
         name=config.name,
         kind=config.kind,
@@ -80,12 +97,14 @@ def _provider(config: ProviderConfig) -> Provider:
     )
     return Provider(name=config.name, kind=config.kind, family=PROVIDER_FAMILY[config.kind],
                     wire=wire, secret=secret, connect_timeout=config.connect_timeout,
-                    timeout=config.timeout, max_connections=config.max_connections)
+                    timeout=config.timeout, max_connections=config.max_connections,
+                    reference=config.secret)
 
 
-def build_runtime(config: Config, *, scrub_env: bool = False) -> Runtime:
-    runtime = Runtime(config=config)
-    runtime.providers = {p.name: _provider(p) for p in config.providers}
+def build_runtime(config: Config, *, scrub_env: bool = False, home: Path | None = None,
+                  store: SecretStore | None = None) -> Runtime:
+    runtime = Runtime(config=config, home=home, store=store)
+    runtime.providers = {p.name: _provider(p, store) for p in config.providers}
     if scrub_env:
         scrub_environment([p.secret for p in config.providers if p.secret])
     if config.mock.enabled:

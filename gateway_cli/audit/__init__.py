@@ -1,0 +1,1 @@
+"""The gateway's tamper-evident audit log."""

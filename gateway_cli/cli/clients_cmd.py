@@ -1,0 +1,145 @@
+"""`gateway clients`: the keys apps use to call this gateway.
+
+A token is printed once, at creation, and only its hash is kept: a lost
+token is replaced (`gateway rotate-keys --clients NAME`), never recovered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC
+from pathlib import Path
+
+import click
+
+from gateway_cli.cli.keys_cmd import audit, notify
+from gateway_cli.cli.store_options import home_option
+from gateway_cli.errors import GatewayError
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_expiry(text: str, now: float) -> float:
+    """`30d`, `12h`, `90m` from now, or an ISO date/time (UTC unless it says otherwise)."""
+    match = _DURATION.match(text.strip())
+    if match:
+        return now + int(match.group(1)) * _UNIT[match.group(2)]
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter("expected a duration like 30d, 12h, 90m or an ISO date "
+                                 "such as 2027-01-31") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    stamp = moment.timestamp()
+    if stamp <= now:
+        raise click.BadParameter("the expiry is in the past")
+    return stamp
+
+
+def write_tokens(path: Path, issued: list[tuple[str, str]]) -> None:
+    """Tokens to a new 0600 file, for scripts that hand them to apps."""
+    from gateway_cli.keys.home import write_private
+
+    write_private(path, json.dumps({name: token for name, token in issued}, indent=1)
+                  .encode() + b"\n")
+
+
+@click.group()
+def clients() -> None:
+    """Gateway client keys (gwk_...): create, list, revoke.
+
+    Once any client key exists, every request needs one.
+    """
+
+
+@clients.command("create")
+@click.argument("name")
+@click.option("--models", default=None, metavar="A,B",
+              help="Only these public model names (default: all).")
+@click.option("--rpm", type=click.IntRange(1), default=None, help="Requests per minute.")
+@click.option("--budget", type=click.FloatRange(0), default=None, metavar="USD",
+              help="Spend limit in USD, recorded with the key for the spend limiter.")
+@click.option("--expires", default=None, metavar="30d|ISO-DATE", help="When the key stops "
+              "working.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the token to this new 0600 file instead of printing it.")
+@home_option
+def create(name: str, models: str | None, rpm: int | None, budget: float | None,
+           expires: str | None, output: Path | None, home: Path | None) -> None:
+    """Create the client key NAME and print its token once."""
+    from gateway_cli.keys import clients as registry
+    from gateway_cli.keys.home import gateway_home
+
+    state = gateway_home(home)
+    now = time.time()
+    allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    client, token = registry.create(state, name, models=allowed, rpm=rpm, budget=budget,
+                                    expires=parse_expiry(expires, now) if expires else None,
+                                    now=now)
+    audit(state, None, "client.created", {"name": name, "id": client.id,
+                                          "models": allowed, "rpm": rpm})
+    if output is not None:
+        write_tokens(output, [(name, token)])
+        click.echo(f"created client key {name} ({client.id}); token written to {output}",
+                   err=True)
+    else:
+        click.echo(token)
+        click.echo(f"created client key {name} ({client.id}); the token above is shown "
+                   "only now", err=True)
+    notify(state, ("clients",))
+
+
+@clients.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Include revoked, expired and run keys.")
+@home_option
+def list_(fmt: str, show_all: bool, home: Path | None) -> None:
+    """Client keys: name, id, state, scope. Never tokens."""
+    from gateway_cli.keys.clients import list_clients
+    from gateway_cli.keys.home import gateway_home
+
+    now = time.time()
+    shown = [c for c in list_clients(gateway_home(home))
+             if show_all or (c.kind == "client" and c.state(now) in ("active", "grace"))]
+    if fmt == "json":
+        click.echo(json.dumps([{**{k: v for k, v in c.to_json().items() if k != "digest"},
+                                "state": c.state(now)} for c in shown], indent=1))
+        return
+    if not shown:
+        click.echo("no client keys; create one with `gateway clients create NAME`", err=True)
+        return
+    click.echo(f"{'NAME':20} {'ID':13} {'STATE':8} {'MODELS':24} {'RPM':5} EXPIRES")
+    for c in shown:
+        ends = c.expires if c.state(now) != "grace" else c.revoked
+        click.echo(f"{c.name:20} {c.id:13} {c.state(now):8} "
+                   f"{','.join(c.models) if c.models else 'all':24} {c.rpm or '-'!s:5} "
+                   + (time.strftime('%Y-%m-%d %H:%M', time.localtime(ends)) if ends else "-"))
+
+
+@clients.command("revoke")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--grace", type=click.FloatRange(0), default=0.0, show_default=True,
+              metavar="SECONDS", help="Keep accepting the key this long.")
+@home_option
+def revoke(names: tuple[str, ...], grace: float, home: Path | None) -> None:
+    """Revoke the client keys NAMES (names or ids); running gateways obey at once."""
+    from gateway_cli.keys import clients as registry
+    from gateway_cli.keys.home import gateway_home
+
+    state = gateway_home(home)
+    now = time.time()
+    gone = registry.revoke(state, names, at=now + grace, now=now)
+    if not gone:
+        raise GatewayError("nothing revoked")
+    audit(state, None, "client.revoked", {"ids": [c.id for c in gone], "grace": grace})
+    for client in gone:
+        click.echo(f"revoked {client.name} ({client.id})"
+                   + (f" after {grace:g} s" if grace else ""), err=True)
+    notify(state, ("clients",))

@@ -1,0 +1,199 @@
+"""`gateway keys`: provider secrets in the secret store (add, list, remove, test).
+
+Secrets are read from a hidden prompt or from stdin, never from argv, where
+every process on the machine could read them (`ps`), and never echoed back:
+commands show a fingerprint (the last four characters) instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway_cli.cli.store_options import home_option, open_cli_store, store_options
+from gateway_cli.errors import GatewayError
+from gateway_cli.keys.refs import Secret
+
+
+def read_secret(what: str) -> Secret:
+    """A secret from a hidden prompt (terminal) or the first line of stdin (scripts)."""
+    if sys.stdin.isatty():
+        value = click.prompt(f"{what} (input hidden)", hide_input=True, default="",
+                             show_default=False, err=True)
+    else:
+        value = sys.stdin.readline()
+    value = value.strip()
+    if not value:
+        raise GatewayError(f"no {what} given (type it at the prompt or pipe it on stdin); "
+                           "nothing was stored")
+    return Secret(value)
+
+
+def notify(home: Path, what: tuple[str, ...]) -> None:
+    from gateway_cli.keys.notify import notify_all
+
+    for result in notify_all(home, what):
+        state = "applied" if result.ok else "FAILED"
+        click.echo(f"running gateway ({result.socket}): {state}, {result.detail} "
+                   f"in {result.seconds * 1000:.0f} ms", err=True)
+
+
+def audit(home: Path, store: Any, event: str, data: dict[str, object]) -> None:
+    from gateway_cli.audit.chain import AuditError
+    from gateway_cli.keys.events import record
+    from gateway_cli.keys.store import StoreError, open_store
+
+    if store is None:  # sign with the keyring's audit key when there is one, never prompt
+        try:
+            store = open_store("keyring", home=home)
+        except StoreError:
+            store = None
+    try:
+        record(home, store, event, data)
+    except (AuditError, GatewayError) as err:
+        click.echo(f"gateway: warning: the audit log was not written: {err}", err=True)
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+@click.group()
+def keys() -> None:
+    """Provider secrets in the OS keyring or the encrypted file store."""
+
+
+@keys.command("add")
+@click.argument("provider")
+@click.option("--name", default=None, help="Name to store it under (default: PROVIDER). "
+              "Reference it in gateway.toml as secret = \"store:NAME\".")
+@click.option("--replace", is_flag=True, help="Overwrite an existing key of that name.")
+@store_options
+def add(provider: str, name: str | None, replace: bool, home: Path | None, secrets_spec: str,
+        passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+    """Store PROVIDER's API key; it is read from a hidden prompt or stdin, never argv."""
+    from gateway_cli.keys.index import add_key
+
+    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
+                                  create=True)
+    secret = read_secret(f"{provider} API key")
+    record = add_key(store, state, provider, name or provider, secret, replace=replace)
+    audit(state, store, "key.added", {"name": record.name, "provider": record.provider,
+                                      "fingerprint": record.fingerprint})
+    click.echo(f"stored {record.name} ({record.provider}, {record.fingerprint}) in the "
+               f"{store.describe()}", err=True)
+    click.echo(f"use it in gateway.toml: secret = \"{record.reference}\"", err=True)
+    notify(state, ("secrets",))
+
+
+@keys.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@home_option
+def list_(fmt: str, home: Path | None) -> None:
+    """Stored provider keys: name, provider, fingerprint, dates. Never values."""
+    from gateway_cli.keys.home import gateway_home
+    from gateway_cli.keys.index import list_keys
+
+    records = list_keys(gateway_home(home))
+    if fmt == "json":
+        click.echo(json.dumps([{
+            "name": r.name, "provider": r.provider, "fingerprint": r.fingerprint,
+            "store": r.store, "created": r.created, "rotated": r.rotated,
+            "previous_until": r.previous_until} for r in records], indent=1))
+        return
+    if not records:
+        click.echo("no provider keys stored; add one with `gateway keys add PROVIDER`", err=True)
+        return
+    click.echo(f"{'NAME':20} {'PROVIDER':14} {'KEY':8} {'STORE':8} {'CREATED':17} ROTATED")
+    for r in records:
+        click.echo(f"{r.name:20} {r.provider:14} {r.fingerprint:8} {r.store:8} "
+                   f"{_when(r.created):17} {_when(r.rotated)}")
+
+
+@keys.command("remove")
+@click.argument("name")
+@store_options
+def remove(name: str, home: Path | None, secrets_spec: str, passphrase_fd: int | None,
+           passphrase_file: Path | None) -> None:
+    """Delete the stored key NAME (revoke it at the provider too)."""
+    from gateway_cli.keys.index import remove_key
+
+    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    if not remove_key(store, state, name):
+        raise GatewayError(f"no stored key named {name!r}; see `gateway keys list`")
+    audit(state, store, "key.removed", {"name": name})
+    click.echo(f"removed {name}", err=True)
+    notify(state, ("secrets",))
+
+
+@keys.command("test")
+@click.argument("name")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="gateway.toml whose provider NAME gives the base URL and kind.")
+@store_options
+def test(name: str, config_path: Path | None, home: Path | None, secrets_spec: str,
+         passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+    """One cheap authenticated call upstream (list models) with the key NAME."""
+    from gateway_cli.config import _DEFAULT_BASE, default_base_url, load_config
+    from gateway_cli.keys.index import get_key
+    from gateway_cli.keys.probe import probe
+    from gateway_cli.keys.refs import resolve
+
+    config = load_config(config_path) if config_path is not None else None
+    provider = next((p for p in config.providers if p.name == name), None) if config else None
+    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    if provider is not None:
+        if provider.secret is None:
+            raise GatewayError(f"provider {name!r} has no secret to test")
+        secret = resolve(provider.secret, f"provider {name!r}", store)
+        kind: str = provider.kind
+        base = default_base_url(provider)
+        api_version, anthropic_version = provider.api_version, provider.anthropic_version
+    else:
+        record = get_key(state, name)
+        if record is None:
+            raise GatewayError(f"no stored key and no configured provider named {name!r}")
+        kind = record.provider
+        if kind not in _DEFAULT_BASE:
+            raise GatewayError(f"no default URL for provider {kind!r}; pass --config with a "
+                               f"provider named {name!r} that has its base_url")
+        base, api_version, anthropic_version = _DEFAULT_BASE[kind], None, "2023-06-01"
+        secret = resolve(f"store:{name}", f"key {name!r}", store)
+    result = probe(kind, base, secret, api_version=api_version,
+                   anthropic_version=anthropic_version)
+    click.echo(f"{name}: {result.message}")
+    if not result.ok:
+        sys.exit(1)
+
+
+@keys.command("audit")
+@store_options
+def audit_log(home: Path | None, secrets_spec: str, passphrase_fd: int | None,
+              passphrase_file: Path | None) -> None:
+    """Verify the key-management audit log: hash chain and signatures."""
+    from gateway_cli.audit.chain import verify
+    from gateway_cli.keys import signing
+    from gateway_cli.keys.events import audit_path
+
+    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    path = audit_path(state)
+    if not path.exists():
+        click.echo("no audit log yet", err=True)
+        return
+    keyset = signing.load(store)
+    report = verify(path, {e.kid: e.key for e in keyset.keys.get("audit", ())})
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    click.echo(f"{path}: {report.records} record(s), {report.signed} signed, "
+               f"{report.unverifiable} signed by retired keys; "
+               + ("intact" if report.ok else "TAMPERED"))
+    if not report.ok:
+        sys.exit(1)

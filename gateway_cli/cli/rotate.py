@@ -1,0 +1,146 @@
+"""`gateway rotate-keys`: replace credentials, and have running gateways obey at once.
+
+What can be made here (client tokens, signing keys) is made here; provider
+keys must be created at each provider, so the new value is read from a
+prompt or stdin and the emergency mode prints a checklist of where to revoke
+the old ones. Every change is written first, then pushed to each running
+gateway over its control socket; the command reports when each applied it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from gateway_cli.cli.clients_cmd import write_tokens
+from gateway_cli.cli.keys_cmd import audit, notify, read_secret
+from gateway_cli.cli.store_options import open_cli_store, store_options
+
+
+def _print_tokens(issued: list[tuple[str, str]], output: Path | None) -> None:
+    if not issued:
+        return
+    if output is not None:
+        write_tokens(output, issued)
+        click.echo(f"{len(issued)} new client token(s) written to {output}", err=True)
+        return
+    for name, token in issued:
+        click.echo(f"{name} {token}")
+    click.echo("the new client tokens above are shown only now", err=True)
+
+
+@click.command("rotate-keys")
+@click.option("--provider", "providers", multiple=True, metavar="NAME",
+              help="A stored provider key to replace; the new value comes from a hidden "
+                   "prompt or stdin.")
+@click.option("--clients", "client_names", multiple=True, metavar="NAME",
+              help="Client keys to reissue ('all' for every one).")
+@click.option("--signing", is_flag=True, help="New signing keys (gateway JWTs, audit log).")
+@click.option("--all", "everything", is_flag=True,
+              help="Everything that can be rotated here: every client key and the signing "
+                   "keys.")
+@click.option("--emergency", is_flag=True,
+              help="With --all: no grace period, every outstanding gateway token (run "
+                   "tokens too) revoked at once, old provider keys dropped, and a checklist "
+                   "of the provider keys to revoke upstream.")
+@click.option("--grace", type=click.FloatRange(0, 30 * 86400), default=0.0,
+              show_default=True, metavar="SECONDS",
+              help="Keep accepting the old credentials this long.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write new client tokens to this new 0600 file instead of stdout.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@store_options
+def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signing: bool,
+                everything: bool, emergency: bool, grace: float, output: Path | None,
+                yes: bool, home: Path | None, secrets_spec: str, passphrase_fd: int | None,
+                passphrase_file: Path | None) -> None:
+    """Rotate provider keys, client keys and signing keys; running gateways apply it in
+    milliseconds, without a restart."""
+    from gateway_cli.keys import clients as registry
+    from gateway_cli.keys import index
+    from gateway_cli.keys import signing as signing_keys
+
+    if emergency and not everything:
+        raise click.UsageError("--emergency goes with --all")
+    if emergency and grace:
+        raise click.UsageError("--emergency has no grace period")
+    if not (providers or client_names or signing or everything):
+        raise click.UsageError("say what to rotate: --provider NAME, --clients NAME, "
+                               "--signing or --all")
+    if emergency and not yes:
+        click.confirm("Revoke every gateway token now and rotate all local keys?",
+                      abort=True, err=True)
+    started = time.perf_counter()
+    from gateway_cli.keys.home import gateway_home
+    from gateway_cli.keys.store import StoreError
+
+    state = gateway_home(home)
+    store = None
+    if providers or signing or everything:
+        try:
+            _, store = open_cli_store(state, secrets_spec, passphrase_fd, passphrase_file)
+        except StoreError as err:
+            if providers or signing:
+                raise
+            # --all on a machine with no secret store: there are no signing keys to
+            # rotate, and the client keys must still be rotatable.
+            click.echo(f"gateway: no secret store, so no signing keys to rotate ({err})",
+                       err=True)
+    now = time.time()
+    reload: set[str] = set()
+
+    for name in providers:
+        assert store is not None  # opened above, or the command stopped
+        record = index.rotate_key(store, state, name, read_secret(f"new key for {name}"),
+                                  grace=grace, now=now)
+        audit(state, store, "key.rotated", {"name": name, "fingerprint": record.fingerprint,
+                                            "grace": grace})
+        click.echo(f"rotated provider key {name} (now {record.fingerprint})"
+                   + (f"; the old one serves for {grace:g} s more" if grace else ""), err=True)
+        reload.add("secrets")
+
+    wanted = None if everything or "all" in client_names else list(client_names)
+    if everything or client_names:
+        issued = registry.reissue(state, wanted, grace=grace, now=now)
+        if emergency:  # run keys and anything still in a grace period end now as well
+            registry.end_all(state, keep=[c.id for c, _ in issued], now=now)
+        audit(state, store, "clients.rotated", {"ids": [c.id for c, _ in issued],
+                                                "grace": grace, "emergency": emergency})
+        _print_tokens([(c.name, token) for c, token in issued], output)
+        reload.add("clients")
+
+    if store is not None and (signing or everything):
+        keyset = signing_keys.rotate(store, grace=grace, now=now)
+        current = [e.kid for p in signing_keys.PURPOSES if (e := keyset.current(p))]
+        audit(state, store, "signing.rotated", {"kids": current, "grace": grace})
+        click.echo(f"new signing keys {', '.join(current)}"
+                   + (f"; old ones verify for {grace:g} s more" if grace else
+                      "; tokens signed by the old ones are void"), err=True)
+        reload.update({"signing", "clients"})
+
+    checklist = []
+    if emergency:
+        for record in index.list_keys(state):
+            if record.previous_until and store is not None:
+                store.delete(record.name + index.PREVIOUS_SUFFIX)
+                reload.add("secrets")
+            checklist.append(record)
+        audit(state, store, "emergency.rotation", {
+            "provider_keys_to_revoke": [r.name for r in checklist]})
+
+    notify(state, tuple(w for w in ("clients", "signing", "secrets") if w in reload))
+    click.echo(f"done in {time.perf_counter() - started:.2f} s", err=True)
+    if checklist:
+        from gateway_cli.keys.probe import CONSOLES
+
+        click.echo("\nNow revoke these provider keys at each provider and store new ones "
+                   "with `gateway rotate-keys --provider NAME`:", err=True)
+        for record in checklist:
+            console = CONSOLES.get(record.provider, "the provider's console")
+            click.echo(f"  [ ] {record.name} ({record.provider}, key {record.fingerprint}): "
+                       f"{console}", err=True)
+    elif emergency:
+        click.echo("no provider keys are stored here; revoke any you use elsewhere at "
+                   "their provider", err=True)

@@ -1,0 +1,134 @@
+"""Who is calling: a gateway client key, a gateway-issued JWT, or nobody.
+
+Checked before anything else on every /v1 path, so an unauthenticated
+request never reaches a guard, a limit or an upstream. The snapshot of keys
+is immutable and replaced whole when a rotation arrives over the control
+channel, so a request sees either the old set or the new one, never a mix.
+
+Open mode (no client key ever created) lets every local caller in; the
+server only allows it on a loopback address (see launch.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from gateway_cli.keys import jwt
+from gateway_cli.keys.clients import PREFIX, ClientTable
+
+_AUTH_HEADERS = (b"authorization", b"x-api-key", b"api-key")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller a request is served for; what it may do travels with it."""
+
+    id: str
+    name: str
+    kind: str  # client | run | open
+    models: tuple[str, ...] | None = None
+    rpm: int | None = None
+
+    def may_use(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+OPEN = Principal(id="open", name="open", kind="open")
+
+
+@dataclass(frozen=True)
+class Denied:
+    status: int
+    message: str
+    code: str
+    retry_after: int | None = None
+
+
+def presented_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The token from `Authorization: Bearer`, `x-api-key` (Anthropic) or `api-key` (Azure)."""
+    for name, value in headers:
+        if name in _AUTH_HEADERS:
+            text = value.decode("latin-1").strip()
+            if name == b"authorization":
+                scheme, _, rest = text.partition(" ")
+                if scheme.lower() != "bearer":
+                    continue
+                text = rest.strip()
+            if text:
+                return text
+    return None
+
+
+@dataclass
+class _Window:
+    start: float
+    count: int = 0
+
+
+@dataclass
+class Authenticator:
+    table: ClientTable
+    # kid -> (key, end of its grace period or None for the current key)
+    jwt_keys: Mapping[str, tuple[bytes, float | None]] = field(default_factory=dict)
+    revoked_jtis: frozenset[str] = frozenset()
+    windows: dict[str, _Window] = field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        return not self.table.enforcing
+
+    def replaced(self, *, table: ClientTable | None = None,
+                 jwt_keys: Mapping[str, tuple[bytes, float | None]] | None = None,
+                 revoked_jtis: frozenset[str] | None = None) -> Authenticator:
+        """A new snapshot with some parts swapped; rate windows carry over."""
+        return Authenticator(table=table if table is not None else self.table,
+                             jwt_keys=jwt_keys if jwt_keys is not None else self.jwt_keys,
+                             revoked_jtis=(revoked_jtis if revoked_jtis is not None
+                                           else self.revoked_jtis),
+                             windows=self.windows)
+
+    def _identify(self, token: str, now: float) -> Principal | None:
+        if token.startswith(PREFIX):
+            client = self.table.authenticate(token, now)
+            if client is None:
+                return None
+            return Principal(id=client.id, name=client.name, kind=client.kind,
+                             models=client.models, rpm=client.rpm)
+        if token.count(".") == 2 and self.jwt_keys:
+            keys = {kid: key for kid, (key, until) in self.jwt_keys.items()
+                    if until is None or now < until}
+            claims = jwt.verify(token, keys, now=now)
+            if claims is None or str(claims.get("jti")) in self.revoked_jtis:
+                return None
+            models = claims.get("models")
+            return Principal(id=f"jwt:{claims.get('jti')}", name=str(claims.get("sub")),
+                             kind="run",
+                             models=tuple(models) if isinstance(models, list) else None)
+        return None
+
+    def check(self, headers: Iterable[tuple[bytes, bytes]],
+              now: float | None = None) -> Principal | Denied:
+        moment = time.time() if now is None else now
+        token = presented_token(headers)
+        principal = self._identify(token, moment) if token else None
+        if principal is None:
+            if self.open:
+                return OPEN
+            if token is None:
+                return Denied(401, "this gateway needs a gateway key: send it as "
+                              "'Authorization: Bearer gwk_...' (or x-api-key)",
+                              "missing_api_key")
+            return Denied(401, "the gateway key is invalid, expired or revoked",
+                          "invalid_api_key")
+        if principal.rpm is not None:
+            window = self.windows.get(principal.id)
+            if window is None or moment - window.start >= 60:
+                window = self.windows[principal.id] = _Window(moment)
+            if window.count >= principal.rpm:
+                wait = max(1, int(60 - (moment - window.start)) + 1)
+                return Denied(429, f"this gateway key is limited to {principal.rpm} "
+                              "requests per minute", "rate_limit_exceeded", retry_after=wait)
+            window.count += 1
+        return principal

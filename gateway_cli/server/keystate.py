@@ -1,0 +1,78 @@
+"""The keys a running gateway holds, loaded at start and reloaded on rotation.
+
+Reloading reads files and the secret store (D-Bus or scrypt: slow, blocking)
+in a worker thread, then swaps the results in on the event loop in single
+assignments, so requests never wait on the store and never see half a
+rotation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from gateway_cli.errors import GatewayError
+from gateway_cli.keys import clients, index, revoked, signing
+from gateway_cli.keys.refs import Secret, resolve
+from gateway_cli.keys.store import SecretStore
+from gateway_cli.server.auth import Authenticator
+from gateway_cli.server.runtime import Provider, Runtime
+
+log = logging.getLogger("gateway.keys")
+
+
+def jwt_keys(store: SecretStore | None) -> dict[str, tuple[bytes, float | None]]:
+    if store is None:
+        return {}
+    keyset = signing.load(store)
+    return {e.kid: (e.key, e.retire_at) for e in keyset.keys.get("tokens", ())}
+
+
+def load_auth(home: Path, store: SecretStore | None) -> Authenticator:
+    return Authenticator(table=clients.load_table(home), jwt_keys=jwt_keys(store),
+                         revoked_jtis=revoked.load(home))
+
+
+def provider_secrets(provider: Provider, home: Path | None,
+                     store: SecretStore | None) -> tuple[Secret | None, Secret | None, float]:
+    """(current, previous, previous_until) for a provider, from its reference."""
+    reference = provider.reference
+    if reference is None:
+        return None, None, 0.0
+    if reference.startswith("env:"):
+        # Read once at start and removed from the environment: nothing to re-read.
+        return provider.secret, None, 0.0
+    current = resolve(reference, f"provider {provider.name!r}", store)
+    previous, until = None, 0.0
+    if reference.startswith("store:") and home is not None and store is not None:
+        name = reference.partition(":")[2]
+        record = index.get_key(home, name)
+        if record is not None and record.previous_until and record.previous_until > time.time():
+            previous = store.get(name + index.PREVIOUS_SUFFIX)
+            until = record.previous_until
+    return current, previous, until
+
+
+async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
+    home = runtime.home
+    if home is None:
+        raise GatewayError("this gateway has no state directory")
+    done: list[str] = []
+    if "clients" in what or "signing" in what:
+        table = await asyncio.to_thread(clients.load_table, home)
+        jtis = await asyncio.to_thread(revoked.load, home)
+        keys = (await asyncio.to_thread(jwt_keys, runtime.store) if "signing" in what
+                else None)
+        runtime.auth = runtime.auth.replaced(table=table, revoked_jtis=jtis, jwt_keys=keys)
+        done += [w for w in ("clients", "signing") if w in what]
+    if "secrets" in what:
+        for provider in runtime.providers.values():
+            current, previous, until = await asyncio.to_thread(
+                provider_secrets, provider, home, runtime.store)
+            provider.secret, provider.previous, provider.previous_until = \
+                current, previous, until
+        done.append("secrets")
+    log.info("keys reloaded: %s", ", ".join(done))
+    return done
