@@ -228,6 +228,8 @@ def _describe(err: msgspec.ValidationError, raw: dict[str, Any], source: str) ->
         return f"{source}: missing required key '{full}'"
     found, value = _lookup(raw, path)
     shown = repr(value) if found and not isinstance(value, dict | list) else "a table/array"
+    if key.endswith((".secret", ".passphrase")) and found:
+        shown = "(value not shown)"  # it may be the secret itself, pasted in the wrong place
     expected = message
     e = _EXPECTED_RE.match(message)
     if e:

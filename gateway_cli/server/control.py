@@ -19,6 +19,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from gateway_cli.errors import GatewayError
 from gateway_cli.keys.notify import WHAT
 
 log = logging.getLogger("gateway.control")
@@ -50,11 +51,14 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             else:
                 answer = {"ok": True, "reloaded": await reload(tuple(what)),
                           "pid": os.getpid()}
-    except Exception as err:  # one bad caller must not stop the channel
-        log.warning("control request failed: %s", type(err).__name__ if not
-                    isinstance(err, ValueError | TimeoutError) else err)
-        answer = {"ok": False, "error": f"reload failed: {err}"
-                  if isinstance(err, OSError | ValueError) else "reload failed"}
+    except GatewayError as err:  # a corrupt state file, an unusable store: say which
+        log.warning("reload refused, previous keys stay in force: %s", err)
+        answer = {"ok": False, "error": f"previous keys stay in force: {err}"}
+    except (ValueError, TimeoutError) as err:
+        answer = {"ok": False, "error": f"bad control request ({type(err).__name__})"}
+    except Exception:  # one failure must not stop the channel; no detail may leak a value
+        log.exception("control request failed")
+        answer = {"ok": False, "error": "reload failed (see the gateway's log)"}
     with contextlib.suppress(OSError):
         writer.write(json.dumps(answer).encode() + b"\n")
         await writer.drain()

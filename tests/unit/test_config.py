@@ -151,3 +151,18 @@ def test_several_problems_are_counted() -> None:
     raw = {"providers": [{"name": "a", "kind": "openai"}, {"name": "b", "kind": "anthropic"}]}
     with pytest.raises(ConfigError, match=r"\(and 1 more\)$"):
         parse_config(raw)
+
+
+def test_store_references_and_secrets_section() -> None:
+    config = parse_config({"secrets": {"store": "file:/srv/gw/secrets.enc",
+                                       "passphrase": "fd:3"},
+                           "providers": [{"name": "oa", "kind": "openai",
+                                          "secret": "store:openai"}]})
+    assert config.providers[0].secret == "store:openai"
+    assert config.secrets.store == "file:/srv/gw/secrets.enc"
+    for bad in ({"store": "vault"}, {"passphrase": "hunter2"}):
+        with pytest.raises(ConfigError, match="secrets") as info:
+            parse_config({"secrets": bad})
+    assert "hunter2" not in str(info.value)  # a passphrase pasted here is never echoed
+    with pytest.raises(ConfigError, match="store:NAME"):
+        parse_config({"providers": [{"name": "oa", "kind": "openai", "secret": "store:a b"}]})

@@ -77,3 +77,17 @@ def test_keyring_without_backend_says_what_to_do(monkeypatch: pytest.MonkeyPatch
         keyring.set_keyring(previous)
     assert "OS keyring is not usable" in str(info.value)
     assert "env: or file:" in str(info.value)
+
+
+def test_store_reference(tmp_path: Path) -> None:
+    from gateway_cli.keys.encrypted_file import EncryptedFileStore
+
+    store = EncryptedFileStore(tmp_path / "s.enc", b"pw", log2_n=14)
+    store.create()
+    store.put("openai", Secret(VALUE))
+    assert resolve("store:openai", "provider 'oa'", store).reveal() == VALUE
+    with pytest.raises(ConfigError, match="gateway keys add") as missing:
+        resolve("store:other", "provider 'oa'", store)
+    with pytest.raises(ConfigError, match="not open"):
+        resolve("store:openai", "provider 'oa'")
+    assert VALUE not in str(missing.value)
