@@ -131,9 +131,15 @@ class OutputPolicyConfig(_Strict, frozen=True, forbid_unknown_fields=True):
 
 
 class InspectionRule(_Strict, frozen=True, forbid_unknown_fields=True):
-    """Overrides for requests to some public models (first matching rule wins)."""
+    """Overrides for some requests: by public model, client key name and/or team.
 
-    models: Annotated[list[str], msgspec.Meta(min_length=1)]
+    A rule applies when every list it sets matches (a list matches when it holds
+    the request's value); the first rule that applies wins.
+    """
+
+    models: list[str] = msgspec.field(default_factory=list)
+    keys: list[str] = msgspec.field(default_factory=list)
+    teams: list[str] = msgspec.field(default_factory=list)
     secrets: GuardPolicyConfig | None = None
     pii: GuardPolicyConfig | None = None
     injection: GuardPolicyConfig | None = None
@@ -298,6 +304,9 @@ def _inspection_checks(config: Config, models: set[str]) -> list[str]:
     policies = [(f"inspection.{n}", getattr(config.inspection, n))
                 for n in ("secrets", "pii", "injection")]
     for i, rule in enumerate(config.inspection.rules):
+        if not (rule.models or rule.keys or rule.teams):
+            problems.append(f"inspection.rules[{i}]: give models, keys or teams to say which "
+                            "requests it applies to")
         policies += [(f"inspection.rules[{i}].{n}", getattr(rule, n))
                      for n in ("secrets", "pii", "injection") if getattr(rule, n) is not None]
     for key, policy in policies:

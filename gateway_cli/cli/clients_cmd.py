@@ -63,6 +63,7 @@ def clients() -> None:
 @click.option("--models", default=None, metavar="A,B",
               help="Only these public model names (default: all).")
 @click.option("--rpm", type=click.IntRange(1), default=None, help="Requests per minute.")
+@click.option("--team", default=None, help="Team name, for inspection rules by team.")
 @click.option("--budget", type=click.FloatRange(0), default=None, metavar="USD",
               help="Spend limit in USD, recorded with the key for the spend limiter.")
 @click.option("--expires", default=None, metavar="30d|ISO-DATE", help="When the key stops "
@@ -70,7 +71,8 @@ def clients() -> None:
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the token to this new 0600 file instead of printing it.")
 @home_option
-def create(name: str, models: str | None, rpm: int | None, budget: float | None,
+def create(name: str, models: str | None, rpm: int | None, team: str | None,
+           budget: float | None,
            expires: str | None, output: Path | None, home: Path | None) -> None:
     """Create the client key NAME and print its token once."""
     from gateway_cli.keys import clients as registry
@@ -81,7 +83,7 @@ def create(name: str, models: str | None, rpm: int | None, budget: float | None,
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     client, token = registry.create(state, name, models=allowed, rpm=rpm, budget=budget,
                                     expires=parse_expiry(expires, now) if expires else None,
-                                    now=now)
+                                    team=team, now=now)
     audit(state, None, "client.created", {"name": name, "id": client.id,
                                           "models": allowed, "rpm": rpm})
     if output is not None:

@@ -104,10 +104,14 @@ def _result_text(result: dict[str, Any]) -> str:
               show_default=True, help="Output format (--jsonl always writes JSON lines).")
 @click.option("--model", default="", metavar="NAME",
               help="Apply the policy rules for this public model name.")
+@click.option("--key", default=None, metavar="NAME",
+              help="Apply the policy rules for requests made with this client key name.")
+@click.option("--team", default=None, metavar="TEAM",
+              help="Apply the policy rules for this client team.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, metavar="PATH", help="gateway.toml whose [inspection] to apply.")
 def inspect(file: Path | None, direction: str, body: bool, jsonl: bool, fmt: str, model: str,
-            config_path: Path | None) -> None:
+            key: str | None, team: str | None, config_path: Path | None) -> None:
     """Show what the guards find in a text and what the policy would do.
 
     Reads FILE (or stdin), prints each finding (masked, never the value), the
@@ -131,7 +135,7 @@ def inspect(file: Path | None, direction: str, body: bool, jsonl: bool, fmt: str
     try:
         for where, item in _items(stream, str(file) if file else "stdin", jsonl):
             result = _one(inspector, item, jsonl=jsonl, body=body, direction=direction,
-                          model=model, where=where)
+                          model=model, where=where, who=(key, team))
             blocked = blocked or result["verdict"] == "block"
             if jsonl or fmt == "json":
                 click.echo(encode(result).decode())
@@ -149,7 +153,8 @@ def inspect(file: Path | None, direction: str, body: bool, jsonl: bool, fmt: str
 
 
 def _one(inspector: Any, item: str, *, jsonl: bool, body: bool, direction: str, model: str,
-         where: str) -> dict[str, Any]:
+         where: str, who: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+    key, team = who
     if not (jsonl or body):
         text: object = item
     else:
@@ -160,7 +165,8 @@ def _one(inspector: Any, item: str, *, jsonl: bool, body: bool, direction: str, 
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected a JSON object, got {_kind(value)}")
         if body:
-            result: dict[str, Any] = inspector.inspect_body(value, model=model)
+            result: dict[str, Any] = inspector.inspect_body(value, model=model, key=key,
+                                                            team=team)
             return result
         if "text" not in value:
             raise InputError(f"{where}: expected {{\"text\": \"...\"}}, the object has no "
@@ -168,7 +174,8 @@ def _one(inspector: Any, item: str, *, jsonl: bool, body: bool, direction: str, 
         text = value["text"]
         if not isinstance(text, str):
             raise InputError(f"{where}: \"text\" must be a string, got {_kind(text)}")
-    result = inspector.inspect_text(text, model=model, response=direction == "response")
+    result = inspector.inspect_text(text, model=model, response=direction == "response",
+                                    key=key, team=team)
     return result
 
 

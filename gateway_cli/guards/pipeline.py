@@ -60,10 +60,10 @@ class Inspector:
         )
         return scan_all(guards, text, errors)
 
-    def inspect(self, slots: list[extract.TextSlot], model: str) -> tuple[
-            Decision, list[SlotFinding], set[str]]:
+    def inspect(self, slots: list[extract.TextSlot], model: str, key: str | None = None,
+                team: str | None = None) -> tuple[Decision, list[SlotFinding], set[str]]:
         errors: set[str] = set()
-        policies = policies_for(self.config, model)
+        policies = policies_for(self.config, model, key, team)
         # The injection guard applies its threshold to the combined score of its
         # signals; the per-finding confidences are evidence, not separate verdicts.
         injection = InjectionGuard(threshold=policies["injection"].min_confidence)
@@ -74,13 +74,15 @@ class Inspector:
                           mode=self.config.mode, errors=sorted(errors))
         return decision, pairs, errors
 
-    def inspect_request(self, op: Op, body: Mapping[str, Any], model: str) -> Inspection:
+    def inspect_request(self, op: Op, body: Mapping[str, Any], model: str,
+                        key: str | None = None, team: str | None = None) -> Inspection:
         """Inspect a request body; `body` of the result is set only when it was rewritten."""
-        return self.inspect_slots(extract.texts(op, body), body, model)
+        return self.inspect_slots(extract.texts(op, body), body, model, key, team)
 
     def inspect_slots(self, slots: list[extract.TextSlot], body: Mapping[str, Any],
-                      model: str) -> Inspection:
-        decision, pairs, errors = self.inspect(slots, model)
+                      model: str, key: str | None = None,
+                      team: str | None = None) -> Inspection:
+        decision, pairs, errors = self.inspect(slots, model, key, team)
         if decision.applied != "redact":
             return Inspection(decision, tuple(pairs), tuple(sorted(errors)))
         actions = {id(a.finding): a.action for a in decision.acted}
@@ -96,12 +98,12 @@ class Inspector:
 
     # -- `gateway inspect` --------------------------------------------------------------------
 
-    def inspect_text(self, text: str, *, model: str = "",
-                     response: bool = False) -> dict[str, Any]:
+    def inspect_text(self, text: str, *, model: str = "", response: bool = False,
+                     key: str | None = None, team: str | None = None) -> dict[str, Any]:
         if response:
             return self._inspect_answer_text(text)
         slot = extract.TextSlot(path=("text",), text=text, source="user")
-        inspection = self.inspect_slots([slot], {"text": text}, model)
+        inspection = self.inspect_slots([slot], {"text": text}, model, key, team)
         sent = inspection.body["text"] if inspection.body is not None else text
         return {**_report(inspection), "text": sent}
 
@@ -117,9 +119,10 @@ class Inspector:
         report = _report(Inspection(decision, findings, ()))
         return {**report, "text": sent["choices"][0]["message"]["content"]}
 
-    def inspect_body(self, body: Mapping[str, Any], *, model: str = "") -> dict[str, Any]:
+    def inspect_body(self, body: Mapping[str, Any], *, model: str = "",
+                     key: str | None = None, team: str | None = None) -> dict[str, Any]:
         inspection = self.inspect_request(_guess_op(body), body,
-                                          model or str(body.get("model", "")))
+                                          model or str(body.get("model", "")), key, team)
         sent = inspection.body if inspection.body is not None else dict(body)
         return {**_report(inspection), "body": sent}
 

@@ -48,6 +48,7 @@ class Client:
     models: tuple[str, ...] | None = None
     rpm: int | None = None
     budget: float | None = None
+    team: str | None = None
 
     def active(self, now: float) -> bool:
         return ((self.revoked is None or now < self.revoked)
@@ -67,7 +68,7 @@ class Client:
                 "created": self.created, "kind": self.kind, "expires": self.expires,
                 "revoked": self.revoked,
                 "models": list(self.models) if self.models is not None else None,
-                "rpm": self.rpm, "budget": self.budget}
+                "rpm": self.rpm, "budget": self.budget, "team": self.team}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Client:
@@ -76,7 +77,7 @@ class Client:
                    created=float(raw["created"]), kind=raw.get("kind", "client"),
                    expires=raw.get("expires"), revoked=raw.get("revoked"),
                    models=tuple(models) if models is not None else None,
-                   rpm=raw.get("rpm"), budget=raw.get("budget"))
+                   rpm=raw.get("rpm"), budget=raw.get("budget"), team=raw.get("team"))
 
 
 def digest(token: str) -> str:
@@ -172,14 +173,16 @@ def _check_name(name: str) -> None:
 def create(home: Path, name: str, *, kind: ClientKind = "client",
            models: Iterable[str] | None = None, rpm: int | None = None,
            budget: float | None = None, expires: float | None = None,
-           now: float | None = None) -> tuple[Client, str]:
+           team: str | None = None, now: float | None = None) -> tuple[Client, str]:
     """A new client record and its token (the only time the token exists in clear)."""
     _check_name(name)
     now = time.time() if now is None else now
     ident, token = new_token()
     client = Client(id=ident, name=name, digest=digest(token), created=now, kind=kind,
                     expires=expires, models=tuple(models) if models is not None else None,
-                    rpm=rpm, budget=budget)
+                    rpm=rpm, budget=budget, team=team)
+    if team is not None:
+        _check_name(team)
 
     def change(data: dict[str, Any]) -> None:
         records = _records(data)
@@ -247,7 +250,7 @@ def reissue(home: Path, names: Iterable[str] | None, *, grace: float = 0.0,
             ident, token = new_token()
             new = Client(id=ident, name=old.name, digest=digest(token), created=now,
                          kind="client", expires=old.expires, models=old.models,
-                         rpm=old.rpm, budget=old.budget)
+                         rpm=old.rpm, budget=old.budget, team=old.team)
             data["clients"].append(new.to_json())
             issued.append((new, token))
         return issued

@@ -36,14 +36,17 @@ class Decision:
     acted: tuple[Acted, ...] = field(default=())
 
 
-def policies_for(config: InspectionConfig, model: str) -> dict[str, GuardPolicyConfig]:
-    """The per-guard policies that apply to requests for `model`."""
+def policies_for(config: InspectionConfig, model: str, key: str | None = None,
+                 team: str | None = None) -> dict[str, GuardPolicyConfig]:
+    """The per-guard policies for a request to `model` by client key `key` of `team`."""
     chosen = {"secrets": config.secrets, "pii": config.pii, "injection": config.injection,
               "custom": GuardPolicyConfig(action=config.custom.action,
                                           fail_open=config.custom.fail_open,
                                           min_confidence=0.0)}
     for rule in config.rules:
-        if model in rule.models:
+        if ((not rule.models or model in rule.models)
+                and (not rule.keys or key in rule.keys)
+                and (not rule.teams or team in rule.teams)):
             for name in ("secrets", "pii", "injection"):
                 override = getattr(rule, name)
                 if override is not None:

@@ -30,6 +30,7 @@ class Principal:
     kind: str  # client | run | open
     models: tuple[str, ...] | None = None
     rpm: int | None = None
+    team: str | None = None
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models
@@ -95,7 +96,7 @@ class Authenticator:
             if client is None:
                 return None
             return Principal(id=client.id, name=client.name, kind=client.kind,
-                             models=client.models, rpm=client.rpm)
+                             models=client.models, rpm=client.rpm, team=client.team)
         if token.count(".") == 2 and self.jwt_keys:
             keys = {kid: key for kid, (key, until) in self.jwt_keys.items()
                     if until is None or now < until}
@@ -105,7 +106,8 @@ class Authenticator:
             models = claims.get("models")
             return Principal(id=f"jwt:{claims.get('jti')}", name=str(claims.get("sub")),
                              kind="run",
-                             models=tuple(models) if isinstance(models, list) else None)
+                             models=tuple(models) if isinstance(models, list) else None,
+                             team=str(claims["team"]) if claims.get("team") else None)
         return None
 
     def check(self, headers: Iterable[tuple[bytes, bytes]],

@@ -129,7 +129,9 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             redactions = None
             known: frozenset[str] = frozenset()
             if inspector is not None:
-                inspection = inspector.inspect_request(op, body, model)
+                who = principal if isinstance(principal, Principal) else None
+                inspection = inspector.inspect_request(
+                    op, body, model, who.name if who else None, who.team if who else None)
                 known = frozenset(fingerprint(p.slot.text[p.finding.start:p.finding.end])
                                   for p in inspection.findings)
                 decision = inspection.decision

@@ -248,3 +248,46 @@ def test_leaked_canary_blocks_the_answer() -> None:
                                              "enforce", "openai", answer, canary)
     assert masked_decision.applied == "redact"
     assert canary not in masked["choices"][0]["message"]["content"]
+
+
+def test_policy_per_client_key_and_team(fakes: dict[str, FakeUpstream],
+                                        tmp_path: object) -> None:
+    """The same text is redacted for one key, blocked for a team, allowed for another key."""
+    from tests.conftest import run_gateway
+
+    tokens = {}
+    for name, extra in (("support", []), ("lab", ["--team", "research"]), ("ops", [])):
+        made = run_gateway("clients", "create", name, *extra)
+        assert made.returncode == 0, made.stderr
+        tokens[name] = made.stdout.strip()
+    rules = """
+[[inspection.rules]]
+teams = ["research"]
+pii = { action = "block" }
+
+[[inspection.rules]]
+keys = ["ops"]
+pii = { action = "flag" }
+"""
+    gateway = _start(tmp_path, fakes, rules)
+    try:
+        def ask(name: str) -> httpx.Response:
+            return httpx.post(gateway.url + "/v1/chat/completions",
+                              headers={"authorization": f"Bearer {tokens[name]}"},
+                              json={"model": "gpt", "messages": [
+                                  {"role": "user", "content": f"mail {EMAIL}"}]})
+
+        redacted = ask("support")
+        assert redacted.status_code == 200
+        assert EMAIL.encode() not in fakes["oa"].requests[-1].body
+        blocked = ask("lab")
+        assert blocked.status_code == 400 and "blocked_by_policy" in blocked.text
+        flagged = ask("ops")
+        assert flagged.status_code == 200
+        assert EMAIL.encode() in fakes["oa"].requests[-1].body
+        assert httpx.post(gateway.url + "/v1/chat/completions", json={
+            "model": "gpt", "messages": [{"role": "user", "content": "x"}]}).status_code == 401
+    finally:
+        stop_gateway(gateway)
+    for token in tokens.values():
+        assert token not in gateway.log()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway_cli.config import parse_config
+from gateway_cli.errors import ConfigError
 from gateway_cli.guards.base import Finding
 from gateway_cli.guards.custom import CustomGuard
 from gateway_cli.policy.decide import decide, policies_for
@@ -77,3 +80,18 @@ def test_a_failing_guard_is_reported_and_the_others_still_run() -> None:
     assert errors == {"pii"} and [f.guard for f in found] == ["custom"]
     assert decide(found, _policies(), mode="enforce", errors=sorted(errors)).reason == \
         "pii.guard_error"
+
+
+def test_rules_by_client_key_and_team() -> None:
+    raw = {"inspection": {"pii": {"action": "block"}, "rules": [
+        {"keys": ["support-bot"], "pii": {"action": "redact"}},
+        {"teams": ["research"], "models": ["mock/echo"], "pii": {"action": "flag"}},
+    ]}}
+    config = parse_config(raw).inspection
+    assert policies_for(config, "gpt")["pii"].action == "block"
+    assert policies_for(config, "gpt", key="support-bot")["pii"].action == "redact"
+    assert policies_for(config, "mock/echo", team="research")["pii"].action == "flag"
+    # Every list a rule sets must match: research on another model gets the default.
+    assert policies_for(config, "gpt", team="research")["pii"].action == "block"
+    with pytest.raises(ConfigError, match="models, keys or teams"):
+        parse_config({"inspection": {"rules": [{"pii": {"action": "flag"}}]}})
