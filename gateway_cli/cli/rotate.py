@@ -31,6 +31,21 @@ def _print_tokens(issued: list[tuple[str, str]], output: Path | None) -> None:
     click.echo("the new client tokens above are shown only now", err=True)
 
 
+def _no_store(state: Path, secrets_spec: str) -> bool:
+    """Whether a store that failed to open is absent, rather than present but locked.
+
+    Only an absent one lets `--all` go on without it: going on past a wrong
+    passphrase would leave the signing keys, and every `gateway run` token they
+    signed, in force while the command reports the rotation done.
+    """
+    from gateway_cli.keys.store import DEFAULT_FILE_NAME
+
+    kind, _, path = secrets_spec.partition(":")
+    if kind == "file" or secrets_spec == "auto":
+        return not (Path(path) if path else state / DEFAULT_FILE_NAME).absolute().exists()
+    return True  # the keyring: it fails only when there is none to use
+
+
 @click.command("rotate-keys")
 @click.option("--provider", "providers", multiple=True, metavar="NAME",
               help="A stored provider key to replace; the new value comes from a hidden "
@@ -82,7 +97,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
         try:
             _, store = open_cli_store(state, secrets_spec, passphrase_fd, passphrase_file)
         except StoreError as err:
-            if providers or signing:
+            if providers or signing or not _no_store(state, secrets_spec):
                 raise
             # --all on a machine with no secret store: there are no signing keys to
             # rotate, and the client keys must still be rotatable.
