@@ -100,6 +100,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
     from granian.log import LogLevels
     from granian.server.embed import Server
 
+    from gateway_cli.keys.clients import load_table
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.notify import socket_path
     from gateway_cli.server import control, keystate
@@ -108,16 +109,16 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
 
     _configure_logging(config.server.log_level)
     check_bindable(host, port)
-    startup_check.run(verify)  # before any secret is read
     state = gateway_home(home)
-    store = _open_store(config, state, secrets_spec, passphrase)
-    auth = keystate.load_auth(state, store)
-    loopback = is_loopback(host)
-    if auth.open and not loopback:
+    # Client-key hashes are not secrets: refuse an open non-loopback listener first.
+    if not load_table(state).enforcing and not is_loopback(host):
         raise StartupError(
             f"refusing to listen on {host} with no client keys: anyone who can reach it "
             "could spend your provider accounts; create one with `gateway clients create "
             "NAME`, or listen on 127.0.0.1")
+    startup_check.run(verify)  # before any secret is read
+    store = _open_store(config, state, secrets_spec, passphrase)
+    auth = keystate.load_auth(state, store)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
     runtime.auth = auth
     app = create_app(runtime=runtime)
