@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from keyring.backend import KeyringBackend
@@ -63,14 +64,30 @@ def backend_name(backend: KeyringBackend) -> str:
     return cls.__name__
 
 
+def service_for(home: Path | None) -> str:
+    """The keyring service of a state directory's store.
+
+    The keyring is one per user, state directories can be many (a test or a
+    second gateway with its own GATEWAY_HOME): each gets its own service so
+    rotating one never rotates the other. The default directory keeps the
+    plain name, which `keyring:NAME` references also use.
+    """
+    from gateway_cli.keys.home import default_home
+
+    if home is None or home.absolute() == default_home().absolute():
+        return KEYRING_SERVICE
+    return f"{KEYRING_SERVICE}@{home.absolute()}"
+
+
 class KeyringStore:
     """A `SecretStore` over one keyring backend; item names are the store names."""
 
     kind = "keyring"
 
-    def __init__(self, backend: KeyringBackend) -> None:
+    def __init__(self, backend: KeyringBackend, service: str = KEYRING_SERVICE) -> None:
         self._backend = backend
         self._errors = backend_errors()
+        self.service = service
 
     def __repr__(self) -> str:
         return f"KeyringStore({backend_name(self._backend)})"
@@ -79,7 +96,7 @@ class KeyringStore:
         return f"OS keyring ({backend_name(self._backend)})"
 
     def get(self, name: str) -> Secret | None:
-        value = self._call("read", name, lambda: self._backend.get_password(KEYRING_SERVICE,
+        value = self._call("read", name, lambda: self._backend.get_password(self.service,
                                                                            name))
         return Secret(value) if value else None
 
@@ -87,13 +104,13 @@ class KeyringStore:
         if not isinstance(value, Secret) or not value.reveal():
             raise StoreError(f"refusing to store an empty secret as {name!r}")
         self._call("write", name,
-                   lambda: self._backend.set_password(KEYRING_SERVICE, name, value.reveal()))
+                   lambda: self._backend.set_password(self.service, name, value.reveal()))
 
     def delete(self, name: str) -> bool:
         """Looks first because backends report "not there" and "could not delete" alike."""
         if self.get(name) is None:
             return False
-        return self._call("delete", name, lambda: _delete(self._backend, name))
+        return self._call("delete", name, lambda: _delete(self._backend, self.service, name))
 
     def _call(self, action: str, name: str, call: Callable[[], T]) -> T:
         if not isinstance(name, str) or not name:
@@ -106,19 +123,20 @@ class KeyringStore:
                 f"({type(err).__name__}); unlock the keyring or use --secrets file") from None
 
 
-def _delete(backend: KeyringBackend, name: str) -> bool:
+def _delete(backend: KeyringBackend, service: str, name: str) -> bool:
     from keyring.errors import PasswordDeleteError
 
     try:
-        backend.delete_password(KEYRING_SERVICE, name)
+        backend.delete_password(service, name)
     except PasswordDeleteError:  # removed by someone else since we looked
         return False
     return True
 
 
-def open_keyring() -> KeyringStore:
-    """The OS keyring as a store, or `KeyringUnavailable` saying why it cannot be one."""
-    return KeyringStore(usable_backend())
+def open_keyring(home: Path | None = None) -> KeyringStore:
+    """The OS keyring as the store of `home`, or `KeyringUnavailable` saying why it cannot
+    be one."""
+    return KeyringStore(usable_backend(), service_for(home))
 
 
 def usable_backend() -> KeyringBackend:

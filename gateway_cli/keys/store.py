@@ -55,7 +55,7 @@ def open_store(spec: str = "auto", *, home: Path, passphrase: str | None = None,
     if spec == "keyring":
         from gateway_cli.keys.keyring_store import open_keyring
 
-        return open_keyring()
+        return open_keyring(home)
     if spec == "auto":
         return _open_auto(home, passphrase, interactive)
     if kind == "file":
@@ -74,7 +74,7 @@ def _open_auto(home: Path, passphrase: str | None,
     from gateway_cli.keys.keyring_store import KeyringUnavailable, open_keyring
 
     try:
-        return open_keyring()
+        return open_keyring(home)
     except KeyringUnavailable as err:
         reason = err.reason
     target = (home / DEFAULT_FILE_NAME).absolute()

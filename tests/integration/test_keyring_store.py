@@ -48,17 +48,21 @@ open_store("keyring", home=Path.home()).put("persisted", Secret(sys.stdin.read()
 """
 
 # Read back with the Secret Service backend itself and check the item's attributes, so
-# the value is known to live in gnome-keyring under service "gateway", not anywhere else.
+# the value is known to live in gnome-keyring under this state directory's service.
 READ_BACK = """
 import sys
+from pathlib import Path
 import secretstorage
 from keyring.backends.SecretService import Keyring
+from gateway_cli.keys.keyring_store import service_for
 
+service = service_for(Path.home())
+assert service.startswith("gateway@"), service
 expected = sys.stdin.read()
-print(Keyring().get_password("gateway", "persisted") == expected)
+print(Keyring().get_password(service, "persisted") == expected)
 connection = secretstorage.dbus_init()
 items = list(secretstorage.get_default_collection(connection).search_items(
-    {"service": "gateway", "username": "persisted"}))
+    {"service": service, "username": "persisted"}))
 print(len(items), items[0].get_secret().decode() == expected)
 """
 
@@ -114,3 +118,23 @@ def assert_nothing_left(service: SecretService) -> None:
             except OSError:  # gone meanwhile, or not ours to read
                 continue
             assert marker not in environ + cmdline, f"process {proc.name} outlived the service"
+
+
+TWO_HOMES = """
+import sys
+from pathlib import Path
+from gateway_cli.keys.refs import Secret
+from gateway_cli.keys.store import open_store
+
+one = open_store("keyring", home=Path.home() / "one")
+two = open_store("keyring", home=Path.home() / "two")
+one.put("shared-name", Secret("first"))
+print(two.get("shared-name") is None, one.get("shared-name") == Secret("first"))
+"""
+
+
+def test_each_state_directory_has_its_own_keyring_items(secret_service: SecretService) -> None:
+    """Rotating a test's (or a second gateway's) keys never touches the user's own."""
+    result = run_python(TWO_HOMES, secret_service.env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]
