@@ -4,13 +4,14 @@ Why it is shaped this way:
 
 - Speed. Every prompt goes through every guard, so most text must cost about
   one pass. Every prefixed token is at least 20 characters, so the words of
-  20+ characters are joined into a short string and the ~60 token prefixes
-  are looked for there (`in`, a C loop; a missing separator such as `_` rules
-  out a whole group at once); a token's regex only runs over the text when its
-  prefix is there. The contextual detectors are gated by a few literal needles
-  the same way. Regexes start with a literal where the format allows, so `re`
-  skips ahead to it; alternations (which would cost a step per character) are
-  split into one literal-led regex each.
+  20+ characters are joined into a short string and the ~80 distinct token
+  prefixes are looked for there (`in`, a C loop; a missing separator such as
+  `_` rules out a whole group at once; formats share a needle where they can,
+  since each needle is one pass over the long words); a token's regex only
+  runs over the text when its prefix is there. The contextual detectors are
+  gated by a few literal needles the same way. Regexes start with a literal
+  where the format allows, so `re` skips ahead to it; alternations (which
+  would cost a step per character) are split into one literal-led regex each.
 - Linear time. Token bodies use greedy bounded repetition with no trailing
   assertion, so an attempt that consumed a run succeeds and `finditer`
   resumes after it; boundaries and exact lengths are checked afterwards in
@@ -20,11 +21,17 @@ Why it is shaped this way:
   back-to-back PEM headers are one match.
 - Precision. Formats with a checksum (GitHub, npm) or a fixed shape
   (Anthropic's `AA` tail, a JWT header that decodes to JSON with `alg`, a
-  Discord id that decodes to digits, a 43-char key that decodes to 32 bytes)
-  are validated, and a failed check lowers the confidence. Placeholders
-  (`xxxx`, `YOUR_API_KEY`, `${SECRET}`, `<token>`, runs of one character,
-  `EXAMPLE`) never fire. Findings under `ACT_THRESHOLD` are still returned
-  (the right shape without proof, a service-account marker without its key)
+  Discord id that decodes to digits, a 43-char key that decodes to 32 bytes,
+  GitLab's per-prefix lengths) are validated, and a failed check lowers the
+  confidence. Placeholders (`xxxx`, `YOUR_API_KEY`, `${SECRET}`, `<token>`,
+  runs of one character, `EXAMPLE`, `fake`) never fire, whatever the format:
+  a documentation value is not a leak. Values found only by a name (`*_key`,
+  `auth`, a bare `NAME=value` line) must also look random: not an alphabet
+  run (`abcdef`), not a repeated chunk (`abcd1234abcd1234`). A Google API key
+  is acted on only with words around it that say what it is for: browser and
+  Firebase keys are published on purpose and have the same shape as a Gemini
+  key. Findings under `ACT_THRESHOLD` are still returned (the right shape
+  without proof, a service-account marker without its key, a bare Google key)
   so a caller can log them without blocking on them.
 - Safety. A finding carries `mask(value)`, never the value.
 """
@@ -41,7 +48,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import compress
+from itertools import chain, compress, pairwise
 
 from gateway_cli.guards.base import Finding, mask
 
@@ -53,6 +60,7 @@ _Hit = tuple[str, int, int, float]  # kind, start, end, confidence
 _Detector = Callable[[str, str], Iterator[_Hit]]
 
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_TOKEN_CHARS_STR = "".join(sorted(_TOKEN_CHARS))
 _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -90,14 +98,30 @@ _REPEAT = re.compile(r"(.)\1{5}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+_SHORT_WORDS = tuple(
+    v for w in _PLACEHOLDER_WORDS if len(w) <= 4 for v in (w, w.upper(), w.title())
+)
+_LONG_WORDS = tuple(w for w in _PLACEHOLDER_WORDS if len(w) > 4)
+
+
 def _is_placeholder(value: str) -> bool:
-    """Values people paste in docs and templates: flagging them is pure noise."""
+    """Values people paste in docs and templates: flagging them is pure noise.
+
+    Short words must be written in one case (`fake`, `FAKE`, `Fake`): a random
+    mixed-case token contains `FaKe` now and then.
+    """
     low = value.lower()
-    if any(w in low for w in _PLACEHOLDER_WORDS):
+    if any(w in low for w in _LONG_WORDS) or any(w in value for w in _SHORT_WORDS):
         return True
     if _REPEAT.search(value):
         return True
     return len(value) >= 8 and len(set(value)) < 5
+
+
+def _is_repetitive(value: str) -> bool:
+    """`abcd1234abcd1234...`: a chunk repeated; random key material repeats no 4-gram much."""
+    n = len(value) - 3
+    return n >= 12 and len({value[i : i + 4].lower() for i in range(n)}) < 0.7 * n
 
 
 def _entropy(value: str) -> float:
@@ -105,6 +129,20 @@ def _entropy(value: str) -> float:
         return 0.0
     n = len(value)
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+def _is_sequential(value: str, run: int = 6) -> bool:
+    """`abcdef`, `123456`, `ZYXWVU`: alphabets and counting, never random key material."""
+    step, count = 0, 1
+    for a, b in pairwise(value):
+        d = ord(b) - ord(a)
+        if d in (1, -1) and d == step:
+            count += 1
+            if count >= run:
+                return True
+        else:
+            step, count = (d, 2) if d in (1, -1) else (0, 1)
+    return False
 
 
 def _left_ok(text: str, start: int, chars: frozenset[str] = _TOKEN_CHARS) -> bool:
@@ -145,6 +183,9 @@ class _Token:
     confidence: float
     body_chars: frozenset[str] = _TOKEN_CHARS  # chars that must not follow the match
     validate: Callable[[re.Match[str]], float | None] | None = None
+    span_group: int = 0  # the group reported (and redacted): 0, or the value after a name
+    check_group: int | None = 0  # the group checked for placeholders (None: validate does it)
+    gate: str = ""  # a separator every match contains, when the needle has none
 
     @property
     def needles(self) -> tuple[str, ...]:
@@ -180,24 +221,85 @@ def _npm(m: re.Match[str]) -> float | None:
     return 0.97 if checksum_ok(m.group(1)) else 0.55
 
 
+# Token lengths GitLab documents (detect-secrets' ranges where GitLab leaves room:
+# newer instances issue longer tokens for the same prefix).
 _GITLAB_LENGTHS = {
     "glpat": range(20, 65),
-    "gldt": range(20, 21),
-    "glrt": range(20, 21),
-    "glcbt": range(20, 21),
-    "glft": range(20, 21),
-    "glsoat": range(20, 21),
+    "gldt": range(20, 51),
+    "glrt": range(20, 51),
+    "glrtr": range(20, 51),
+    "glcbt": range(20, 57),
+    "glft": range(20, 51),
+    "glsoat": range(20, 51),
     "glffct": range(20, 21),
     "glimt": range(25, 26),
     "glptt": range(40, 41),
-    "glagent": range(50, 51),
+    "glagent": range(50, 1025),
     "gloas": range(64, 65),
 }
 
 
+def _varied(body: str, n: int = 8) -> bool:
+    """At least `n` distinct characters: a random body of 20+ chars always has."""
+    return len(set(body)) >= n
+
+
 def _gitlab(m: re.Match[str]) -> float | None:
-    allowed = _GITLAB_LENGTHS.get(m.group(1))
-    return 0.9 if allowed is not None and len(m.group(2)) in allowed else None
+    prefix, body, routable = m.group(1), m.group(2), m.group(3)
+    if not _varied(body):
+        return None
+    if routable is not None:  # glpat-/glrt- with the ".01.xxxxxxx" routing suffix
+        return 0.95 if prefix in ("glpat", "glrt") and 27 <= len(body) <= 300 else None
+    allowed = _GITLAB_LENGTHS.get(prefix)
+    return 0.9 if allowed is not None and len(body) in allowed else None
+
+
+def _varied_body(m: re.Match[str]) -> float | None:
+    """Fixed-prefix tokens whose body must look random (not `1231231...`)."""
+    return 0.9 if _varied(m.group(1)) else None
+
+
+def _mixed_body(m: re.Match[str]) -> float | None:
+    """Base62 bodies: real ones mix cases and digits; hex look-alikes (asset hashes) do not."""
+    return 0.85 if _mixed(m.group(1)) else None
+
+
+def _slack(m: re.Match[str]) -> float | None:
+    # Workspace and user ids are often written as 1111...; the secret is the last part.
+    secret = m.group(2)
+    if _is_placeholder(secret) or not _varied(secret, 6):
+        return None
+    return 0.9
+
+
+def _deepseek(m: re.Match[str]) -> float | None:
+    if _entropy(m.group(1)) < 3.0:
+        return None
+    return 0.9 if _key_context(m.string, m.start(), m.end()) else 0.7
+
+
+# Words near a value that say it is used as a credential.
+_KEY_WORDS = ("key", "token", "secret", "auth", "cred", "passw", "bearer")
+_GOOGLE_WORDS = (*_KEY_WORDS, "goog", "gemini", "genai", "vertex", "maps", "youtube")
+
+
+def _key_context(text: str, start: int, end: int, words: tuple[str, ...] = _KEY_WORDS) -> bool:
+    near = text[max(0, start - 64) : start].lower() + " " + text[end : end + 40].lower()
+    return any(w in near for w in words)
+
+
+def _google(m: re.Match[str]) -> float | None:
+    # Browser, Maps and Firebase keys are published on purpose (shipped in web pages
+    # and apps, restricted by referrer) and have the same shape as a Gemini key: a
+    # bare key is reported, and acted on when the text around it says what it is.
+    if _key_context(m.string, m.start(), m.end(), _GOOGLE_WORDS):
+        return 0.85
+    return 0.45
+
+
+def _sq_access(m: re.Match[str]) -> float | None:
+    return 0.85 if _mixed(m.group(0)[4:]) else None
+
 
 
 def _stripe(m: re.Match[str]) -> float | None:
@@ -229,58 +331,88 @@ def _c(p: str) -> re.Pattern[str]:
 
 
 _TOKENS: tuple[_Token, ...] = (
-    _Token("anthropic_api_key", "sk-ant-", _c(r"sk-ant-(?:api03|admin01)-([A-Za-z0-9_-]{80,120})"),
+    _Token("anthropic_api_key", "sk-", _c(r"sk-ant-(?:api03|admin01)-([A-Za-z0-9_-]{80,120})"),
            0.97, validate=_anthropic),
-    _Token("openrouter_api_key", "sk-or-v1-", _c(r"sk-or-v1-[a-f0-9]{64}"), 0.95),
+    _Token("anthropic_oauth_token", "sk-", _c(r"sk-ant-o[ar]t01-[A-Za-z0-9_-]{40,400}"), 0.95),
+    _Token("openrouter_api_key", "sk-", _c(r"sk-or-v1-[a-f0-9]{64}"), 0.95),
     _Token("openai_api_key", "sk-",
            _c(r"sk-(?:proj-|svcacct-|admin-|None-)?([A-Za-z0-9_-]{20,250})"), 0.95,
            validate=_openai),
+    # DeepSeek's shape (DashScope's too): `sk-` and 32 lowercase hex digits.
+    _Token("deepseek_api_key", "sk-", _c(r"sk-([a-f0-9]{32})"), 0.9, validate=_deepseek),
     _Token("aws_access_key_id", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
            _c(r"(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}"), 0.9, _ALNUM, _aws_id),
-    _Token("google_api_key", "AIza", _c(r"AIza[0-9A-Za-z_-]{35}"), 0.85),
+    _Token("google_api_key", "AIza", _c(r"AIza[0-9A-Za-z_-]{35}"), 0.85, validate=_google),
     _Token("google_oauth_client_secret", "GOCSPX-", _c(r"GOCSPX-[A-Za-z0-9_-]{28}"), 0.95),
     _Token("github_token", "gh",
            _c(r"gh[pousr]_([A-Za-z0-9]{36})"), 0.97, validate=_github),
     _Token("github_fine_grained_pat", "github_pat_",
            _c(r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}"), 0.97),
     _Token("gitlab_token", "gl",
-           _c(r"(gl[a-z]{2,6})-([A-Za-z0-9_-]{20,64})"), 0.9, validate=_gitlab),
+           _c(r"(gl[a-z]{2,7})-([A-Za-z0-9_-]{20,1024})(\.[0-9a-z]{2}\.?[0-9a-z]{7})?"), 0.9,
+           validate=_gitlab),
     _Token("gitlab_runner_registration_token", "GR1348941",
-           _c(r"GR1348941[A-Za-z0-9_-]{20}"), 0.9),
+           _c(r"GR1348941([A-Za-z0-9_-]{20})"), 0.9, validate=_varied_body),
+    _Token("gitlab_session_cookie", "_gitlab_session=",
+           _c(r"_gitlab_session=([0-9a-z]{32})"), 0.85, span_group=1),
     _Token("slack_token", "xox",
-           _c(r"xox[abposr]-(?:[0-9]{6,13}-){1,3}[A-Za-z0-9]{10,64}"), 0.9),
+           _c(r"xox[abposre]-(?:[0-9]-)?((?:[0-9]{6,13}-){1,3})([A-Za-z0-9]{10,64})"), 0.9,
+           validate=_slack, check_group=None),
+    _Token("slack_config_token", "xox",
+           _c(r"xoxe(?:\.xox[bp])?-[0-9]-[A-Za-z0-9]{146,166}"), 0.9),
     _Token("slack_app_token", "xapp-",
            _c(r"xapp-[0-9]-[A-Z0-9]{9,12}-[0-9]{10,16}-[a-f0-9]{64}"), 0.95),
     _Token("slack_webhook", "hooks.slack.com",
-           _c(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,160}"),
+           _c(r"https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/+-]{20,160}"),
            0.95, frozenset()),
+    _Token("discord_webhook", "discord",
+           _c(r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/"
+              r"[A-Za-z0-9_-]{60,80}"), 0.95, gate="."),
+    _Token("teams_webhook", "webhook.office.com",
+           _c(r"https://[a-z0-9-]{1,60}\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/_-]{60,300}"),
+           0.9, frozenset()),
     _Token("stripe_secret_key", "k_",
            _c(r"[sr]k_(live|test)_[A-Za-z0-9]{20,247}"), 0.95, validate=_stripe),
     _Token("twilio_api_key", "SK", _c(r"SK[0-9a-fA-F]{32}"), 0.8, _ALNUM),
     _Token("twilio_account_sid", "AC", _c(r"AC[0-9a-f]{32}"), 0.4, _ALNUM),
     _Token("sendgrid_api_key", "SG.", _c(r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}"), 0.97),
+    _Token("brevo_api_key", "sib-", _c(r"x(?:keysib|smtpsib)-[a-f0-9]{64}-[A-Za-z0-9]{16}"), 0.95),
     _Token("huggingface_token", "hf_", _c(r"hf_[A-Za-z]{34}"), 0.9),
     _Token("huggingface_org_token", "api_org_", _c(r"api_org_[A-Za-z]{34}"), 0.9),
     _Token("npm_token", "npm_", _c(r"npm_([A-Za-z0-9]{36})"), 0.97, validate=_npm),
     _Token("pypi_upload_token", "pypi-",
            _c(r"pypi-(?:AgEIcHlwaS5vcmc|AgENdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,1000}"), 0.97,
            validate=_pypi),
+    _Token("rubygems_api_key", "rubygems_", _c(r"rubygems_[a-f0-9]{48}"), 0.95),
+    _Token("nuget_api_key", "oy2", _c(r"oy2([a-z0-9]{43})"), 0.9, _ALNUM, _varied_body),
     _Token("gateway_client_key", "gwk_", _c(r"gwk_([A-Za-z0-9]{1,32})_([A-Za-z0-9_-]{43})"),
            0.99, validate=_gwk),
     _Token("azure_storage_account_key", "AccountKey=",
            _c(r"AccountKey=([A-Za-z0-9+/]{86}==)"), 0.97, frozenset(), _azure_storage),
     _Token("hashicorp_vault_token", "hv", _c(r"hv[sb]\.[A-Za-z0-9_-]{90,200}"), 0.9),
     _Token("square_secret", "sq0", _c(r"sq0(?:csp|atp)-[A-Za-z0-9_-]{22,43}"), 0.9),
+    _Token("square_access_token", "EAA", _c(r"EAAA[A-Za-z0-9_+=-]{60}"), 0.85, _ALNUM,
+           _sq_access),
     _Token("sourcegraph_token", "sgp_", _c(r"sgp_(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}"), 0.9),
     _Token("onepassword_service_token", "ops_eyJ", _c(r"ops_eyJ[A-Za-z0-9+/=_-]{100,4000}"), 0.9,
            frozenset()),
+    _Token("onepassword_secret_key", "A3-",
+           _c(r"A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}"
+              r"-[A-Z0-9]{5}"), 0.9),
     _Token("facebook_access_token", "EAA", _c(r"EAA[A-Za-z0-9]{90,400}"), 0.7, _ALNUM),
     _Token("notion_token", "ntn_", _c(r"ntn_[0-9]{11}[A-Za-z0-9]{35}"), 0.9),
+    _Token("atlassian_api_token", "ATATT3", _c(r"ATATT3[A-Za-z0-9_=-]{186}"), 0.95),
+    _Token("airtable_token", "pat", _c(r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}"), 0.9, gate="."),
     # Other LLM providers a gateway's users hold keys for.
     _Token("groq_api_key", "gsk_", _c(r"gsk_[A-Za-z0-9]{52}"), 0.95),
     _Token("perplexity_api_key", "pplx-", _c(r"pplx-[A-Za-z0-9]{48}"), 0.95),
     _Token("xai_api_key", "xai-", _c(r"xai-[A-Za-z0-9]{80}"), 0.95),
     _Token("replicate_api_token", "r8_", _c(r"r8_[A-Za-z0-9]{37}"), 0.9),
+    _Token("nvidia_api_key", "nvapi-", _c(r"nvapi-[A-Za-z0-9_-]{64}"), 0.95),
+    _Token("tavily_api_key", "tvly-", _c(r"tvly-(?:dev-|prod-)?([A-Za-z0-9]{32})"), 0.9, _ALNUM,
+           _varied_body),
+    _Token("pinecone_api_key", "pcsk_", _c(r"pcsk_[A-Za-z0-9]{4,8}_[A-Za-z0-9]{40,90}"), 0.9),
+    _Token("langsmith_api_key", "lsv2_", _c(r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}"), 0.95),
     # Other services with a distinctive, documented prefix.
     _Token("digitalocean_token", "_v1_", _c(r"do[por]_v1_[a-f0-9]{64}"), 0.95),
     _Token("shopify_token", "shp", _c(r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"), 0.95),
@@ -291,7 +423,8 @@ _TOKENS: tuple[_Token, ...] = (
     _Token("pulumi_access_token", "pul-", _c(r"pul-[a-f0-9]{40}"), 0.9),
     _Token("planetscale_token", "pscale_", _c(r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64}"),
            0.9),
-    _Token("newrelic_api_key", "NRAK-", _c(r"NRAK-[A-Z0-9]{27}"), 0.9),
+    _Token("newrelic_api_key", ("NRAK-", "NRII-"),
+           _c(r"NR(?:AK-[A-Z0-9]{27}|II-[A-Za-z0-9_-]{32})"), 0.9),
     _Token("age_secret_key", "AGE-SECRET-KEY-1",
            _c(r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"), 0.97),
     _Token("grafana_token", "gl",
@@ -303,14 +436,32 @@ _TOKENS: tuple[_Token, ...] = (
     _Token("intra42_client_secret", "s-s4t2", _c(r"s-s4t2(?:ud|af)-[a-f0-9]{64}"), 0.9),
     _Token("aws_bedrock_api_key", "ABSKQmVkcm9ja0FQSUtleS",
            _c(r"ABSKQmVkcm9ja0FQSUtleS[A-Za-z0-9+/]{80,300}={0,2}"), 0.95, frozenset()),
+    # A presigned request, base64: "bedrock.amazonaws.com/?Action=CallWithBearerToken&...".
+    _Token("aws_bedrock_api_key", "bedrock-api-key-",
+           _c(r"bedrock-api-key-YmVkcm9jay5hbWF6b25hd3MuY29t[A-Za-z0-9+/=%]{40,4000}"), 0.95,
+           frozenset()),
     _Token("openshift_token", "sha256~", _c(r"sha256~[A-Za-z0-9_-]{43}"), 0.9),
     _Token("artifactory_token", "AKCp", _c(r"AKCp[A-Za-z0-9]{69}"), 0.9),
+    # Reference tokens are base64 of "reftkn:01:<expiry>:<random>".
+    _Token("artifactory_token", "cmVmdGtuOj", _c(r"cmVmdGtuOj[A-Za-z0-9]{54}"), 0.9),
     _Token("dynatrace_token", "dt0c01.", _c(r"dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}"), 0.95),
     _Token("easypost_api_key", "EZ", _c(r"EZ[AT]K[A-Za-z0-9]{54}"), 0.9),
     _Token("heroku_api_key", "HRKU-", _c(r"HRKU-AA[A-Za-z0-9_-]{58}"), 0.95),
     _Token("sentry_token", "sntry",
            _c(r"sntry(?:s_eyJ[A-Za-z0-9+/=_-]{80,2000}|u_[a-f0-9]{64})"), 0.95, frozenset()),
     _Token("mailgun_api_key", "key-", _c(r"key-[a-f0-9]{32}"), 0.7),
+    _Token("adobe_client_secret", "p8e-", _c(r"p8e-([A-Za-z0-9]{32})"), 0.85, validate=_mixed_body),
+    _Token("alibaba_access_key_id", "LTAI", _c(r"LTAI([A-Za-z0-9]{20})"), 0.85, _ALNUM,
+           _mixed_body),
+    _Token("contentful_token", "CFPAT-", _c(r"CFPAT-[A-Za-z0-9_-]{43}"), 0.9),
+    _Token("dropbox_token", "sl.", _c(r"sl\.(?:u\.)?([A-Za-z0-9_-]{130,1500})"), 0.85,
+           validate=_mixed_body),
+    _Token("infracost_api_key", "ico-", _c(r"ico-([A-Za-z0-9]{32})"), 0.85, validate=_mixed_body),
+    _Token("mapbox_secret_token", "sk.eyJ",
+           _c(r"sk\.eyJ[A-Za-z0-9_-]{20,400}\.[A-Za-z0-9_-]{20,100}"), 0.9),
+    _Token("sidekiq_secret", "CONTRIBSYS__COM",
+           _c(r"BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM[ \t]{0,5}=[ \t]{0,5}[\"']?"
+              r"([a-f0-9]{8}:[a-f0-9]{8})"), 0.9, span_group=1, check_group=1),
 )
 
 
@@ -319,15 +470,24 @@ def _gate(needle: str) -> str:
 
 
 _GATE_CHARS = "_-.="
-# Each needle with the separator it contains: one memchr per separator rules
-# out whole groups of needles at once.
-_NEEDLES = tuple((n, _gate(n), i) for i, tok in enumerate(_TOKENS) for n in tok.needles)
+# Each distinct needle with the separator it contains (one memchr per separator
+# rules out whole groups of needles at once) and the tokens it arms. Every needle
+# costs a pass over the long words, so formats share one where they can.
+_ARMS: dict[tuple[str, str], set[int]] = {}
+for _i, _tok in enumerate(_TOKENS):
+    for _n in _tok.needles:
+        _ARMS.setdefault((_n, _tok.gate or _gate(_n)), set()).add(_i)
+_NEEDLES = tuple((n, g, frozenset(i)) for (n, g), i in _ARMS.items())
 
 
 def _tokens(text: str, long: str) -> Iterator[_Hit]:
     has = {c: c in long for c in _GATE_CHARS}
     has[""] = True
-    for i in sorted({i for n, g, i in _NEEDLES if has[g] and n in long}):
+    armed: set[int] = set()
+    for n, g, idx in _NEEDLES:
+        if has[g] and n in long:
+            armed |= idx
+    for i in sorted(armed):
         yield from _capped(_token_hits(_TOKENS[i], text), len(text))
 
 
@@ -336,13 +496,13 @@ def _token_hits(tok: _Token, text: str) -> Iterator[_Hit]:
         start, end = m.span()
         if not _left_ok(text, start) or not _right_ok(text, end, tok.body_chars):
             continue
-        if _is_placeholder(m.group(0)):
+        if tok.check_group is not None and _is_placeholder(m.group(tok.check_group)):
             continue
         conf: float | None = tok.confidence
         if tok.validate is not None:
             conf = tok.validate(m)
         if conf is not None:
-            yield tok.kind, start, end, conf
+            yield tok.kind, *m.span(tok.span_group), conf
 
 
 # --------------------------------------------------------------------------- shaped tokens
@@ -406,19 +566,22 @@ _DISCORD = re.compile(r"\.([A-Za-z0-9_-]{6})\.([A-Za-z0-9_-]{27,38})")
 def _discord(text: str, lower: str) -> Iterator[_Hit]:
     for m in _DISCORD.finditer(text):
         dot = m.start()
-        s = dot
-        while s > dot - 28 and s > 0 and text[s - 1] in _TOKEN_CHARS:
-            s -= 1
-        first = text[s:dot]
+        before = text[max(0, dot - 28) : dot]
+        first = before[len(before.rstrip(_TOKEN_CHARS_STR)) :]  # the run ending at the dot
+        s = dot - len(first)
         if not (23 <= len(first) <= 27) or first[0] not in "MNO" or not _left_ok(text, s):
             continue
         if not _right_ok(text, m.end()):
             continue
-        # The first segment is the bot's numeric user id, base64-encoded.
+        # The first segment is the bot's numeric user id, base64-encoded: proof.
         raw = _b64decode(first)
-        if raw is None or not raw.isdigit() or len(raw) < 17:
-            continue
-        yield "discord_bot_token", s, m.end(), 0.9
+        if raw is not None and raw.isdigit() and len(raw) >= 17:
+            yield "discord_bot_token", s, m.end(), 0.9
+        elif 24 <= len(first) <= 26 and len(m.group(2)) in (27, 38):
+            # The documented shape ([MNO] + 23-25, 6, 27 or 38) without that proof.
+            value = text[s : m.end()]
+            if _mixed(value) and not _is_placeholder(value):
+                yield "discord_bot_token", s, m.end(), 0.6
 
 
 # The dots are optional so that an attempt never fails after consuming a run
@@ -446,13 +609,14 @@ def _jwt(text: str, lower: str) -> Iterator[_Hit]:
         if not _left_ok(text, start) or not _right_ok(text, end):
             continue
         parts = m.group(0).split(".")
-        if len(parts) != 3 or not parts[1].startswith("eyJ"):
+        if len(parts) not in (2, 3) or not parts[1].startswith("eyJ"):
             continue
-        header, payload, sig = parts
-        h = _json_obj(header)
-        if h is None or "alg" not in h or _json_obj(payload) is None:
+        h = _json_obj(parts[0])
+        if h is None or "alg" not in h or _json_obj(parts[1]) is None:
             continue
-        conf = 0.9 if len(sig) >= 16 else 0.6  # unsigned tokens still carry claims
+        # Unsigned, or with the signature cut off, a token still carries its claims
+        # (and some servers accept `alg: none`).
+        conf = 0.9 if len(parts) == 3 and len(parts[2]) >= 16 else 0.6
         yield "jwt", start, end, conf
 
 
@@ -509,17 +673,33 @@ def _private_key(text: str, lower: str) -> Iterator[_Hit]:
 
 _GCP_TYPE = re.compile(r'"type"\s{0,5}:\s{0,5}"service_account"')
 _GCP_KEY = re.compile(r'"private_key"\s{0,5}:\s{0,5}"-----BEGIN')
+_GCP_KEY_ID = re.compile(r'"private_key_id"\s{0,5}:\s{0,5}"[0-9a-f]{40}"')
+
+
+def _near(marks: list[int], start: int, end: int, within: int = 4000) -> bool:
+    i = bisect_right(marks, start)
+    return (i < len(marks) and marks[i] - end <= within) or (
+        i > 0 and start - marks[i - 1] <= within
+    )
 
 
 def _gcp(text: str, lower: str) -> Iterator[_Hit]:
-    """Marks the document; the key inside it is its own `private_key` finding to redact."""
-    keys = [k.start() for k in _GCP_KEY.finditer(text)] if '"private_key"' in text else []
+    """Marks the document; the key inside it is its own `private_key` finding to redact.
+
+    With the key: 0.97. With a key id but the key cut off (a partial paste of a key
+    file): 0.6. The marker alone (documentation, a template): reported, 0.4.
+    """
+    has_key = '"private_key' in text
+    keys = [k.start() for k in _GCP_KEY.finditer(text)] if has_key else []
+    ids = [k.start() for k in _GCP_KEY_ID.finditer(text)] if has_key else []
     for m in _GCP_TYPE.finditer(text):
-        i = bisect_right(keys, m.start())
-        near = (i < len(keys) and keys[i] - m.end() <= 4000) or (
-            i > 0 and m.start() - keys[i - 1] <= 4000
-        )
-        yield "gcp_service_account", m.start(), m.end(), 0.97 if near else 0.4
+        if _near(keys, m.start(), m.end()):
+            conf = 0.97
+        elif _near(ids, m.start(), m.end()):
+            conf = 0.6
+        else:
+            conf = 0.4
+        yield "gcp_service_account", m.start(), m.end(), conf
 
 
 _URL_CRED = re.compile(
@@ -584,6 +764,114 @@ def _npmrc(text: str, lower: str) -> Iterator[_Hit]:
         v = _NPMRC_VALUE.match(text, m.end())
         if v is not None and not _is_placeholder(v.group(0)):
             yield "npmrc_auth_token", v.start(), v.end(), 0.9
+
+
+_JFROG = re.compile(r"x-jfrog-art-api[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?([a-z0-9]{12,128})")
+
+
+def _jfrog(text: str, lower: str) -> Iterator[_Hit]:
+    """The Artifactory API key header: whatever it carries is the key."""
+    for m in _JFROG.finditer(lower):
+        start, end = m.span(1)
+        value = text[start:end]
+        if _right_ok(text, end, _ALNUM) and _varied(value) and not _is_placeholder(value):
+            yield "artifactory_token", start, end, 0.85
+
+
+_PUTTY = re.compile(r"PuTTY-User-Key-File-[23]:")
+_PUTTY_MAC = re.compile(r"Private-MAC:[ \t]{0,4}[0-9a-fA-F]{40,64}")
+_PUTTY_LINES = re.compile(r"Private-Lines:")
+
+
+def _putty(text: str, lower: str) -> Iterator[_Hit]:
+    """A PuTTY .ppk key: the header through its `Private-MAC` line.
+
+    The MAC and `Private-Lines` positions are found once and looked up, so a
+    run of headers costs one pass, not one search per header.
+    """
+    macs = [m.end() for m in _PUTTY_MAC.finditer(text)] if "Private-MAC:" in text else []
+    keys = [m.start() for m in _PUTTY_LINES.finditer(text)] if macs else []
+    done = 0
+    for m in _PUTTY.finditer(text):
+        if m.start() < done:
+            continue
+        i = bisect_right(macs, m.end())
+        j = bisect_right(keys, m.end())
+        if i < len(macs) and macs[i] - m.end() <= _MAX_PEM and j < len(keys) and keys[j] < macs[i]:
+            done = macs[i]
+            yield "private_key", m.start(), macs[i], 0.97
+        else:
+            yield "private_key", m.start(), m.end(), 0.4  # a header with no key
+
+
+# Terraform Cloud / Enterprise: 14 characters, `.atlasv1.`, 60-70 more. Found from
+# the literal, then the 14 before it are checked: a class-led regex would try
+# every position of a long alphanumeric run.
+_ATLAS = re.compile(r"\.atlasv1\.[A-Za-z0-9_=-]{60,70}")
+
+
+def _terraform(text: str, lower: str) -> Iterator[_Hit]:
+    for m in _ATLAS.finditer(text):
+        s = m.start() - 14
+        if s < 0 or not _ALNUM.issuperset(text[s : m.start()]) or not _left_ok(text, s):
+            continue
+        if _right_ok(text, m.end()) and not _is_placeholder(text[s : m.end()]):
+            yield "terraform_cloud_token", s, m.end(), 0.9
+
+
+# `NAME=value` alone on a line (.env files, shell exports): a long random value
+# there is a credential more often than not, whatever the name. Found from the
+# line break, so `re` skips ahead and a run of `=` costs nothing; the end of the
+# line is checked in Python.
+_ENV_LINE = (
+    r"[ \t]{0,8}(?:export[ \t]{1,4})?([A-Za-z_][A-Za-z0-9_]{0,63})="
+    r"([\"']?)([A-Za-z0-9+/_.-]{32,200}={0,2})"
+)
+_ENV_FIRST = re.compile(_ENV_LINE)
+_ENV_NEXT = re.compile("\n" + _ENV_LINE)
+# The same shape as one of the long words (the gate: most texts have none).
+_ENV_WORD = r"[A-Za-z_][A-Za-z0-9_]{0,63}=[\"']?[A-Za-z0-9+/_.-]{32}"
+_ENV_WORD_FIRST = re.compile(_ENV_WORD)
+_ENV_WORD_NEXT = re.compile("\n" + _ENV_WORD)
+# Names of values that are long and random but not secret.
+_ENV_NOT_SECRET = (
+    "hash", "sha", "checksum", "digest", "integrity", "public", "pubkey", "_id", "uuid",
+    "url", "uri", "version", "commit", "etag", "path", "host", "name", "nonce", "salt",
+)  # fmt: skip
+
+
+def _env_gate(long: str) -> bool:
+    return _ENV_WORD_FIRST.match(long) is not None or _ENV_WORD_NEXT.search(long) is not None
+
+
+def _env_assign(text: str, lower: str) -> Iterator[_Hit]:
+    first = _ENV_FIRST.match(text)
+    for m in chain(() if first is None else (first,), _ENV_NEXT.finditer(text)):
+        quote = m.group(2)
+        vs, ve = m.span(3)
+        end = ve
+        if quote:
+            if not text.startswith(quote, end):
+                continue
+            end += 1
+        while end < len(text) and text[end] in " \t\r":
+            end += 1
+        if end < len(text) and text[end] != "\n":
+            continue  # more on the line: code or prose, not an assignment
+        name = lower[m.start(1) : m.end(1)]
+        if any(w in name for w in _ENV_NOT_SECRET):
+            continue
+        if _looks_random(m.group(3)):
+            yield "high_entropy_assignment", vs, ve, 0.6
+
+
+def _looks_random(value: str) -> bool:
+    """Long, both cases and digits, near the entropy of random base62/base64 of its length."""
+    if not _mixed(value) or _is_placeholder(value) or _is_sequential(value):
+        return False
+    if _is_repetitive(value):
+        return False
+    return _entropy(value) >= min(4.5, math.log2(len(value)) - 0.9)
 
 
 # --------------------------------------------------------------------------- context windows
@@ -651,26 +939,43 @@ def _azure_key(text: str, lower: str) -> Iterator[_Hit]:
 # One regex per keyword, each starting with a literal so `re` skips ahead to it,
 # and each including the assignment and the value: text that merely mentions a
 # password never reaches Python code.
-_KW_TAIL = (
-    r"([a-z0-9_.-]{0,12})[\"']?[ \t]{0,3}(?:=>|:=|==|[:=]|[ \t](?:is|was)[ \t])[ \t]{0,3}"
-    r"(?:!!binary[ \t]{1,3})?([\"'`]?)([^\s\"'`,;)(\]\[{}<>]{6,300})"
+# The shortest value each keyword can accept (see _judge_value) is in the regex:
+# `token: token: ...` then fails in `re`, not in Python, match after match.
+_KW_ASSIGN = (
+    r"[\"']?[ \t]{0,3}(?:=>|:=|==|[:=]|[ \t](?:is|was)[ \t])[ \t]{0,3}"
+    r"(?:!!binary[ \t]{1,3})?([\"'`]?)([^\s\"'`,;)(\]\[{}<>]{%d,300})"
 )
+_KW_SUFFIX = r"([a-z0-9_.-]{0,12})"
+_MIN_PASSWORD, _MIN_SECRET = 6, 16
 _KEYWORDS = tuple(
-    (gate, re.compile(head + _KW_TAIL))
+    (gate, re.compile(
+        head
+        + ("" if head.endswith("()") else _KW_SUFFIX)
+        + _KW_ASSIGN % (_MIN_PASSWORD if head.startswith(("(pass", "(pwd")) else _MIN_SECRET)
+    ))
     for gate, head in (
         ("", r"(pass(?:word|wd|phrase))"),
         ("", r"(pwd)"),
         ("", r"(secret)"),
         ("", r"(token)"),
-        ("", r"(credentials?)"),
+        # Broad words (`ibm_iam_key`, `user_auth`, `creds`) have their values judged
+        # strictly (see _judge_value); a longer keyword starting earlier wins.
+        ("", r"(cred(?:entials?|s))"),
+        # Not followed by a letter: `authorization`, `author`, `keyboard` are other words.
+        ("", r"(auth(?:[ _-]?key)?)(?![a-z])"),
         ("key", r"(api[ _-]?key)"),  # one check for "key" spares four scans
         ("key", r"(access[ _-]?key)"),
-        ("key", r"(auth[ _-]?key)"),
         ("key", r"(private[ _-]?key)"),
+        # Bare `key` takes no suffix (`keyboard`, `key_id`): the assignment follows it.
+        ("key", r"(key)()"),
     )
 )
 _OK_SUFFIXES = frozenset({"", "s", "key", "token", "value", "str", "string"})
 _PASSWORD_WORDS = ("password", "passwd", "passphrase", "pwd")
+_STRICT_WORDS = ("key", "auth", "creds")
+# Anti-forgery tokens are per-session nonces, not credentials; public keys and
+# tokens are published on purpose.
+_NOT_SECRET_BEFORE = ("public", "csrf", "xsrf")
 
 
 def _generic(text: str, lower: str) -> Iterator[_Hit]:
@@ -685,10 +990,14 @@ def _generic(text: str, lower: str) -> Iterator[_Hit]:
         if m.start() < consumed:
             continue
         word, suffix, quote = m.group(1), m.group(2), m.group(3)
-        if suffix.strip("_.-") not in _OK_SUFFIXES:
+        tail = suffix.strip("_.-")
+        if tail not in _OK_SUFFIXES:
             continue
-        if "public" in lower[max(0, m.start() - 24) : m.start()]:
-            continue  # public keys and tokens are published on purpose
+        before = lower[max(0, m.start() - 24) : m.start()]
+        if any(w in before for w in _NOT_SECRET_BEFORE):
+            continue
+        if word in _STRICT_WORDS and tail in ("key", "token"):
+            word = tail  # `auth_token`, `auth_key`: as specific as the longer keywords
         vs, ve = m.span(4)
         consumed = ve
         prose = lower[m.end(2) : vs].strip(" \t\"'`").endswith(("is", "was"))
@@ -713,16 +1022,21 @@ def _judge_value(
     if value[0] in "$%&@*" or _is_placeholder(value) or _looks_like_reference(value):
         return None
     if word in _PASSWORD_WORDS and not prose:
-        if len(value) < 6 or value.lower() in ("null", "none", "true", "false"):
+        if len(value) < _MIN_PASSWORD or value.lower() in ("null", "none", "true", "false"):
             return None
         # An unquoted bare word is more likely a variable than the password itself.
         word_only = not quote and _DIGITS.isdisjoint(value) and value.isidentifier()
         return "password_assignment", 0.4 if word_only else 0.8
-    if len(value) < 16 or _UUID.fullmatch(value):
+    if len(value) < _MIN_SECRET or _UUID.fullmatch(value) or _is_sequential(value):
+        return None
+    if _is_repetitive(value):
         return None
     if _DIGITS.isdisjoint(value) or _LETTERS.isdisjoint(value):
         return None
     ent = _entropy(value)
+    # A broad name says little: the value must look random.
+    if word in _STRICT_WORDS and (len(value) < 20 or not _mixed(value) or ent < 4.0):
+        return None
     if _HEX.issuperset(value):
         if ent < 3.0:
             return None
@@ -742,7 +1056,7 @@ def _looks_like_reference(value: str) -> bool:
 # Where a detector's needles are looked for: "long" is the words of 20+
 # characters joined (every prefixed token is at least that long, so checking
 # dozens of needles there is nearly free), "text" the text, "lower" its
-# lower-cased copy.
+# lower-cased copy; "env" is "long" plus a NAME=value word among the long words.
 _DETECTORS: tuple[tuple[str, tuple[str, ...], _Detector], ...] = (
     ("long", (":AA",), _telegram),
     ("long", ("-us",), _mailchimp),
@@ -755,10 +1069,16 @@ _DETECTORS: tuple[tuple[str, tuple[str, ...], _Detector], ...] = (
     ("text", ("-u",), _curl),  # also the start of "--user"
     ("lower", ("bearer",), _bearer),
     ("long", ("_authToken",), _npmrc),
+    ("lower", ("x-jfrog-art-api",), _jfrog),
+    ("long", ("PuTTY-User-Key-File-",), _putty),
+    ("long", (".atlasv1.",), _terraform),
     ("lower", ("aws", "amazon"), _aws_secret),
     ("long", ("AKIA", "ASIA"), _aws_secret),  # a key id is context for its secret
     ("lower", ("azure", "ocp-apim"), _azure_key),
     ("lower", ("", ), _generic),
+    # After the keywords (a named credential is the more specific finding): every
+    # NAME=value with a long value is one long word.
+    ("env", ("=",), _env_assign),
 )
 _MIN_TOKEN = 20
 
@@ -794,8 +1114,8 @@ def scan(text: str) -> list[Finding]:
     for where, needles, detector in _DETECTORS:
         if detector in ran:
             continue
-        hay = long if where == "long" else lower if where == "lower" else text
-        if any(n in hay for n in needles):
+        hay = long if where in ("long", "env") else lower if where == "lower" else text
+        if any(n in hay for n in needles) and (where != "env" or _env_gate(long)):
             ran.add(detector)
             hits.extend(_capped(detector(text, lower), len(text)))
     overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)

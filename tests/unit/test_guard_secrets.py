@@ -80,10 +80,30 @@ def discord() -> str:
     return f"{user_id}.{rand(6, B64URL)}.{rand(27, B64URL)}"
 
 
+def putty() -> str:
+    b64 = [base64.b64encode(RNG.randbytes(48)).decode() for _ in range(4)]
+    return (
+        "PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: deploy\n"
+        f"Public-Lines: 2\n{b64[0]}\n{b64[1]}\nPrivate-Lines: 2\n{b64[2]}\n{b64[3]}\n"
+        f"Private-MAC: {hexs(40)}"
+    )
+
+
+def bedrock_short_lived() -> str:
+    query = f"bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Signature={hexs(64)}"
+    return "bedrock-api-key-" + base64.b64encode(query.encode()).decode()
+
+
+def with_word(word: str) -> str:
+    """A random 32-char body with `word` in it."""
+    return rand(14) + word + rand(18 - len(word) + 4)
+
+
 PW = "Tr0ub4dor&3x!Q"
 BASE32 = "ABCDEFGHJKLMNPQRSTUVWXYZ234567"
 DIGITS = "123456789"
 UPPER = "ABCDEFGH23456789"
+LOWER36 = string.ascii_lowercase + string.digits
 SLACK_BOT = f"xoxb-{rand(12, DIGITS)}-{rand(13, DIGITS)}-{rand(24)}"
 SLACK_APP = f"xapp-1-A{rand(10, UPPER)}-{rand(13, DIGITS)}-{hexs(64)}"
 NPMRC_UUID = str(uuid.UUID(int=RNG.getrandbits(128)))
@@ -138,6 +158,53 @@ CASES: dict[str, tuple[str, str]] = {
     "password_assignment": ('db_password = "{v}"', PW),
     "secret_assignment": ("client_secret: {v}\n", rand(32)),
     "high_entropy_secret": ("fyi my api key is {v} ok", rand(32)),
+    # Formats added for the gitleaks rule families (values generated, never literal).
+    "anthropic_oauth_token": ("CLAUDE_CODE_OAUTH_TOKEN={v}", "sk-ant-oat01-" + rand(100, B64URL)),
+    "deepseek_api_key": ("DEEPSEEK_API_KEY={v}\n", "sk-" + hexs(32)),
+    "slack_config_token": ('"access_token": "{v}"', "xoxe.xoxp-1-" + rand(163)),
+    "discord_webhook": (
+        "curl -X POST {v} -d @msg.json",
+        f"https://discord.com/api/webhooks/{rand(18, DIGITS)}/{rand(68, B64URL)}",
+    ),
+    "teams_webhook": (
+        "notify: {v}",
+        f"https://contoso.webhook.office.com/webhookb2/{uuid.UUID(int=RNG.getrandbits(128))}"
+        f"@{uuid.UUID(int=RNG.getrandbits(128))}/IncomingWebhook/{hexs(32)}"
+        f"/{uuid.UUID(int=RNG.getrandbits(128))}",
+    ),
+    "gitlab_session_cookie": ("Cookie: _gitlab_session={v}; path=/", rand(32, LOWER36)),
+    "brevo_api_key": ("BREVO_KEY={v}", f"xkeysib-{hexs(64)}-{rand(16)}"),
+    "rubygems_api_key": ("GEM_HOST_API_KEY: {v}", "rubygems_" + hexs(48)),
+    "nuget_api_key": ("nuget push -k {v}", "oy2" + rand(43, LOWER36)),
+    "terraform_cloud_token": ('token = "{v}"', f"{rand(14)}.atlasv1.{rand(66, B64URL)}"),
+    "square_access_token": ("SQUARE_ACCESS_TOKEN={v}", "EAAA" + rand(60, B64URL)),
+    "onepassword_secret_key": (
+        "my 1Password secret key is {v}",
+        "-".join(["A3", rand(6, UPPER), rand(11, UPPER), rand(5, UPPER), rand(5, UPPER),
+                  rand(5, UPPER)]),
+    ),
+    "atlassian_api_token": ("JIRA_API_TOKEN={v}", "ATATT3" + rand(186, B64URL)),
+    "airtable_token": ("AIRTABLE_PAT={v}", f"pat{rand(14)}.{hexs(64)}"),
+    "nvidia_api_key": ("NVIDIA_API_KEY={v}", "nvapi-" + rand(64, B64URL)),
+    "tavily_api_key": ("TAVILY_API_KEY={v}", "tvly-dev-" + rand(32)),
+    "pinecone_api_key": ("PINECONE_API_KEY={v}", f"pcsk_{rand(5)}_{rand(60)}"),
+    "langsmith_api_key": ("LANGSMITH_API_KEY={v}", f"lsv2_pt_{hexs(32)}_{hexs(10)}"),
+    "newrelic_api_key": ("insert key {v}", "NRII-" + rand(32, B64URL)),
+    "artifactory_token": ("jfrog rt ping --access-token {v}", "cmVmdGtuOj" + rand(54)),
+    "adobe_client_secret": ("ADOBE_CLIENT_SECRET={v}", "p8e-" + rand(32)),
+    "alibaba_access_key_id": ("access key id {v}", "LTAI" + rand(20)),
+    "contentful_token": ("CONTENTFUL_MANAGEMENT_TOKEN={v}", "CFPAT-" + rand(43, B64URL)),
+    "dropbox_token": ("Authorization: Bearer {v}", "sl." + rand(140, B64URL)),
+    "infracost_api_key": ("INFRACOST_API_KEY={v}", "ico-" + rand(32)),
+    "mapbox_secret_token": ("MAPBOX_TOKEN={v}", f"sk.eyJ{rand(60, B64URL)}.{rand(22, B64URL)}"),
+    "sidekiq_secret": ("BUNDLE_ENTERPRISE__CONTRIBSYS__COM={v}\n", f"{hexs(8)}:{hexs(8)}"),
+    "aws_bedrock_api_key": ("AWS_BEARER_TOKEN_BEDROCK={v}", bedrock_short_lived()),
+    "high_entropy_assignment": ("# staging\nmimi={v}\nDEBUG=1\n", rand(40, B64)),
+    # A key file cut off before its key: the marker is the finding, the key id says
+    # it is a real one (the full document is tested below).
+    "gcp_service_account": (
+        '{{\n  {v},\n  "private_key_id": "' + hexs(40) + '"\n}}', '"type": "service_account"'
+    ),
 }
 
 
@@ -215,6 +282,132 @@ def test_jwt_header_must_decode_with_alg() -> None:
     no_alg = b64url(b'{"typ":"JWT"}') + "." + b64url(b'{"sub":"1"}') + "." + rand(43, B64URL)
     assert scan(no_alg) == []
     assert scan("eyJBB.eyJCC.eyJDDDD") == []
+
+
+def test_google_key_needs_context_to_be_acted_on() -> None:
+    # Browser/Firebase keys are public by design and look exactly like Gemini keys.
+    key = "AIza" + rand(35, B64URL)
+    (bare,) = scan(key)
+    assert bare.kind == "google_api_key" and bare.confidence < ACT_THRESHOLD
+    for text in (f"GEMINI_API_KEY={key}", f"genai.configure(api_key='{key}')",
+                 f"curl -H 'x-goog-api-key: {key}'", f"{key} is my key"):
+        (f,) = scan(text)
+        assert f.kind == "google_api_key" and f.confidence >= ACT_THRESHOLD, text
+
+
+def test_deepseek_key_bare_and_named() -> None:
+    key = "sk-" + hexs(32)
+    (bare,) = scan(f"use {key} for the chat endpoint")
+    (named,) = scan(f"DEEPSEEK_API_KEY={key}")
+    assert bare.kind == named.kind == "deepseek_api_key"
+    assert ACT_THRESHOLD <= bare.confidence < named.confidence
+
+
+def test_slack_ids_written_as_ones_still_fire() -> None:
+    # The ids are often 1111...; the secret is the last part.
+    token = f"xoxa-2-511111111-31111111111-3111111111111-{hexs(18)}"
+    (f,) = scan(token)
+    assert f.kind == "slack_token" and f.confidence >= ACT_THRESHOLD
+
+
+def test_gitlab_lengths_and_routable_tokens() -> None:
+    for token in (f"glsoat-{rand(50, ALNUM)}", f"gldt-{rand(20)}", f"glagent-{rand(60)}",
+                  f"glpat-{rand(27)}.01.{rand(7, LOWER36)}"):
+        (f,) = scan(f"token {token} here")
+        assert f.kind == "gitlab_token" and f.confidence >= ACT_THRESHOLD, token
+        assert (f.start, f.end) == (6, 6 + len(token))
+
+
+def test_discord_shape_without_a_numeric_id_is_lower_confidence() -> None:
+    first = "M" + rand(23, B64URL)
+    while (raw := base64.urlsafe_b64decode(first + "=" * (-len(first) % 4))).isdigit():
+        first = "M" + rand(23, B64URL)  # pragma: no cover - astronomically unlikely
+    assert raw  # a random segment: not a user id
+    (shaped,) = scan(f"{first}.{rand(6, B64URL)}.{rand(27, B64URL)}")
+    (proven,) = scan(discord())
+    assert shaped.kind == proven.kind == "discord_bot_token"
+    assert ACT_THRESHOLD <= shaped.confidence < proven.confidence
+
+
+def test_two_segment_jwt_is_reported() -> None:
+    header = b64url(json.dumps({"typ": "JWT", "alg": "HS256"}).encode())
+    payload = b64url(json.dumps({"name": "Ada", "role": "admin"}).encode())
+    (f,) = scan(f"token: {header}.{payload}\n")
+    assert f.kind == "jwt" and ACT_THRESHOLD <= f.confidence < 0.9
+
+
+def test_putty_key_file() -> None:
+    key = putty()
+    (f,) = scan(f"my key:\n{key}\nthanks")
+    assert f.kind == "private_key" and f.confidence >= 0.9
+    assert f.end - f.start == len(key)
+    (stub,) = scan("PuTTY-User-Key-File-2: ssh-rsa\nsecret key")
+    assert stub.confidence < ACT_THRESHOLD
+
+
+def test_artifactory_header_value() -> None:
+    value = rand(64)
+    (f,) = scan(f"curl -H 'X-JFrog-Art-Api: {value}' https://repo.corp.test")
+    assert f.kind == "artifactory_token" and f.confidence >= ACT_THRESHOLD
+
+
+def test_broad_key_names_need_random_values() -> None:
+    value = rand(44, B64URL)
+    for text in (f"ibm_cloud_iam-key : {value}", f'ibm_key:"{value}"', f"user_auth: {value}",
+                 f"creds = {value}"):
+        findings = scan(text)
+        assert [f.kind for f in findings] == ["secret_assignment"], text
+        assert findings[0].confidence >= ACT_THRESHOLD
+
+
+def test_short_placeholder_words_count_in_one_case_only() -> None:
+    # A random token contains `FaKe` now and then; `fake` and `FAKE` are placeholders.
+    assert scan(f"sk_live_{with_word('FaKe')}")[0].confidence >= ACT_THRESHOLD
+    for word in ("fake", "FAKE", "Fake"):
+        assert not [f for f in scan(f"sk_live_{with_word(word)}")
+                    if f.confidence >= ACT_THRESHOLD], word
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Look-alikes of the added formats: none may be acted on.
+        "sk-" + "0" * 32,
+        "sk-" + hexs(32).upper(),
+        "DEEPSEEK_API_KEY=sk-" + "3f9a" * 8,
+        'anthropic_token = "sk-ant-oat01-tooShort"',
+        f"glsoat-{rand(51, ALNUM)}",
+        "GR1348941" + "123" * 6 + "12",
+        "xoxb-123456789012-" + "x" * 24,
+        "xoxp-572370529330-573807301142-572331691188-" + "#" * 20,
+        "xoxe.xoxp-1-SlackAppConfigurationAccessTokenHere",
+        "https://hooks.slack.com/services/Txxxxxxxx/Bxxxxxxxx/xxxxxxxxxxxxxxxxxxxxxxxx",
+        f"https://cdn.example.test/img/box.ico-{hexs(32)}.png",
+        f"MZ{rand(21, B64URL)}.{rand(6, B64URL)}.{rand(27, B64URL)}",
+        f"M{rand(23, B64URL)}.{rand(5, B64URL)}.{rand(27, B64URL)}",
+        b64url(b'{"typ":"JWT"}') + "." + b64url(b'{"sub":"1"}'),
+        "ASIA" + "Z" * 16,
+        "ACCA" + "Z" * 16,
+        "X-JFrog-Art-Api: $API_KEY",
+        "X-JFrog-Art-Api: AP6xxxxxxxxxx",
+        "AKCp" + "X" * 69,
+        "bedrock-api-key-",
+        "GIT_COMMIT=" + hexs(40),
+        "INTEGRITY_HASH=" + rand(44, B64),
+        "TOKEN=" + "abcd1234" * 5,
+        "x=" + rand(40) + " + offset",
+        'const keyStr = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"',
+        "ibm-cloud_api_key: abcd1234abcd1234abcd1234ABCD1234ABCD1234--__",
+        f'keyboard_layout = "{rand(32)}"',
+        "csrf-token=" + base64.b64encode(RNG.randbytes(64)).decode(),
+        f"user_auth = {rand(12)}",
+        "AIza" + rand(35, B64URL),
+        '{"type": "service_account", "project_id": "demo"}',
+        "some text here\n-----BEGIN PRIVATE KEY-----\nyabba dabba doo",
+    ],
+)
+def test_lookalikes_of_added_formats_are_not_acted_on(text: str) -> None:
+    assert [f for f in scan(text) if f.confidence >= ACT_THRESHOLD] == []
 
 
 @pytest.mark.parametrize(
@@ -329,6 +522,14 @@ ADVERSARIAL = {
     "gcp": '"type": "service_account", "private_key": "x" ' * 4_167,
     "BEGIN..END": ("-----BEGIN PRIVATE KEY-----!" * 600 + "-----END PRIVATE KEY-----\n") * 12,
     "hex-us": ("0123456789abcdef" * 2 + "-us1 ") * 5_406,
+    "env lines": ("K=" + "aB3" * 11 + " x\n") * 5_000,
+    "key=": "key=" * 50_000,
+    "auth: ": "auth: " * 33_334,
+    "discord dots": ("M" + "a" * 23 + ".aaaaaa." + "a" * 27 + " ") * 3_500,
+    "putty headers": "PuTTY-User-Key-File-2: " * 8_700,
+    "jfrog headers": "x-jfrog-art-api: " * 11_765,
+    "gitlab": "glpat-" * 33_334,
+    "atlasv1": ("a" * 14 + ".atlasv1.") * 8_700,
 }
 
 
