@@ -54,9 +54,10 @@ PROVIDER_KINDS: Mapping[str, str] = {
     "xai_api_key": "xai",
     "replicate_api_token": "replicate",
     "aws_bedrock_api_key": "bedrock",
+    "deepseek_api_key": "deepseek",  # sk- + 32 hex: DashScope uses it too, so a name wins
 }
 # Kinds whose prefix could belong to another provider, so a provider-named variable decides.
-_AMBIGUOUS_KINDS = frozenset({"openai_api_key"})
+_AMBIGUOUS_KINDS = frozenset({"openai_api_key", "deepseek_api_key"})
 
 # Words in a variable name that name a provider, first match wins (AZURE_OPENAI_API_KEY is
 # Azure's). Multi-word entries match consecutive words (HUGGING_FACE_HUB_TOKEN).
