@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import click
 
@@ -33,21 +33,36 @@ import click
                    "its RECORD digest must match the locked wheel's.")
 @click.option("--no-cache", is_flag=True,
               help="Hash every file even if an earlier check found it clean (for CI).")
+@click.option("--self", "itself", is_flag=True,
+              help="Release binary only: check the binary itself (every bundled file against "
+                   "its embedded manifest, the embedded provenance against the embedded trust "
+                   "root and lock) and print the report. The binary does this at every start.")
 def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...], dev: bool,
-           provenance_path: Path | None, no_cache: bool) -> None:
+           provenance_path: Path | None, no_cache: bool, itself: bool) -> None:
     """Check that the installed environment is exactly the lock.
 
     Installed distributions must equal the lock (nothing missing, extra or of
     another version), every installed file must match its RECORD hash, and
     no start-up hook (.pth with code, sitecustomize) may exist outside the
     allow-list. Exit 0 when clean, 1 on any violation, 2 on a usage error.
+
+    In the release binary, --self checks the binary instead.
     """
+    if itself:
+        _verify_self(strict, fmt, other=bool(python or locks or dev or provenance_path))
+        return
     from gateway_cli.supply import report as reports
     from gateway_cli.supply import verify as checks
     from gateway_cli.supply.verify_cache import VerifyCache
 
     if dev and locks:
         raise click.UsageError("use --dev or --lock, not both")
+    from gateway_cli.supply.selfcheck import is_frozen
+
+    if python is None and is_frozen():
+        raise click.UsageError("the release binary has no Python environment of its own to "
+                               "check: --self checks the binary, --python PATH another "
+                               "environment")
     lock = checks.load_lock(list(locks) or checks.default_lock_paths(dev=dev))
     from gateway_cli.supply import provenance_check
 
@@ -63,4 +78,19 @@ def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...],
                            provenance=checker, cache=cache)
     click.echo(reports.render(result, cast(reports.Format, fmt)), nl=False)
     if not result.ok:
+        sys.exit(1)
+
+
+def _verify_self(strict: bool, fmt: str, *, other: bool) -> None:
+    from gateway_cli.supply import selfcheck
+
+    if other:
+        raise click.UsageError("--self checks the binary itself: it takes no --python, --lock, "
+                               "--dev or --provenance")
+    if fmt == "sarif":
+        raise click.UsageError("--self reports as text or json")
+    selfcheck.require_frozen()
+    report = selfcheck.check(strict=strict)
+    click.echo(selfcheck.render(report, cast(Literal["text", "json"], fmt)), nl=False)
+    if not report.ok:
         sys.exit(1)

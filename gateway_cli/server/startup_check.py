@@ -39,6 +39,11 @@ def run(mode: Mode) -> None:
     if mode == "off":
         log.warning("start-up verification is off (--verify off): dependencies are not checked")
         return
+    from gateway_cli.supply import selfcheck
+
+    if selfcheck.is_frozen():
+        _run_frozen(mode)
+        return
     from gateway_cli.supply.verify import VerifyUsageError, verify_running
 
     try:
@@ -65,3 +70,28 @@ def run(mode: Mode) -> None:
     else:
         log.info("start-up verification passed: %d distributions in %.2f s",
                  report.distributions, report.seconds)
+
+
+def _run_frozen(mode: Mode) -> None:
+    """In the release binary there is no environment to compare with the lock: the binary
+    checked itself against its embedded manifest, lock and provenance before the command
+    ran (and refused to run on any error); here the mode decides about warnings."""
+    from gateway_cli.supply import selfcheck
+
+    report = selfcheck.last_report() or selfcheck.check()
+    if report.errors:  # only when the check found something since the start; never silent
+        raise StartupError(selfcheck.refusal(report).removeprefix("gateway: "))
+    warnings = Counter(p.check for p in report.problems if p.severity == "warning")
+    if warnings and mode == "strict":
+        first = next(p for p in report.problems if p.severity == "warning")
+        raise StartupError(
+            f"refusing to start: {sum(warnings.values())} supply-chain warning(s) in strict "
+            f"mode ({summary(warnings)}); first: {first.message}; run `gateway verify --self` "
+            "for the full report")
+    if warnings:
+        log.warning("binary self-check: %d file(s) match the build; %d warning(s) (%s); run "
+                    "`gateway verify --self` for details", report.files_checked,
+                    sum(warnings.values()), summary(warnings))
+    else:
+        log.info("binary self-check passed: %d files in %.2f s", report.files_checked,
+                 report.seconds)

@@ -15,8 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+
+# packaging.requirements (and its marker and specifier parsers) is imported where it is
+# used: the release binary's self-check parses its embedded lock at every start with
+# `parse_requirements`, which needs none of it.
 
 PROJECT = "gateway"
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)")
@@ -33,6 +36,8 @@ class Pin:
 
 def _requirement_key(name: str, specifier: str = "", marker: str | None = None,
                      extras: Iterable[str] = ()) -> str:
+    from packaging.requirements import Requirement
+
     req = Requirement(f"{name}{specifier}" + (f"; {marker}" if marker else ""))
     req.extras = set(extras)
     spec = ",".join(sorted(str(s) for s in req.specifier))
@@ -51,6 +56,8 @@ def declared(pyproject: Mapping[str, Any]) -> dict[str, set[str]]:
 
 
 def _parse(text: str) -> dict[str, Any]:
+    from packaging.requirements import Requirement
+
     req = Requirement(text)
     return {"name": req.name, "specifier": str(req.specifier),
             "marker": str(req.marker) if req.marker else None, "extras": req.extras}
@@ -221,6 +228,8 @@ def exact_pins(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     Index and hash options are harmless here and ignored; environment markers
     are ignored too, so a pin is audited on every platform.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     pins: list[tuple[str, str]] = []
     problems: list[str] = []
     for number, line in _logical_lines(text):

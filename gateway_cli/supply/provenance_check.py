@@ -25,7 +25,7 @@ from gateway_cli.supply.provenance import (
     decode_file,
     verify_entry,
 )
-from gateway_cli.supply.verify import (
+from gateway_cli.supply.provenance_types import (
     InstalledDistribution,
     ProvenanceChecker,
     ProvenanceOutcome,

@@ -22,7 +22,8 @@ from pathlib import Path
 from gateway_cli.errors import GatewayError
 
 GROUPS = {
-    "build": "Build backend for `pip install --no-build-isolation .`",
+    "build": ("Build tools: setuptools for `pip install --no-build-isolation .`, "
+              "PyInstaller for scripts/build-binary"),
     "test": "Test tools",
 }
 _REQ_START = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==")

@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,23 +37,23 @@ from typing import Any, Literal
 from packaging.markers import InvalidMarker, Marker
 from packaging.version import InvalidVersion, Version
 
-from gateway_cli.errors import GatewayError
 from gateway_cli.supply import installed, startup_hooks
 from gateway_cli.supply.lockfile import PROJECT, Pin, parse_markers, parse_requirements
+from gateway_cli.supply.provenance_types import (  # re-exported: part of verify's interface
+    InstalledDistribution as InstalledDistribution,
+)
+from gateway_cli.supply.provenance_types import ProvenanceChecker as ProvenanceChecker
+from gateway_cli.supply.provenance_types import ProvenanceOutcome as ProvenanceOutcome
+from gateway_cli.supply.provenance_types import ProvenanceStatus as ProvenanceStatus
+from gateway_cli.supply.provenance_types import ProvenanceSummary as ProvenanceSummary
+from gateway_cli.supply.provenance_types import VerifyUsageError as VerifyUsageError
 from gateway_cli.supply.verify_cache import VerifyCache, dist_fingerprint, tree_fingerprint
 
 Severity = Literal["error", "warning"]
-ProvenanceStatus = Literal["verified", "unattested", "unknown", "failed"]
 
 RUNTIME_LOCK = "requirements.txt"
 BUILD_LOCK = "requirements-build.txt"
 TEST_LOCK = "requirements-test.txt"
-
-
-class VerifyUsageError(GatewayError):
-    """The lock, the interpreter or an option cannot be used: nothing was verified."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -149,42 +150,6 @@ class Lock:
     pins: Mapping[str, Pin]
     markers: Mapping[str, str]  # name -> environment marker, for pins that have one
     origin: Mapping[str, Path]  # name -> the lockfile that pins it
-
-
-@dataclass(frozen=True)
-class InstalledDistribution:
-    """What a provenance checker is given for each installed distribution."""
-
-    name: str
-    version: str
-    dist_info: Path
-    record_sha256: str  # installed.record_digest_installed of it
-
-
-@dataclass(frozen=True)
-class ProvenanceOutcome:
-    """A provenance checker's verdict on one distribution."""
-
-    distribution: str
-    version: str
-    status: ProvenanceStatus
-    message: str = ""
-    path: str | None = None
-
-
-ProvenanceChecker = Callable[[Sequence[InstalledDistribution]], Sequence[ProvenanceOutcome]]
-
-
-@dataclass(frozen=True)
-class ProvenanceSummary:
-    """Counts for the report; `checked` is False when no provenance checker ran."""
-
-    checked: bool = False
-    verified: int = 0  # attested and the attestation verified
-    unattested: int = 0  # no attestation, accepted by policy
-    unknown: int = 0
-    failed: int = 0
-    records_checked: int = 0  # installed RECORD digests compared with provenance.json
 
 
 @dataclass(frozen=True)
@@ -328,7 +293,11 @@ def probe_environment(python: Path) -> Environment:
 # --- the lock ----------------------------------------------------------------------------------
 
 def lock_directory() -> Path:
-    """`lockfiles/` of the checkout the gateway runs from."""
+    """`lockfiles/` of the checkout the gateway runs from (in the release binary: the lock
+    it embeds)."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and isinstance(bundle, str):
+        return Path(bundle) / "lockfiles"
     return Path(__file__).resolve().parents[2] / "lockfiles"
 
 

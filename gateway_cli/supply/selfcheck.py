@@ -1,0 +1,669 @@
+"""The release binary checks itself: at every start, and in `gateway verify --self`.
+
+scripts/build-binary builds the binary (pyinstaller.spec) from a venv installed
+only from lockfiles/ and checked with `gateway verify`. Next to the code the
+spec embeds, under the bundle directory (`sys._MEIPASS`):
+
+- the lock (`lockfiles/requirements*.txt`, `pylock.toml`), the provenance
+  record (`lockfiles/provenance.json`) and the SBOM (`sbom/gateway.cdx.json`);
+- the Sigstore trust root (`gateway_cli/supply/trusted_root.json`);
+- `gateway-build.json`: version, commit, build platform, and each bundled
+  distribution with the digest of the RECORD it was installed with;
+- `gateway-manifest.json`: the sha256 of every other bundled file, every
+  bundled symlink's target, and the sha256 and size of the PYZ archive (the
+  bundled Python code, which stays inside the executable in both the onefile
+  and the onedir build).
+
+`check()` compares all of it, reading files only:
+1. files: every file under the bundle directory against the manifest
+   (missing, changed, unexpected), and the PYZ archive inside the executable;
+2. the trust root against the sha256 pinned in `trust.py`;
+3. provenance: each bundled distribution is judged by the same checker as
+   `gateway verify` (`provenance_check.checker`), with the RECORD digest the
+   build recorded; and each must be the version the embedded lock pins.
+
+`enforce()` runs it before any command and refuses to run on an error.
+
+What it proves: the manifest travels inside the binary, so it detects
+corruption and partial tampering (a changed or added file, a truncated or
+damaged download, an edited provenance record); whoever rewrites the whole
+binary rewrites the manifest and this check with it. That the binary is the
+one our release workflow built comes only from its Sigstore signature
+(SECURITY.md, "Verifying a downloaded binary").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
+
+from gateway_cli import __version__
+from gateway_cli.errors import GatewayError
+
+if TYPE_CHECKING:
+    from gateway_cli.supply.provenance_types import ProvenanceSummary
+
+MANIFEST = "gateway-manifest.json"
+BUILD_INFO = "gateway-build.json"
+LOCK = "lockfiles/requirements.txt"
+PROVENANCE = "lockfiles/provenance.json"
+TRUST_ROOT = "gateway_cli/supply/trusted_root.json"
+# What a release binary embeds besides the code, relative to the checkout (and to the bundle).
+EMBEDDED = ("lockfiles/pylock.toml", "lockfiles/provenance.json", "lockfiles/requirements.txt",
+            "lockfiles/requirements-build.txt", "sbom/gateway.cdx.json")
+
+Severity = Literal["error", "warning"]
+Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class SelfCheckUsage(GatewayError):
+    """`verify --self` outside the binary: nothing to check."""
+
+    exit_code = 2
+
+
+class ArchiveDigest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the code archive's bytes are recognised: their sha256 and length."""
+
+    sha256: Sha256
+    size: int
+
+
+class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`gateway-manifest.json`: paths are relative to the bundle, with `/` separators."""
+
+    version: Literal[1]
+    files: dict[str, Sha256]
+    symlinks: dict[str, str] = msgspec.field(default_factory=dict)
+    pyz: ArchiveDigest | None = None
+
+
+class BundledDistribution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    version: str
+    record_sha256: Sha256
+
+
+class BuildInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`gateway-build.json`: what the binary was built from."""
+
+    version: Literal[1]
+    gateway: str
+    commit: str | None
+    source_date_epoch: int | None
+    python: str
+    platform: str
+    pyinstaller: str
+    distributions: list[BundledDistribution]
+    excluded: list[str] = msgspec.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    fix: str
+
+
+_REDOWNLOAD = ("do not run this copy: download the release again and verify its signature "
+               "(SECURITY.md, 'Verifying a downloaded binary')")
+CHECKS: dict[str, Check] = {c.id: c for c in (
+    Check("self.manifest", "The embedded manifest is missing or unreadable", _REDOWNLOAD),
+    Check("self.build-info", "The embedded build record is missing or unreadable", _REDOWNLOAD),
+    Check("self.missing", "A bundled file is missing", _REDOWNLOAD),
+    Check("self.changed", "A bundled file differs from the manifest", _REDOWNLOAD),
+    Check("self.unexpected", "A file in the bundle that the manifest does not list",
+          _REDOWNLOAD),
+    Check("self.code", "The code archive inside the executable differs from the manifest",
+          _REDOWNLOAD),
+    Check("self.trust-root", "The embedded Sigstore trust root is not the pinned one",
+          _REDOWNLOAD),
+    Check("self.provenance", "The embedded provenance record is unreadable", _REDOWNLOAD),
+    Check("lock.version", "A bundled distribution is not the version the embedded lock pins",
+          _REDOWNLOAD),
+    Check("provenance.record", "A bundled distribution's RECORD is not the attested wheel's",
+          _REDOWNLOAD),
+    Check("provenance.failed", "A bundled distribution's provenance failed verification",
+          _REDOWNLOAD),
+    Check("provenance.unknown", "A bundled distribution's provenance could not be established",
+          "nothing to do about this binary; the index the lock was made against serves no "
+          "PEP 740 provenance (fails only with --strict)"),
+)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    check: str  # a key of CHECKS
+    path: str | None
+    message: str
+    severity: Severity = "error"
+
+
+@dataclass(frozen=True)
+class SelfReport:
+    executable: str
+    bundle: str
+    mode: Literal["onefile", "onedir"]
+    build: BuildInfo | None
+    files_checked: int
+    bytes_hashed: int
+    problems: tuple[Problem, ...]
+    provenance: ProvenanceSummary
+    strict: bool = False
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(p.severity == "error" for p in self.problems)
+
+    @property
+    def warnings(self) -> int:
+        return sum(p.severity == "warning" for p in self.problems)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0 and not (self.strict and self.warnings)
+
+
+# --- where we run --------------------------------------------------------------------------------
+
+def is_frozen() -> bool:
+    """True inside the PyInstaller binary (onefile or onedir)."""
+    return bool(getattr(sys, "frozen", False)) and hasattr(sys, "_MEIPASS")
+
+
+def bundle_dir() -> Path:
+    """The directory the binary's files live in (a temporary one for onefile)."""
+    return Path(str(getattr(sys, "_MEIPASS", "")))
+
+
+def _mode(bundle: Path) -> Literal["onefile", "onedir"]:
+    # The onedir bundle is the executable's `_internal/` folder; onefile unpacks to a new
+    # temporary directory (which may well sit next to the executable, in /tmp say).
+    home = Path(sys.executable).resolve().parent
+    return "onedir" if bundle.resolve() in (home / "_internal", home) else "onefile"
+
+
+# --- hashing -------------------------------------------------------------------------------------
+
+def sha256_file(path: str | Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _sha256_range(path: str, offset: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        left = size
+        while left > 0:
+            chunk = handle.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.hexdigest() if left == 0 else "truncated"
+
+
+def _hash_all(paths: Sequence[str]) -> dict[str, str | OSError]:
+    """sha256 of each file, on two or more threads (hashlib releases the GIL on big buffers).
+
+    Plain threads rather than concurrent.futures, whose import (logging included) would
+    cost every start of the binary more than it saves; the biggest files go first.
+    """
+    import threading
+
+    results: dict[str, str | OSError] = {}
+
+    def one(path: str) -> None:
+        try:
+            results[path] = sha256_file(path)
+        except OSError as err:
+            results[path] = err
+
+    if len(paths) < 8:
+        for path in paths:
+            one(path)
+        return results
+
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return 0
+
+    queue = iter(sorted(paths, key=size, reverse=True))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                path = next(queue, None)
+            if path is None:
+                return
+            one(path)
+
+    threads = [threading.Thread(target=work, daemon=True)
+               for _ in range(min(4, max(2, os.cpu_count() or 1)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+# --- reading the embedded records ----------------------------------------------------------------
+
+def load_manifest(bundle: Path) -> Manifest:
+    return msgspec.json.decode((bundle / MANIFEST).read_bytes(), type=Manifest)
+
+
+def load_build_info(bundle: Path) -> BuildInfo:
+    return msgspec.json.decode((bundle / BUILD_INFO).read_bytes(), type=BuildInfo)
+
+
+def _scan(bundle: Path) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(relative path -> absolute path) of regular files, symlink targets, and anything else."""
+    files: dict[str, str] = {}
+    links: dict[str, str] = {}
+    other: list[str] = []
+    top = str(bundle)
+
+    def rel(path: str) -> str:
+        return os.path.relpath(path, top).replace(os.sep, "/")
+
+    for folder, dirs, names in os.walk(top):
+        for name in list(dirs):
+            full = os.path.join(folder, name)
+            if os.path.islink(full):
+                links[rel(full)] = os.readlink(full).replace(os.sep, "/")
+                dirs.remove(name)
+        for name in names:
+            full = os.path.join(folder, name)
+            mode = os.lstat(full).st_mode
+            if stat.S_ISLNK(mode):
+                links[rel(full)] = os.readlink(full).replace(os.sep, "/")
+            elif stat.S_ISREG(mode):
+                files[rel(full)] = full
+            else:
+                other.append(rel(full))
+    return files, links, other
+
+
+def _pyz_location() -> tuple[str, int] | None:
+    """The executable holding the PYZ archive and its offset, from PyInstaller's importer."""
+    archive = getattr(sys.modules.get("pyimod02_importers"), "pyz_archive", None)
+    filename = getattr(archive, "_filename", None)
+    offset = getattr(archive, "_start_offset", None)
+    if isinstance(filename, str) and isinstance(offset, int):
+        return filename, offset
+    return None
+
+
+def check_files(bundle: Path, manifest: Manifest) -> tuple[list[Problem], int, int]:
+    """Every bundled file and link against the manifest: (problems, files checked, bytes)."""
+    files, links, other = _scan(bundle)
+    problems: list[Problem] = []
+    wanted = sorted(manifest.files)
+    present = [files[p] for p in wanted if p in files]
+    digests = _hash_all(present)
+    size = 0
+    for path in wanted:
+        full = files.get(path)
+        if full is None:
+            what = "is now a symlink" if path in links else "is missing"
+            problems.append(Problem("self.missing" if path not in links else "self.changed",
+                                    path, f"bundled file {path} {what}"))
+            continue
+        found = digests[full]
+        if isinstance(found, OSError):
+            problems.append(Problem("self.changed", path,
+                                    f"bundled file {path} cannot be read ({found.strerror})"))
+        elif found != manifest.files[path]:
+            problems.append(Problem("self.changed", path,
+                                    f"bundled file {path} changed (sha256 {found[:16]}..., "
+                                    f"built as {manifest.files[path][:16]}...)"))
+        else:
+            size += os.stat(full).st_size
+    for path, target in sorted(manifest.symlinks.items()):
+        if links.get(path) != target:
+            found_target = links.get(path)
+            now = f"points to {found_target}" if found_target else "is missing or not a link"
+            problems.append(Problem("self.changed", path,
+                                    f"bundled link {path} {now}, built pointing to {target}"))
+    extra = sorted((set(files) | set(links) | set(other))
+                   - set(manifest.files) - set(manifest.symlinks) - {MANIFEST})
+    problems += [Problem("self.unexpected", path,
+                         f"{path} is in the bundle but not in the manifest (added after the "
+                         "build)") for path in extra]
+    checked = len(present)
+    if manifest.pyz is not None:
+        problem = check_code(manifest.pyz)
+        if problem is not None:
+            problems.append(problem)
+        else:
+            size += manifest.pyz.size
+        checked += 1
+    return problems, checked, size
+
+
+def check_code(expected: ArchiveDigest) -> Problem | None:
+    """The PYZ archive (every bundled Python module) against its manifest digest."""
+    where = _pyz_location()
+    if where is None:
+        return Problem("self.code", None, "the code archive cannot be located (not started by "
+                       "the PyInstaller bootloader this binary was built with)")
+    path, offset = where
+    try:
+        found = _sha256_range(path, offset, expected.size)
+    except OSError as err:
+        return Problem("self.code", path, f"the code archive in {path} cannot be read "
+                       f"({err.strerror})")
+    if found != expected.sha256:
+        return Problem("self.code", path, f"the Python code archive inside {path} changed "
+                       f"(sha256 {found[:16]}..., built as {expected.sha256[:16]}...)")
+    return None
+
+
+# --- the lock and provenance ---------------------------------------------------------------------
+
+def check_lock(bundle: Path, build: BuildInfo) -> list[Problem]:
+    """Each bundled distribution must be the version the embedded lock pins."""
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+    from gateway_cli.supply.lockfile import parse_requirements
+
+    try:
+        pins, bad = parse_requirements((bundle / LOCK).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        return [Problem("self.missing", LOCK, f"the embedded lock {LOCK} cannot be read ({err})")]
+    if bad:
+        return [Problem("self.changed", LOCK, f"the embedded lock {LOCK} is not a hash-pinned "
+                        f"lock: {bad[0]}")]
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return Version(a) == Version(b)
+        except InvalidVersion:
+            return a == b
+
+    problems = []
+    for dist in build.distributions:
+        pin = pins.get(canonicalize_name(dist.name))
+        if pin is None or not same(pin.version, dist.version):
+            locked = f"pins {pin.version}" if pin else "does not pin it"
+            problems.append(Problem("lock.version", LOCK, f"bundled {dist.name} {dist.version}, "
+                                    f"but the embedded {LOCK} {locked}"))
+    return problems
+
+
+def check_provenance(bundle: Path, build: BuildInfo) -> tuple[list[Problem], ProvenanceSummary]:
+    """The trust root against its pin, then each bundled distribution as `gateway verify` does."""
+    from gateway_cli.supply import provenance_check, trust
+    from gateway_cli.supply.provenance_types import (
+        InstalledDistribution,
+        ProvenanceSummary,
+        VerifyUsageError,
+    )
+
+    try:
+        root = trust.check_root(trust.read_root())
+    except trust.TrustRootError as err:
+        return [Problem("self.trust-root", TRUST_ROOT, str(err))], ProvenanceSummary()
+    try:
+        document = provenance_check.load(bundle / PROVENANCE)
+    except VerifyUsageError as err:
+        return [Problem("self.provenance", PROVENANCE, str(err))], ProvenanceSummary()
+    digests = provenance_check.record_digests(document)
+    judge = provenance_check.checker(document, lambda: trust.build_verifier(root))
+    dists = [InstalledDistribution(d.name, d.version, bundle / BUILD_INFO, d.record_sha256)
+             for d in build.distributions]
+    problems: list[Problem] = []
+    records = 0
+    for dist in dists:
+        expected = digests.get((dist.name, dist.version))
+        if expected:
+            records += 1
+            if dist.record_sha256 not in expected:
+                problems.append(Problem(
+                    "provenance.record", PROVENANCE,
+                    f"{dist.name} {dist.version} was bundled from a wheel whose RECORD digest "
+                    f"{dist.record_sha256[:16]}... matches no record_sha256 in the embedded "
+                    "provenance.json"))
+    counts = {"verified": 0, "unattested": 0, "unknown": 0, "failed": 0}
+    for outcome in judge(dists):
+        counts[outcome.status] += 1
+        if outcome.status == "failed":
+            problems.append(Problem("provenance.failed", PROVENANCE, outcome.message))
+        elif outcome.status == "unknown":
+            problems.append(Problem("provenance.unknown", PROVENANCE,
+                                    f"{outcome.distribution} {outcome.version}: "
+                                    f"{outcome.message}", "warning"))
+    return problems, ProvenanceSummary(True, counts["verified"], counts["unattested"],
+                                       counts["unknown"], counts["failed"], records)
+
+
+# --- the whole check -----------------------------------------------------------------------------
+
+def check(bundle: Path | None = None, *, strict: bool = False) -> SelfReport:
+    """Everything of the module docstring, for the running binary (or a given bundle)."""
+    from gateway_cli.supply.provenance_types import ProvenanceSummary
+
+    started = time.perf_counter()
+    folder = bundle or bundle_dir()
+    problems: list[Problem] = []
+    checked = hashed = 0
+    try:
+        manifest: Manifest | None = load_manifest(folder)
+    except (OSError, ValueError) as err:
+        manifest = None
+        problems.append(Problem("self.manifest", MANIFEST,
+                                f"the embedded manifest {MANIFEST} cannot be read ({err})"))
+    if manifest is not None:
+        file_problems, checked, hashed = check_files(folder, manifest)
+        problems += file_problems
+    summary = ProvenanceSummary()
+    try:
+        build: BuildInfo | None = load_build_info(folder)
+    except (OSError, ValueError) as err:
+        build = None
+        problems.append(Problem("self.build-info", BUILD_INFO,
+                                f"the embedded build record {BUILD_INFO} cannot be read ({err})"))
+    if build is not None:
+        problems += check_lock(folder, build)
+        provenance_problems, summary = check_provenance(folder, build)
+        problems += provenance_problems
+    return SelfReport(sys.executable, str(folder), _mode(folder), build, checked, hashed,
+                      tuple(problems), summary, strict, time.perf_counter() - started)
+
+
+_last: list[SelfReport] = []
+
+
+def last_report() -> SelfReport | None:
+    """The report `enforce()` made at this start, so `serve` need not hash everything twice."""
+    return _last[-1] if _last else None
+
+
+def _reports_itself(argv: Sequence[str]) -> bool:
+    # `gateway verify --self` checks too, and prints the whole report rather than one line.
+    return len(argv) > 1 and argv[1] == "verify" and "--self" in argv[2:]
+
+
+def refusal(report: SelfReport) -> str:
+    """The one line a refused start prints."""
+    errors = [p for p in report.problems if p.severity == "error"]
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return (f"gateway: refusing to run: this binary is not as it was built: "
+            f"{errors[0].message}{more}; run `gateway verify --self` for the full report; "
+            f"{_REDOWNLOAD}")
+
+
+def enforce(argv: Sequence[str] | None = None,
+            write: Callable[[str], object] | None = None) -> None:
+    """Before any command in the binary: check, and exit 1 with one line if anything differs."""
+    if not is_frozen():
+        return
+    args = list(sys.argv if argv is None else argv)
+    if _reports_itself(args):
+        return
+    report = check()
+    _last.append(report)
+    if report.errors:
+        (write or sys.stderr.write)(refusal(report) + "\n")
+        sys.exit(1)
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def as_dict(report: SelfReport) -> dict[str, Any]:
+    p = report.provenance
+    return {
+        "schema": "gateway-verify-self/1",
+        "ok": report.ok,
+        "strict": report.strict,
+        "executable": report.executable,
+        "bundle": report.bundle,
+        "mode": report.mode,
+        "build": msgspec.to_builtins(report.build) if report.build else None,
+        "files_checked": report.files_checked,
+        "bytes_hashed": report.bytes_hashed,
+        "seconds": round(report.seconds, 3),
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "provenance": {"verified": p.verified, "unattested": p.unattested, "unknown": p.unknown,
+                       "failed": p.failed, "records_checked": p.records_checked},
+        "problems": [{"check": x.check, "severity": x.severity, "path": x.path,
+                      "message": x.message, "fix": CHECKS[x.check].fix}
+                     for x in report.problems],
+    }
+
+
+def _grouped(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
+    out: dict[str, list[Problem]] = {}
+    for problem in problems:
+        out.setdefault(problem.check, []).append(problem)
+    return out
+
+
+def to_text(report: SelfReport) -> str:
+    verdict = "OK" if report.ok else "FAILED"
+    b = report.build
+    lines = [f"gateway verify --self: {verdict}: {report.errors} error(s), "
+             f"{report.warnings} warning(s)"
+             + (" (strict: warnings fail)" if report.strict and report.warnings else ""),
+             f"  binary:      {report.executable} ({report.mode}; files in {report.bundle})"]
+    if b is not None:
+        commit = (b.commit or "unknown commit")[:12]
+        lines.append(f"  built:       gateway {b.gateway} from {commit}, Python {b.python} on "
+                     f"{b.platform}, PyInstaller {b.pyinstaller}"
+                     + (f", SOURCE_DATE_EPOCH {b.source_date_epoch}"
+                        if b.source_date_epoch is not None else ""))
+        excluded = f"; left out: {', '.join(b.excluded)}" if b.excluded else ""
+        lines.append(f"  lock:        {len(b.distributions)} bundled distributions checked "
+                     f"against the embedded {LOCK}{excluded}")
+    lines.append(f"  files:       {report.files_checked} files and archives hashed "
+                 f"({report.bytes_hashed / 1048576:.1f} MiB) against {MANIFEST}, "
+                 f"{report.seconds:.3f} s")
+    p = report.provenance
+    if p.checked:
+        lines.append(f"  trust root:  {TRUST_ROOT} matches its pinned sha256")
+        lines.append(f"  provenance:  {p.verified} attested and verified, {p.unattested} "
+                     f"unattested by policy, {p.unknown} unknown, {p.failed} failed; "
+                     f"{p.records_checked} RECORD digests compared with provenance.json")
+    for check_id, found in _grouped(report.problems).items():
+        info = CHECKS[check_id]
+        severity = found[0].severity
+        lines.append("")
+        lines.append(f"{severity}: {check_id}: {info.title} ({len(found)})")
+        shown = found if severity == "error" else found[:3]
+        lines += [f"  - {x.message}" for x in shown]
+        if len(found) > len(shown):
+            lines.append(f"  - ... and {len(found) - len(shown)} more (--format json lists all)")
+        lines.append(f"  fix: {info.fix}")
+    return "\n".join(lines) + "\n"
+
+
+def render(report: SelfReport, fmt: Literal["text", "json"]) -> str:
+    if fmt == "json":
+        return json.dumps(as_dict(report), indent=2) + "\n"
+    return to_text(report)
+
+
+def require_frozen() -> None:
+    if not is_frozen():
+        raise SelfCheckUsage("--self checks the release binary itself; this gateway runs from "
+                             "a Python environment: use `gateway verify` (without --self)")
+
+
+# --- build time (pyinstaller.spec) --------------------------------------------------------------
+
+def make_build_info(lock: Path, *, excluded: Iterable[str], commit: str | None,
+                    source_date_epoch: int | None, pyinstaller: str) -> BuildInfo:
+    """The distributions of the running (build) environment that the runtime lock pins.
+
+    Each one the lock expects here must be installed: the build environment was
+    checked against the lock just before, so a gap means something is wrong.
+    """
+    import platform
+
+    from packaging.markers import Marker
+
+    from gateway_cli.supply import installed
+    from gateway_cli.supply.lockfile import parse_markers, parse_requirements
+    from gateway_cli.supply.verify import running_environment
+
+    text = lock.read_text(encoding="utf-8")
+    pins, bad = parse_requirements(text)
+    if bad:
+        raise GatewayError(f"{lock}: {bad[0]}")
+    markers = parse_markers(text)
+    env = running_environment()
+    dists, problems = installed.find_distributions(env.sites)
+    if problems:
+        raise GatewayError(f"build environment: {problems[0].detail}")
+    present = {d.name: d for d in dists}
+    skip = set(excluded)
+    bundled = []
+    for name, pin in sorted(pins.items()):
+        marker = markers.get(name)
+        if name in skip or (marker and not Marker(marker).evaluate({**env.markers, "extra": ""})):
+            continue
+        dist = present.get(name)
+        if dist is None:
+            raise GatewayError(f"build environment: {name}=={pin.version} is locked but not "
+                               "installed; run scripts/build-binary, which installs the lock")
+        bundled.append(BundledDistribution(dist.name, dist.version,
+                                           installed.installed_record_digest(dist)))
+    return BuildInfo(version=1, gateway=__version__, commit=commit,
+                     source_date_epoch=source_date_epoch, python=platform.python_version(),
+                     platform=f"{sys.platform} {platform.machine()}", pyinstaller=pyinstaller,
+                     distributions=bundled, excluded=sorted(skip))
+
+
+def make_manifest(files: Mapping[str, Path], symlinks: Mapping[str, str],
+                  pyz: Path | None) -> Manifest:
+    """The manifest of a bundle: `files` maps each bundled path to the file that is bundled."""
+    return Manifest(
+        version=1,
+        files={dest.replace(os.sep, "/"): sha256_file(src)
+               for dest, src in sorted(files.items())},
+        symlinks={dest.replace(os.sep, "/"): target.replace(os.sep, "/")
+                  for dest, target in sorted(symlinks.items())},
+        pyz=ArchiveDigest(sha256_file(pyz), pyz.stat().st_size) if pyz is not None else None)
+
+
+def encode(record: Manifest | BuildInfo) -> bytes:
+    """Stable JSON (sorted keys, fixed indent), so two builds of one tree write the same bytes."""
+    return msgspec.json.format(msgspec.json.encode(record, order="sorted"), indent=2) + b"\n"
