@@ -22,7 +22,8 @@ def _check(root: Path) -> list[str]:
     uv_lock = tomllib.loads((root / "uv.lock").read_text())
     problems = lockfile.drift(pyproject, uv_lock)
     resolved = lockfile.resolved_pins(uv_lock)
-    for name in ("requirements.txt", "requirements-build.txt", "requirements-test.txt"):
+    for name in ("requirements.txt", "requirements-build.txt", "requirements-release.txt",
+                 "requirements-test.txt"):
         pins, bad = lockfile.parse_requirements((root / "lockfiles" / name).read_text())
         problems += [f"{name}: {p}" for p in bad]
         problems += lockfile.compare_pins(name, pins, resolved)

@@ -53,6 +53,7 @@ Severity = Literal["error", "warning"]
 
 RUNTIME_LOCK = "requirements.txt"
 BUILD_LOCK = "requirements-build.txt"
+RELEASE_LOCK = "requirements-release.txt"
 TEST_LOCK = "requirements-test.txt"
 
 
@@ -302,14 +303,14 @@ def lock_directory() -> Path:
 
 
 def default_lock_paths(dev: bool = False) -> list[Path]:
-    """The lockfiles of the documented install (runtime + build), or all three with `dev`.
+    """The lockfiles of the documented install (runtime + build), or all of them with `dev`.
 
     The README installs requirements.txt together with requirements-build.txt
     (setuptools builds the project), so a correctly installed gateway has
     setuptools: the runtime lock alone would call it an extra.
     """
     folder = lock_directory()
-    names = [RUNTIME_LOCK, BUILD_LOCK] + ([TEST_LOCK] if dev else [])
+    names = [RUNTIME_LOCK, BUILD_LOCK] + ([RELEASE_LOCK, TEST_LOCK] if dev else [])
     paths = [folder / name for name in names]
     if not paths[0].is_file():
         raise VerifyUsageError(f"no lockfiles next to the gateway package ({folder}); "

@@ -52,7 +52,7 @@ def test_pyproject_and_lock_agree(pyproject: dict[str, Any], uv_lock: dict[str, 
 
 
 @pytest.mark.parametrize("name", ["requirements.txt", "requirements-test.txt",
-                                  "requirements-build.txt"])
+                                  "requirements-build.txt", "requirements-release.txt"])
 def test_requirements_files_match_resolution(name: str,
                                              resolved: dict[str, lockfile.Pin]) -> None:
     pins = _requirements(name)
@@ -73,8 +73,14 @@ def test_every_locked_package_is_exported_once(resolved: dict[str, lockfile.Pin]
     runtime = set(_requirements("requirements.txt"))
     test = set(_requirements("requirements-test.txt"))
     build = set(_requirements("requirements-build.txt"))
-    assert not (runtime & test) and not (runtime & build) and not (test & build)
-    assert runtime | test | build == set(resolved)
+    release = set(_requirements("requirements-release.txt"))
+    files = [runtime, build, release, test]
+    for i, one in enumerate(files):
+        for other in files[i + 1:]:
+            assert not (one & other)
+    assert runtime | build | release | test == set(resolved)
+    # The release tools never reach a source install (runtime + build).
+    assert "pyinstaller" in release and "pyinstaller" not in runtime | build
 
 
 def test_runtime_lock_holds_the_promised_dependencies() -> None:
