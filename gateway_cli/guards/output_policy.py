@@ -7,8 +7,9 @@ exfiltration links, active HTML) and from the secrets and PII guards are all
 judged by the `[inspection.output]` policy: block, mask or flag.
 
 Streams are watched over a sliding window (`StreamScanner`); a block ends the
-stream with an error event in the client's format. Masking applies to whole
-answers only; in a stream a masking verdict is reported, not applied.
+stream with an error event in the client's format. A masking verdict masks
+whole answers here, and streamed text in flight in `mask_stream.MaskingStream`
+(which holds back the last few hundred characters of text to do so).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from gateway_cli.providers.operations import Family
 _decode = msgspec.json.decode
 
 
-def _policies(config: OutputPolicyConfig) -> dict[str, GuardPolicyConfig]:
+def policies(config: OutputPolicyConfig) -> dict[str, GuardPolicyConfig]:
     policy = GuardPolicyConfig(action=config.action, min_confidence=config.min_confidence,
                                fail_open=config.fail_open)
     return {"output": policy, "secrets": policy, "pii": policy}
@@ -53,7 +54,7 @@ def fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _new(findings: list[Finding], text: str, known: frozenset[str]) -> list[Finding]:
+def leaks(findings: list[Finding], text: str, known: frozenset[str]) -> list[Finding]:
     """Drop secrets and PII the client itself sent: echoing them back is not a leak."""
     return [f for f in findings if f.guard == "output"
             or fingerprint(text[f.start:f.end]) not in known]
@@ -66,9 +67,9 @@ def inspect_answer(config: OutputPolicyConfig, mode: str, family: Family, answer
     errors: set[str] = set()
     scan = scanner(config, canary, errors)
     slots = answers.texts(family, answer)
-    per_slot = [(path, text, _new(scan(text), text, known)) for path, text in slots]
+    per_slot = [(path, text, leaks(scan(text), text, known)) for path, text in slots]
     findings = [f for _, _, found in per_slot for f in found]
-    decision = decide(findings, _policies(config), mode=mode, errors=sorted(errors))
+    decision = decide(findings, policies(config), mode=mode, errors=sorted(errors))
     if decision.applied != "redact":
         return decision, answer
     edits = {}
@@ -92,17 +93,21 @@ class OutputWatch:
         self._errors: set[str] = set()
         self._scanner = StreamScanner(scanner(config, canary, self._errors))
         self._parser = SSEParser()
-        self._policies = _policies(config)
+        self._policies = policies(config)
         self.blocked: Decision | None = None
+        self.reported: Decision | None = None  # the strongest verdict so far, to report
 
     def _judge(self, findings: list[Finding]) -> None:
-        findings = _new(findings, self._text, self._known)
+        findings = leaks(findings, self._text, self._known)
         if not findings and not self._errors:
             return
         decision = decide(findings, self._policies, mode=self._mode,
                           errors=sorted(self._errors))
         if decision.applied == "block":
             self.blocked = decision
+        if decision.verdict != "allow" and (self.reported is None
+                                            or self.reported.verdict != "block"):
+            self.reported = decision
 
     def check(self, data: bytes) -> bool:
         """Feed bytes about to be sent; False when the stream must end before them."""
@@ -114,9 +119,14 @@ class OutputWatch:
             except msgspec.DecodeError:
                 continue
             if isinstance(payload, dict):
-                for text in answers.delta_texts(self._family, payload):
-                    self._text += text
-                    self._judge(self._scanner.feed(text))
+                self.see(answers.delta_texts(self._family, payload))
+        return self.blocked is None
+
+    def see(self, texts: list[str]) -> bool:
+        """Judge answer text already taken out of its events; False once policy ends the stream."""
+        for text in texts:
+            self._text += text
+            self._judge(self._scanner.feed(text))
         return self.blocked is None
 
     def finish(self) -> bool:

@@ -25,6 +25,7 @@ import msgspec
 
 from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEError
+from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.guards.output_policy import OutputWatch, inspect_answer
 from gateway_cli.guards.redact import Redactions
 from gateway_cli.guards.restore_stream import RestoringStream, restore_json
@@ -252,7 +253,14 @@ class _Withheld(Exception):
 async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter | None,
                         adapter: Adapter, headers: list[tuple[bytes, bytes]],
                         restorer: StreamConverter | None = None,
-                        watch: OutputWatch | None = None) -> None:
+                        watch: OutputWatch | None = None, masker: MaskingStream | None = None,
+                        request_id: str = "-") -> None:
+    """Relay one stream: translate, judge (`watch`), restore placeholders, mask (`masker`).
+
+    The watch judges the upstream's text before placeholders are restored; the
+    masker judges the text the client gets, after restoration (skipping the
+    values the request carried), so it runs last.
+    """
     await asgi_io.start_sse(send, headers)
 
     async def forward(pieces: list[bytes]) -> None:
@@ -260,6 +268,10 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
             raise _Withheld
         if restorer is not None:
             pieces = [out for piece in pieces for out in restorer.feed(piece)]
+        if masker is not None:
+            pieces = [out for piece in pieces for out in masker.feed(piece)]
+            if masker.blocked is not None:
+                raise _Withheld
         for piece in pieces:
             await asgi_io.send_chunk(send, piece)
 
@@ -269,10 +281,22 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
         if watch is not None and not watch.finish():
             raise _Withheld
         await forward(converter.finish() if converter is not None else [])
+        if masker is not None:
+            held = masker.finish()
+            if masker.blocked is not None:
+                raise _Withheld
+            for piece in held:
+                await asgi_io.send_chunk(send, piece)
     except _Withheld:
-        reason = watch.blocked.reason if watch is not None and watch.blocked else "policy"
+        blocked = (watch.blocked if watch is not None else None) \
+            or (masker.blocked if masker is not None else None)
+        reason = blocked.reason if blocked is not None else "policy"
+        log.info("streamed answer to request %s cut by policy: %s", request_id, reason)
+        watch = masker = None  # reported: nothing more to say
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, f"the gateway's policy withheld the rest of the answer ({reason})"))
+    # On the errors below, text the masker still holds is dropped, not flushed: it may
+    # be the start of a secret whose end never came, which nothing would recognise.
     except TimeoutError:
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, "the upstream stream stalled; the answer is incomplete"))
@@ -286,7 +310,21 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
     finally:
         if stream.close is not None:
             stream.close()
+    _report_stream(request_id, watch, masker)
     await asgi_io.end_stream(send)
+
+
+def _report_stream(request_id: str, watch: OutputWatch | None,
+                   masker: MaskingStream | None) -> None:
+    """Log the output policy's verdict on a stream: its headers left before the verdict."""
+    decision = masker.report if masker is not None else \
+        watch.reported if watch is not None else None
+    if decision is None:
+        return
+    prefix = "" if decision.applied == decision.verdict else "observe: "
+    masked = f", {masker.masked} masked" if masker is not None else ""
+    log.info("streamed answer to request %s: output policy %s%s (%s)%s", request_id, prefix,
+             decision.verdict, decision.reason, masked)
 
 
 @dataclass
@@ -318,9 +356,14 @@ async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
         converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
         restorer = RestoringStream(plan.adapter.client, call.redactions) \
             if call.redactions else None
-        watch = OutputWatch(call.output, call.mode, plan.adapter.client, call.canary,
-                            call.known) if call.output is not None else None
-        await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer, watch)
+        watch = masker = None
+        if call.output is not None and call.output.action == "mask" and call.mode == "enforce":
+            masker = MaskingStream(call.output, plan.adapter.client, call.canary, call.known)
+        elif call.output is not None:
+            watch = OutputWatch(call.output, call.mode, plan.adapter.client, call.canary,
+                                call.known)
+        await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer, watch,
+                            masker, call.ids.request_id)
         return
     try:
         answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)

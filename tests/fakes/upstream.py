@@ -273,7 +273,8 @@ def _required(req: JSON, field: str) -> Any:
 # ------------------------------------------------------ OpenAI and Azure OpenAI
 
 
-def _answer_openai(name: str, api_key: str | None, rec: Recorded) -> Reply:
+def _answer_openai(name: str, api_key: str | None, rec: Recorded,
+                   said: tuple[str, ...] | None = None) -> Reply:
     url = urlsplit(rec.path)
     if url.path.startswith("/openai/"):
         return _answer_azure(name, api_key, rec)
@@ -289,6 +290,8 @@ def _answer_openai(name: str, api_key: str | None, rec: Recorded) -> Reply:
         raise _ApiError(404, f"Invalid URL ({rec.method} {url.path})",
                         type_="invalid_request_error")
     req = _object(rec)
+    if said is not None and handler is _chat:
+        return _chat(name, req, _required(req, "model"), said)
     return handler(name, req, _required(req, "model"))
 
 
@@ -304,7 +307,7 @@ def _answer_azure(name: str, api_key: str | None, rec: Recorded) -> Reply:
     return handler(name, _object(rec), route.group(1))
 
 
-def _chat(name: str, req: JSON, model: str) -> Reply:
+def _chat(name: str, req: JSON, model: str, said: tuple[str, ...] | None = None) -> Reply:
     messages = _required(req, "messages")
     if not isinstance(messages, list):
         raise _ApiError(400, "'messages' must be an array.", param="messages")
@@ -319,6 +322,8 @@ def _chat(name: str, req: JSON, model: str) -> Reply:
         text = _TOOL_ARGS
     else:
         text = f"{name}: {user_text}"
+    if said is not None:  # scripted with FakeUpstream.say
+        text, tool_name = "".join(said), None
     prompt = _tokens(sum(len(_text(m.get("content"))) for m in messages if isinstance(m, dict)))
     completion = _tokens(len(text))
     usage = {"prompt_tokens": prompt, "completion_tokens": completion,
@@ -360,7 +365,7 @@ def _chat(name: str, req: JSON, model: str) -> Reply:
         deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}
                    for fragment in _TOOL_ARG_FRAGMENTS]
     else:
-        deltas += [{"content": word} for word in _words(text)]
+        deltas += [{"content": word} for word in (said or _words(text))]
     events = [chunk(delta) for delta in deltas] + [chunk({}, finish)]
     if include_usage:
         events.append(_sse_data({**base, "object": "chat.completion.chunk", "choices": [],
@@ -429,7 +434,8 @@ def _models() -> Reply:
 # ------------------------------------------------------------------ Anthropic
 
 
-def _answer_anthropic(name: str, api_key: str | None, rec: Recorded) -> Reply:
+def _answer_anthropic(name: str, api_key: str | None, rec: Recorded,
+                      said: tuple[str, ...] | None = None) -> Reply:
     key = rec.headers.get("x-api-key")
     if api_key is not None and key != api_key:
         raise _ApiError(401, "x-api-key header is required" if key is None
@@ -438,7 +444,7 @@ def _answer_anthropic(name: str, api_key: str | None, rec: Recorded) -> Reply:
         raise _ApiError(400, "anthropic-version: header is required")
     path = urlsplit(rec.path).path
     if rec.method == "POST" and path == "/v1/messages":
-        return _messages(name, _object(rec))
+        return _messages(name, _object(rec), said)
     if rec.method == "POST" and path == "/v1/messages/count_tokens":
         return {"input_tokens": _input_tokens(_object(rec))}
     raise _ApiError(404, "Not Found")
@@ -456,7 +462,7 @@ def _input_tokens(req: JSON) -> int:
     return _tokens(chars)
 
 
-def _messages(name: str, req: JSON) -> Reply:
+def _messages(name: str, req: JSON, said: tuple[str, ...] | None = None) -> Reply:
     input_tokens = _input_tokens(req)
     if "max_tokens" not in req:
         raise _ApiError(400, "max_tokens: Field required")
@@ -472,6 +478,8 @@ def _messages(name: str, req: JSON) -> Reply:
         text = _TOOL_ARGS
     else:
         text = f"{name}: {_text(content)}"
+    if said is not None:  # scripted with FakeUpstream.say
+        text, tool_name = "".join(said), None
     output_tokens = _tokens(len(text))
     usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
              "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
@@ -490,7 +498,7 @@ def _messages(name: str, req: JSON) -> Reply:
         deltas = [{"type": "input_json_delta", "partial_json": f} for f in _TOOL_ARG_FRAGMENTS]
         empty_block: JSON = {**block, "input": {}}
     else:
-        deltas = [{"type": "text_delta", "text": word} for word in _words(text)]
+        deltas = [{"type": "text_delta", "text": word} for word in (said or _words(text))]
         empty_block = {**block, "text": ""}
     started = {**message, "content": [], "stop_reason": None,
                "usage": {**usage, "output_tokens": 1}}
@@ -662,6 +670,7 @@ class FakeUpstream:
         self._lock = threading.Lock()
         self._queue: deque[Behaviour] = deque()
         self._always: Behaviour | None = None
+        self._said: deque[tuple[str, ...]] = deque()
         self._stopping = threading.Event()  # wakes stalls, delays and slow streams
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._server: _Server | None = None
@@ -677,6 +686,17 @@ class FakeUpstream:
         with self._lock:
             self._queue.clear()
             self._always = None
+            self._said.clear()
+
+    def say(self, *chunks: str) -> None:
+        """Script the model's text for the next chat or messages answer.
+
+        Each chunk becomes one stream delta, in order (a non-streaming answer
+        joins them), instead of the usual echo of the last user message.
+        Queued: each call covers one answer.
+        """
+        with self._lock:
+            self._said.append(chunks)
 
     def always(self, behaviour: Behaviour | None) -> None:
         """Apply ``behaviour`` to every request not covered by the script; None clears it."""
@@ -751,6 +771,8 @@ class FakeUpstream:
         return "azure" if path.startswith("/openai/") else "openai"
 
     def _answer(self, rec: Recorded) -> Reply:
+        with self._lock:
+            said = self._said.popleft() if self._said else None
         if self.kind == "anthropic":
-            return _answer_anthropic(self.name, self.api_key, rec)
-        return _answer_openai(self.name, self.api_key, rec)
+            return _answer_anthropic(self.name, self.api_key, rec, said)
+        return _answer_openai(self.name, self.api_key, rec, said)
