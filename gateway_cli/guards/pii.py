@@ -3,20 +3,43 @@
 A regular expression only proposes a candidate; a finding is reported when the
 candidate also passes the check that real values pass and look-alikes fail
 (Luhn and issuer ranges for cards, mod-97 and the country's length for IBANs,
-the SSA's allocation rules for SSNs, `ipaddress` for IPs). That is what keeps
-order numbers, dates, versions and timestamps out of the audit log.
+the SSA's allocation rules for SSNs, the octet rules of `ipaddress` for IPs).
+That is what keeps order numbers, dates, versions and timestamps out of the
+audit log.
 
-Linear time and little of it: every pattern is bounded in length, or starts
-at one fixed character (`@`, `:`) or at the first digit of a run (a
-look-behind after that digit), so the engine skips prose at memchr speed and
-never re-reads a long run from every position. Cards, SSNs, IPv4 addresses
-and phones are looked for only inside runs of digits and separators long
-enough to hold one, and inside a long run only where their look-behinds let
-them start (found by substring search on the run's digit/separator shape),
-so 1 MB of `1234 ` costs about 45 ms instead of 140 ms. What stays costly is
-input dense with candidates that each need a Python-level check (1 MB of
-`123-45-6789 ` or `(415) 555-0132 `: 130-230 ms); bench/guards/README.md
-has the table. A realistic 4 KB prompt takes about 0.15 ms.
+Linear time and little of it. Every pattern is bounded in length, or starts
+at one fixed character (`@`, `:`) or at the first digit of a run, so the
+engine skips prose at memchr speed and never re-reads a long run from every
+position. Cards, SSNs, IPv4 addresses and phones are looked for only inside
+runs of digits and separators long enough to hold one. The run pattern
+itself marks the runs that cannot (a digit string no SSN or card can be,
+such as epoch milliseconds, or a bare date such as `2024-03-12 09`), so they
+cost Python one test. Inside a run longer than 64 characters a kind is
+searched only if the run holds a piece its findings always contain (two
+digits in a row for a phone, an SSN's or a card's digit groups), and then by
+a second pattern that starts at the separator the first one's look-behinds
+allow before a candidate, so the engine stops at separators, not at every
+digit. The same patterns answer IPv6 and the phone and SSN context words as
+far as they can (times of day and `Foo::bar` never reach Python; the word
+lists are searched case-sensitively on lowercased ASCII). What is left costs
+Python time per run and per candidate (the validators), and that is bounded:
+
+- Each of the four passes (runs of digits, IBANs, IPv6, e-mail) examines at
+  most `MAX_CANDIDATES_PER_PASS` runs and candidates. A text with more is a
+  flood of PII or look-alikes (a dump, or crafted to burn CPU): the pass
+  stops, and the text from where it stopped (the start of the digit run it
+  was in, or its next candidate) to the end is reported as one
+  `pii_overflow` finding at confidence 1.0, so a redacting or blocking
+  policy covers every value in it that was not examined. Findings before
+  that point are reported as usual. A 4 KB prompt has a few dozen runs and
+  candidates; 1,400 to 4,000 values of one family in one text reach the cap
+  (a run and each candidate in it count: a 1 MB log with a client IP on
+  every line overflows after about 150 KB; one with only timestamps, dates
+  or epoch milliseconds never does).
+
+1 MB of any shape in bench/guards/run.py takes at most about 40 ms (it was
+up to 280 ms before the cap and the run marks), a realistic 4 KB prompt about
+0.11 ms; bench/guards/README.md has the tables.
 
 Decisions worth knowing:
 - An IPv4 address glued to a word character or a dot (`v1.2.3.4`,
@@ -30,6 +53,8 @@ Decisions worth knowing:
   "social security" is near: driver's licences and ids share the shape.
 - Where kinds overlap, the validated ones win (a card, an IBAN, an SSN or an
   IP is not also reported as a phone).
+- More than `MAX_CANDIDATES_PER_PASS` candidates in one pass: one
+  `pii_overflow` finding from where the pass stopped to the end (above).
 
 Names and postal addresses need models or gazetteers, so they are left to
 plug-ins (`PiiPlugin`), none by default.
@@ -41,54 +66,115 @@ import bisect
 import ipaddress
 import re
 import string
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from gateway_cli.guards.base import Finding, mask
 
 GUARD = "pii"
+OVERFLOW = "pii_overflow"
+# Runs and candidates one pass may examine in Python before the rest of the
+# text is reported as one `pii_overflow` finding. At a few microseconds each,
+# the four passes together stay within tens of milliseconds on any input.
+MAX_CANDIDATES_PER_PASS = 4096
 
-def _matches(
-    rx: re.Pattern[str], text: str, pos: int, endpos: int, starts: Sequence[int] | None
-) -> Iterable[re.Match[str]]:
-    """`rx.finditer(text, pos, endpos)`, or the same matches tried only at `starts`.
 
-    `starts` (sorted, beginning with `pos`) must hold every position where
-    `rx` can match; the leftmost match at or after the last end is then the
-    first start that matches, exactly as `finditer` would find it.
+class _Budget:
+    """What a scan's current pass may still examine, and where a pass stopped."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self) -> None:
+        self.left = 0
+        self.limit = sys.maxsize  # the first position not examined, once a pass ran out
+
+    def take(self, at: int) -> bool:
+        """Whether the candidate at `at` may be examined; False ends the pass."""
+        if at >= self.limit:
+            return False
+        if self.left <= 0:
+            self.limit = at
+            return False
+        self.left -= 1
+        return True
+
+
+def _said_before(rx: re.Pattern[str], lower: re.Pattern[str], text: str, lo: int, hi: int) -> bool:
+    """`rx.search(text, lo, hi)` for a word list `rx` compiled with IGNORECASE.
+
+    On ASCII text (and the character before `lo`, which `\\b` reads) that is
+    the same as `lower`, the list compiled without the flag, searching the
+    lowercased window: twenty times faster, since the engine then has
+    literal letters to compare instead of case-folding each one.
     """
-    if starts is None:
-        yield from rx.finditer(text, pos, endpos)
-        return
-    last = pos
-    for s in starts:
-        if s < last:
+    window = text[lo - 1 : hi] if lo else text[lo:hi]
+    if window.isascii():
+        return lower.search(window.lower(), 1 if lo else 0) is not None
+    return rx.search(text, lo, hi) is not None
+
+
+def _candidates(
+    at: re.Pattern[str],
+    inner: re.Pattern[str],
+    text: str,
+    start: int,
+    end: int,
+    window: int,
+    long: bool,
+) -> Iterator[re.Match[str]]:
+    """The matches of `at.finditer(text, start, window)`, for a run of digits and separators.
+
+    `[start, end)` is one run (`_RUN`); the candidate is group 1 of every
+    match. In a long run, `at` is tried only at the run's start and between
+    its end and `window`; inside it `inner` finds the same candidates as `at`
+    would, starting at the separator before each one (what `at`'s
+    look-behinds allow there), so the engine stops at separators, not at
+    every digit.
+    """
+    if not long:
+        return at.finditer(text, start, window)
+    return _in_long_run(at, inner, text, start, end, window)
+
+
+def _in_long_run(
+    at: re.Pattern[str], inner: re.Pattern[str], text: str, start: int, end: int, window: int
+) -> Iterator[re.Match[str]]:
+    last = start
+    m = at.match(text, start, window)
+    if m is not None:
+        yield m
+        last = m.end()
+    for m in inner.finditer(text, last, window):
+        if m.start(1) >= end:
+            break
+        yield m
+        last = m.end()
+    p = max(last, end)
+    while p < window:
+        m = at.match(text, p, window)
+        if m is None:
+            p += 1
             continue
-        m = rx.match(text, s, endpos)
-        if m is not None:
-            yield m
-            last = m.end()
+        yield m
+        p = m.end()
 
 
 # --- payment cards ---------------------------------------------------------
 
 # 12 to 19 digits, optionally split by single spaces or dashes; never a piece of
 # a longer digit run (the look-behind also stops a retry from every digit).
-_CARD = re.compile(
-    r"[0-9](?<![\w.+\-][0-9])(?<![0-9][ \-][0-9])(?:[ \-]?[0-9]){11,18}(?!\w)(?![.\- ]?[0-9])"
-)
+_CARD_REST = r"(?:[ \-]?[0-9]){11,18}(?!\w)(?![.\- ]?[0-9])"
+_CARD = re.compile(r"([0-9](?<![\w.+\-][0-9])(?<![0-9][ \-][0-9])" + _CARD_REST + ")")
+_CARD_IN = re.compile(r"[() ](?<![0-9] )([0-9]" + _CARD_REST + ")")
+# Luhn doubles every second digit from the right; 2d, less 9 when over 9.
+_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
 
 
 def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    kept = digits[-1::-2].encode()
+    doubled = digits[-2::-2].translate(_LUHN_DOUBLE).encode()
+    return (sum(kept) + sum(doubled) - 48 * len(digits)) % 10 == 0
 
 
 def _card_confidence(digits: str) -> float:
@@ -128,28 +214,30 @@ _CARD_GROUPINGS = ((4, 6, 5), (4, 6, 4))
 
 def _card_grouping_ok(raw: str) -> bool:
     """Separators must be one kind, in the groups printed on cards."""
-    seps = {c for c in raw if not c.isdigit()}
-    if not seps:
-        return True
-    if len(seps) > 1:
+    space, dash = " " in raw, "-" in raw
+    if space and dash:
         return False
-    groups = tuple(len(g) for g in raw.split(seps.pop()))
+    if not (space or dash):
+        return True
+    groups = tuple(map(len, raw.split(" " if space else "-")))
     if groups in _CARD_GROUPINGS:
         return True
     return len(groups) >= 3 and all(g == 4 for g in groups[:-1]) and 1 <= groups[-1] <= 4
 
 
 def _cards(
-    text: str, pos: int, endpos: int, starts: Sequence[int] | None = None
-) -> Iterable[Finding]:
-    for m in _matches(_CARD, text, pos, endpos, starts):
-        raw = m.group()
+    text: str, start: int, end: int, window: int, long: bool, budget: _Budget, out: list[Finding]
+) -> bool:
+    for m in _candidates(_CARD, _CARD_IN, text, start, end, window, long):
+        s = m.start(1)
+        if not budget.take(s):
+            return False
+        raw = m.group(1)
         digits = raw.replace(" ", "").replace("-", "")
-        if not _card_grouping_ok(raw) or not _luhn(digits):
-            continue
         conf = _card_confidence(digits)
-        if conf:
-            yield Finding(GUARD, "credit_card", m.start(), m.end(), conf, mask(raw))
+        if conf and _card_grouping_ok(raw) and _luhn(digits):
+            out.append(Finding(GUARD, "credit_card", s, m.end(1), conf, mask(raw)))
+    return True
 
 
 # --- IBAN -----------------------------------------------------------------
@@ -168,12 +256,23 @@ _IBAN_LENGTHS: dict[str, int] = {
     "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
 }  # fmt: skip
 
-# Compact, or printed in groups of four with single spaces.
+# Compact, or printed in groups of four with single spaces. The same matches
+# are found from the check digits (`_IBAN`: prose has few digits), from the
+# country code (`_IBAN_BY_LETTER`) or from the non-word character before it
+# (`_IBAN_BY_EDGE`, or at the very start): in a long text, from whichever of
+# the three is rarest, since the engine stops at each.
+_IBAN_REST = r"(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,6}(?: [A-Za-z0-9]{1,4})?)(?!\w)"
 _IBAN = re.compile(
-    r"[0-9][0-9](?<=[A-Za-z][A-Za-z][0-9][0-9])(?<!\w[A-Za-z][A-Za-z][0-9][0-9])"
-    r"(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,6}(?: [A-Za-z0-9]{1,4})?)"
-    r"(?!\w)"
+    r"[0-9][0-9](?<=[A-Za-z][A-Za-z][0-9][0-9])(?<!\w[A-Za-z][A-Za-z][0-9][0-9])" + _IBAN_REST
 )
+_IBAN_BY_LETTER = re.compile(r"[A-Za-z](?<!\w[A-Za-z])[A-Za-z][0-9][0-9]" + _IBAN_REST)
+_IBAN_BY_EDGE = re.compile(r"[^\w]([A-Za-z]{2}[0-9]{2}" + _IBAN_REST + ")")
+_IBAN_AT_START = re.compile(r"[A-Za-z]{2}[0-9]{2}" + _IBAN_REST)
+_IBAN_LETTERS = str.maketrans({c: str(int(c, 36)) for c in string.ascii_uppercase})
+# Below this length the choice of pattern is not worth a sample.
+_SAMPLE_FROM = 1 << 16
+_DROP_DIGITS = str.maketrans("", "", string.digits)
+_DROP_LETTERS = str.maketrans("", "", string.ascii_letters)
 
 
 def _iban_valid(compact: str) -> bool:
@@ -181,30 +280,54 @@ def _iban_valid(compact: str) -> bool:
     if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
         return False
     rearranged = compact[4:] + compact[:4]
-    number = "".join(str(int(c, 36)) for c in rearranged)
-    return int(number) % 97 == 1
+    return int(rearranged.translate(_IBAN_LETTERS)) % 97 == 1
 
 
-def _ibans(text: str) -> Iterable[Finding]:
-    for m in _IBAN.finditer(text):
-        start = m.start() - 2
-        raw = text[start : m.end()]
+def _iban_spans(text: str) -> Iterator[tuple[int, int]]:
+    """The spans of the IBAN candidates, from the country code to the end of the match."""
+    if len(text) > _SAMPLE_FROM:
+        # Sixteen slices, not a stride: a stride can keep to one phase of a
+        # periodic text. A poor guess only costs time, never findings.
+        step = len(text) // 16
+        sample = "".join(text[i : i + 256] for i in range(0, len(text), step))
+        digits = len(sample) - len(sample.translate(_DROP_DIGITS))
+        letters = len(sample) - len(sample.translate(_DROP_LETTERS))
+        others = len(sample) - digits - letters
+        if others < min(digits, letters):
+            m = _IBAN_AT_START.match(text)
+            pos = 0
+            if m is not None:
+                yield m.span()
+                pos = m.end()
+            yield from (m.span(1) for m in _IBAN_BY_EDGE.finditer(text, pos))
+            return
+        if letters < digits:
+            yield from (m.span() for m in _IBAN_BY_LETTER.finditer(text))
+            return
+    yield from ((m.start() - 2, m.end()) for m in _IBAN.finditer(text))
+
+
+def _ibans(text: str, budget: _Budget, out: list[Finding]) -> None:
+    for start, end in _iban_spans(text):
+        if not budget.take(start):
+            return
+        raw = text[start:end]
         # A grouped candidate may have swallowed the next short word ("... 32 to").
         for candidate in (raw, raw.rpartition(" ")[0]) if " " in raw else (raw,):
             if _iban_valid(candidate.replace(" ", "")):
-                end = start + len(candidate)
-                yield Finding(GUARD, "iban", start, end, 0.95, mask(candidate))
+                out.append(
+                    Finding(GUARD, "iban", start, start + len(candidate), 0.95, mask(candidate))
+                )
                 break
 
 
 # --- US SSN ---------------------------------------------------------------
 
-_SSN = re.compile(
-    r"[0-9](?<![\w\-.][0-9])"
-    r"(?:([0-9]{2})([\- ])([0-9]{2})\2([0-9]{4})|([0-9]{2})([0-9]{2})([0-9]{4}))"
-    r"(?!\w)(?![\-.][0-9])"
-)
+_SSN_REST = r"(?:[0-9]{2}(?P<sep>[\- ])[0-9]{2}(?P=sep)[0-9]{4}|[0-9]{8})(?!\w)(?![\-.][0-9])"
+_SSN = re.compile(r"([0-9](?<![\w\-.][0-9])" + _SSN_REST + ")")
+_SSN_IN = re.compile(r"[ ()+]([0-9]" + _SSN_REST + ")")
 _SSN_CONTEXT = re.compile(r"\bssn\b|\bss#|social[\s-]+security|\bsocial sec\b", re.IGNORECASE)
+_SSN_CONTEXT_LOWER = re.compile(_SSN_CONTEXT.pattern)
 # Printed in advertising and on sample cards; never issued to a person.
 _SSN_PUBLIC = frozenset({"078051120", "219099999", "123456789"})
 
@@ -218,66 +341,101 @@ def _ssn_valid(area: str, group: str, serial: str) -> bool:
 
 
 def _ssns(
-    text: str, pos: int, endpos: int, starts: Sequence[int] | None = None
-) -> Iterable[Finding]:
-    for m in _matches(_SSN, text, pos, endpos, starts):
-        if m.group(1) is not None:
-            area, sep, group, serial = m.group(1, 2, 3, 4)
+    text: str, start: int, end: int, window: int, long: bool, budget: _Budget, out: list[Finding]
+) -> bool:
+    for m in _candidates(_SSN, _SSN_IN, text, start, end, window, long):
+        s = m.start(1)
+        if not budget.take(s):
+            return False
+        value = m.group(1)
+        if len(value) == 9:
+            area, sep, group, serial = value[:3], "", value[3:5], value[5:]
         else:
-            area, group, serial = m.group(5, 6, 7)
-            sep = ""
-        area = text[m.start()] + area
+            area, sep, group, serial = value[:3], value[3], value[4:6], value[7:]
         if not _ssn_valid(area, group, serial):
             continue
-        near = _SSN_CONTEXT.search(text, max(0, m.start() - 40), m.start()) is not None
+        near = _said_before(_SSN_CONTEXT, _SSN_CONTEXT_LOWER, text, max(0, s - 40), s)
         conf = {"-": 0.85, " ": 0.6, "": 0.3}[sep]
         if near:
             conf = max(conf, 0.9 if sep else 0.85)
-        yield Finding(GUARD, "us_ssn", m.start(), m.end(), conf, mask(m.group()))
+        out.append(Finding(GUARD, "us_ssn", s, m.end(1), conf, mask(value)))
+    return True
 
 
 # --- IP addresses ---------------------------------------------------------
 
-_IPV4 = re.compile(r"[0-9](?<![\w.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?!\w)(?!\.[0-9])")
+_IPV4_REST = r"[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?!\w)(?!\.[0-9])"
+_IPV4 = re.compile(r"([0-9](?<![\w.][0-9])" + _IPV4_REST + ")")
+_IPV4_IN = re.compile(r"[ ()\-+]([0-9]" + _IPV4_REST + ")")
 # From the first colon: at most 7 more non-empty hex groups (one gap may be
 # `::`, possibly at the end), optionally ending in dotted IPv4. The first group
 # (up to 4 hex digits before that colon) is added back by hand. Starting at a
 # colon lets the engine skip prose at memchr speed, and colons and hex digits
-# are disjoint, so there is nothing to backtrack into.
+# are disjoint, so there is nothing to backtrack into. The look-arounds refuse
+# in the engine what the code after it would refuse anyway, so that times of
+# day and `Foo::bar` never reach Python: a colon right after a dot, a colon or
+# a word character that is no hex digit, and a match with neither eight groups
+# nor a `::` (the look-ahead follows the match's own greedy steps).
 _IPV6_TAIL = re.compile(
-    r"::?[0-9A-Fa-f]{1,4}(?:::?[0-9A-Fa-f]{1,4}){0,6}(?:\.[0-9]{1,3}){0,3}(?:::)?"
+    r":(?<![:.]:)(?<![^\W0-9A-Fa-f]:)"
+    r"(?=:|[0-9A-Fa-f]{1,4}+(?::[0-9A-Fa-f]{1,4}+){6}"
+    r"|[0-9A-Fa-f]{1,4}+(?::[0-9A-Fa-f]{1,4}+){0,6}(?:\.[0-9]{1,3}+){0,3}::)"
+    r":?[0-9A-Fa-f]{1,4}(?:::?[0-9A-Fa-f]{1,4}){0,6}(?:\.[0-9]{1,3}){0,3}(?:::)?"
 )
 _HEX = frozenset("0123456789abcdefABCDEF")
 _SPLIT_V6 = re.compile(r"[:.]")
 _V6_AFTER = re.compile(r"[\w:]|\.\w")
 
 
-def _ip_is_local(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def _ipv4_is_local(raw: str) -> bool | None:
+    """None when `raw` (four groups of 1-3 digits) is not an address, else whether it is local.
+
+    The rules of `ipaddress.IPv4Address` (no leading zeros, octets up to 255)
+    and of its `is_loopback`, `is_unspecified` and `is_link_local`.
+    """
+    a, b, c, d = raw.split(".")
+    for octet in (a, b, c, d):
+        if len(octet) > 1 and (octet[0] == "0" or (len(octet) == 3 and octet > "255")):
+            return None
+    return a == "127" or (a == "169" and b == "254") or a == b == c == d == "0"
+
+
+def _ipv4s(
+    text: str,
+    start: int,
+    end: int,
+    window: int,
+    long: bool,
+    include_local: bool,
+    budget: _Budget,
+    out: list[Finding],
+) -> bool:
+    for m in _candidates(_IPV4, _IPV4_IN, text, start, end, window, long):
+        s = m.start(1)
+        if not budget.take(s):
+            return False
+        raw = m.group(1)
+        local = _ipv4_is_local(raw)
+        if local is not None and (include_local or not local):
+            out.append(Finding(GUARD, "ip_address", s, m.end(1), 0.85, mask(raw)))
+    return True
+
+
+def _ip_is_local(ip: ipaddress.IPv6Address) -> bool:
     return ip.is_loopback or ip.is_unspecified or ip.is_link_local
 
 
-def _ipv4s(text: str, pos: int, endpos: int, include_local: bool) -> Iterable[Finding]:
-    for m in _IPV4.finditer(text, pos, endpos):
-        try:
-            v4 = ipaddress.IPv4Address(m.group())
-        except ValueError:
-            continue
-        if include_local or not _ip_is_local(v4):
-            yield Finding(GUARD, "ip_address", m.start(), m.end(), 0.85, mask(m.group()))
-
-
-def _ipv6s(text: str, include_local: bool) -> Iterable[Finding]:
-    if "::" not in text and text.count(":") < 7:
+def _ipv6s(text: str, include_local: bool, budget: _Budget, out: list[Finding]) -> None:
+    if ":" not in text:
         return
     for m in _IPV6_TAIL.finditer(text):
         start, end = m.span()
-        if m.group().count(":") < 7 and "::" not in m.group():
-            continue  # neither eight groups nor a compressed form: a time, a label
+        if not budget.take(max(0, start - 4)):
+            return
         while start > 0 and m.start() - start < 4 and text[start - 1] in _HEX:
             start -= 1
         before = text[start - 1] if start else " "
-        after = text[end : end + 2]
-        if before.isalnum() or before in "_:." or _V6_AFTER.match(after):
+        if before.isalnum() or before in "_:." or _V6_AFTER.match(text[end : end + 2]):
             continue
         raw = text[start:end]
         if len(raw) < 6 or sum(1 for g in _SPLIT_V6.split(raw) if g) < 2:
@@ -287,15 +445,16 @@ def _ipv6s(text: str, include_local: bool) -> Iterable[Finding]:
         except ValueError:
             continue
         if include_local or not _ip_is_local(v6):
-            yield Finding(GUARD, "ip_address", start, end, 0.9, mask(raw))
+            out.append(Finding(GUARD, "ip_address", start, end, 0.9, mask(raw)))
 
 
 # --- email ----------------------------------------------------------------
 
-_ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-")
-# From the @: a DNS host name with a 2+ letter TLD. The RFC 5322 dot-atom local
-# part is walked back by hand (at most 64 characters), so the engine only
-# wakes up at an @ and no run of text is ever rescanned from each position.
+# The RFC 5322 dot-atom characters of a local part.
+_LOCAL_CHARS = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-."
+# From the @: a DNS host name with a 2+ letter TLD. The local part (at most 64
+# characters) is found by hand before it, so the engine only wakes up at an @
+# and no run of text is ever rescanned from each position.
 _EMAIL_DOMAIN = re.compile(
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,63}"
     r"(?![\w\-])(?!\.[A-Za-z0-9])"
@@ -304,27 +463,29 @@ _EMAIL_DOMAIN = re.compile(
 
 def _local_part_start(text: str, at: int) -> int:
     """Where the local part before `at` begins, or -1 when it is not a dot-atom."""
-    start = at
-    while start > 0 and at - start < 64 and (text[start - 1] in _ATEXT or text[start - 1] == "."):
-        start -= 1
-    if start == at or (start > 0 and (text[start - 1] in _ATEXT or text[start - 1] == ".")):
+    lo = max(0, at - 65)
+    length = at - lo - len(text[lo:at].rstrip(_LOCAL_CHARS))
+    if not 0 < length <= 64:
         return -1
+    start = at - length
     local = text[start:at]
     if local[0] == "." or local[-1] == "." or ".." in local:
         return -1
     return start
 
 
-def _emails(text: str) -> Iterable[Finding]:
+def _emails(text: str, budget: _Budget, out: list[Finding]) -> None:
     if "@" not in text:
         return
     last_end = 0
     for m in _EMAIL_DOMAIN.finditer(text):
+        if not budget.take(max(0, m.start() - 64)):
+            return
         start = _local_part_start(text, m.start())
         if start < last_end:
             continue
         last_end = m.end()
-        yield Finding(GUARD, "email", start, m.end(), 0.95, mask(text[start : m.end()]))
+        out.append(Finding(GUARD, "email", start, m.end(), 0.95, mask(text[start : m.end()])))
 
 
 # --- phone numbers ----------------------------------------------------------
@@ -332,13 +493,12 @@ def _emails(text: str) -> Iterable[Finding]:
 # A candidate: an optional + or (, then up to 24 digits and separators ending
 # in a digit, then an optional extension. It must not continue into more digits
 # and must not start inside a digit run, so a long run yields no candidate.
+_PHONE_REST = r"[0-9 ().\-]{0,24}[0-9](?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,5})?(?!\w)(?![ .\-]?\d)"
 _PHONE = re.compile(
-    r"(?:[+(](?<![\w+.\-)(][+(])(?<![0-9)][ .\-][+(])[0-9]"
-    r"|[0-9](?<![\w+.\-)(][0-9])(?<![0-9)][ .\-][0-9]))"
-    r"[0-9 ().\-]{0,24}[0-9]"
-    r"(?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,5})?"
-    r"(?!\w)(?![ .\-]?\d)"
+    r"((?:[+(](?<![\w+.\-)(][+(])(?<![0-9)][ .\-][+(])[0-9]"
+    r"|[0-9](?<![\w+.\-)(][0-9])(?<![0-9)][ .\-][0-9]))" + _PHONE_REST + ")"
 )
+_PHONE_IN = re.compile(r"[ .\-(+] ((?:\([0-9]|[0-9])" + _PHONE_REST + ")")
 _PHONE_EXT = re.compile(r"[ ]?(?:x|ext\.?|#)[ ]?\d{1,5}$")
 _PHONE_E164 = re.compile(r"\+\d{1,3}(?:[ .\-]?\(0\))?(?:[ .\-]?\d{1,6}){1,6}")
 _PHONE_NANP = re.compile(
@@ -358,6 +518,7 @@ _PHONE_BEFORE = re.compile(
     r"|texts?|messages?|whatsapp|contact|reach|answering|number|registered)\b",
     re.IGNORECASE,
 )
+_PHONE_BEFORE_LOWER = re.compile(_PHONE_BEFORE.pattern)
 _PHONE_AFTER = re.compile(r"\s*[\-(]?\s*(?:office|fax|mobile|home|work|cell)\b", re.IGNORECASE)
 
 
@@ -366,7 +527,9 @@ def _phone_context(text: str, start: int, end: int) -> bool:
     lo = max(0, start - 40)
     before = text[lo:start]
     # The words are letters: without a cased character there is nothing to find.
-    if before.lower() != before.upper() and _PHONE_BEFORE.search(text, lo, start) is not None:
+    if before.lower() != before.upper() and _said_before(
+        _PHONE_BEFORE, _PHONE_BEFORE_LOWER, text, lo, start
+    ):
         return True
     return _PHONE_AFTER.match(text, end, min(len(text), end + 16)) is not None
 
@@ -394,23 +557,136 @@ def _phone_confidence(text: str, start: int, end: int, number: str) -> float:
 
 
 def _phones(
-    text: str, pos: int, endpos: int, starts: Sequence[int] | None = None
-) -> Iterable[Finding]:
-    for m in _matches(_PHONE, text, pos, endpos, starts):
-        if m.end() == endpos < len(text) and (text[endpos].isalnum() or text[endpos] == "_"):
+    text: str, start: int, end: int, window: int, long: bool, budget: _Budget, out: list[Finding]
+) -> bool:
+    n = len(text)
+    for m in _candidates(_PHONE, _PHONE_IN, text, start, end, window, long):
+        s, e = m.span(1)
+        if not budget.take(s):
+            return False
+        if e == window < n and (text[e].isalnum() or text[e] == "_"):
             continue  # the window cut a longer token
-        raw = m.group()
-        ext = _PHONE_EXT.search(raw)
-        number = raw[: ext.start()] if ext else raw
-        conf = _phone_confidence(text, m.start(), m.end(), number)
+        raw = m.group(1)
+        number = raw
+        if "x" in raw or "#" in raw:  # every extension has one
+            ext = _PHONE_EXT.search(raw)
+            if ext:
+                number = raw[: ext.start()]
+        conf = _phone_confidence(text, s, e, number)
         if conf:
-            yield Finding(GUARD, "phone", m.start(), m.end(), conf, mask(raw))
+            out.append(Finding(GUARD, "phone", s, e, conf, mask(raw)))
+    return True
+
+
+# --- runs of digits and separators --------------------------------------------
+
+# Every card, SSN, IPv4 address and phone number lies inside one run of 7 or
+# more digits and separators (a phone's extension just after it). Finding the
+# runs is one possessive pass that the engine starts only at a digit, + or (;
+# each family's pattern then looks only inside runs that have enough digits
+# for it, so prose costs almost nothing.
+#
+# A run that cannot hold anything is marked by the pattern itself (group 1 is
+# set), so skipping it costs Python one test: one digit string that is no SSN
+# (9 digits, not from 9: no area is 900 or above) and no card (12-19 digits,
+# not from 0, 7, 8 or 9, nor from 1 unless it is JCB's 15-digit 1800: no
+# issuer has those prefixes; epoch milliseconds start with 1), or a date
+# (`2024-03-12`, `12.03.2024`, optionally then an hour, as in
+# `2024-03-12 09`), each followed by separators only and no extension (`x`,
+# `e`, `#`). A phone candidate there would contain the date; an SSN, card or
+# IPv4 address needs more digits than such a run has.
+_SKIP = (
+    r"(?:[0-9]{0,7}+|[0-9]{9,10}+|[0-9]{19,}+"
+    r"|(?<=9)[0-9]{8}+|(?<=[0789])[0-9]{11,18}+|(?<=1)(?!800[0-9]{11}(?![0-9]))[0-9]{11,18}+"
+    r"|[0-9]{3}[\-.][0-9]{1,2}[\-.][0-9]{1,2}(?: [0-9]{1,2})?"
+    r"|[0-9]?[\-.][0-9]{1,2}[\-.](?:19|20)[0-9]{2}(?: [0-9]{1,2})?"
+    r")(?![0-9])[ ().\-]*+(?![0-9xXe#])"
+)
+_RUN = re.compile(r"[+(0-9](?=[0-9 ().\-]{6})(?:(?<=[0-9])(?=(" + _SKIP + r")))?[0-9 ().\-]{6,}+")
+_NOT_DIGITS = str.maketrans("", "", " ().-+")
+# A run longer than this is searched by each kind only if it holds a piece
+# that kind's findings always contain (digits written as `d`): two digits in
+# a row for a phone, an SSN's groups for an SSN, a card's groups for a card.
+_LONG_RUN = 64
+_AS_D = str.maketrans("0123456789", "dddddddddd")
+_SSN_PIECES = ("ddd-dd-dddd", "ddd dd dddd", "d" * 9)
+_CARD_PIECES = (
+    "d" * 12,
+    "dddd dddd dddd",
+    "dddd-dddd-dddd",
+    "dddd dddddd dddd",
+    "dddd-dddddd-dddd",
+)
+
+
+def _digit_kinds(text: str, include_local_ips: bool, budget: _Budget, out: list[Finding]) -> None:
+    n = len(text)
+    for run in _RUN.finditer(text):
+        if run.lastindex:
+            continue  # nothing can be found in it (`_SKIP`)
+        start, end = run.span()
+        if not budget.take(start):
+            return
+        raw = run.group()
+        digits = len(raw.translate(_NOT_DIGITS))
+        # The look-aheads need the character after the run; an extension, more.
+        ext = end < n and text[end] in "xXe#"
+        window = min(n, end + (12 if ext else 1))
+        if not ext and raw.rstrip(" ().-").isdigit():
+            # One digit string: every phone shape needs a separator, a + or a
+            # bracket, an SSN is then exactly 9 digits and a card 12 to 19.
+            if digits == 9:
+                done = _ssns(text, start, end, window, False, budget, out)
+            elif 12 <= digits <= 19:
+                done = _cards(text, start, end, window, False, budget, out)
+            else:
+                continue  # `_RUN` marks these already
+        elif end - start <= _LONG_RUN:
+            done = (
+                (
+                    raw.count(".") < 3
+                    or _ipv4s(text, start, end, window, False, include_local_ips, budget, out)
+                )
+                and (digits < 7 or _phones(text, start, end, window, False, budget, out))
+                and (digits < 9 or _ssns(text, start, end, window, False, budget, out))
+                and (digits < 12 or _cards(text, start, end, window, False, budget, out))
+            )
+        else:
+            shape = raw.translate(_AS_D)
+            done = (
+                (
+                    raw.count(".") < 3
+                    or _ipv4s(text, start, end, window, True, include_local_ips, budget, out)
+                )
+                and (
+                    digits < 7
+                    or "dd" not in shape
+                    or _phones(text, start, end, window, True, budget, out)
+                )
+                and (
+                    digits < 9
+                    or not any(p in shape for p in _SSN_PIECES)
+                    or _ssns(text, start, end, window, True, budget, out)
+                )
+                and (
+                    digits < 12
+                    or not any(p in shape for p in _CARD_PIECES)
+                    or _cards(text, start, end, window, True, budget, out)
+                )
+            )
+        if not done:
+            # Out of budget inside this run: none of it counts as examined.
+            budget.limit = start
+            return
 
 
 # --- the guard --------------------------------------------------------------
 
 # On overlap the earlier kind wins: its check is stronger than a phone's shape.
-_PRIORITY = ("credit_card", "iban", "us_ssn", "ip_address", "email", "phone")
+_PRIORITY = {
+    kind: i
+    for i, kind in enumerate(("credit_card", "iban", "us_ssn", "ip_address", "email", "phone"))
+}
 
 
 def _resolve(findings: Iterable[Finding]) -> list[Finding]:
@@ -421,7 +697,7 @@ def _resolve(findings: Iterable[Finding]) -> list[Finding]:
     """
     starts: list[int] = []
     kept: list[Finding] = []
-    for f in sorted(findings, key=lambda f: (_PRIORITY.index(f.kind), f.start, -f.end)):
+    for f in sorted(findings, key=lambda f: (_PRIORITY[f.kind], f.start, -f.end)):
         i = bisect.bisect_left(starts, f.start)
         if i < len(kept) and kept[i].start < f.end:
             continue
@@ -432,107 +708,37 @@ def _resolve(findings: Iterable[Finding]) -> list[Finding]:
     return kept
 
 
-# Every card, SSN, IPv4 address and phone number lies inside one run of 7 or
-# more digits and separators (a phone's extension just after it). Finding the runs is one
-# possessive pass that the engine starts only at a digit, + or (; each family's
-# pattern then looks only inside runs that have enough digits for it, so prose
-# costs almost nothing and a long run is scanned by at most a few patterns.
-_RUN = re.compile(r"[+(0-9][0-9 ().\-]{6,}+")
-_NOT_DIGITS = str.maketrans("", "", " ().-+")
+def _with_overflow(text: str, found: list[Finding], limit: int) -> list[Finding]:
+    """The findings before `limit`, then one `pii_overflow` finding over the rest.
 
-
-# Where a phone, card or SSN can start inside a long run, given the look-behinds
-# of their patterns (a run holds only digits and ` ().-`, and `+` at its start):
-# a phone at a digit or `(` after a space that follows none of `0-9)`; a card
-# at a digit after `(` or `)`, or after a space that follows no digit; an SSN
-# at a group of exactly 3 digits followed by a space or dash, or of exactly 9.
-# On the run with digits written as `d` (and, for SSNs, separators as `s`),
-# these are substring searches in C: a megabyte of `1234 ` holds none of them,
-# so each pattern is tried once at the run's start instead of at every digit.
-_AS_D = str.maketrans("0123456789", "dddddddddd")
-_AS_S = str.maketrans(" ().-+", "ssssss")
-_PHONE_STARTS = tuple(x + " " + y for x in " .-(+" for y in "d(")
-_CARD_STARTS = ("(d", ")d", *(x + " d" for x in " .-()+"))
-_SSN_STARTS = ("sddds", "s" + "d" * 9 + "s")
-_LONG_RUN = 64
-
-
-def _starts(
-    shape: str, subs: Sequence[str], base: int, limit: int, tail: range, at: int = -1
-) -> list[int] | None:
-    """`base`, and `base` plus the index of character `at` of each occurrence of `subs`.
-
-    `tail` (the positions between the run's end and the window's) is added as
-    is: a pattern may start there too when an extension widens the window.
+    The overflow starts at `limit`, or where the finding that crosses it ends,
+    so the two never overlap and together cover everything from `limit` on.
     """
-    if sum(shape.count(sub) for sub in subs) >= limit:
-        return None
-    out = [base]
-    for sub in subs:
-        k = at % len(sub)
-        i = shape.find(sub)
-        while i >= 0:
-            out.append(base + i + k)
-            i = shape.find(sub, i + 1)
-    out.sort()
-    out += tail
-    return out
-
-
-def _digit_kinds(text: str, include_local_ips: bool) -> Iterable[Finding]:
-    n = len(text)
-    for run in _RUN.finditer(text):
-        start, end = run.span()
-        raw = run.group()
-        digits = len(raw.translate(_NOT_DIGITS))
-        # The look-aheads need the character after the run; an extension, more.
-        ext = end < n and text[end] in "xXe#"
-        window = min(n, end + (12 if ext else 1))
-        if not ext and raw.rstrip(" ().-").isdigit():
-            # One digit string: every phone shape needs a separator, a + or a
-            # bracket, an SSN is then exactly 9 digits and a card 12 to 19.
-            if digits == 9:
-                yield from _ssns(text, start, window)
-            elif 12 <= digits <= 19:
-                yield from _cards(text, start, window)
-            continue
-        if raw.count(".") >= 3:
-            yield from _ipv4s(text, start, window, include_local_ips)
-        if end - start <= _LONG_RUN:
-            if digits >= 7:
-                yield from _phones(text, start, window)
-            if digits >= 9:
-                yield from _ssns(text, start, window)
-            if digits >= 12:
-                yield from _cards(text, start, window)
-            continue
-        # A long run: a kind is scanned for only if the run holds the digit
-        # group it needs (a card 4 digits, an SSN 3, a phone 2), and then tried
-        # only where it can start (see above); with too many such places, one
-        # pass of the pattern is cheaper.
-        shape = raw.translate(_AS_D)
-        limit = (end - start) // 12
-        tail = range(end, window)
-        if digits >= 7 and "dd" in shape:
-            starts = _starts(shape, _PHONE_STARTS, start, limit, tail)
-            yield from _phones(text, start, window, starts)
-        if digits >= 9 and "ddd" in shape:
-            padded = "s" + shape.translate(_AS_S) + "s"
-            starts = _starts(padded, _SSN_STARTS, start - 1, limit, tail, at=1)
-            if starts is not None:
-                starts[0] = start
-            yield from _ssns(text, start, window, starts)
-        if digits >= 12 and "dddd" in shape:
-            yield from _cards(text, start, window, _starts(shape, _CARD_STARTS, start, limit, tail))
+    kept = _resolve([f for f in found if f.start < limit])
+    cut = max(limit, kept[-1].end) if kept else limit
+    if cut < len(text):
+        kept.append(Finding(GUARD, OVERFLOW, cut, len(text), 1.0, mask(text[cut:])))
+    return kept
 
 
 def scan(text: str, *, include_local_ips: bool = False) -> list[Finding]:
-    """Personal data in `text`, sorted by position, no two findings overlapping."""
+    """Personal data in `text`, sorted by position, no two findings overlapping.
+
+    If a pass meets more than `MAX_CANDIDATES_PER_PASS` runs or candidates,
+    the text from where it stopped to the end is one `pii_overflow` finding.
+    """
     found: list[Finding] = []
-    found += _digit_kinds(text, include_local_ips)
-    found += _ibans(text)
-    found += _ipv6s(text, include_local_ips)
-    found += _emails(text)
+    budget = _Budget()
+    budget.left = MAX_CANDIDATES_PER_PASS
+    _digit_kinds(text, include_local_ips, budget, found)
+    budget.left = MAX_CANDIDATES_PER_PASS
+    _ibans(text, budget, found)
+    budget.left = MAX_CANDIDATES_PER_PASS
+    _ipv6s(text, include_local_ips, budget, found)
+    budget.left = MAX_CANDIDATES_PER_PASS
+    _emails(text, budget, found)
+    if budget.limit < len(text):
+        return _with_overflow(text, found, budget.limit)
     return _resolve(found)
 
 
