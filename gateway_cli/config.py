@@ -128,6 +128,11 @@ class OutputPolicyConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     # default: it changes every request body (no more byte-for-byte pass-through).
     canary: bool = False
     link_allowlist: list[str] = msgspec.field(default_factory=list)
+    # Characters of text held back per text slot of a streamed answer (an OpenAI choice,
+    # an Anthropic text block, a Responses part) when the action is block or mask, so a
+    # finding is judged before any of it is sent. It delays the first visible text by
+    # about that much (guards/mask_stream.py explains the default).
+    stream_hold: Annotated[int, msgspec.Meta(ge=64, le=8192)] = 256
 
 
 class InspectionRule(_Strict, frozen=True, forbid_unknown_fields=True):

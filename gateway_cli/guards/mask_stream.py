@@ -1,15 +1,16 @@
-"""Mask what a streamed answer leaks, in flight (`[inspection.output] action = "mask"`).
+"""Hold back and judge the text of a streamed answer in flight: mask it, or block first.
 
-A whole answer is masked by `output_policy.inspect_answer`. A stream cannot
+A whole answer is judged by `output_policy.inspect_answer`. A stream cannot
 be judged whole, so the text of each slot (an OpenAI choice's
 `delta.content`, an Anthropic text block, a Responses `output_text` part)
 goes through its own `TextMasker`, which holds back the end of the text:
 
 - Text is released once more than `hold + step` characters are held, down
-  to `hold`. A finding of up to `hold` characters is therefore seen whole
-  before any of it leaves, however the upstream cut it into events (one
-  character per event included), and the released text is masked exactly
-  as `redact(..., style="mask")` masks the whole answer (`sk-p****`).
+  to `hold` (or more: a release ends where a chunk fed ended). A finding of
+  up to `hold` characters is therefore seen whole before any of it leaves,
+  however the upstream cut it into events (one character per event
+  included), and the released text is masked exactly as
+  `redact(..., style="mask")` masks the whole answer (`sk-p****`).
 - The scan covers up to `context` characters of already released text before
   the released part (a keyword or a `![x](` a finding depends on) and all
   the held text after it.
@@ -29,28 +30,70 @@ goes through its own `TextMasker`, which holds back the end of the text:
   upstream) drops the held text instead: it may be the start of a secret
   whose end never came, which no guard would then recognise.
 
-The price is a delay of `hold` to `hold + step` characters of text (512 to
-576 by default: about 130 to 150 tokens), longer only while a long unbroken
-token arrives. Memory per slot is bounded by `2 * context + max_hold +
-step` characters plus one event.
+`MaskingStream` applies `[inspection.output]` to a client-format stream with
+that machinery, in one of three ways:
+
+- `action = "mask"`: the released text is masked, as above.
+- `action = "block"`: the same hold, nothing masked. A finding that reaches
+  the policy's threshold is judged while it is still held, so `blocked` is
+  set before any of its characters is released; the caller ends the stream
+  with an error event, the client having received only text from before the
+  finding (all of it but the last `hold` to `hold + step` characters, or
+  less). A stream with no finding arrives whole, in the upstream's deltas.
+- `action = "flag"`, or `mode = "observe"`: watching only. Each `feed`
+  returns the bytes it was given, at once and unchanged; the same machinery
+  judges a copy, for the log (`report`). (A guard that fails still ends an
+  enforced stream, as it would a whole answer.)
+
+The hold (`stream_hold`, 256 characters by default, 64 to 8192) is what a
+finding may need to be recognised before its first character leaves. A run
+without spaces is held whole anyway (a key, a JWT, an e-mail address, a URL,
+up to `max_hold`), so it matters for what has spaces in it or depends on the
+words after it: a PEM private key is a finding once its header and 64
+characters of key material have arrived (about 100 characters); an AWS
+secret key counts when "aws" or a key id comes up to about 155 characters
+after it (a hold of about 190 is then needed); a Google API key needs the 40
+characters after it; a card number or an IBAN written in groups is under
+50. 256 covers all of these with a margin; 512 would double the delay for
+nothing the built-in guards need. The price is latency: the first text of a
+slot goes out once `hold + step` characters have arrived (288 by default,
+about 70 tokens: 0.75 s measured at 100 four-character events per second,
+1.5 s with a hold of 512), and the text then trails the upstream by `hold`
+to `hold + step` characters until the slot closes (the end of the answer is
+not later: the rest is flushed at once). A long unbroken token delays it
+further while it arrives. Memory per slot is bounded by `2 * context +
+max_hold + step` characters plus one event; `context` is at least 256
+characters, whatever the hold (the AWS rule looks 200 characters back).
+
+Released text goes out in the deltas the upstream cut it into (a release
+ends where a delta ended), so a stream with no finding reaches the client
+event for event as the upstream sent it, only later; an event whose only
+content was text still held is not sent. Masked text goes out in one piece
+with the deltas it spanned.
 
 Only text deltas are delayed or rewritten. Role, usage, tool-call and every
 other event pass through as they came (tool-call arguments and other
 deltas are still scanned, and a guard failure still ends the stream; a
 finding there is reported, not masked: rewriting JSON fragments could make
-the arguments unparseable). Token log-probabilities spell the text out token
-by token, so they are dropped (`logprobs: null`, or `[]` in the Responses
-API). The full-text copies the Responses API repeats in its `.done` and
-`response.completed` events are replaced by the masked text that was streamed.
+the arguments unparseable). Blocking judges them as they pass, not held, so
+part of a finding in tool-call arguments (all of it, if it ends where an
+event ends) can be sent before the stream is cut. Token log-probabilities
+spell the text out token by token, ahead of the hold, so with block or mask
+they are dropped (`logprobs: null`, or `[]` in the Responses API). The
+full-text copies the Responses API repeats in its `.done` and
+`response.completed` events are replaced by the text that was streamed.
 
-Masking judges the text the client receives: `RestoringStream` runs first,
-so a value the request carried, redacted upstream and restored here, is
-judged like any other and skipped because the request carried it (`known`).
+The text judged is the text the client receives: `RestoringStream` runs
+first, so a value the request carried, redacted upstream and restored here,
+is judged like any other and skipped because the request carried it
+(`known`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import msgspec
@@ -66,7 +109,9 @@ from gateway_cli.providers.operations import Family
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 
-HOLD = 512
+HOLD = 256  # the default of `[inspection.output] stream_hold`
+CONTEXT = 256  # released text kept in view of later scans, at least
+MAX_HOLD = 8192  # a still-growing finding is held whole up to this, at least
 Judge = Callable[[str], list[Finding]]
 Slot = tuple[Any, ...]  # ("chat", index) | ("anthropic", index) | ("responses", output, part)
 
@@ -78,10 +123,14 @@ class TextMasker:
     that text). Concatenating every `feed` and the `finish` equals the mask of
     the whole text as long as each finding is no longer than `hold` and
     depends on no more than `context` characters before it.
+
+    `feed_pieces` and `finish_pieces` give the same text cut where the chunks
+    fed were cut (except inside a masked finding), so a stream can go on in
+    the upstream's own deltas, only later.
     """
 
     __slots__ = ("_buf", "_context", "_cut", "_due", "_head", "_hold", "_judge", "_max_hold",
-                 "_pending", "_pending_len", "_step", "masked")
+                 "_pending", "_pending_len", "_sizes", "_step", "masked")
 
     def __init__(self, judge: Judge, *, hold: int = HOLD, step: int | None = None,
                  context: int | None = None, max_hold: int | None = None) -> None:
@@ -91,7 +140,7 @@ class TextMasker:
         self._hold = hold
         self._step = max(1, hold // 8) if step is None else step
         self._context = hold if context is None else context
-        self._max_hold = 16 * hold if max_hold is None else max_hold
+        self._max_hold = max(MAX_HOLD, hold) if max_hold is None else max_hold
         if self._step < 1 or self._context < 0 or self._max_hold < hold:
             raise ValueError("need step >= 1, context >= 0 and max_hold >= hold")
         self._buf = ""  # released context, then the held text
@@ -99,6 +148,7 @@ class TextMasker:
         self._head = ""  # the start of a finding cut in two, scanned before _buf
         self._pending: list[str] = []  # arrived since the last scan (joined when due)
         self._pending_len = 0
+        self._sizes: deque[int] = deque()  # the lengths of the chunks the held text came in
         self._due = hold + self._step  # held characters that make the next scan due
         self.masked = 0  # findings masked so far
 
@@ -107,20 +157,28 @@ class TextMasker:
         return len(self._buf) - self._cut + self._pending_len
 
     def feed(self, chunk: str) -> str:
-        if not chunk:
-            return ""
-        self._pending.append(chunk)
-        self._pending_len += len(chunk)
-        if self.held < self._due:
-            return ""
-        return self._release(final=False)
+        return "".join(self.feed_pieces(chunk))
 
     def finish(self) -> str:
-        out = self._release(final=True) if self.held else ""
+        return "".join(self.finish_pieces())
+
+    def feed_pieces(self, chunk: str) -> list[str]:
+        if not chunk:
+            return []
+        self._pending.append(chunk)
+        self._pending_len += len(chunk)
+        self._sizes.append(len(chunk))
+        if self.held < self._due:
+            return []
+        return self._release(final=False)
+
+    def finish_pieces(self) -> list[str]:
+        out = self._release(final=True) if self.held else []
         self._buf, self._cut, self._head, self._due = "", 0, "", self._hold + self._step
+        self._sizes.clear()
         return out
 
-    def _release(self, *, final: bool) -> str:
+    def _release(self, *, final: bool) -> list[str]:
         if self._pending:
             self._buf += "".join(self._pending)
             self._pending.clear()
@@ -130,12 +188,12 @@ class TextMasker:
         # below 0. Findings that end in already released text were masked then.
         found = [(f.start - head, f.end - head, f)
                  for f in self._judge(self._head + buf if head else buf) if f.end - head > cut]
-        end = size if final else self._boundary(buf, cut, found)
+        end = size if final else self._chunk_end(cut, self._boundary(buf, cut, found), found,
+                                                 max(cut, size - self._max_hold))
         spans = [Finding(f.guard, f.kind, max(start, cut) - cut, min(stop, end) - cut,
                          f.confidence, f.preview)
                  for start, stop, f in found if start < end]
-        piece = buf[cut:end]
-        out = redact.redact(piece, spans, style="mask")[0] if spans else piece
+        out = self._pieces(buf[cut:end], spans)
         self.masked += sum(1 for start, _, _ in found if cut <= start < end)
         keep = max(0, end - self._context)
         # A finding cut in two keeps its start in view (its first `context` characters),
@@ -151,6 +209,50 @@ class TextMasker:
         self._cut = end - keep
         self._due = max(self._hold, size - end) + self._step
         return out
+
+    def _pieces(self, text: str, spans: list[Finding]) -> list[str]:
+        """`text` (released now) masked, cut where its chunks were cut, outside the spans."""
+        size = len(text)
+        if not size:
+            return []
+        cuts: list[int] = []
+        done = 0
+        sizes = self._sizes
+        while sizes and done + sizes[0] <= size:
+            done += sizes.popleft()
+            if done < size:
+                cuts.append(done)
+        if done < size and sizes:
+            sizes[0] -= size - done  # the rest of that chunk is still held
+        if spans:
+            cuts = [c for c in cuts if not any(f.start < c < f.end for f in spans)]
+        edges = [0, *cuts, size]
+        if not spans:
+            return [text[a:b] for a, b in pairwise(edges)]
+        out = []
+        for a, b in pairwise(edges):
+            inside = [Finding(f.guard, f.kind, f.start - a, f.end - a, f.confidence, f.preview)
+                      for f in spans if a <= f.start < b]
+            out.append(redact.redact(text[a:b], inside, style="mask")[0] if inside
+                       else text[a:b])
+        return out
+
+    def _chunk_end(self, cut: int, end: int, found: list[tuple[int, int, Finding]],
+                   floor: int) -> int:
+        """`end` moved back to where a chunk ended, so no chunk is cut in two (nor a finding).
+
+        Past `max_hold` (`floor`), `end` as it is."""
+        ends = [cut]
+        for n in self._sizes:
+            if ends[-1] + n > end:
+                break
+            ends.append(ends[-1] + n)
+        for candidate in reversed(ends):
+            if candidate < floor:
+                break
+            if not any(start < candidate < stop for start, stop, _ in found):
+                return candidate
+        return end
 
     def _boundary(self, buf: str, cut: int, found: list[tuple[int, int, Finding]]) -> int:
         """Where the text to release now ends: `hold` back, never inside a finding."""
@@ -169,24 +271,32 @@ class TextMasker:
 
 
 class MaskingStream:
-    """Client-format SSE in, the same events out with leaked text masked.
+    """Client-format SSE in; out, the events with leaked text masked (`action = "mask"`),
+    or held back until judged (`"block"`), or the very bytes that came in (watching only:
+    `"flag"`, or `mode = "observe"`).
 
-    `blocked` is set when policy ends the stream instead (a guard that failed
-    without `fail_open`): the caller must then send none of the last output
-    and end the stream with an error event. `report` is the strongest
-    verdict seen, for the log.
+    `blocked` is set when policy ends the stream instead (a finding under
+    `block`, or a guard that failed without `fail_open`): the caller sends what
+    that `feed` returned (the events before the one that blocked, if any) and
+    ends the stream with an error event; nothing more is released. `report` is
+    the strongest verdict seen, for the log.
     """
 
     def __init__(self, config: OutputPolicyConfig, family: Family, canary: str | None,
-                 known: frozenset[str] = frozenset(), *, hold: int = HOLD) -> None:
+                 known: frozenset[str] = frozenset(), *, mode: str = "enforce",
+                 hold: int | None = None) -> None:
         self._family = family
         self._known = known
         self._min = config.min_confidence
-        self._hold = hold
+        self._mode = mode
+        self._hold = config.stream_hold if hold is None else hold
+        # Watching only: the traffic goes out as it came, a copy is judged for the log.
+        self.watching = mode != "enforce" or config.action == "flag"
+        self.masking = not self.watching and config.action == "mask"
         self._errors: set[str] = set()
         self._scan = scanner(config, canary, self._errors)
         self._policies = policies(config)
-        self._watch = OutputWatch(config, "enforce", family, canary, known)  # other deltas
+        self._watch = OutputWatch(config, mode, family, canary, known)  # other deltas
         self._parser = SSEParser()
         self._slots: dict[Slot, TextMasker] = {}
         self._last: dict[str, Any] = {}  # the last chunk or event, for the fields of a flush
@@ -207,7 +317,7 @@ class MaskingStream:
     def _judge(self, text: str) -> list[Finding]:
         found = leaks(self._scan(text), text, self._known)
         if found or self._errors:
-            decision = decide(found, self._policies, mode="enforce",
+            decision = decide(found, self._policies, mode=self._mode,
                               errors=sorted(self._errors))
             if decision.applied == "block":
                 self.blocked = decision
@@ -219,16 +329,24 @@ class MaskingStream:
     def _slot(self, key: Slot) -> TextMasker:
         masker = self._slots.get(key)
         if masker is None:
-            masker = self._slots[key] = TextMasker(self._judge, hold=self._hold)
+            masker = self._slots[key] = TextMasker(
+                self._judge, hold=self._hold, context=max(self._hold, CONTEXT),
+                max_hold=max(self._hold, MAX_HOLD))
         return masker
 
-    def _close(self, key: Slot) -> str:
+    def _text(self, key: Slot, text: str) -> list[bytes]:
+        """Feed a text delta of slot `key`: the deltas it releases, in the upstream's cuts."""
+        pieces = self._slot(key).feed_pieces(text)
+        return [] if self.watching else [self._flush_event(key, p) for p in pieces]
+
+    def _close(self, key: Slot) -> list[bytes]:
+        """The slot ends: what it still holds, as deltas to go before the closing event."""
         masker = self._slots.pop(key, None)
         if masker is None:
-            return ""
-        out = masker.finish()
+            return []
+        pieces = masker.finish_pieces()
         self.masked += masker.masked
-        return out
+        return [] if self.watching else [self._flush_event(key, p) for p in pieces]
 
     def _whole(self, text: str) -> str:
         """A text that arrives whole (not as deltas), masked at once."""
@@ -239,14 +357,25 @@ class MaskingStream:
     # -- the stream --------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The events to send now. Once `blocked`, only those before the event that blocked."""
+        if self.blocked is not None:
+            return []
         out: list[bytes] = []
         for event in self._parser.feed(data):
-            out += self._event(event.event, event.data)
-        return out
+            this = self._event(event.event, event.data)
+            if self.blocked is not None:
+                # What earlier events released was judged then, with `hold` characters
+                # after it in view: it can go. Nothing of this event or after it can.
+                return [] if self.watching else out
+            out += this
+        return [data] if self.watching else out
 
     def finish(self) -> list[bytes]:
         """Whatever is still held when the stream ends without closing its slots."""
-        return self._flush_all()
+        if self.blocked is not None:
+            return []
+        out = self._flush_all()
+        return [] if self.watching or self.blocked is not None else out
 
     def _event(self, name: str | None, data: str) -> list[bytes]:
         payload = None
@@ -260,25 +389,26 @@ class MaskingStream:
             return [*before, encode_event(data.encode(), event=name)]
         self._last = payload
         other: list[str] = []
+        keep = True  # False: the event carried only text, now held or sent as deltas before it
         if payload.get("type") == "error" or "error" in payload:  # the upstream gave up
             self._slots.clear()  # what is held may be half a secret: dropped, not flushed
             before = []
         elif self._family == "anthropic":
-            before = self._anthropic(payload, other)
+            before, keep = self._anthropic(payload, other)
         elif "choices" in payload:
-            before = self._chat(payload, other)
+            before, keep = self._chat(payload, other)
         else:
-            before = self._responses(payload, other)
+            before, keep = self._responses(payload, other)
         if other and not self._watch.see(other):
             self.blocked = self._watch.blocked
-        return [*before, encode_event(_encode(payload), event=name)]
+        if self.watching:
+            return []  # the bytes go out as they came
+        return [*before, encode_event(_encode(payload), event=name)] if keep else before
 
     def _flush_all(self) -> list[bytes]:
         out: list[bytes] = []
         for key in list(self._slots):
-            text = self._close(key)
-            if text:
-                out.append(self._flush_event(key, text))
+            out += self._close(key)
         if self._watch.blocked is None and not self._watch.finish():
             self.blocked = self._watch.blocked
         return out
@@ -305,71 +435,77 @@ class MaskingStream:
 
     # -- OpenAI chat completions -------------------------------------------------------------
 
-    def _chat(self, chunk: dict[str, Any], other: list[str]) -> list[bytes]:
+    def _chat(self, chunk: dict[str, Any], other: list[str]) -> tuple[list[bytes], bool]:
         before: list[bytes] = []
+        keep = chunk.get("usage") is not None or not chunk.get("choices")
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict):
+                keep = True
                 continue
             key = ("chat", choice.get("index", 0))
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 if isinstance(delta.get("content"), str) and delta["content"]:
-                    delta["content"] = self._slot(key).feed(delta["content"])
+                    before += self._text(key, delta["content"])
+                    delta["content"] = ""
+                    if len(delta) > 1:
+                        keep = True  # a role, a tool call, a refusal... goes on, text emptied
+                else:
+                    keep = True  # no text of its own: passed on as it came
                 for call in delta.get("tool_calls") or []:
                     function = call.get("function") if isinstance(call, dict) else None
                     if isinstance(function, dict) and isinstance(function.get("arguments"), str):
                         other.append(function["arguments"])
+            else:
+                keep = True
             if choice.get("logprobs") is not None:
                 choice["logprobs"] = None
             if choice.get("finish_reason") is not None:
-                rest = self._close(key)
-                if rest:
-                    before.append(self._flush_event(key, rest))
-        return before
+                before += self._close(key)
+                keep = True
+            elif any(v is not None for k, v in choice.items()
+                     if k not in ("index", "delta", "logprobs", "finish_reason")):
+                keep = True
+        return before, keep
 
     # -- Anthropic messages ------------------------------------------------------------------
 
-    def _anthropic(self, event: dict[str, Any], other: list[str]) -> list[bytes]:
+    def _anthropic(self, event: dict[str, Any], other: list[str]) -> tuple[list[bytes], bool]:
         kind = event.get("type")
         key = ("anthropic", event.get("index"))
         if kind == "content_block_start":
             block = event.get("content_block")
             if isinstance(block, dict) and isinstance(block.get("text"), str) and block["text"]:
-                block["text"] = self._slot(key).feed(block["text"])
+                # The block's first text stays in it: its deltas may only come after it.
+                block["text"] = "".join(self._slot(key).feed_pieces(block["text"]))
         elif kind == "content_block_delta":
             delta = event.get("delta")
             if isinstance(delta, dict):
                 if isinstance(delta.get("text"), str):
-                    delta["text"] = self._slot(key).feed(delta["text"])
-                elif isinstance(delta.get("partial_json"), str):
+                    before = self._text(key, delta["text"]) if delta["text"] else []
+                    delta["text"] = ""
+                    return before, False
+                if isinstance(delta.get("partial_json"), str):
                     other.append(delta["partial_json"])
         elif kind == "content_block_stop":
-            rest = self._close(key)
-            return [self._flush_event(key, rest)] if rest else []
+            return self._close(key), True
         elif kind in ("message_delta", "message_stop"):
-            return self._flush_all()
-        return []
+            return self._flush_all(), True
+        return [], True
 
     # -- OpenAI Responses API ----------------------------------------------------------------
 
-    def _responses(self, event: dict[str, Any], other: list[str]) -> list[bytes]:
+    def _responses(self, event: dict[str, Any], other: list[str]) -> tuple[list[bytes], bool]:
         kind = event.get("type")
         key = ("responses", event.get("output_index", 0), event.get("content_index", 0))
         if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
             self._items.setdefault(key, event.get("item_id", ""))
-            text = self._slot(key).feed(event["delta"])
-            event["delta"] = text
-            self._sent.setdefault(key, []).append(text)
-            if event.get("logprobs"):
-                event["logprobs"] = []
-            return []
+            return self._text(key, event["delta"]), False
         if isinstance(event.get("delta"), str):
             other.append(event["delta"])
         before: list[bytes] = []
         if kind == "response.output_text.done":
-            rest = self._close(key)
-            if rest:
-                before.append(self._flush_event(key, rest))
+            before += self._close(key)
             self._part(event, key)
         elif kind in ("response.content_part.added", "response.content_part.done"):
             if isinstance(event.get("part"), dict):
@@ -381,7 +517,7 @@ class MaskingStream:
                 before += self._flush_all()
             for i, item in enumerate(event["response"].get("output") or []):
                 self._item(item, i)
-        return before
+        return before, True
 
     def _item(self, item: Any, output_index: Any) -> None:
         if isinstance(item, dict):
@@ -396,7 +532,7 @@ class MaskingStream:
             return
         if key in self._sent and key not in self._slots:
             holder["text"] = "".join(self._sent[key])
-        elif text:
+        elif text and not (self.watching and key in self._items):  # (watching: judged already)
             holder["text"] = self._whole(text)
         if holder.get("logprobs"):
             holder["logprobs"] = []

@@ -6,10 +6,13 @@ from the client's own request. Findings from the output guard (canary,
 exfiltration links, active HTML) and from the secrets and PII guards are all
 judged by the `[inspection.output]` policy: block, mask or flag.
 
-Streams are watched over a sliding window (`StreamScanner`); a block ends the
-stream with an error event in the client's format. A masking verdict masks
-whole answers here, and streamed text in flight in `mask_stream.MaskingStream`
-(which holds back the last few hundred characters of text to do so).
+Whole answers are judged (and masked) here. Streams are judged in flight by
+`mask_stream.MaskingStream`, which holds back the last `stream_hold`
+characters of text under block or mask, so a finding is blocked (the stream
+ended with an error event in the client's format) or masked before any of it
+is sent; under flag or in observe mode it only watches. `OutputWatch` judges
+what is not held (tool-call arguments and other deltas) as it passes, over a
+sliding window (`StreamScanner`).
 """
 
 from __future__ import annotations
@@ -81,7 +84,12 @@ def inspect_answer(config: OutputPolicyConfig, mode: str, family: Family, answer
 
 
 class OutputWatch:
-    """Scans a client-format SSE stream as it passes; says when policy ends it."""
+    """Scans a client-format SSE stream as it passes; says when policy ends it.
+
+    Nothing is held back: a finding is judged once the text after it shows where it
+    ends, so under block its characters may already have passed. `MaskingStream` uses
+    it only for what it does not hold (tool-call arguments and other deltas).
+    """
 
     def __init__(self, config: OutputPolicyConfig, mode: str, family: Family,
                  canary: str | None, known: frozenset[str] = frozenset()) -> None:

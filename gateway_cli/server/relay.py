@@ -26,7 +26,7 @@ import msgspec
 from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEError
 from gateway_cli.guards.mask_stream import MaskingStream
-from gateway_cli.guards.output_policy import OutputWatch, inspect_answer
+from gateway_cli.guards.output_policy import inspect_answer
 from gateway_cli.guards.redact import Redactions
 from gateway_cli.guards.restore_stream import RestoringStream, restore_json
 from gateway_cli.providers import mock
@@ -253,49 +253,43 @@ class _Withheld(Exception):
 async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter | None,
                         adapter: Adapter, headers: list[tuple[bytes, bytes]],
                         restorer: StreamConverter | None = None,
-                        watch: OutputWatch | None = None, masker: MaskingStream | None = None,
-                        request_id: str = "-") -> None:
-    """Relay one stream: translate, judge (`watch`), restore placeholders, mask (`masker`).
+                        policy: MaskingStream | None = None, request_id: str = "-") -> None:
+    """Relay one stream: translate, restore placeholders, apply the output policy (`policy`).
 
-    The watch judges the upstream's text before placeholders are restored; the
-    masker judges the text the client gets, after restoration (skipping the
-    values the request carried), so it runs last.
+    The policy judges the text the client gets, after restoration (skipping the
+    values the request carried), so it runs last. Under block or mask it holds
+    back the end of the text until judged; watching only (flag, observe) it
+    passes every piece on as it came.
     """
     await asgi_io.start_sse(send, headers)
 
     async def forward(pieces: list[bytes]) -> None:
-        if watch is not None and not all(watch.check(piece) for piece in pieces):
-            raise _Withheld
         if restorer is not None:
             pieces = [out for piece in pieces for out in restorer.feed(piece)]
-        if masker is not None:
-            pieces = [out for piece in pieces for out in masker.feed(piece)]
-            if masker.blocked is not None:
-                raise _Withheld
+        if policy is not None:
+            pieces = [out for piece in pieces for out in policy.feed(piece)]
         for piece in pieces:
             await asgi_io.send_chunk(send, piece)
+        if policy is not None and policy.blocked is not None:
+            raise _Withheld  # what it returned came before the finding; nothing more
 
     try:
         async for chunk in stream.chunks:
             await forward([chunk] if converter is None else converter.feed(chunk))
-        if watch is not None and not watch.finish():
-            raise _Withheld
         await forward(converter.finish() if converter is not None else [])
-        if masker is not None:
-            held = masker.finish()
-            if masker.blocked is not None:
-                raise _Withheld
-            for piece in held:
+        if policy is not None:
+            for piece in policy.finish():
                 await asgi_io.send_chunk(send, piece)
+            if policy.blocked is not None:
+                raise _Withheld
     except _Withheld:
-        blocked = (watch.blocked if watch is not None else None) \
-            or (masker.blocked if masker is not None else None)
+        blocked = policy.blocked if policy is not None else None
         reason = blocked.reason if blocked is not None else "policy"
         log.info("streamed answer to request %s cut by policy: %s", request_id, reason)
-        watch = masker = None  # reported: nothing more to say
+        policy = None  # reported: nothing more to say
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, f"the gateway's policy withheld the rest of the answer ({reason})"))
-    # On the errors below, text the masker still holds is dropped, not flushed: it may
+    # On the errors below, text the policy still holds is dropped, not flushed: it may
     # be the start of a secret whose end never came, which nothing would recognise.
     except TimeoutError:
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
@@ -310,19 +304,17 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
     finally:
         if stream.close is not None:
             stream.close()
-    _report_stream(request_id, watch, masker)
+    _report_stream(request_id, policy)
     await asgi_io.end_stream(send)
 
 
-def _report_stream(request_id: str, watch: OutputWatch | None,
-                   masker: MaskingStream | None) -> None:
+def _report_stream(request_id: str, policy: MaskingStream | None) -> None:
     """Log the output policy's verdict on a stream: its headers left before the verdict."""
-    decision = masker.report if masker is not None else \
-        watch.reported if watch is not None else None
-    if decision is None:
+    decision = policy.report if policy is not None else None
+    if policy is None or decision is None:
         return
     prefix = "" if decision.applied == decision.verdict else "observe: "
-    masked = f", {masker.masked} masked" if masker is not None else ""
+    masked = f", {policy.masked} masked" if policy.masking else ""
     log.info("streamed answer to request %s: output policy %s%s (%s)%s", request_id, prefix,
              decision.verdict, decision.reason, masked)
 
@@ -356,14 +348,10 @@ async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
         converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
         restorer = RestoringStream(plan.adapter.client, call.redactions) \
             if call.redactions else None
-        watch = masker = None
-        if call.output is not None and call.output.action == "mask" and call.mode == "enforce":
-            masker = MaskingStream(call.output, plan.adapter.client, call.canary, call.known)
-        elif call.output is not None:
-            watch = OutputWatch(call.output, call.mode, plan.adapter.client, call.canary,
-                                call.known)
-        await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer, watch,
-                            masker, call.ids.request_id)
+        policy = MaskingStream(call.output, plan.adapter.client, call.canary, call.known,
+                               mode=call.mode) if call.output is not None else None
+        await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer, policy,
+                            call.ids.request_id)
         return
     try:
         answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)

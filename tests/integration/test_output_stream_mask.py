@@ -1,9 +1,12 @@
-"""Streamed answers masked in flight (`[inspection.output] action = "mask"`), end to end.
+"""Streamed answers held back and judged in flight, end to end: masked (`action = "mask"`),
+or ended before any of a finding is sent (`"block"`, the default); passed on at once when
+only watching (`"flag"`, observe mode).
 
 A fake upstream streams a scripted answer (`FakeUpstream.say`) that leaks an
-API key and an email address, cut into one-character events; the official
-SDKs read it through a real gateway process. The key is generated at run
-time, so the repository holds no real-format secret.
+API key and an email address, cut into one-character events (or ending exactly
+where an event ends); the official SDKs read it through a real gateway process.
+The secrets are generated at run time, so the repository holds no real-format
+secret.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import os
 import random
 import re
 import string
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import anthropic
+import msgspec
 import openai
 import pytest
 
+from gateway_cli.formats.sse import SSEParser
 from tests.conftest import Gateway, start_gateway, stop_gateway
-from tests.fakes.upstream import FakeUpstream, drop_mid_stream
+from tests.fakes.upstream import FakeUpstream, drop_mid_stream, slow_stream
 
 KEY = "sk-test-streammask-" + "m" * 20  # the gateway's key for the fake providers
 _RNG = random.Random()
@@ -193,24 +200,152 @@ def test_tool_call_deltas_pass_untouched(masking: Gateway) -> None:
     assert finish == "tool_calls"
 
 
-def test_block_still_ends_the_stream_with_an_error_event(
-        fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> None:
-    gateway = _start(tmp_path_factory.mktemp("block"), fakes, "[inspection]\n")
-    fakes["oa"].say("Sure, the key is ", f"{LEAKED_KEY} ", "- keep it safe.")
+# -- block (the default action): the same hold, judged before any of a finding leaves ----------
+
+LEAKED_MAIL = "".join(_RNG.choice(string.ascii_lowercase) for _ in range(10)) + "@corp-mail.invalid"
+
+
+def _eights(secret: str) -> list[bytes]:
+    """Every run of 8 characters of `secret`: none may reach the client."""
+    return [secret[i:i + 8].encode() for i in range(len(secret) - 7)]
+
+
+def _sse(raw: bytes) -> list[tuple[str | None, dict[str, Any]]]:
+    return [(e.event, msgspec.json.decode(e.data)) for e in SSEParser().feed(raw)
+            if e.data.startswith("{")]
+
+
+def _openai_raw(gateway: Gateway, model: str = "gpt") -> tuple[bytes, str, str]:
+    """The raw SSE bytes the OpenAI SDK received, the text in them, the last event's error."""
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0,
+                           timeout=30)
+    with client.chat.completions.with_streaming_response.create(
+            model=model, stream=True, messages=[{"role": "user", "content": "runbook?"}]
+    ) as response:
+        raw = b"".join(response.iter_bytes())
+    events = _sse(raw)
+    text = "".join(c["delta"].get("content") or "" for _, e in events
+                   for c in e.get("choices") or [])
+    return raw, text, events[-1][1].get("error", {}).get("message", "")
+
+
+def _anthropic_raw(gateway: Gateway) -> tuple[bytes, str, str]:
+    client = anthropic.Anthropic(base_url=gateway.url, api_key="x", max_retries=0, timeout=30)
+    with client.messages.with_streaming_response.create(
+            model="claude", max_tokens=500, stream=True,
+            messages=[{"role": "user", "content": "runbook?"}]) as response:
+        raw = b"".join(response.iter_bytes())
+    events = _sse(raw)
+    text = "".join(e["delta"]["text"] for name, e in events
+                   if name == "content_block_delta" and e["delta"]["type"] == "text_delta")
+    name, last = events[-1]
+    return raw, text, last["error"]["message"] if name == "error" else ""
+
+
+@pytest.fixture(scope="module")
+def blocking(fakes: dict[str, FakeUpstream],
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gateway = _start(tmp_path_factory.mktemp("block"), fakes, "[inspection]\n")  # the defaults
+    yield gateway
+    stop_gateway(gateway)
+    assert LEAKED_KEY not in gateway.log() and LEAKED_MAIL not in gateway.log()
+
+
+def _key_per_character() -> list[str]:
+    return [*re.findall(r"\S+\s*", BEFORE), "The key is ", *LEAKED_KEY, " - keep it safe.",
+            *re.findall(r"\s*\S+", AFTER)]
+
+
+def _mail_at_an_event_boundary() -> list[str]:
+    return [*re.findall(r"\S+\s*", BEFORE), "Write to ", LEAKED_MAIL, " today.",
+            *re.findall(r"\s*\S+", AFTER)]
+
+
+@pytest.mark.parametrize(("script", "secret", "reason"), [
+    (_key_per_character, LEAKED_KEY, "secrets.openai_api_key"),
+    (_mail_at_an_event_boundary, LEAKED_MAIL, "pii.email")])
+@pytest.mark.parametrize("client", ["openai", "anthropic", "openai-on-claude"])
+def test_block_ends_the_stream_before_any_of_the_secret_is_sent(
+        blocking: Gateway, fakes: dict[str, FakeUpstream], client: str,
+        script: Callable[[], list[str]], secret: str, reason: str) -> None:
+    fakes["oa" if client == "openai" else "an"].say(*script())
+    raw, text, error = _anthropic_raw(blocking) if client == "anthropic" else \
+        _openai_raw(blocking, "gpt" if client == "openai" else "claude")
+    assert "withheld" in error and reason in error  # the error event, in the client's format
+    assert not any(piece in raw for piece in _eights(secret))
+    assert BEFORE.startswith(text) and len(text) >= len(BEFORE) - 300  # what came before
+    assert f"cut by policy: {reason}" in blocking.log()
+
+
+def test_block_lets_an_answer_without_a_finding_through_in_its_own_deltas(
+        blocking: Gateway, fakes: dict[str, FakeUpstream]) -> None:
+    script = [*re.findall(r"\S+\s*", BEFORE), *BEFORE[:300], *re.findall(r"\s*\S+", AFTER)]
+    fakes["oa"].say(*script)
+    text, deltas = _openai_text(blocking)
+    assert text == "".join(script)
+    assert deltas == ["", *script, ""]  # held back, not re-cut (role chunk, text, finish)
+
+
+def test_block_with_the_sdk_s_own_stream_reader(blocking: Gateway,
+                                                fakes: dict[str, FakeUpstream]) -> None:
+    fakes["oa"].say(*_key_per_character())
+    received: list[str] = []
+    client = openai.OpenAI(base_url=blocking.url + "/v1", api_key="x", max_retries=0,
+                           timeout=30)
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(
+                model="gpt", stream=True, messages=[{"role": "user", "content": "key?"}]):
+            if chunk.choices:
+                received.append(chunk.choices[0].delta.content or "")
+    assert "withheld" in str(info.value) and "secrets.openai_api_key" in str(info.value)
+    _no_leak(received)
+    assert "sk-proj-" not in "".join(received) and BEFORE.startswith("".join(received))
+
+
+SLOW = list("A short answer: held back, it would only show at its end.")
+
+
+def _first_text_share(gateway: Gateway, fake: FakeUpstream) -> float:
+    """When the first text showed, as a share of the whole stream's time (0.02 s per event)."""
+    fake.say(*SLOW)
+    fake.script(slow_stream(0.02))
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0,
+                           timeout=30)
+    started = time.monotonic()
+    first = None
+    for chunk in client.chat.completions.create(
+            model="gpt", stream=True, messages=[{"role": "user", "content": "hi"}]):
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.monotonic() - started
+    assert first is not None
+    return first / (time.monotonic() - started)
+
+
+def test_block_shows_the_first_text_only_after_the_hold(
+        blocking: Gateway, fakes: dict[str, FakeUpstream]) -> None:
+    assert _first_text_share(blocking, fakes["oa"]) > 0.8  # shorter than the hold: at its end
+
+
+@pytest.mark.parametrize(("inspection", "reported"), [
+    ('[inspection]\nmode = "observe"\n', "output policy observe: block ("),
+    ('[inspection]\noutput = { action = "flag" }\n', None)])
+def test_observe_and_flag_pass_the_stream_through_unchanged_and_undelayed(
+        fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory,
+        inspection: str, reported: str | None) -> None:
+    gateway = _start(tmp_path_factory.mktemp("watch"), fakes, inspection)
+    script = _key_per_character()
+    fakes["oa"].say(*script)
     try:
-        received: list[str] = []
-        client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0,
-                               timeout=30)
-        with pytest.raises(openai.APIError) as info:
-            for chunk in client.chat.completions.create(
-                    model="gpt", stream=True, messages=[{"role": "user", "content": "key?"}]):
-                if chunk.choices:
-                    received.append(chunk.choices[0].delta.content or "")
-        assert "withheld" in str(info.value) and "secrets.openai_api_key" in str(info.value)
-        _no_leak(received)
+        text, deltas = _openai_text(gateway)
+        share = _first_text_share(gateway, fakes["oa"])
     finally:
         stop_gateway(gateway)
-    assert "cut by policy: secrets.openai_api_key" in gateway.log()
+    assert text == "".join(script)
+    assert deltas == ["", *script, ""]  # each upstream event as it came (role, text, finish)
+    assert share < 0.5  # not held: the first text shows while the upstream is still sending
+    if reported is not None:
+        assert reported in gateway.log()
+    assert LEAKED_KEY not in gateway.log()
 
 
 def test_observe_mode_passes_the_leak_but_reports_it(

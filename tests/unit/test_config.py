@@ -166,3 +166,21 @@ def test_store_references_and_secrets_section() -> None:
     assert "hunter2" not in str(info.value)  # a passphrase pasted here is never echoed
     with pytest.raises(ConfigError, match="store:NAME"):
         parse_config({"providers": [{"name": "oa", "kind": "openai", "secret": "store:a b"}]})
+
+
+def test_stream_hold_defaults_and_bounds() -> None:
+    assert Config().inspection.output.stream_hold == 256
+    for value in (64, 1000, 8192):
+        config = parse_config({"inspection": {"output": {"stream_hold": value}}})
+        assert config.inspection.output.stream_hold == value
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (63, "expected int >= 64"), (0, "expected int >= 64"), (-256, "expected int >= 64"),
+    (8193, "expected int <= 8192"), ("256", "expected int"), (True, "expected int"),
+    (2.5, "expected int")])
+def test_bad_stream_hold_is_one_line_naming_the_key(value: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"inspection": {"output": {"stream_hold": value}}})
+    assert str(info.value) == f"gateway.toml: inspection.output.stream_hold = {value!r}: {expected}"
+    assert "\n" not in str(info.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import random
+import re
 import string
 from itertools import pairwise
 from typing import Any
@@ -83,6 +84,35 @@ def test_streamed_output_is_the_mask_of_the_whole_text(
     for secret in (KEY, EMAIL):
         assert all(secret not in chunk for chunk in out)
         assert secret not in "".join(out)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["lorem", "ipsum dolor", "\n", "sit", "x" * 40, "amet,"]),
+                max_size=80),
+       st.data(), st.sampled_from([64, 256]))
+def test_the_text_goes_out_in_the_chunks_it_came_in(
+        words: list[str], data: st.DataObject, hold: int) -> None:
+    """No finding: every chunk comes out whole and alone, only later."""
+    text = " ".join(words)
+    bounds = data.draw(st.sets(st.integers(0, len(text)), max_size=60))
+    chunks = [c for c in cut(text, list(bounds)) if c]
+    masker = TextMasker(judge, hold=hold)
+    out = [piece for c in chunks for piece in masker.feed_pieces(c)] + masker.finish_pieces()
+    assert out == chunks
+
+
+def test_chunks_are_kept_apart_except_inside_a_masked_finding() -> None:
+    text = "intro " * 60 + f"the key is {KEY}, write to {EMAIL}." + " outro" * 60
+    chunks = [text[i:i + 5] for i in range(0, len(text), 5)]
+    masker = TextMasker(judge)
+    out = [piece for c in chunks for piece in masker.feed_pieces(c)] + masker.finish_pieces()
+    assert "".join(out) == whole_mask(text)
+    masked = [piece for piece in out if "****" in piece]
+    assert len(masked) == 2 and all(len(piece) > 5 for piece in masked)
+    spans = [(text.index(s), text.index(s) + len(s)) for s in (KEY, EMAIL)]
+    apart = [text[i:i + 5] for i in range(0, len(text), 5)
+             if not any(a < i + 5 and i < b for a, b in spans)]
+    assert [piece for piece in out if "****" not in piece] == apart
 
 
 @pytest.mark.parametrize("size", [1, 2, 7, 100, 10_000])
@@ -357,3 +387,210 @@ def test_held_text_is_dropped_when_the_upstream_gives_up() -> None:
     out = run(MaskingStream(MASK, "anthropic", None), events)
     assert parsed(out)[-1][0] == "error"
     assert KEY[:12].encode() not in b"".join(out)
+
+
+# -- block: the same hold, a finding judged before any of it is released -----------------------
+
+BLOCK = OutputPolicyConfig()  # the default: action = "block"
+CARD = "4111 1111 1111 1111"  # a test card number: valid Luhn, spaces inside
+FILLER = ["lorem", "ipsum", "dolor sit", "amet,", "the key is", "mail me at", "\n", "-", "x" * 40,
+          "see https://docs.invalid/guide", "card:", "(", ")."]
+
+
+def relay(stream: MaskingStream, events: list[bytes], cuts: int = 0) -> bytes:
+    """What the relay sends: what each feed returns, until one blocks (cuts: as in `run`)."""
+    data = b"".join(events)
+    pieces = events if not cuts else [data[i:i + cuts] for i in range(0, len(data), cuts)]
+    sent = b""
+    for piece in pieces:
+        sent += b"".join(stream.feed(piece))
+        if stream.blocked is not None:
+            return sent
+    return sent + b"".join(stream.finish())
+
+
+def streamed_text(raw: bytes, family: str) -> str:
+    text = ""
+    for name, data in parsed([raw]):
+        if not isinstance(data, dict):
+            continue
+        if family == "anthropic":
+            if name == "content_block_delta" and data["delta"].get("type") == "text_delta":
+                text += data["delta"]["text"]
+        else:
+            text += "".join(c["delta"].get("content") or "" for c in data.get("choices") or [])
+    return text
+
+
+def events_for(family: str, pieces: list[str]) -> list[bytes]:
+    if family == "anthropic":
+        events = anthropic_stream("")
+        middle = [encode_event(msgspec.json.encode(
+            {"type": "content_block_delta", "index": 0,
+             "delta": {"type": "text_delta", "text": p}}), event="content_block_delta")
+            for p in pieces]
+        return [*events[:3], *middle, *events[3:]]
+    stream = chat_stream("")
+    return [stream[0], *[chat_chunk({"content": p}) for p in pieces], *stream[1:]]
+
+
+def eights(secret: str) -> list[bytes]:
+    return [secret[i:i + 8].encode() for i in range(len(secret) - 7)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(FILLER), max_size=40),
+    st.integers(0, 40),
+    st.sampled_from([KEY, EMAIL, CARD]),
+    st.sampled_from(["openai", "anthropic"]),
+    st.sampled_from([64, 256]),
+    st.booleans(),
+    st.sampled_from([0, 5, 1 << 20]),  # event by event, 5 bytes at a time, all in one read
+    st.data(),
+)
+def test_block_never_releases_a_prefix_of_the_secret(
+        filler: list[str], where: int, secret: str, family: str, hold: int,
+        one_by_one: bool, cuts: int, data: st.DataObject) -> None:
+    words = [*filler[:where], secret, *filler[where:]]
+    text = " ".join(words)
+    start = text.index(secret)
+    end = start + len(secret)
+    bounds = set(data.draw(st.sets(st.integers(0, len(text)), max_size=40)))
+    bounds.add(end)  # the secret ends exactly where an event ends
+    if one_by_one:
+        bounds.update(range(start, end))
+    stream = MaskingStream(BLOCK, family, None, hold=hold)  # type: ignore[arg-type]
+    raw = relay(stream, events_for(family, cut(text, sorted(bounds))), cuts)
+    assert stream.blocked is not None
+    released = streamed_text(raw, family)
+    assert released == text[:len(released)]
+    assert len(released) <= start  # not one character of the secret
+    assert not any(piece in raw for piece in eights(secret))
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic"])
+def test_block_ends_before_a_key_sent_one_character_per_event(family: str) -> None:
+    before = "Here is what I found in the runbook. " * 20
+    pieces = [*re.findall(r"\S+\s*", before), "The key is ", *KEY, " - keep it safe.",
+              *[" and more"] * 50]
+    stream = MaskingStream(BLOCK, family, None)  # type: ignore[arg-type]
+    raw = relay(stream, events_for(family, pieces))
+    assert stream.blocked is not None and stream.blocked.reason == "secrets.openai_api_key"
+    released = streamed_text(raw, family)
+    assert before.startswith(released) and len(released) >= len(before) - 256 - 32 - 11
+    assert not any(piece in raw for piece in eights(KEY))
+
+
+def test_block_judges_an_email_that_ends_where_an_event_ends() -> None:
+    """The old sliding-window watch sent this event and blocked one event too late."""
+    stream = MaskingStream(BLOCK, "openai", None)
+    raw = relay(stream, events_for("openai", ["intro " * 80, "write to ", EMAIL, " today."]))
+    assert stream.blocked is not None and stream.blocked.reason == "pii.email"
+    assert not any(piece in raw for piece in eights(EMAIL))
+    assert ("intro " * 80).startswith(streamed_text(raw, "openai"))
+
+
+@pytest.mark.parametrize("hold", [64, 256])
+def test_block_keeps_a_private_key_s_material_back(hold: int) -> None:
+    """With the default hold not even the header leaves; with 64 the header can, no more."""
+    text = "intro " * 80 + "here it is:\n" + PEM + "\nkeep it safe " + "z " * 300
+    stream = MaskingStream(BLOCK, "openai", None, hold=hold)
+    raw = relay(stream, events_for("openai", [text[i:i + 3] for i in range(0, len(text), 3)]))
+    assert stream.blocked is not None and stream.blocked.reason == "secrets.private_key"
+    released = streamed_text(raw, "openai")
+    assert text.startswith(released)
+    assert not any(line.encode() in raw for line in PEM.splitlines()[1:-1])
+    if hold == 256:
+        assert b"-----BEGIN" not in raw
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic"])
+def test_block_without_a_finding_sends_the_upstream_s_own_events_only_later(
+        family: str) -> None:
+    """Nothing masked, lost or re-cut: the same events, the text `hold` characters behind."""
+    text = "A harmless answer about gardens, with a link to https://docs.invalid/guide. " * 30
+    pieces = [text[i:i + RNG.randint(1, 9)] for i in range(0, len(text), 9)]
+    pieces = [p for p in pieces if p]
+    events = events_for(family, pieces)
+    stream = MaskingStream(BLOCK, family, None)  # type: ignore[arg-type]
+    first = 3 if family == "anthropic" else 1  # the events before the text's
+    out = [o for event in events[:first] for o in stream.feed(event)]
+    fed = released = 0
+    for event, piece in zip(events[first:], pieces, strict=False):
+        out += stream.feed(event)
+        fed += len(piece)
+        released = len(streamed_text(b"".join(out), family))
+        assert released == 0 or fed - 288 - 9 <= released <= fed - 256
+    whole = relay(MaskingStream(BLOCK, family, None), events)  # type: ignore[arg-type]
+    assert parsed([whole]) == parsed(events)
+    assert stream.blocked is None and stream.report is None
+
+
+def test_block_on_the_responses_api() -> None:
+    stream = MaskingStream(BLOCK, "openai", None)
+    raw = relay(stream, responses_stream(LEAK))
+    assert stream.blocked is not None
+    assert not any(piece in raw for piece in eights(KEY))
+
+
+def test_block_drops_logprobs_that_would_spell_the_text_out_ahead_of_the_hold() -> None:
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [{"index": 0, "delta": {"content": "fine words " * 40},
+                          "logprobs": {"content": [{"token": "fine", "logprob": -0.1}]},
+                          "finish_reason": None}]}
+    raw = relay(MaskingStream(BLOCK, "openai", None),
+                [b"data: " + msgspec.json.encode(chunk) + b"\n\n", *chat_stream("")[1:]])
+    assert all(c["choices"][0]["logprobs"] is None for _, c in parsed([raw])
+               if isinstance(c, dict) and c["choices"])
+
+
+def test_block_judges_tool_call_arguments_as_they_pass() -> None:
+    calls = [{"index": 0, "id": "call_1", "type": "function",
+              "function": {"name": "send", "arguments": '{"key": "'}},
+             {"index": 0, "function": {"arguments": KEY}},
+             {"index": 0, "function": {"arguments": '"}'}}]
+    events = [chat_chunk({"role": "assistant", "content": None}),
+              *[chat_chunk({"tool_calls": [call]}) for call in calls],
+              chat_chunk({}, "tool_calls"), b"data: [DONE]\n\n"]
+    stream = MaskingStream(BLOCK, "openai", None)
+    relay(stream, events)
+    assert stream.blocked is not None and stream.blocked.reason == "secrets.openai_api_key"
+
+
+# -- watching only: flag, or observe mode ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("config", "mode", "verdict"), [
+    (BLOCK, "observe", "block"), (MASK, "observe", "redact"),
+    (OutputPolicyConfig(action="flag"), "enforce", None)])
+def test_watching_only_passes_every_byte_through_at_once(
+        config: OutputPolicyConfig, mode: str, verdict: str | None) -> None:
+    for family, events in (("openai", chat_stream(LEAK)), ("anthropic", anthropic_stream(LEAK)),
+                           ("openai", responses_stream(LEAK))):
+        stream = MaskingStream(config, family, None, mode=mode)  # type: ignore[arg-type]
+        for event in events:
+            assert stream.feed(event) == [event]  # the same bytes, not one held back
+        assert stream.finish() == []
+        assert stream.blocked is None and stream.watching and not stream.masking
+        report = stream.report
+        if verdict is None:
+            assert report is None  # flags only: nothing to report
+        else:
+            assert report is not None and report.verdict == verdict
+            assert report.applied == "allow"
+
+
+def test_a_failing_guard_still_ends_a_flagged_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(text: str) -> list[Finding]:
+        raise RuntimeError("guard bug")
+
+    monkeypatch.setattr(pii, "scan", broken)
+    events = chat_stream("a harmless answer " * 10)
+    stream = MaskingStream(OutputPolicyConfig(action="flag"), "openai", None, hold=64)
+    sent = relay(stream, events)
+    assert stream.blocked is not None and stream.blocked.reason == "pii.guard_error"
+    assert b"".join(events).startswith(sent) and len(sent) < len(b"".join(events))
+    observed = MaskingStream(OutputPolicyConfig(action="flag"), "openai", None,
+                             mode="observe", hold=64)
+    assert relay(observed, events) == b"".join(events)
