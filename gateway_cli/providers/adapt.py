@@ -166,9 +166,10 @@ def adapter_for(op: Op, upstream: Family) -> Adapter:
     return Adapter(op=op, client=CLIENT_FAMILY[op], upstream=upstream)
 
 
-def stream_error(family: Family, message: str) -> bytes:
-    """The event that ends a stream the upstream broke, in the client's format."""
+def stream_error(family: Family, message: str, code: str = "upstream_stream_error") -> bytes:
+    """The event that ends a stream early (the upstream broke, or the policy cut it), in
+    the client's format; `code` tells a client which (OpenAI's format carries it)."""
     if family == "anthropic":
         return encode_event(anthropic_error(502, message), event="error")
-    return b"data: " + openai_error(502, message, "upstream_stream_error") + b"\n\n"
+    return b"data: " + openai_error(502, message, code) + b"\n\n"
 

@@ -288,7 +288,8 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
         log.info("streamed answer to request %s cut by policy: %s", request_id, reason)
         policy = None  # reported: nothing more to say
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
-            adapter.client, f"the gateway's policy withheld the rest of the answer ({reason})"))
+            adapter.client, f"the gateway's policy withheld the rest of the answer ({reason}); "
+            f"request id {request_id}", "output_blocked_by_policy"))
     # On the errors below, text the policy still holds is dropped, not flushed: it may
     # be the start of a secret whose end never came, which nothing would recognise.
     except TimeoutError:

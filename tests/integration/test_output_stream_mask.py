@@ -272,6 +272,9 @@ def test_block_ends_the_stream_before_any_of_the_secret_is_sent(
     raw, text, error = _anthropic_raw(blocking) if client == "anthropic" else \
         _openai_raw(blocking, "gpt" if client == "openai" else "claude")
     assert "withheld" in error and reason in error  # the error event, in the client's format
+    assert b"request id " in raw
+    if client != "anthropic":  # OpenAI's error format carries a code: policy, not upstream
+        assert b'"code":"output_blocked_by_policy"' in raw
     assert not any(piece in raw for piece in _eights(secret))
     assert BEFORE.startswith(text) and len(text) >= len(BEFORE) - 300  # what came before
     assert f"cut by policy: {reason}" in blocking.log()
