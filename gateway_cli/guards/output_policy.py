@@ -80,7 +80,22 @@ def inspect_answer(config: OutputPolicyConfig, mode: str, family: Family, answer
         chosen = [f for f in found if f.confidence >= config.min_confidence]
         if chosen:
             edits[path] = redact.redact(text, chosen, style="mask")[0]
-    return decision, extract.replace(answer, edits) if edits else answer
+    if not edits:
+        return decision, answer
+    return decision, _without_logprobs(extract.replace(answer, edits))
+
+
+def _without_logprobs(answer: Any) -> Any:
+    """Token logprobs spell the answer out token by token, masked text included."""
+    if isinstance(answer, dict):
+        for choice in answer.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("logprobs") is not None:
+                choice["logprobs"] = None
+        for item in answer.get("output") or ():  # Responses API
+            for part in (item.get("content") or ()) if isinstance(item, dict) else ():
+                if isinstance(part, dict) and part.get("logprobs"):
+                    part["logprobs"] = []
+    return answer
 
 
 class OutputWatch:

@@ -208,3 +208,25 @@ def test_stream_matches_whole_scan(pieces: list[str], data: st.DataObject) -> No
     bounds = [0, *cuts, len(text)]
     chunks = [text[a:b] for a, b in itertools.pairwise(bounds)]
     assert sorted(scan_stream(chunks, guard), key=_key) == guard.scan(text)
+
+
+def test_a_masked_answer_loses_its_logprobs() -> None:
+    """Logprobs spell the answer token by token: masking the text alone would not do."""
+    from gateway_cli.config import OutputPolicyConfig
+    from gateway_cli.guards.output_policy import inspect_answer
+
+    mail = "leak.target@example.org"
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant",
+                                                   "content": f"mail {mail} now"},
+                           "logprobs": {"content": [{"token": t, "logprob": -0.1}
+                                                    for t in ("mail ", mail, " now")]}}]}
+    decision, sent = inspect_answer(OutputPolicyConfig(action="mask"), "enforce", "openai",
+                                    answer, canary=None)
+    assert decision.applied == "redact"
+    assert mail not in str(sent)
+    assert sent["choices"][0]["logprobs"] is None
+    clean = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"},
+                          "logprobs": {"content": []}}]}
+    _, untouched = inspect_answer(OutputPolicyConfig(action="mask"), "enforce", "openai",
+                                  clean, canary=None)
+    assert untouched is clean  # nothing found: the answer is sent as the upstream gave it
