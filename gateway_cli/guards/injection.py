@@ -15,8 +15,11 @@ none of that) is what the optional `Classifier` hook is for.
 How the work stays cheap: a benign prompt is lowered and leet-normalised once
 (two C-level passes) and split into words; one set intersection with the
 detectors' arming words finds the few detectors worth running (most also need
-a second word to co-occur, or a literal to be present), and only those run
-their regex. Every regex uses
+a second word to co-occur, or a literal to be present), and only those try
+their regex, and only where a match can begin: each detector lists the
+literals its matches begin with (`starts`, proved from the regex by the unit
+tests), a few set lookups in the text's words usually show that none occurs,
+and otherwise `find` gives the few places to try. Every regex uses
 bounded gaps and no nested quantifiers, decoded payloads are bounded in
 length and count, and findings per detector are capped, so the worst case
 stays linear in the length of the text.
@@ -96,6 +99,83 @@ _HEX_MAP: Final = _table({**{c: "h" for c in "0123456789abcdefABCDEF"}, " ": " "
 _HEX_PROBE: Final = b"hh hh hh hh hh hh hh hh"
 
 
+# The word map with the apostrophe a separator too: in the result every run of
+# non-spaces of an ASCII text's folded view is one of its runs of word characters.
+_RUN_MAP: Final = _WORD_MAP.translate(_table({"'": " "}))
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """A literal that can begin a detector's match, written `\\bword\\b` in `_starts`.
+
+    A leading `\\b` says the match begins at a word boundary, a trailing one that a
+    non-word character (or the end of the text) follows the literal.
+    """
+
+    literal: str  # as it occurs in the detector's view
+    # The literal in the spaced copy of an ASCII text's folded view (`_Text.spaced`:
+    # every non-word character a space), with a space for each `\\b`; a match
+    # at view offset p puts it at copy offset p + shift.
+    needle: bytes
+    shift: int
+    # Wherever the literal occurs in an ASCII text's folded view, each of its
+    # runs of word characters that the needle has between two spaces is one of
+    # `_Text.pieces()`, and each other run, with the spaces the needle has next
+    # to it, is in `_Text.joined()`. In any text and view, each bare run
+    # (`loose`) is in `joined()`.
+    words: tuple[bytes, ...]
+    parts: tuple[bytes, ...]
+    loose: tuple[bytes, ...]
+
+
+def _start(spec: str) -> _Start:
+    left = spec.startswith("\\b")
+    literal = spec[2:] if left else spec
+    right = literal.endswith("\\b")
+    literal = literal[:-2] if right else literal
+    if not literal or (left and not re.match(r"\w", literal[0])):
+        raise ValueError(f"bad start {spec!r}")
+    spaced = literal.lower().encode("utf-8", _ENC).translate(_RUN_MAP)
+    needle = (b" " if left else b"") + spaced + (b" " if right else b"")
+    runs = _runs(needle)
+    whole = [r for r in runs if len(r) > 2 and r[:1] == r[-1:] == b" "]
+    return _Start(literal, needle, 0 if left else 1, tuple(r[1:-1] for r in whole),
+                  tuple(r for r in runs if r not in whole), tuple(spaced.split()))
+
+
+def _runs(spaced: bytes) -> tuple[bytes, ...]:
+    """The runs of non-spaces of `spaced`, each with the spaces next to it."""
+    return tuple(spaced[max(0, m.start() - 1) : m.end() + 1]
+                 for m in re.finditer(rb"[^ ]+", spaced))
+
+
+def _probes(literal: str) -> tuple[bytes, ...]:
+    """What `_Text.joined()` holds wherever the lowered text contains `literal`.
+
+    Its runs of word characters, with a space where the literal itself has a
+    non-word character next to one: true of any text, ASCII or not.
+    """
+    return _runs(literal.encode("utf-8", _ENC).translate(_RUN_MAP))
+
+
+def _starts(specs: str) -> tuple[_Start, ...]:
+    """`\\bdrop\\b|\\b(skip|ignore)\\b|...`: the literals of which every match begins with one.
+
+    A group `(a|b|)` stands for each of its alternatives (the empty one too), as
+    in a regex; groups do not nest.
+    """
+    literals = (x for spec in re.split(r"\|(?![^()]*\))", specs) for x in _expand(spec))
+    return tuple(_start(spec) for spec in dict.fromkeys(literals))
+
+
+def _expand(spec: str) -> list[str]:
+    group = re.search(r"\(([^()]*)\)", spec)
+    if group is None:
+        return [spec]
+    return [x for alt in group.group(1).split("|")
+            for x in _expand(spec[: group.start()] + alt + spec[group.end() :])]
+
+
 class Classifier(Protocol):
     """A local model a user installs; returns P(injection) for a text, in 0..1."""
 
@@ -117,6 +197,11 @@ class _Detector:
     need: tuple[str, ...] = ()
     # An optional second look at the match that adjusts the confidence.
     adjust: Callable[[str], float] | None = None
+    # When set, every match begins with one of these (`_starts`), so the regex is
+    # tried only where one occurs: a few `in` checks on the text's distinct words
+    # usually show that none does (see `_finditer`). The unit tests prove each
+    # list from the regex itself.
+    starts: tuple[_Start, ...] = ()
 
 
 def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
@@ -171,6 +256,10 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         need=("instruction", "rules", "directive", "direction", "guidelines", "orders", "commands",
               "constraints", "programming", "context", "messages", "polic", "guardrails",
               "everything", "prompt"),
+        starts=_starts(r"\b(ignore|ignored|ignoring|disregard|disregarding|forget|forgot"
+                       r"|forgetten|forgotten|skip|override|overriding|bypass|abandon|discard"
+                       r"|drop|neglect)\b|\blet go of\b|\bpay no attention to\b"
+                       r"|\bstop following\b|\b(do not|don't|dont) follow\b"),
     ),
     _Detector(
         "instruction_override",
@@ -181,6 +270,8 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\bend of (?:the )?(?:system )?(?:prompt|instructions)\b"),
         0.6, _words("instructions directives rules instruction announcement announcements"
                     " override message messages end"),
+        starts=_starts(r"\b(new|updated|real|actual|revised|additional|secret|system|admin"
+                       r"|developer)\b|\bend of (the |)(system |)(prompt|instructions)\b"),
     ),
     _Detector(
         "instruction_override",
@@ -190,12 +281,17 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\byou (?:are|'re) no longer\s+(?:chatgpt|an? ai|bound|restricted|limited)"
            r"|\byou will now (?:act|pose|pretend|simulate|be|respond)\b"),
         0.45, _words("now longer"),
+        starts=_starts(r"\byou are now\b|\bfrom now on\b|\bfrom this (point|moment)\b|\byou ('re"
+                       r"|are) no longer\b|\byou will now (act|pose|pretend|simulate|be"
+                       r"|respond)\b"),
     ),
     _Detector(
         "instruction_override",
         _c(r"\bfor the (?:rest|remainder) of (?:this|the|our) (?:conversation|chat|session)[\s,]+"
            r"(?:you|your)\b"),
         0.45, _words("rest remainder"), also=_words("conversation chat session"),
+        starts=_starts(r"\bfor the (rest|remainder) of (this|the|our) (conversation|chat"
+                       r"|session)\b"),
     ),
     _Detector(
         "prompt_extraction",
@@ -212,6 +308,11 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.7, _words("prompt instructions preprompt directives systemprompt system_prompt"
                     " instructed told"),
         adjust=lambda m: (0.8 if _EXTRACTION_STRONG.search(m) else 0.3),
+        starts=_starts(r"\b(repeat|print|reveal|show|output|display|tell|give|write|list|dump"
+                       r"|leak|share|recite|translate|summarise|summarize|spell|copy|paste"
+                       r"|continue)\b|\bwhat (is|are|was|were)\b|\b(system|systemprompt"
+                       r"|system_prompt)\b|\b(my|the|your) (system prompt|instructions"
+                       r"|initial prompt) (is|are|was|were)|\bi was (instructed|told) to\b"),
     ),
     _Detector(
         "prompt_extraction",
@@ -219,12 +320,14 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"\b(?:text|everything|words|content|all)\s+(?:above|before this)\b"
            r"(?:[\s\w,'\u2019]{0,20}?\b(?:verbatim|word for word|in full))?"),
         0.7, _words("above"), also=_words("repeat print reveal output display copy show recite"),
+        starts=_starts(r"\b(repeat|print|reveal|output|display|copy|show|recite)\b"),
     ),
     _Detector(
         "jailbreak_term",
         _c(r"\bjailbr(?:eak|oken|eaking)\b"),
         0.3, _words("jailbreak jailbroken jailbreaking"),
         adjust=lambda m: 0.6 if m.endswith("oken") else 0.3,
+        starts=_starts(r"\b(jailbreak|jailbreaking|jailbroken)\b"),
     ),
     _Detector(
         "jailbreak_roleplay",
@@ -238,6 +341,12 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"(?:developer|god|evil|chaos|opposite) mode\b"
            r"|\b(?:developer|god|evil|chaos|opposite) mode (?:output|response|answer)s?\b"),
         0.85, _words("anything mode confidant strive machiavellian confines"),
+        starts=_starts(r"\bdo anything now\b|\b(dan|jailbreak|jailbroken|unrestricted"
+                       r"|unfiltered) mode\b|\bevil confidant\b|\bstrive to avoid norms\b"
+                       r"|\balways intelligent and machiavellian\b|\b(freed|broken free"
+                       r"|break free) (of|from) the typical confines\b|\btypical confines of ai\b"
+                       r"|\b(chatgpt|gpt|ai|assistant|model|yourself)\b|\b(developer|god|evil"
+                       r"|chaos|opposite) mode (output|response|answer)"),
     ),
     _Detector(
         # The bare mode, as a settings question would name it: weak alone.
@@ -247,6 +356,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.3, _words("mode _mode developer_mode god_mode"),
         also=_words("developer god evil chaos opposite _mode developer_mode god_mode"),
         adjust=lambda m: 0.35 if m.endswith(_SWITCHED_ON) else 0.3,
+        starts=_starts(r"\b(developer|god|evil|chaos|opposite)( |_|\_)mode\b"),
     ),
     _Detector(
         "mode_switch",
@@ -255,6 +365,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"(?:is\s+)?(?:now\s+)?(?:enabled|activated|unlocked|engaged)\b"),
         0.3, _words("mode _mode admin_mode debug_mode"),
         also=_words("enabled activated unlocked engaged"),
+        starts=_starts(r"\b(admin|sudo|root|maintenance|debug|debugging)( |_|\_)mode\b"),
     ),
     _Detector(
         "jailbreak_no_limits",
@@ -271,6 +382,11 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\bnot (?:bound|limited|restricted) by (?:any )?(?:rules|ethics|morals)\b"),
         0.45, _words("restrictions filters filtering limitations censorship boundaries ethical"
                      " moral openai ethics morals"),
+        starts=_starts(r"\bfree (of|from)\b|\b(without|no)\b|\bnot (bound|limited"
+                       r"|restricted) by\b|\b(break|breaks|breaking|bypass|bypasses|bypassing"
+                       r"|ignore|ignores|ignoring|override|overrides|overriding|circumvent"
+                       r"|circumvents|circumventing)\b|\b(don't|dont|doesn't|doesnt|does not"
+                       r"|do not) have\b|\bnever (follow|abide by)\b"),
     ),
     _Detector(
         "jailbreak_no_limits",
@@ -279,6 +395,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            + _NOT_BREACHED),
         0.45, _words("moral ethical legal"),
         also=_words("bounds boundaries restrictions limits constraints guidelines obligations"),
+        starts=_starts(r"\bno (moral|ethical|legal)\b"),
     ),
     _Detector(
         "jailbreak_no_limits",
@@ -289,12 +406,15 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.45, _words("bound unbound unbounded limited restricted constrained"),
         also=_words("limits rules ethics morals morality laws guidelines principles ai model"
                     " chatgpt openai gpt"),
+        starts=_starts(r"\bnot (bound|limited|restricted|constrained) by\b|\b(unbound"
+                       r"|unbounded) by\b"),
     ),
     _Detector(
         "jailbreak_no_limits",
         _c(r"\b(?:no|any|without)\s+regard\s+(?:to|for)\s+(?:the\s+)?(?:[\w'\u2019-]{1,15}+\s++)?"
            r"(?:morality|legality|ethics|laws?|rules)\b"),
         0.45, _words("regard"), also=_words("morality legality ethics law laws rules"),
+        starts=_starts(r"\b(no|any|without)\b"),
     ),
     _Detector(
         "jailbreak_no_limits",
@@ -305,6 +425,8 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.45, _words("follow obey abide adhere comply prohibitions censorship"),
         also=_words("rules guidelines policy policies restrictions laws prohibitions censorship"),
         need=("any", "openai", "no prohibitions", "no censorship"),
+        starts=_starts(r"\b(does not|doesn't|doesnt|do not|don't|dont|never|won't|wont|will not"
+                       r"|not)\b|\bno (prohibitions|censorship)\b"),
     ),
     _Detector(
         "jailbreak_no_limits",
@@ -315,12 +437,15 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.45, _words("break breaks breaking bypass bypasses bypassing override overrides"
                      " overriding circumvent circumvents circumventing defy defies defying"),
         also=_words("ai openai openai's chatgpt chatgpt's safety content ethical moral"),
+        starts=_starts(r"\b(break|breaks|breaking|bypass|bypasses|bypassing|override|overrides"
+                       r"|overriding|circumvent|circumvents|circumventing|defy|defies|defying)\b"),
     ),
     _Detector(
         # Alone these are NotInject's trigger words ("an unfiltered list of rock songs").
         "jailbreak_no_limits",
         _c(r"\b(?:amoral|unfiltered|uncensored|unrestricted)\b"),
         0.3, _words("amoral unfiltered uncensored unrestricted"),
+        starts=_starts(r"\b(amoral|unfiltered|uncensored|unrestricted)\b"),
     ),
     _Detector(
         # Split from the cues below so that a flood of "act as " without an AI
@@ -332,6 +457,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.2, _words("pretend act behave roleplay role simulate immerse"),
         also=_words("ai chatbot model assistant bot gpt"),
         need=(" as ", " like ", " to be ", " being ", " into the role of "),
+        starts=_starts(r"\b(pretend|act|behave|roleplay|role-play|simulate|immerse yourself)\b"),
     ),
     _Detector(
         "persona_setup",
@@ -346,16 +472,24 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         need=("pretend", "immerse", "ways", "responses", "outputs", "answers", "hypothetical",
               "fictional", "imaginary", "called", "named", "alter ego", "language model",
               "sorry", "gpt"),
+        starts=_starts(r"\b(two|2) (different |separate |distinct |)(ways|responses|outputs"
+                       r"|answers)\b|\b(pretend|pretending) to be\b|\bimmerse yourself\b"
+                       r"|\b(hypothetical|fictional|imaginary) (language model|ai|chatbot"
+                       r"|world)\b|\b(character|ai|model|bot|chatbot) (called|named)\b"
+                       r"|\balter ego\b|\bas an ai language model\b|\b(i'm|im) sorry\b"
+                       r"|\b(chat gpt|chatgpt)\b"),
     ),
     _Detector(
         "persona_name",
         _c(r"\b(?:DAN|STAN|AIM|DUDE|APOPHIS)\b(?![\w'\u2019-])"),
         0.25, _words("dan stan aim dude apophis"), view="raw",
+        starts=_starts(r"\b(DAN|STAN|AIM|DUDE|APOPHIS)\b"),
     ),
     _Detector(
         "persona_setup",
         _c(r"\bsimulat(?:e|es|ing)\s+being\b|\bpretend (?:that )?you(?:'re| are)\b"),
         0.2, _words("simulate simulates simulating pretend"), also=_words("being you you're"),
+        starts=_starts(r"\b(simulate|simulates|simulating)\b|\bpretend (that |)(you're|you are)\b"),
     ),
     _Detector(
         "persona_setup",
@@ -363,11 +497,14 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\byour (?:new )?(?:persona|character) (?:is|will be)\b"),
         0.2, _words("role persona character"), also=_words("take your"),
         need=("take on the", "persona is", "persona will", "character is", "character will"),
+        starts=_starts(r"\btake on the (role|persona) of\b|\byour (new |)(persona|character) (is"
+                       r"|will be)\b"),
     ),
     _Detector(
         "persona_setup",
         _c(r"\byou(?:'ll| will) be (?:called|known as|named)\b"),
         0.2, _words("called known named"), also=_words("you'll will"),
+        starts=_starts(r"\b(you'll|you will) be (called|known as|named)\b"),
     ),
     _Detector(
         "persona_setup",
@@ -377,6 +514,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.2, _words("act pretend behave roleplay role simulate"),
         also=_words("ai chatbot model assistant bot"),
         need=(" as ", " like ", " to be ", " being "),
+        starts=_starts(r"\b(act|pretend|behave|roleplay|role-play|simulate)\b"),
     ),
     # Jailbreak scaffolding. Each cue below also occurs in honest text (a game
     # that keeps score, a question about what "never refuse" means), so each
@@ -398,12 +536,15 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.4, _words("both"),
         also=_words("answer answers answering respond responds responding reply replies replying"),
         need=("as both",),
+        starts=_starts(r"\b(answer|answers|answering|respond|responds|responding|reply|replys"
+                       r"|replying)\b"),
     ),
     _Detector(
         "dual_response",
         _c(r"\b(?:provide|give|show|write)\s+(?:me\s+)?(?:with\s+)?both\s+(?:answers|responses"
            r"|replies|versions)\b"),
         0.4, _words("both"), also=_words("answers responses replies versions"),
+        starts=_starts(r"\b(provide|give|show|write)\b"),
     ),
     _Detector(
         "dual_response",
@@ -411,6 +552,8 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\b(?:respond|answer|reply)\s+first\s+(?:as|with how you (?:would )?normally)\b"
            r"|\bthe first (?:one )?(?:as|being) (?:chatgpt|gpt|yourself|the ai|an ai)\b"),
         0.4, _words("first firstly"), also=_words("respond answer reply as being"),
+        starts=_starts(r"\b(first|firstly|respond|answer|reply)\b|\bthe first (one |)(as"
+                       r"|being) (chatgpt|gpt|yourself|the ai|an ai)\b"),
     ),
     _Detector(
         "dual_response",
@@ -420,6 +563,9 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|would normally)\b"),
         0.4, _words("opposite"), also=_words("chatgpt gpt openai ai assistant original normal user"
                                               " you i"),
+        starts=_starts(r"\bopposite of (what |how |)(chatgpt|gpt|openai|the ai|the assistant"
+                       r"|the original|the normal)\b|\bopposite of (what|how) (the user|you"
+                       r"|i) (want|wants|ask|asks|say|says|request|requests|would normally)\b"),
     ),
     _Detector(
         # "Let's play a game": the usual opening of a rule-changing role-play.
@@ -428,6 +574,9 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\b(?:i|we) (?:want|would like|'d like) to play a (?:[\w-]{1,20}+ )?game\b"
            r"|\bin this (?:role-?playing )?game,? you\b"),
         0.2, _words("game"), also=_words("play this"),
+        starts=_starts(r"\b(let's|let’s|lets) play a\b|\b(i|we) (want|would like"  # noqa: RUF001
+                       r"|'d like) to play a\b|\bin this (game|roleplaying game"
+                       r"|role-playing game)\b"),
     ),
     _Detector(
         "character_lock",
@@ -436,6 +585,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\bkeep\s+(?:up\s+)?(?:the\s+)?(?:act|character|persona)\b"),
         0.35, _words("character persona act"),
         also=_words("stay remain keep staying remaining break breaks breaking"),
+        starts=_starts(r"\b(stay|staying|remain|remaining|keep|break|breaks|breaking|character)\b"),
     ),
     _Detector(
         "character_lock",
@@ -444,6 +594,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"(?:of\s+)?(?:your\s+)?(?:tokens|points|lives)\b"),
         0.35, _words("mode tokens points lives"),
         also=_words("stay lose lost losing deduct deducted deducts take"), view="lower",
+        starts=_starts(r"\b(stay|lose|lost|losing|deduct|deducted|deducts)\b|\btake away\b"),
     ),
     _Detector(
         "compliance_demand",
@@ -458,6 +609,8 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|responding|replying|my|his|her|their)\b|(?=\s*(?:[.,!;:\"\u201d)]|$)))"),
         0.35, _words("refuse refuses deny denies decline declines reject rejects"),
         also=_words("never not ever won't don't can't shouldn't mustn't cannot doesn't"),
+        starts=_starts(r"\b(never|not ever|n't ever)\b|\b(will|must|should|can|shall|may|do"
+                       r"|does)(not|n't|)\b"),
     ),
     _Detector(
         "compliance_demand",
@@ -466,6 +619,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.35, _words("questions question prompts prompt requests request commands orders"),
         also=_words("answer respond reply fulfil fulfill comply obey"),
         need=("any", "every", "all"),
+        starts=_starts(r"\b(answer|respond to|reply to|comply with|obey)\b|\bfulfil"),
     ),
     _Detector(
         "compliance_demand",
@@ -475,6 +629,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.35, _words("matter"),
         also=_words("illegal unethical immoral harmful dangerous offensive explicit inappropriate"
                     " wrong evil vile controversial derogatory hateful racist"),
+        starts=_starts(r"\bno matter (how|what|if)\b"),
     ),
     _Detector(
         "compliance_demand",
@@ -486,6 +641,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         also=_words("legality legal ethics ethical morality moral morals law laws rules"
                     " consequences harm harmful harms policy policies guidelines illegal unethical"
                     " immoral dangerous"),
+        starts=_starts(r"\bregardless of\b"),
     ),
     _Detector(
         "compliance_demand",
@@ -498,6 +654,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.35, _words("warning warnings disclaimer disclaimers censor censoring censorship remorse"
                      " moralizing moral apology apologies caveat caveats"),
         also=_words("without never not don't"),
+        starts=_starts(r"\b(without|never|not|don't|dont|do not)\b"),
     ),
     _Detector(
         "compliance_demand",
@@ -507,6 +664,8 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.35, _words("care cares worry worries"),
         also=_words("consequences ethics ethical moral morals morality legality rules law laws"
                     " safety harm guidelines policy policies"),
+        starts=_starts(r"\b(doesn't|doesnt|does not|don't|dont|do not|won't|wont|will not"
+                       r"|never)\b"),
     ),
     _Detector(
         "compliance_demand",
@@ -516,6 +675,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.35, _words("anything whatever"),
         also=_words("say write generate produce want wants ask asks request requests desire"
                     " desires"),
+        starts=_starts(r"\b(can|will|could|whatever)\b"),
     ),
     _Detector(
         "compliance_demand",
@@ -525,6 +685,8 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|she|they) (?:can'?t|cannot|can not|(?:is|are) (?:unable|not able))\b"),
         0.35, _words("none tell inform say"),
         also=_words("responses answers replies messages can't cannot unable"),
+        starts=_starts(r"\bnone of (your|its|his|her|their)\b|\b(never|not) (tell|say to"
+                       r"|inform) (me|the user|anyone)\b"),
     ),
     _Detector(
         "identity_denial",
@@ -537,6 +699,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
                     " mentioning"),
         also=_words("ai model chatgpt gpt assistant chatbot computer"),
         need=("not ", "n't ", "never ", "stop "),
+        starts=_starts(r"\b(do not|don't|dont|never|stop|not)\b"),
     ),
     _Detector(
         "identity_denial",
@@ -544,6 +707,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"(?:ai|chatgpt|language model|assistant)\b"),
         0.4, _words("not longer"), also=_words("ai chatgpt model assistant"),
         need=("you are", "you're"),
+        starts=_starts(r"\b(you're|you are) (not|no longer)\b"),
     ),
     _Detector(
         # "[INSERT PROMPT HERE]": the slot of a jailbreak template passed around to be filled.
@@ -559,6 +723,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|dangerous|offensive|explicit)\b"),
         0.2, _words("illegal unethical immoral harmful dangerous offensive explicit"),
         also=_words("or and"),
+        starts=_starts(r"\b(illegal|unethical|immoral|harmful|dangerous|offensive|explicit)\b"),
     ),
     _Detector(
         "harm_vocabulary",
@@ -566,12 +731,14 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\bopenai'?s?\s+(?:content\s+)?(?:polic(?:y|ies)|rules|guidelines|restrictions|filters?)\b"),
         0.2, _words("filter filters openai openai's"),
         also=_words("content safety policy policies rules guidelines restrictions filter filters"),
+        starts=_starts(r"\b(content|safety) (filter|filters)\b|\b(openai|openais)\b"),
     ),
     _Detector(
         "secret_probe",
         _c(r"\b(?:password|secret(?: word)?)\s+(?:that\s+)?you\s+(?:have been|were|are)\s+"
            r"(?:instructed|told|asked|programmed)\s+(?:not\s+to|to\s+not|never\s+to)\b"),
         0.45, _words("password secret"), also=_words("instructed told asked programmed"),
+        starts=_starts(r"\b(password|secret)\b"),
     ),
     _Detector(
         "role_token",
@@ -600,6 +767,9 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"(?:conversation|chat history|user'?s? data|credentials|password|api key)"),
         0.3, _words("instead following subsequent below exfiltrate conversation credentials"
                     " password api"),
+        starts=_starts(r"\b(ai|assistant|model|chatbot|llm|agent|instead|incorporate|integrate"
+                       r"|include|insert|introduce|embed|utilise|utilize|add|send|forward|post"
+                       r"|upload|exfiltrate)\b"),
     ),
     _Detector(
         # "Integrate the subsequent code block into your response": text that tells
@@ -623,6 +793,12 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         also=_words("following subsequent below given provided attached"),
         need=("code", "snippet", "script", "block", "section", "function", "payload", "command"),
         adjust=lambda m: 0.45 if "your" in m else 0.35,
+        starts=_starts(r"\b(add|adds|adding|append|appends|appending|inject|injects|injecting"
+                       r"|insert|inserts|inserting|incorporate|incorporates|incorporating"
+                       r"|integrate|integrates|integrating|include|includes|including|introduce"
+                       r"|introduces|introducing|embed|embeds|embedding|utilise|utilises"
+                       r"|utilising|utilize|utilizes|utilizing|modify|update|revise|change|amend"
+                       r"|enhance|augment|extend)\b|\binclusion of\b"),
     ),
     _Detector(
         "prompt_extraction",
@@ -633,6 +809,7 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
         also=_words("previous prior preceding earlier initial original hidden secret"),
         need=("repeat", "print", "reveal", "output", "display", "dump", "leak", "recite", "show",
               "list"),
+        starts=_starts(r"\b(repeat|print|reveal|output|display|dump|leak|recite|show|list)\b"),
     ),
 )
 
@@ -660,6 +837,9 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
               "anweisungen", "indicaciones", "consignes", "regeln", "reglas", "regole",
               "regras", "befehle", "ordens", "órdenes", "ordini", "règles", "инструкции",
               "указания", "команды", "правила"),
+        starts=_starts(r"\b(ignora|ignorar|ignore|ignorez|ignorer|ignorate|ignoriere|ignorieren"
+                       r"|olvida|olvidar|oublie|oubliez|vergiss|vergessen sie|esqueça|esqueca"
+                       r"|dimentica|игнорируй|игнорируйте|забудь|забудьте)\b"),
     ),
     _Detector(
         "instruction_override",
@@ -688,6 +868,10 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
               "répète", "repete", "affiche", "zeig", "wiederhole", "gib", "mostra", "rivela",
               "ripeti", "mostre", "repita", "显示", "输出", "告诉我", "重复", "打印", "泄露",
               "システムプロンプト", "покажи", "выведи", "повтори", "раскрой"),
+        starts=_starts(r"\b(muestra|revela|repite|imprime|dime|montre|révèle|revele|répète|repete"
+                       r"|affiche|zeig|zeige|wiederhole|gib|mostra|rivela|ripeti|mostre|repita)\b"
+                       r"|(显示|输出|告诉我|重复|打印|泄露|システムプロンプト|покажи|выведи"
+                       r"|повтори|раскрой)"),
     ),
     _Detector(
         "instruction_override",
@@ -711,6 +895,9 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
                      " esqueça esqueca esquece забудь забудьте"),
         ("忘记", "忘掉", "忘記", "忘れ"),
         adjust=lambda m: 0.45 if m.endswith(_EVERYTHING) else 0.85,
+        starts=_starts(r"\b(olvida|olvídate de|oublie|oubliez|vergiss|vergessen sie|dimentica"
+                       r"|dimenticate|esqueça|esqueca|esquece|забудь|забудьте)\b|(忘|これまでの"
+                       r"|以前の|前の|上の)"),
     ),
     # "From now on you are ...": es/pt, fr, de, it, ru, then zh, ja, ko. Each
     # starts with its literal (no leading \b) so `re` skips ahead to it.
@@ -720,29 +907,34 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|seras|vas a|vai|actuarás|responderás|debes|deve|deves|é|és|será)(?!\w)"),
         0.45, _words("partir"),
         also=_words("eres serás seras vas vai actuarás responderás debes deve deves é és será"),
+        starts=_starts(r"a partir de (ahora|agora|hoy|hoje)\b"),
     ),
     _Detector(
         "instruction_override",
         _c(r"(?:à partir de maintenant|désormais|dorénavant)[\s,]+(?:tu|vous)\s+(?:es|êtes|seras"
            r"|serez|vas|allez|dois|devez|agiras|répondras)(?!\w)"),
         0.45, _words("maintenant désormais dorénavant"), also=_words("tu vous"),
+        starts=_starts(r"(à partir de maintenant|désormais|dorénavant)\b"),
     ),
     _Detector(
         "instruction_override",
         _c(r"(?:ab (?:jetzt|sofort)|von nun an)[\s,]+(?:bist|wirst|sollst|musst|antwortest)\s+du\b"
            r"|du bist (?:jetzt|nun|ab sofort)\b"),
         0.45, _words("jetzt sofort nun"), also=_words("du"),
+        starts=_starts(r"(ab jetzt|ab sofort|von nun an)\b|du bist (jetzt|nun|ab sofort)\b"),
     ),
     _Detector(
         "instruction_override",
         _c(r"(?:da (?:ora|adesso)|d'ora) in (?:poi|avanti)[\s,]+(?:tu\s+)?"
            r"(?:sei|sarai|devi|risponderai|agirai)\b"),
         0.45, _words("ora adesso d'ora"), also=_words("poi avanti"),
+        starts=_starts(r"(da ora|da adesso|d'ora) in (poi|avanti)\b"),
     ),
     _Detector(
         "instruction_override",
         _c(r"(?:с этого момента|отныне)[\s,]+ты(?!\w)"),  # noqa: RUF001
         0.45, _words("момента отныне"), also=_words("ты"),
+        starts=_starts(r"(с этого момента|отныне)\b"),  # noqa: RUF001
     ),
     _Detector(
         "instruction_override",
@@ -767,6 +959,7 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
         also=_words("restricción restriccion restricciones restriction restrictions einschränkungen"
                     " beschränkungen restrizioni restrições restricoes ограничений censura censure"
                     " zensur цензуры filtro filtros filtre filtres filter filtri фильтров"),
+        starts=_starts(r"\b(sin|sans|ohne|senza|sem|без)\b"),
     ),
     _Detector(
         "jailbreak_no_limits",
@@ -794,6 +987,12 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.35, _words("personaje personnage rôle rolle personaggio ruolo personagem роли"),
         ("保持角色", "保持人设", "保持人設", "不要脱离", "不要跳出", "不要脫離", "キャラ",
          "캐릭터"),
+        starts=_starts(r"\b(mantente|mantén|permanece|quédate) en\b|\bno (rompas|salgas de)\b"
+                       r"|\b(reste|restez) dans\b|\bne (sors|sortez)\b|\b(bleib|bleibe"
+                       r"|bleiben sie) in\b|\b(fall|falle|fallen sie)\b|\b(resta|rimani) nel\b"
+                       r"|\bnon uscire\b|\b(permaneça|fique|mantenha-se) no personagem\b"
+                       r"|\bnão saia do personagem\b|\bне выходи|\bоставайся в роли\b|(保持|不要"  # noqa: RUF001
+                       r"|キャラ|캐릭터를)"),
     ),
     _Detector(
         "compliance_demand",
@@ -805,6 +1004,10 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|(?:永远不要|永遠不要|绝不|絕不)拒(?:绝|絕)|決して(?:拒否|断ら)|절대\s?거절하지"),
         0.35, _words("nunca jamais niemals nie mai никогда"),
         ("拒绝", "拒絕", "決して", "거절"),
+        starts=_starts(r"\bnunca\b|\bne (refuse|refuses|refusez) jamais\b|\bne jamais refuser\b"
+                       r"|\b(lehne|lehnen sie)\b|\bverweigere\b|\bnon (rifiutare|rifiutarti"
+                       r"|rifiuti) mai\b|\bникогда не отказывай|(永远不要|永遠不要|绝不|絕不"  # noqa: RUF001
+                       r"|決して|절대)"),
     ),
     _Detector(
         # "Developer mode" in other languages: a phone setting too, so weak alone.
@@ -816,6 +1019,10 @@ _ML_DETECTORS: Final[tuple[_Detector, ...]] = (
         0.3, _words("desarrollador desenvolvedor sviluppatore développeur developpeur"
                     " entwicklermodus разработчика"),
         ("开发者模式", "開發者模式", "開発者モード", "개발자"),
+        starts=_starts(r"\bmodo (de |)(desarrollador|desenvolvedor|sviluppatore)\b"
+                       r"|\bmode (développeur|developpeur)\b|\bentwicklermodus\b"
+                       r"|\bmodalità sviluppatore\b|\bрежим разработчика\b|(开发者模式|開發者模式"  # noqa: RUF001
+                       r"|開発者モード|개발자)"),
     ),
 )
 
@@ -844,10 +1051,40 @@ def _probe(sub: str) -> str:
                else (-1 if not c.isascii() else len(_RARE_FIRST)))
 
 
+# Each substring with its probe character and what `_Text.joined()` must hold for
+# it to occur; the character is looked for first when it is rarer than a colon.
 _WITH_SUBS: Final = tuple(
-    (i, tuple((_probe(sub), sub) for sub in det.subs))
+    (i, tuple((_probe(sub) in _RARE_FIRST[: _RARE_FIRST.find(":")], _probe(sub), sub,
+               _probes(sub)) for sub in det.subs))
     for i, det in enumerate(_ALL_DETECTORS) if det.subs
 )
+# An ASCII text cannot hold the other substrings, and skips the non-ASCII detectors.
+_WITH_ASCII_SUBS: Final = tuple(
+    (i, ascii_subs) for i, subs in _WITH_SUBS if not _ALL_DETECTORS[i].non_ascii
+    for ascii_subs in [tuple(s for s in subs if s[2].isascii())] if ascii_subs
+)
+_MAX_PROBES: Final = 8
+
+
+def _has_sub(lowered: str, sub: str, probe: str) -> bool:
+    """`sub in lowered`, from the few places of its rare character when there are few."""
+    offset = sub.index(probe)
+    at = lowered.find(probe, offset)
+    for _ in range(_MAX_PROBES):
+        if at < 0:
+            return False
+        if lowered.startswith(sub, at - offset):
+            return True
+        at = lowered.find(probe, at + 1)
+    return sub in lowered
+
+
+# Each `need` literal with what `_Text.joined()` must hold for it to occur, and
+# the first of those per literal (when every literal has one) for a quick "none".
+_NEED: Final = tuple(tuple((lit, _probes(lit)) for lit in det.need) for det in _ALL_DETECTORS)
+_NEED_FIRST: Final = tuple(
+    tuple(runs[0] for _, runs in needs) if all(runs for _, runs in needs) else ()
+    for needs in _NEED)
 
 # rot13 of ignore, instructions, system, prompt, disregard, previous.
 _ROT13_WORDS: Final = _words("vtaber vafgehpgvbaf flfgrz cebzcg qvfertneq cerivbhf")
@@ -879,6 +1116,11 @@ _HIDDEN_STYLE = re.compile(
 # each URL once.
 _ATTR_TEXT = re.compile(r"\b(?:alt|title|aria-label)\s*=\s*\"([^\"<>]{1,1000})\""
                         r"|!\[([^\]\n]{1,1000})\]\(")
+# Past this many places to try (plus, for detectors, one per 128 characters),
+# one pass of the regex costs less than trying it at each place.
+_MAX_TRIES: Final = 48
+# Every match begins with one of these: `_attr_search` tries the regex only there.
+_ATTR_STARTS: Final = ("alt", "title", "aria-label", "![")
 _URL_RUN = re.compile(r"[^\s)]*")
 _LINK_TAIL = re.compile(r"\s+\"([^\"\n]{1,1000})\"\)")
 _MAX_URL: Final = 2000
@@ -904,10 +1146,33 @@ def _link_title(text: str, pos: int) -> tuple[int, int, int, int] | None:
         pos = max(r, p + 1)
 
 
+def _attr_search(text: str, pos: int, places: list[int]) -> re.Match[str] | None:
+    """`_ATTR_TEXT.search(text, pos)`, trying the regex only where one of `_ATTR_STARTS` is.
+
+    A search tries every place from `pos` on, left to right, and can match only
+    at those: trying them in order finds the same first match. `places` holds
+    the next place of each start from an earlier `pos`, kept across calls so
+    that each place is found once.
+    """
+    places[:] = [text.find(lit, pos) if 0 <= p < pos else p
+                 for lit, p in zip(_ATTR_STARTS, places, strict=True)]
+    for _ in range(_MAX_TRIES):
+        at = min((p for p in places if p >= 0), default=-1)
+        if at < 0:
+            return None
+        m = _ATTR_TEXT.match(text, at)
+        if m is not None:
+            return m
+        places[:] = [text.find(lit, at + 1) if p == at else p
+                     for lit, p in zip(_ATTR_STARTS, places, strict=True)]
+    return _ATTR_TEXT.search(text, pos)
+
+
 def _attr_texts(text: str) -> Iterable[tuple[int, int]]:
     """The spans of the texts above, as one `finditer` over all three shapes would give."""
     pos = 0
-    attr = _ATTR_TEXT.search(text)
+    places = [text.find(lit) for lit in _ATTR_STARTS]
+    attr = _attr_search(text, 0, places)
     link = _link_title(text, 0)
     while attr is not None or link is not None:
         if link is None or (attr is not None and attr.start() < link[0]):
@@ -919,7 +1184,7 @@ def _attr_texts(text: str) -> Iterable[tuple[int, int]]:
             yield link[1], link[2]
             pos = link[3]
         if attr is not None and attr.start() < pos:
-            attr = _ATTR_TEXT.search(text, pos)
+            attr = _attr_search(text, pos, places)
         if link is not None and link[0] < pos:
             link = _link_title(text, pos)
 
@@ -964,15 +1229,189 @@ def _quoted(view: str, start: int, end: int) -> bool:
     return closed >= 0 and not any(stop in after[:closed].rstrip(".!?") for stop in ".!?\n")
 
 
+# The distinct words joined are searched only while they are this long, or a
+# quarter of the text: a megabyte of one word is one word as long as the text.
+_MAX_JOINED: Final = 8192
+
+
+def _yes(_: bytes) -> bool:
+    return True
+
+
+class _Text:
+    """What `_finditer` asks about one text, each computed on first use.
+
+    All of it comes from the lowered text's bytes through the word map, the
+    way `words` does: letters, digits and `_` stay (leetspeak folded), every
+    other ASCII character becomes a space, the apostrophe too. For an ASCII
+    text and the folded view (where `@` and `$` are letters as well) that is
+    exactly the view with each non-word character a space, at the same offsets.
+    """
+
+    __slots__ = ("_apostrophe", "_joined", "_low_bytes", "_pieces", "_spaced", "_words",
+                 "ascii_only")
+
+    def __init__(self, low_bytes: bytes, words: frozenset[bytes], ascii_only: bool) -> None:
+        self._low_bytes = low_bytes
+        self._words = words
+        self.ascii_only = ascii_only
+        self._joined = b""
+        self._apostrophe = b""  # `joined()` before its apostrophes became spaces, if it had any
+        self._pieces: frozenset[bytes] | None = None
+        self._spaced = b""
+
+    def joined(self) -> bytes:
+        """The distinct words joined by spaces, apostrophes as spaces, between two spaces.
+
+        A run of word characters of the folded view is, in an ASCII text, one of
+        the pieces between two spaces (`pieces`); in any text and view, a
+        substring of one.
+        """
+        if not self._joined:
+            joined = b" ".join((b"", *self._words, b""))
+            self._joined = joined.replace(b"'", b" ")
+            if self._joined != joined:
+                self._apostrophe = joined
+        return self._joined
+
+    def holds(self) -> Callable[[bytes], bool]:
+        """`probe in joined()`, or (when that is long) always true: it only ever rules out.
+
+        `joined()` is short for an ordinary text, but as long as the text for a
+        megabyte of one word: then the checks are not worth their passes.
+        """
+        joined = self.joined()
+        short = len(joined) <= max(_MAX_JOINED, len(self._low_bytes) // 4)
+        return joined.__contains__ if short else _yes
+
+    def pieces(self) -> frozenset[bytes]:
+        """The pieces of `joined()` (and the words with an apostrophe, which no probe is)."""
+        if self._pieces is None:
+            self.joined()
+            self._pieces = self._words
+            if self._apostrophe:
+                # Each cut adds the piece before it and the one after it.
+                cut = self._apostrophe.split(b"'")
+                self._pieces = self._words.union(
+                    [before.rpartition(b" ")[2] for before in cut[:-1]],
+                    [after.partition(b" ")[0] for after in cut[1:]])
+        return self._pieces
+
+    def spaced(self) -> bytes:
+        """An ASCII text's folded view with every non-word character a space, between two spaces."""
+        if not self._spaced:
+            self._spaced = b" " + self._low_bytes.translate(_RUN_MAP) + b" "
+        return self._spaced
+
+
+_Needs = tuple[tuple[str, tuple[bytes, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A detector's starts, arranged for few checks: by their first whole word, then the rest."""
+
+    first: frozenset[bytes]
+    by_first: dict[bytes, tuple[_Start, ...]]
+    rest: tuple[_Start, ...]
+
+
+def _plan(det: _Detector) -> _Plan | None:
+    if not det.starts:
+        return None
+    by_first: dict[bytes, list[_Start]] = {}
+    for start in det.starts:
+        if start.words:
+            by_first.setdefault(start.words[0], []).append(start)
+    return _Plan(frozenset(by_first), {w: tuple(s) for w, s in by_first.items()},
+                 tuple(s for s in det.starts if not s.words))
+
+
+def _finditer(det: _Detector, plan: _Plan | None, needs: _Needs, firsts: tuple[bytes, ...],
+              view: str, t: _Text) -> Iterable[re.Match[str]]:
+    """What `det.pattern.finditer(view)` gives, when `det.need` allows a match, else nothing.
+
+    Every match begins with one of `det.starts`; a start whose words are not all
+    in the text (see `_Text`) cannot occur, and the others are found with
+    `find`. Trying the regex at each place found, in order and past the end of
+    the last match, gives the same matches as one pass: a pass tries the same
+    places (and fails everywhere else), left to right, and `match` at a place
+    sees the text before it as a pass does.
+    """
+    if plan is None:
+        if needs and not _needed(needs, firsts, view, t):
+            return ()
+        return det.pattern.finditer(view)
+    joined_has = t.holds()
+    spaced = t.ascii_only and det.view == "fold"
+    if spaced:
+        pieces = t.pieces()
+        viable = [s for w in plan.first.intersection(pieces) for s in plan.by_first[w]
+                  if pieces.issuperset(s.words) and all(map(joined_has, s.parts))]
+        viable += [s for s in plan.rest if all(map(joined_has, s.parts))]
+    else:
+        viable = [s for s in det.starts if all(map(joined_has, s.loose))]
+    # `need` can rule out what the regex alone would match (a line break where
+    # the literal has a space), so it is checked whenever a match could begin.
+    if not viable or (needs and not _needed(needs, firsts, view, t)):
+        return ()
+    places: list[int] = []
+    limit = _MAX_TRIES + len(view) // 128
+    for start in viable:
+        if spaced:
+            copy, needle, shift = t.spaced(), start.needle, start.shift
+            at = copy.find(needle)
+            while at >= 0 and len(places) <= limit:
+                places.append(at - shift)
+                at = copy.find(needle, at + 1)
+        else:
+            literal = start.literal
+            at = view.find(literal)
+            while at >= 0 and len(places) <= limit:
+                places.append(at)
+                at = view.find(literal, at + 1)
+        if len(places) > limit:
+            break
+    if not places:
+        return ()
+    if len(places) > limit:
+        return det.pattern.finditer(view)
+    places.sort()
+    return _match_at(det.pattern, view, places)
+
+
+def _needed(needs: _Needs, firsts: tuple[bytes, ...], view: str, t: _Text) -> bool:
+    """Whether one of a detector's `need` literals is in its view."""
+    joined_has = t.holds()
+    if firsts and not any(map(joined_has, firsts)):
+        return False
+    return any(all(map(joined_has, runs)) and lit in view for lit, runs in needs)
+
+
+def _match_at(pattern: re.Pattern[str], view: str, places: list[int]) -> Iterable[re.Match[str]]:
+    end = 0
+    for at in places:
+        if at >= end:
+            m = pattern.match(view, at)
+            if m is not None:
+                yield m
+                end = m.end()  # every start is a non-empty literal: so is every match
+
+
+_PLANS: Final = tuple(_plan(det) for det in _ALL_DETECTORS)
+
+
 def _run_detectors(text: str, lowered: str, folded: str, words: frozenset[bytes],
-                   ascii_only: bool) -> list[Finding]:
+                   ascii_only: bool, t: _Text) -> list[Finding]:
     armed: set[int] = set()
     for word in _ARM_WORDS.intersection(words):
         armed.update(_BY_WORD[word])
-    for i, subs in _WITH_SUBS:
+    joined_has = t.holds()
+    for i, subs in _WITH_ASCII_SUBS if ascii_only else _WITH_SUBS:
         if i not in armed and any(
-            probe in lowered and sub in lowered
-            for probe, sub in subs if not ascii_only or sub.isascii()
+            (probe in lowered and all(map(joined_has, runs)) and _has_sub(lowered, sub, probe))
+            if rare else (all(map(joined_has, runs)) and probe in lowered and sub in lowered)
+            for rare, probe, sub, runs in subs
         ):
             armed.add(i)
     out: list[Finding] = []
@@ -983,9 +1422,7 @@ def _run_detectors(text: str, lowered: str, folded: str, words: frozenset[bytes]
         if det.also and det.also.isdisjoint(words):
             continue
         view = folded if det.view == "fold" else text if det.view == "raw" else lowered
-        if det.need and not any(lit in view for lit in det.need):
-            continue
-        for n, m in enumerate(det.pattern.finditer(view)):
+        for n, m in enumerate(_finditer(det, _PLANS[i], _NEED[i], _NEED_FIRST[i], view, t)):
             if n >= _MAX_PER_DETECTOR:
                 break
             start, end = m.span()
@@ -1022,8 +1459,11 @@ def _try_b64(run: str) -> str | None:
     return decoded if _printable(decoded) else None
 
 
+_HEX_SEPARATORS = re.compile(r"\\x|[ :]")
+
+
 def _try_hex(run: str) -> str | None:
-    digits = re.sub(r"\\x|[ :]", "", run[: _MAX_DECODE_CHARS * 4])
+    digits = _HEX_SEPARATORS.sub("", run[: _MAX_DECODE_CHARS * 4])
     if len(digits) % 2 or not digits:
         return None
     try:
@@ -1043,21 +1483,49 @@ def _decoded_findings(kind: str, label: str, start: int, end: int, decoded: str,
                     f"{kind}: {label} decodes to {inner[0].kind}")]
 
 
+def _b64_runs(text: str, marks: bytes) -> Iterable[tuple[int, int]]:
+    """The spans `_B64_RUN.finditer(text)` gives, from `marks` (the text's bytes by `_B64_MAP`).
+
+    Offsets in `marks` are offsets in `text` only for an ASCII text; otherwise
+    this is the regex. A match is a maximal run of 20 or more base64 characters
+    and up to two `=` after it; `find` in `marks` lands on the first such run
+    from where the last match ended (nothing there continues a run).
+    """
+    if not text.isascii():
+        yield from (m.span() for m in _B64_RUN.finditer(text))
+        return
+    pos = 0
+    while True:
+        start = marks.find(_B64_PROBE, pos)
+        if start < 0:
+            return
+        end = marks.find(b" ", start + _MIN_B64_RUN)
+        end = len(text) if end < 0 else end
+        pos = end + len(text[end : end + 2]) - len(text[end : end + 2].lstrip("="))
+        yield start, pos
+
+
 def _encoded(text: str, raw: bytes, words: frozenset[bytes], depth: int) -> list[Finding]:
     out: list[Finding] = []
     tried = 0
-    if _B64_PROBE in raw.translate(_B64_MAP):
-        for m in _B64_RUN.finditer(text):
+    marks = raw.translate(_B64_MAP)
+    if _B64_PROBE in marks:
+        decodings: dict[str, tuple[tuple[str, str | None], ...]] = {}
+        for start, end in _b64_runs(text, marks):
             if tried >= _MAX_DECODE_CANDIDATES:
                 break
             tried += 1
-            run = m.group(0)
-            for label, decoded in (("base64", _try_b64(run)),
-                                   ("hex", _try_hex(run) if len(run) % 2 == 0 else None)):
+            run = text[start:end]
+            pairs = decodings.get(run)
+            if pairs is None:  # a run repeated in the text decodes the same
+                pairs = decodings[run] = (
+                    ("base64", _try_b64(run)),
+                    ("hex", _try_hex(run) if len(run) % 2 == 0 else None))
+            for label, decoded in pairs:
                 if decoded is not None:
-                    out += _decoded_findings("encoded_payload", label, m.start(), m.end(),
+                    out += _decoded_findings("encoded_payload", label, start, end,
                                              decoded, depth, 0.85)
-    hex_escapes = "\\x" in text
+    hex_escapes = "\\" in text and "\\x" in text
     hex_spaced = _HEX_PROBE in raw.translate(_HEX_MAP)
     if hex_escapes or hex_spaced:
         for rx in (_HEX_ESC, _HEX_SPACED):
@@ -1139,7 +1607,25 @@ def _rescan_stripped(window: str, offset: int, depth: int) -> list[Finding]:
     return out
 
 
-def _hidden_regions(text: str, lowered: str) -> Iterable[tuple[int, int, str]]:
+# The words `_ATTR_TEXT`'s first branch begins with (each must be one of the
+# text's words): `alt`, `title` or `aria-label`.
+_ATTR_WORDS: Final = (frozenset({b"alt"}), frozenset({b"title"}), frozenset({b"aria", b"label"}))
+
+
+def _may_have_attrs(lowered: str, t: _Text) -> bool:
+    """Whether `alt`, `title` or `aria-label` is in the text: `_ATTR_TEXT` needs one.
+
+    It is matched on the text, where `@` and `$` are not word characters as
+    they are in the words (leetspeak): without them, an ASCII text holds one
+    only as one of its words (after a word boundary, before `=` or a space).
+    """
+    if t.ascii_only and "@" not in lowered and "$" not in lowered:
+        pieces = t.pieces()
+        return any(map(pieces.issuperset, _ATTR_WORDS))
+    return "alt" in lowered or "title" in lowered or "aria-label" in lowered
+
+
+def _hidden_regions(text: str, lowered: str, t: _Text) -> Iterable[tuple[int, int, str]]:
     """Regions a human reader would not see: comments, invisible styles, alt/title text."""
     count = 0
     pos = 0
@@ -1162,8 +1648,7 @@ def _hidden_regions(text: str, lowered: str) -> Iterable[tuple[int, int, str]]:
             close = lowered.find("</" + m.group(1), m.end(), m.end() + _MAX_HIDDEN_CHARS)
             yield m.start(), (m.end() + _MAX_HIDDEN_CHARS if close < 0 else close), \
                 "invisible styled text"
-    if "](" in lowered or ("=" in lowered and ("alt" in lowered or "title" in lowered
-                                               or "aria-label" in lowered)):
+    if "](" in lowered or ("=" in lowered and _may_have_attrs(lowered, t)):
         for g_start, g_end in _attr_texts(text):
             if count >= _MAX_HIDDEN_REGIONS:
                 break
@@ -1176,9 +1661,9 @@ _HIDDEN_KINDS: Final = frozenset({"instruction_override", "prompt_extraction",
                                   "encoded_payload"})
 
 
-def _hidden(text: str, lowered: str, found: list[Finding]) -> list[Finding]:
+def _hidden(text: str, lowered: str, found: list[Finding], t: _Text) -> list[Finding]:
     out: list[Finding] = []
-    for start, end, label in _hidden_regions(text, lowered):
+    for start, end, label in _hidden_regions(text, lowered, t):
         end = min(end, len(text))
         inside = [f for f in found if f.kind in _HIDDEN_KINDS and start <= f.start < end]
         if inside:
@@ -1307,7 +1792,8 @@ def _scan(text: str, depth: int = 0, *, unicode_checks: bool = True) -> list[Fin
     folded = low_bytes.translate(_LEET).decode("utf-8", _ENC)
     words = frozenset(low_bytes.translate(_WORD_MAP).split())
     ascii_only = text.isascii()
-    found = _run_detectors(text, lowered, folded, words, ascii_only)
+    t = _Text(low_bytes, words, ascii_only)
+    found = _run_detectors(text, lowered, folded, words, ascii_only, t)
     found += _code_payload(text, lowered, words)
     found += _secret_probe(text, lowered, words)
     found += _gpt_persona(text, lowered, words)
@@ -1315,8 +1801,8 @@ def _scan(text: str, depth: int = 0, *, unicode_checks: bool = True) -> list[Fin
         found += _encoded(text, text.encode("utf-8", _ENC), words, depth)
     if unicode_checks and not ascii_only and _UNICODE.search(text):
         found += _unicode(text, depth)
-    if "<" in text or "](" in text:
-        found += _hidden(text, lowered, found)
+    if "<" in text or ("]" in text and "](" in text):
+        found += _hidden(text, lowered, found, t)
     return found
 
 

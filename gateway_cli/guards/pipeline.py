@@ -49,6 +49,9 @@ class Inspector:
     def __init__(self, config: InspectionConfig) -> None:
         self.config = config
         self.custom = CustomGuard(config.custom.banned, config.custom.regexes)
+        # With no banned word and no regex the custom guard finds nothing and
+        # cannot fail: it is not called at all.
+        self._custom_empty = not (any(config.custom.banned) or config.custom.regexes)
 
     def _scan(self, text: str, source: str, injection: InjectionGuard,
               errors: set[str]) -> list[Finding]:
@@ -56,7 +59,7 @@ class Inspector:
             ("secrets", secrets.scan),
             ("pii", pii.scan),
             ("injection", lambda t: injection.scan(t, source=_injection_source(source))),
-            ("custom", self.custom.scan),
+            *(() if self._custom_empty else (("custom", self.custom.scan),)),
         )
         return scan_all(guards, text, errors)
 
@@ -88,9 +91,12 @@ class Inspector:
         actions = {id(a.finding): a.action for a in decision.acted}
         redactions = redact.Redactions()
         edits: dict[extract.SlotPath, str] = {}
+        by_slot: dict[int, list[Finding]] = {}  # one pass over the findings, not one per slot
+        for p in pairs:
+            if actions.get(id(p.finding)) in ("redact", "hash", "mask"):
+                by_slot.setdefault(id(p.slot), []).append(p.finding)
         for slot in slots:
-            mine = [p.finding for p in pairs if p.slot is slot
-                    and actions.get(id(p.finding)) in ("redact", "hash", "mask")]
+            mine = by_slot.get(id(slot))
             if mine:
                 edits[slot.path] = _redact(slot.text, mine, actions, redactions)
         return Inspection(decision, tuple(pairs), tuple(sorted(errors)),

@@ -48,7 +48,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import chain, compress, pairwise
+from itertools import chain, pairwise
 
 from gateway_cli.guards.base import Finding, mask
 
@@ -470,23 +470,34 @@ def _gate(needle: str) -> str:
 
 
 _GATE_CHARS = "_-.="
-# Each distinct needle with the separator it contains (one memchr per separator
-# rules out whole groups of needles at once) and the tokens it arms. Every needle
-# costs a pass over the long words, so formats share one where they can.
+# Each distinct needle with the separator it contains and the tokens it arms.
+# Every needle that passes the character check costs a pass over the long
+# words, so formats share one where they can.
 _ARMS: dict[tuple[str, str], set[int]] = {}
 for _i, _tok in enumerate(_TOKENS):
     for _n in _tok.needles:
         _ARMS.setdefault((_n, _tok.gate or _gate(_n)), set()).add(_i)
-_NEEDLES = tuple((n, g, frozenset(i)) for (n, g), i in _ARMS.items())
+# With each needle, the characters it and its separator need: a needle with one
+# the long words lack is ruled out by a set comparison, without a pass.
+_NEEDLES = tuple((n, g, frozenset(n + g), frozenset(i)) for (n, g), i in _ARMS.items())
+# Up to this length the long words' set of characters costs less than the
+# passes it spares; past it, only the separators are looked for first.
+_MAX_CHAR_SET = 1 << 16
 
 
 def _tokens(text: str, long: str) -> Iterator[_Hit]:
-    has = {c: c in long for c in _GATE_CHARS}
-    has[""] = True
     armed: set[int] = set()
-    for n, g, idx in _NEEDLES:
-        if has[g] and n in long:
-            armed |= idx
+    if len(long) <= _MAX_CHAR_SET:
+        chars = frozenset(long)
+        for n, _, needs, idx in _NEEDLES:
+            if needs <= chars and n in long:
+                armed |= idx
+    else:
+        has = {c: c in long for c in _GATE_CHARS}
+        has[""] = True
+        for n, g, _, idx in _NEEDLES:
+            if has[g] and n in long:
+                armed |= idx
     for i in sorted(armed):
         yield from _capped(_token_hits(_TOKENS[i], text), len(text))
 
@@ -1056,11 +1067,14 @@ def _looks_like_reference(value: str) -> bool:
 # Where a detector's needles are looked for: "long" is the words of 20+
 # characters joined (every prefixed token is at least that long, so checking
 # dozens of needles there is nearly free), "text" the text, "lower" its
-# lower-cased copy; "env" is "long" plus a NAME=value word among the long words.
+# lower-cased copy; "env" is "long" plus a NAME=value word among the long words,
+# "long-rx" is "long" plus a match of the detector's own regex among them.
 _DETECTORS: tuple[tuple[str, tuple[str, ...], _Detector], ...] = (
     ("long", (":AA",), _telegram),
     ("long", ("-us",), _mailchimp),
-    ("long", (".",), _discord),
+    # A Discord token is one word of 35+ characters, so in the long words whole:
+    # the regex itself, over those, is a closer gate than their dots.
+    ("long-rx", (".",), _discord),
     ("long", ("Q~",), _azure_ad),
     ("long", ("eyJ",), _jwt),
     ("text", ("-----BEGIN ",), _private_key),
@@ -1080,7 +1094,35 @@ _DETECTORS: tuple[tuple[str, tuple[str, ...], _Detector], ...] = (
     # NAME=value with a long value is one long word.
     ("env", ("=",), _env_assign),
 )
+# The "long-rx" detectors' own regexes, each found whole within one long word.
+_LONG_GATES: dict[_Detector, re.Pattern[str]] = {_discord: _DISCORD}
 _MIN_TOKEN = 20
+# An ASCII text's bytes with each whitespace character (as `str.split` has it) a
+# space and every other character an "a": a run of 20 "a"s is in a long word.
+_WORD_MARKS = bytes(0x20 if chr(b).isspace() else 0x61 for b in range(128)) + b"a" * 128
+_LONG_RUN = b"a" * _MIN_TOKEN
+
+
+def _long_words(text: str) -> str:
+    """The distinct words (split at whitespace) of 20+ characters, joined by newlines.
+
+    Only ever searched for needles and word shapes that hold no newline, so
+    neither their order nor repeats matter. An ASCII text is not split: its
+    long words are found with `find` on its marks (`_WORD_MARKS`).
+    """
+    if not text.isascii():
+        return "\n".join(dict.fromkeys(w for w in text.split() if len(w) >= _MIN_TOKEN))
+    marks = text.encode("ascii").translate(_WORD_MARKS)
+    found: list[str] = []
+    start = marks.find(_LONG_RUN)
+    while start >= 0:
+        end = marks.find(b" ", start + _MIN_TOKEN)  # the run goes on to the next space
+        if end < 0:
+            found.append(text[start:])
+            break
+        found.append(text[start:end])
+        start = marks.find(_LONG_RUN, end)
+    return "\n".join(dict.fromkeys(found))
 
 
 OVERFLOW = "secrets_overflow"
@@ -1107,15 +1149,15 @@ def scan(text: str) -> list[Finding]:
     lower = text.lower()
     if len(lower) != len(text):  # a few code points change length when lowered
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    words = text.split()
-    long = "\n".join(compress(words, map(_MIN_TOKEN.__le__, map(len, words))))
+    long = _long_words(text)
     hits: list[_Hit] = list(_tokens(text, long)) if long else []
     ran: set[_Detector] = set()
     for where, needles, detector in _DETECTORS:
         if detector in ran:
             continue
-        hay = long if where in ("long", "env") else lower if where == "lower" else text
-        if any(n in hay for n in needles) and (where != "env" or _env_gate(long)):
+        hay = long if where in ("long", "env", "long-rx") else lower if where == "lower" else text
+        if any(map(hay.__contains__, needles)) and (where != "env" or _env_gate(long)) and (
+                where != "long-rx" or _LONG_GATES[detector].search(long) is not None):
             ran.add(detector)
             hits.extend(_capped(detector(text, lower), len(text)))
     overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)

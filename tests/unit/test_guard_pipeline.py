@@ -1,0 +1,50 @@
+"""The request pipeline: every slot through every guard, one decision, redaction per slot."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_cli.config import parse_config
+from gateway_cli.guards import extract
+from gateway_cli.guards.custom import CustomGuard
+from gateway_cli.guards.pipeline import Inspector
+
+EMAIL = "alice.liddell@example.com"
+
+
+def _slots(*texts: str) -> tuple[list[extract.TextSlot], dict[str, object]]:
+    body = {"messages": [{"role": "user", "content": t} for t in texts]}
+    slots = [extract.TextSlot(path=("messages", i, "content"), text=t, source="user")
+             for i, t in enumerate(texts)]
+    return slots, body
+
+
+def test_empty_custom_guard_is_not_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    inspector = Inspector(parse_config({}).inspection)
+
+    def broken(self: CustomGuard, text: str) -> list[object]:
+        raise AssertionError("called")
+
+    monkeypatch.setattr(CustomGuard, "scan", broken)
+    slots, body = _slots(f"write to {EMAIL}")
+    result = inspector.inspect_slots(slots, body, "m")
+    assert result.errors == ()
+    assert [p.finding.kind for p in result.findings] == ["email"]
+
+
+def test_configured_custom_guard_still_runs() -> None:
+    config = parse_config({"inspection": {"custom": {"banned": ["Nightjar"]}}}).inspection
+    slots, body = _slots("Project Nightjar ships in May.")
+    result = Inspector(config).inspect_slots(slots, body, "m")
+    assert result.decision.reason == "custom.banned_substring"
+    assert result.decision.applied == "block"
+
+
+def test_each_slot_is_redacted_with_its_own_findings() -> None:
+    slots, body = _slots(f"mail {EMAIL} now", "nothing here", f"again {EMAIL}, and bob@example.org")
+    result = Inspector(parse_config({}).inspection).inspect_slots(slots, body, "m")
+    assert result.body is not None
+    sent = [m["content"] for m in result.body["messages"]]
+    assert sent == ["mail [EMAIL_1] now", "nothing here", "again [EMAIL_1], and [EMAIL_2]"]
+    assert result.redactions is not None and dict(result.redactions) == {
+        "[EMAIL_1]": EMAIL, "[EMAIL_2]": "bob@example.org"}
