@@ -30,8 +30,10 @@ def jwt_keys(store: SecretStore | None) -> dict[str, tuple[bytes, float | None]]
     return {e.kid: (e.key, e.retire_at) for e in keyset.keys.get("tokens", ())}
 
 
-def load_auth(home: Path, store: SecretStore | None) -> Authenticator:
-    return Authenticator(table=clients.load_table(home), jwt_keys=jwt_keys(store),
+def load_auth(home: Path, store: SecretStore | None,
+              table: clients.ClientTable | None = None) -> Authenticator:
+    return Authenticator(table=table if table is not None else clients.load_table(home),
+                         jwt_keys=jwt_keys(store),
                          revoked_jtis=revoked.load(home))
 
 

@@ -111,14 +111,15 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
     check_bindable(host, port)
     state = gateway_home(home)
     # Client-key hashes are not secrets: refuse an open non-loopback listener first.
-    if not load_table(state).enforcing and not is_loopback(host):
+    table = load_table(state)
+    if not table.enforcing and not is_loopback(host):
         raise StartupError(
             f"refusing to listen on {host} with no client keys: anyone who can reach it "
             "could spend your provider accounts; create one with `gateway clients create "
             "NAME`, or listen on 127.0.0.1")
     startup_check.run(verify)  # before any secret is read
     store = _open_store(config, state, secrets_spec, passphrase)
-    auth = keystate.load_auth(state, store)
+    auth = keystate.load_auth(state, store, table)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
     runtime.auth = auth
     app = create_app(runtime=runtime)
