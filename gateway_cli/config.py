@@ -30,6 +30,12 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ProviderKind = Literal["openai", "anthropic", "azure", "openai-compatible"]
 Strategy = Literal["priority", "weighted", "least-latency", "least-inflight"]
 
+# A Host name as clients send it, without the port: a DNS name, an IPv4 address, an IPv6
+# address in brackets, or "*" for any (only where something in front checks it).
+HostName = Annotated[str, msgspec.Meta(pattern=r"^(\*|[A-Za-z0-9._-]{1,253}|\[[0-9A-Fa-f:.]+\])$")]
+# A browser origin exactly as browsers send it: scheme://host[:port], no path.
+Origin = Annotated[str, msgspec.Meta(pattern=r"^https?://[A-Za-z0-9._\[\]:-]{1,260}$")]
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4000
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -46,6 +52,14 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     max_json_depth: Annotated[int, msgspec.Meta(ge=8, le=512)] = 100
     max_header_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1024**2)] = 65536
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # The front door (server/gate.py, launch.py): who may reach the gateway and for how long.
+    allowed_hosts: list[HostName] = msgspec.field(default_factory=list)
+    allowed_origins: list[Origin] = msgspec.field(default_factory=list)
+    max_connections: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 4096
+    backlog: Annotated[int, msgspec.Meta(ge=16, le=65535)] = 1024
+    max_requests_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
+    header_timeout: Annotated[float, msgspec.Meta(ge=1, le=300)] = 10.0
+    body_timeout: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
 
 
 class MockConfig(_Strict, frozen=True, forbid_unknown_fields=True):

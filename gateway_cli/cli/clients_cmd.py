@@ -42,11 +42,18 @@ def parse_expiry(text: str, now: float) -> float:
     return stamp
 
 
+def new_file(_: click.Context, __: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an --output that exists before anything is created, so no token is lost."""
+    if value is not None and (value.exists() or value.is_symlink()):
+        raise click.BadParameter(f"{value} already exists; tokens go only to a new file")
+    return value
+
+
 def write_tokens(path: Path, issued: list[tuple[str, str]]) -> None:
     """Tokens to a new 0600 file, for scripts that hand them to apps."""
-    from gateway_cli.keys.home import write_private
+    from gateway_cli.keys.home import write_new_private
 
-    write_private(path, json.dumps({name: token for name, token in issued}, indent=1)
+    write_new_private(path, json.dumps({name: token for name, token in issued}, indent=1)
                   .encode() + b"\n")
 
 
@@ -69,6 +76,7 @@ def clients() -> None:
 @click.option("--expires", default=None, metavar="30d|ISO-DATE", help="When the key stops "
               "working.")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              callback=new_file,
               help="Write the token to this new 0600 file instead of printing it.")
 @home_option
 def create(name: str, models: str | None, rpm: int | None, team: str | None,

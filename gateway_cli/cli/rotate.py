@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from gateway_cli.cli.clients_cmd import write_tokens
+from gateway_cli.cli.clients_cmd import new_file, write_tokens
 from gateway_cli.cli.keys_cmd import audit, notify, read_secret
 from gateway_cli.cli.store_options import open_cli_store, store_options
 
@@ -64,6 +64,7 @@ def _no_store(state: Path, secrets_spec: str) -> bool:
               show_default=True, metavar="SECONDS",
               help="Keep accepting the old credentials this long.")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              callback=new_file,
               help="Write new client tokens to this new 0600 file instead of stdout.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @store_options

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+from gateway_cli.formats.strict_json import JsonProblem, decode_unique
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-
-_decoder = msgspec.json.Decoder()
-
 
 class RequestProblem(Exception):
     def __init__(self, message: str, param: str | None = None) -> None:
@@ -25,13 +22,13 @@ class RequestProblem(Exception):
 
 
 def decode_object(body: bytes) -> dict[str, Any]:
-    """Decode a JSON request body that must be an object."""
+    """Decode a JSON request body that must be an object, with no key given twice."""
     if not body:
         raise RequestProblem("request body is empty; expected a JSON object")
     try:
-        value = _decoder.decode(body)
-    except msgspec.DecodeError as err:
-        raise RequestProblem(f"request body is not valid JSON ({err})") from None
+        value = decode_unique(body)
+    except JsonProblem as err:
+        raise RequestProblem(f"request body: {err}") from None
     if not isinstance(value, dict):
         raise RequestProblem("request body must be a JSON object")
     return value

@@ -100,6 +100,7 @@ import msgspec
 
 from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser, encode_event
+from gateway_cli.formats.strict_json import DuplicateKey, JsonProblem, decode_unique
 from gateway_cli.guards import redact
 from gateway_cli.guards.base import Finding
 from gateway_cli.guards.output_policy import OutputWatch, leaks, policies, scanner
@@ -107,7 +108,6 @@ from gateway_cli.policy.decide import Decision, decide
 from gateway_cli.providers.operations import Family
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
 
 HOLD = 256  # the default of `[inspection.output] stream_hold`
 CONTEXT = 256  # released text kept in view of later scans, at least
@@ -381,8 +381,10 @@ class MaskingStream:
         payload = None
         if data.startswith("{"):
             try:
-                payload = _decode(data)
-            except msgspec.DecodeError:
+                payload = decode_unique(data)
+            except DuplicateKey:
+                raise  # the client would read one copy and the policy another: end the stream
+            except JsonProblem:
                 payload = None
         if not isinstance(payload, dict):
             before = self._flush_all() if data.strip() == "[DONE]" else []

@@ -15,11 +15,11 @@ from typing import Any
 import msgspec
 
 from gateway_cli.formats.sse import SSEParser, encode_event
+from gateway_cli.formats.strict_json import decode_unique
 from gateway_cli.guards.redact import Redactions, StreamRestorer
 from gateway_cli.providers.operations import Family
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
 
 
 def restore_json(value: Any, redactions: Redactions) -> Any:
@@ -59,7 +59,7 @@ class RestoringStream:
     def _openai(self, data: str) -> list[bytes]:
         if data.strip() == "[DONE]" or not data.startswith("{"):
             return [b"data: " + data.encode() + b"\n\n"]
-        chunk = _decode(data)
+        chunk = decode_unique(data)
         before: list[bytes] = []
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict):
@@ -77,7 +77,7 @@ class RestoringStream:
         return [*before, b"data: " + _encode(chunk) + b"\n\n"]
 
     def _anthropic(self, name: str | None, data: str) -> list[bytes]:
-        payload = _decode(data) if data.startswith("{") else None
+        payload = decode_unique(data) if data.startswith("{") else None
         if not isinstance(payload, dict):
             return [encode_event(data.encode(), event=name)]
         kind = payload.get("type")

@@ -50,6 +50,14 @@ def gateway_home(explicit: Path | None = None, *, create: bool = True) -> Path:
                             "its own user's")
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise HomeError(f"{home} can be written by other users; run: chmod 700 {home}")
+        if info.st_mode & 0o077 and create:
+            # Readable by others (e.g. made by hand with the usual 0755): the client-key
+            # index and sockets inside are nobody else's business. Ours, so tightened.
+            try:
+                os.chmod(home, 0o700)
+            except OSError as err:
+                raise HomeError(f"cannot make {home} private ({err.strerror}); run: "
+                                f"chmod 700 {home}") from None
     return home
 
 
@@ -65,4 +73,23 @@ def write_private(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_new_private(path: Path, data: bytes) -> None:
+    """Write a new 0600 file at `path`; an existing file or link there is never replaced."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)
+    except FileExistsError:
+        raise HomeError(f"{path} already exists; choose a new file name") from None
+    except OSError as err:
+        raise HomeError(f"cannot create {path} ({err.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
         raise

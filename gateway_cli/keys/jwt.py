@@ -12,9 +12,13 @@ import base64
 import hashlib
 import hmac
 import json
+import math
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def _b64(data: bytes) -> str:
@@ -22,7 +26,24 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode unpadded base64url, refusing any other spelling of the same bytes.
+
+    The standard decoder skips characters outside the alphabet and accepts
+    padding and non-zero trailing bits, so one signature has many spellings;
+    a token is accepted only in the one spelling `issue` writes.
+    """
+    if not _B64URL.fullmatch(text):
+        raise ValueError("not unpadded base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical encoding")
+    return data
+
+
+def _number(value: Any) -> bool:
+    """A finite JSON number (not a boolean, not NaN or Infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
 def issue(kid: str, key: bytes, claims: Mapping[str, Any]) -> str:
@@ -34,6 +55,10 @@ def issue(kid: str, key: bytes, claims: Mapping[str, Any]) -> str:
     return f"{header}.{payload}.{signature}"
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def verify(token: str, keys: Mapping[str, bytes], *, audience: str = "gateway",
            now: float | None = None) -> dict[str, Any] | None:
     """The claims of a valid, unexpired token signed by one of `keys`; else None."""
@@ -41,7 +66,7 @@ def verify(token: str, keys: Mapping[str, bytes], *, audience: str = "gateway",
     if len(parts) != 3 or len(token) > 4096:
         return None
     try:
-        header = json.loads(_unb64(parts[0]))
+        header = json.loads(_unb64(parts[0]), parse_constant=_no_constant)
         if not isinstance(header, dict) or header.get("alg") != "HS256":
             return None
         key = keys.get(str(header.get("kid")))
@@ -50,17 +75,18 @@ def verify(token: str, keys: Mapping[str, bytes], *, audience: str = "gateway",
         expected = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
         if not hmac.compare_digest(expected, _unb64(parts[2])):
             return None
-        claims = json.loads(_unb64(parts[1]))
+        claims = json.loads(_unb64(parts[1]), parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(claims, dict):
         return None
     moment = time.time() if now is None else now
-    exp = claims.get("exp")
-    if not isinstance(exp, int | float) or moment >= exp:
+    exp = claims.get("exp", math.nan)
+    if not _number(exp) or moment >= exp:
         return None
-    nbf = claims.get("nbf")
-    if isinstance(nbf, int | float) and moment < nbf:
+    if "nbf" in claims and (not _number(claims["nbf"]) or moment < claims["nbf"]):
+        return None
+    if "iat" in claims and not _number(claims["iat"]):
         return None
     if claims.get("aud") != audience:
         return None

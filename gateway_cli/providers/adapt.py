@@ -18,12 +18,12 @@ from typing import Any, Protocol
 import msgspec
 
 from gateway_cli.formats.sse import SSEParser, encode_event
+from gateway_cli.formats.strict_json import JsonProblem, decode_unique
 from gateway_cli.providers.operations import CLIENT_FAMILY, Family, Op
 from gateway_cli.providers.wire import Unsupported
 from gateway_cli.server.errors import anthropic_error, openai_error
 from gateway_cli.translate import anthropic_to_openai, openai_to_anthropic
 
-_decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -49,8 +49,8 @@ def client_error(family: Family, status: int, message: str, code: str | None = N
 def upstream_error_message(body: bytes) -> str | None:
     """The human message inside an OpenAI- or Anthropic-format error body, if any."""
     try:
-        value = _decode(body)
-    except msgspec.DecodeError:
+        value = decode_unique(body)
+    except JsonProblem:
         return None
     if isinstance(value, dict):
         error = value.get("error")
@@ -84,7 +84,7 @@ class Adapter:
     def answer(self, upstream_body: bytes, ids: Ids, model: str) -> bytes:
         if self.passthrough:
             return upstream_body
-        value = _decode(upstream_body)
+        value = decode_unique(upstream_body)
         if self.op is Op.CHAT:
             return _encode(openai_to_anthropic.response(
                 value, request_id=ids.request_id, created=ids.created, model=model))
@@ -120,7 +120,7 @@ class _AnthropicToOpenAIStream:
             if not event.data:
                 continue
             name = event.event or "message"
-            payload = _decode(event.data)
+            payload = decode_unique(event.data)
             for chunk in self._translator.feed(name, payload):
                 out.append(b"data: " + _encode(chunk) + b"\n\n")
             if name == "message_stop":
@@ -152,7 +152,7 @@ class _OpenAIToAnthropicStream:
             if event.data.strip() == "[DONE]":
                 out += self.finish()
                 continue
-            out += self._events(self._translator.feed(_decode(event.data)))
+            out += self._events(self._translator.feed(decode_unique(event.data)))
         return out
 
     def finish(self) -> list[bytes]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, asgi, get
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.server import proxy
-from gateway_cli.server.auth import Principal
+from gateway_cli.server.asgi_io import HttpError
 from gateway_cli.server.errors import openai_error
 from gateway_cli.server.front import Front
 from gateway_cli.server.runtime import Runtime, build_runtime
@@ -32,7 +32,8 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[b
                     media_type=MediaType.JSON, headers=exc.headers)
 
 
-def create_app(config: Config | None = None, runtime: Runtime | None = None) -> Front:
+def create_app(config: Config | None = None, runtime: Runtime | None = None,
+               listen_host: str | None = None) -> Front:
     runtime = runtime or build_runtime(config or Config())
     pool = UpstreamPool()
 
@@ -47,9 +48,13 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
 
     @get("/v1/models", sync_to_thread=False)
     def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        principal = request.scope.get("gateway.principal")
+        try:
+            principal = proxy.principal_of(request.scope, runtime)
+        except HttpError as err:
+            raise NotAuthorizedException(err.message, headers=dict(
+                (k.decode(), v.decode()) for k, v in err.headers)) from None
         return proxy.models_payload(runtime, "anthropic-version" in request.headers,
-                                    principal if isinstance(principal, Principal) else None)
+                                    principal)
 
     handlers = {path: proxy.make_handler(runtime, pool, op) for op, path in proxy.PATHS.items()}
     # The same handlers are routed by Litestar too, so the app is complete on its own
@@ -65,4 +70,4 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None) -> 
         debug=False,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
-    return Front(app, handlers, runtime)
+    return Front(app, handlers, runtime, listen_host)

@@ -9,6 +9,7 @@ cost of a bare `send` loop on these machines.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from litestar.types import Receive, Scope, Send
@@ -43,8 +44,23 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing more than `limit` bytes before reading it all."""
+async def read_body(scope: Scope, receive: Receive, limit: int,
+                    timeout: float | None = None) -> bytes:
+    """The whole request body, refusing more than `limit` bytes before reading it all.
+
+    A body that has not fully arrived within `timeout` seconds is refused with
+    408: a client trickling one byte a minute would otherwise hold its
+    connection, and a slot of the server's, for as long as it likes.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(scope, receive, limit)
+    except TimeoutError:
+        raise HttpError(408, f"the request body did not arrive within {timeout:g} s",
+                        "request_timeout", headers=[(b"connection", b"close")]) from None
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     declared = header(scope, b"content-length")
     if declared is not None:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway_cli.keys import jwt
 from gateway_cli.keys.clients import PREFIX, ClientTable
@@ -62,6 +63,24 @@ def presented_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+def _run_claims_valid(claims: dict[str, Any]) -> bool:
+    """Each claim the gateway acts on has exactly the type it issues; anything else refuses.
+
+    A `models` claim that is a string rather than a list must not mean "every
+    model", and a missing `jti` must not make a token impossible to revoke.
+    """
+    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+        return False
+    if not isinstance(claims.get("sub"), str):
+        return False
+    models = claims.get("models")
+    if models is not None and not (isinstance(models, list)
+                                   and all(isinstance(m, str) for m in models)):
+        return False
+    team = claims.get("team")
+    return team is None or isinstance(team, str)
+
+
 @dataclass
 class _Window:
     start: float
@@ -95,19 +114,21 @@ class Authenticator:
             client = self.table.authenticate(token, now)
             if client is None:
                 return None
+            # Tokens of one client key in a rotation's grace period share its name,
+            # and so its rate window (keyed by name, see check).
             return Principal(id=client.id, name=client.name, kind=client.kind,
                              models=client.models, rpm=client.rpm, team=client.team)
         if token.count(".") == 2 and self.jwt_keys:
             keys = {kid: key for kid, (key, until) in self.jwt_keys.items()
                     if until is None or now < until}
             claims = jwt.verify(token, keys, now=now)
-            if claims is None or str(claims.get("jti")) in self.revoked_jtis:
+            if claims is None or not _run_claims_valid(claims) \
+                    or claims["jti"] in self.revoked_jtis:
                 return None
             models = claims.get("models")
-            return Principal(id=f"jwt:{claims.get('jti')}", name=str(claims.get("sub")),
-                             kind="run",
-                             models=tuple(models) if isinstance(models, list) else None,
-                             team=str(claims["team"]) if claims.get("team") else None)
+            return Principal(id=f"jwt:{claims['jti']}", name=claims["sub"], kind="run",
+                             models=tuple(models) if models is not None else None,
+                             team=claims.get("team"))
         return None
 
     def check(self, headers: Iterable[tuple[bytes, bytes]],
@@ -125,9 +146,10 @@ class Authenticator:
             return Denied(401, "the gateway key is invalid, expired or revoked",
                           "invalid_api_key")
         if principal.rpm is not None:
-            window = self.windows.get(principal.id)
+            key = f"{principal.kind}:{principal.name}"
+            window = self.windows.get(key)
             if window is None or moment - window.start >= 60:
-                window = self.windows[principal.id] = _Window(moment)
+                window = self.windows[key] = _Window(moment)
             if window.count >= principal.rpm:
                 wait = max(1, int(60 - (moment - window.start)) + 1)
                 return Denied(429, f"this gateway key is limited to {principal.rpm} "

@@ -55,6 +55,28 @@ def check_bindable(host: str, port: int) -> None:
             raise StartupError(f"cannot listen on {host}:{port}: {err.strerror}") from None
 
 
+def _raise_file_limit(connections: int) -> None:
+    """Let the process hold `connections` sockets plus upstream ones, as far as allowed.
+
+    A soft limit of 1024 descriptors (a common default) would cap connections
+    below `server.max_connections` with accept errors instead of a clear refusal.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections * 2 + 256
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            log.warning("cannot raise the open-file limit to %d (it is %d); fewer "
+                        "connections than server.max_connections may be served", wanted, soft)
+
+
 def _configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -122,7 +144,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
     auth = keystate.load_auth(state, store, table)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
     runtime.auth = auth
-    app = create_app(runtime=runtime)
+    app = create_app(runtime=runtime, listen_host=host)
+    limits = config.server
+    _raise_file_limit(limits.max_connections)
     server = Server(
         target=app,
         address=host,
@@ -130,7 +154,16 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
         interface=Interfaces.ASGI,
         log_level=LogLevels.warning,
         log_access=False,
-        http1_settings=HTTP1Settings(max_buffer_size=config.server.max_header_bytes),
+        # Nothing here speaks WebSocket; the front door refuses any upgrade as well.
+        websockets=False,
+        # Granian's defaults (128 for both) let 130 idle sockets lock everyone out.
+        backlog=limits.backlog,
+        backpressure=limits.max_connections,
+        http1_settings=HTTP1Settings(
+            max_buffer_size=limits.max_header_bytes,
+            # Also how long an idle keep-alive connection is kept waiting for its next
+            # request: a connection that sends no complete head is closed after this.
+            header_read_timeout=int(limits.header_timeout * 1000)),
     )
     # We chose the embedded server knowingly (fastest start, one process);
     # its "experimental" notice at every start would only alarm users.

@@ -28,9 +28,9 @@ from gateway_cli.guards.pipeline import Inspector
 from gateway_cli.providers.adapt import Ids, client_error
 from gateway_cli.providers.operations import CLIENT_FAMILY, Op
 from gateway_cli.routing.hooks import RouteContext, choose_model
-from gateway_cli.server import asgi_io
+from gateway_cli.server import asgi_io, gate
 from gateway_cli.server.asgi_io import ClientGone, HttpError
-from gateway_cli.server.auth import Principal
+from gateway_cli.server.auth import OPEN, Principal
 from gateway_cli.server.relay import Call, Passthrough, execute
 from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
@@ -100,6 +100,29 @@ async def _unless_client_leaves(work: Awaitable[None], receive: Receive) -> None
             watcher.cancel()
 
 
+def principal_of(scope: Scope, runtime: Runtime) -> Principal:
+    """The caller the front door authenticated; refuses when none was and keys are required.
+
+    Defence in depth: every request reaches a handler through `Front`, which
+    authenticates it, but a handler must not serve anyone should a future
+    route bypass it.
+    """
+    principal = scope.get("gateway.principal")
+    if isinstance(principal, Principal):
+        return principal
+    if runtime.auth.open:
+        return OPEN
+    raise HttpError(401, "this gateway needs a gateway key", "missing_api_key",
+                    headers=[(b"www-authenticate", b'Bearer realm="gateway"')])
+
+
+def _check_scope(principal: Principal, model: str) -> None:
+    """Checked on the model asked for and again on any model a policy or hook moves it to."""
+    if not principal.may_use(model):
+        raise HttpError(403, f"this gateway key may not use the model '{model}'",
+                        "model_not_allowed", "model")
+
+
 def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
     family = CLIENT_FAMILY[op]
     path = PATHS[op]
@@ -111,10 +134,15 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
         request_id = new_request_id()
         headers = [(b"x-request-id", request_id.encode())]
         try:
+            principal = principal_of(scope, runtime)
             if scope.get("method") != "POST":
                 raise HttpError(405, f"use POST for {path}", "method_not_allowed",
                                 headers=[(b"allow", b"POST")])
-            raw = await asgi_io.read_body(scope, receive, limits.max_body_bytes)
+            if not gate.is_json(asgi_io.header(scope, b"content-type")):
+                raise HttpError(415, f"{path} takes a JSON body: send 'Content-Type: "
+                                "application/json'", "unsupported_media_type")
+            raw = await asgi_io.read_body(scope, receive, limits.max_body_bytes,
+                                          limits.body_timeout)
             try:
                 body = decode_object(raw)
                 check_depth(raw, body, limits.max_json_depth)
@@ -122,16 +150,12 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             except RequestProblem as problem:
                 raise HttpError(400, problem.message, "invalid_request", problem.param) from None
             model: str = body["model"]
-            principal = scope.get("gateway.principal")
-            if isinstance(principal, Principal) and not principal.may_use(model):
-                raise HttpError(403, f"this gateway key may not use the model '{model}'",
-                                "model_not_allowed", "model")
+            _check_scope(principal, model)
             redactions = None
             known: frozenset[str] = frozenset()
             if inspector is not None:
-                who = principal if isinstance(principal, Principal) else None
-                inspection = inspector.inspect_request(
-                    op, body, model, who.name if who else None, who.team if who else None)
+                inspection = inspector.inspect_request(op, body, model, principal.name,
+                                                       principal.team)
                 known = frozenset(fingerprint(p.slot.text[p.finding.start:p.finding.end])
                                   for p in inspection.findings)
                 decision = inspection.decision
@@ -147,6 +171,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                 if decision.applied == "reroute" and decision.reroute_to:
                     headers.append((b"x-gateway-rerouted-from", model.encode()))
                     model = decision.reroute_to
+                    _check_scope(principal, model)
                 if decision.applied == "redact" and inspection.body is not None:
                     body = {**inspection.body, "model": body["model"]}
                     raw = _encode(body)
@@ -167,6 +192,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                                     "not configured", "routing_error")
                 headers.append((b"x-gateway-rerouted-from", model.encode()))
                 model = target
+                _check_scope(principal, model)
             route = runtime.models.get(model)
             if route is None:
                 raise HttpError(404, f"The model '{model}' does not exist or is not configured "

@@ -25,6 +25,7 @@ import msgspec
 
 from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEError
+from gateway_cli.formats.strict_json import JsonProblem, decode_unique
 from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.guards.output_policy import inspect_answer
 from gateway_cli.guards.redact import Redactions
@@ -226,7 +227,7 @@ def _inspect_and_restore(answer: bytes, family: Family, call: Call,
     The answer is re-encoded only when masking or restoring changed it, so an
     unchanged answer reaches the client as the upstream sent it.
     """
-    original = msgspec.json.decode(answer)
+    original = decode_unique(answer)
     value = original
     if call.output is not None:
         decision, value = inspect_answer(call.output, call.mode, family, value, call.canary,
@@ -356,11 +357,16 @@ async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
         return
     try:
         answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)
-    except (ValueError, TranslationError):
+        if outcome.status < 400 and (call.output is not None or call.redactions):
+            answer = _inspect_and_restore(answer, plan.adapter.client, call, headers)
+    except (ValueError, TranslationError) as err:
+        # Not JSON, a duplicated key (the client would read one copy and the guards
+        # another), or a shape translation cannot follow: never relayed.
+        log.warning("deployment %s sent an unreadable answer to request %s: %s",
+                    plan.dep.id, call.ids.request_id, err if isinstance(err, JsonProblem)
+                    else type(err).__name__)
         raise HttpError(502, f"deployment {plan.dep.id} sent an answer the gateway could not "
                         "read", "bad_upstream_answer") from None
-    if outcome.status < 400 and (call.output is not None or call.redactions):
-        answer = _inspect_and_restore(answer, plan.adapter.client, call, headers)
     await asgi_io.send_response(send, outcome.status, answer, content_type=outcome.content_type,
                                 headers=headers)
 

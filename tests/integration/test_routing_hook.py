@@ -22,7 +22,7 @@ def _app(hook: Any) -> TestClient[Any]:
         {"name": "private", "deployments": [{"provider": "mock", "model": "mock/echo"}]}]})
     runtime = build_runtime(config)
     runtime.hooks.append(hook)
-    return TestClient(create_app(runtime=runtime))
+    return TestClient(create_app(runtime=runtime), base_url="http://127.0.0.1")
 
 
 def _chat(client: TestClient[Any], text: str) -> Any:

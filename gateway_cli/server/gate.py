@@ -1,0 +1,96 @@
+"""The front door's checks on a request's head, before any handler or router sees it.
+
+Pure functions over the ASGI scope's parts, so each rule is tested alone and
+`Front` stays a short sequence of decisions:
+
+- the path must be one of the gateway's own, spelled exactly (no encoded or
+  repeated slashes, no dot segments, no absolute form): a router that
+  normalises paths behind a gate that does not is how `//v1/...` once
+  reached a handler without a key;
+- the Host must name this machine's loopback or a configured name, so a web
+  page that rebinds its own DNS name to 127.0.0.1 cannot reach a local
+  gateway;
+- a browser Origin must be configured, so a page the user visits cannot POST
+  to a local gateway cross-site;
+- JSON endpoints take `application/json` only: `text/plain` and form bodies
+  are what a browser may send cross-site without asking first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+# RFC 6761: browsers resolve these to loopback themselves, never through DNS.
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def exact_path(path: str, raw_path: bytes | None, known: frozenset[str]) -> bool:
+    """True when the request names one of `known` in its one canonical spelling.
+
+    `raw_path` is what the client sent before percent-decoding; a path that
+    needed decoding (`/%2Fv1/...`) or has a query marker inside is not exact.
+    """
+    if path not in known:
+        return False
+    return raw_path is None or raw_path == path.encode()
+
+
+def host_name(value: bytes) -> str:
+    """The host part of a Host header, lower-case, without port or a trailing dot."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        return text[:end + 1] if end > 0 else text
+    name, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and ":" not in name:
+        text = name
+    return text[:-1] if text.endswith(".") else text
+
+
+def _is_loopback_literal(name: str) -> bool:
+    literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+    try:
+        return ipaddress.ip_address(literal).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_unspecified(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
+
+
+def host_allowed(value: bytes | None, allowed: Iterable[str], listen_host: str) -> bool:
+    """Loopback names and addresses, the listening address, and configured names.
+
+    A request with no Host at all (HTTP/1.0 tools) is not a browser's and is
+    let through; every browser request carries one.
+    """
+    if value is None:
+        return True
+    name = host_name(value)
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost") or _is_loopback_literal(name):
+        return True
+    listen = listen_host.lower()
+    if name in (listen, f"[{listen}]") and not _is_unspecified(listen):
+        return True
+    return any(entry == "*" or entry.lower() == name for entry in allowed)
+
+
+def origin_allowed(value: bytes | None, allowed: Iterable[str]) -> bool:
+    """No Origin (not a browser, or a same-origin GET) passes; any other must be listed."""
+    if value is None:
+        return True
+    origin = value.decode("latin-1").strip().lower().rstrip("/")
+    return any(entry.lower().rstrip("/") == origin for entry in allowed)
+
+
+def is_json(content_type: bytes | None) -> bool:
+    """`application/json`, with or without parameters such as charset."""
+    if content_type is None:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json"
