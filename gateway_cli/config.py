@@ -60,6 +60,7 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     max_requests_per_address: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
     header_timeout: Annotated[float, msgspec.Meta(ge=1, le=300)] = 10.0
     body_timeout: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
+    http2: bool = False
 
 
 class MockConfig(_Strict, frozen=True, forbid_unknown_fields=True):

@@ -117,7 +117,7 @@ def _open_store(config: Config, home: Path, secrets_spec: str | None,
 def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
         home: Path | None = None, secrets_spec: str | None = None,
         passphrase: str | None = None) -> None:
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server.embed import Server
@@ -156,6 +156,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
         log_access=False,
         # Nothing here speaks WebSocket; the front door refuses any upgrade as well.
         websockets=False,
+        # HTTP/1.1 only unless asked: in auto mode the protocol sniffing waits on a silent
+        # connection with no timeout, so idle sockets would hold their slots for ever.
+        http=HTTPModes.auto if limits.http2 else HTTPModes.http1,
         # Granian's defaults (128 for both) let 130 idle sockets lock everyone out.
         backlog=limits.backlog,
         backpressure=limits.max_connections,

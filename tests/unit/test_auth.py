@@ -82,3 +82,36 @@ def test_requests_per_minute(tmp_path: Path) -> None:
     reloaded = auth.replaced(table=clients.load_table(tmp_path))
     assert isinstance(reloaded.check(_bearer(token), now=3.0), Denied)
     assert isinstance(reloaded.check(_bearer(token), now=61.0), Principal)
+
+
+def test_one_rate_window_per_client_key_across_its_grace_tokens(tmp_path: Path) -> None:
+    _, old = clients.create(tmp_path, "app", rpm=3, now=100.0)
+    [(_, new)] = clients.reissue(tmp_path, ["app"], grace=3600, now=100.0)
+    auth = Authenticator(clients.load_table(tmp_path))
+    seen = [auth.check(_bearer(token), now=101.0 + i) for i, token in
+            enumerate([old, new, old, new])]
+    assert all(isinstance(p, Principal) for p in seen[:3])
+    refused = seen[3]
+    assert isinstance(refused, Denied) and refused.status == 429
+
+
+@pytest.mark.parametrize("claims", [
+    {"models": "mock/echo"},            # a string is not "every model"
+    {"models": ["mock/echo", 3]},
+    {"models": {"a": 1}},
+    {"team": ["x"]},
+    {"sub": 5},
+    {"jti": 7},
+    {"jti": ""},
+])
+def test_run_token_claims_of_the_wrong_type_are_refused(tmp_path: Path,
+                                                        claims: dict[str, object]) -> None:
+    clients.create(tmp_path, "app")
+    auth = Authenticator(clients.load_table(tmp_path), jwt_keys={"k1": (KEY, None)})
+    base = {"aud": "gateway", "exp": 2000, "jti": "j1", "sub": "run:x"}
+    token = jwt.issue("k1", KEY, {**base, **claims})
+    denied = auth.check(_bearer(token), now=1000.0)
+    assert isinstance(denied, Denied) and denied.status == 401
+    fine = auth.check(_bearer(jwt.issue("k1", KEY, {**base, "models": ["mock/echo"]})),
+                      now=1000.0)
+    assert isinstance(fine, Principal) and fine.models == ("mock/echo",)

@@ -83,3 +83,46 @@ def test_malformed_keyset_is_a_clear_error(tmp_path: Path) -> None:
     store.put(signing.ITEM, Secret("{not json"))
     with pytest.raises(StoreError, match="malformed"):
         signing.load(store)
+
+
+def _signed(claims_json: str) -> str:
+    """A token whose payload is exactly `claims_json`, properly signed."""
+    import hashlib
+    import hmac
+
+    header = _b64({"alg": "HS256", "typ": "JWT", "kid": "t1"})
+    payload = base64.urlsafe_b64encode(claims_json.encode()).rstrip(b"=").decode()
+    signature = base64.urlsafe_b64encode(hmac.new(
+        KEY, f"{header}.{payload}".encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    return f"{header}.{payload}.{signature}"
+
+
+@pytest.mark.parametrize("exp", ["NaN", "Infinity", "-Infinity", "1e999", "true", '"2000"'])
+def test_expiry_must_be_a_finite_number(exp: str) -> None:
+    token = _signed(f'{{"aud":"gateway","exp":{exp},"jti":"j","sub":"s"}}')
+    assert jwt.verify(token, {"t1": KEY}, now=1) is None
+    assert jwt.verify(_signed('{"aud":"gateway","exp":2000,"jti":"j","sub":"s"}'),
+                      {"t1": KEY}, now=1) is not None
+
+
+@pytest.mark.parametrize("nbf", ["NaN", "Infinity", '"0"'])
+def test_not_before_must_be_a_finite_number(nbf: str) -> None:
+    token = _signed(f'{{"aud":"gateway","exp":2000,"nbf":{nbf},"jti":"j","sub":"s"}}')
+    assert jwt.verify(token, {"t1": KEY}, now=1) is None
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda s: s + "=",            # padding
+    lambda s: s + "==",
+    lambda s: s + "A",            # junk after the signature
+    lambda s: s + "!",            # a character outside the alphabet (the decoder skips it)
+    lambda s: s[:10] + "\n" + s[10:],
+    lambda s: s[:-1] + chr(ord(s[-1]) + 1),  # the same bytes with other trailing bits
+])
+def test_signature_is_accepted_only_in_its_canonical_spelling(tamper: object) -> None:
+    token = jwt.issue("t1", KEY, CLAIMS)
+    header, payload, signature = token.split(".")
+    assert jwt.verify(token, {"t1": KEY}, now=1) is not None
+    spelled = tamper(signature)  # type: ignore[operator]
+    assert jwt.verify(f"{header}.{payload}.{spelled}", {"t1": KEY}, now=1) is None
+    assert jwt.verify(f"{header}.{payload}=.{signature}", {"t1": KEY}, now=1) is None
