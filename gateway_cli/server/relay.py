@@ -91,7 +91,7 @@ class _Stream:
 
 @dataclass
 class _Failure:
-    kind: str  # "timeout" | "connect" | "status" | "credentials"
+    kind: str  # "timeout" | "connect" | "status" | "credentials" | "redirect"
     message: str
     status: int | None = None
     body: bytes = b""
@@ -160,7 +160,10 @@ async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes
     response: aiohttp.ClientResponse | None = None
     try:
         async with asyncio.timeout(dep.timeout):
-            response = await pool.session(provider.name).post(url, data=body, headers=headers)
+            # Never follow a redirect: aiohttp would carry x-api-key / api-key (not
+            # Authorization) and the prompt to wherever Location points.
+            response = await pool.session(provider.name).post(
+                url, data=body, headers=headers, allow_redirects=False)
             if streaming and response.status == 200:
                 stream = _Stream(_idle_limited(response, dep.timeout), response.close)
                 response = None  # ownership passes to the stream
@@ -178,6 +181,12 @@ async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes
                 return await _http_attempt(pool, dep, op, body, call, streaming, True)
             return _Failure("credentials", f"provider {provider.name!r} rejected the gateway's "
                             f"credentials (HTTP {status}); check its secret", status, data)
+        if 300 <= status < 400:
+            where = response.headers.get("location", "")
+            log.warning("deployment %s answered HTTP %d redirecting to %s; not followed",
+                        dep.id, status, _host_of(where))
+            return _Failure("redirect", f"deployment {dep.id} answered with a redirect "
+                            f"(HTTP {status}), which the gateway never follows", status)
         if status >= 400:
             wait = retry.parse_retry_after(retry_after, time.time())
             return _Failure("status", f"upstream answered HTTP {status}", status, data, wait)
@@ -192,6 +201,16 @@ async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes
     finally:
         if response is not None:
             response.release()
+
+
+def _host_of(location: str) -> str:
+    """The host a redirect points to, for the log: never its path or query."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(location).netloc.rpartition("@")[2][:200] or "(relative)"
+    except ValueError:
+        return "(unreadable)"
 
 
 class Passthrough(HttpError):
@@ -209,6 +228,8 @@ def _final_error(adapter: Adapter, failure: _Failure | None, route: ModelRoute) 
         return HttpError(504, f"upstream timed out: {failure.message}", "upstream_timeout")
     if failure.kind in ("connect", "credentials"):
         return HttpError(502, failure.message, "upstream_unavailable")
+    if failure.kind == "redirect":
+        return HttpError(502, failure.message, "upstream_redirect")
     status = failure.status or 502
     headers = []
     if status == 429:
@@ -448,6 +469,8 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
         if outcome.kind == "credentials":
             log.warning("%s", outcome.message)
             skip.add(dep.id)
+        if outcome.kind == "redirect":
+            skip.add(dep.id)  # asking again would be redirected again
         if attempts > cfg.retries:
             break
         remaining = candidates()

@@ -18,6 +18,7 @@ class RawUpstream:
     def __init__(self, status: int = 200, body: bytes = b"{}",
                  content_type: bytes = b"application/json") -> None:
         self.status, self.body, self.content_type = status, body, content_type
+        self.headers = b""
         self.requests: list[bytes] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -26,8 +27,10 @@ class RawUpstream:
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def answer(self, status: int, body: bytes, content_type: bytes = b"application/json",
-               ) -> None:
+               headers: bytes = b"") -> None:
+        """`headers`: extra raw header lines, each ending in CRLF."""
         self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers
 
     def _serve(self) -> None:
         self._sock.settimeout(0.1)
@@ -62,8 +65,9 @@ class RawUpstream:
                 rest += chunk
             self.requests.append(head + b"\r\n\r\n" + rest)
             conn.sendall(b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
-                         b"connection: close\r\n\r\n%s"
-                         % (self.status, self.content_type, len(self.body), self.body))
+                         b"connection: close\r\n%s\r\n%s"
+                         % (self.status, self.content_type, len(self.body), self.headers,
+                            self.body))
 
     def __enter__(self) -> RawUpstream:
         self._thread.start()

@@ -355,3 +355,18 @@ def test_corrupt_clients_json(keys: Keys) -> None:
         assert status_with(keys.gateway, None) == 401
     finally:
         path.write_bytes(good)
+
+
+def test_output_refuses_an_existing_file_before_creating_anything(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    existing = tmp_path / "tokens.json"
+    existing.write_text("keep me")
+    for args in (["clients", "create", "app", "--output", str(existing)],
+                 ["rotate-keys", "--clients", "app", "--output", str(existing), "--yes"]):
+        result = home.run(*args)
+        assert result.returncode == 2, result.stderr
+        assert "already exists" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert existing.read_text() == "keep me"
+    listing = home.run("clients", "list", "--all")
+    assert "app" not in listing.stdout
