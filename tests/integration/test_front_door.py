@@ -575,3 +575,17 @@ def test_requests_in_flight_per_address_are_capped(
     finally:
         upstream.always(None)
     assert sorted(statuses) == [200, 200, 429, 429]
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_header_timeout(
+        tight: tuple[Gateway, FakeUpstream]) -> None:
+    gateway, _ = tight
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 200 and response.getheader("connection") != "close"
+        response.read()
+        started = time.monotonic()
+        assert sock.recv(1) == b""
+        assert 0.5 < time.monotonic() - started < 3
