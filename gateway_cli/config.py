@@ -274,6 +274,20 @@ _DEFAULT_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://ap
 _RESERVED = {"mock"}
 
 
+# RFC 9110 token characters.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+
+
+def _has_userinfo(url: str) -> bool:
+    authority = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return "@" in authority
+
+
+def _shown_url(url: str) -> str:
+    """The URL for an error message, with anything before an '@' in it left out."""
+    return url.rpartition("@")[2] if "@" in url else url
+
+
 def _cross_check(config: Config) -> list[str]:
     """Rules that span fields: references resolve, names are unique, secrets are references."""
     problems: list[str] = []
@@ -287,8 +301,14 @@ def _cross_check(config: Config) -> list[str]:
         if p.base_url is None and p.kind not in _DEFAULT_BASE:
             problems.append(f"{key}.base_url: required for kind {p.kind!r}")
         elif p.base_url is not None and not re.match(r"^https?://[^/\s]+", p.base_url):
-            problems.append(f"{key}.base_url = {p.base_url!r}: expected an http:// or "
-                            "https:// URL")
+            problems.append(f"{key}.base_url = {_shown_url(p.base_url)!r}: expected an "
+                            "http:// or https:// URL")
+        elif p.base_url is not None and _has_userinfo(p.base_url):
+            # Never echo it: the part before '@' is a credential.
+            problems.append(f"{key}.base_url: holds a user name or password before '@'; "
+                            "credentials go in 'secret' (a reference), never in the URL")
+        elif p.base_url is not None and any(c in p.base_url for c in "\r\n\0\t "):
+            problems.append(f"{key}.base_url: holds whitespace or control characters")
         if p.secret is None:
             if p.kind in _NEEDS_SECRET:
                 problems.append(f"{key}.secret: required for kind {p.kind!r}; give a reference "
@@ -300,10 +320,15 @@ def _cross_check(config: Config) -> list[str]:
                             "'keyring:NAME' or 'file:/absolute/path', never the secret itself")
         if p.kind == "azure" and not p.api_version:
             problems.append(f"{key}.api_version: required for kind 'azure' (e.g. '2024-10-21')")
-        for header in p.headers:
-            if header.lower() in {"authorization", "api-key", "x-api-key"}:
+        for header, value in p.headers.items():
+            if not _HEADER_NAME.fullmatch(header):
+                problems.append(f"{key}.headers: {header[:60]!r} is not a valid header name")
+            elif header.lower() in {"authorization", "api-key", "x-api-key"}:
                 problems.append(f"{key}.headers.{header}: credentials go in 'secret', "
                                 "not in headers")
+            elif any(c in value for c in "\r\n\0") or value != value.strip():
+                problems.append(f"{key}.headers.{header}: a header value may not hold line "
+                                "breaks, NUL or surrounding whitespace")
     seen: set[str] = {"mock/echo"} if config.mock.enabled else set()
     for i, m in enumerate(config.models):
         key = f"models[{i}]"

@@ -100,6 +100,7 @@ import msgspec
 
 from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser, encode_event
+from gateway_cli.formats.stream_index import check_room, index_of
 from gateway_cli.formats.strict_json import DuplicateKey, JsonProblem, decode_unique
 from gateway_cli.guards import redact
 from gateway_cli.guards.base import Finding
@@ -329,6 +330,7 @@ class MaskingStream:
     def _slot(self, key: Slot) -> TextMasker:
         masker = self._slots.get(key)
         if masker is None:
+            check_room(len(self._slots))
             masker = self._slots[key] = TextMasker(
                 self._judge, hold=self._hold, context=max(self._hold, CONTEXT),
                 max_hold=max(self._hold, MAX_HOLD))
@@ -444,7 +446,7 @@ class MaskingStream:
             if not isinstance(choice, dict):
                 keep = True
                 continue
-            key = ("chat", choice.get("index", 0))
+            key = ("chat", index_of(choice.get("index")))
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 if isinstance(delta.get("content"), str) and delta["content"]:
@@ -474,7 +476,7 @@ class MaskingStream:
 
     def _anthropic(self, event: dict[str, Any], other: list[str]) -> tuple[list[bytes], bool]:
         kind = event.get("type")
-        key = ("anthropic", event.get("index"))
+        key = ("anthropic", index_of(event.get("index"), None))
         if kind == "content_block_start":
             block = event.get("content_block")
             if isinstance(block, dict) and isinstance(block.get("text"), str) and block["text"]:
@@ -499,7 +501,8 @@ class MaskingStream:
 
     def _responses(self, event: dict[str, Any], other: list[str]) -> tuple[list[bytes], bool]:
         kind = event.get("type")
-        key = ("responses", event.get("output_index", 0), event.get("content_index", 0))
+        key = ("responses", index_of(event.get("output_index")),
+               index_of(event.get("content_index")))
         if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
             self._items.setdefault(key, event.get("item_id", ""))
             return self._text(key, event["delta"]), False
@@ -513,7 +516,7 @@ class MaskingStream:
             if isinstance(event.get("part"), dict):
                 self._part(event["part"], key)
         elif kind in ("response.output_item.added", "response.output_item.done"):
-            self._item(event.get("item"), event.get("output_index", 0))
+            self._item(event.get("item"), index_of(event.get("output_index")))
         elif isinstance(event.get("response"), dict):  # created, in_progress, completed, ...
             if kind in ("response.completed", "response.incomplete", "response.failed"):
                 before += self._flush_all()

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from gateway_cli.formats.sse import SSEParser, encode_event
+from gateway_cli.formats.stream_index import check_room, index_of
 from gateway_cli.formats.strict_json import decode_unique
 from gateway_cli.guards.redact import Redactions, StreamRestorer
 from gateway_cli.providers.operations import Family
@@ -44,6 +45,7 @@ class RestoringStream:
 
     def _restorer(self, key: Any) -> StreamRestorer:
         if key not in self._restorers:
+            check_room(len(self._restorers))
             self._restorers[key] = StreamRestorer(self._redactions)
         return self._restorers[key]
 
@@ -64,7 +66,7 @@ class RestoringStream:
         for choice in chunk.get("choices") or []:
             if not isinstance(choice, dict):
                 continue
-            index = choice.get("index", 0)
+            index = index_of(choice.get("index"))
             delta = choice.get("delta")
             if isinstance(delta, dict) and isinstance(delta.get("content"), str):
                 delta["content"] = self._restorer(index).feed(delta["content"])
@@ -81,7 +83,7 @@ class RestoringStream:
         if not isinstance(payload, dict):
             return [encode_event(data.encode(), event=name)]
         kind = payload.get("type")
-        index = payload.get("index")
+        index = index_of(payload.get("index"), None)
         before: list[bytes] = []
         if kind == "content_block_delta":
             delta = payload.get("delta")

@@ -32,6 +32,7 @@ from typing import Any
 
 import msgspec
 
+from gateway_cli.formats.stream_index import check_room, index_of
 from gateway_cli.translate.common import JSON, compact, obj
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
 
@@ -496,14 +497,15 @@ class StreamTranslator:
         return out
 
     def _tool(self, call: JSON) -> list[tuple[str, JSON]]:
-        key = call.get("index")
-        if not isinstance(key, int):
+        key = index_of(call.get("index"), None)
+        if key is None:
             # Some OpenAI-compatible servers omit the index: a call with an id is a new one.
             current = self._open[1] if self._open else None
             key = len(self._tools) if call.get("id") or current is None else current
         function = obj(call.get("function"))
         out: list[tuple[str, JSON]] = []
         if key not in self._tools:
+            check_room(len(self._tools))
             call_id = call.get("id")
             out += self._open_block("tool", key, {
                 "type": "tool_use",

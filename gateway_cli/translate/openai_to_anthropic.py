@@ -38,6 +38,7 @@ from typing import Any
 
 import msgspec
 
+from gateway_cli.formats.stream_index import check_room, index_of
 from gateway_cli.translate.common import JSON, compact, obj
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
 
@@ -502,7 +503,8 @@ class StreamTranslator:
         if block.get("type") != "tool_use":
             return []
         index = len(self._tool_index)
-        self._tool_index[data.get("index", -1)] = index
+        check_room(index)
+        self._tool_index[index_of(data.get("index"), -1)] = index
         arguments = compact(block["input"]) if block.get("input") else ""
         return [self._chunk({"tool_calls": [{
             "index": index, "id": block.get("id", ""), "type": "function",
@@ -515,7 +517,7 @@ class StreamTranslator:
         if delta.get("type") == "text_delta" and delta.get("text"):
             return [self._chunk({"content": delta["text"]})]
         if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-            index = self._tool_index.get(data.get("index", -1))
+            index = self._tool_index.get(index_of(data.get("index"), -1))
             if index is not None:
                 return [self._chunk({"tool_calls": [
                     {"index": index, "function": {"arguments": delta["partial_json"]}}]})]

@@ -462,6 +462,27 @@ def test_a_streamed_event_with_a_key_twice_ends_the_stream(
     assert b"error" in answer.body
 
 
+@pytest.mark.parametrize("index", ["[1]", '"0"', "-1", "4096", "true"])
+def test_a_stream_index_that_is_not_a_small_integer_ends_the_stream_cleanly(
+        hostile: tuple[Gateway, RawUpstream], index: str) -> None:
+    gateway, upstream = hostile
+    good = ('data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt",'
+            '"choices":[{"index":0,"delta":{"content":"fine"},"finish_reason":null}]}\n\n')
+    bad = good.replace('"index":0', f'"index":{index}')
+    upstream.answer(200, (good + bad + "data: [DONE]\n\n").encode(), b"text/event-stream")
+    for family in ("openai", "anthropic"):
+        path, body = ("/v1/chat/completions", {**CHAT, "stream": True}) if family == "openai" \
+            else ("/v1/messages", {**CHAT, "stream": True, "max_tokens": 5})
+        answer = send(gateway.port, "POST", path, body=json.dumps(body).encode(),
+                      headers={"Content-Type": "application/json"})
+        assert answer.status == 200
+        if family == "openai":
+            assert b"broke off" in answer.body, answer.body[-300:]
+            assert b"[DONE]" not in answer.body
+        else:  # translated for an Anthropic client, which reads the first choice only
+            assert b"broke off" in answer.body or answer.body.count(b"fine") == 2
+
+
 # ------------------------------------------------------------- connections and timeouts
 
 

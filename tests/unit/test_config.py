@@ -184,3 +184,30 @@ def test_bad_stream_hold_is_one_line_naming_the_key(value: object, expected: str
         parse_config({"inspection": {"output": {"stream_hold": value}}})
     assert str(info.value) == f"gateway.toml: inspection.output.stream_hold = {value!r}: {expected}"
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["http://admin:hunter2@up.example/v1",
+                                 "https://hunter2@up.example", "http://user:@up.example:8080/v1"])
+def test_a_credential_in_a_base_url_is_refused_and_never_echoed(url: str) -> None:
+    with pytest.raises(ConfigError, match="credentials go in 'secret'") as info:
+        parse_config(_full(base_url=url))
+    assert "hunter2" not in str(info.value) and "admin" not in str(info.value)
+
+
+def test_an_at_sign_in_the_path_is_not_a_credential() -> None:
+    parse_config(_full(base_url="https://up.example/v1/@team"))
+
+
+@pytest.mark.parametrize(("headers", "says"), [
+    ({"X-Org": "a\r\nX-Injected: 1"}, "line breaks"),
+    ({"X-Org": "a\nb"}, "line breaks"),
+    ({"X-Org": "a\0"}, "line breaks"),
+    ({"X-Org": " padded"}, "surrounding whitespace"),
+    ({"X Org": "a"}, "not a valid header name"),
+    ({"X-Org\r\n": "a"}, "not a valid header name"),
+    ({"": "a"}, "not a valid header name"),
+])
+def test_extra_headers_are_validated_at_load_time(headers: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        parse_config(_full(headers=headers))
+    parse_config(_full(headers={"OpenAI-Organization": "org-1"}))
