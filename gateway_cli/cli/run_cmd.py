@@ -15,7 +15,9 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -62,24 +64,95 @@ def _reachable(base_url: str) -> bool:
         connection.close()
 
 
-@click.command("run", context_settings={"ignore_unknown_options": True})
+# Signals `gateway run` passes on to CMD (then waits for it and revokes its token): those a
+# user or a supervisor sends to stop, reload or resize a foreground program.
+FORWARDED = tuple(getattr(signal, name) for name in (
+    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGWINCH",
+    "SIGCONT") if hasattr(signal, name))
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A pre-exec hook: CMD gets SIGTERM when `gateway run` dies, however it dies (Linux).
+
+    Without it, a `gateway run` killed with SIGKILL leaves CMD running with a
+    token nobody will revoke; its lease then ends it within `--lease`, but
+    the program itself would live on.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
+    pr_set_pdeathsig = 1
+
+    def arm() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the hook was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
+
+
+class _Lease:
+    """Renews the run token's lease every third of its length while CMD runs."""
+
+    def __init__(self, home: Path, jti: str, length: float) -> None:
+        self.home, self.jti, self.length = home, jti, length
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="gateway-run-lease",
+                                        daemon=True)
+        self._warned = False
+
+    def renew(self) -> None:
+        from gateway_cli.keys import leases
+        from gateway_cli.keys.notify import notify_all
+
+        leases.renew(self.home, self.jti, time.time() + self.length)
+        notify_all(self.home, ("runs",))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.length / 3):
+            try:
+                self.renew()
+            except (GatewayError, OSError) as err:
+                if not self._warned:
+                    click.echo(f"gateway: cannot renew the run token's lease ({err}); it "
+                               f"ends within {self.length:g} s", err=True)
+                    self._warned = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+
+@click.command("run", context_settings={"ignore_unknown_options": True,
+                                        "allow_interspersed_args": False})
 @click.option("--url", default="http://127.0.0.1:4000", show_default=True,
               help="The running gateway's address.")
 @click.option("--models", default=None, metavar="A,B",
               help="Limit the run's token to these public model names.")
 @click.option("--ttl", default="12h", show_default=True, metavar="DURATION",
               help="The token's lifetime if CMD outlives it (e.g. 30m, 8h).")
+@click.option("--lease", type=click.FloatRange(3, 3600), default=60.0, show_default=True,
+              metavar="SECONDS", help="If `gateway run` itself is killed, its token stops "
+              "working within this many seconds (it is renewed while it runs).")
 @store_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(url: str, models: str | None, ttl: str, home: Path | None, secrets_spec: str,
-        passphrase_fd: int | None, passphrase_file: Path | None,
+def run(url: str, models: str | None, ttl: str, lease: float, home: Path | None,
+        secrets_spec: str, passphrase_fd: int | None, passphrase_file: Path | None,
         command: tuple[str, ...]) -> None:
     """Run COMMAND with the gateway's URLs and a token scoped to this run.
 
-    Example: gateway run -- python my_agent.py
+    Options go before COMMAND; everything from COMMAND on is COMMAND's own.
+    Example: gateway run -- python my_agent.py --url x
     """
-    from gateway_cli.keys import jwt, revoked, signing
+    from gateway_cli.keys import jwt, leases, revoked, signing
     from gateway_cli.keys.home import gateway_home
+    from gateway_cli.keys.notify import notify_all
     from gateway_cli.keys.store import open_store
 
     base_url = url.rstrip("/")
@@ -100,26 +173,37 @@ def run(url: str, models: str | None, ttl: str, home: Path | None, secrets_spec:
     jti = secrets.token_hex(12)
     claims: dict[str, object] = {
         "iss": "gateway", "aud": "gateway", "sub": f"run:{Path(command[0]).name}",
-        "iat": int(now), "exp": int(expires), "jti": jti}
+        "iat": int(now), "exp": int(expires), "jti": jti, "lease": True}
     if models:
         claims["models"] = [m.strip() for m in models.split(",") if m.strip()]
     token = jwt.issue(key.kid, key.key, claims)
+    keeper = _Lease(state, jti, lease)
+    keeper.renew()  # running gateways know the lease before CMD's first request
+
+    def finish() -> None:
+        keeper.stop()
+        revoked.revoke(state, jti, expires)
+        leases.end(state, jti)
+        notify_all(state, ("clients", "runs"))
+
     env = child_environment(dict(os.environ), base_url, token)
     try:
         # Running the user's own command is the point of `gateway run`.
-        child = subprocess.Popen(list(command), env=env)  # noqa: S603
-    except OSError as err:
-        revoked.revoke(state, jti, expires)
-        raise GatewayError(f"cannot run {command[0]!r}: {err.strerror}") from None
+        child = subprocess.Popen(list(command), env=env,  # noqa: S603
+                                 preexec_fn=_die_with_parent(os.getpid()))
+    except (OSError, subprocess.SubprocessError) as err:
+        finish()
+        reason = err.strerror if isinstance(err, OSError) else str(err)
+        raise GatewayError(f"cannot run {command[0]!r}: {reason}") from None
 
     def forward(signum: int, _frame: object) -> None:
         child.send_signal(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for sig in FORWARDED:
         signal.signal(sig, forward)
-    code = child.wait()
-    revoked.revoke(state, jti, expires)
-    from gateway_cli.keys.notify import notify_all
-
-    notify_all(state, ("clients",))
+    keeper.start()
+    try:
+        code = child.wait()
+    finally:
+        finish()
     sys.exit(code if code >= 0 else 128 - code)

@@ -18,6 +18,9 @@ from pathlib import Path
 
 RUN_DIR = "run"
 WHAT = ("clients", "signing", "secrets")
+# Also accepted: "runs", the leases of `gateway run` tokens (renewed every few seconds,
+# so never part of a default reload).
+ACCEPTED = (*WHAT, "runs")
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ def _run_claims_valid(claims: dict[str, Any]) -> bool:
                                    and all(isinstance(m, str) for m in models)):
         return False
     team = claims.get("team")
+    if "lease" in claims and not isinstance(claims["lease"], bool):
+        return False
     return team is None or isinstance(team, str)
 
 
@@ -93,6 +95,7 @@ class Authenticator:
     # kid -> (key, end of its grace period or None for the current key)
     jwt_keys: Mapping[str, tuple[bytes, float | None]] = field(default_factory=dict)
     revoked_jtis: frozenset[str] = frozenset()
+    leases: Mapping[str, float] = field(default_factory=dict)  # run jti -> lease end
     windows: dict[str, _Window] = field(default_factory=dict)
 
     @property
@@ -101,12 +104,14 @@ class Authenticator:
 
     def replaced(self, *, table: ClientTable | None = None,
                  jwt_keys: Mapping[str, tuple[bytes, float | None]] | None = None,
-                 revoked_jtis: frozenset[str] | None = None) -> Authenticator:
+                 revoked_jtis: frozenset[str] | None = None,
+                 leases: Mapping[str, float] | None = None) -> Authenticator:
         """A new snapshot with some parts swapped; rate windows carry over."""
         return Authenticator(table=table if table is not None else self.table,
                              jwt_keys=jwt_keys if jwt_keys is not None else self.jwt_keys,
                              revoked_jtis=(revoked_jtis if revoked_jtis is not None
                                            else self.revoked_jtis),
+                             leases=leases if leases is not None else self.leases,
                              windows=self.windows)
 
     def _identify(self, token: str, now: float) -> Principal | None:
@@ -125,6 +130,8 @@ class Authenticator:
             if claims is None or not _run_claims_valid(claims) \
                     or claims["jti"] in self.revoked_jtis:
                 return None
+            if claims.get("lease") is True and self.leases.get(claims["jti"], 0.0) <= now:
+                return None  # its `gateway run` stopped renewing it
             models = claims.get("models")
             return Principal(id=f"jwt:{claims['jti']}", name=claims["sub"], kind="run",
                              models=tuple(models) if models is not None else None,

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gateway_cli.errors import GatewayError
-from gateway_cli.keys.notify import WHAT
+from gateway_cli.keys.notify import ACCEPTED
 
 log = logging.getLogger("gateway.control")
 Reloader = Callable[[tuple[str, ...]], Awaitable[list[str]]]
@@ -46,15 +46,17 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             request = json.loads(line[:_MAX_LINE] or b"{}")
             what = request.get("reload") if isinstance(request, dict) else None
-            if not isinstance(what, list) or not what or not set(what) <= set(WHAT):
-                answer = {"ok": False, "error": f"expected {{\"reload\": [subset of {WHAT}]}}"}
+            if not isinstance(what, list) or not what \
+                    or not all(isinstance(w, str) and w in ACCEPTED for w in what):
+                answer = {"ok": False,
+                          "error": f"expected {{\"reload\": [subset of {ACCEPTED}]}}"}
             else:
                 answer = {"ok": True, "reloaded": await reload(tuple(what)),
                           "pid": os.getpid()}
     except GatewayError as err:  # a corrupt state file, an unusable store: say which
         log.warning("reload refused, previous keys stay in force: %s", err)
         answer = {"ok": False, "error": f"previous keys stay in force: {err}"}
-    except (ValueError, TimeoutError) as err:
+    except (ValueError, TimeoutError, RecursionError) as err:
         answer = {"ok": False, "error": f"bad control request ({type(err).__name__})"}
     except Exception:  # one failure must not stop the channel; no detail may leak a value
         log.exception("control request failed")

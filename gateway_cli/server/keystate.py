@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from gateway_cli.errors import GatewayError
-from gateway_cli.keys import clients, index, revoked, signing
+from gateway_cli.keys import clients, index, leases, revoked, signing
 from gateway_cli.keys.refs import Secret, resolve
 from gateway_cli.keys.store import SecretStore
 from gateway_cli.server.auth import Authenticator
@@ -34,7 +34,7 @@ def load_auth(home: Path, store: SecretStore | None,
               table: clients.ClientTable | None = None) -> Authenticator:
     return Authenticator(table=table if table is not None else clients.load_table(home),
                          jwt_keys=jwt_keys(store),
-                         revoked_jtis=revoked.load(home))
+                         revoked_jtis=revoked.load(home), leases=leases.load(home))
 
 
 def provider_secrets(provider: Provider, home: Path | None,
@@ -69,6 +69,11 @@ async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
                 else None)
         runtime.auth = runtime.auth.replaced(table=table, revoked_jtis=jtis, jwt_keys=keys)
         done += [w for w in ("clients", "signing") if w in what]
+    if "runs" in what or "clients" in what:
+        live = await asyncio.to_thread(leases.load, home)
+        runtime.auth = runtime.auth.replaced(leases=live)
+        if "runs" in what:
+            done.append("runs")
     if "secrets" in what:
         for provider in runtime.providers.values():
             current, previous, until = await asyncio.to_thread(

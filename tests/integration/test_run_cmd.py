@@ -8,9 +8,13 @@ alone, as any program run this way would.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,3 +165,91 @@ def test_no_gateway_at_url(tmp_path: Path) -> None:
     assert one_line_error(result) == (
         f"gateway: no gateway answers at {url}; start one with `gateway serve` (or pass --url)")
     assert result.stdout == ""  # CMD never ran
+
+
+# A child that reports its token and pid, then waits (bounded) to be ended.
+WAITING_CHILD = """
+import os, sys, time
+with open(sys.argv[1] + ".tmp", "w") as out:
+    out.write(os.environ["OPENAI_API_KEY"] + " " + str(os.getpid()))
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(30)
+"""
+
+
+def _start_waiting_run(setup: Setup, tmp_path: Path, *args: str,
+                       ) -> tuple[subprocess.Popen[bytes], str, int]:
+    report = tmp_path / "child.txt"
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "gateway_cli", "run", "--url", setup.gateway.url,
+         *setup.home.store_args, *args, "--", sys.executable, "-c", WAITING_CHILD,
+         str(report)], env=setup.home.env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not report.exists():
+        assert time.monotonic() < deadline, "the child never reported"
+        assert parent.poll() is None
+        time.sleep(0.05)
+    token, pid = report.read_text().split()
+    return parent, token, int(pid)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")  # a zombie nobody reaped has ended all the same
+
+
+def _until(check: Any, seconds: float) -> float:
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, "timed out"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_killed_gateway_run_takes_its_child_and_its_token_with_it(
+        setup: Setup, tmp_path: Path) -> None:
+    parent, token, child = _start_waiting_run(setup, tmp_path, "--lease", "3")
+    try:
+        assert status_with(setup.gateway, token) == 200
+        assert claims(token)["lease"] is True
+        os.kill(parent.pid, signal.SIGKILL)  # nothing it can observe, no revocation written
+        parent.wait(timeout=5)
+        _until(lambda: _gone(child), 5)  # the child got its parent-death signal
+        # The lease is no longer renewed: refused within one lease period (3 s).
+        waited = _until(lambda: status_with(setup.gateway, token) == 401, 8)
+        assert waited < 5
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGUSR1, signal.SIGHUP])
+def test_signals_are_forwarded_and_the_token_revoked(setup: Setup, tmp_path: Path,
+                                                     sig: signal.Signals) -> None:
+    parent, token, child = _start_waiting_run(setup, tmp_path)
+    try:
+        assert status_with(setup.gateway, token) == 200
+        os.kill(parent.pid, sig)
+        assert parent.wait(timeout=10) == 128 + sig  # the child died of the signal
+        assert _gone(child)
+        assert status_with(setup.gateway, token) == 401  # revoked on the way out
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_options_after_command_belong_to_command(setup: Setup) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway_cli", "run", "--url", setup.gateway.url,
+         *setup.home.store_args, sys.executable, "-c",
+         "import os, sys; print(sys.argv[1:], os.environ['OPENAI_BASE_URL'])",
+         "--url", "http://127.0.0.1:9/elsewhere", "--models", "x"],
+        env=setup.home.env, capture_output=True, text=True, timeout=60, check=False,
+        stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"['--url', 'http://127.0.0.1:9/elsewhere', '--models', 'x'] {setup.gateway.url}/v1")
