@@ -3,15 +3,23 @@
 Layout (all of it before the ciphertext is the GCM associated data, so no
 header field can be changed without the decryption failing):
 
-    b"GWSECRT" | version 1 | log2 N | r | p | salt (16) | verifier (32) | nonce (12) | ciphertext
+    b"GWSECRT" | version 2 | log2 N | r | p | salt (16) | verifier (32) | nonce (12)
+    | checksum (16) | ciphertext
+
+The checksum (SHA-256 of the fields before it) is unkeyed: it cannot stop a
+deliberate rewrite, which GCM stops, but it tells a damaged salt or cost
+("modified") apart from a wrong passphrase, which a changed salt would
+otherwise look like. Version 1 files (no checksum) are still read and are
+rewritten as version 2 on the next change.
 
 scrypt turns the passphrase into 64 bytes: the first half is the AES-256-GCM
 key, the second half feeds an HMAC whose result is the verifier. Checking the
 verifier before decrypting tells "wrong passphrase" apart from "the file was
 changed", which GCM alone reports as the same failure. The scrypt cost is
 stored in the header so it can be raised later without breaking old files;
-values outside a sane range are refused rather than let a damaged header ask
-for gigabytes of memory.
+values outside what `gateway keys` writes (plus a small margin) are refused,
+and scrypt runs with a memory cap, so a tampered header cannot ask for
+gigabytes of memory and minutes of CPU before the passphrase is even checked.
 
 Every write happens under an exclusive lock on a sidecar lock file and goes
 through a re-read of the current file, so concurrent `gateway keys add` runs
@@ -37,23 +45,27 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from gateway_cli.keys.refs import Secret
 from gateway_cli.keys.store import StoreError, missing_file_error
 
 MAGIC = b"GWSECRT"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DEFAULT_LOG2_N = 17
 SCRYPT_R = 8
 SCRYPT_P = 1
-LOG2_N_RANGE = range(14, 23)
-R_RANGE = range(1, 17)
-P_RANGE = range(1, 5)
+LOG2_N_RANGE = range(14, 19)  # written: 17 (14 in tests); at most 2**18 * r * 128 = 256 MiB
+R_RANGE = range(1, 9)
+P_RANGE = range(1, 3)
+MAX_SCRYPT_MEMORY = 300 * 1024 * 1024
 VERIFIER_LABEL = b"gateway secrets verifier"
-HEADER = struct.Struct(">7sBBBB16s32s12s")
+CHECKSUM_LABEL = b"gateway secrets header"
+HEADER_V1 = struct.Struct(">7sBBBB16s32s12s")
+HEADER = struct.Struct(">7sBBBB16s32s12s16s")
 TAG_SIZE = 16
 MIN_SIZE = HEADER.size + TAG_SIZE
+MIN_SIZE_V1 = HEADER_V1.size + TAG_SIZE
 
 Table = dict[str, str]
 
@@ -84,8 +96,8 @@ class _Header:
 
 def derive_keys(passphrase: bytes, params: Params) -> _Keys:
     """Deliberately slow: this is what makes guessing the passphrase from the file expensive."""
-    kdf = Scrypt(salt=params.salt, length=64, n=2**params.log2_n, r=params.r, p=params.p)
-    material = kdf.derive(passphrase)
+    material = hashlib.scrypt(passphrase, salt=params.salt, n=2**params.log2_n, r=params.r,
+                              p=params.p, dklen=64, maxmem=MAX_SCRYPT_MEMORY)
     verifier = hmac.new(material[32:], VERIFIER_LABEL, hashlib.sha256).digest()
     return _Keys(aes=material[:32], verifier=verifier)
 
@@ -195,7 +207,7 @@ class EncryptedFileStore:
         if not hmac.compare_digest(keys.verifier, header.verifier):
             raise StoreError(f"wrong passphrase for {self._path}")
         try:
-            plain = AESGCM(keys.aes).decrypt(header.nonce, data[HEADER.size:], header.raw)
+            plain = AESGCM(keys.aes).decrypt(header.nonce, data[len(header.raw):], header.raw)
         except InvalidTag:
             raise StoreError(f"{self._path} was modified or corrupted: authentication failed; "
                              "restore it from a backup") from None
@@ -204,18 +216,25 @@ class EncryptedFileStore:
     def _encrypt(self, params: Params, table: Table) -> bytes:
         keys = self._keys(params)
         nonce = os.urandom(12)
-        header = HEADER.pack(MAGIC, VERSION, params.log2_n, params.r, params.p, params.salt,
-                             keys.verifier, nonce)
+        fields = HEADER_V1.pack(MAGIC, VERSION, params.log2_n, params.r, params.p, params.salt,
+                                keys.verifier, nonce)
+        header = fields + _checksum(fields)
         plain = json.dumps(table, sort_keys=True, separators=(",", ":")).encode("utf-8")
         return header + AESGCM(keys.aes).encrypt(nonce, plain, header)
 
     def _read_bytes(self) -> bytes | None:
         """The file's bytes, or None if there is none; refuses one others can read."""
         try:
-            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+            # No following a link (a write would replace the link, leaving its target stale)
+            # and no blocking on a FIFO: the type is checked on the descriptor below.
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+                         | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
             return None
         except OSError as err:
+            if self._path.is_symlink():
+                raise StoreError(f"{self._path} is a symbolic link; point --secrets at the "
+                                 "file itself") from None
             raise StoreError(f"{self._path} cannot be read ({type(err).__name__})") from None
         with os.fdopen(fd, "rb") as file:
             mode = os.fstat(file.fileno()).st_mode
@@ -287,16 +306,28 @@ def _parse_header(data: bytes, path: Path) -> _Header:
         raise _bad_magic(path)
     if data[:len(MAGIC)] != MAGIC:
         raise _bad_magic(path)
-    if data[len(MAGIC)] != VERSION:
-        raise StoreError(f"{path} has secrets file format version {data[len(MAGIC)]}, "
-                         f"this gateway reads version {VERSION}; upgrade gateway")
-    if len(data) < MIN_SIZE:
+    version = data[len(MAGIC)]
+    if version not in READABLE_VERSIONS:
+        raise StoreError(f"{path} has secrets file format version {version}, "
+                         f"this gateway reads versions 1 and {VERSION}; upgrade gateway")
+    if len(data) < (MIN_SIZE if version == VERSION else MIN_SIZE_V1):
         raise _truncated(path, len(data))
-    _, _, log2_n, r, p, salt, verifier, nonce = HEADER.unpack_from(data)
+    _, _, log2_n, r, p, salt, verifier, nonce = HEADER_V1.unpack_from(data)
+    size = HEADER_V1.size
+    if version == VERSION:
+        size = HEADER.size
+        if not hmac.compare_digest(_checksum(data[:HEADER_V1.size]),
+                                   data[HEADER_V1.size:size]):
+            raise StoreError(f"{path} was modified or corrupted: its header does not match "
+                             "its checksum; restore it from a backup")
     if log2_n not in LOG2_N_RANGE or r not in R_RANGE or p not in P_RANGE:
-        raise StoreError(f"{path} has unreasonable scrypt parameters (log2 N={log2_n}, r={r}, "
-                         f"p={p}); the header is corrupted, restore the file from a backup")
-    return _Header(Params(log2_n, r, p, salt), verifier, nonce, data[:HEADER.size])
+        raise StoreError(f"{path} was modified or corrupted: unreasonable scrypt parameters "
+                         f"(log2 N={log2_n}, r={r}, p={p}); restore it from a backup")
+    return _Header(Params(log2_n, r, p, salt), verifier, nonce, data[:size])
+
+
+def _checksum(fields: bytes) -> bytes:
+    return hashlib.sha256(CHECKSUM_LABEL + fields).digest()[:16]
 
 
 def _truncated(path: Path, size: int) -> StoreError:

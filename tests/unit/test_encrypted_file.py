@@ -6,6 +6,8 @@ checks that the store's default is the real 2**17.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import stat
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway_cli.keys.encrypted_file import HEADER, MAGIC, MIN_SIZE, EncryptedFileStore
 from gateway_cli.keys.refs import Secret
@@ -25,8 +28,9 @@ PASSPHRASE = b"orange-gateway-passphrase"
 VALUE = "sk-ant-api03-" + "v" * 40
 FAST = 14
 # Byte offsets in the header: magic 0..6, version 7, log2 N 8, r 9, p 10, salt 11..26,
-# verifier 27..58, nonce 59..70.
+# verifier 27..58, nonce 59..70, checksum 71..86.
 VERSION_AT, LOG2_N_AT, R_AT, P_AT, SALT_AT, VERIFIER_AT, NONCE_AT = 7, 8, 9, 10, 11, 27, 59
+CHECKSUM_AT = 71
 
 WRITER = """
 import sys
@@ -115,19 +119,21 @@ def test_modified_ciphertext_fails_authentication(path: Path, from_end: int) -> 
 
 @pytest.mark.parametrize(("at", "value", "expected"), [
     (0, None, "is not a gateway secrets file (bad magic)"),
-    (VERSION_AT, 2, "has secrets file format version 2, this gateway reads version 1"),
+    (VERSION_AT, 3, "has secrets file format version 3, this gateway reads versions 1 and 2"),
     (VERSION_AT, 0, "has secrets file format version 0"),
-    (LOG2_N_AT, 30, "unreasonable scrypt parameters (log2 N=30, r=8, p=1)"),
-    (LOG2_N_AT, 13, "unreasonable scrypt parameters (log2 N=13"),
-    (R_AT, 0, "unreasonable scrypt parameters (log2 N=14, r=0, p=1)"),
-    (R_AT, 17, "r=17"),
-    (P_AT, 5, "p=5"),
-    (NONCE_AT, None, "was modified or corrupted: authentication failed"),
-    (HEADER.size - 1, None, "was modified or corrupted: authentication failed"),
-    # The salt and the verifier can only be checked with the key they feed, so damage
-    # there reads as a wrong passphrase: the file is still refused, not misread.
-    (SALT_AT, None, "wrong passphrase for"),
-    (VERIFIER_AT + 5, None, "wrong passphrase for"),
+    # Every other header byte is covered by the header checksum: damage anywhere in it,
+    # the salt and the verifier included, reads as a modified file, not a wrong passphrase.
+    (LOG2_N_AT, 30, "was modified or corrupted: its header does not match its checksum"),
+    (LOG2_N_AT, 15, "was modified or corrupted: its header does not match its checksum"),
+    (R_AT, 0, "was modified or corrupted"),
+    (P_AT, 5, "was modified or corrupted"),
+    (SALT_AT, None, "was modified or corrupted"),
+    (SALT_AT + 15, None, "was modified or corrupted"),
+    (VERIFIER_AT + 5, None, "was modified or corrupted"),
+    (NONCE_AT, None, "was modified or corrupted"),
+    (CHECKSUM_AT, None, "was modified or corrupted"),
+    (HEADER.size - 1, None, "was modified or corrupted"),
+    (HEADER.size, None, "was modified or corrupted: authentication failed"),
 ])
 def test_damaged_header_is_refused_clearly(path: Path, at: int, value: int | None,
                                            expected: str) -> None:
@@ -136,11 +142,79 @@ def test_damaged_header_is_refused_clearly(path: Path, at: int, value: int | Non
     assert expected in error_of(path)
 
 
-def test_a_valid_other_cost_in_the_header_is_used(path: Path) -> None:
-    """The header's cost is authenticated too, so changing it to a valid value still fails."""
+def rewritten_header(path: Path, **fields: int) -> None:
+    """Change header fields and recompute the checksum, as a deliberate attacker would."""
+    data = bytearray(path.read_bytes())
+    for name, value in fields.items():
+        data[{"log2_n": LOG2_N_AT, "r": R_AT, "p": P_AT, "salt": SALT_AT}[name]] = value
+    data[CHECKSUM_AT:HEADER.size] = hashlib.sha256(
+        b"gateway secrets header" + bytes(data[:CHECKSUM_AT])).digest()[:16]
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("fields", [{"log2_n": 22}, {"r": 16}, {"p": 4},
+                                    {"log2_n": 22, "r": 16, "p": 4}, {"log2_n": 13}])
+def test_a_costly_header_is_refused_before_any_key_derivation(
+        path: Path, fields: dict[str, int]) -> None:
     saved(path, anthropic=VALUE)
-    damaged(path, LOG2_N_AT, 15)
+    rewritten_header(path, **fields)
+    started = time.monotonic()
+    assert "unreasonable scrypt parameters" in error_of(path)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_rewritten_cost_or_salt_still_fails_as_the_key_changes(path: Path) -> None:
+    """With the checksum recomputed, a valid other cost or salt reads as a wrong passphrase:
+    an attacker can make the file unusable, never make it decrypt to something else."""
+    saved(path, anthropic=VALUE)
+    rewritten_header(path, log2_n=15)
     assert "wrong passphrase" in error_of(path)
+
+
+def test_scrypt_memory_is_capped() -> None:
+    from gateway_cli.keys.encrypted_file import MAX_SCRYPT_MEMORY, Params, derive_keys
+
+    with pytest.raises(ValueError, match="memory limit"):
+        derive_keys(b"x", Params(log2_n=20, r=8, p=1, salt=b"s" * 16))
+    assert 128 * 8 * 2**18 < MAX_SCRYPT_MEMORY
+
+
+def test_a_version_1_file_is_read_and_rewritten_as_version_2(path: Path) -> None:
+    from gateway_cli.keys.encrypted_file import HEADER_V1, Params, derive_keys
+
+    params = Params(FAST, 8, 1, b"\x07" * 16)
+    keys = derive_keys(PASSPHRASE, params)
+    nonce = b"\x01" * 12
+    header = HEADER_V1.pack(MAGIC, 1, FAST, 8, 1, params.salt, keys.verifier, nonce)
+    plain = json.dumps({"anthropic": VALUE}).encode()
+    path.parent.mkdir(mode=0o700)
+    path.write_bytes(header + AESGCM(keys.aes).encrypt(nonce, plain, header))
+    path.chmod(0o600)
+    store = new_store(path)
+    assert store.get("anthropic").reveal() == VALUE  # type: ignore[union-attr]
+    store.put("openai", Secret("sk-" + "o" * 40))
+    data = path.read_bytes()
+    assert data[VERSION_AT] == 2 and data[SALT_AT:VERIFIER_AT] == params.salt
+    assert new_store(path).get("anthropic").reveal() == VALUE  # type: ignore[union-attr]
+
+
+def test_a_fifo_or_a_link_at_the_store_path_is_refused_without_blocking(path: Path) -> None:
+    path.parent.mkdir(mode=0o700)
+    os.mkfifo(path, 0o600)
+    started = time.monotonic()
+    for action in (lambda s: s.get("anthropic"), lambda s: s.put("a", Secret("v"))):
+        with pytest.raises(StoreError, match="not a regular file"):
+            action(new_store(path))
+    assert time.monotonic() - started < 2
+    path.unlink()
+    target = path.with_name("real.enc")
+    saved(target, anthropic=VALUE)
+    path.symlink_to(target)
+    before = target.read_bytes()
+    for action in (lambda s: s.get("anthropic"), lambda s: s.put("a", Secret("v"))):
+        with pytest.raises(StoreError, match="symbolic link"):
+            action(new_store(path))
+    assert path.is_symlink() and target.read_bytes() == before
 
 
 @pytest.mark.parametrize("length", [0, 3, len(MAGIC), len(MAGIC) + 1, 40, HEADER.size,
@@ -225,7 +299,7 @@ def test_create_writes_an_empty_store_once(path: Path) -> None:
 def test_default_scrypt_cost_is_2_pow_17(path: Path) -> None:
     EncryptedFileStore(path, PASSPHRASE).create()
     data = path.read_bytes()
-    assert data[:len(MAGIC) + 1] == MAGIC + b"\x01"
+    assert data[:len(MAGIC) + 1] == MAGIC + b"\x02"
     assert (data[LOG2_N_AT], data[R_AT], data[P_AT]) == (17, 8, 1)
 
 
