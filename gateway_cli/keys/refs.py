@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway_cli.errors import ConfigError
@@ -62,19 +61,53 @@ def _from_env(name: str, owner: str) -> str:
     return value
 
 
+MAX_SECRET_FILE = 64 * 1024
+_SYSTEM_TREES = ("/proc", "/sys", "/dev")
+
+
 def _from_file(path: str, owner: str) -> str:
-    file = Path(path)
+    """A secret from a regular, private file of at most 64 KiB.
+
+    Checked on the open descriptor before a byte is read: a FIFO would block
+    start-up (or a reload) for ever, /dev/zero would read until memory runs
+    out, and /proc/self/environ is not a secret file. Links are followed (a
+    mounted container secret is one), but never into /proc, /sys or /dev.
+    """
+    real = os.path.realpath(path)
+    if any(real == tree or real.startswith(tree + "/") for tree in _SYSTEM_TREES):
+        raise ConfigError(f"{owner}: secret file:{path} is a system or device file; "
+                          "point it at a regular file")
     try:
-        info = file.stat()
-        value = file.read_text(encoding="utf-8").strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ConfigError(f"{owner}: secret file:{path} does not exist") from None
-    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as err:
+    except OSError as err:
         raise ConfigError(f"{owner}: secret file:{path} cannot be read "
                           f"({type(err).__name__})") from None
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and os.name == "posix":
-        raise ConfigError(f"{owner}: secret file:{path} is readable by other users; "
-                          f"run: chmod 600 {path}")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ConfigError(f"{owner}: secret file:{path} is not a regular file")
+    with os.fdopen(fd, "rb") as file:
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and os.name == "posix":
+            raise ConfigError(f"{owner}: secret file:{path} is readable by other users; "
+                              f"run: chmod 600 {path}")
+        if info.st_size > MAX_SECRET_FILE:
+            raise ConfigError(f"{owner}: secret file:{path} is larger than "
+                              f"{MAX_SECRET_FILE // 1024} KiB; it should hold one secret")
+        try:
+            data = file.read(MAX_SECRET_FILE + 1)
+        except OSError as err:
+            raise ConfigError(f"{owner}: secret file:{path} cannot be read "
+                              f"({type(err).__name__})") from None
+    if len(data) > MAX_SECRET_FILE:
+        raise ConfigError(f"{owner}: secret file:{path} is larger than "
+                          f"{MAX_SECRET_FILE // 1024} KiB; it should hold one secret")
+    try:
+        value = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{owner}: secret file:{path} cannot be read "
+                          "(UnicodeDecodeError)") from None
     if not value:
         raise ConfigError(f"{owner}: secret file:{path} is empty")
     return value

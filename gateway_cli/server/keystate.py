@@ -4,6 +4,11 @@ Reloading reads files and the secret store (D-Bus or scrypt: slow, blocking)
 in a worker thread, then swaps the results in on the event loop in single
 assignments, so requests never wait on the store and never see half a
 rotation.
+
+The worker threads are the reloads' own (a few, each wait bounded): a secret
+source that hangs makes its reload fail with a message, and never takes the
+threads that the event loop's default executor lends to everything else
+(aiohttp's DNS resolution among them).
 """
 
 from __future__ import annotations
@@ -11,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from gateway_cli.errors import GatewayError
 from gateway_cli.keys import clients, index, leases, revoked, signing
@@ -21,6 +29,20 @@ from gateway_cli.server.auth import Authenticator
 from gateway_cli.server.runtime import Provider, Runtime
 
 log = logging.getLogger("gateway.keys")
+T = TypeVar("T")
+
+RELOAD_TIMEOUT = 30.0
+_workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-reload")
+
+
+async def _off_loop(work: Callable[..., T], *args: Any) -> T:
+    loop = asyncio.get_running_loop()
+    try:
+        return await asyncio.wait_for(loop.run_in_executor(_workers, work, *args),
+                                      RELOAD_TIMEOUT)
+    except TimeoutError:
+        raise GatewayError(f"reading keys took over {RELOAD_TIMEOUT:g} s (a secret source "
+                           "that does not answer?); the previous keys stay in force") from None
 
 
 def jwt_keys(store: SecretStore | None) -> dict[str, tuple[bytes, float | None]]:
@@ -63,20 +85,20 @@ async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
         raise GatewayError("this gateway has no state directory")
     done: list[str] = []
     if "clients" in what or "signing" in what:
-        table = await asyncio.to_thread(clients.load_table, home)
-        jtis = await asyncio.to_thread(revoked.load, home)
-        keys = (await asyncio.to_thread(jwt_keys, runtime.store) if "signing" in what
+        table = await _off_loop(clients.load_table, home)
+        jtis = await _off_loop(revoked.load, home)
+        keys = (await _off_loop(jwt_keys, runtime.store) if "signing" in what
                 else None)
         runtime.auth = runtime.auth.replaced(table=table, revoked_jtis=jtis, jwt_keys=keys)
         done += [w for w in ("clients", "signing") if w in what]
     if "runs" in what or "clients" in what:
-        live = await asyncio.to_thread(leases.load, home)
+        live = await _off_loop(leases.load, home)
         runtime.auth = runtime.auth.replaced(leases=live)
         if "runs" in what:
             done.append("runs")
     if "secrets" in what:
         for provider in runtime.providers.values():
-            current, previous, until = await asyncio.to_thread(
+            current, previous, until = await _off_loop(
                 provider_secrets, provider, home, runtime.store)
             provider.secret, provider.previous, provider.previous_until = \
                 current, previous, until

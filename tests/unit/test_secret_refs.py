@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,85 @@ def test_store_reference(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not open"):
         resolve("store:openai", "provider 'oa'")
     assert VALUE not in str(missing.value)
+
+
+def _private(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("where", ["/dev/zero", "/dev/null", "/proc/self/environ",
+                                   "/sys/kernel/mm"])
+def test_file_secrets_never_come_from_system_files(where: str) -> None:
+    with pytest.raises(ConfigError, match="system or device file"):
+        resolve(f"file:{where}", "provider 'p'")
+
+
+def test_a_link_into_proc_is_refused_too(tmp_path: Path) -> None:
+    link = tmp_path / "key"
+    link.symlink_to("/proc/self/environ")
+    with pytest.raises(ConfigError, match="system or device file"):
+        resolve(f"file:{link}", "provider 'p'")
+
+
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "key"
+    os.mkfifo(fifo, 0o600)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="not a regular file"):
+        resolve(f"file:{fifo}", "provider 'p'")
+    assert time.monotonic() - started < 1
+
+
+def test_a_directory_and_an_oversized_file_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "dir"
+    folder.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        resolve(f"file:{folder}", "provider 'p'")
+    big = _private(tmp_path / "big", "k" * (64 * 1024 + 1))
+    with pytest.raises(ConfigError, match="larger than 64 KiB"):
+        resolve(f"file:{big}", "provider 'p'")
+
+
+def test_permissions_are_checked_before_reading(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.write_text("sk-" + "s" * 30)
+    shared.chmod(0o644)
+    with pytest.raises(ConfigError, match="readable by other users") as info:
+        resolve(f"file:{shared}", "provider 'p'")
+    assert "sk-" not in str(info.value)
+
+
+def test_a_linked_private_file_is_read(tmp_path: Path) -> None:
+    """Mounted container secrets are links into a ..data directory."""
+    real = _private(tmp_path / "real", "sk-" + "r" * 30 + "\n")
+    link = tmp_path / "key"
+    link.symlink_to(real)
+    assert resolve(f"file:{link}", "provider 'p'").reveal() == "sk-" + "r" * 30
+
+
+def test_a_stuck_reload_fails_with_a_message_and_leaves_the_default_executor_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+
+    from gateway_cli.errors import GatewayError
+    from gateway_cli.server import keystate
+
+    monkeypatch.setattr(keystate, "RELOAD_TIMEOUT", 0.2)
+    release = threading.Event()
+
+    async def scenario() -> None:
+        stuck = [asyncio.ensure_future(keystate._off_loop(release.wait, 10))
+                 for _ in range(6)]
+        # The default executor (DNS, to_thread) still answers while every reload hangs.
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: 42), 1) == 42
+        for task in stuck:
+            with pytest.raises(GatewayError, match="previous keys stay in force"):
+                await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
