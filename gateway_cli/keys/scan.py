@@ -178,7 +178,8 @@ class Hit:
 
     @property
     def location(self) -> str:
-        return self.source if self.line is None else f"{self.source}:{self.line}"
+        where = shown(self.source)
+        return where if self.line is None else f"{where}:{self.line}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -325,7 +326,9 @@ def _walk(root: Path, on_limit: Callable[[Path, str], None] | None) -> Iterator[
         try:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError:
+        except OSError as err:
+            if on_limit is not None:
+                on_limit(directory, f"directory not scanned: cannot be read ({err.strerror})")
             continue
         for entry in entries:
             rel = rel_dir / entry.name
@@ -347,7 +350,8 @@ def _walk(root: Path, on_limit: Callable[[Path, str], None] | None) -> Iterator[
             count += 1
             if count > MAX_FILES:
                 if on_limit is not None:
-                    on_limit(root, f"stopped after {MAX_FILES} files")
+                    on_limit(root, f"stopped after {MAX_FILES} files; pass its "
+                             "subdirectories to scan the rest")
                 return
             if _matches(rel, _WALK_PATTERNS):
                 yield Path(entry.path)
@@ -403,9 +407,41 @@ def read_candidate(path: Path) -> tuple[str | None, str | None]:
         return None, f"cannot be read ({err.strerror})"
     if len(data) > MAX_FILE_BYTES:
         return None, "larger than 1 MB"
-    if b"\0" in data[:_BINARY_SNIFF]:
+    text = _decoded(data)
+    if text is None:
         return None, "binary"
-    return data.decode("utf-8", errors="replace"), None
+    return text, None
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+         (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"),
+         (b"\xfe\xff", "utf-16-be"))
+
+
+def _decoded(data: bytes) -> str | None:
+    """Text in UTF-8, or UTF-16/32 with a BOM (PowerShell writes .env files in UTF-16);
+    None for binary data."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom):].decode(encoding, errors="replace")
+    head = data[:_BINARY_SNIFF]
+    if len(head) >= 8 and head[1::2].count(0) == len(head[1::2]) and 0 not in head[0::2]:
+        return data.decode("utf-16-le", errors="replace")  # UTF-16 without a BOM
+    if b"\0" in head:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def shown(text: str) -> str:
+    """`text` safe for a terminal: control and other unprintable characters escaped.
+
+    A path in a hostile repository can hold escape sequences that would
+    rewrite the user's terminal if printed raw.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 @dataclass
@@ -427,12 +463,11 @@ def run_scan(*, env: Mapping[str, str] | None, home: Path | None,
     hits = scan_environment(env) if env is not None else []
     files = 0
     found = candidate_files(home if home is not None else Path(), paths, home is not None,
-                            on_limit=lambda root, why: notes.append(
-                                f"{root}: {why}; pass its subdirectories to scan the rest"))
+                            on_limit=lambda where, why: notes.append(f"{shown(str(where))}: {why}"))
     for path in found:
         text, why = read_candidate(path)
         if text is None:
-            notes.append(f"skipped {path}: {why}")
+            notes.append(f"skipped {shown(str(path))}: {why}")
             continue
         files += 1
         hits += scan_text(text, str(path))

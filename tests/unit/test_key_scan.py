@@ -368,7 +368,7 @@ def test_the_walk_stops_after_max_files(tmp_path: Path,
     found = list(candidate_files(tmp_path, [tmp_path], False,
                                  on_limit=lambda p, why: limits.append((p, why))))
     assert found == []
-    assert limits == [(tmp_path, "stopped after 5 files")]
+    assert limits == [(tmp_path, "stopped after 5 files; pass its subdirectories to scan the rest")]
 
 
 def test_each_file_is_read_once(tmp_path: Path) -> None:
@@ -385,3 +385,53 @@ def test_hit_is_frozen_and_compares_without_the_secret() -> None:
     assert a == b
     with pytest.raises(AttributeError):
         a.source = "g"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32",
+                                      "utf-8-sig"])
+def test_env_files_in_other_unicode_encodings_are_read(tmp_path: Path, encoding: str) -> None:
+    """PowerShell's `Out-File` writes UTF-16 with a BOM."""
+    key = openai_key()
+    text = f"OPENAI_API_KEY={key}\r\n"
+    data = text.encode(encoding)
+    if encoding in ("utf-16-le", "utf-16-be"):  # no BOM: the LE one is still recognised
+        data = (b"\xff\xfe" if encoding == "utf-16-le" else b"\xfe\xff") + data
+    path = tmp_path / ".env"
+    path.write_bytes(data)
+    report = scanner.run_scan(env=None, home=None, paths=[path])
+    assert [h.secret.reveal() for h in report.hits] == [key]
+    path.write_bytes(text.encode("utf-16-le"))  # no BOM at all
+    assert [h.secret.reveal() for h in scanner.run_scan(env=None, home=None,
+                                                        paths=[path]).hits] == [key]
+
+
+def test_printed_paths_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    folder = tmp_path / "evil\x1b]0;owned\x07\x1b[2J"
+    folder.mkdir()
+    _write(folder / ".env", f"OPENAI_API_KEY={openai_key()}\n")
+    report = scanner.run_scan(env=None, home=None, paths=[tmp_path])
+    [hit] = report.hits
+    assert "\x1b" not in hit.location and "\x07" not in hit.location
+    assert "\\x1b]0;owned\\x07" in hit.location
+
+
+def test_an_unreadable_directory_is_reported(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory the walk cannot list (permissions; root reads through those, so the
+    failure is made at os.scandir) is named in a note, not skipped silently."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _write(tmp_path / ".env", "x\n")
+    original = os.scandir
+
+    def failing(path: object) -> object:
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied")
+        return original(path)
+
+    monkeypatch.setattr(os, "scandir", failing)
+    notes: list[tuple[Path, str]] = []
+    found = list(candidate_files(tmp_path, [tmp_path], False,
+                                 on_limit=lambda p, why: notes.append((p, why))))
+    assert found == [tmp_path / ".env"]
+    assert notes == [(locked, "directory not scanned: cannot be read (Permission denied)")]
