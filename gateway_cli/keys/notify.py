@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RUN_DIR = "run"
+MAX_REPLY = 64 * 1024  # a gateway's answer is one short line
 WHAT = ("clients", "signing", "secrets")
 # Also accepted: "runs", the leases of `gateway run` tokens (renewed every few seconds,
 # so never part of a default reload).
@@ -56,6 +57,8 @@ def notify_all(home: Path, what: tuple[str, ...] = WHAT,
                     if not chunk:
                         break
                     reply += chunk
+                    if len(reply) > MAX_REPLY:
+                        raise ValueError("reply too long")
             answer = json.loads(reply or b"{}")
             ok = bool(answer.get("ok"))
             detail = "reloaded " + ", ".join(answer.get("reloaded", [])) if ok \

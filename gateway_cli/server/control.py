@@ -4,7 +4,8 @@
 every running gateway to reload it over this socket; the answer comes back
 once the new keys are in force. A socket rather than an HTTP admin endpoint:
 no port to expose by mistake, file permissions decide who may talk, and the
-peer's uid is checked as well.
+peer's uid is checked as well (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS;
+a system where it cannot be learnt refuses every request).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import json
 import logging
 import os
 import socket
+import stat
 import struct
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -27,20 +30,45 @@ Reloader = Callable[[tuple[str, ...]], Awaitable[list[str]]]
 _MAX_LINE = 4096
 
 
-def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
-    sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+# macOS and the BSDs: getsockopt(SOL_LOCAL, LOCAL_PEERCRED) fills a struct xucred
+# {u_int cr_version; uid_t cr_uid; short cr_ngroups; gid_t cr_groups[16]}.
+_SOL_LOCAL = 0
+_LOCAL_PEERCRED = 1
+_XUCRED = struct.Struct("=IIh")
+_XUCRED_SIZE = 4 + 4 + 2 + 2 + 16 * 4  # with the padding before cr_groups
+
+
+def xucred_uid(data: bytes) -> int | None:
+    """The peer uid from an xucred, or None if it is not one (version 0 only exists)."""
+    if len(data) < _XUCRED.size:
         return None
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
+    version, uid, _ = _XUCRED.unpack_from(data)
+    return int(uid) if version == 0 else None
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    """The connecting process's uid, or None when this system cannot tell (then refused)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return None
+    try:
+        if hasattr(socket, "SO_PEERCRED"):
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            return int(uid)
+        if sys.platform == "darwin" or "bsd" in sys.platform:
+            return xucred_uid(sock.getsockopt(_SOL_LOCAL, _LOCAL_PEERCRED, _XUCRED_SIZE))
+    except OSError:
+        return None
+    return None
 
 
 async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      reload: Reloader) -> None:
     try:
         uid = _peer_uid(writer)
-        if uid is not None and uid not in (os.getuid(), 0):
+        if uid is None or uid not in (os.getuid(), 0):
             answer: dict[str, object] = {"ok": False, "error": "permission denied"}
         else:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
@@ -75,5 +103,11 @@ async def start(path: Path, reload: Reloader) -> asyncio.AbstractServer:
             lambda r, w: _serve_one(r, w, reload), path=str(path))
     finally:
         os.umask(old_umask)
-    os.chmod(path, 0o600)
+    # No chmod by name (it would follow a link planted in its place): the umask made it
+    # 0600; check that what is there now is that socket.
+    info = os.lstat(path)
+    if not stat.S_ISSOCK(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077 \
+            or info.st_uid != os.getuid():
+        server.close()
+        raise GatewayError(f"the control socket {path} is not this gateway's private socket")
     return server

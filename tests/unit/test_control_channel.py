@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import socket
 import stat
+import struct
 from pathlib import Path
+
+import pytest
 
 from gateway_cli.errors import GatewayError
 from gateway_cli.keys.notify import notify_all, run_dir
@@ -66,7 +71,8 @@ def test_a_failed_reload_is_reported_and_the_channel_lives_on(tmp_path: Path) ->
     assert second.ok  # type: ignore[attr-defined]
 
 
-def test_bad_requests_get_an_error_not_a_reload(tmp_path: Path) -> None:
+def test_bad_requests_get_an_error_not_a_reload(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
     reloads = 0
 
     async def reload(what: tuple[str, ...]) -> list[str]:
@@ -80,7 +86,9 @@ def test_bad_requests_get_an_error_not_a_reload(tmp_path: Path) -> None:
         answers = []
         try:
             for payload in (b"not json\n", b'{"reload": ["everything"]}\n', b'{"reload": []}\n',
-                            b"[]\n", b"\n"):
+                            b"[]\n", b"\n", b'{"reload": [["clients"]]}\n',
+                            b'{"reload": [{"a": 1}]}\n', b'{"reload": ' + b"[" * 3000 + b"\n",
+                            b'{"reload": "clients"}\n'):
                 def ask(data: bytes = payload) -> bytes:
                     with socket.socket(socket.AF_UNIX) as conn:
                         conn.connect(str(path))
@@ -91,9 +99,11 @@ def test_bad_requests_get_an_error_not_a_reload(tmp_path: Path) -> None:
             server.close()
         return answers
 
-    answers = asyncio.run(main())
+    with caplog.at_level(logging.DEBUG, logger="gateway.control"):
+        answers = asyncio.run(main())
     assert reloads == 0
-    assert all(b'"ok": false' in a for a in answers)
+    assert len(answers) == 9 and all(b'"ok": false' in a for a in answers)
+    assert not [r for r in caplog.records if r.exc_info]  # no traceback logged
 
 
 def test_stale_sockets_are_removed(tmp_path: Path) -> None:
@@ -102,3 +112,76 @@ def test_stale_sockets_are_removed(tmp_path: Path) -> None:
         s.bind(str(stale))  # bound, never listening: like a gateway that died
     assert notify_all(tmp_path) == []
     assert not stale.exists()
+
+
+def test_a_caller_whose_uid_cannot_be_learnt_is_refused(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    reloads: list[tuple[str, ...]] = []
+
+    async def reload(what: tuple[str, ...]) -> list[str]:
+        reloads.append(what)
+        return list(what)
+
+    monkeypatch.setattr(control, "_peer_uid", lambda writer: None)
+    [result] = _serve_and_notify(tmp_path, reload)
+    assert not result.ok and "permission denied" in result.detail  # type: ignore[attr-defined]
+    assert reloads == []
+
+
+def test_xucred_parsing() -> None:
+    """The macOS/BSD peer credential structure (version 0, uid, group count, groups)."""
+    data = struct.pack("=IIh", 0, 501, 1) + b"\0\0" + struct.pack("=16I", *range(16))
+    assert control.xucred_uid(data) == 501
+    assert control.xucred_uid(struct.pack("=IIh", 1, 501, 1)) is None  # unknown version
+    assert control.xucred_uid(b"\0" * 4) is None
+
+
+def test_a_link_in_place_of_the_socket_is_refused(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever sits at the path after binding must be our private socket."""
+    victim = tmp_path / "victim"
+    victim.write_text("x")
+    victim.chmod(0o644)
+    path = run_dir(tmp_path) / "gateway-test.sock"
+    real_lstat = os.lstat
+
+    def swapped(target: object) -> os.stat_result:
+        if str(target) == str(path):
+            return real_lstat(victim)
+        return real_lstat(target)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        monkeypatch.setattr(os, "lstat", swapped)
+        with pytest.raises(GatewayError, match="not this gateway's private socket"):
+            await control.start(path, lambda what: asyncio.sleep(0, list(what)))
+
+    asyncio.run(main())
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644  # nothing was chmodded
+
+
+def test_an_overlong_reply_is_not_read_without_end(tmp_path: Path) -> None:
+    import threading
+
+    path = run_dir(tmp_path) / "gateway-test.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def flood() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            try:
+                for _ in range(100):
+                    conn.sendall(b"x" * 4096)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=flood)
+    thread.start()
+    try:
+        [result] = notify_all(tmp_path)
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+    assert not result.ok and "ValueError" in result.detail
