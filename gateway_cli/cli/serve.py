@@ -21,11 +21,11 @@ from gateway_cli.cli.store_options import passphrase_spec, store_options
               help="gateway.toml to load. Without it the gateway runs on safe defaults "
                    "with the built-in mock model.")
 @click.option("--verify", "verify_mode", type=click.Choice(["strict", "integrity", "warn", "off"]),
-              default="warn", show_default=True,
+              default="integrity", show_default=True,
               help="Check the installed dependencies against the lock before loading any "
                    "secret. strict: refuse on any violation, unknown provenance included; "
                    "integrity: refuse when installed files, versions or start-up hooks differ "
-                   "from the lock; warn: log and serve; off: skip.")
+                   "from the lock; warn: log loudly and serve; off: skip (and say so).")
 @store_options
 def serve(host: str | None, port: int | None, config_path: Path | None,
           verify_mode: str, home: Path | None, secrets_spec: str,

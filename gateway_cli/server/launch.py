@@ -114,7 +114,7 @@ def _open_store(config: Config, home: Path, secrets_spec: str | None,
         return None
 
 
-def run(config: Config, *, host: str, port: int, verify: Mode = "warn",
+def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         home: Path | None = None, secrets_spec: str | None = None,
         passphrase: str | None = None) -> None:
     from granian.constants import HTTPModes, Interfaces

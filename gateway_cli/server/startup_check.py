@@ -3,11 +3,16 @@
 Modes (`gateway serve --verify MODE`):
 - strict: any violation refuses start-up, including a dependency whose
   provenance is unknown;
-- integrity: installed distributions, files and start-up hooks must match the
-  lock exactly (refuse otherwise); provenance is reported, not required, for
-  indexes that serve none;
-- warn (default for a source checkout): log a one-line summary and serve;
-- off: skip, and say so.
+- integrity (the default): installed distributions, files and start-up hooks
+  must match the lock exactly (refuse otherwise); provenance is reported, not
+  required, for indexes that serve none;
+- warn: log the violations loudly and serve anyway;
+- off: skip, and say so loudly.
+
+The lock is the documented install's (runtime + build). A gateway installed
+in place from its own checkout (`pip install -e .`, the venv `scripts/test`
+makes) also accepts that checkout's release and test locks, and says so: the
+developer's venv holds the test tools by design.
 
 It runs in this process, so a start-up hook that is already installed has
 run by the time it is found: what the check guarantees is that the gateway
@@ -20,9 +25,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway_cli.errors import StartupError
+
+if TYPE_CHECKING:
+    from gateway_cli.supply.verify import Violation
 
 Mode = Literal["strict", "integrity", "warn", "off"]
 MODES: tuple[Mode, ...] = ("strict", "integrity", "warn", "off")
@@ -35,19 +43,56 @@ def summary(counts: Counter[str]) -> str:
         (" ..." if len(counts) > 4 else "")
 
 
+def _dev_checkout() -> str | None:
+    """The checkout this gateway is installed in place from, if it is (an editable install)."""
+    import json
+    from importlib import metadata
+
+    try:
+        data = json.loads(metadata.distribution("gateway").read_text("direct_url.json") or "")
+    except (metadata.PackageNotFoundError, ValueError, OSError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("dir_info"), dict):
+        return None
+    url = data.get("url")
+    editable = data["dir_info"].get("editable") is True
+    return url.removeprefix("file://") if editable and isinstance(url, str) else None
+
+
+# What a refusal line leads with: code that runs at every start first, then changed files.
+_FIRST = ("hooks.", "files.", "provenance.", "lock.", "dist.")
+
+
+def _severity(violation: Violation) -> int:
+    return next((i for i, prefix in enumerate(_FIRST) if violation.check.startswith(prefix)),
+                len(_FIRST))
+
+
+def where(violation: Violation) -> str:
+    """What a refusal names first: the file, else the distribution (unless the message
+    already begins with it)."""
+    name = violation.path or violation.distribution
+    if not name or violation.message.startswith(name) or name in violation.message[:200]:
+        return ""
+    return f"{name}: "
+
+
 def run(mode: Mode) -> None:
     if mode == "off":
-        log.warning("start-up verification is off (--verify off): dependencies are not checked")
+        log.warning("START-UP VERIFICATION IS OFF (--verify off): the installed dependencies "
+                    "are not checked against the lock; a poisoned package would go unnoticed")
         return
     from gateway_cli.supply import selfcheck
 
     if selfcheck.is_frozen():
         _run_frozen(mode)
         return
-    from gateway_cli.supply.verify import VerifyUsageError, verify_running
+    from gateway_cli.supply.verify import VerifyUsageError, default_lock_paths, verify_running
 
     try:
-        report = verify_running(strict=mode == "strict")
+        checkout = _dev_checkout()
+        locks = default_lock_paths(dev=checkout is not None)
+        report = verify_running(strict=mode == "strict", locks=locks)
     except VerifyUsageError as err:
         if mode == "warn":
             log.warning("start-up verification could not run: %s", err)
@@ -57,19 +102,33 @@ def run(mode: Mode) -> None:
     warnings = Counter(v.check for v in report.violations if v.severity == "warning")
     blocking = errors + (warnings if mode == "strict" else Counter())
     if blocking and mode in ("strict", "integrity"):
-        first = next(v for v in report.violations if v.check in blocking)
+        first = min((v for v in report.violations if v.check in blocking), key=_severity)
+        others = sum(blocking.values()) - 1
+        more = f" (and {others} more: {summary(blocking)})" if others else ""
         raise StartupError(
-            f"refusing to start: {sum(blocking.values())} supply-chain violation(s) "
-            f"({summary(blocking)}); first: {first.message}; run `gateway verify` for the "
-            "full report")
-    if errors or warnings:
-        parts = [f"{sum(c.values())} {label} ({summary(c)})"
-                 for label, c in (("error(s)", errors), ("warning(s)", warnings)) if c]
-        log.warning("start-up verification: %s; run `gateway verify` for details",
-                    ", ".join(parts))
-    else:
-        log.info("start-up verification passed: %d distributions in %.2f s",
-                 report.distributions, report.seconds)
+            f"refusing to start: {where(first)}{first.message} ({first.check}){more}; run "
+            "`gateway verify` for the full report")
+    if not errors and set(warnings) <= {"provenance.unknown"}:
+        # The usual state with an index that serves no attestations: not worth a warning
+        # at every start in integrity mode (strict refuses it above).
+        unknown = warnings["provenance.unknown"]
+        log.info("start-up verification passed: %d distributions in %.2f s%s%s",
+                 report.distributions, report.seconds,
+                 f"; provenance unknown for {unknown} (its index serves none)" if unknown
+                 else "", _dev_note(checkout))
+        return
+    parts = [f"{sum(c.values())} {label} ({summary(c)})"
+             for label, c in (("error(s)", errors), ("warning(s)", warnings)) if c]
+    first = min(report.violations, key=_severity)
+    shout = "SERVING DESPITE SUPPLY-CHAIN ERRORS (--verify warn)" if errors \
+        else "start-up verification"
+    log.warning("%s: %s; first: %s%s; run `gateway verify` for details%s", shout,
+                ", ".join(parts), where(first), first.message, _dev_note(checkout))
+
+
+def _dev_note(checkout: str | None) -> str:
+    return "" if checkout is None else \
+        f" (developer checkout {checkout}: its release and test locks are accepted too)"
 
 
 def _run_frozen(mode: Mode) -> None:
