@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import click
@@ -38,9 +38,23 @@ PROVIDER_KEY_VARS = (
 )
 
 
-def child_environment(parent: dict[str, str], base_url: str, token: str) -> dict[str, str]:
+def inherited_keys(parent: dict[str, str], named: Iterable[str] = ()) -> set[str]:
+    """The variables CMD must not inherit: the well-known provider-key names, the names
+    the gateway's config reads secrets from (`named`), any name that says it holds a
+    provider key (`MY_ANTHROPIC_KEY`), and any variable whose value is one."""
+    from gateway_cli.keys.scan import provider_for_variable, scan_environment
+
+    drop = {name for name in parent if name in PROVIDER_KEY_VARS or name in set(named)
+            or provider_for_variable(name) is not None}
+    drop |= {hit.variable for hit in scan_environment(parent) if hit.variable}
+    return drop
+
+
+def child_environment(parent: dict[str, str], base_url: str, token: str,
+                      named: Iterable[str] = ()) -> dict[str, str]:
     """CMD's environment: the parent's minus provider keys, plus the gateway's."""
-    env = {k: v for k, v in parent.items() if k not in PROVIDER_KEY_VARS}
+    drop = inherited_keys(parent, named)
+    env = {k: v for k, v in parent.items() if k not in drop}
     env.update({
         "OPENAI_BASE_URL": f"{base_url}/v1", "OPENAI_API_BASE": f"{base_url}/v1",
         "OPENAI_API_KEY": token,
@@ -140,9 +154,13 @@ class _Lease:
 @click.option("--lease", type=click.FloatRange(3, 3600), default=60.0, show_default=True,
               metavar="SECONDS", help="If `gateway run` itself is killed, its token stops "
               "working within this many seconds (it is renewed while it runs).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, metavar="PATH", help="The gateway's gateway.toml: the variables "
+              "its env: secrets name are removed from CMD's environment too.")
 @store_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(url: str, models: str | None, ttl: str, lease: float, home: Path | None,
+def run(url: str, models: str | None, ttl: str, lease: float, config_path: Path | None,
+        home: Path | None,
         secrets_spec: str, passphrase_fd: int | None, passphrase_file: Path | None,
         command: tuple[str, ...]) -> None:
     """Run COMMAND with the gateway's URLs and a token scoped to this run.
@@ -155,6 +173,12 @@ def run(url: str, models: str | None, ttl: str, lease: float, home: Path | None,
     from gateway_cli.keys.notify import notify_all
     from gateway_cli.keys.store import open_store
 
+    named: list[str] = []
+    if config_path is not None:
+        from gateway_cli.config import load_config
+        from gateway_cli.server.env_handover import env_names
+
+        named = env_names(p.secret for p in load_config(config_path).providers)
     base_url = url.rstrip("/")
     if not _reachable(base_url):
         raise GatewayError(f"no gateway answers at {base_url}; start one with `gateway serve` "
@@ -186,7 +210,7 @@ def run(url: str, models: str | None, ttl: str, lease: float, home: Path | None,
         leases.end(state, jti)
         notify_all(state, ("clients", "runs"))
 
-    env = child_environment(dict(os.environ), base_url, token)
+    env = child_environment(dict(os.environ), base_url, token, named)
     try:
         # Running the user's own command is the point of `gateway run`.
         child = subprocess.Popen(list(command), env=env,  # noqa: S603

@@ -37,10 +37,16 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     OpenAI client against http://127.0.0.1:4000/v1 before adding providers.
     """
     from gateway_cli.config import load_config
+    from gateway_cli.keys.refs import hand_over
+    from gateway_cli.server import env_handover
     from gateway_cli.server.launch import run
     from gateway_cli.server.startup_check import Mode
 
+    hand_over(env_handover.receive())
     config = load_config(config_path)
+    # env: secrets must not stay in this process's environment block: start again
+    # without them (the values travel through a pipe), before anything else is done.
+    env_handover.reexec_without(env_handover.env_names(p.secret for p in config.providers))
     run(config, host=host or config.server.host, port=port or config.server.port,
         verify=cast(Mode, verify_mode), home=home,
         secrets_spec=None if secrets_spec == "auto" else secrets_spec,

@@ -54,8 +54,17 @@ class Secret:
         return hash(("Secret", len(self._value)))
 
 
+# env: values handed over by `gateway serve` before it re-executed itself without them
+# (server/env_handover.py); consulted before the environment.
+_handed_over: dict[str, str] = {}
+
+
+def hand_over(values: dict[str, str]) -> None:
+    _handed_over.update(values)
+
+
 def _from_env(name: str, owner: str) -> str:
-    value = os.environ.get(name)
+    value = _handed_over.get(name) or os.environ.get(name)
     if not value:
         raise ConfigError(f"{owner}: secret env:{name} is not set in the environment")
     return value

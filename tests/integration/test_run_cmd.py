@@ -253,3 +253,28 @@ def test_options_after_command_belong_to_command(setup: Setup) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         f"['--url', 'http://127.0.0.1:9/elsewhere', '--models', 'x'] {setup.gateway.url}/v1")
+
+
+def test_cmd_loses_every_variable_that_holds_or_names_a_provider_key(setup: Setup,
+                                                                     tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[[providers]]\nname = "corp"\nkind = "openai"\n'
+                      'secret = "env:CORP_LLM_CREDENTIAL"\n')
+    extra = {
+        "MY_ANTHROPIC_KEY": "sk-ant-api03-" + "m" * 93 + "AA",   # its name and its value say so
+        "TEAM_OPENAI_TOKEN": "not-a-recognisable-format-" + "t" * 20,  # its name says so
+        "UNRELATED_NAME": "sk-proj-u8jzPde0IgxLd6GncfBAepfJBd0Kh8o"
+                          "OOL8dKLzdocJ2isAjIhKtJ0RlgLKOmxgJ",                 # its value
+        "CORP_LLM_CREDENTIAL": "corp-" + "c" * 30,                # the config names it
+        "GATEWAY_RUN_MARK": "kept",
+    }
+    script = ("import json, os; print(json.dumps({k: os.environ.get(k) for k in "
+              f"{sorted(extra)!r}}}))")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway_cli", "run", "--url", setup.gateway.url,
+         "--config", str(config), *setup.home.store_args, "--", sys.executable, "-c", script],
+        env={**setup.home.env, **extra}, capture_output=True, text=True, timeout=60,
+        check=False, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen == {**{k: None for k in extra}, "GATEWAY_RUN_MARK": "kept"}

@@ -1,0 +1,66 @@
+"""`env:` secrets leave no trace in the running gateway's environment block."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.conftest import start_gateway, stop_gateway
+from tests.fakes.upstream import FakeUpstream
+
+KEY = "sk-env-handover-" + "e" * 24
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream("env", api_key=KEY) as fake:
+        yield fake
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_key_is_not_in_proc_environ_and_still_used(tmp_path: Path,
+                                                       upstream: FakeUpstream) -> None:
+    gateway = start_gateway(tmp_path, config=f"""
+[[providers]]
+name = "oa"
+kind = "openai"
+base_url = "{upstream.url}/v1"
+secret = "env:MY_PROVIDER_KEY"
+
+[[models]]
+name = "gpt"
+deployments = [{{ provider = "oa", model = "gpt" }}]
+""", env={**os.environ, "MY_PROVIDER_KEY": KEY, "GATEWAY_UNRELATED": "kept"})
+    try:
+        environ = Path(f"/proc/{gateway.process.pid}/environ").read_bytes()
+        cmdline = Path(f"/proc/{gateway.process.pid}/cmdline").read_bytes()
+        assert KEY.encode() not in environ and KEY.encode() not in cmdline
+        assert b"MY_PROVIDER_KEY=" not in environ
+        assert b"GATEWAY_UNRELATED=kept" in environ  # the rest of the environment stays
+        client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
+        reply = client.chat.completions.create(
+            model="gpt", messages=[{"role": "user", "content": "hello"}])
+        assert reply.choices[0].message.content
+        assert upstream.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+        # No descriptor of the hand-over pipe is left open.
+        fds = os.listdir(f"/proc/{gateway.process.pid}/fd")
+        pipes = [os.readlink(f"/proc/{gateway.process.pid}/fd/{fd}") for fd in fds]
+        assert not [p for p in pipes if p.startswith("pipe:")]
+    finally:
+        stop_gateway(gateway)
+    assert KEY not in gateway.log()
+
+
+def test_a_missing_env_secret_is_still_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="secret env:MY_MISSING_KEY is not set"):
+        start_gateway(tmp_path, config="""
+[[providers]]
+name = "oa"
+kind = "openai"
+secret = "env:MY_MISSING_KEY"
+""", env={k: v for k, v in os.environ.items() if k != "MY_MISSING_KEY"})
