@@ -97,16 +97,21 @@ def pin(lockfile: Path, index_url: str, accepted: tuple[str, ...], record: Path 
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif"]),
               default="text", show_default=True, help="Report format on stdout.")
 @_RECORD
+@click.option("--allow-unknown", is_flag=True,
+              help="Exit 0 even when nothing could be verified (an index that serves no "
+                   "provenance); by default that is a failure, never a silent pass.")
 def check(lockfile: Path, offline: bool, index_url: str, output_format: str,
-          record: Path | None) -> None:
+          record: Path | None, allow_unknown: bool) -> None:
     """Fail (exit 1) if any artifact in LOCKFILE is not provably from its pinned publisher.
 
     Online by default: fetches each artifact's current provenance from the
     index. With --offline, re-verifies the bundles recorded by `pin`. Exit 0
-    when every artifact passes, 1 when any fails, 2 when the lockfile or the
-    record cannot be read.
+    when every artifact passes and at least one was verified, 1 when any
+    fails or none was verified (unless --allow-unknown), 2 when the lockfile
+    or the record cannot be read.
     """
     from gateway_cli.supply import trust, userlock
+    from gateway_cli.supply.provenance import summarise
 
     base = None if offline else _base(index_url)
     store = record or userlock.store_path(lockfile)
@@ -117,3 +122,7 @@ def check(lockfile: Path, offline: bool, index_url: str, output_format: str,
     if failed:
         raise userlock.CheckFailed(f"provenance check failed for {failed} of {len(results)} "
                                    f"artifacts in {lockfile}")
+    if summarise(results).verified == 0 and not allow_unknown:
+        raise userlock.CheckFailed(
+            f"provenance check verified nothing in {lockfile} ({len(results)} artifacts, none "
+            "with provenance to verify); pass --allow-unknown to accept that")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,9 +64,45 @@ def to_text(report: Report) -> str:
         lines.append("  by check:      " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
     for allowed in report.allowed:
         lines.append(f"  allowed {allowed.kind}: {allowed.name} ({allowed.why})")
-    for violation in report.violations:
-        lines += ["", *_violation_text(violation, report.strict)]
+    for group in _grouped(report.violations):
+        lines += ["", *(_violation_text(group[0], report.strict) if len(group) < GROUP_AT
+                        else _group_text(group, report.strict))]
     return "\n".join(lines) + "\n"
+
+
+GROUP_AT = 3  # this many violations with the same check and reason print as one block
+
+
+def _reason(violation: Violation) -> str:
+    """The message without the distribution it is about ("name version (file): reason")."""
+    head, sep, rest = violation.message.partition("): ")
+    return rest if sep and violation.distribution and \
+        head.startswith(violation.distribution) else violation.message
+
+
+def _grouped(violations: Iterable[Violation]) -> list[list[Violation]]:
+    """Violations in report order, those sharing a check and a reason gathered together."""
+    groups: dict[tuple[str, str, str], list[Violation]] = {}
+    for violation in violations:
+        key = (violation.check, violation.severity, _reason(violation))
+        groups.setdefault(key, []).append(violation)
+    out: list[list[Violation]] = []
+    for members in groups.values():
+        if len(members) >= GROUP_AT:
+            out.append(members)
+        else:
+            out += [[m] for m in members]
+    return out
+
+
+def _group_text(group: list[Violation], strict: bool) -> list[str]:
+    first = group[0]
+    level = first.severity if not strict else "error"
+    names = [v.distribution or v.path or "?" for v in group]
+    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    return [f"{level} [{first.check}] {len(group)} distributions: {_reason(first)}",
+            f"    {shown}",
+            f"    what to do: {first.fix}"]
 
 
 def _cache_text(report: Report) -> str:

@@ -454,3 +454,20 @@ def test_index_server_error(tmp_path: Path, index: Index) -> None:
     assert result.exit_code == 1
     assert "answered HTTP 503" in one_line(result.stderr)
     assert "retry" in result.stderr
+
+
+def test_a_check_that_verified_nothing_fails_unless_allowed(tmp_path: Path,
+                                                            index: Index) -> None:
+    """An index serving no provenance must not turn `check` into a silent pass."""
+    index.project_page(RFC8785[0], [RFC8785])  # released with no provenance
+    lock = write_pylock(tmp_path, [RFC8785])
+    pin = gateway("provenance", "pin", str(lock), "--index-url", index.url)
+    assert pin.exit_code == 0, pin.output + pin.stderr
+    result = gateway("provenance", "check", str(lock), "--offline")
+    assert result.exit_code == 1
+    assert one_line(result.stderr) == (
+        f"gateway: provenance check verified nothing in {lock} (1 artifacts, none with "
+        "provenance to verify); pass --allow-unknown to accept that")
+    allowed = gateway("provenance", "check", str(lock), "--offline", "--allow-unknown")
+    assert allowed.exit_code == 0, allowed.output + allowed.stderr
+    assert "0 verified, 1 without provenance" in allowed.stdout
