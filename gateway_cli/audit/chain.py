@@ -225,6 +225,20 @@ def _tail_state(line: bytes | None, path: Path) -> tuple[int, str, bool]:
     return last.seq + 1, hashlib.sha256(line).hexdigest(), last.kid is not None
 
 
+def is_signed(path: Path) -> bool:
+    """Whether the log's last record is signed (so the next one must be too)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise AuditError(f"cannot open the audit log {path} ({err.strerror})") from None
+    try:
+        return _tail_state(_last_line(fd, os.fstat(fd).st_size, path), path)[2]
+    finally:
+        os.close(fd)
+
+
 def append(path: Path, event: str, data: Mapping[str, object], key: SigningKey | None,
            *, now: float | None = None) -> dict[str, object]:
     """Append one record to the log at `path` (created 0600) and return it, `mac` included."""

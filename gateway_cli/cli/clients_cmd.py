@@ -14,8 +14,8 @@ from pathlib import Path
 
 import click
 
-from gateway_cli.cli.keys_cmd import audit, notify
-from gateway_cli.cli.store_options import home_option
+from gateway_cli.cli.keys_cmd import audit, audit_store, notify
+from gateway_cli.cli.store_options import home_option, store_options
 from gateway_cli.errors import GatewayError
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -78,21 +78,22 @@ def clients() -> None:
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               callback=new_file,
               help="Write the token to this new 0600 file instead of printing it.")
-@home_option
+@store_options
 def create(name: str, models: str | None, rpm: int | None, team: str | None,
-           budget: float | None,
-           expires: str | None, output: Path | None, home: Path | None) -> None:
+           budget: float | None, expires: str | None, output: Path | None, home: Path | None,
+           secrets_spec: str, passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Create the client key NAME and print its token once."""
     from gateway_cli.keys import clients as registry
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
+    signer = audit_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     client, token = registry.create(state, name, models=allowed, rpm=rpm, budget=budget,
                                     expires=parse_expiry(expires, now) if expires else None,
                                     team=team, now=now)
-    audit(state, None, "client.created", {"name": name, "id": client.id,
+    audit(state, signer, "client.created", {"name": name, "id": client.id,
                                           "models": allowed, "rpm": rpm})
     if output is not None:
         write_tokens(output, [(name, token)])
@@ -137,18 +138,20 @@ def list_(fmt: str, show_all: bool, home: Path | None) -> None:
 @click.argument("names", nargs=-1, required=True)
 @click.option("--grace", type=click.FloatRange(0), default=0.0, show_default=True,
               metavar="SECONDS", help="Keep accepting the key this long.")
-@home_option
-def revoke(names: tuple[str, ...], grace: float, home: Path | None) -> None:
+@store_options
+def revoke(names: tuple[str, ...], grace: float, home: Path | None, secrets_spec: str,
+           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Revoke the client keys NAMES (names or ids); running gateways obey at once."""
     from gateway_cli.keys import clients as registry
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
+    signer = audit_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     gone = registry.revoke(state, names, at=now + grace, now=now)
     if not gone:
         raise GatewayError("nothing revoked")
-    audit(state, None, "client.revoked", {"ids": [c.id for c in gone], "grace": grace})
+    audit(state, signer, "client.revoked", {"ids": [c.id for c in gone], "grace": grace})
     for client in gone:
         click.echo(f"revoked {client.name} ({client.id})"
                    + (f" after {grace:g} s" if grace else ""), err=True)

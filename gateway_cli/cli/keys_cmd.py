@@ -43,9 +43,51 @@ def notify(home: Path, what: tuple[str, ...]) -> None:
                    f"in {result.seconds * 1000:.0f} ms", err=True)
 
 
+def audit_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | None = None,
+                passphrase_file: Path | None = None) -> Any:
+    """The store that signs this command's audit record, found before anything changes.
+
+    The keyring's audit key when there is one. When the log is already signed
+    and the keyring cannot sign, the store the options name (the encrypted
+    file, with its passphrase from --passphrase-fd/-file or a prompt) must; a
+    command that cannot sign refuses here, having changed nothing, because an
+    unsigned record after a signed one reads as a stripped signature.
+    """
+    from gateway_cli.audit.chain import AuditError, is_signed
+    from gateway_cli.keys.events import audit_key, audit_path
+    from gateway_cli.keys.store import StoreError, open_store
+
+    explicit = secrets_spec != "auto" or passphrase_fd is not None or passphrase_file is not None
+    if not explicit:
+        try:
+            keyring = open_store("keyring", home=home)
+            if audit_key(keyring) is not None:
+                return keyring
+        except StoreError:
+            pass
+    try:
+        signed = is_signed(audit_path(home))
+    except AuditError:
+        # A damaged log must not block a revocation: the record will fail to be written,
+        # be noted as missed, and `keys audit` will fail until the log is repaired.
+        signed = False
+    if not signed and not explicit:
+        return None
+    try:
+        _, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    except StoreError as err:
+        raise GatewayError(f"the audit log is signed and this change must be too, but the "
+                           f"secret store holding the audit key cannot be opened ({err}); "
+                           "nothing was changed") from None
+    if signed and audit_key(store) is None:
+        raise GatewayError(f"the audit log is signed but {store.describe()} holds no audit "
+                           "key; pass --secrets for the store that does; nothing was changed")
+    return store
+
+
 def audit(home: Path, store: Any, event: str, data: dict[str, object]) -> None:
     from gateway_cli.audit.chain import AuditError
-    from gateway_cli.keys.events import record
+    from gateway_cli.keys.events import note_missed, record
     from gateway_cli.keys.store import StoreError, open_store
 
     if store is None:  # sign with the keyring's audit key when there is one, never prompt
@@ -57,6 +99,11 @@ def audit(home: Path, store: Any, event: str, data: dict[str, object]) -> None:
         record(home, store, event, data)
     except (AuditError, GatewayError) as err:
         click.echo(f"gateway: warning: the audit log was not written: {err}", err=True)
+        try:
+            note_missed(home, event, str(err))
+        except OSError:
+            click.echo("gateway: warning: the missed record could not be noted either",
+                       err=True)
 
 
 def _when(stamp: float | None) -> str:
@@ -181,7 +228,7 @@ def audit_log(home: Path | None, secrets_spec: str, passphrase_fd: int | None,
     """Verify the key-management audit log: hash chain and signatures."""
     from gateway_cli.audit.chain import verify
     from gateway_cli.keys import signing
-    from gateway_cli.keys.events import audit_path
+    from gateway_cli.keys.events import audit_path, missed, missed_path
 
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
     path = audit_path(state)
@@ -192,8 +239,13 @@ def audit_log(home: Path | None, secrets_spec: str, passphrase_fd: int | None,
     report = verify(path, {e.kid: e.key for e in keyset.keys.get("audit", ())})
     for problem in report.problems:
         click.echo(f"problem: {problem}")
+    gaps = missed(state)
+    for gap in gaps:
+        click.echo(f"problem: a {gap.get('event')} record could not be written "
+                   f"({gap.get('why', '')}); see {missed_path(state)}")
     click.echo(f"{path}: {report.records} record(s), {report.signed} signed, "
                f"{report.unverifiable} signed by retired keys; "
-               + ("intact" if report.ok else "TAMPERED"))
-    if not report.ok:
+               + ("intact" if report.ok else "TAMPERED")
+               + (f"; {len(gaps)} change(s) missing from it" if gaps else ""))
+    if not report.ok or gaps:
         sys.exit(1)

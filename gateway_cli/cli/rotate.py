@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from gateway_cli.cli.clients_cmd import new_file, write_tokens
-from gateway_cli.cli.keys_cmd import audit, notify, read_secret
+from gateway_cli.cli.keys_cmd import audit, audit_store, notify, read_secret
 from gateway_cli.cli.store_options import open_cli_store, store_options
 
 
@@ -104,6 +104,8 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
             # rotate, and the client keys must still be rotatable.
             click.echo(f"gateway: no secret store, so no signing keys to rotate ({err})",
                        err=True)
+    if store is None and (everything or client_names):
+        store = audit_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     reload: set[str] = set()
 

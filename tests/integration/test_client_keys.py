@@ -93,8 +93,9 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int = 1) -> s
     return lines[0]
 
 
-def create_client(home: Home, name: str, *extra: str) -> str:
-    result = home.run("clients", "create", name, *extra)
+def create_client(home: Home, name: str, *extra: str, store: bool = True) -> str:
+    """`gateway clients create` with the home's store (it may hold the audit key)."""
+    result = home.run("clients", "create", name, *extra, store=store)
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     assert token.startswith("gwk_") and len(token) == 4 + 12 + 1 + 43
@@ -137,7 +138,7 @@ def test_without_client_keys_loopback_is_open_and_the_first_key_locks_it(
         assert chat(sdk(gateway, "anything")) == "hello gateway"
         assert status_with(gateway, None) == 200
 
-        created = home.run("clients", "create", "first")
+        created = home.run("clients", "create", "first", store=True)
         assert created.returncode == 0, created.stderr
         token = created.stdout.strip()
         # Applied by the running gateway before the command returned: no restart, no wait.
@@ -190,7 +191,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
         "limited": create_client(home, "limited", "--rpm", "3"),
         "revoked": create_client(home, "revoked"),
     }
-    revoked = home.run("clients", "revoke", "revoked")
+    revoked = home.run("clients", "revoke", "revoked", store=True)
     assert revoked.returncode == 0, revoked.stderr
     gateway = home.serve(root, config=SECOND_MODEL + '[server]\nlog_level = "debug"\n')
     yield Keys(home, gateway, tokens, list(tokens.values()))
@@ -262,7 +263,7 @@ def test_requests_per_minute(keys: Keys) -> None:
 
 
 def test_expiry(keys: Keys) -> None:
-    past = keys.home.run("clients", "create", "late", "--expires", "2020-01-31")
+    past = keys.home.run("clients", "create", "late", "--expires", "2020-01-31", store=True)
     assert "the expiry is in the past" in one_line_error(past, code=2)
     assert not any(c["name"] == "late" for c in json.loads(
         keys.home.run("clients", "list", "--all", "--format", "json").stdout))
@@ -370,3 +371,41 @@ def test_output_refuses_an_existing_file_before_creating_anything(tmp_path: Path
     assert existing.read_text() == "keep me"
     listing = home.run("clients", "list", "--all")
     assert "app" not in listing.stdout
+
+
+def test_client_events_are_signed_with_the_file_store_or_refused(tmp_path: Path) -> None:
+    """The audit key lives in the encrypted file: client commands open it to sign, and
+    without its passphrase they refuse before changing anything."""
+    home = make_home(tmp_path)
+    assert home.run("rotate-keys", "--signing", "--yes", store=True).returncode == 0
+    added = home.run("keys", "add", "openai", input="sk-" + "a" * 40 + "\n", store=True)
+    assert added.returncode == 0, added.stderr
+    log = home.path / "audit.jsonl"
+    create_client(home, "signed")
+    refused = home.run("clients", "create", "unsigned")  # no passphrase: cannot sign
+    assert "the audit log is signed and this change must be too" in one_line_error(refused)
+    assert "unsigned" not in home.run("clients", "list", "--all").stdout  # nothing changed
+    refused = home.run("clients", "revoke", "signed")
+    assert refused.returncode == 1 and "nothing was changed" in refused.stderr
+    assert home.run("clients", "revoke", "signed", store=True).returncode == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    client_events = [r for r in records if r["event"].startswith("client.")]
+    assert [r["event"] for r in client_events] == ["client.created", "client.revoked"]
+    assert all(r["kid"] and r["mac"] for r in records[1:])
+    audit = home.run("keys", "audit", store=True)
+    assert audit.returncode == 0 and audit.stdout.rstrip().endswith("intact"), audit.stdout
+
+
+def test_keys_audit_fails_when_a_change_could_not_be_recorded(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    assert home.run("rotate-keys", "--signing", "--yes", store=True).returncode == 0
+    create_client(home, "first")
+    log = home.path / "audit.jsonl"
+    log.write_bytes(log.read_bytes() + b'{"partial')  # a crash left half a line
+    revoked = home.run("clients", "revoke", "first", store=True)
+    assert revoked.returncode == 0  # the revocation itself is never blocked by the log
+    assert "warning: the audit log was not written" in revoked.stderr
+    audit = home.run("keys", "audit", store=True)
+    assert audit.returncode == 1
+    assert "a client.revoked record could not be written" in audit.stdout
+    assert "1 change(s) missing from it" in audit.stdout

@@ -303,7 +303,7 @@ def test_all_without_any_secret_store_still_rotates_client_keys(tmp_path: Path) 
     """No keyring and no encrypted file: no signing keys exist, client keys still rotate."""
     home = make_home(tmp_path)
     (home.path / "secrets.enc").unlink()
-    old = create_client(home, "solo")
+    old = create_client(home, "solo", store=False)
     result = home.run("rotate-keys", "--all")
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("gateway: no secret store, so no signing keys to rotate ")
@@ -332,7 +332,7 @@ def test_emergency_rotation(rot: Rotation) -> None:
     second = create_client(rot.home, "second")
     graced = rot.tmp / "second-grace.json"
     assert rot.run("rotate-keys", "--clients", "second", "--grace", "600", "--output",
-                   str(graced), store=False).returncode == 0
+                   str(graced)).returncode == 0
     in_grace, second = second, read_tokens(graced)["second"]
     process, run_token = rot.start_run()
     try:
