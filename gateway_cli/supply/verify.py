@@ -392,7 +392,24 @@ def _installed_from_local_source(dist: installed.Distribution) -> str | None:
     return url if isinstance(url, str) and url.startswith("file://") else None
 
 
-def allowed_extra(dist: installed.Distribution, lock: Lock) -> str | None:
+def bundled_pip_digest(version: str, interpreter_path: Sequence[Path]) -> str | None:
+    """The RECORD digest of the interpreter's own pip wheel (ensurepip) of `version`, if any.
+
+    That wheel ships with the interpreter, outside site-packages, so it is a
+    reference a change inside the environment cannot rewrite.
+    """
+    for folder in interpreter_path:
+        wheel = folder / "ensurepip" / "_bundled" / f"pip-{version}-py3-none-any.whl"
+        if wheel.is_file():
+            try:
+                return installed.record_digest_from_wheel(wheel)
+            except (OSError, ValueError):
+                return None
+    return None
+
+
+def allowed_extra(dist: installed.Distribution, lock: Lock,
+                  interpreter_path: Sequence[Path] = ()) -> str | None:
     """Why an installed distribution that the lock does not pin is acceptable, or None.
 
     Policy: the project itself (`gateway`) when pip recorded that it was
@@ -408,7 +425,13 @@ def allowed_extra(dist: installed.Distribution, lock: Lock) -> str | None:
         url = _installed_from_local_source(dist)
         return f"the project itself, installed from {url}" if url else None
     if dist.name == "pip":
-        return "the environment's own installer; the locks in use do not pin pip"
+        # Vouched for by the interpreter's bundled wheel, never by its own RECORD alone
+        # (a RECORD rewritten along with the files it lists would pass that).
+        bundled = bundled_pip_digest(dist.version, interpreter_path)
+        if bundled is not None and installed.installed_record_digest(dist) == bundled:
+            return ("the environment's own installer, identical to the interpreter's bundled "
+                    "pip wheel (ensurepip); the locks in use do not pin pip")
+        return None
     return None
 
 
@@ -439,13 +462,16 @@ def _lock_checks(dists: Sequence[installed.Distribution], lock: Lock, env: Envir
     for dist in sorted(dists, key=lambda d: d.name):
         locked = lock.pins.get(dist.name)
         if locked is None:
-            why = allowed_extra(dist, lock)
+            why = allowed_extra(dist, lock, env.interpreter_path)
             if why:
                 allowed.append(Allowed("extra", f"{dist.name}=={dist.version}",
                                        str(dist.dist_info), why))
             else:
                 extra = (" (a package named 'gateway' that was not installed from a local "
-                         "checkout is not this project)" if dist.name == PROJECT else "")
+                         "checkout is not this project)" if dist.name == PROJECT else
+                         " and it is not the interpreter's bundled pip (ensurepip): another "
+                         "version, or its files or RECORD changed" if dist.name == "pip"
+                         else "")
                 violations.append(_violation(
                     "lock.extra", dist.name, dist.dist_info,
                     f"{dist.name} {dist.version} is installed but no lockfile in use pins it"

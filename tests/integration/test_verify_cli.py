@@ -7,6 +7,7 @@ CLI runs as users run it, in a separate process, pointed at the venv with
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -420,3 +421,40 @@ def test_dev_venv_verifies_against_all_three_locks() -> None:
     assert done.returncode == 0, report["violations"]
     extras = [a["name"] for a in report["allowed"] if a["kind"] == "extra"]
     assert [e.split("==")[0] for e in extras] == ["gateway"]
+
+
+def _rewrite_record(dist_info: Path, relative: str, data: bytes) -> None:
+    """What an attacker does after editing a file: make RECORD agree with it."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record = dist_info / "RECORD"
+    lines = [f"{relative},sha256={digest},{len(data)}" if line.startswith(relative + ",")
+             else line for line in record.read_text().splitlines()]
+    record.write_text("\n".join(lines) + "\n")
+
+
+def test_pip_is_vouched_for_by_the_interpreters_bundled_wheel_not_its_own_record(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "with-pip"
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True,
+                   capture_output=True, timeout=120)
+    # Python 3.11's venv also brings setuptools; this lock does not pin it.
+    subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y",
+                    "setuptools"], check=True, capture_output=True, timeout=120)
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(lock_lines(("idna",)))
+    pip_install(folder / "bin" / "python", "--require-hashes", "-r", str(lock))
+    code, report = verify_json(folder, lock)
+    assert code == 0, report["violations"]
+    [pip_allowed] = [a for a in report["allowed"] if a["name"].startswith("pip==")]
+    assert "bundled pip wheel (ensurepip)" in pip_allowed["why"]
+
+    site = site_packages(folder)
+    [dist_info] = site.glob("pip-*.dist-info")
+    target = site / "pip" / "__init__.py"
+    data = target.read_bytes() + b"\nimport os  # payload\n"
+    target.write_bytes(data)
+    _rewrite_record(dist_info, "pip/__init__.py", data)
+    code, report = verify_json(folder, lock)
+    assert code == 1
+    assert checks_of(report) == [("lock.extra", "pip")]
+    assert "not the interpreter's bundled pip" in report["violations"][0]["message"]

