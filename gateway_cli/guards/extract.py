@@ -3,37 +3,37 @@
 Guards scan strings; requests are nested JSON in four shapes. `texts` walks a
 body and yields each text with the path that reaches it, so a caller can scan
 them all and hand `replace` the rewritten ones (redaction) without knowing
-the formats. Anything the walk does not recognise is left out of the slots
-and left untouched by `replace`, so unknown and future fields still reach
-the provider exactly as the client sent them.
+the formats.
+
+Every string is a text, wherever it is: known fields, unknown fields and
+unknown part types alike (a field nobody inspects is where an attack would
+go). The only strings left out are on an explicit allow-list (`_skipped`,
+tested one by one): the API's own vocabulary (`type`, `role`, a top-level
+`model`...), ids in the providers' id formats, and opaque binary payloads
+(base64 images and audio, `data:` URLs, signed or encrypted reasoning blobs).
+Each text has a kind (user, system, assistant, tool definition, tool call,
+tool result, document, metadata, reasoning) for policy to weigh, decided by
+where it sits.
 
 Paths are keys and indices from the body's root. One extension: when a path
 continues past a string, that string is JSON text (OpenAI tool-call
 `arguments`) and the rest of the path walks into the decoded value. Tool-call
 arguments and Anthropic `tool_use.input` are therefore offered leaf by leaf,
-one slot per JSON string value, rather than as one JSON text, because:
+one slot per JSON string value, rather than as one JSON text, so a
+redaction can never break the JSON the tool receives, and arguments are
+re-encoded only when an edit changes one of their values.
 
-- a redaction inside a JSON string value can never break the JSON (a span
-  that cut a quote or an escape in the encoded text could), so the rewritten
-  arguments are always valid for the tool that receives them;
-- the arguments are re-encoded only when an edit actually changes one of
-  their values; unedited arguments keep the client's exact bytes.
-
-The cost: object keys, numbers and booleans inside arguments are not offered
-as text (they are structure, and a guard that wants them can scan the raw
-argument string itself). Arguments that are not a JSON object or array are
-offered whole, as one slot.
-
-Not walked, on purpose: Anthropic `thinking` blocks (signed by the provider;
-an edit would be rejected upstream), images, audio and files (not text), and
-`response_format` schemas (they shape the output, they are not instructions
-the model reads as conversation).
+Some texts cannot be edited: Anthropic `thinking` blocks (signed by the
+provider; an edit would be rejected upstream) and object keys inside
+free-form JSON (paths address values). They are offered with `editable`
+False; the pipeline blocks a request whose redaction would need to edit one.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,7 +41,8 @@ from gateway_cli.providers.operations import Op
 
 SlotPath = tuple[str | int, ...]
 Source = Literal[
-    "user", "system", "assistant", "tool_definition", "tool_call", "tool_result", "document"
+    "user", "system", "assistant", "tool_definition", "tool_call", "tool_result", "document",
+    "metadata", "reasoning",
 ]
 
 _ROLE_SOURCE: dict[str, Source] = {
@@ -59,6 +60,7 @@ class TextSlot:
     path: SlotPath
     text: str
     source: Source
+    editable: bool = True
 
 
 def texts(op: Op, body: Mapping[str, Any]) -> list[TextSlot]:
@@ -69,14 +71,18 @@ def texts(op: Op, body: Mapping[str, Any]) -> list[TextSlot]:
     """
     if not isinstance(body, Mapping):
         return []
-    walk = {
-        Op.CHAT: _chat,
-        Op.RESPONSES: _responses,
-        Op.EMBEDDINGS: _embeddings,
-        Op.MESSAGES: _messages,
-        Op.COUNT_TOKENS: _messages,
-    }[op]
-    return list(walk(body))
+    out: list[TextSlot] = []
+    for key, value in body.items():
+        if not isinstance(key, str) or key == "model":
+            continue  # the model name is routed on, never read by a model
+        kind = _TOP_LEVEL.get(key, "user")
+        if key == "input" and op is Op.RESPONSES and isinstance(value, list):
+            _items(value, ("input",), out)
+        elif key == "messages" and isinstance(value, list):
+            _messages_list(value, out)
+        else:
+            _walk(value, (key,), kind, out, data=key in _DATA_KEYS)
+    return out
 
 
 def replace(body: Mapping[str, Any], edits: Mapping[SlotPath, str]) -> dict[str, Any]:
@@ -151,196 +157,203 @@ def _apply_json_text(text: str, tree: dict[Any, Any], where: SlotPath) -> str:
     return json.dumps(edited, ensure_ascii=False, separators=(",", ":"))
 
 
-# -- walks ------------------------------------------------------------------------------------
+# -- the walk -------------------------------------------------------------------------------
+
+# Top-level fields and the kind of text under them; any other field is read as user text.
+_TOP_LEVEL: dict[str, Source] = {
+    "system": "system", "instructions": "system",
+    "tools": "tool_definition", "functions": "tool_definition",
+    "tool_choice": "tool_definition", "function_call": "tool_definition",
+    "response_format": "tool_definition", "text": "tool_definition",
+    "prediction": "assistant",
+    "reasoning": "reasoning", "thinking": "reasoning",
+    "metadata": "metadata", "user": "metadata", "stop": "metadata",
+    "stop_sequences": "metadata", "prompt_cache_key": "metadata",
+    "safety_identifier": "metadata",
+}
+# Top-level fields holding free-form JSON: every key and value in them is data.
+_DATA_KEYS = frozenset({"metadata"})
+
+# Fields whose values are the API's own vocabulary, skipped when they look like it.
+_VOCABULARY = frozenset({
+    "type", "role", "object", "detail", "format", "media_type", "mime_type",
+    "encoding_format", "service_tier", "reasoning_effort", "effort", "truncation", "status",
+    "voice", "modalities", "include", "summary",
+})
+_WORD = re.compile(r"[a-z][a-z0-9_.:/-]{0,47}")
+# Ids in the providers' formats (call_..., toolu_..., msg_..., fc_..., rs_...).
+_ID_KEYS = frozenset({"id", "tool_call_id", "tool_use_id", "call_id", "item_id",
+                      "previous_response_id", "file_id", "container_id", "response_id"})
+_ID = re.compile(r"(?:call|toolu|srvtoolu|mcptoolu|msg|fc|rs|resp|file|item|ctc|ws|ci|mcp|"
+                 r"chatcmpl|cntr|ig|lsh|ctr|cu|tc|req|run|asst|thread|step)[_-]"
+                 r"[A-Za-z0-9_-]{4,128}")
+# Opaque payloads: encrypted or signed reasoning, base64 media.
+_OPAQUE_KEYS = frozenset({"signature", "encrypted_content", "file_data"})
+
+# Object keys inside free-form JSON that could carry text (not plain identifiers).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
-def _chat(body: Mapping[str, Any]) -> Iterator[TextSlot]:
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        for i, message in enumerate(messages):
-            if not isinstance(message, Mapping):
-                continue
-            where: SlotPath = ("messages", i)
-            source = _ROLE_SOURCE.get(str(message.get("role")), "user")
-            yield from _openai_content(message.get("content"), (*where, "content"), source)
-            refusal = message.get("refusal")
-            if isinstance(refusal, str) and source == "assistant":
-                yield TextSlot((*where, "refusal"), refusal, "assistant")
-            calls = message.get("tool_calls")
-            if isinstance(calls, list):
-                for j, call in enumerate(calls):
-                    function = call.get("function") if isinstance(call, Mapping) else None
-                    if isinstance(function, Mapping):
-                        yield from _arguments(
-                            function.get("arguments"),
-                            (*where, "tool_calls", j, "function", "arguments"),
-                        )
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        for i, tool in enumerate(tools):
-            function = tool.get("function") if isinstance(tool, Mapping) else None
-            if isinstance(function, Mapping):
-                yield from _tool_definition(
-                    function, ("tools", i, "function"), "description", "parameters"
-                )
+def _skipped(at: SlotPath, value: str, parent: Mapping[str, Any] | None, data: bool) -> bool:
+    """The allow-list of strings that are not text for a model (see the module docstring)."""
+    if value.startswith("data:") and ";base64," in value[:200]:
+        return True  # a data: URL (image, file, audio)
+    key = at[-1] if at else None
+    if data or not isinstance(key, str):
+        return False
+    if key in _VOCABULARY:
+        return bool(_WORD.fullmatch(value)) and sum(c.isdigit() for c in value) <= 12
+    if key in _ID_KEYS:
+        return bool(_ID.fullmatch(value))
+    if key in _OPAQUE_KEYS:
+        return True
+    if key == "data" and ((parent is not None and parent.get("type") in (
+            "base64", "redacted_thinking")) or (len(at) > 1 and at[-2] == "input_audio")):
+        return True  # base64 media, input audio, or an encrypted reasoning block
+    return key == "tool_choice" and value in ("auto", "none", "required", "any")
 
 
-def _openai_content(content: Any, where: SlotPath, source: Source) -> Iterator[TextSlot]:
-    if isinstance(content, str):
-        yield TextSlot(where, content, source)
-    elif isinstance(content, list):
-        for j, part in enumerate(content):
-            if not isinstance(part, Mapping):
-                continue
-            kind = part.get("type")
-            for key in ("text", "refusal"):
-                value = part.get(key)
-                if isinstance(value, str) and kind in (key, f"input_{key}", f"output_{key}"):
-                    yield TextSlot((*where, j, key), value, source)
-
-
-def _arguments(arguments: Any, where: SlotPath) -> Iterator[TextSlot]:
-    if not isinstance(arguments, str):
-        return
-    try:
-        decoded = json.loads(arguments)
-    except ValueError:
-        decoded = None
-    if isinstance(decoded, dict | list):
-        yield from _json_strings(decoded, where, "tool_call")
-    else:
-        yield TextSlot(where, arguments, "tool_call")
-
-
-def _json_strings(value: Any, where: SlotPath, source: Source) -> Iterator[TextSlot]:
-    """Every string value in a decoded JSON value. Iterative: depth is client-chosen."""
-    stack: list[tuple[Any, SlotPath]] = [(value, where)]
+def _walk(value: Any, path: SlotPath, kind: Source, out: list[TextSlot], *,
+          data: bool = False, parent: Mapping[str, Any] | None = None,
+          editable: bool = True) -> None:
+    """Every string under `value`. Iterative: depth is client-chosen."""
+    stack: list[tuple[Any, SlotPath, Source, bool, Mapping[str, Any] | None, bool]] = [
+        (value, path, kind, data, parent, editable)]
     while stack:
-        node, path = stack.pop()
+        node, at, sort, free, owner, can_edit = stack.pop()
         if isinstance(node, str):
-            yield TextSlot(path, node, source)
+            if at and at[-1] == "arguments" and not free:
+                _arguments(node, at, out)
+            elif node and not _skipped(at, node, owner, free):
+                out.append(TextSlot(at, node, sort, can_edit))
         elif isinstance(node, Mapping):
-            stack.extend((node[k], (*path, k)) for k in reversed(list(node)) if isinstance(k, str))
-        elif isinstance(node, list):
-            stack.extend((node[i], (*path, i)) for i in reversed(range(len(node))))
-
-
-def _tool_definition(
-    tool: Mapping[str, Any], where: SlotPath, description: str, schema: str
-) -> Iterator[TextSlot]:
-    text = tool.get(description)
-    if isinstance(text, str):
-        yield TextSlot((*where, description), text, "tool_definition")
-    yield from _schema_descriptions(tool.get(schema), (*where, schema))
-
-
-def _schema_descriptions(schema: Any, where: SlotPath) -> Iterator[TextSlot]:
-    """`description` strings anywhere in a JSON schema: the model reads them as instructions.
-
-    A property that happens to be named `description` maps to a schema object,
-    not a string, so it is walked into rather than mistaken for text.
-    """
-    stack: list[tuple[Any, SlotPath]] = [(schema, where)]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, Mapping):
             pending = []
-            for key, value in node.items():
-                if key == "description" and isinstance(value, str):
-                    yield TextSlot((*path, key), value, "tool_definition")
-                elif isinstance(value, Mapping | list) and isinstance(key, str):
-                    pending.append((value, (*path, key)))
+            for key, item in node.items():
+                if not isinstance(key, str):
+                    continue
+                if free and not _PLAIN_KEY.fullmatch(key):
+                    out.append(TextSlot((*at, key), key, sort, False))
+                inner_free = free or (sort == "tool_definition" and key in (
+                    "enum", "default", "const", "examples"))
+                pending.append((item, (*at, key), _nested_kind(sort, node, key), inner_free,
+                                node, can_edit))
             stack.extend(reversed(pending))
         elif isinstance(node, list):
-            stack.extend((node[i], (*path, i)) for i in reversed(range(len(node))))
+            stack.extend((node[i], (*at, i), sort, free, owner, can_edit)
+                         for i in reversed(range(len(node))))
 
 
-def _responses(body: Mapping[str, Any]) -> Iterator[TextSlot]:
-    instructions = body.get("instructions")
-    if isinstance(instructions, str):
-        yield TextSlot(("instructions",), instructions, "system")
-    items = body.get("input")
-    if isinstance(items, str):
-        yield TextSlot(("input",), items, "user")
-    elif isinstance(items, list):
-        for i, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                continue
-            where: SlotPath = ("input", i)
-            kind = item.get("type", "message")
-            if kind == "message":
-                source = _ROLE_SOURCE.get(str(item.get("role")), "user")
-                yield from _openai_content(item.get("content"), (*where, "content"), source)
-            elif kind == "function_call":
-                yield from _arguments(item.get("arguments"), (*where, "arguments"))
-            elif kind == "function_call_output":
-                yield from _openai_content(item.get("output"), (*where, "output"), "tool_result")
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        for i, tool in enumerate(tools):
-            if isinstance(tool, Mapping) and tool.get("type") == "function":
-                yield from _tool_definition(tool, ("tools", i), "description", "parameters")
+def _nested_kind(kind: Source, node: Mapping[str, Any], key: str) -> Source:
+    """The kind of a field inside a content part, block or item of kind `kind`."""
+    if key in ("tool_calls", "function_call") and kind == "assistant":
+        return "tool_call"
+    if key == "reasoning_content":
+        return "reasoning"
+    return kind
 
 
-def _embeddings(body: Mapping[str, Any]) -> Iterator[TextSlot]:
-    value = body.get("input")
-    if isinstance(value, str):
-        yield TextSlot(("input",), value, "user")
-    elif isinstance(value, list):
-        # Token-id arrays (ints, or lists of ints) are not text; only strings are offered.
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                yield TextSlot(("input", i), item, "user")
+def _arguments(arguments: str, where: SlotPath, out: list[TextSlot]) -> None:
+    try:
+        decoded = json.loads(arguments)
+    except (ValueError, RecursionError):
+        decoded = None
+    if isinstance(decoded, dict | list):
+        _walk(decoded, where, "tool_call", out, data=True)
+    elif arguments:
+        out.append(TextSlot(where, arguments, "tool_call"))
 
 
-def _messages(body: Mapping[str, Any]) -> Iterator[TextSlot]:
-    yield from _anthropic_content(body.get("system"), ("system",), "system")
-    messages = body.get("messages")
-    if isinstance(messages, list):
-        for i, message in enumerate(messages):
-            if isinstance(message, Mapping):
-                source: Source = "assistant" if message.get("role") == "assistant" else "user"
-                yield from _anthropic_content(
-                    message.get("content"), ("messages", i, "content"), source
-                )
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        for i, tool in enumerate(tools):
-            if isinstance(tool, Mapping):
-                yield from _tool_definition(tool, ("tools", i), "description", "input_schema")
-
-
-def _anthropic_content(content: Any, where: SlotPath, source: Source) -> Iterator[TextSlot]:
-    if isinstance(content, str):
-        yield TextSlot(where, content, source)
-        return
-    if not isinstance(content, list):
-        return
-    for j, block in enumerate(content):
-        if not isinstance(block, Mapping):
+def _messages_list(messages: list[Any], out: list[TextSlot]) -> None:
+    """Chat messages or Anthropic messages: each one's kind comes from its role."""
+    for i, message in enumerate(messages):
+        where: SlotPath = ("messages", i)
+        if not isinstance(message, Mapping):
+            _walk(message, where, "user", out)
             continue
+        kind = _ROLE_SOURCE.get(str(message.get("role")), "user")
+        for key, value in message.items():
+            if not isinstance(key, str):
+                continue
+            if key == "content" and isinstance(value, list):
+                _blocks(value, (*where, "content"), kind, out)
+            else:
+                _walk(value, (*where, key), _nested_kind(kind, message, key), out,
+                      parent=message)
+
+
+# Anthropic and OpenAI content blocks and Responses items: the kind by the block's type.
+_BLOCK_KIND: dict[str, Source] = {
+    "tool_use": "tool_call", "server_tool_use": "tool_call", "mcp_tool_use": "tool_call",
+    "function_call": "tool_call", "custom_tool_call": "tool_call",
+    "tool_result": "tool_result", "mcp_tool_result": "tool_result",
+    "function_call_output": "tool_result", "custom_tool_call_output": "tool_result",
+    "document": "document", "search_result": "document",
+    "thinking": "reasoning", "redacted_thinking": "reasoning", "reasoning": "reasoning",
+}
+
+
+def _block_kind(block: Mapping[str, Any], default: Source) -> Source:
+    kind = block.get("type")
+    if not isinstance(kind, str):
+        return default
+    if kind in _BLOCK_KIND:
+        return _BLOCK_KIND[kind]
+    if kind.endswith(("_tool_result", "_call_output", "_result")):
+        return "tool_result"
+    if kind.endswith(("_tool_use", "_call")):
+        return "tool_call"
+    return default
+
+
+def _blocks(blocks: list[Any], where: SlotPath, kind: Source, out: list[TextSlot]) -> None:
+    for j, block in enumerate(blocks):
         at: SlotPath = (*where, j)
-        kind = block.get("type")
-        if kind == "text" and isinstance(block.get("text"), str):
-            yield TextSlot((*at, "text"), block["text"], source)
-        elif kind == "tool_use":
-            yield from _json_strings(block.get("input"), (*at, "input"), "tool_call")
-        elif kind == "tool_result":
-            yield from _anthropic_content(block.get("content"), (*at, "content"), "tool_result")
-        elif kind in ("document", "search_result"):
-            yield from _document(block, at)
+        if not isinstance(block, Mapping):
+            _walk(block, at, kind, out)
+            continue
+        sort = _block_kind(block, kind)
+        # A signed thinking block must reach the provider byte for byte.
+        editable = block.get("type") not in ("thinking", "redacted_thinking")
+        for key, value in block.items():
+            if not isinstance(key, str):
+                continue
+            inner = (*at, key)
+            if key == "content" and isinstance(value, list):
+                _blocks(value, inner, sort, out)
+            elif key == "input" and sort == "tool_call" and isinstance(value, Mapping | list):
+                _walk(value, inner, sort, out, data=True, editable=editable)
+            else:
+                _walk(value, inner, sort, out, parent=block, editable=editable)
 
 
-def _document(block: Mapping[str, Any], at: SlotPath) -> Iterator[TextSlot]:
-    for key in ("title", "context"):
-        if isinstance(block.get(key), str):
-            yield TextSlot((*at, key), block[key], "document")
-    source = block.get("source")
-    if isinstance(source, Mapping):
-        if source.get("type") == "text" and isinstance(source.get("data"), str):
-            yield TextSlot((*at, "source", "data"), source["data"], "document")
-        elif source.get("type") == "content":
-            yield from _anthropic_content(source.get("content"), (*at, "source", "content"),
-                                          "document")
-    if block.get("type") == "search_result":
-        yield from _anthropic_content(block.get("content"), (*at, "content"), "document")
+def _items(items: list[Any], where: SlotPath, out: list[TextSlot]) -> None:
+    """Responses input items: messages (by role) and typed items (by type)."""
+    for i, item in enumerate(items):
+        at: SlotPath = (*where, i)
+        if isinstance(item, Mapping) and "role" in item and item.get("type", "message") in (
+                "message", "Message"):
+            kind = _ROLE_SOURCE.get(str(item.get("role")), "user")
+            for key, value in item.items():
+                if not isinstance(key, str):
+                    continue
+                if key == "content" and isinstance(value, list):
+                    _blocks(value, (*at, key), kind, out)
+                else:
+                    _walk(value, (*at, key), kind, out, parent=item)
+        else:
+            _blocks_one(item, at, out)
+
+
+def _blocks_one(item: Any, at: SlotPath, out: list[TextSlot]) -> None:
+    if not isinstance(item, Mapping):
+        _walk(item, at, "user", out)
+        return
+    sort = _block_kind(item, "user")
+    for key, value in item.items():
+        if not isinstance(key, str):
+            continue
+        inner = (*at, key)
+        if key in ("content", "output", "summary") and isinstance(value, list):
+            _blocks(value, inner, sort, out)
+        else:
+            _walk(value, inner, sort, out, parent=item)

@@ -97,6 +97,14 @@ class Inspector:
                 by_slot.setdefault(id(p.slot), []).append(p.finding)
         for slot in slots:
             mine = by_slot.get(id(slot))
+            if mine and not slot.editable:
+                # A signed thinking block or an object key cannot be rewritten: the text
+                # must not go upstream as it is, so the request is refused instead.
+                kind = mine[0]
+                blocked = Decision("block", "block" if self.config.mode == "enforce"
+                                   else "allow", f"{kind.guard}.{kind.kind}.uneditable",
+                                   acted=decision.acted)
+                return Inspection(blocked, tuple(pairs), tuple(sorted(errors)))
             if mine:
                 edits[slot.path] = _redact(slot.text, mine, actions, redactions)
         return Inspection(decision, tuple(pairs), tuple(sorted(errors)),

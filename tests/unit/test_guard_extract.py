@@ -73,10 +73,17 @@ def test_chat_slots() -> None:
         (("messages", 1, "content", 0, "text"), "dev rule", "system"),
         (("messages", 2, "content", 0, "text"), "look", "user"),
         (("messages", 3, "content"), "calling", "assistant"),
+        # ids not in a provider's id format, and tool names, are read like any text
+        (("messages", 3, "tool_calls", 0, "id"), "c1", "tool_call"),
+        (("messages", 3, "tool_calls", 0, "function", "name"), "f", "tool_call"),
         (("messages", 3, "tool_calls", 0, "function", "arguments", "q"), "weather", "tool_call"),
         (("messages", 3, "tool_calls", 0, "function", "arguments", "l", 0), "a", "tool_call"),
+        (("messages", 3, "tool_calls", 1, "id"), "c2", "tool_call"),
+        (("messages", 3, "tool_calls", 1, "function", "name"), "g", "tool_call"),
         (("messages", 3, "tool_calls", 1, "function", "arguments"), "raw", "tool_call"),
+        (("messages", 4, "tool_call_id"), "c1", "tool_result"),
         (("messages", 4, "content"), "sunny", "tool_result"),
+        (("tools", 0, "function", "name"), "f", "tool_definition"),
         (("tools", 0, "function", "description"), "weather tool", "tool_definition"),
         (("tools", 0, "function", "parameters", "description"), "args", "tool_definition"),
         (
@@ -110,8 +117,12 @@ def test_responses_slots() -> None:
         (("instructions",), "sys", "system"),
         (("input", 0, "content", 0, "text"), "hi", "user"),
         (("input", 1, "content", 0, "text"), "yo", "assistant"),
+        (("input", 2, "call_id"), "1", "tool_call"),
+        (("input", 2, "name"), "f", "tool_call"),
         (("input", 2, "arguments", "a"), "b", "tool_call"),
+        (("input", 3, "call_id"), "1", "tool_result"),
         (("input", 3, "output"), "result", "tool_result"),
+        (("tools", 0, "name"), "f", "tool_definition"),
         (("tools", 0, "description"), "d", "tool_definition"),
     ]
     assert slots(Op.RESPONSES, {"input": "plain"}) == [(("input",), "plain", "user")]
@@ -162,12 +173,18 @@ def test_anthropic_slots(op: Op) -> None:
     assert slots(op, MESSAGES) == [
         (("system", 0, "text"), "sys", "system"),
         (("messages", 0, "content"), "hello", "user"),
+        (("messages", 1, "content", 0, "thinking"), "hmm", "reasoning"),  # read, never edited
         (("messages", 1, "content", 1, "text"), "using tool", "assistant"),
+        (("messages", 1, "content", 2, "id"), "t", "tool_call"),
+        (("messages", 1, "content", 2, "name"), "f", "tool_call"),
         (("messages", 1, "content", 2, "input", "city"), "Paris", "tool_call"),
+        (("messages", 2, "content", 0, "tool_use_id"), "t", "tool_result"),
         (("messages", 2, "content", 0, "content"), "rainy", "tool_result"),
+        (("messages", 2, "content", 1, "tool_use_id"), "t", "tool_result"),
         (("messages", 2, "content", 1, "content", 0, "text"), "block result", "tool_result"),
         (("messages", 2, "content", 2, "title"), "T", "document"),
         (("messages", 2, "content", 2, "source", "data"), "doc body", "document"),
+        (("tools", 0, "name"), "f", "tool_definition"),
         (("tools", 0, "description"), "tool", "tool_definition"),
         (("tools", 0, "input_schema", "properties", "city", "description"), "c",
          "tool_definition"),
@@ -175,11 +192,16 @@ def test_anthropic_slots(op: Op) -> None:
     assert slots(op, {"system": "plain"}) == [(("system",), "plain", "system")]
 
 
-@pytest.mark.parametrize("body", [None, [], {"messages": "x"}, {"messages": [1, None, {}]},
+@pytest.mark.parametrize("body", [None, [], {"messages": [1, None, {}]},
                                   {"tools": [{"function": 3}]}])
 def test_malformed_bodies_have_no_slots(body: Any) -> None:
     for op in Op:
         assert texts(op, body) == []
+
+
+def test_a_string_in_an_unexpected_place_is_still_read() -> None:
+    for op in Op:
+        assert [(s.path, s.text) for s in texts(op, {"messages": "x"})] == [(("messages",), "x")]
 
 
 def test_replace_round_trip_and_unknown_fields() -> None:
@@ -294,7 +316,7 @@ def test_identity_edits_return_an_equal_body(case: tuple[Op, JSON]) -> None:
     before = copy.deepcopy(body)
     found = texts(op, body)
     assert all(isinstance(s, TextSlot) for s in found)
-    assert replace(body, {s.path: s.text for s in found}) == body
+    assert replace(body, {s.path: s.text for s in found if s.editable}) == body
     assert body == before
 
 
@@ -302,11 +324,11 @@ def test_identity_edits_return_an_equal_body(case: tuple[Op, JSON]) -> None:
 @given(bodies, st.data())
 def test_edited_texts_read_back(case: tuple[Op, JSON], data: st.DataObject) -> None:
     op, body = case
-    found = texts(op, body)
+    found = [s for s in texts(op, body) if s.editable]
     chosen = data.draw(st.sets(st.sampled_from(range(len(found))), max_size=len(found))
                        if found else st.just(set[int]()))
     edits = {found[i].path: f"<{i}>" for i in chosen}
     new = replace(body, edits)
-    after = {s.path: s.text for s in texts(op, new)}
+    after = {s.path: s.text for s in texts(op, new) if s.editable}
     for i, s in enumerate(found):
         assert after[s.path] == (f"<{i}>" if i in chosen else s.text)
