@@ -2,60 +2,89 @@
 
 Output guards read these; a masking verdict writes them back with
 `extract.replace`, which copies only the containers on the edited paths.
+
+Every string in the answer is a text (refusals, reasoning, audio
+transcripts, tool names and arguments, Anthropic `tool_use.input` and
+`thinking`, unknown fields), walked the way `extract` walks requests and
+with its allow-list, plus the answer's own bookkeeping: its id, object type,
+model name, fingerprint and usage, and token logprobs (they spell out text
+that is screened as a whole; a masked answer loses them).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway_cli.guards import extract
 from gateway_cli.guards.extract import SlotPath
 from gateway_cli.providers.operations import Family
 
+_BOOKKEEPING = frozenset({"id", "object", "model", "created", "created_at", "system_fingerprint",
+                          "usage", "service_tier", "finish_reason", "stop_reason", "status",
+                          "index"})
+_NOT_TEXT = frozenset({"logprobs", "top_logprobs", "embedding"})
+
 
 def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
-    out: list[tuple[SlotPath, str]] = []
+    """Every text of `answer` (both families share one walk; `family` names the format)."""
+    del family  # the walk reads every field, whichever API's it is
     if not isinstance(answer, dict):
-        return out
-    if family == "anthropic":
-        for i, block in enumerate(answer.get("content") or []):
-            if isinstance(block, dict) and isinstance(block.get("text"), str):
-                out.append((("content", i, "text"), block["text"]))
-        return out
-    for i, choice in enumerate(answer.get("choices") or []):
-        message = choice.get("message") if isinstance(choice, dict) else None
-        if isinstance(message, dict):
-            if isinstance(message.get("content"), str):
-                out.append((("choices", i, "message", "content"), message["content"]))
-            for j, call in enumerate(message.get("tool_calls") or []):
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    out.append((("choices", i, "message", "tool_calls", j, "function",
-                                 "arguments"), function["arguments"]))
-    for i, item in enumerate(answer.get("output") or []):  # Responses API
-        for j, part in enumerate(item.get("content") or [] if isinstance(item, dict) else []):
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                out.append((("output", i, "content", j, "text"), part["text"]))
-    return out
+        return []
+    slots: list[extract.TextSlot] = []
+    stack: list[tuple[Any, SlotPath]] = [(answer, ())]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, dict):
+            pending = []
+            for key, value in node.items():
+                if not isinstance(key, str) or key in _NOT_TEXT:
+                    continue
+                if key in _BOOKKEEPING and not isinstance(value, dict | list):
+                    continue
+                if isinstance(value, dict | list):
+                    pending.append((value, (*at, key)))
+                else:
+                    extract.walk(value, (*at, key), "assistant", slots, parent=node)
+            stack.extend(reversed(pending))
+        elif isinstance(node, list):
+            stack.extend((node[i], (*at, i)) for i in reversed(range(len(node))))
+        else:
+            extract.walk(node, at, "assistant", slots)
+    return [(slot.path, slot.text) for slot in slots]
 
 
 def delta_texts(family: Family, event: dict[str, Any]) -> list[str]:
-    """The answer text one streamed event adds (OpenAI chunk or Anthropic event)."""
-    if family == "anthropic":
-        delta = event.get("delta")
-        if event.get("type") == "content_block_delta" and isinstance(delta, dict):
-            text = delta.get("text", delta.get("partial_json"))
-            return [text] if isinstance(text, str) else []
-        return []
-    found = []
-    for choice in event.get("choices") or []:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if isinstance(delta, dict):
-            if isinstance(delta.get("content"), str):
-                found.append(delta["content"])
-            for call in delta.get("tool_calls") or []:
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    found.append(function["arguments"])
-    if isinstance(event.get("delta"), str):  # Responses API text deltas
-        found.append(event["delta"])
-    return found
+    """Every text one streamed event adds (OpenAI chunk, Anthropic event, Responses event):
+    content, refusals, reasoning, tool names and argument pieces alike."""
+    del family
+    found: list[extract.TextSlot] = []
+    delta = event.get("delta")
+    if isinstance(delta, str):  # Responses API deltas
+        found.append(extract.TextSlot(("delta",), delta, "assistant"))
+    elif isinstance(delta, dict):  # Anthropic: text, thinking, partial_json...
+        for key, value in delta.items():
+            if isinstance(value, str) and key != "type" and value:
+                found.append(extract.TextSlot(("delta", key), value, "assistant"))
+    for i, choice in enumerate(event.get("choices") or []):
+        inner = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(inner, dict):
+            _delta_strings(inner, ("choices", i, "delta"), found)
+    block = event.get("content_block")
+    if isinstance(block, dict):  # Anthropic block starts carry their first text or input
+        _delta_strings(block, ("content_block",), found)
+    return [slot.text for slot in found]
+
+
+def _delta_strings(node: dict[str, Any], at: SlotPath, out: list[extract.TextSlot]) -> None:
+    """Strings of a streamed delta as sent: argument pieces are not JSON yet, so not decoded."""
+    stack: list[tuple[Any, SlotPath, dict[str, Any] | None]] = [(node, at, None)]
+    while stack:
+        value, where, parent = stack.pop()
+        if isinstance(value, str):
+            if value and not extract.skipped(where, value, parent, False):
+                out.append(extract.TextSlot(where, value, "assistant"))
+        elif isinstance(value, dict):
+            stack.extend((v, (*where, k), value) for k, v in reversed(list(value.items()))
+                         if isinstance(k, str) and k not in _NOT_TEXT)
+        elif isinstance(value, list):
+            stack.extend((value[i], (*where, i), parent) for i in reversed(range(len(value))))

@@ -81,7 +81,7 @@ def texts(op: Op, body: Mapping[str, Any]) -> list[TextSlot]:
         elif key == "messages" and isinstance(value, list):
             _messages_list(value, out)
         else:
-            _walk(value, (key,), kind, out, data=key in _DATA_KEYS)
+            walk(value, (key,), kind, out, data=key in _DATA_KEYS)
     return out
 
 
@@ -194,7 +194,7 @@ _OPAQUE_KEYS = frozenset({"signature", "encrypted_content", "file_data"})
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
-def _skipped(at: SlotPath, value: str, parent: Mapping[str, Any] | None, data: bool) -> bool:
+def skipped(at: SlotPath, value: str, parent: Mapping[str, Any] | None, data: bool) -> bool:
     """The allow-list of strings that are not text for a model (see the module docstring)."""
     if value.startswith("data:") and ";base64," in value[:200]:
         return True  # a data: URL (image, file, audio)
@@ -213,7 +213,7 @@ def _skipped(at: SlotPath, value: str, parent: Mapping[str, Any] | None, data: b
     return key == "tool_choice" and value in ("auto", "none", "required", "any")
 
 
-def _walk(value: Any, path: SlotPath, kind: Source, out: list[TextSlot], *,
+def walk(value: Any, path: SlotPath, kind: Source, out: list[TextSlot], *,
           data: bool = False, parent: Mapping[str, Any] | None = None,
           editable: bool = True) -> None:
     """Every string under `value`. Iterative: depth is client-chosen."""
@@ -224,7 +224,7 @@ def _walk(value: Any, path: SlotPath, kind: Source, out: list[TextSlot], *,
         if isinstance(node, str):
             if at and at[-1] == "arguments" and not free:
                 _arguments(node, at, out)
-            elif node and not _skipped(at, node, owner, free):
+            elif node and not skipped(at, node, owner, free):
                 out.append(TextSlot(at, node, sort, can_edit))
         elif isinstance(node, Mapping):
             pending = []
@@ -258,7 +258,7 @@ def _arguments(arguments: str, where: SlotPath, out: list[TextSlot]) -> None:
     except (ValueError, RecursionError):
         decoded = None
     if isinstance(decoded, dict | list):
-        _walk(decoded, where, "tool_call", out, data=True)
+        walk(decoded, where, "tool_call", out, data=True)
     elif arguments:
         out.append(TextSlot(where, arguments, "tool_call"))
 
@@ -268,7 +268,7 @@ def _messages_list(messages: list[Any], out: list[TextSlot]) -> None:
     for i, message in enumerate(messages):
         where: SlotPath = ("messages", i)
         if not isinstance(message, Mapping):
-            _walk(message, where, "user", out)
+            walk(message, where, "user", out)
             continue
         kind = _ROLE_SOURCE.get(str(message.get("role")), "user")
         for key, value in message.items():
@@ -277,7 +277,7 @@ def _messages_list(messages: list[Any], out: list[TextSlot]) -> None:
             if key == "content" and isinstance(value, list):
                 _blocks(value, (*where, "content"), kind, out)
             else:
-                _walk(value, (*where, key), _nested_kind(kind, message, key), out,
+                walk(value, (*where, key), _nested_kind(kind, message, key), out,
                       parent=message)
 
 
@@ -309,7 +309,7 @@ def _blocks(blocks: list[Any], where: SlotPath, kind: Source, out: list[TextSlot
     for j, block in enumerate(blocks):
         at: SlotPath = (*where, j)
         if not isinstance(block, Mapping):
-            _walk(block, at, kind, out)
+            walk(block, at, kind, out)
             continue
         sort = _block_kind(block, kind)
         # A signed thinking block must reach the provider byte for byte.
@@ -321,9 +321,9 @@ def _blocks(blocks: list[Any], where: SlotPath, kind: Source, out: list[TextSlot
             if key == "content" and isinstance(value, list):
                 _blocks(value, inner, sort, out)
             elif key == "input" and sort == "tool_call" and isinstance(value, Mapping | list):
-                _walk(value, inner, sort, out, data=True, editable=editable)
+                walk(value, inner, sort, out, data=True, editable=editable)
             else:
-                _walk(value, inner, sort, out, parent=block, editable=editable)
+                walk(value, inner, sort, out, parent=block, editable=editable)
 
 
 def _items(items: list[Any], where: SlotPath, out: list[TextSlot]) -> None:
@@ -339,14 +339,14 @@ def _items(items: list[Any], where: SlotPath, out: list[TextSlot]) -> None:
                 if key == "content" and isinstance(value, list):
                     _blocks(value, (*at, key), kind, out)
                 else:
-                    _walk(value, (*at, key), kind, out, parent=item)
+                    walk(value, (*at, key), kind, out, parent=item)
         else:
             _blocks_one(item, at, out)
 
 
 def _blocks_one(item: Any, at: SlotPath, out: list[TextSlot]) -> None:
     if not isinstance(item, Mapping):
-        _walk(item, at, "user", out)
+        walk(item, at, "user", out)
         return
     sort = _block_kind(item, "user")
     for key, value in item.items():
@@ -356,4 +356,4 @@ def _blocks_one(item: Any, at: SlotPath, out: list[TextSlot]) -> None:
         if key in ("content", "output", "summary") and isinstance(value, list):
             _blocks(value, inner, sort, out)
         else:
-            _walk(value, inner, sort, out, parent=item)
+            walk(value, inner, sort, out, parent=item)

@@ -102,7 +102,7 @@ from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser, encode_event
 from gateway_cli.formats.stream_index import check_room, index_of
 from gateway_cli.formats.strict_json import DuplicateKey, JsonProblem, decode_unique
-from gateway_cli.guards import redact
+from gateway_cli.guards import answers, redact
 from gateway_cli.guards.base import Finding
 from gateway_cli.guards.output_policy import OutputWatch, leaks, policies, scanner
 from gateway_cli.policy.decide import Decision, decide
@@ -397,6 +397,7 @@ class MaskingStream:
         if payload.get("type") == "error" or "error" in payload:  # the upstream gave up
             self._slots.clear()  # what is held may be half a secret: dropped, not flushed
             before = []
+            other += [text for _, text in answers.texts(self._family, payload)]
         elif self._family == "anthropic":
             before, keep = self._anthropic(payload, other)
         elif "choices" in payload:
@@ -456,10 +457,10 @@ class MaskingStream:
                         keep = True  # a role, a tool call, a refusal... goes on, text emptied
                 else:
                     keep = True  # no text of its own: passed on as it came
-                for call in delta.get("tool_calls") or []:
-                    function = call.get("function") if isinstance(call, dict) else None
-                    if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                        other.append(function["arguments"])
+                # Everything else the delta carries (tool names and arguments, refusals,
+                # reasoning) is judged as it passes.
+                other += answers.delta_texts(self._family, {"choices": [
+                    {"delta": {k: v for k, v in delta.items() if k != "content"}}]})
             else:
                 keep = True
             if choice.get("logprobs") is not None:
@@ -489,8 +490,8 @@ class MaskingStream:
                     before = self._text(key, delta["text"]) if delta["text"] else []
                     delta["text"] = ""
                     return before, False
-                if isinstance(delta.get("partial_json"), str):
-                    other.append(delta["partial_json"])
+                other += [v for k, v in delta.items()
+                          if isinstance(v, str) and k != "type" and v]  # json, thinking...
         elif kind == "content_block_stop":
             return self._close(key), True
         elif kind in ("message_delta", "message_stop"):

@@ -85,6 +85,25 @@ def inspect_answer(config: OutputPolicyConfig, mode: str, family: Family, answer
     return decision, _without_logprobs(extract.replace(answer, edits))
 
 
+def mask_error_body(config: OutputPolicyConfig, body: bytes) -> bytes:
+    """An upstream error body with the secrets and personal data in its texts masked."""
+    from gateway_cli.formats.strict_json import JsonProblem, decode_unique
+
+    try:
+        value = decode_unique(body)
+    except JsonProblem:
+        return body
+    edits = {}
+    for path, text in answers.texts("openai", value):
+        found = [f for f in (*secrets.scan(text), *pii.scan(text))
+                 if f.confidence >= config.min_confidence]
+        if found:
+            edits[path] = redact.redact(text, found, style="mask")[0]
+    if not edits:
+        return body
+    return msgspec.json.encode(extract.replace(value, edits))
+
+
 def _without_logprobs(answer: Any) -> Any:
     """Token logprobs spell the answer out token by token, masked text included."""
     if isinstance(answer, dict):

@@ -14,6 +14,7 @@ a broken upstream ends the stream with an error event in the client's format.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,9 +28,10 @@ from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEError
 from gateway_cli.formats.strict_json import JsonProblem, decode_unique
 from gateway_cli.guards.mask_stream import MaskingStream
-from gateway_cli.guards.output_policy import inspect_answer
+from gateway_cli.guards.output_policy import inspect_answer, mask_error_body
 from gateway_cli.guards.redact import Redactions
 from gateway_cli.guards.restore_stream import RestoringStream, restore_json
+from gateway_cli.keys.refs import Secret
 from gateway_cli.providers import mock
 from gateway_cli.providers.adapt import Adapter, Ids, StreamConverter, adapter_for, stream_error
 from gateway_cli.providers.operations import Family, Op
@@ -172,6 +174,10 @@ async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes
         status = response.status
         content_type = response.headers.get("content-type", "application/json").encode()
         retry_after = response.headers.get("retry-after")
+        if status >= 300:
+            # An upstream that echoes the request's headers in its error would hand the
+            # client the gateway's own provider key: it never leaves, whatever the guards say.
+            data = _without_credentials(data, provider.secret, provider.previous_secret())
         if status in (401, 403):
             if not old_secret and provider.previous_secret() is not None:
                 # Inside a rotation's grace period the provider may not know the new key
@@ -201,6 +207,17 @@ async def _http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes
     finally:
         if response is not None:
             response.release()
+
+
+def _without_credentials(data: bytes, *secrets: Secret | None) -> bytes:
+    """`data` with every credential of the provider replaced, as sent and as JSON-escaped."""
+    for secret in secrets:
+        value = secret.reveal() if secret is not None else ""
+        if len(value) < 8:
+            continue
+        for form in {value, json.dumps(value)[1:-1]}:
+            data = data.replace(form.encode(), b"[REDACTED]")
+    return data
 
 
 def _host_of(location: str) -> str:
@@ -241,6 +258,17 @@ def _final_error(adapter: Adapter, failure: _Failure | None, route: ModelRoute) 
     return Passthrough(status, adapter.error(status, failure.body), headers)
 
 
+def _screened(error: HttpError, call: Call) -> HttpError:
+    """An upstream error body, as relayed, with secrets and personal data masked.
+
+    Masked rather than withheld whatever the output action: the client still
+    needs the provider's reason for the error.
+    """
+    if isinstance(error, Passthrough) and call.output is not None:
+        error.body = mask_error_body(call.output, error.body)
+    return error
+
+
 def _inspect_and_restore(answer: bytes, family: Family, call: Call,
                          headers: list[tuple[bytes, bytes]]) -> bytes:
     """Judge the upstream's answer (placeholders still in), then restore placeholders.
@@ -275,7 +303,8 @@ class _Withheld(Exception):
 async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter | None,
                         adapter: Adapter, headers: list[tuple[bytes, bytes]],
                         restorer: StreamConverter | None = None,
-                        policy: MaskingStream | None = None, request_id: str = "-") -> None:
+                        policy: MaskingStream | None = None, request_id: str = "-",
+                        credentials: tuple[Secret | None, ...] = ()) -> None:
     """Relay one stream: translate, restore placeholders, apply the output policy (`policy`).
 
     The policy judges the text the client gets, after restoration (skipping the
@@ -318,8 +347,9 @@ async def _relay_stream(send: Any, stream: _Stream, converter: StreamConverter |
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, "the upstream stream stalled; the answer is incomplete"))
     except UpstreamStreamError as err:
+        message = _without_credentials(err.message.encode(), *credentials).decode()
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
-            adapter.client, f"the upstream reported an error mid-stream: {err.message}"))
+            adapter.client, f"the upstream reported an error mid-stream: {message}"))
     except (aiohttp.ClientError, OSError, SSEError, TranslationError, ValueError) as err:
         log.debug("upstream stream broke: %s", type(err).__name__)
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
@@ -373,8 +403,10 @@ async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
             if call.redactions else None
         policy = MaskingStream(call.output, plan.adapter.client, call.canary, call.known,
                                mode=call.mode) if call.output is not None else None
+        provider = plan.dep.provider
+        credentials = (provider.secret, provider.previous_secret()) if provider else ()
         await _relay_stream(send, outcome, converter, plan.adapter, headers, restorer, policy,
-                            call.ids.request_id)
+                            call.ids.request_id, credentials)
         return
     try:
         answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)
@@ -460,7 +492,7 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
         failure, failed_adapter = outcome, plan.adapter
         if outcome.kind == "status" and outcome.status is not None \
                 and not retry.retryable_status(outcome.status):
-            error = _final_error(plan.adapter, outcome, route)
+            error = _screened(_final_error(plan.adapter, outcome, route), call)
             error.headers += headers
             raise error
         hp.on_failure(state, time.monotonic(), threshold=cfg.breaker_failures,
@@ -481,7 +513,7 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
         if delay:
             await asyncio.sleep(delay)
     if failure is not None:
-        raise _final_error(failed_adapter, failure, route)
+        raise _screened(_final_error(failed_adapter, failure, route), call)
     if unsupported is not None:
         raise HttpError(400, unsupported, "unsupported_operation")
     now = time.monotonic()

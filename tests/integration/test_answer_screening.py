@@ -1,0 +1,138 @@
+"""Answers and upstream errors are screened in every field, against hostile upstreams.
+
+A RawUpstream answers with exactly the bytes a test gives it, so each answer
+field the review found unscreened can carry a leaked token; and a
+FakeUpstream that echoes the gateway's own credential in its errors shows
+that the key never reaches the client, with or without inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.raw_upstream import RawUpstream
+from tests.fakes.upstream import FakeUpstream, status
+from tests.unit.test_guard_secrets import with_crc
+
+KEY = "sk-screening-" + "k" * 32
+CHAT = {"model": "gpt", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def _config(url: str, kind: str = "openai", extra: str = "") -> str:
+    base = f"{url}/v1" if kind == "openai" else url
+    return f"""
+[[providers]]
+name = "up"
+kind = "{kind}"
+base_url = "{base}"
+secret = "env:SCREEN_KEY"
+
+[[models]]
+name = "gpt"
+deployments = [{{ provider = "up", model = "m" }}]
+
+[routing]
+retries = 0
+{extra}"""
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, RawUpstream]]:
+    with RawUpstream() as upstream:
+        gateway = start_gateway(tmp_path_factory.mktemp("screen-raw"),
+                                config=_config(upstream.url),
+                                env={**os.environ, "SCREEN_KEY": KEY})
+        yield gateway, upstream
+        stop_gateway(gateway)
+    assert "Traceback" not in gateway.log()
+
+
+def _chat_answer(message: dict[str, Any], **top: Any) -> bytes:
+    return json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+                       "model": "m", "choices": [{"index": 0, "message": {
+                           "role": "assistant", **message}, "finish_reason": "stop"}],
+                       **top}).encode()
+
+
+@pytest.mark.parametrize("shape", [
+    lambda t: _chat_answer({"content": None, "refusal": f"I cannot share {t}"}),
+    lambda t: _chat_answer({"content": "ok", "reasoning_content": f"the key is {t}"}),
+    lambda t: _chat_answer({"content": None, "audio": {"id": "audio_1", "transcript": t}}),
+    lambda t: _chat_answer({"content": None, "tool_calls": [{"id": "call_abcd1", "type":
+                            "function", "function": {"name": t, "arguments": "{}"}}]}),
+    lambda t: _chat_answer({"content": "ok"}, x_debug={"note": t}),
+])
+def test_every_field_of_an_answer_is_screened(raw: tuple[Gateway, RawUpstream],
+                                              shape: Any) -> None:
+    gateway, upstream = raw
+    token = with_crc("ghp_")
+    upstream.answer(200, shape(token))
+    r = httpx.post(gateway.url + "/v1/chat/completions", json=CHAT, timeout=10)
+    assert token not in r.text
+    assert r.status_code == 502 and r.json()["error"]["code"] == "output_blocked_by_policy"
+
+
+def test_a_streamed_refusal_or_reasoning_leak_ends_the_stream(
+        raw: tuple[Gateway, RawUpstream]) -> None:
+    gateway, upstream = raw
+    token = with_crc("ghp_")
+    for field in ("refusal", "reasoning_content"):
+        pieces = [token[i:i + 10] for i in range(0, len(token), 10)]
+        events = "".join(
+            "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                                   "model": "m", "choices": [{"index": 0, "delta": {
+                                       field: piece}, "finish_reason": None}]}) + "\n\n"
+            for piece in pieces) + "data: [DONE]\n\n"
+        upstream.answer(200, events.encode(), b"text/event-stream")
+        r = httpx.post(gateway.url + "/v1/chat/completions", json={**CHAT, "stream": True},
+                       timeout=10)
+        assert "output_blocked_by_policy" in r.text, field
+
+
+@pytest.fixture(scope="module")
+def echoing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
+    with FakeUpstream("echo", api_key=None) as upstream:
+        yield upstream
+
+
+def _echo_error(code: int, token: str) -> Any:
+    return status(code, body={"error": {
+        "message": f"bad request header 'Authorization: Bearer {KEY}' for {token}; "
+                   "contact jane.doe@example.com",
+        "type": "invalid_request_error", "code": None}})
+
+
+@pytest.mark.parametrize("inspection", [True, False])
+def test_an_error_body_never_carries_the_gateways_credential(
+        echoing: FakeUpstream, tmp_path: Path, inspection: bool) -> None:
+    extra = "" if inspection else "[inspection]\nenabled = false\n"
+    gateway = start_gateway(tmp_path, config=_config(echoing.url, extra=extra),
+                            env={**os.environ, "SCREEN_KEY": KEY})
+    try:
+        for code, client_status in ((400, 400), (429, 429), (500, 502)):
+            token = with_crc("ghp_")
+            echoing.script(_echo_error(code, token))
+            r = httpx.post(gateway.url + "/v1/chat/completions", json=CHAT, timeout=10)
+            assert r.status_code == client_status
+            assert KEY not in r.text and "[REDACTED]" in r.text
+            message = r.json()["error"]["message"]
+            assert "bad request header" in message  # the provider's reason still arrives
+            if inspection:
+                assert token not in r.text and "jane.doe@example.com" not in r.text
+        # Across translation too: an Anthropic client of an OpenAI-format provider.
+        echoing.script(_echo_error(400, with_crc("ghp_")))
+        r = httpx.post(gateway.url + "/v1/messages", timeout=10, json={
+            "model": "gpt", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 400 and KEY not in r.text
+    finally:
+        echoing.clear()
+        stop_gateway(gateway)
+    assert KEY not in gateway.log()
