@@ -145,6 +145,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
     runtime.auth = auth
     app = create_app(runtime=runtime, listen_host=host)
+    # A worker thread inspecting a huge body holds the GIL for up to this long before the
+    # event loop gets it back; the default 5 ms made a small request wait ~70 ms then.
+    sys.setswitchinterval(0.0005)
     limits = config.server
     _raise_file_limit(limits.max_connections)
     server = Server(

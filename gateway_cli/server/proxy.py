@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import msgspec
 from litestar.types import Receive, Scope, Send
@@ -47,6 +49,7 @@ PATHS = {
 }
 
 AsgiHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
+T = TypeVar("T")
 
 
 def new_request_id() -> str:
@@ -98,6 +101,23 @@ async def _unless_client_leaves(work: Awaitable[None], receive: Receive) -> None
         timer.cancel()
         if watcher is not None:
             watcher.cancel()
+
+
+# Bodies this large are inspected in a worker thread, so a few hostile megabytes cost
+# other requests a GIL time slice (milliseconds) instead of the whole scan (up to a
+# second). Smaller ones are inspected inline: a thread hop costs more than their scan.
+OFFLOAD_BYTES = 256 * 1024
+_inspectors = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gateway-inspect")
+_big_inspections = 4  # in flight at once; more wait their turn
+_inspection_slots: asyncio.Semaphore | None = None
+
+
+async def _off_loop(work: Callable[[], T]) -> T:
+    global _inspection_slots
+    if _inspection_slots is None:
+        _inspection_slots = asyncio.Semaphore(_big_inspections)
+    async with _inspection_slots:
+        return await asyncio.get_running_loop().run_in_executor(_inspectors, work)
 
 
 def principal_of(scope: Scope, runtime: Runtime) -> Principal:
@@ -154,8 +174,13 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             redactions = None
             known: frozenset[str] = frozenset()
             if inspector is not None:
-                inspection = inspector.inspect_request(op, body, model, principal.name,
-                                                       principal.team)
+                if len(raw) < OFFLOAD_BYTES:
+                    inspection = inspector.inspect_request(op, body, model, principal.name,
+                                                           principal.team)
+                else:
+                    inspection = await _off_loop(functools.partial(
+                        inspector.inspect_request, op, body, model, principal.name,
+                        principal.team))
                 known = frozenset(fingerprint(p.slot.text[p.finding.start:p.finding.end])
                                   for p in inspection.findings)
                 decision = inspection.decision

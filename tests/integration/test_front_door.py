@@ -610,3 +610,44 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_header_timeout(
         started = time.monotonic()
         assert sock.recv(1) == b""
         assert 0.5 < time.monotonic() - started < 3
+
+
+def test_a_huge_hostile_body_does_not_stall_other_requests(gateway: Gateway) -> None:
+    """7 MB of key-like runs takes the guards most of a second; meanwhile a tiny request
+    is answered within 50 ms, because big bodies are inspected off the event loop."""
+    import random
+    import string
+
+    rng = random.Random(7)
+    chunk = " ".join("key=" + "".join(rng.choice(string.ascii_letters + string.digits)
+                                      for _ in range(40)) for _ in range(100))
+    text = (chunk + "\n") * (7_000_000 // len(chunk))
+    big = json.dumps({"model": "mock/echo", "messages": [{"role": "user", "content": text}]})
+    done: list[float] = []
+
+    def send_big() -> None:
+        with httpx.Client(timeout=60) as client:
+            r = client.post(gateway.url + "/v1/chat/completions", content=big,
+                            headers={"content-type": "application/json"})
+            assert r.status_code == 200
+        done.append(time.monotonic())
+
+    thread = threading.Thread(target=send_big)
+    thread.start()
+    try:
+        time.sleep(0.25)  # the body is in and being inspected
+        timings = []
+        with httpx.Client(timeout=10) as client:
+            for _ in range(5):
+                started = time.monotonic()
+                r = client.post(gateway.url + "/v1/chat/completions",
+                                json={"model": "mock/echo",
+                                      "messages": [{"role": "user", "content": "hi"}]})
+                assert r.status_code == 200
+                timings.append(time.monotonic() - started)
+        finished_small = time.monotonic()
+    finally:
+        thread.join(timeout=60)
+    assert done and done[0] > finished_small, "the big request was not in flight meanwhile"
+    assert sorted(timings)[2] < 0.05, timings
+    assert max(timings) < 0.25, timings
