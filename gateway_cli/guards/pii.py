@@ -71,6 +71,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from gateway_cli.guards.base import Finding, mask
+from gateway_cli.guards.normalise import on_original
 
 GUARD = "pii"
 OVERFLOW = "pii_overflow"
@@ -722,6 +723,13 @@ def _with_overflow(text: str, found: list[Finding], limit: int) -> list[Finding]
 
 
 def scan(text: str, *, include_local_ips: bool = False) -> list[Finding]:
+    """Personal data in `text`, matched on its folded view (see normalise.py: an address
+    with a full-width at sign or a card number with zero-width spaces is still found),
+    spans in `text` itself."""
+    return on_original(lambda view: _scan(view, include_local_ips=include_local_ips), text)
+
+
+def _scan(text: str, *, include_local_ips: bool = False) -> list[Finding]:
     """Personal data in `text`, sorted by position, no two findings overlapping.
 
     If a pass meets more than `MAX_CANDIDATES_PER_PASS` runs or candidates,

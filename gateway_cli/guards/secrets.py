@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from itertools import chain, pairwise
 
 from gateway_cli.guards.base import Finding, mask
+from gateway_cli.guards.normalise import on_original
 
 GUARD = "secrets"
 # Confidence at or above which a finding is meant to be acted on (redact/block).
@@ -1141,6 +1142,12 @@ def _capped(hits: Iterator[_Hit], n: int) -> Iterator[_Hit]:
 
 
 def scan(text: str) -> list[Finding]:
+    """All credentials in `text`, matched on its folded view (zero-width characters and
+    full-width forms cannot hide one; see normalise.py), spans in `text` itself."""
+    return on_original(_scan, text)
+
+
+def _scan(text: str) -> list[Finding]:
     """All credentials in `text`, most specific first, with overlapping matches merged.
 
     If a detector finds more than `MAX_HITS_PER_DETECTOR`, the text from its

@@ -1,0 +1,135 @@
+"""A folded view of a text for the format-matching guards, with offsets back to the text.
+
+`ghp_` with a zero-width space inside, `jane.doe\uff20example.com` with a
+full-width at sign, `4111\u200b1111...`: each reads the same to a person
+and to a model, and slipped past patterns that match the plain characters.
+The secrets and PII guards therefore match on a view with default-ignorable
+characters removed (zero-width spaces and joiners, soft hyphens, bidi
+controls, BOMs, tag characters) and NFKC applied (full-width and other
+compatibility forms folded), and report spans in the original text, so a
+redaction replaces the characters the client actually sent.
+
+Cheap when there is nothing to fold: an ASCII text, or one that is already
+NFKC with no ignorable character, is its own view (two C-level checks).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import replace
+
+from gateway_cli.guards.base import Finding, mask
+
+# Default-ignorable code points that appear in evasion: invisible when rendered.
+_IGNORABLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+                        "\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff"
+                        "\uffa0\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+
+
+# Full-width ASCII and the ideographic space: folded one character for one (offsets kept).
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+class Offsets:
+    """Where each character of a view came from, as linear segments (cheap to build)."""
+
+    __slots__ = ("length", "origins", "starts")
+
+    def __init__(self, starts: list[int], origins: list[int], length: int) -> None:
+        self.starts, self.origins, self.length = starts, origins, length
+
+    def __getitem__(self, index: int) -> int:
+        k = bisect_right(self.starts, index) - 1
+        return self.origins[k] + index - self.starts[k] if k >= 0 else index
+
+
+def folded(text: str) -> tuple[str, Offsets | None]:
+    """(view, offsets): offsets[i] is where view[i] came from; None when view is text."""
+    if text.isascii() or (unicodedata.is_normalized("NFKC", text)
+                          and not _IGNORABLE.search(text)):
+        return text, None
+    # 1. invisible characters out: one segment per stretch between them
+    pieces: list[str] = []
+    starts: list[int] = []
+    origins: list[int] = []
+    position = length = 0
+    for match in _IGNORABLE.finditer(text):
+        if match.start() > position:
+            starts.append(length)
+            origins.append(position)
+            pieces.append(text[position:match.start()])
+            length += match.start() - position
+        position = match.end()
+    if position < len(text):
+        starts.append(length)
+        origins.append(position)
+        pieces.append(text[position:])
+    view = "".join(pieces).translate(_FULL_WIDTH)  # 2. full width, one for one
+    if unicodedata.is_normalized("NFKC", view):
+        return view, Offsets(starts, origins, len(text))
+    # 3. other compatibility forms, in the non-ASCII runs that need it, char by char
+    mapped = Offsets(starts, origins, len(text))
+    out: list[str] = []
+    new_starts: list[int] = []
+    new_origins: list[int] = []
+    size = done = 0
+
+    def keep(piece: str, origin: int) -> None:
+        nonlocal size
+        new_starts.append(size)
+        new_origins.append(origin)
+        out.append(piece)
+        size += len(piece)
+
+    def copy(a: int, b: int) -> None:
+        """view[a:b] unchanged, split where step 1 removed something."""
+        while a < b:
+            k = bisect_right(starts, a)
+            cut = min(b, starts[k]) if k < len(starts) else b
+            keep(view[a:cut], mapped[a])
+            a = cut
+
+    for run in _NON_ASCII.finditer(view):
+        if unicodedata.is_normalized("NFKC", run.group()):
+            continue
+        copy(done, run.start())
+        for i in range(run.start(), run.end()):
+            keep(unicodedata.normalize("NFKC", view[i]), mapped[i])
+        done = run.end()
+    copy(done, len(view))
+    return "".join(out), Offsets(new_starts, new_origins, len(text))
+
+
+def quick_view(text: str) -> str:
+    """The folded view alone (C-speed steps; the offsets are only built when needed)."""
+    if text.isascii() or (unicodedata.is_normalized("NFKC", text)
+                          and not _IGNORABLE.search(text)):
+        return text
+    view = _IGNORABLE.sub("", text).translate(_FULL_WIDTH)
+    return view if unicodedata.is_normalized("NFKC", view) else folded(text)[0]
+
+
+def on_original(scan: Callable[[str], list[Finding]], text: str) -> list[Finding]:
+    """`scan` run on the folded view, its findings moved to spans of `text`."""
+    view = quick_view(text)
+    found = scan(view)
+    if view is text or not found:
+        return found
+    view, offsets = folded(text)
+    if offsets is None:
+        return found
+    out = []
+    for finding in found:
+        if finding.start >= len(view):
+            start = end = len(text)
+        else:
+            start = offsets[finding.start]
+            end = offsets[finding.end - 1] + 1 if finding.end > finding.start else start
+        start = min(start, len(text))
+        end = min(max(start, end), len(text))
+        out.append(replace(finding, start=start, end=end, preview=mask(text[start:end])))
+    return out
