@@ -306,6 +306,11 @@ class MaskingStream:
         self._decision: Decision | None = None
         self.blocked: Decision | None = None
         self.masked = 0
+        # Tool-call events, held whole until the answer ends and their arguments are
+        # judged: a client cannot act on half a call, and no piece of a finding leaves.
+        self._calls: list[bytes] = []
+        self._call_text: list[str] = []  # what the held events say, judged whole at release
+        self._tool_blocks: set[Any] = set()  # Anthropic: indexes of tool_use blocks
 
     @property
     def report(self) -> Decision | None:
@@ -408,7 +413,53 @@ class MaskingStream:
             self.blocked = self._watch.blocked
         if self.watching:
             return []  # the bytes go out as they came
-        return [*before, encode_event(_encode(payload), event=name)] if keep else before
+        event = encode_event(_encode(payload), event=name)
+        if keep and self._is_tool_call(payload):
+            self._calls.append(event)
+            self._call_text += other
+            return [*before, *self._release()] if self._closes_call(payload) else before
+        if self._calls and self._closes_call(payload):
+            before = [*before, *self._release()]
+        return [*before, event] if keep else before
+
+    def _closes_call(self, payload: dict[str, Any]) -> bool:
+        """The event after which held tool calls are complete: release them then."""
+        if self._family == "anthropic":
+            return payload.get("type") in ("content_block_stop", "message_delta",
+                                           "message_stop")
+        if "choices" in payload:
+            return any(isinstance(c, dict) and c.get("finish_reason") is not None
+                       for c in payload["choices"] or [])
+        return payload.get("type") in ("response.output_item.done", "response.completed")
+
+    def _release(self) -> list[bytes]:
+        """The held tool-call events, judged whole first; none if that ends the stream."""
+        if self._call_text:
+            self._judge("".join(self._call_text))
+        out = self._calls if self.blocked is None else []
+        self._calls, self._call_text = [], []
+        return out
+
+    def _is_tool_call(self, payload: dict[str, Any]) -> bool:
+        """Whether an event carries (part of) a tool call, to be held until the end."""
+        if self._family == "anthropic":
+            kind, index = payload.get("type"), payload.get("index")
+            block = payload.get("content_block")
+            if kind == "content_block_start" and isinstance(block, dict) \
+                    and block.get("type") in ("tool_use", "server_tool_use", "mcp_tool_use"):
+                self._tool_blocks.add(index)
+                return True
+            return kind in ("content_block_delta", "content_block_stop") \
+                and index in self._tool_blocks
+        if "choices" in payload:
+            return any(isinstance(c, dict) and isinstance(c.get("delta"), dict)
+                       and c["delta"].get("tool_calls") for c in payload["choices"] or [])
+        kind = str(payload.get("type", ""))
+        item = payload.get("item")
+        return kind.startswith(("response.function_call_arguments.",
+                                "response.custom_tool_call_input.")) or (
+            kind.startswith("response.output_item.") and isinstance(item, dict)
+            and str(item.get("type", "")).endswith("_call"))
 
     def _flush_all(self) -> list[bytes]:
         out: list[bytes] = []
@@ -416,6 +467,8 @@ class MaskingStream:
             out += self._close(key)
         if self._watch.blocked is None and not self._watch.finish():
             self.blocked = self._watch.blocked
+        if self._calls:
+            out += self._release()
         return out
 
     def _flush_event(self, key: Slot, text: str) -> bytes:

@@ -136,3 +136,64 @@ def test_an_error_body_never_carries_the_gateways_credential(
         echoing.clear()
         stop_gateway(gateway)
     assert KEY not in gateway.log()
+
+
+def test_streamed_tool_call_arguments_are_held_until_judged(
+        raw: tuple[Gateway, RawUpstream]) -> None:
+    """The review saw arguments leave in full, 10 characters at a time, before the cut."""
+    gateway, upstream = raw
+    token = with_crc("ghp_")
+    arguments = json.dumps({"note": f"use {token} now"})
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk",
+                                      "created": 1, "model": "m", "choices": [
+                                          {"index": 0, "delta": delta,
+                                           "finish_reason": finish}]}) + "\n\n"
+
+    events = chunk({"role": "assistant", "content": None, "tool_calls": [
+        {"index": 0, "id": "call_abcdef", "type": "function",
+         "function": {"name": "send", "arguments": ""}}]})
+    events += "".join(chunk({"tool_calls": [{"index": 0, "function": {
+        "arguments": arguments[i:i + 10]}}]}) for i in range(0, len(arguments), 10))
+    events += chunk({}, "tool_calls") + "data: [DONE]\n\n"
+    upstream.answer(200, events.encode(), b"text/event-stream")
+    for path, body in (("/v1/chat/completions", {**CHAT, "stream": True}),
+                       ("/v1/messages", {**CHAT, "stream": True, "max_tokens": 5})):
+        r = httpx.post(gateway.url + path, json=body, timeout=10)
+        assert "policy withheld" in r.text, path
+        if path == "/v1/chat/completions":  # as relayed: no piece holding part of the token
+            start = arguments.index(token)
+            pieces = [arguments[i:i + 10] for i in range(0, len(arguments), 10)
+                      if i + 10 > start and i < start + len(token)]
+            assert pieces and not [p for p in pieces if json.dumps(p)[1:-1] in r.text]
+        assert token[:10] not in r.text, path
+
+
+def test_clean_streamed_tool_calls_still_arrive_whole(raw: tuple[Gateway, RawUpstream]) -> None:
+    import openai
+
+    gateway, upstream = raw
+    arguments = json.dumps({"city": "Paris", "days": 3})
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk",
+                                      "created": 1, "model": "m", "choices": [
+                                          {"index": 0, "delta": delta,
+                                           "finish_reason": finish}]}) + "\n\n"
+
+    events = chunk({"role": "assistant", "content": None, "tool_calls": [
+        {"index": 0, "id": "call_abcdef", "type": "function",
+         "function": {"name": "weather", "arguments": ""}}]})
+    events += "".join(chunk({"tool_calls": [{"index": 0, "function": {
+        "arguments": arguments[i:i + 7]}}]}) for i in range(0, len(arguments), 7))
+    events += chunk({}, "tool_calls") + "data: [DONE]\n\n"
+    upstream.answer(200, events.encode(), b"text/event-stream")
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
+    with client.chat.completions.stream(model="gpt", messages=[
+            {"role": "user", "content": "weather?"}]) as stream:
+        final = stream.get_final_completion()
+    [call] = final.choices[0].message.tool_calls or []
+    assert call.function.name == "weather" and json.loads(call.function.arguments) == {
+        "city": "Paris", "days": 3}
+    assert final.choices[0].finish_reason == "tool_calls"
