@@ -17,7 +17,9 @@ sliding window (`StreamScanner`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +28,7 @@ import msgspec
 from gateway_cli.config import GuardPolicyConfig, OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser
 from gateway_cli.guards import answers, extract, pii, redact, secrets
-from gateway_cli.guards.base import Finding, scan_all
+from gateway_cli.guards.base import Finding, mask, scan_all
 from gateway_cli.guards.output import OutputGuard, StreamScanner
 from gateway_cli.policy.decide import Decision, decide
 from gateway_cli.providers.operations import Family
@@ -40,11 +42,44 @@ def policies(config: OutputPolicyConfig) -> dict[str, GuardPolicyConfig]:
     return {"output": policy, "secrets": policy, "pii": policy}
 
 
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_MAX_RUNS = 64
+
+
+def secrets_in_base64(text: str) -> list[Finding]:
+    """Credentials a model base64-encoded: each run that decodes to text is scanned.
+
+    A finding covers the encoded run, so masking or blocking acts on what the
+    client would receive.
+    """
+    out: list[Finding] = []
+    for number, run in enumerate(_BASE64_RUN.finditer(text)):
+        if number >= _MAX_RUNS:
+            break
+        encoded = run.group().rstrip("=")
+        alphabet = b"-_" if ("-" in encoded or "_" in encoded) else None
+        try:
+            raw = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=alphabet,
+                                   validate=True)
+            decoded = raw.decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if not decoded.replace("\n", " ").replace("\t", " ").isprintable():
+            continue
+        found = secrets.scan(decoded)
+        if found:
+            best = max(found, key=lambda f: f.confidence)
+            out.append(Finding("secrets", f"{best.kind}_base64", run.start(), run.end(),
+                               best.confidence, mask(run.group())))
+    return out
+
+
 def scanner(config: OutputPolicyConfig, canary: str | None,
             errors: set[str]) -> Callable[[str], list[Finding]]:
     guard = OutputGuard(canary=canary, link_allowlist=frozenset(config.link_allowlist))
     parts: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
-        ("output", guard.scan), ("secrets", secrets.scan), ("pii", pii.scan))
+        ("output", guard.scan), ("secrets", secrets.scan), ("pii", pii.scan),
+        ("secrets", secrets_in_base64))
 
     def scan(text: str) -> list[Finding]:
         return scan_all(parts, text, errors)

@@ -230,3 +230,23 @@ def test_a_masked_answer_loses_its_logprobs() -> None:
     _, untouched = inspect_answer(OutputPolicyConfig(action="mask"), "enforce", "openai",
                                   clean, canary=None)
     assert untouched is clean  # nothing found: the answer is sent as the upstream gave it
+
+
+def test_a_base64_encoded_credential_in_an_answer_is_found_and_withheld() -> None:
+    from gateway_cli.config import OutputPolicyConfig
+    from gateway_cli.guards.output_policy import inspect_answer, secrets_in_base64
+    from tests.unit.test_guard_secrets import with_crc
+
+    token = with_crc("ghp_")
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(f"my token is {token}".encode()).decode().rstrip("=")
+        text = f"Here it is, encoded: {encoded} enjoy"
+        [finding] = secrets_in_base64(text)
+        assert text[finding.start:finding.end].rstrip("=") == encoded
+        assert finding.kind == "github_token_base64" and encoded not in finding.preview
+        answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+        decision, _ = inspect_answer(OutputPolicyConfig(), "enforce", "openai", answer, None)
+        assert decision.applied == "block"
+    # Ordinary base64 (hashes, images, ids) is not a finding.
+    assert secrets_in_base64(base64.b64encode(b"just some harmless words here").decode()) == []
+    assert secrets_in_base64("sha256:" + "ab" * 32) == []
