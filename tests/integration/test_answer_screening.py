@@ -55,6 +55,13 @@ def raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Raw
     assert "Traceback" not in gateway.log()
 
 
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+    """One chat.completion.chunk SSE event of choice 0."""
+    return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                                  "model": "m", "choices": [{"index": 0, "delta": delta,
+                                                             "finish_reason": finish}]}) + "\n\n"
+
+
 def _chat_answer(message: dict[str, Any], **top: Any) -> bytes:
     return json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
                        "model": "m", "choices": [{"index": 0, "message": {
@@ -145,18 +152,12 @@ def test_streamed_tool_call_arguments_are_held_until_judged(
     token = with_crc("ghp_")
     arguments = json.dumps({"note": f"use {token} now"})
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk",
-                                      "created": 1, "model": "m", "choices": [
-                                          {"index": 0, "delta": delta,
-                                           "finish_reason": finish}]}) + "\n\n"
-
-    events = chunk({"role": "assistant", "content": None, "tool_calls": [
+    events = _chunk({"role": "assistant", "content": None, "tool_calls": [
         {"index": 0, "id": "call_abcdef", "type": "function",
          "function": {"name": "send", "arguments": ""}}]})
-    events += "".join(chunk({"tool_calls": [{"index": 0, "function": {
+    events += "".join(_chunk({"tool_calls": [{"index": 0, "function": {
         "arguments": arguments[i:i + 10]}}]}) for i in range(0, len(arguments), 10))
-    events += chunk({}, "tool_calls") + "data: [DONE]\n\n"
+    events += _chunk({}, "tool_calls") + "data: [DONE]\n\n"
     upstream.answer(200, events.encode(), b"text/event-stream")
     for path, body in (("/v1/chat/completions", {**CHAT, "stream": True}),
                        ("/v1/messages", {**CHAT, "stream": True, "max_tokens": 5})):
@@ -176,18 +177,12 @@ def test_clean_streamed_tool_calls_still_arrive_whole(raw: tuple[Gateway, RawUps
     gateway, upstream = raw
     arguments = json.dumps({"city": "Paris", "days": 3})
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
-        return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk",
-                                      "created": 1, "model": "m", "choices": [
-                                          {"index": 0, "delta": delta,
-                                           "finish_reason": finish}]}) + "\n\n"
-
-    events = chunk({"role": "assistant", "content": None, "tool_calls": [
+    events = _chunk({"role": "assistant", "content": None, "tool_calls": [
         {"index": 0, "id": "call_abcdef", "type": "function",
          "function": {"name": "weather", "arguments": ""}}]})
-    events += "".join(chunk({"tool_calls": [{"index": 0, "function": {
+    events += "".join(_chunk({"tool_calls": [{"index": 0, "function": {
         "arguments": arguments[i:i + 7]}}]}) for i in range(0, len(arguments), 7))
-    events += chunk({}, "tool_calls") + "data: [DONE]\n\n"
+    events += _chunk({}, "tool_calls") + "data: [DONE]\n\n"
     upstream.answer(200, events.encode(), b"text/event-stream")
     client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0)
     with client.chat.completions.stream(model="gpt", messages=[
