@@ -120,6 +120,15 @@ async def _off_loop(work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(_inspectors, work)
 
 
+def _parsed(op: Op, raw: bytes, max_depth: int) -> dict[str, Any]:
+    """The request body decoded and checked (a big one in a worker: a hostile body can make
+    the duplicate-key search walk a million objects)."""
+    body = decode_object(raw)
+    check_depth(raw, body, max_depth)
+    check_request(op, body)
+    return body
+
+
 def principal_of(scope: Scope, runtime: Runtime) -> Principal:
     """The caller the front door authenticated; refuses when none was and keys are required.
 
@@ -164,9 +173,9 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             raw = await asgi_io.read_body(scope, receive, limits.max_body_bytes,
                                           limits.body_timeout)
             try:
-                body = decode_object(raw)
-                check_depth(raw, body, limits.max_json_depth)
-                check_request(op, body)
+                body = _parsed(op, raw, limits.max_json_depth) if len(raw) < OFFLOAD_BYTES \
+                    else await _off_loop(functools.partial(_parsed, op, raw,
+                                                           limits.max_json_depth))
             except RequestProblem as problem:
                 raise HttpError(400, problem.message, "invalid_request", problem.param) from None
             model: str = body["model"]
