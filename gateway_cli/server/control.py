@@ -68,10 +68,12 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      reload: Reloader) -> None:
     try:
         uid = _peer_uid(writer)
+        # The request is read (bounded) either way, so a refused caller gets its answer
+        # instead of a broken pipe; a refused one is never parsed.
+        line = await asyncio.wait_for(reader.readline(), timeout=5)
         if uid is None or uid not in (os.getuid(), 0):
             answer: dict[str, object] = {"ok": False, "error": "permission denied"}
         else:
-            line = await asyncio.wait_for(reader.readline(), timeout=5)
             request = json.loads(line[:_MAX_LINE] or b"{}")
             what = request.get("reload") if isinstance(request, dict) else None
             if not isinstance(what, list) or not what \

@@ -63,7 +63,7 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _THREADED_SIZE = 256 * 1024
 
 ProblemKind = Literal["metadata", "duplicate", "missing", "not-regular", "size", "modified",
-                      "unhashed", "outside", "unlisted", "unowned"]
+                      "unhashed", "outside", "unlisted", "unowned", "pyc"]
 
 
 class RecordEntry(NamedTuple):

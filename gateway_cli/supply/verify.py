@@ -37,7 +37,7 @@ from typing import Any, Literal
 from packaging.markers import InvalidMarker, Marker
 from packaging.version import InvalidVersion, Version
 
-from gateway_cli.supply import installed, startup_hooks
+from gateway_cli.supply import bytecode, installed, startup_hooks
 from gateway_cli.supply.lockfile import PROJECT, Pin, parse_markers, parse_requirements
 from gateway_cli.supply.provenance_types import (  # re-exported: part of verify's interface
     InstalledDistribution as InstalledDistribution,
@@ -99,6 +99,9 @@ CHECKS: dict[str, Check] = {c.id: c for c in (
           "delete the file (or " + _RECREATE + ")"),
     Check("files.unowned", "A file in site-packages that no installed distribution lists",
           "delete it (or " + _RECREATE + ")"),
+    Check("files.pyc", "Cached bytecode that Python would run instead of a verified source",
+          "delete the __pycache__ directory it is in (Python recompiles from the source), "
+          "then find out what wrote it"),
     Check("hooks.pth-import", "A .pth file runs code at every interpreter start", _REMOVE_HOOK),
     Check("hooks.pth-module", "A module imported at every start by an allowed .pth is not "
           "allowed", _REMOVE_HOOK),
@@ -598,6 +601,8 @@ def verify(env: Environment, lock: Lock, *, strict: bool = False,
 
     file_problems, files_checked, prints = _file_checks(dists, env, cache, workers)
     violations += [_file_violation(p) for p in file_problems]
+    pyc_problems, _ = bytecode.check_bytecode(dists, cache, prints)
+    violations += [_file_violation(p) for p in pyc_problems]
 
     listed = installed.listed_paths(dists)
     hooks = startup_hooks.find_hooks(env.sites, env.interpreter_path, env.pyvenv_cfg)

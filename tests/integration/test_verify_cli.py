@@ -362,7 +362,9 @@ def test_warm_check_uses_the_cache_and_still_notices_a_change(env: Path, lock: P
     code, cold = verify_json(env, lock, cache=cache)
     assert code == 0 and cold["cache"]["hits"] == 0 and cold["summary"]["files_checked"] > 0
     code, warm = verify_json(env, lock, cache=cache)
-    assert code == 0 and warm["cache"]["hits"] == 4 and warm["summary"]["files_checked"] == 0
+    # one entry per distribution (3), one for the unlisted-files walk, one per distribution
+    # for its cached bytecode (3)
+    assert code == 0 and warm["cache"]["hits"] == 7 and warm["summary"]["files_checked"] == 0
     folder = cache / "gateway"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE((folder / "verify-cache").stat().st_mode) == 0o600
@@ -377,7 +379,7 @@ def test_warm_check_uses_the_cache_and_still_notices_a_change(env: Path, lock: P
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     code, report = verify_json(env, lock, cache=cache)
     assert code == 1 and checks_of(report) == [("files.modified", "msgspec")]
-    assert report["cache"]["hits"] == 2  # click and idna; msgspec was hashed again
+    assert report["cache"]["hits"] == 4  # click and idna (files, bytecode); not msgspec
 
 
 def test_tampered_cache_is_ignored(env: Path, lock: Path, tmp_path: Path) -> None:
@@ -458,3 +460,68 @@ def test_pip_is_vouched_for_by_the_interpreters_bundled_wheel_not_its_own_record
     assert code == 1
     assert checks_of(report) == [("lock.extra", "pip")]
     assert "not the interpreter's bundled pip" in report["violations"][0]["message"]
+
+
+def _forged_pyc(source: Path, payload: bytes, flags: int = 0) -> bytes:
+    """Bytecode of `source` plus a payload, with a header that makes Python use it."""
+    import importlib.util
+    import marshal
+
+    code = compile(source.read_bytes() + payload, str(source), "exec", dont_inherit=True)
+    st = source.stat()
+    if flags == 0:
+        tail = (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + \
+            (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    else:
+        tail = importlib.util.source_hash(source.read_bytes())
+    return importlib.util.MAGIC_NUMBER + flags.to_bytes(4, "little") + tail + \
+        marshal.dumps(code)
+
+
+@pytest.mark.parametrize("flags", [0, 0b01, 0b11])  # timestamp, unchecked hash, checked hash
+def test_cached_bytecode_that_is_not_the_source_is_refused(env: Path, lock: Path,
+                                                           flags: int) -> None:
+    import importlib.util
+
+    source = site_packages(env) / "idna" / "core.py"
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    pyc.parent.mkdir(exist_ok=True)
+    pyc.write_bytes(_forged_pyc(source, b"\nimport os  # payload\n", flags))
+    code, report = verify_json(env, lock)
+    assert code == 1
+    assert checks_of(report) == [("files.pyc", "idna")]
+    violation = report["violations"][0]
+    assert violation["path"] == str(pyc)
+    assert "would run instead of core.py" in violation["message"]
+    # The same file compiled honestly passes.
+    pyc.write_bytes(_forged_pyc(source, b"", flags))
+    code, report = verify_json(env, lock)
+    assert code == 0, report["violations"]
+
+
+def test_stale_bytecode_python_would_not_use_is_left_alone(env: Path, lock: Path) -> None:
+    import importlib.util
+
+    source = site_packages(env) / "idna" / "core.py"
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    pyc.parent.mkdir(exist_ok=True)
+    forged = bytearray(_forged_pyc(source, b"\nimport os\n"))
+    forged[8:12] = (0).to_bytes(4, "little")  # another mtime: Python recompiles instead
+    pyc.write_bytes(bytes(forged))
+    code, report = verify_json(env, lock)
+    assert code == 0, report["violations"]
+
+
+def test_a_bytecode_verdict_is_cached_and_a_changed_pyc_is_checked_again(
+        env: Path, lock: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    cache = tmp_path / "cache"
+    assert verify_json(env, lock, cache=cache)[0] == 0
+    assert verify_json(env, lock, cache=cache)[0] == 0
+    source = site_packages(env) / "idna" / "core.py"
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    pyc.parent.mkdir(exist_ok=True)
+    pyc.write_bytes(_forged_pyc(source, b"\nimport os\n"))
+    code, report = verify_json(env, lock, cache=cache)
+    assert code == 1 and checks_of(report) == [("files.pyc", "idna")]

@@ -1,0 +1,136 @@
+"""Cached bytecode that would run instead of the verified source.
+
+Python imports `__pycache__/<module>.cpython-311.pyc` instead of the source
+when the cache's header says it was compiled from it: for a timestamp pyc,
+the source's mtime and size (both easy to copy); for an unchecked
+hash-based pyc, nothing at all; for a checked one, the source's hash, which
+says nothing about the code that follows. So hashing every source against
+RECORD proves nothing about what runs while such a file sits next to it.
+
+Each cached file that Python would use for a verified source (it is for this
+interpreter, and its header matches the source) is compared with a fresh
+compile of that source: the code objects must be equal (they compare
+instructions, constants and nested functions, not the file name, so a venv
+that was moved still passes). Compiling is the cost (about a millisecond a
+module); the verify cache remembers clean results by the stat of both files,
+so a warm start skips them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import marshal
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from gateway_cli import __version__
+from gateway_cli.supply.installed import Distribution, FileProblem
+from gateway_cli.supply.verify_cache import SCHEMA, VerifyCache, stat_key
+
+_MAGIC = importlib.util.MAGIC_NUMBER
+_MAX_PYC = 32 * 1024 * 1024
+_TAG = f".{importlib.util.cache_from_source('x.py').rsplit('.', 2)[-2]}"  # .cpython-311
+_OPTIMIZATION = {"": 0, ".opt-1": 1, ".opt-2": 2}
+
+
+def check_bytecode(dists: Sequence[Distribution], cache: VerifyCache | None,
+                   prints: Mapping[str, str | None] | None = None,
+                   ) -> tuple[list[FileProblem], int]:
+    """Problems with cached bytecode of the distributions' hashed sources; files compared.
+
+    `prints` are the distributions' own fingerprints (the stat of every hashed
+    file, its sources included): with the stat of each cached file they make
+    one cache entry per distribution.
+    """
+    problems: list[FileProblem] = []
+    compared = 0
+    for dist in dists:
+        found = _cached_files(dist)
+        base = (prints or {}).get(dist.name)
+        key = None
+        if cache is not None and base is not None:
+            key = hashlib.sha256("\n".join(
+                [f"pyc:{SCHEMA}:{__version__}:{_MAGIC.hex()}:{base}",
+                 *(f"{pyc}\0{stat}" for pyc, _, _, stat in found)])
+                .encode("utf-8", "surrogateescape")).hexdigest()
+            if cache.is_clean(key):
+                continue
+        mine = []
+        for pyc, source, optimize, _ in found:
+            why = _mismatch(pyc, source, optimize)
+            compared += 1
+            if why is not None:
+                mine.append(FileProblem("pyc", Path(pyc), why, dist.name))
+        problems += mine
+        if cache is not None and key is not None and not mine:
+            cache.mark_clean(key)
+    return problems, compared
+
+
+def _cached_files(dist: Distribution) -> list[tuple[str, str, int, str]]:
+    """(pyc, source, optimization, stat key) for each cached file of a hashed source."""
+    sources = {path for entry, path in zip(dist.entries, dist.paths, strict=True)
+               if entry.digest and path.endswith(".py")}
+    found = []
+    for folder in sorted({os.path.dirname(p) for p in sources}):
+        try:
+            with os.scandir(os.path.join(folder, "__pycache__")) as entries:
+                for entry in entries:
+                    suffix, source = _source_of(entry.name, folder)
+                    if source is not None and source in sources:
+                        found.append((entry.path, source, _OPTIMIZATION[suffix],
+                                      stat_key(entry.stat(follow_symlinks=False))))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def _source_of(name: str, folder: str) -> tuple[str, str | None]:
+    """For `mod.cpython-311.opt-1.pyc`: ('.opt-1', '<folder>/mod.py')."""
+    if not name.endswith(".pyc"):
+        return "", None
+    base = name[:-4]
+    suffix = next((s for s in (".opt-1", ".opt-2") if base.endswith(s)), "")
+    base = base[:len(base) - len(suffix)]
+    if not base.endswith(_TAG):
+        return "", None  # another interpreter's cache: this one never loads it
+    return suffix, os.path.join(folder, base[:-len(_TAG)] + ".py")
+
+
+def _mismatch(pyc: str, source: str, optimize: int) -> str | None:
+    """Why Python would run code here that is not the source's; None when it would not."""
+    try:
+        source_stat = os.stat(source)
+        with open(pyc, "rb") as handle:
+            data = handle.read(_MAX_PYC + 1)
+        with open(source, "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    if len(data) < 16 or data[:4] != _MAGIC:
+        return None  # not this interpreter's: ignored at import
+    flags = int.from_bytes(data[4:8], "little")
+    if flags & ~0b11:
+        return None  # an invalid header: the import system refuses to use it
+    if flags == 0:
+        mtime = int.from_bytes(data[8:12], "little")
+        size = int.from_bytes(data[12:16], "little")
+        if mtime != int(source_stat.st_mtime) & 0xFFFFFFFF \
+                or size != source_stat.st_size & 0xFFFFFFFF:
+            return None  # stale: Python recompiles from the source instead
+    elif flags & 0b10 and data[8:16] != importlib.util.source_hash(text):
+        return None  # a checked hash that does not match: Python recompiles
+    if len(data) > _MAX_PYC:
+        return f"cached bytecode over {_MAX_PYC} bytes for {os.path.basename(source)}"
+    try:
+        cached = marshal.loads(data[16:])  # noqa: S302 - read, compared, never run
+        fresh = compile(text, source, "exec", dont_inherit=True, optimize=optimize)
+    except (ValueError, EOFError, TypeError, SyntaxError):
+        return (f"cached bytecode for {os.path.basename(source)} cannot be read, yet Python "
+                "would try to load it")
+    if cached != fresh:
+        return (f"cached bytecode that Python would run instead of "
+                f"{os.path.basename(source)} is not compiled from it")
+    return None
