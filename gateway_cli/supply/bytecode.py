@@ -27,12 +27,12 @@ from pathlib import Path
 
 from gateway_cli import __version__
 from gateway_cli.supply.installed import Distribution, FileProblem
-from gateway_cli.supply.verify_cache import SCHEMA, VerifyCache, stat_key
+from gateway_cli.supply.verify_cache import SCHEMA, VerifyCache
 
 _MAGIC = importlib.util.MAGIC_NUMBER
 _MAX_PYC = 32 * 1024 * 1024
 _TAG = f".{importlib.util.cache_from_source('x.py').rsplit('.', 2)[-2]}"  # .cpython-311
-_OPTIMIZATION = {"": 0, ".opt-1": 1, ".opt-2": 2}
+_SUFFIXES = {"pyc": 0, "opt-1.pyc": 1, "opt-2.pyc": 2}
 
 
 def check_bytecode(dists: Sequence[Distribution], cache: VerifyCache | None,
@@ -70,33 +70,43 @@ def check_bytecode(dists: Sequence[Distribution], cache: VerifyCache | None,
 
 
 def _cached_files(dist: Distribution) -> list[tuple[str, str, int, str]]:
-    """(pyc, source, optimization, stat key) for each cached file of a hashed source."""
-    sources = {path for entry, path in zip(dist.entries, dist.paths, strict=True)
-               if entry.digest and path.endswith(".py")}
+    """(pyc, source, optimization, stat key) for each cached file of a hashed source.
+
+    On the warm path of every start: one listing per package folder and one
+    stat per cached file, with as little Python per file as possible.
+    """
+    stems: dict[str, set[str]] = {}
+    for entry, path in zip(dist.entries, dist.paths, strict=True):
+        if entry.digest and path.endswith(".py"):
+            folder, _, name = path.rpartition(os.sep)
+            stems.setdefault(folder, set()).add(name[:-3])
     found = []
-    for folder in sorted({os.path.dirname(p) for p in sources}):
+    stat = os.stat
+    tag = _TAG + "."
+    for folder, names in stems.items():
+        cache_dir = folder + os.sep + "__pycache__"
         try:
-            with os.scandir(os.path.join(folder, "__pycache__")) as entries:
-                for entry in entries:
-                    suffix, source = _source_of(entry.name, folder)
-                    if source is not None and source in sources:
-                        found.append((entry.path, source, _OPTIMIZATION[suffix],
-                                      stat_key(entry.stat(follow_symlinks=False))))
+            listing = os.listdir(cache_dir)
         except OSError:
             continue
-    return sorted(found)
-
-
-def _source_of(name: str, folder: str) -> tuple[str, str | None]:
-    """For `mod.cpython-311.opt-1.pyc`: ('.opt-1', '<folder>/mod.py')."""
-    if not name.endswith(".pyc"):
-        return "", None
-    base = name[:-4]
-    suffix = next((s for s in (".opt-1", ".opt-2") if base.endswith(s)), "")
-    base = base[:len(base) - len(suffix)]
-    if not base.endswith(_TAG):
-        return "", None  # another interpreter's cache: this one never loads it
-    return suffix, os.path.join(folder, base[:-len(_TAG)] + ".py")
+        for name in listing:
+            cut = name.rfind(tag)  # stems may hold dots: hook-PyQt5.QtOpenGL.cpython-311.pyc
+            if cut <= 0 or name[:cut] not in names:
+                continue
+            optimization = _SUFFIXES.get(name[cut + len(tag):])
+            if optimization is None:
+                continue
+            stem = name[:cut]
+            path = cache_dir + os.sep + name
+            try:
+                st = stat(path, follow_symlinks=False)
+            except OSError:
+                continue
+            found.append((path, folder + os.sep + stem + ".py", optimization,
+                          f"{st.st_ino}:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:"
+                          f"{st.st_ctime_ns}"))
+    found.sort()
+    return found
 
 
 def _mismatch(pyc: str, source: str, optimize: int) -> str | None:
