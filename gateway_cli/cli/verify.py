@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Literal, cast
@@ -91,6 +92,8 @@ def _verify_self(strict: bool, fmt: str, *, other: bool) -> None:
         raise click.UsageError("--self reports as text or json")
     selfcheck.require_frozen()
     report = selfcheck.check(strict=strict)
+    report = dataclasses.replace(report,
+                                 sha256=selfcheck.file_sha256(Path(report.executable)))
     click.echo(selfcheck.render(report, cast(Literal["text", "json"], fmt)), nl=False)
     if not report.ok:
         sys.exit(1)

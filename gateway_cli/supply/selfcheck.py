@@ -106,6 +106,8 @@ class BuildInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pyinstaller: str
     distributions: list[BundledDistribution]
     excluded: list[str] = msgspec.field(default_factory=list)
+    # Linux: elf_stub.loaded_digest of the bootloader the executable was made from.
+    stub: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,9 @@ _REDOWNLOAD = ("do not run this copy: download the release again and verify its 
                "(SECURITY.md, 'Verifying a downloaded binary')")
 CHECKS: dict[str, Check] = {c.id: c for c in (
     Check("self.manifest", "The embedded manifest is missing or unreadable", _REDOWNLOAD),
+    Check("self.stub", "The executable's loader code differs from the bootloader it was built "
+          "from", _REDOWNLOAD),
+    Check("self.appended", "Bytes were added after the end of the executable", _REDOWNLOAD),
     Check("self.build-info", "The embedded build record is missing or unreadable", _REDOWNLOAD),
     Check("self.missing", "A bundled file is missing", _REDOWNLOAD),
     Check("self.changed", "A bundled file differs from the manifest", _REDOWNLOAD),
@@ -161,6 +166,7 @@ class SelfReport:
     provenance: ProvenanceSummary
     strict: bool = False
     seconds: float = 0.0
+    sha256: str | None = None  # of the whole executable, for `verify --self`
 
     @property
     def errors(self) -> int:
@@ -484,8 +490,46 @@ def check(bundle: Path | None = None, *, strict: bool = False) -> SelfReport:
         problems += check_lock(folder, build)
         provenance_problems, summary = check_provenance(folder, build)
         problems += provenance_problems
+        problems += check_stub(Path(sys.executable), build)
     return SelfReport(sys.executable, str(folder), _mode(folder), build, checked, hashed,
                       tuple(problems), summary, strict, time.perf_counter() - started)
+
+
+def check_stub(executable: Path, build: BuildInfo) -> list[Problem]:
+    """The executable outside its archive: the loader code, and nothing after the ELF's end.
+
+    Only for Linux builds, which record the bootloader's digest (elf_stub.py).
+    """
+    from gateway_cli.supply import elf_stub
+
+    if build.stub is None or not sys.platform.startswith("linux"):
+        return []
+    try:
+        with open(executable, "rb") as handle:
+            digest = elf_stub.loaded_digest(handle)
+            end = elf_stub.elf_end(handle)
+            size = os.fstat(handle.fileno()).st_size
+    except (OSError, elf_stub.NotElf) as err:
+        return [Problem("self.stub", str(executable), f"the executable cannot be read as the "
+                        f"ELF file it was built as ({err})")]
+    problems = []
+    if digest != build.stub:
+        problems.append(Problem("self.stub", str(executable), "the loader code of the "
+                                "executable (its ELF segments) differs from the bootloader it "
+                                "was built from"))
+    if size > end:
+        problems.append(Problem("self.appended", str(executable), f"{size - end} bytes were "
+                                f"added after the end of the executable ({end} bytes)"))
+    return problems
+
+
+def file_sha256(path: Path) -> str:
+    """The whole file's sha256, to compare with the signed release checksum."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 _last: list[SelfReport] = []
@@ -534,6 +578,7 @@ def as_dict(report: SelfReport) -> dict[str, Any]:
         "ok": report.ok,
         "strict": report.strict,
         "executable": report.executable,
+        "sha256": report.sha256,
         "bundle": report.bundle,
         "mode": report.mode,
         "build": msgspec.to_builtins(report.build) if report.build else None,
@@ -564,6 +609,9 @@ def to_text(report: SelfReport) -> str:
              f"{report.warnings} warning(s)"
              + (" (strict: warnings fail)" if report.strict and report.warnings else ""),
              f"  binary:      {report.executable} ({report.mode}; files in {report.bundle})"]
+    if report.sha256:
+        lines.append(f"  sha256:      {report.sha256} (compare with the signed release "
+                     "checksum)")
     if b is not None:
         commit = (b.commit or "unknown commit")[:12]
         lines.append(f"  built:       gateway {b.gateway} from {commit}, Python {b.python} on "
@@ -610,7 +658,8 @@ def require_frozen() -> None:
 # --- build time (pyinstaller.spec) --------------------------------------------------------------
 
 def make_build_info(lock: Path, *, excluded: Iterable[str], commit: str | None,
-                    source_date_epoch: int | None, pyinstaller: str) -> BuildInfo:
+                    source_date_epoch: int | None, pyinstaller: str,
+                    bootloader: Path | None = None) -> BuildInfo:
     """The distributions of the running (build) environment that the runtime lock pins.
 
     Each one the lock expects here must be installed: the build environment was
@@ -646,10 +695,16 @@ def make_build_info(lock: Path, *, excluded: Iterable[str], commit: str | None,
                                "installed; run scripts/build-binary, which installs the lock")
         bundled.append(BundledDistribution(dist.name, dist.version,
                                            installed.installed_record_digest(dist)))
+    stub = None
+    if bootloader is not None:
+        from gateway_cli.supply import elf_stub
+
+        with open(bootloader, "rb") as handle:
+            stub = elf_stub.loaded_digest(handle)
     return BuildInfo(version=1, gateway=__version__, commit=commit,
                      source_date_epoch=source_date_epoch, python=platform.python_version(),
                      platform=f"{sys.platform} {platform.machine()}", pyinstaller=pyinstaller,
-                     distributions=bundled, excluded=sorted(skip))
+                     distributions=bundled, excluded=sorted(skip), stub=stub)
 
 
 def make_manifest(files: Mapping[str, Path], symlinks: Mapping[str, str],

@@ -282,3 +282,44 @@ def test_onefile_with_a_flipped_byte_does_not_serve(binaries: Binaries, tmp_path
     if entry == "PYZ.pyz":
         assert done.stderr.startswith("gateway: refusing to run: this binary is ")
         assert "Traceback" not in done.stderr
+
+
+def test_onefile_with_bytes_appended_is_refused(binaries: Binaries, tmp_path: Path) -> None:
+    """The bootloader finds its archive by section header, so appended bytes would ride along
+    unnoticed by it; the self-check compares the file's size with the ELF's end."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the ELF stub checks are Linux's")
+    copy = tmp_path / f"gateway{EXE}"
+    shutil.copy2(binaries.onefile, copy)
+    with copy.open("ab") as handle:
+        handle.write(b"\0" * 2_000_000)
+    done = run(copy, "--version", timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "2000000 bytes were added after the end of the executable" in done.stderr
+
+
+def test_onefile_with_changed_loader_code_is_refused(binaries: Binaries, tmp_path: Path) -> None:
+    """Six bytes of the bootloader's own data changed (a message it prints): it still runs,
+    and the self-check refuses it."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the ELF stub checks are Linux's")
+    copy = tmp_path / f"gateway{EXE}"
+    shutil.copy2(binaries.onefile, copy)
+    data = copy.read_bytes()
+    where = data.index(b"Failed to extract %s: failed to read data chunk!")
+    with copy.open("r+b") as handle:
+        handle.seek(where)
+        handle.write(b"Faked!")
+    done = run(copy, "--version", timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "loader code of the executable" in done.stderr
+
+
+def test_verify_self_prints_the_whole_files_sha256(binaries: Binaries) -> None:
+    import hashlib
+
+    report = run(binaries.onefile, "verify", "--self", timeout=60)
+    assert report.returncode == 0, report.stdout + report.stderr
+    digest = hashlib.sha256(binaries.onefile.read_bytes()).hexdigest()
+    assert f"  sha256:      {digest} (compare with the signed release checksum)" \
+        in report.stdout
