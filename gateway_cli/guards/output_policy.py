@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any
 
@@ -74,12 +75,56 @@ def secrets_in_base64(text: str) -> list[Finding]:
     return out
 
 
+# What splits one credential into pieces a reader joins again: a string concatenation
+# ("sk-ant-..." + "..."), adjacent string literals, a line continuation, or a line break
+# inside a run of key characters (a key wrapped at a fixed width).
+_SPLIT = re.compile(r"""["'`]\s*\+\s*["'`]|["'`]\s*\n\s*["'`]|\\\n\s*|"""
+                    r"(?<=[A-Za-z0-9_\-/+]{12})[ \t]*\r?\n[ \t]*(?=[A-Za-z0-9_\-/+]{4})")
+
+
+def secrets_split(text: str) -> list[Finding]:
+    """Credentials split in pieces, found in the text with the splits taken out.
+
+    Only findings that span a split are reported (the rest the plain scan
+    reports), each covering the pieces as they stand in `text`.
+    """
+    cuts = [(m.start(), m.end()) for m in _SPLIT.finditer(text)]
+    if not cuts:
+        return []
+    pieces, starts, origins = [], [], []
+    position = length = 0
+    for start, end in cuts:
+        starts.append(length)
+        origins.append(position)
+        pieces.append(text[position:start])
+        length += start - position
+        position = end
+    starts.append(length)
+    origins.append(position)
+    pieces.append(text[position:])
+    joined = "".join(pieces)
+
+    def original(index: int) -> int:
+        k = bisect_right(starts, index) - 1
+        return origins[k] + index - starts[k]
+
+    out = []
+    for found in secrets.scan(joined):
+        if found.end <= found.start:
+            continue
+        start, end = original(found.start), original(found.end - 1) + 1
+        if any(start < cut_start and cut_end <= end for cut_start, cut_end in cuts):
+            out.append(Finding("secrets", f"{found.kind}_split", start, end, found.confidence,
+                               mask(text[start:end])))
+    return out
+
+
 def scanner(config: OutputPolicyConfig, canary: str | None,
             errors: set[str]) -> Callable[[str], list[Finding]]:
     guard = OutputGuard(canary=canary, link_allowlist=frozenset(config.link_allowlist))
     parts: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
         ("output", guard.scan), ("secrets", secrets.scan), ("pii", pii.scan),
-        ("secrets", secrets_in_base64))
+        ("secrets", secrets_in_base64), ("secrets", secrets_split))
 
     def scan(text: str) -> list[Finding]:
         return scan_all(parts, text, errors)

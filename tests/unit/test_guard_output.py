@@ -250,3 +250,34 @@ def test_a_base64_encoded_credential_in_an_answer_is_found_and_withheld() -> Non
     # Ordinary base64 (hashes, images, ids) is not a finding.
     assert secrets_in_base64(base64.b64encode(b"just some harmless words here").decode()) == []
     assert secrets_in_base64("sha256:" + "ab" * 32) == []
+
+
+@pytest.mark.parametrize("split", [
+    lambda t: f'key = "{t[:20]}" + "{t[20:]}"',          # concatenation
+    lambda t: f"KEY = ('{t[:15]}'\n       '{t[15:]}')",    # adjacent literals
+    lambda t: f"token:\n{t[:24]}\n{t[24:]}\nend",          # wrapped at a width
+    lambda t: f"export KEY={t[:18]}\\\n{t[18:]}",          # a shell line continuation
+])
+def test_a_credential_split_in_pieces_is_found_across_them(split: object) -> None:
+    from gateway_cli.config import OutputPolicyConfig
+    from gateway_cli.guards.output_policy import inspect_answer, secrets_split
+    from tests.unit.test_guard_secrets import with_crc
+
+    token = with_crc("ghp_")
+    text = split(token)  # type: ignore[operator]
+    [finding] = secrets_split(text)
+    assert finding.kind == "github_token_split"
+    covered = text[finding.start:finding.end]
+    assert covered.startswith(token[:10]) and covered.endswith(token[-10:])
+    answer = {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]}
+    decision, _ = inspect_answer(OutputPolicyConfig(), "enforce", "openai", answer, None)
+    assert decision.applied == "block"
+
+
+def test_unsplit_text_and_prose_give_no_split_findings() -> None:
+    from gateway_cli.guards.output_policy import secrets_split
+    from tests.unit.test_guard_secrets import with_crc
+
+    assert secrets_split(f"plain {with_crc('ghp_')} here") == []  # the plain scan's job
+    prose = "internationalization\nconsiderations are\nresponsibilities\nof everyone"
+    assert secrets_split(prose) == []
