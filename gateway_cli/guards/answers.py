@@ -43,7 +43,7 @@ def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
                     continue
                 if isinstance(value, dict | list):
                     pending.append((value, (*at, key)))
-                else:
+                elif isinstance(value, str) and value:
                     extract.walk(value, (*at, key), "assistant", slots, parent=node)
             stack.extend(reversed(pending))
         elif isinstance(node, list):

@@ -217,6 +217,14 @@ def walk(value: Any, path: SlotPath, kind: Source, out: list[TextSlot], *,
           data: bool = False, parent: Mapping[str, Any] | None = None,
           editable: bool = True) -> None:
     """Every string under `value`. Iterative: depth is client-chosen."""
+    if isinstance(value, str):  # the common case (a role, a content string): no stack
+        if path and path[-1] == "arguments" and not data:
+            _arguments(value, path, out)
+        elif value and not skipped(path, value, parent, data):
+            out.append(TextSlot(path, value, kind, editable))
+        return
+    if not isinstance(value, Mapping | list):
+        return
     stack: list[tuple[Any, SlotPath, Source, bool, Mapping[str, Any] | None, bool]] = [
         (value, path, kind, data, parent, editable)]
     while stack:

@@ -236,6 +236,9 @@ _EXTRACTION_STRONG = re.compile(r"\b(?:your|system|initial|original|hidden|secre
                                 r"|verbatim|instructed|told|my instructions|given)|systemprompt")
 
 
+_BARE_SYSTEM_PROMPT = re.compile(r"system\s+prompt", re.IGNORECASE)
+
+
 def _override_adjust(match: str) -> float:
     # "ignore the rules of grammar" is not an attack; "ignore all previous
     # instructions" is the canonical one. The temporal or totalising word is
@@ -307,7 +310,10 @@ _EN_DETECTORS: Final[tuple[_Detector, ...]] = (
            r"|\bi was (?:instructed|told) to\b"),
         0.7, _words("prompt instructions preprompt directives systemprompt system_prompt"
                     " instructed told"),
-        adjust=lambda m: (0.8 if _EXTRACTION_STRONG.search(m) else 0.3),
+        # The bare term ("requests carry a long system prompt") names the thing, it does not
+        # ask for it: weak alone, evidence next to other cues.
+        adjust=lambda m: (0.3 if _BARE_SYSTEM_PROMPT.fullmatch(m)
+                          else 0.8 if _EXTRACTION_STRONG.search(m) else 0.3),
         starts=_starts(r"\b(repeat|print|reveal|show|output|display|tell|give|write|list|dump"
                        r"|leak|share|recite|translate|summarise|summarize|spell|copy|paste"
                        r"|continue)\b|\bwhat (is|are|was|were)\b|\b(system|systemprompt"

@@ -512,8 +512,10 @@ class MaskingStream:
                     keep = True  # no text of its own: passed on as it came
                 # Everything else the delta carries (tool names and arguments, refusals,
                 # reasoning) is judged as it passes.
-                other += answers.delta_texts(self._family, {"choices": [
-                    {"delta": {k: v for k, v in delta.items() if k != "content"}}]})
+                if len(delta) > 1 or "content" not in delta:
+                    other += answers.delta_texts(self._family, {"choices": [
+                        {"delta": {k: v for k, v in delta.items()
+                                   if k not in ("content", "role")}}]})
             else:
                 keep = True
             if choice.get("logprobs") is not None:
