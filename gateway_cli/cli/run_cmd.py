@@ -96,7 +96,10 @@ def _die_with_parent(parent: int) -> Callable[[], None] | None:
         return None
     import ctypes
 
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork
+    except (OSError, AttributeError):
+        return None  # no prctl here: the lease alone ends the token
     pr_set_pdeathsig = 1
 
     def arm() -> None:

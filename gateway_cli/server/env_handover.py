@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from collections.abc import Iterable
 
@@ -75,6 +76,8 @@ def receive() -> dict[str, str]:
         return {}
     try:
         fd = int(fd_text)
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise ValueError("not a pipe")  # never read a terminal or a file named this way
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)

@@ -64,3 +64,22 @@ name = "oa"
 kind = "openai"
 secret = "env:MY_MISSING_KEY"
 """, env={k: v for k, v in os.environ.items() if k != "MY_MISSING_KEY"})
+
+
+def test_the_hand_over_reads_only_a_pipe(tmp_path: Path) -> None:
+    """A stray GATEWAY_ENV_SECRETS_FD naming a file (or a terminal) is refused, not read."""
+    import subprocess
+
+    from tests.conftest import gateway_cmd
+
+    with (tmp_path / "not-a-pipe").open("w+") as handle:
+        handle.write('{"MY_PROVIDER_KEY": "sk-planted"}')
+        handle.flush()
+        handle.seek(0)
+        done = subprocess.run(
+            gateway_cmd("serve", "--port", "1"), pass_fds=(handle.fileno(),),
+            env={**os.environ, "GATEWAY_ENV_SECRETS_FD": str(handle.fileno()),
+                 "GATEWAY_HOME": str(tmp_path / "home")},
+            capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1
+    assert "the env: secrets handed over at start-up could not be read" in done.stderr
