@@ -23,6 +23,7 @@ running anything in it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Literal
@@ -87,12 +88,22 @@ def run(mode: Mode) -> None:
     if selfcheck.is_frozen():
         _run_frozen(mode)
         return
-    from gateway_cli.supply.verify import VerifyUsageError, default_lock_paths, verify_running
+    from gateway_cli.supply.verify import (
+        VerifyUsageError,
+        default_lock_paths,
+        load_lock,
+        verify_running,
+    )
 
     try:
         checkout = _dev_checkout()
-        locks = default_lock_paths(dev=checkout is not None)
-        report = verify_running(strict=mode == "strict", locks=locks)
+        lock = load_lock(default_lock_paths(dev=checkout is not None))
+        if checkout is not None:
+            # The checkout's test and release locks are allowed, never required: the
+            # README's install (runtime and build locks only) must start as well.
+            required = load_lock(default_lock_paths(dev=False))
+            lock = dataclasses.replace(lock, optional=frozenset(lock.pins) - set(required.pins))
+        report = verify_running(strict=mode == "strict", lock=lock)
     except VerifyUsageError as err:
         if mode == "warn":
             log.warning("start-up verification could not run: %s", err)

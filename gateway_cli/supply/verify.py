@@ -154,6 +154,9 @@ class Lock:
     pins: Mapping[str, Pin]
     markers: Mapping[str, str]  # name -> environment marker, for pins that have one
     origin: Mapping[str, Path]  # name -> the lockfile that pins it
+    # Pins that may be absent: a developer checkout's test and release locks, accepted
+    # when installed (checked like any pin) but not required.
+    optional: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -457,7 +460,7 @@ def _lock_checks(dists: Sequence[installed.Distribution], lock: Lock, env: Envir
     allowed: list[Allowed] = []
     present = {d.name: d for d in dists}
     for name, pin in sorted(lock.pins.items()):
-        if name not in present and _expected_here(name, lock, env):
+        if name not in present and name not in lock.optional and _expected_here(name, lock, env):
             violations.append(_violation(
                 "lock.missing", name, lock.origin[name],
                 f"{name}=={pin.version} is pinned by {lock.origin[name].name} but not installed",
@@ -626,9 +629,11 @@ def verify(env: Environment, lock: Lock, *, strict: bool = False,
 
 
 def verify_running(strict: bool = False, locks: Sequence[Path] = (),
-                   provenance: ProvenanceChecker | None = None) -> Report:
+                   provenance: ProvenanceChecker | None = None,
+                   lock: Lock | None = None) -> Report:
     """The start-up check: the running interpreter against the lock, with the cache."""
-    lock = load_lock(list(locks) or default_lock_paths())
+    if lock is None:
+        lock = load_lock(list(locks) or default_lock_paths())
     digests: Mapping[tuple[str, str], frozenset[str]] = {}
     if provenance is None:
         from gateway_cli.supply import provenance_check

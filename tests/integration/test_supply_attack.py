@@ -156,3 +156,32 @@ def test_warn_mode_serves_but_says_so_loudly(poisoned: Poisoned) -> None:
     text = log.read_text()
     assert "SERVING DESPITE SUPPLY-CHAIN ERRORS (--verify warn)" in text
     assert "sniffio_init.pth" in text
+
+
+def test_a_checkout_install_without_the_test_tools_still_starts(tmp_path: Path) -> None:
+    """The README's install (runtime and build locks only, the project in place): the
+    checkout's test and release locks are allowed, never required."""
+    venv = tmp_path / "venv"
+    subprocess.run(["cp", "-al", sys.prefix, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    removed = subprocess.run(
+        [str(python), "-m", "pip", "uninstall", "-y", "-q", "hypothesis", "anthropic",
+         "pyinstaller"], capture_output=True, text=True, timeout=120, check=False)
+    assert removed.returncode == 0, removed.stderr
+    assert (SITE / "hypothesis").is_dir()  # the original venv is untouched
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(python), "-m", "gateway_cli", "serve", "--port", str(free_port())],
+            stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "GATEWAY_HOME": str(tmp_path / "home")})
+    try:
+        deadline = time.monotonic() + 60
+        while "listening on" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert "start-up verification passed" in log.read_text()
