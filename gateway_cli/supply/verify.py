@@ -425,7 +425,7 @@ def allowed_extra(dist: installed.Distribution, lock: Lock,
     the venv's own installer, when the locks in use do not pin it (the
     runtime lock does, and then its version must match).
     """
-    if dist.name in lock.pins:
+    if dist.name in lock.pins and dist.name not in lock.optional:
         return None
     if dist.name == PROJECT:
         url = _installed_from_local_source(dist)
@@ -467,6 +467,9 @@ def _lock_checks(dists: Sequence[installed.Distribution], lock: Lock, env: Envir
                 lockfile=lock.origin[name]))
     for dist in sorted(dists, key=lambda d: d.name):
         locked = lock.pins.get(dist.name)
+        if locked is not None and dist.name in lock.optional \
+                and not _same(dist.version, locked.version):
+            locked = None  # an allowed pin at another version: judged as any extra is
         if locked is None:
             why = allowed_extra(dist, lock, env.interpreter_path)
             if why:

@@ -168,6 +168,16 @@ def test_a_checkout_install_without_the_test_tools_still_starts(tmp_path: Path) 
         [str(python), "-m", "pip", "uninstall", "-y", "-q", "hypothesis", "anthropic",
          "pyinstaller"], capture_output=True, text=True, timeout=120, check=False)
     assert removed.returncode == 0, removed.stderr
+    # And the interpreter's own pip, as `python -m venv` leaves it (the test lock pins
+    # another version: an allowed pin at another version is judged as an extra).
+    import ensurepip
+
+    [bundled] = (Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl")
+    downgraded = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+         "--force-reinstall", "--disable-pip-version-check", str(bundled)],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert downgraded.returncode == 0, downgraded.stderr
     assert (SITE / "hypothesis").is_dir()  # the original venv is untouched
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
