@@ -42,7 +42,12 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     from gateway_cli.server.launch import run
     from gateway_cli.server.startup_check import Mode
 
-    hand_over(env_handover.receive())
+    handed = env_handover.receive()
+    hand_over(handed)
+    if handed and env_handover.parent_keeps_environment():
+        click.echo("gateway: warning: the one-file binary's launcher process keeps the "
+                   "environment it was started with, env: secrets included; use store: "
+                   "secrets (gateway keys add) or the one-directory build", err=True)
     config = load_config(config_path)
     # env: secrets must not stay in this process's environment block: start again
     # without them (the values travel through a pipe), before anything else is done.

@@ -90,3 +90,11 @@ def receive() -> dict[str, str]:
             isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
         raise StartupError("the env: secrets handed over at start-up are malformed")
     return values
+
+
+def parent_keeps_environment() -> bool:
+    """True in the one-file binary: its launcher (the bootloader) is a parent process that
+    holds the environment block it was started with for as long as the gateway runs."""
+    from gateway_cli.supply import selfcheck
+
+    return selfcheck.is_frozen() and selfcheck.mode() == "onefile"

@@ -193,6 +193,11 @@ def bundle_dir() -> Path:
     return Path(str(getattr(sys, "_MEIPASS", "")))
 
 
+def mode() -> Literal["onefile", "onedir"]:
+    """How the running binary was built."""
+    return _mode(bundle_dir())
+
+
 def _mode(bundle: Path) -> Literal["onefile", "onedir"]:
     # The onedir bundle is the executable's `_internal/` folder; onefile unpacks to a new
     # temporary directory (which may well sit next to the executable, in /tmp say).

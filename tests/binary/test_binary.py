@@ -323,3 +323,35 @@ def test_verify_self_prints_the_whole_files_sha256(binaries: Binaries) -> None:
     digest = hashlib.sha256(binaries.onefile.read_bytes()).hexdigest()
     assert f"  sha256:      {digest} (compare with the signed release checksum)" \
         in report.stdout
+
+
+def test_onefile_hands_env_secrets_over_and_says_its_launcher_keeps_them(
+        binaries: Binaries, tmp_path: Path) -> None:
+    """The gateway process itself re-executes without the variable; the one-file launcher,
+    its parent, cannot, and the gateway says so at start."""
+    key = "sk-binary-env-" + "b" * 24
+    config = tmp_path / "gateway.toml"
+    config.write_text('[[providers]]\nname = "up"\nkind = "openai-compatible"\n'
+                      'base_url = "http://127.0.0.1:9/v1"\nsecret = "env:BINARY_TEST_KEY"\n')
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(binaries.onefile), "serve", "--port", str(port), "--config", str(config)],
+            stdout=sink, stderr=subprocess.STDOUT,
+            env={**os.environ, "GATEWAY_HOME": str(tmp_path / "home"), "BINARY_TEST_KEY": key})
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert "the one-file binary's launcher process keeps the environment" in log.read_text()
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert children, "the launcher has no child"
+        for child in children:  # the gateway process: its environment block is clean
+            assert key.encode() not in Path(f"/proc/{child}/environ").read_bytes()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert key not in log.read_text()
