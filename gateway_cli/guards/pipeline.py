@@ -13,8 +13,9 @@ placeholder if any of them says `redact` (reversible), else hash, else mask.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -53,15 +54,9 @@ class Inspector:
         # cannot fail: it is not called at all.
         self._custom_empty = not (any(config.custom.banned) or config.custom.regexes)
 
-    def _scan(self, text: str, source: str, injection: InjectionGuard,
-              errors: set[str]) -> list[Finding]:
-        guards: tuple[tuple[str, Callable[[str], list[Finding]]], ...] = (
-            ("secrets", secrets.scan),
-            ("pii", pii.scan),
-            ("injection", lambda t: injection.scan(t, source=_injection_source(source))),
-            *(() if self._custom_empty else (("custom", self.custom.scan),)),
-        )
-        return scan_all(guards, text, errors)
+    def _format_guards(self) -> tuple[tuple[str, Callable[[str], list[Finding]]], ...]:
+        return (("secrets", secrets.scan), ("pii", pii.scan),
+                *(() if self._custom_empty else (("custom", self.custom.scan),)))
 
     def inspect(self, slots: list[extract.TextSlot], model: str, key: str | None = None,
                 team: str | None = None) -> tuple[Decision, list[SlotFinding], set[str]]:
@@ -71,8 +66,28 @@ class Inspector:
         # signals; the per-finding confidences are evidence, not separate verdicts.
         injection = InjectionGuard(threshold=policies["injection"].min_confidence)
         policies["injection"] = msgspec.structs.replace(policies["injection"], min_confidence=0.0)
-        pairs = [SlotFinding(slot, f) for slot in slots
-                 for f in self._scan(slot.text, slot.source, injection, errors)]
+        # The format guards (credentials, personal data, custom patterns) run once over
+        # all the texts joined: their cost is mostly per call, and a request has many
+        # short texts now that every string is one. Injection is judged per text, with
+        # the source it came from.
+        per_slot: list[dict[str, list[Finding]]] = [{} for _ in slots]
+        joined, starts = _joined([slot.text for slot in slots])
+        for name, guard in self._format_guards():
+            found = scan_all(((name, guard),), joined, errors)
+            for index, finding in _split_by_slot(found, starts, slots):
+                per_slot[index].setdefault(name, []).append(finding)
+        pairs = []
+        for index, slot in enumerate(slots):
+            mine = per_slot[index]
+            source = _injection_source(slot.source)
+
+            def judge(text: str, source: str = source) -> list[Finding]:
+                return injection.scan(text, source=source)
+
+            inj = scan_all((("injection", judge),), slot.text, errors)
+            for finding in (*mine.get("secrets", ()), *mine.get("pii", ()), *inj,
+                            *mine.get("custom", ())):
+                pairs.append(SlotFinding(slot, finding))
         decision = decide([p.finding for p in pairs], policies,
                           mode=self.config.mode, errors=sorted(errors))
         return decision, pairs, errors
@@ -139,6 +154,41 @@ class Inspector:
                                           model or str(body.get("model", "")), key, team)
         sent = inspection.body if inspection.body is not None else dict(body)
         return {**_report(inspection), "body": sent}
+
+
+_SEPARATOR = "\n\n"
+
+
+def _joined(texts: list[str]) -> tuple[str, list[int]]:
+    """The texts joined by a blank line, and where each starts in the joined text."""
+    starts = []
+    position = 0
+    for text in texts:
+        starts.append(position)
+        position += len(text) + len(_SEPARATOR)
+    return _SEPARATOR.join(texts), starts
+
+
+def _split_by_slot(found: list[Finding], starts: list[int],
+                   slots: list[extract.TextSlot]) -> list[tuple[int, Finding]]:
+    """Findings on the joined text as (slot index, finding on that slot's own text).
+
+    A finding that runs over a separator (an overflow finding covers the rest of
+    the text) is cut into one finding per slot it covers, so each slot redacts its
+    own part.
+    """
+    out = []
+    for finding in found:
+        first = max(bisect_right(starts, finding.start) - 1, 0)
+        for index in range(first, len(slots)):
+            begin = starts[index]
+            end = begin + len(slots[index].text)
+            if begin >= finding.end and index > first:
+                break
+            lo, hi = max(finding.start, begin), min(finding.end, end)
+            if hi > lo or (hi == lo and finding.start == finding.end == lo):
+                out.append((index, replace(finding, start=lo - begin, end=hi - begin)))
+    return out
 
 
 def _injection_source(source: str) -> str:

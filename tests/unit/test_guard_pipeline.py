@@ -48,3 +48,26 @@ def test_each_slot_is_redacted_with_its_own_findings() -> None:
     assert sent == ["mail [EMAIL_1] now", "nothing here", "again [EMAIL_1], and [EMAIL_2]"]
     assert result.redactions is not None and dict(result.redactions) == {
         "[EMAIL_1]": EMAIL, "[EMAIL_2]": "bob@example.org"}
+
+
+def test_findings_of_the_joined_pass_land_on_their_own_slots_with_their_own_offsets() -> None:
+    from gateway_cli.config import InspectionConfig
+    from gateway_cli.guards import extract
+    from gateway_cli.guards.base import Finding
+    from gateway_cli.guards.pipeline import Inspector, _joined, _split_by_slot
+    from tests.unit.test_guard_secrets import with_crc
+
+    tokens = [with_crc("ghp_") for _ in range(3)]
+    slots = [extract.TextSlot(("a",), f"first {tokens[0]}", "user"),
+             extract.TextSlot(("b",), "nothing here", "user"),
+             extract.TextSlot(("c",), f"x {tokens[1]} and {tokens[2]}", "tool_result")]
+    _, pairs, _ = Inspector(InspectionConfig()).inspect(slots, "m")
+    found = [(p.slot.path, p.slot.text[p.finding.start:p.finding.end]) for p in pairs
+             if p.finding.guard == "secrets"]
+    assert found == [(("a",), tokens[0]), (("c",), tokens[1]), (("c",), tokens[2])]
+    # A finding over the rest of the text (an overflow) is cut at each slot's end.
+    joined, starts = _joined([s.text for s in slots])
+    rest = Finding("secrets", "secrets_overflow", 3, len(joined), 1.0, "…")
+    cut = _split_by_slot([rest], starts, slots)
+    assert [(i, f.start, f.end) for i, f in cut] == [
+        (0, 3, len(slots[0].text)), (1, 0, len(slots[1].text)), (2, 0, len(slots[2].text))]
