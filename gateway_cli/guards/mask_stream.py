@@ -109,6 +109,7 @@ from gateway_cli.policy.decide import Decision, decide
 from gateway_cli.providers.operations import Family
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 HOLD = 256  # the default of `[inspection.output] stream_hold`
 CONTEXT = 256  # released text kept in view of later scans, at least
@@ -388,10 +389,13 @@ class MaskingStream:
         payload = None
         if data.startswith("{"):
             try:
-                payload = decode_unique(data)
+                # Enforcing, every judged event is sent re-encoded from what was judged, so
+                # a key given twice cannot smuggle its other copy out; watching, the bytes
+                # go out as they came, so such an event ends the stream.
+                payload = decode_unique(data) if self.watching else _decode(data)
             except DuplicateKey:
-                raise  # the client would read one copy and the policy another: end the stream
-            except JsonProblem:
+                raise  # the client would read one copy and the policy another
+            except (JsonProblem, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 payload = None
         if not isinstance(payload, dict):
             before = self._flush_all() if data.strip() == "[DONE]" else []

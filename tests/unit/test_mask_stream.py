@@ -594,3 +594,17 @@ def test_a_failing_guard_still_ends_a_flagged_stream(monkeypatch: pytest.MonkeyP
     observed = MaskingStream(OutputPolicyConfig(action="flag"), "openai", None,
                              mode="observe", hold=64)
     assert relay(observed, events) == b"".join(events)
+
+
+def test_a_key_given_twice_in_an_event_never_smuggles_its_other_copy() -> None:
+    from gateway_cli.formats.strict_json import DuplicateKey
+
+    event = (b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+             b'"choices":[{"index":0,"delta":{"content":"' + KEY.encode()
+             + b'","content":"ok"},"finish_reason":null}]}\n\n')
+    # Enforcing: what goes out is re-encoded from the copy that was judged.
+    out = b"".join(run(MaskingStream(MASK, "openai", None), [event, b"data: [DONE]\n\n"]))
+    assert KEY.encode() not in out and b'"ok"' in out
+    # Watching (flag): the bytes would go out as they came, so the stream ends instead.
+    with pytest.raises(DuplicateKey):
+        MaskingStream(OutputPolicyConfig(action="flag"), "openai", None).feed(event)
