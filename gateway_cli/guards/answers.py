@@ -6,9 +6,8 @@ Output guards read these; a masking verdict writes them back with
 Every string in the answer is a text (refusals, reasoning, audio
 transcripts, tool names and arguments, Anthropic `tool_use.input` and
 `thinking`, unknown fields), walked the way `extract` walks requests and
-with its allow-list, plus the answer's own bookkeeping: its id, object type,
-model name, fingerprint and usage, and token logprobs (they spell out text
-that is screened as a whole; a masked answer loses them).
+with its allow-list (the id, object type and other vocabulary while they look
+like it), plus token counts, token logprobs and embedding vectors.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from gateway_cli.guards import extract
 from gateway_cli.guards.extract import SlotPath
 from gateway_cli.providers.operations import Family
 
-_BOOKKEEPING = frozenset({"id", "object", "model", "created", "created_at", "system_fingerprint",
-                          "usage", "service_tier", "finish_reason", "stop_reason", "status",
-                          "index"})
-_NOT_TEXT = frozenset({"logprobs", "top_logprobs", "embedding"})
+# Not text: token counts, and token logprobs (they spell out text that is screened as a
+# whole; a masked answer loses them) and embedding vectors (base64 when so encoded).
+_NOT_TEXT = frozenset({"usage", "logprobs", "top_logprobs", "embedding"})
+_SKIPPED = _NOT_TEXT
 
 
 def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
@@ -37,9 +36,7 @@ def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
         if isinstance(node, dict):
             pending = []
             for key, value in node.items():
-                if not isinstance(key, str) or key in _NOT_TEXT:
-                    continue
-                if key in _BOOKKEEPING and not isinstance(value, dict | list):
+                if key in _SKIPPED or not isinstance(key, str):
                     continue
                 if isinstance(value, dict | list):
                     pending.append((value, (*at, key)))

@@ -30,6 +30,7 @@ from gateway_cli.config import GuardPolicyConfig, OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser
 from gateway_cli.guards import answers, extract, pii, redact, secrets
 from gateway_cli.guards.base import Finding, mask, scan_all
+from gateway_cli.guards.joined import joined, split_by_slot
 from gateway_cli.guards.output import OutputGuard, StreamScanner
 from gateway_cli.policy.decide import Decision, decide
 from gateway_cli.providers.operations import Family
@@ -157,7 +158,13 @@ def inspect_answer(config: OutputPolicyConfig, mode: str, family: Family, answer
     errors: set[str] = set()
     scan = scanner(config, canary, errors)
     slots = answers.texts(family, answer)
-    per_slot = [(path, text, leaks(scan(text), text, known)) for path, text in slots]
+    texts = [text for _, text in slots]
+    whole, starts = joined(texts)  # one pass of each guard over every text of the answer
+    by_slot: list[list[Finding]] = [[] for _ in slots]
+    for index, finding in split_by_slot(scan(whole) if texts else [], starts, texts):
+        by_slot[index].append(finding)
+    per_slot = [(path, text, leaks(by_slot[i], text, known))
+                for i, (path, text) in enumerate(slots)]
     findings = [f for _, _, found in per_slot for f in found]
     decision = decide(findings, policies(config), mode=mode, errors=sorted(errors))
     if decision.applied != "redact":

@@ -13,9 +13,8 @@ placeholder if any of them says `redact` (reversible), else hash, else mask.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -25,6 +24,8 @@ from gateway_cli.guards import extract, pii, redact, secrets
 from gateway_cli.guards.base import Finding, scan_all
 from gateway_cli.guards.custom import CustomGuard
 from gateway_cli.guards.injection import InjectionGuard
+from gateway_cli.guards.joined import joined as _joined
+from gateway_cli.guards.joined import split_by_slot as _split_by_slot
 from gateway_cli.policy.decide import Decision, decide, policies_for
 from gateway_cli.providers.operations import Op
 
@@ -74,7 +75,7 @@ class Inspector:
         joined, starts = _joined([slot.text for slot in slots])
         for name, guard in self._format_guards():
             found = scan_all(((name, guard),), joined, errors)
-            for index, finding in _split_by_slot(found, starts, slots):
+            for index, finding in _split_by_slot(found, starts, [s.text for s in slots]):
                 per_slot[index].setdefault(name, []).append(finding)
         pairs = []
         for index, slot in enumerate(slots):
@@ -154,41 +155,6 @@ class Inspector:
                                           model or str(body.get("model", "")), key, team)
         sent = inspection.body if inspection.body is not None else dict(body)
         return {**_report(inspection), "body": sent}
-
-
-_SEPARATOR = "\n\n"
-
-
-def _joined(texts: list[str]) -> tuple[str, list[int]]:
-    """The texts joined by a blank line, and where each starts in the joined text."""
-    starts = []
-    position = 0
-    for text in texts:
-        starts.append(position)
-        position += len(text) + len(_SEPARATOR)
-    return _SEPARATOR.join(texts), starts
-
-
-def _split_by_slot(found: list[Finding], starts: list[int],
-                   slots: list[extract.TextSlot]) -> list[tuple[int, Finding]]:
-    """Findings on the joined text as (slot index, finding on that slot's own text).
-
-    A finding that runs over a separator (an overflow finding covers the rest of
-    the text) is cut into one finding per slot it covers, so each slot redacts its
-    own part.
-    """
-    out = []
-    for finding in found:
-        first = max(bisect_right(starts, finding.start) - 1, 0)
-        for index in range(first, len(slots)):
-            begin = starts[index]
-            end = begin + len(slots[index].text)
-            if begin >= finding.end and index > first:
-                break
-            lo, hi = max(finding.start, begin), min(finding.end, end)
-            if hi > lo or (hi == lo and finding.start == finding.end == lo):
-                out.append((index, replace(finding, start=lo - begin, end=hi - begin)))
-    return out
 
 
 def _injection_source(source: str) -> str:

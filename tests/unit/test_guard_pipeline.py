@@ -54,7 +54,9 @@ def test_findings_of_the_joined_pass_land_on_their_own_slots_with_their_own_offs
     from gateway_cli.config import InspectionConfig
     from gateway_cli.guards import extract
     from gateway_cli.guards.base import Finding
-    from gateway_cli.guards.pipeline import Inspector, _joined, _split_by_slot
+    from gateway_cli.guards.joined import joined as _joined
+    from gateway_cli.guards.joined import split_by_slot as _split_by_slot
+    from gateway_cli.guards.pipeline import Inspector
     from tests.unit.test_guard_secrets import with_crc
 
     tokens = [with_crc("ghp_") for _ in range(3)]
@@ -68,6 +70,6 @@ def test_findings_of_the_joined_pass_land_on_their_own_slots_with_their_own_offs
     # A finding over the rest of the text (an overflow) is cut at each slot's end.
     joined, starts = _joined([s.text for s in slots])
     rest = Finding("secrets", "secrets_overflow", 3, len(joined), 1.0, "…")
-    cut = _split_by_slot([rest], starts, slots)
+    cut = _split_by_slot([rest], starts, [s.text for s in slots])
     assert [(i, f.start, f.end) for i, f in cut] == [
         (0, 3, len(slots[0].text)), (1, 0, len(slots[1].text)), (2, 0, len(slots[2].text))]
