@@ -137,15 +137,14 @@ def test_verify_names_the_payload_and_the_version_change(poisoned: Poisoned) -> 
     assert "lock.version" in out and "sniffio" in out
 
 
-def test_warn_mode_serves_but_says_so_loudly(poisoned: Poisoned) -> None:
-    log = poisoned.root / "warn.log"
+def _serve_until_listening(python: Path, log: Path, home: Path, *args: str) -> str:
+    """`gateway serve` in that environment until it listens, then stopped: its log."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(poisoned.python), "-m", "gateway_cli", "serve", "--port", str(free_port()),
-             "--verify", "warn"], stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "GATEWAY_HOME": str(poisoned.root / "home-warn")})
+            [str(python), "-m", "gateway_cli", "serve", "--port", str(free_port()), *args],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "GATEWAY_HOME": str(home)})
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while "listening on" not in log.read_text():
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
@@ -153,7 +152,12 @@ def test_warn_mode_serves_but_says_so_loudly(poisoned: Poisoned) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
-    text = log.read_text()
+    return log.read_text()
+
+
+def test_warn_mode_serves_but_says_so_loudly(poisoned: Poisoned) -> None:
+    text = _serve_until_listening(poisoned.python, poisoned.root / "warn.log",
+                                  poisoned.root / "home-warn", "--verify", "warn")
     assert "SERVING DESPITE SUPPLY-CHAIN ERRORS (--verify warn)" in text
     assert "sniffio_init.pth" in text
 
@@ -179,19 +183,5 @@ def test_a_checkout_install_without_the_test_tools_still_starts(tmp_path: Path) 
         capture_output=True, text=True, timeout=120, check=False)
     assert downgraded.returncode == 0, downgraded.stderr
     assert (SITE / "hypothesis").is_dir()  # the original venv is untouched
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(python), "-m", "gateway_cli", "serve", "--port", str(free_port())],
-            stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "GATEWAY_HOME": str(tmp_path / "home")})
-    try:
-        deadline = time.monotonic() + 60
-        while "listening on" not in log.read_text():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    assert "start-up verification passed" in log.read_text()
+    text = _serve_until_listening(python, tmp_path / "serve.log", tmp_path / "home")
+    assert "start-up verification passed" in text
