@@ -36,10 +36,16 @@ class JsonProblem(ValueError):
 
 class DuplicateKey(JsonProblem):
     def __init__(self, key: str, keys: list[str]) -> None:
-        shown = ", ".join(repr(k) for k in keys[:4]) + (", ..." if len(keys) > 4 else "")
-        super().__init__(f"duplicate key {key!r} in a JSON object (the object with keys "
-                         f"{shown})")
+        # Keys are the client's own text: shown to it, but each cut short (one may be
+        # megabytes long).
+        shown = ", ".join(_short(k) for k in keys[:4]) + (", ..." if len(keys) > 4 else "")
+        super().__init__(f"duplicate key {_short(key)} in a JSON object (the object with "
+                         f"keys {shown})")
         self.key = key
+
+
+def _short(key: str) -> str:
+    return repr(key) if len(key) <= 64 else repr(key[:60]) + "..."
 
 
 def decode_unique(raw: bytes | str) -> Any:

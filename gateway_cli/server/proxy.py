@@ -108,16 +108,11 @@ async def _unless_client_leaves(work: Awaitable[None], receive: Receive) -> None
 # second). Smaller ones are inspected inline: a thread hop costs more than their scan.
 OFFLOAD_BYTES = 256 * 1024
 _inspectors = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gateway-inspect")
-_big_inspections = 4  # in flight at once; more wait their turn
-_inspection_slots: asyncio.Semaphore | None = None
 
 
 async def _off_loop(work: Callable[[], T]) -> T:
-    global _inspection_slots
-    if _inspection_slots is None:
-        _inspection_slots = asyncio.Semaphore(_big_inspections)
-    async with _inspection_slots:
-        return await asyncio.get_running_loop().run_in_executor(_inspectors, work)
+    """Two at a time; more wait in the pool's queue (their bodies are read already)."""
+    return await asyncio.get_running_loop().run_in_executor(_inspectors, work)
 
 
 def _parsed(op: Op, raw: bytes, max_depth: int) -> dict[str, Any]:

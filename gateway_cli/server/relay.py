@@ -26,15 +26,22 @@ import msgspec
 
 from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.sse import SSEError
-from gateway_cli.formats.strict_json import JsonProblem, decode_unique
+from gateway_cli.formats.strict_json import decode_unique
 from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.guards.output_policy import inspect_answer, mask_error_body
 from gateway_cli.guards.redact import Redactions
 from gateway_cli.guards.restore_stream import RestoringStream, restore_json
 from gateway_cli.keys.refs import Secret
 from gateway_cli.providers import mock
-from gateway_cli.providers.adapt import Adapter, Ids, StreamConverter, adapter_for, stream_error
-from gateway_cli.providers.operations import Family, Op
+from gateway_cli.providers.adapt import (
+    Adapter,
+    Ids,
+    StreamConverter,
+    adapter_for,
+    client_error,
+    stream_error,
+)
+from gateway_cli.providers.operations import CLIENT_FAMILY, Family, Op
 from gateway_cli.providers.wire import Unsupported, headers_for, url_for
 from gateway_cli.routing import health as hp
 from gateway_cli.routing import retry, strategies
@@ -48,6 +55,7 @@ log = logging.getLogger("gateway.relay")
 _encode = msgspec.json.Encoder().encode
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
+MAX_ERROR_BODY = 256 * 1024
 _UPSTREAM_OP = {Op.CHAT: Op.MESSAGES, Op.MESSAGES: Op.CHAT}
 
 
@@ -264,7 +272,15 @@ def _screened(error: HttpError, call: Call) -> HttpError:
     Masked rather than withheld whatever the output action: the client still
     needs the provider's reason for the error.
     """
-    if isinstance(error, Passthrough) and call.output is not None:
+    if not isinstance(error, Passthrough):
+        return error
+    if len(error.body) > MAX_ERROR_BODY:
+        # A provider's reason fits in a few hundred bytes; screening megabytes here would
+        # hold the event loop, so a hostile upstream's giant error is replaced, not relayed.
+        error.body = client_error(CLIENT_FAMILY[call.op], error.status,
+                                  f"the upstream's error body was over {MAX_ERROR_BODY} "
+                                  "bytes; not relayed")
+    elif call.output is not None:
         error.body = mask_error_body(call.output, error.body)
     return error
 
@@ -415,9 +431,10 @@ async def _deliver(plan: _Plan, outcome: _Full | _Stream, call: Call, send: Any,
     except (ValueError, TranslationError) as err:
         # Not JSON, a duplicated key (the client would read one copy and the guards
         # another), or a shape translation cannot follow: never relayed.
+        # The kind of problem only: a duplicate key's message names the answer's keys,
+        # and no answer content goes to the log.
         log.warning("deployment %s sent an unreadable answer to request %s: %s",
-                    plan.dep.id, call.ids.request_id, err if isinstance(err, JsonProblem)
-                    else type(err).__name__)
+                    plan.dep.id, call.ids.request_id, type(err).__name__)
         raise HttpError(502, f"deployment {plan.dep.id} sent an answer the gateway could not "
                         "read", "bad_upstream_answer") from None
     await asgi_io.send_response(send, outcome.status, answer, content_type=outcome.content_type,

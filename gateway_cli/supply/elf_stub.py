@@ -44,16 +44,21 @@ def _header(handle: BinaryIO) -> tuple[int, ...]:
     return struct.unpack_from("<HHIQQQIHHHHHH", head, 16)
 
 
+def _table(handle: BinaryIO, offset: int, size: int, count: int, layout: str, smallest: int,
+           most: int, what: str) -> list[tuple[int, ...]]:
+    """The entries of a header table, each unpacked with `layout`; refused when implausible."""
+    if size < smallest or count > most:
+        raise NotElf(f"implausible {what} table")
+    handle.seek(offset)
+    table = handle.read(size * count)
+    if len(table) < size * count:
+        raise NotElf(f"truncated {what} table")
+    return [struct.unpack_from(layout, table, i * size) for i in range(count)]
+
+
 def _program_headers(handle: BinaryIO, head: tuple[int, ...]) -> list[tuple[int, ...]]:
-    phoff, phentsize, phnum = head[4], head[8], head[9]
-    if phentsize < 56 or phnum > 256:
-        raise NotElf("implausible program header table")
-    handle.seek(phoff)
-    table = handle.read(phentsize * phnum)
-    if len(table) < phentsize * phnum:
-        raise NotElf("truncated program header table")
     # p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
-    return [struct.unpack_from("<IIQQQQQQ", table, i * phentsize) for i in range(phnum)]
+    return _table(handle, head[4], head[8], head[9], "<IIQQQQQQ", 56, 256, "program header")
 
 
 def loaded_digest(handle: BinaryIO) -> str:
@@ -91,17 +96,10 @@ def elf_end(handle: BinaryIO) -> int:
         end = max(end, offset + filesz)
     end = max(end, head[4] + head[8] * head[9])
     if shnum:
-        if shentsize < 64 or shnum > 65535:
-            raise NotElf("implausible section header table")
-        handle.seek(shoff)
-        table = handle.read(shentsize * shnum)
-        if len(table) < shentsize * shnum:
-            raise NotElf("truncated section header table")
         end = max(end, shoff + shentsize * shnum)
-        for i in range(shnum):
-            # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size
-            _, sh_type, _, _, sh_offset, sh_size = struct.unpack_from("<IIQQQQ", table,
-                                                                      i * shentsize)
+        # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size
+        for _, sh_type, _, _, sh_offset, sh_size in _table(
+                handle, shoff, shentsize, shnum, "<IIQQQQ", 64, 65535, "section header"):
             if sh_type != _SHT_NOBITS:
                 end = max(end, sh_offset + sh_size)
     return end

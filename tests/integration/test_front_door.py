@@ -650,3 +650,15 @@ def test_a_huge_hostile_body_does_not_stall_other_requests(gateway: Gateway) -> 
     assert done and done[0] > finished_small, "the big request was not in flight meanwhile"
     assert sorted(timings)[2] < 0.05, timings
     assert max(timings) < 0.25, timings
+
+
+def test_a_giant_upstream_error_body_is_replaced_not_relayed(
+        hostile: tuple[Gateway, RawUpstream]) -> None:
+    gateway, upstream = hostile
+    upstream.answer(400, json.dumps({"error": {"message": "x" * 1_000_000,
+                                               "type": "invalid_request_error"}}).encode())
+    answer = send(gateway.port, "POST", "/v1/chat/completions", body=json.dumps(CHAT).encode(),
+                  headers={"Content-Type": "application/json"})
+    assert answer.status == 400
+    assert len(answer.body) < 2000
+    assert "error body was over 262144 bytes" in answer.json()["error"]["message"]  # type: ignore[index]
