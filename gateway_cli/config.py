@@ -29,6 +29,7 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ProviderKind = Literal["openai", "anthropic", "azure", "openai-compatible"]
 Strategy = Literal["priority", "weighted", "least-latency", "least-inflight"]
+Mode = Literal["enforce", "observe"]  # observe: report what the policy would do, change nothing
 
 # A Host name as clients send it, without the port: a DNS name, an IPv4 address, an IPv6
 # address in brackets, or "*" for any (only where something in front checks it).
@@ -169,7 +170,7 @@ class InspectionConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     """Request inspection. `observe` records what would happen and never changes traffic."""
 
     enabled: bool = True
-    mode: Literal["enforce", "observe"] = "enforce"
+    mode: Mode = "enforce"
     secrets: GuardPolicyConfig = _guard("redact", min_confidence=0.6)
     pii: GuardPolicyConfig = _guard("redact", min_confidence=0.6)
     injection: GuardPolicyConfig = _guard("block", min_confidence=0.5)

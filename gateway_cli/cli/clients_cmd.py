@@ -7,54 +7,22 @@ token is replaced (`gateway rotate-keys --clients NAME`), never recovered.
 from __future__ import annotations
 
 import json
-import re
 import time
-from datetime import UTC
 from pathlib import Path
 
 import click
 
-from gateway_cli.cli.keys_cmd import audit, audit_store, notify
-from gateway_cli.cli.store_options import home_option, store_options
+from gateway_cli.cli.shared import (
+    home_option,
+    new_file,
+    notify,
+    parse_expiry,
+    record_event,
+    signing_store,
+    store_options,
+    write_tokens,
+)
 from gateway_cli.errors import GatewayError
-
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_expiry(text: str, now: float) -> float:
-    """`30d`, `12h`, `90m` from now, or an ISO date/time (UTC unless it says otherwise)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return now + int(match.group(1)) * _UNIT[match.group(2)]
-    from datetime import datetime
-
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter("expected a duration like 30d, 12h, 90m or an ISO date "
-                                 "such as 2027-01-31") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    stamp = moment.timestamp()
-    if stamp <= now:
-        raise click.BadParameter("the expiry is in the past")
-    return stamp
-
-
-def new_file(_: click.Context, __: click.Parameter, value: Path | None) -> Path | None:
-    """Refuse an --output that exists before anything is created, so no token is lost."""
-    if value is not None and (value.exists() or value.is_symlink()):
-        raise click.BadParameter(f"{value} already exists; tokens go only to a new file")
-    return value
-
-
-def write_tokens(path: Path, issued: list[tuple[str, str]]) -> None:
-    """Tokens to a new 0600 file, for scripts that hand them to apps."""
-    from gateway_cli.keys.home import write_new_private
-
-    write_new_private(path, json.dumps({name: token for name, token in issued}, indent=1)
-                  .encode() + b"\n")
 
 
 @click.group()
@@ -87,13 +55,13 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None,
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
-    signer = audit_store(state, secrets_spec, passphrase_fd, passphrase_file)
+    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     client, token = registry.create(state, name, models=allowed, rpm=rpm, budget=budget,
                                     expires=parse_expiry(expires, now) if expires else None,
                                     team=team, now=now)
-    audit(state, signer, "client.created", {"name": name, "id": client.id,
+    record_event(state, signer, "client.created", {"name": name, "id": client.id,
                                           "models": allowed, "rpm": rpm})
     if output is not None:
         write_tokens(output, [(name, token)])
@@ -146,12 +114,12 @@ def revoke(names: tuple[str, ...], grace: float, home: Path | None, secrets_spec
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
-    signer = audit_store(state, secrets_spec, passphrase_fd, passphrase_file)
+    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     gone = registry.revoke(state, names, at=now + grace, now=now)
     if not gone:
         raise GatewayError("nothing revoked")
-    audit(state, signer, "client.revoked", {"ids": [c.id for c in gone], "grace": grace})
+    record_event(state, signer, "client.revoked", {"ids": [c.id for c in gone], "grace": grace})
     for client in gone:
         click.echo(f"revoked {client.name} ({client.id})"
                    + (f" after {grace:g} s" if grace else ""), err=True)

@@ -11,99 +11,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from gateway_cli.cli.store_options import home_option, open_cli_store, store_options
+from gateway_cli.cli.shared import (
+    home_option,
+    notify,
+    open_cli_store,
+    read_secret,
+    record_event,
+    store_options,
+)
 from gateway_cli.errors import GatewayError
-from gateway_cli.keys.refs import Secret
-
-
-def read_secret(what: str) -> Secret:
-    """A secret from a hidden prompt (terminal) or the first line of stdin (scripts)."""
-    if sys.stdin.isatty():
-        value = click.prompt(f"{what} (input hidden)", hide_input=True, default="",
-                             show_default=False, err=True)
-    else:
-        value = sys.stdin.readline()
-    value = value.strip()
-    if not value:
-        raise GatewayError(f"no {what} given (type it at the prompt or pipe it on stdin); "
-                           "nothing was stored")
-    return Secret(value)
-
-
-def notify(home: Path, what: tuple[str, ...]) -> None:
-    from gateway_cli.keys.notify import notify_all
-
-    for result in notify_all(home, what):
-        state = "applied" if result.ok else "FAILED"
-        click.echo(f"running gateway ({result.socket}): {state}, {result.detail} "
-                   f"in {result.seconds * 1000:.0f} ms", err=True)
-
-
-def audit_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | None = None,
-                passphrase_file: Path | None = None) -> Any:
-    """The store that signs this command's audit record, found before anything changes.
-
-    The keyring's audit key when there is one. When the log is already signed
-    and the keyring cannot sign, the store the options name (the encrypted
-    file, with its passphrase from --passphrase-fd/-file or a prompt) must; a
-    command that cannot sign refuses here, having changed nothing, because an
-    unsigned record after a signed one reads as a stripped signature.
-    """
-    from gateway_cli.audit.chain import AuditError, is_signed
-    from gateway_cli.keys.events import audit_key, audit_path
-    from gateway_cli.keys.store import StoreError, open_store
-
-    explicit = secrets_spec != "auto" or passphrase_fd is not None or passphrase_file is not None
-    if not explicit:
-        try:
-            keyring = open_store("keyring", home=home)
-            if audit_key(keyring) is not None:
-                return keyring
-        except StoreError:
-            pass
-    try:
-        signed = is_signed(audit_path(home))
-    except AuditError:
-        # A damaged log must not block a revocation: the record will fail to be written,
-        # be noted as missed, and `keys audit` will fail until the log is repaired.
-        signed = False
-    if not signed and not explicit:
-        return None
-    try:
-        _, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
-    except StoreError as err:
-        raise GatewayError(f"the audit log is signed and this change must be too, but the "
-                           f"secret store holding the audit key cannot be opened ({err}); "
-                           "nothing was changed") from None
-    if signed and audit_key(store) is None:
-        raise GatewayError(f"the audit log is signed but {store.describe()} holds no audit "
-                           "key; pass --secrets for the store that does; nothing was changed")
-    return store
-
-
-def audit(home: Path, store: Any, event: str, data: dict[str, object]) -> None:
-    from gateway_cli.audit.chain import AuditError
-    from gateway_cli.keys.events import note_missed, record
-    from gateway_cli.keys.store import StoreError, open_store
-
-    if store is None:  # sign with the keyring's audit key when there is one, never prompt
-        try:
-            store = open_store("keyring", home=home)
-        except StoreError:
-            store = None
-    try:
-        record(home, store, event, data)
-    except (AuditError, GatewayError) as err:
-        click.echo(f"gateway: warning: the audit log was not written: {err}", err=True)
-        try:
-            note_missed(home, event, str(err))
-        except OSError:
-            click.echo("gateway: warning: the missed record could not be noted either",
-                       err=True)
 
 
 def _when(stamp: float | None) -> str:
@@ -132,7 +51,7 @@ def add(provider: str, name: str | None, replace: bool, home: Path | None, secre
                                   create=True)
     secret = read_secret(f"{provider} API key")
     record = add_key(store, state, provider, name or provider, secret, replace=replace)
-    audit(state, store, "key.added", {"name": record.name, "provider": record.provider,
+    record_event(state, store, "key.added", {"name": record.name, "provider": record.provider,
                                       "fingerprint": record.fingerprint})
     click.echo(f"stored {record.name} ({record.provider}, {record.fingerprint}) in the "
                f"{store.describe()}", err=True)
@@ -176,7 +95,7 @@ def remove(name: str, home: Path | None, secrets_spec: str, passphrase_fd: int |
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
     if not remove_key(store, state, name):
         raise GatewayError(f"no stored key named {name!r}; see `gateway keys list`")
-    audit(state, store, "key.removed", {"name": name})
+    record_event(state, store, "key.removed", {"name": name})
     click.echo(f"removed {name}", err=True)
     notify(state, ("secrets",))
 
@@ -226,7 +145,7 @@ def test(name: str, config_path: Path | None, home: Path | None, secrets_spec: s
 def audit_log(home: Path | None, secrets_spec: str, passphrase_fd: int | None,
               passphrase_file: Path | None) -> None:
     """Verify the key-management audit log: hash chain and signatures."""
-    from gateway_cli.audit.chain import verify
+    from gateway_cli.auditlog.chain import verify
     from gateway_cli.keys import signing
     from gateway_cli.keys.events import audit_path, missed, missed_path
 

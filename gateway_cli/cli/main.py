@@ -57,18 +57,18 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from gateway_cli.cli.audit import audit
+    from gateway_cli.cli.audit_cmd import audit
     from gateway_cli.cli.clients_cmd import clients
     from gateway_cli.cli.inspect_cmd import inspect
     from gateway_cli.cli.keys_cmd import keys
-    from gateway_cli.cli.lock import lock
-    from gateway_cli.cli.provenance import provenance
-    from gateway_cli.cli.rotate import rotate_keys
+    from gateway_cli.cli.lock_cmd import lock
+    from gateway_cli.cli.provenance_cmd import provenance
+    from gateway_cli.cli.rotate_cmd import rotate_keys
     from gateway_cli.cli.run_cmd import run
-    from gateway_cli.cli.sbom import sbom
+    from gateway_cli.cli.sbom_cmd import sbom
     from gateway_cli.cli.scan_cmd import import_keys, scan
-    from gateway_cli.cli.serve import serve
-    from gateway_cli.cli.verify import verify
+    from gateway_cli.cli.serve_cmd import serve
+    from gateway_cli.cli.verify_cmd import verify
 
     cli.add_command(serve)
     cli.add_command(audit)

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import click
 
-from gateway_cli.cli.clients_cmd import parse_expiry
-from gateway_cli.cli.keys_cmd import notify
-from gateway_cli.cli.store_options import passphrase_spec, store_options
+from gateway_cli.cli.shared import notify, parse_expiry, passphrase_spec, store_options
 from gateway_cli.errors import GatewayError
 
 # Provider-key variables CMD must not inherit: the point is that it holds none.

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from gateway_cli.cli.store_options import passphrase_spec, store_options
+from gateway_cli.cli.shared import passphrase_spec, store_options
 
 if TYPE_CHECKING:
     from gateway_cli.keys.refs import Secret

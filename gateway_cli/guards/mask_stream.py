@@ -98,7 +98,7 @@ from typing import Any
 
 import msgspec
 
-from gateway_cli.config import OutputPolicyConfig
+from gateway_cli.config import Mode, OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser, encode_event
 from gateway_cli.formats.stream_index import check_room, index_of
 from gateway_cli.formats.strict_json import DuplicateKey, JsonProblem, decode_unique
@@ -285,7 +285,7 @@ class MaskingStream:
     """
 
     def __init__(self, config: OutputPolicyConfig, family: Family, canary: str | None,
-                 known: frozenset[str] = frozenset(), *, mode: str = "enforce",
+                 known: frozenset[str] = frozenset(), *, mode: Mode = "enforce",
                  hold: int | None = None) -> None:
         self._family = family
         self._known = known

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from gateway_cli.config import GuardPolicyConfig, OutputPolicyConfig
+from gateway_cli.config import GuardPolicyConfig, Mode, OutputPolicyConfig
 from gateway_cli.formats.sse import SSEParser
 from gateway_cli.guards import answers, extract, pii, redact, secrets
 from gateway_cli.guards.base import Finding, mask, scan_all
@@ -140,7 +140,7 @@ def scanner(config: OutputPolicyConfig, canary: str | None,
     return scan
 
 
-def fingerprint(value: str) -> str:
+def value_hash(value: str) -> str:
     """How a request's sensitive values are remembered for one request: never in clear."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -148,10 +148,10 @@ def fingerprint(value: str) -> str:
 def leaks(findings: list[Finding], text: str, known: frozenset[str]) -> list[Finding]:
     """Drop secrets and PII the client itself sent: echoing them back is not a leak."""
     return [f for f in findings if f.guard == "output"
-            or fingerprint(text[f.start:f.end]) not in known]
+            or value_hash(text[f.start:f.end]) not in known]
 
 
-def inspect_answer(config: OutputPolicyConfig, mode: str, family: Family, answer: Any,
+def inspect_answer(config: OutputPolicyConfig, mode: Mode, family: Family, answer: Any,
                    canary: str | None,
                    known: frozenset[str] = frozenset()) -> tuple[Decision, Any]:
     """The verdict on a whole answer, and the answer to send (masked when so decided)."""
@@ -219,7 +219,7 @@ class OutputWatch:
     it only for what it does not hold (tool-call arguments and other deltas).
     """
 
-    def __init__(self, config: OutputPolicyConfig, mode: str, family: Family,
+    def __init__(self, config: OutputPolicyConfig, mode: Mode, family: Family,
                  canary: str | None, known: frozenset[str] = frozenset()) -> None:
         self._known = known
         self._text = ""  # the answer so far, to read what a finding points at

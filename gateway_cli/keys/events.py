@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from gateway_cli.audit.chain import SigningKey, append
+from gateway_cli.auditlog.chain import SigningKey, append
 from gateway_cli.keys import signing
 from gateway_cli.keys.store import SecretStore
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway_cli.config import GuardPolicyConfig, InspectionConfig
+from gateway_cli.config import Action, GuardPolicyConfig, InspectionConfig, Mode
 from gateway_cli.guards.base import Finding
 
 Verdict = Literal["allow", "redact", "block", "reroute"]
@@ -24,7 +24,7 @@ _RANK = {"flag": 0, "hash": 1, "mask": 1, "redact": 1, "reroute": 2, "block": 3}
 @dataclass(frozen=True)
 class Acted:
     finding: Finding
-    action: str
+    action: Action
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def policies_for(config: InspectionConfig, model: str, key: str | None = None,
 
 
 def decide(findings: Sequence[Finding], policies: Mapping[str, GuardPolicyConfig], *,
-           mode: str, errors: Sequence[str] = ()) -> Decision:
+           mode: Mode, errors: Sequence[str] = ()) -> Decision:
     acted = tuple(
         Acted(f, policies[f.guard].action) for f in findings
         if f.guard in policies and f.confidence >= policies[f.guard].min_confidence

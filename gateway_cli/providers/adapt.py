@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import msgspec
 
+from gateway_cli.formats.errors import anthropic_error, openai_error
 from gateway_cli.formats.sse import SSEParser, encode_event
 from gateway_cli.formats.strict_json import JsonProblem, decode_unique
 from gateway_cli.providers.operations import CLIENT_FAMILY, Family, Op
 from gateway_cli.providers.wire import Unsupported
-from gateway_cli.server.errors import anthropic_error, openai_error
 from gateway_cli.translate import anthropic_to_openai, openai_to_anthropic
 
 _encode = msgspec.json.Encoder().encode

@@ -15,9 +15,8 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
+from gateway_cli.formats.errors import HttpError, openai_error
 from gateway_cli.server import proxy
-from gateway_cli.server.asgi_io import HttpError
-from gateway_cli.server.errors import openai_error
 from gateway_cli.server.front import Front
 from gateway_cli.server.runtime import Runtime, build_runtime
 from gateway_cli.upstream.pool import UpstreamPool

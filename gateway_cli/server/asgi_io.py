@@ -10,11 +10,10 @@ cost of a bare `send` loop on these machines.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 
 from litestar.types import Receive, Scope, Send
 
-Headers = Iterable[tuple[bytes, bytes]]
+from gateway_cli.formats.errors import Headers, HttpError
 
 JSON = b"application/json"
 _SSE_HEADERS = [
@@ -22,19 +21,6 @@ _SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-
-
-class HttpError(Exception):
-    """A request the gateway refuses, with the status and a message for the client."""
-
-    def __init__(self, status: int, message: str, code: str | None = None,
-                 param: str | None = None, headers: Headers = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.param = param
-        self.headers = list(headers)
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:

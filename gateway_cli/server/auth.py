@@ -18,26 +18,9 @@ from typing import Any
 
 from gateway_cli.keys import jwt
 from gateway_cli.keys.clients import PREFIX, ClientTable
+from gateway_cli.keys.principal import OPEN, Principal
 
 _AUTH_HEADERS = (b"authorization", b"x-api-key", b"api-key")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller a request is served for; what it may do travels with it."""
-
-    id: str
-    name: str
-    kind: str  # client | run | open
-    models: tuple[str, ...] | None = None
-    rpm: int | None = None
-    team: str | None = None
-
-    def may_use(self, model: str) -> bool:
-        return self.models is None or model in self.models
-
-
-OPEN = Principal(id="open", name="open", kind="open")
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from gateway_cli.errors import GatewayError
 from gateway_cli.keys import clients, index, leases, revoked, signing
 from gateway_cli.keys.refs import Secret, resolve
 from gateway_cli.keys.store import SecretStore
+from gateway_cli.routing.table import Provider
 from gateway_cli.server.auth import Authenticator
-from gateway_cli.server.runtime import Provider, Runtime
+from gateway_cli.server.runtime import Runtime
 
 log = logging.getLogger("gateway.keys")
 T = TypeVar("T")

@@ -19,26 +19,26 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import msgspec
 from litestar.types import Receive, Scope, Send
 
-from gateway_cli.formats.openai_chat import RequestProblem, decode_object
-from gateway_cli.formats.requests import check_depth, check_request
-from gateway_cli.guards.output import new_canary
-from gateway_cli.guards.output_policy import fingerprint, with_canary
+from gateway_cli.formats.errors import HttpError
 from gateway_cli.guards.pipeline import Inspector
+from gateway_cli.keys.principal import OPEN, Principal
 from gateway_cli.providers.adapt import Ids, client_error
 from gateway_cli.providers.operations import CLIENT_FAMILY, Op
-from gateway_cli.routing.hooks import RouteContext, choose_model
+from gateway_cli.request.call import Call
+from gateway_cli.request.choose_route import choose_route
+from gateway_cli.request.give_up import Passthrough
+from gateway_cli.request.inspect_request import Screened, add_canary, screen
+from gateway_cli.request.parse import parse
+from gateway_cli.request.scope import check_scope
 from gateway_cli.server import asgi_io, gate
-from gateway_cli.server.asgi_io import ClientGone, HttpError
-from gateway_cli.server.auth import OPEN, Principal
-from gateway_cli.server.relay import Call, Passthrough, execute
+from gateway_cli.server.asgi_io import ClientGone
+from gateway_cli.server.relay import execute
 from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.proxy")
-_encode = msgspec.json.Encoder().encode
 
 PATHS = {
     Op.CHAT: "/v1/chat/completions",
@@ -110,18 +110,14 @@ OFFLOAD_BYTES = 256 * 1024
 _inspectors = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gateway-inspect")
 
 
-async def _off_loop(work: Callable[[], T]) -> T:
-    """Two at a time; more wait in the pool's queue (their bodies are read already)."""
-    return await asyncio.get_running_loop().run_in_executor(_inspectors, work)
-
-
-def _parsed(op: Op, raw: bytes, max_depth: int) -> dict[str, Any]:
-    """The request body decoded and checked (a big one in a worker: a hostile body can make
-    the duplicate-key search walk a million objects)."""
-    body = decode_object(raw)
-    check_depth(raw, body, max_depth)
-    check_request(op, body)
-    return body
+async def _maybe_off_loop(big: bool, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`, in the pool when the body is big: two at a time; more wait in the
+    pool's queue (their bodies are read already). A hostile body can make the duplicate-key
+    search walk a million objects, or the guards scan megabytes."""
+    if not big:
+        return work(*args)
+    return await asyncio.get_running_loop().run_in_executor(
+        _inspectors, functools.partial(work, *args))
 
 
 def principal_of(scope: Scope, runtime: Runtime) -> Principal:
@@ -140,19 +136,14 @@ def principal_of(scope: Scope, runtime: Runtime) -> Principal:
                     headers=[(b"www-authenticate", b'Bearer realm="gateway"')])
 
 
-def _check_scope(principal: Principal, model: str) -> None:
-    """Checked on the model asked for and again on any model a policy or hook moves it to."""
-    if not principal.may_use(model):
-        raise HttpError(403, f"this gateway key may not use the model '{model}'",
-                        "model_not_allowed", "model")
-
-
 def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
+    """The ASGI handler of `op`: the request path's stages in order (request/__init__.py)."""
     family = CLIENT_FAMILY[op]
     path = PATHS[op]
     limits = runtime.config.server
-    inspector = Inspector(runtime.config.inspection) if runtime.config.inspection.enabled \
-        else None
+    inspection = runtime.config.inspection
+    inspector = Inspector(inspection) if inspection.enabled else None
+    output = inspection.output if inspector is not None else None
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         request_id = new_request_id()
@@ -167,70 +158,25 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                                 "application/json'", "unsupported_media_type")
             raw = await asgi_io.read_body(scope, receive, limits.max_body_bytes,
                                           limits.body_timeout)
-            try:
-                body = _parsed(op, raw, limits.max_json_depth) if len(raw) < OFFLOAD_BYTES \
-                    else await _off_loop(functools.partial(_parsed, op, raw,
-                                                           limits.max_json_depth))
-            except RequestProblem as problem:
-                raise HttpError(400, problem.message, "invalid_request", problem.param) from None
+            big = len(raw) >= OFFLOAD_BYTES
+            body = await _maybe_off_loop(big, parse, op, raw, limits.max_json_depth)
             model: str = body["model"]
-            _check_scope(principal, model)
-            redactions = None
-            known: frozenset[str] = frozenset()
+            check_scope(principal, model)
+            screened = Screened(body, raw, model)
             if inspector is not None:
-                if len(raw) < OFFLOAD_BYTES:
-                    inspection = inspector.inspect_request(op, body, model, principal.name,
-                                                           principal.team)
-                else:
-                    inspection = await _off_loop(functools.partial(
-                        inspector.inspect_request, op, body, model, principal.name,
-                        principal.team))
-                known = frozenset(fingerprint(p.slot.text[p.finding.start:p.finding.end])
-                                  for p in inspection.findings)
-                decision = inspection.decision
-                if decision.verdict != "allow":
-                    prefix = "" if decision.applied == decision.verdict else "observe: "
-                    headers.append((b"x-gateway-policy", f"{prefix}{decision.verdict} "
-                                    f"({decision.reason})".encode()))
-                if decision.applied == "block":
-                    log.info("request %s blocked by policy: %s", request_id, decision.reason)
-                    raise HttpError(400, f"the gateway's policy blocked this request "
-                                    f"({decision.reason}); request id {request_id}",
-                                    "blocked_by_policy")
-                if decision.applied == "reroute" and decision.reroute_to:
-                    headers.append((b"x-gateway-rerouted-from", model.encode()))
-                    model = decision.reroute_to
-                    _check_scope(principal, model)
-                if decision.applied == "redact" and inspection.body is not None:
-                    body = {**inspection.body, "model": body["model"]}
-                    raw = _encode(body)
-                    redactions = inspection.redactions
-            output = None
-            canary = None
-            if inspector is not None:
-                output = runtime.config.inspection.output
-                if output.canary and op in (Op.CHAT, Op.MESSAGES):
-                    canary = new_canary()
-                    body = with_canary(body, canary, anthropic=op is Op.MESSAGES)
-                    raw = _encode(body)
-            target = choose_model(runtime.hooks, RouteContext(op, model, body))
-            if target is not None:
-                if target not in runtime.models:
-                    log.error("a routing hook chose unknown model %r", target)
-                    raise HttpError(500, "the gateway's routing policy chose a model that is "
-                                    "not configured", "routing_error")
-                headers.append((b"x-gateway-rerouted-from", model.encode()))
-                model = target
-                _check_scope(principal, model)
-            route = runtime.models.get(model)
-            if route is None:
-                raise HttpError(404, f"The model '{model}' does not exist or is not configured "
-                                "on this gateway; GET /v1/models lists the available ones",
-                                "model_not_found", "model")
+                screened = await _maybe_off_loop(big, screen, inspector, op, body, raw, model,
+                                                 principal, request_id)
+                headers += screened.headers
+                if screened.rerouted:
+                    check_scope(principal, screened.model)
+            body, raw, canary = add_canary(output, op, screened.body, screened.raw) \
+                if output is not None else (screened.body, screened.raw, None)
+            route = choose_route(runtime.models, runtime.hooks, op, screened.model, body,
+                                 principal, headers)
             call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),
                         ids=Ids(request_id, int(time.time())), response_headers=headers,
-                        redactions=redactions, output=output,
-                        mode=runtime.config.inspection.mode, canary=canary, known=known)
+                        redactions=screened.redactions, output=output,
+                        mode=inspection.mode, canary=canary, known=screened.known)
             await _unless_client_leaves(execute(runtime, pool, route, call, send), receive)
         except Passthrough as err:
             await asgi_io.send_response(send, err.status, err.body,

@@ -8,67 +8,20 @@ shared by every request handler in this process.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway_cli.config import Config, ProviderConfig, default_base_url
 from gateway_cli.keys.clients import ClientTable
-from gateway_cli.keys.refs import Secret, resolve, scrub_environment
+from gateway_cli.keys.refs import resolve, scrub_environment
 from gateway_cli.keys.store import SecretStore
 from gateway_cli.providers import mock
-from gateway_cli.providers.operations import PROVIDER_FAMILY, Family
+from gateway_cli.providers.operations import PROVIDER_FAMILY
 from gateway_cli.providers.wire import ProviderWire
 from gateway_cli.routing.health import DeploymentHealth
 from gateway_cli.routing.hooks import RouteHook
+from gateway_cli.routing.table import Deployment, ModelRoute, Provider
 from gateway_cli.server.auth import Authenticator
-
-
-@dataclass
-class Provider:
-    """An upstream account. `secret` is replaced in place when keys are rotated."""
-
-    name: str
-    kind: str
-    family: Family
-    wire: ProviderWire
-    secret: Secret | None
-    connect_timeout: float
-    timeout: float
-    max_connections: int
-    reference: str | None = None
-    # After `rotate-keys --provider --grace`, the old secret still answers until then.
-    previous: Secret | None = None
-    previous_until: float = 0.0
-
-    def previous_secret(self) -> Secret | None:
-        if self.previous is not None and time.time() < self.previous_until:
-            return self.previous
-        return None
-
-
-@dataclass(frozen=True)
-class Deployment:
-    id: str
-    provider: Provider | None  # None: the built-in mock
-    model: str
-    weight: float
-    priority: int
-    timeout: float
-
-    @property
-    def family(self) -> Family:
-        return self.provider.family if self.provider else "openai"
-
-
-@dataclass(frozen=True)
-class ModelRoute:
-    """One public model name and the deployments that can answer it."""
-
-    name: str
-    strategy: str
-    deployments: tuple[Deployment, ...]
-    owned_by: str
 
 
 @dataclass

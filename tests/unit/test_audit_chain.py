@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway_cli.audit.chain import (
+from gateway_cli.auditlog.chain import (
     GENESIS,
     AuditError,
     SigningKey,

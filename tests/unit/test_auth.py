@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gateway_cli.keys import clients, jwt
-from gateway_cli.server.auth import OPEN, Authenticator, Denied, Principal, presented_token
+from gateway_cli.keys.principal import OPEN, Principal
+from gateway_cli.server.auth import Authenticator, Denied, presented_token
 
 KEY = b"s" * 32
 

@@ -23,7 +23,7 @@ from gateway_cli.formats.sse import SSEParser, encode_event
 from gateway_cli.guards import pii, redact, secrets
 from gateway_cli.guards.base import Finding
 from gateway_cli.guards.mask_stream import MaskingStream, TextMasker
-from gateway_cli.guards.output_policy import fingerprint
+from gateway_cli.guards.output_policy import value_hash
 
 RNG = random.Random(20260501)
 ALNUM = string.ascii_letters + string.digits
@@ -286,7 +286,7 @@ def test_logprobs_would_spell_the_secret_out_so_they_are_dropped() -> None:
 
 def test_values_the_request_carried_are_not_masked() -> None:
     text = f"I wrote to {KNOWN_EMAIL}; {EMAIL} is new."
-    stream = MaskingStream(MASK, "openai", None, frozenset({fingerprint(KNOWN_EMAIL)}))
+    stream = MaskingStream(MASK, "openai", None, frozenset({value_hash(KNOWN_EMAIL)}))
     out = parsed(run(stream, chat_stream(text)))
     got = "".join(c["choices"][0]["delta"].get("content") or "" for _, c in out
                   if isinstance(c, dict) and c["choices"])

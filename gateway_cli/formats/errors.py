@@ -1,4 +1,4 @@
-"""Error bodies in the wire format of the API the client called.
+"""Refusals and error bodies in the wire format of the API the client called.
 
 An SDK turns these into its own typed exceptions (openai.BadRequestError,
 anthropic.NotFoundError ...), so the shape must match the provider's exactly.
@@ -7,7 +7,28 @@ Messages are written by the gateway and never echo request content.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
+
+Headers = Iterable[tuple[bytes, bytes]]
+
+
+class HttpError(Exception):
+    """A request the gateway refuses, with the status and a message for the client.
+
+    Raised by any stage of the request path; the server renders it in the
+    client's format (`openai_error` / `anthropic_error`) at the edge.
+    """
+
+    def __init__(self, status: int, message: str, code: str | None = None,
+                 param: str | None = None, headers: Headers = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+        self.headers = list(headers)
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",

@@ -14,9 +14,16 @@ from pathlib import Path
 
 import click
 
-from gateway_cli.cli.clients_cmd import new_file, write_tokens
-from gateway_cli.cli.keys_cmd import audit, audit_store, notify, read_secret
-from gateway_cli.cli.store_options import open_cli_store, store_options
+from gateway_cli.cli.shared import (
+    new_file,
+    notify,
+    open_cli_store,
+    read_secret,
+    record_event,
+    signing_store,
+    store_options,
+    write_tokens,
+)
 
 
 def _print_tokens(issued: list[tuple[str, str]], output: Path | None) -> None:
@@ -105,7 +112,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
             click.echo(f"gateway: no secret store, so no signing keys to rotate ({err})",
                        err=True)
     if store is None and (everything or client_names):
-        store = audit_store(state, secrets_spec, passphrase_fd, passphrase_file)
+        store = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     reload: set[str] = set()
 
@@ -113,7 +120,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
         assert store is not None  # opened above, or the command stopped
         record = index.rotate_key(store, state, name, read_secret(f"new key for {name}"),
                                   grace=grace, now=now)
-        audit(state, store, "key.rotated", {"name": name, "fingerprint": record.fingerprint,
+        record_event(state, store, "key.rotated", {"name": name, "fingerprint": record.fingerprint,
                                             "grace": grace})
         click.echo(f"rotated provider key {name} (now {record.fingerprint})"
                    + (f"; the old one serves for {grace:g} s more" if grace else ""), err=True)
@@ -124,7 +131,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
         issued = registry.reissue(state, wanted, grace=grace, now=now)
         if emergency:  # run keys and anything still in a grace period end now as well
             registry.end_all(state, keep=[c.id for c, _ in issued], now=now)
-        audit(state, store, "clients.rotated", {"ids": [c.id for c, _ in issued],
+        record_event(state, store, "clients.rotated", {"ids": [c.id for c, _ in issued],
                                                 "grace": grace, "emergency": emergency})
         _print_tokens([(c.name, token) for c, token in issued], output)
         reload.add("clients")
@@ -132,7 +139,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
     if store is not None and (signing or everything):
         keyset = signing_keys.rotate(store, grace=grace, now=now)
         current = [e.kid for p in signing_keys.PURPOSES if (e := keyset.current(p))]
-        audit(state, store, "signing.rotated", {"kids": current, "grace": grace})
+        record_event(state, store, "signing.rotated", {"kids": current, "grace": grace})
         click.echo(f"new signing keys {', '.join(current)}"
                    + (f"; old ones verify for {grace:g} s more" if grace else
                       "; tokens signed by the old ones are void"), err=True)
@@ -145,7 +152,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
                 store.delete(record.name + index.PREVIOUS_SUFFIX)
                 reload.add("secrets")
             checklist.append(record)
-        audit(state, store, "emergency.rotation", {
+        record_event(state, store, "emergency.rotation", {
             "provider_keys_to_revoke": [r.name for r in checklist]})
 
     notify(state, tuple(w for w in ("clients", "signing", "secrets") if w in reload))

@@ -7,7 +7,7 @@ from typing import cast
 
 import click
 
-from gateway_cli.cli.store_options import passphrase_spec, store_options
+from gateway_cli.cli.shared import passphrase_spec, store_options
 
 
 @click.command()

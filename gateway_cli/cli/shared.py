@@ -1,0 +1,198 @@
+"""What the command modules share: the secret-store options, reading a secret, telling a
+running gateway about a change, and signing the audit record of a change.
+
+Options shared by every command that reads or writes the secret store:
+
+The passphrase of the encrypted-file store is never an option value or an
+environment variable (both end up in process listings or child processes):
+it comes from a prompt, a file descriptor or a 0600 key file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gateway_cli.errors import GatewayError
+from gateway_cli.keys.refs import Secret
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def home_option(func: F) -> F:
+    return click.option(
+        "--home", type=click.Path(path_type=Path, file_okay=False), default=None,
+        help="The gateway's state directory (client keys, key index, control sockets). "
+             "Default: $GATEWAY_HOME, else $XDG_DATA_HOME/gateway, else "
+             "~/.local/share/gateway.")(func)
+
+
+def store_options(func: F) -> F:
+    func = click.option(
+        "--passphrase-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+        help="Read the encrypted store's passphrase from this 0600 file.")(func)
+    func = click.option(
+        "--passphrase-fd", type=click.IntRange(0), default=None, metavar="N",
+        help="Read the encrypted store's passphrase from file descriptor N.")(func)
+    func = click.option(
+        "--secrets", "secrets_spec", default="auto", show_default=True,
+        metavar="auto|keyring|file[:PATH]",
+        help="Where provider secrets live: the OS keyring, or an encrypted file "
+             "(default <home>/secrets.enc). auto: the keyring when usable, else an "
+             "existing encrypted file.")(func)
+    return home_option(func)
+
+
+def passphrase_spec(passphrase_fd: int | None, passphrase_file: Path | None) -> str | None:
+    if passphrase_fd is not None and passphrase_file is not None:
+        raise click.UsageError("give --passphrase-fd or --passphrase-file, not both")
+    if passphrase_fd is not None:
+        return f"fd:{passphrase_fd}"
+    if passphrase_file is not None:
+        return f"file:{passphrase_file}"
+    return None
+
+
+def open_cli_store(home: Path | None, secrets_spec: str, passphrase_fd: int | None,
+                   passphrase_file: Path | None, *, create: bool = False) -> tuple[Path, Any]:
+    """(state directory, secret store) for a command's options."""
+    from gateway_cli.keys.home import gateway_home
+    from gateway_cli.keys.store import open_store
+
+    state = gateway_home(home)
+    store = open_store(secrets_spec, home=state,
+                       passphrase=passphrase_spec(passphrase_fd, passphrase_file),
+                       create=create)
+    return state, store
+
+
+def read_secret(what: str) -> Secret:
+    """A secret from a hidden prompt (terminal) or the first line of stdin (scripts)."""
+    if sys.stdin.isatty():
+        value = click.prompt(f"{what} (input hidden)", hide_input=True, default="",
+                             show_default=False, err=True)
+    else:
+        value = sys.stdin.readline()
+    value = value.strip()
+    if not value:
+        raise GatewayError(f"no {what} given (type it at the prompt or pipe it on stdin); "
+                           "nothing was stored")
+    return Secret(value)
+
+
+def notify(home: Path, what: tuple[str, ...]) -> None:
+    from gateway_cli.keys.notify import notify_all
+
+    for result in notify_all(home, what):
+        state = "applied" if result.ok else "FAILED"
+        click.echo(f"running gateway ({result.socket}): {state}, {result.detail} "
+                   f"in {result.seconds * 1000:.0f} ms", err=True)
+
+
+def signing_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | None = None,
+                passphrase_file: Path | None = None) -> Any:
+    """The store that signs this command's audit record, found before anything changes.
+
+    The keyring's audit key when there is one. When the log is already signed
+    and the keyring cannot sign, the store the options name (the encrypted
+    file, with its passphrase from --passphrase-fd/-file or a prompt) must; a
+    command that cannot sign refuses here, having changed nothing, because an
+    unsigned record after a signed one reads as a stripped signature.
+    """
+    from gateway_cli.auditlog.chain import AuditError, is_signed
+    from gateway_cli.keys.events import audit_key, audit_path
+    from gateway_cli.keys.store import StoreError, open_store
+
+    explicit = secrets_spec != "auto" or passphrase_fd is not None or passphrase_file is not None
+    if not explicit:
+        try:
+            keyring = open_store("keyring", home=home)
+            if audit_key(keyring) is not None:
+                return keyring
+        except StoreError:
+            pass
+    try:
+        signed = is_signed(audit_path(home))
+    except AuditError:
+        # A damaged log must not block a revocation: the record will fail to be written,
+        # be noted as missed, and `keys audit` will fail until the log is repaired.
+        signed = False
+    if not signed and not explicit:
+        return None
+    try:
+        _, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    except StoreError as err:
+        raise GatewayError(f"the audit log is signed and this change must be too, but the "
+                           f"secret store holding the audit key cannot be opened ({err}); "
+                           "nothing was changed") from None
+    if signed and audit_key(store) is None:
+        raise GatewayError(f"the audit log is signed but {store.describe()} holds no audit "
+                           "key; pass --secrets for the store that does; nothing was changed")
+    return store
+
+
+def record_event(home: Path, store: Any, event: str, data: dict[str, object]) -> None:
+    from gateway_cli.auditlog.chain import AuditError
+    from gateway_cli.keys.events import note_missed, record
+    from gateway_cli.keys.store import StoreError, open_store
+
+    if store is None:  # sign with the keyring's audit key when there is one, never prompt
+        try:
+            store = open_store("keyring", home=home)
+        except StoreError:
+            store = None
+    try:
+        record(home, store, event, data)
+    except (AuditError, GatewayError) as err:
+        click.echo(f"gateway: warning: the audit log was not written: {err}", err=True)
+        try:
+            note_missed(home, event, str(err))
+        except OSError:
+            click.echo("gateway: warning: the missed record could not be noted either",
+                       err=True)
+
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_expiry(text: str, now: float) -> float:
+    """`30d`, `12h`, `90m` from now, or an ISO date/time (UTC unless it says otherwise)."""
+    match = _DURATION.match(text.strip())
+    if match:
+        return now + int(match.group(1)) * _UNIT[match.group(2)]
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise click.BadParameter("expected a duration like 30d, 12h, 90m or an ISO date "
+                                 "such as 2027-01-31") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    stamp = moment.timestamp()
+    if stamp <= now:
+        raise click.BadParameter("the expiry is in the past")
+    return stamp
+
+
+def new_file(_: click.Context, __: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an --output that exists before anything is created, so no token is lost."""
+    if value is not None and (value.exists() or value.is_symlink()):
+        raise click.BadParameter(f"{value} already exists; tokens go only to a new file")
+    return value
+
+
+def write_tokens(path: Path, issued: list[tuple[str, str]]) -> None:
+    """Tokens to a new 0600 file, for scripts that hand them to apps."""
+    from gateway_cli.keys.home import write_new_private
+
+    write_new_private(path, json.dumps({name: token for name, token in issued}, indent=1)
+                  .encode() + b"\n")

@@ -1,0 +1,30 @@
+"""The caller a request is served for, as authentication found it.
+
+Travels with the request through every stage (scope check, limits, audit),
+so it lives below the server that creates it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PrincipalKind = Literal["client", "run", "open"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller a request is served for; what it may do travels with it."""
+
+    id: str
+    name: str
+    kind: PrincipalKind
+    models: tuple[str, ...] | None = None
+    rpm: int | None = None
+    team: str | None = None
+
+    def may_use(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+OPEN = Principal(id="open", name="open", kind="open")
