@@ -597,9 +597,21 @@ def test_generated_needles_are_what_the_generator_makes_of_the_token_table() -> 
     assert generator.literal_prefix(r"sl\.(?:u\.)?x") == "sl."
 
 
+_NOISE = st.lists(st.sampled_from(["MTE", "a" * 6, "b" * 27, "c" * 40, ".", " ", "\n", "-", "_",
+                                   "é", "x.y"]), max_size=30).map("".join)
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["MTE", "a" * 6, "b" * 27, "c" * 40, ".", " ", "\n", "-", "_", "é",
-                                 "x.y"]), max_size=30).map("".join))
-def test_discord_regex_over_the_long_words_gates_it(text: str) -> None:
-    if detectors.DISCORD.search(text):
-        assert detectors.DISCORD.search(engine.long_words(text))
+@given(_NOISE, _NOISE, st.integers(10**17, 10**18 - 1), st.text(B64URL, min_size=6, max_size=6),
+       st.sampled_from([27, 38]).flatmap(lambda n: st.text(B64URL, min_size=n, max_size=n)))
+def test_discord_regex_over_the_long_words_gates_it(
+    before: str, after: str, user_id: int, middle: str, last: str
+) -> None:
+    # A bot token (its first segment a numeric user id, base64) between any noise:
+    # the gate regex finds it among the long words, and the detector reports it.
+    token = f"{base64.b64encode(str(user_id).encode()).decode()}.{middle}.{last}"
+    text = f"{before} {token} {after}"
+    assert detectors.DISCORD.search(engine.long_words(text))
+    start = len(before) + 1
+    assert ("discord_bot_token", start, start + len(token)) in [
+        (f.kind, f.start, f.end) for f in scan(text)]
