@@ -8,19 +8,22 @@ that a push-protection scanner would flag.
 from __future__ import annotations
 
 import base64
+import importlib.machinery
+import importlib.util
 import json
+import os
 import random
 import string
 import time
 import uuid
 import zlib
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway_cli.guards import secrets as secrets_module
 from gateway_cli.guards.base import Finding, mask
 from gateway_cli.guards.secrets import (
     ACT_THRESHOLD,
@@ -28,6 +31,8 @@ from gateway_cli.guards.secrets import (
     OVERFLOW,
     SecretsGuard,
     checksum_ok,
+    detectors,
+    engine,
     scan,
 )
 
@@ -553,7 +558,7 @@ _WS = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2003\u3000"
                 max_size=60).map("".join))
 def test_long_words_are_the_split_words_of_twenty_or_more(text: str) -> None:
     plain = [w for w in text.split() if len(w) >= 20]
-    long = secrets_module._long_words(text)
+    long = engine.long_words(text)
     assert sorted(set(long.split("\n")) - {""}) == sorted(set(plain))
     assert ("\n" in long) == (len(set(plain)) > 1)
 
@@ -566,21 +571,47 @@ _BIG = "\n".join(["sk-proj-" + "Ab3" * 25_000, "ghp_" + "x" * 40, "hf_" + "Q" * 
                                  ".", "=", "a", "Z", "9", "\n", "SG.", "discord", "pat", _BIG]),
                 max_size=40).map("".join))
 def test_token_needles_arm_what_the_separator_gates_armed(long: str) -> None:
-    has = {c: c in long for c in secrets_module._GATE_CHARS}
+    has = {c: c in long for c in engine.GATE_CHARS}
     has[""] = True
     armed: set[int] = set()
-    for n, g, _, idx in secrets_module._NEEDLES:
+    for n, g, _, idx in engine.NEEDLES:
         if has[g] and n in long:
             armed |= idx
     plain = [h for i in sorted(armed)
-             for h in secrets_module._capped(secrets_module._token_hits(
-                 secrets_module._TOKENS[i], long), len(long))]
-    assert list(secrets_module._tokens(long, long)) == plain
+             for h in engine.capped(engine.token_hits(engine.TOKENS[i], long), len(long))]
+    assert list(engine.tokens(long, long)) == plain
+
+
+def test_generated_needles_are_what_the_generator_makes_of_the_token_table() -> None:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "generate-secret-tables"
+    assert os.access(script, os.X_OK)
+    loader = importlib.machinery.SourceFileLoader("generate_secret_tables", str(script))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    generator = importlib.util.module_from_spec(spec)
+    loader.exec_module(generator)
+    assert generator.render() == generator.OUT.read_text(), "run scripts/generate-secret-tables"
+    # A needle a row leaves out is its regex's literal prefix.
+    assert generator.literal_prefix(r"(gl[a-z]{2,7})-x") == "gl"
+    assert generator.literal_prefix(r"https?://x") == "http"
+    assert generator.literal_prefix(r"sl\.(?:u\.)?x") == "sl."
+
+
+_NOISE = st.lists(st.sampled_from(["MTE", "a" * 6, "b" * 27, "c" * 40, ".", " ", "\n", "-", "_",
+                                   "é", "x.y"]), max_size=30).map("".join)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["MTE", "a" * 6, "b" * 27, "c" * 40, ".", " ", "\n", "-", "_", "é",
-                                 "x.y"]), max_size=30).map("".join))
-def test_discord_regex_over_the_long_words_gates_it(text: str) -> None:
-    if secrets_module._DISCORD.search(text):
-        assert secrets_module._DISCORD.search(secrets_module._long_words(text))
+@given(_NOISE, _NOISE, st.integers(10**17, 10**18 - 1), st.text(B64URL, min_size=6, max_size=6),
+       st.sampled_from([27, 38]).flatmap(lambda n: st.text(B64URL, min_size=n, max_size=n)))
+def test_discord_regex_over_the_long_words_gates_it(
+    before: str, after: str, user_id: int, middle: str, last: str
+) -> None:
+    # A bot token (its first segment a numeric user id, base64) between any noise:
+    # the gate regex finds it among the long words, and the detector reports it.
+    token = f"{base64.b64encode(str(user_id).encode()).decode()}.{middle}.{last}"
+    text = f"{before} {token} {after}"
+    assert detectors.DISCORD.search(engine.long_words(text))
+    start = len(before) + 1
+    assert ("discord_bot_token", start, start + len(token)) in [
+        (f.kind, f.start, f.end) for f in scan(text)]

@@ -1,0 +1,412 @@
+"""Detectors for credentials a prefix alone cannot find: each gated by a literal the engine
+looks for first (see engine.py), then checked in Python.
+
+- Shaped tokens found from a literal in their middle or tail (Telegram's
+  `:AA`, Mailchimp's `-usNN`, Entra ID's `Q~`, Discord's dots, Terraform's
+  `.atlasv1.`), then the characters before it are checked: a class-led regex
+  would try every position of a long alphanumeric run.
+- Structured values: a JWT whose header decodes to JSON with `alg`, a Discord
+  id that decodes to digits, PEM and PuTTY private keys, a GCP service-account
+  file, credentials in URLs, `curl -u`, `Authorization: Bearer`, `.npmrc` and
+  Artifactory headers.
+- Context windows: the AWS secret key and Azure keys have no shape of their
+  own, so they are looked for only in merged windows around context words;
+  values already read are not read again.
+- Linear time: back-to-back PEM headers are one match; every repetition is
+  bounded or over a class its neighbours cannot match.
+
+Each detector takes the text and its lower-cased copy (same offsets) and
+yields (kind, start, end, confidence).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+
+from gateway_cli.guards.secrets.values import (
+    ALNUM,
+    TOKEN_CHARS,
+    TOKEN_CHARS_STR,
+    Hit,
+    b64decode,
+    entropy,
+    is_placeholder,
+    left_ok,
+    mixed,
+    right_ok,
+    varied,
+)
+
+_TELEGRAM = re.compile(r":AA[A-Za-z0-9_-]{33}")
+
+
+def telegram(text: str, lower: str) -> Iterator[Hit]:
+    for m in _TELEGRAM.finditer(text):
+        start = m.start()
+        lo = max(0, start - 10)
+        d = start
+        while d > lo and text[d - 1].isdigit():
+            d -= 1
+        # `/bot<token>/` is how the Bot API puts it in URLs.
+        left = left_ok(text, d) or text.endswith("/bot", 0, d)
+        ok = start - d >= 8 and left and right_ok(text, m.end())
+        if ok and not is_placeholder(m.group(0)):
+            yield "telegram_bot_token", d, m.end(), 0.85
+
+
+# The 32 hex digits are checked by a look-behind, so `-us1-us1-...` yields no
+# candidate to look at in Python (a `-usNN` match never overlaps another).
+_MAILCHIMP = re.compile(r"(?<=[0-9a-f]{32})-us[0-9]{1,2}")
+_HEX_LOWER = frozenset("0123456789abcdef")
+
+
+def mailchimp(text: str, lower: str) -> Iterator[Hit]:
+    """32 hex then `-usNN`: found from the literal tail, so plain hex costs nothing."""
+    for m in _MAILCHIMP.finditer(text):
+        s = m.start() - 32
+        if s < 0 or not right_ok(text, m.end(), ALNUM) or not left_ok(text, s, ALNUM):
+            continue
+        key = text[s : m.start()]
+        if _HEX_LOWER.issuperset(key) and not is_placeholder(key):
+            yield "mailchimp_api_key", s, m.end(), 0.85
+
+
+_AZURE_AD = re.compile(r"Q~[A-Za-z0-9_~.-]{31,34}")
+_AZURE_AD_CHARS = frozenset(ALNUM | {"_", "~", "."})
+
+
+def azure_ad(text: str, lower: str) -> Iterator[Hit]:
+    """Entra ID client secrets: 3 chars, a digit, `Q~`, then 31-34 chars; found from `Q~`."""
+    for m in _AZURE_AD.finditer(text):
+        s = m.start() - 4
+        if s < 0 or not text[s + 3].isdigit() or not _AZURE_AD_CHARS.issuperset(text[s : s + 3]):
+            continue
+        if not left_ok(text, s, _AZURE_AD_CHARS | {"-"}):
+            continue
+        if not right_ok(text, m.end(), _AZURE_AD_CHARS | {"-"}):
+            continue
+        if not is_placeholder(text[s : m.end()]):
+            yield "azure_ad_client_secret", s, m.end(), 0.9
+
+
+DISCORD = re.compile(r"\.([A-Za-z0-9_-]{6})\.([A-Za-z0-9_-]{27,38})")
+
+
+def discord(text: str, lower: str) -> Iterator[Hit]:
+    for m in DISCORD.finditer(text):
+        dot = m.start()
+        before = text[max(0, dot - 28) : dot]
+        first = before[len(before.rstrip(TOKEN_CHARS_STR)) :]  # the run ending at the dot
+        s = dot - len(first)
+        if not (23 <= len(first) <= 27) or first[0] not in "MNO" or not left_ok(text, s):
+            continue
+        if not right_ok(text, m.end()):
+            continue
+        # The first segment is the bot's numeric user id, base64-encoded: proof.
+        raw = b64decode(first)
+        if raw is not None and raw.isdigit() and len(raw) >= 17:
+            yield "discord_bot_token", s, m.end(), 0.9
+        elif 24 <= len(first) <= 26 and len(m.group(2)) in (27, 38):
+            # The documented shape ([MNO] + 23-25, 6, 27 or 38) without that proof.
+            value = text[s : m.end()]
+            if mixed(value) and not is_placeholder(value):
+                yield "discord_bot_token", s, m.end(), 0.6
+
+
+# The dots are optional so that an attempt never fails after consuming a run
+# (a run of "eyJeyJ..." with no dot would otherwise be rescanned from each
+# "eyJ"); the three-segment shape is checked afterwards.
+_JWT = re.compile(
+    r"eyJ[A-Za-z0-9_-]{4,4000}(?:\.[A-Za-z0-9_-]{0,8000}(?:\.[A-Za-z0-9_-]{0,1000})?)?"
+)
+
+
+def _json_obj(seg: str) -> dict[str, object] | None:
+    raw = b64decode(seg)
+    if raw is None:
+        return None
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def jwt(text: str, lower: str) -> Iterator[Hit]:
+    for m in _JWT.finditer(text):
+        start, end = m.span()
+        if not left_ok(text, start) or not right_ok(text, end):
+            continue
+        parts = m.group(0).split(".")
+        if len(parts) not in (2, 3) or not parts[1].startswith("eyJ"):
+            continue
+        h = _json_obj(parts[0])
+        if h is None or "alg" not in h or _json_obj(parts[1]) is None:
+            continue
+        # Unsigned, or with the signature cut off, a token still carries its claims
+        # (and some servers accept `alg: none`).
+        conf = 0.9 if len(parts) == 3 and len(parts[2]) >= 16 else 0.6
+        yield "jwt", start, end, conf
+
+
+# Back-to-back headers are one match (each repetition starts with a literal
+# the separator cannot contain, so the loop stays linear): a flood of headers
+# costs one Python step, not one per header.
+_PEM_BEGIN = re.compile(
+    r"(?:-----BEGIN (?:RSA |EC |OPENSSH |DSA |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----"
+    r"[ \t\r\n]{0,4})+"
+)
+_PEM_END = re.compile(r"-----END [A-Z ]{0,20}PRIVATE KEY(?: BLOCK)?-----")
+# No "-" in the body class: the scan stops at the next "-----" marker, so
+# back-to-back headers cost their own length only.
+_PEM_BODY = re.compile(r"[\sA-Za-z0-9+/=]{0,20000}")
+_MAX_PEM = 20000
+_NOT_B64 = re.compile(r"[^A-Za-z0-9+/=]+")
+
+
+def private_key(text: str, lower: str) -> Iterator[Hit]:
+    ends = [m.end() for m in _PEM_END.finditer(text)] if "-----END " in text else []
+    done = 0  # headers inside a block already read are skipped over: linear time
+    stub: tuple[int, int] | None = None  # run of headers with no key material, merged
+    m = _PEM_BEGIN.search(text)
+    while m is not None:
+        start = m.start()
+        hdr_end = start + len(m.group(0).rstrip())
+        i = bisect_right(ends, hdr_end)
+        closed = i < len(ends) and ends[i] - hdr_end <= _MAX_PEM
+        if closed:
+            end = ends[i]
+            material = len(_NOT_B64.sub("", text[hdr_end:end]))
+            done = end  # headers inside a BEGIN..END block belong to it
+        else:
+            body_m = _PEM_BODY.match(text, hdr_end)
+            body = body_m.group(0) if body_m else ""
+            material = len("".join(body.split()))
+            end = hdr_end + len(body.rstrip())  # a truncated paste: header and key material
+        if material >= 64:
+            if stub is not None:
+                yield "private_key", stub[0], stub[1], 0.4
+                stub = None
+            yield "private_key", start, end, 0.99 if closed else 0.9
+            done = end
+        elif stub is not None and start - stub[1] <= 4 and not text[stub[1] : start].strip():
+            stub = (stub[0], max(hdr_end, end))
+        else:
+            if stub is not None:
+                yield "private_key", stub[0], stub[1], 0.4
+            stub = (start, max(hdr_end, end))
+        m = _PEM_BEGIN.search(text, max(done, m.end()))
+    if stub is not None:
+        yield "private_key", stub[0], stub[1], 0.4
+
+
+_GCP_TYPE = re.compile(r'"type"\s{0,5}:\s{0,5}"service_account"')
+_GCP_KEY = re.compile(r'"private_key"\s{0,5}:\s{0,5}"-----BEGIN')
+_GCP_KEY_ID = re.compile(r'"private_key_id"\s{0,5}:\s{0,5}"[0-9a-f]{40}"')
+
+
+def _near(marks: list[int], start: int, end: int, within: int = 4000) -> bool:
+    i = bisect_right(marks, start)
+    return (i < len(marks) and marks[i] - end <= within) or (
+        i > 0 and start - marks[i - 1] <= within
+    )
+
+
+def gcp(text: str, lower: str) -> Iterator[Hit]:
+    """Marks the document; the key inside it is its own `private_key` finding to redact.
+
+    With the key: 0.97. With a key id but the key cut off (a partial paste of a key
+    file): 0.6. The marker alone (documentation, a template): reported, 0.4.
+    """
+    has_key = '"private_key' in text
+    keys = [k.start() for k in _GCP_KEY.finditer(text)] if has_key else []
+    ids = [k.start() for k in _GCP_KEY_ID.finditer(text)] if has_key else []
+    for m in _GCP_TYPE.finditer(text):
+        if _near(keys, m.start(), m.end()):
+            conf = 0.97
+        elif _near(ids, m.start(), m.end()):
+            conf = 0.6
+        else:
+            conf = 0.4
+        yield "gcp_service_account", m.start(), m.end(), conf
+
+
+_URL_CRED = re.compile(
+    r"://([^\s:/@'\"<>{}]{1,128}):([^\s:/@'\"<>{}]{1,256})@[A-Za-z0-9._-]{1,253}"
+)
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_DB_SCHEMES = frozenset(
+    {"postgres", "postgresql", "mysql", "mariadb", "mongodb", "mongodb+srv", "redis", "rediss"}
+    | {"amqp", "amqps", "mssql", "sqlserver"}
+)
+
+
+def url_creds(text: str, lower: str) -> Iterator[Hit]:
+    for m in _URL_CRED.finditer(text):
+        pos = m.start()
+        s = pos
+        while s > 0 and pos - s < 20 and text[s - 1] in _SCHEME_CHARS:
+            s -= 1
+        if s == pos or not text[s].isalpha():
+            continue
+        password = m.group(2)
+        if is_placeholder(password) or password.lower() in ("password", "pass", "pwd", "secret"):
+            continue
+        kind = "database_url" if text[s:pos].lower() in _DB_SCHEMES else "url_credentials"
+        yield kind, s, m.end(), 0.9 if kind == "database_url" else 0.8
+
+
+_CURL_USER = re.compile(r"(?:-u|--user)\s{1,5}['\"]?([^\s:'\"$]{1,64}):['\"]?([^\s'\"]{4,128})")
+
+
+def curl(text: str, lower: str) -> Iterator[Hit]:
+    for m in _CURL_USER.finditer(text):
+        pw = m.group(2)
+        if pw[0] in "${(<" or is_placeholder(pw):
+            continue
+        yield "basic_auth_credentials", m.start(1), m.end(2), 0.8
+
+
+# Matched on the lower-cased copy (same offsets); the value is read from the text.
+_BEARER = re.compile(r"authorization:[ \t]{0,5}bearer[ \t]{1,5}([a-z0-9._~+/=-]{20,2000})")
+
+
+_BEARER_CHARS = TOKEN_CHARS | {".", "~", "+", "/", "="}
+
+
+def bearer(text: str, lower: str) -> Iterator[Hit]:
+    for m in _BEARER.finditer(lower):
+        start, end = m.span(1)
+        value = text[start:end]
+        if len(set(value)) < 8 or not right_ok(text, end, _BEARER_CHARS):
+            continue  # the set check is a cheap stand-in for entropy on junk
+        if entropy(value) >= 3.0 and not is_placeholder(value):
+            yield "bearer_token", start, end, 0.8
+
+
+_NPMRC = re.compile(r"/:_authToken=\s{0,3}")
+_NPMRC_VALUE = re.compile(r"[^\s'\"]{8,512}")
+
+
+def npmrc(text: str, lower: str) -> Iterator[Hit]:
+    for m in _NPMRC.finditer(text):
+        v = _NPMRC_VALUE.match(text, m.end())
+        if v is not None and not is_placeholder(v.group(0)):
+            yield "npmrc_auth_token", v.start(), v.end(), 0.9
+
+
+_JFROG = re.compile(r"x-jfrog-art-api[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?([a-z0-9]{12,128})")
+
+
+def jfrog(text: str, lower: str) -> Iterator[Hit]:
+    """The Artifactory API key header: whatever it carries is the key."""
+    for m in _JFROG.finditer(lower):
+        start, end = m.span(1)
+        value = text[start:end]
+        if right_ok(text, end, ALNUM) and varied(value) and not is_placeholder(value):
+            yield "artifactory_token", start, end, 0.85
+
+
+_PUTTY = re.compile(r"PuTTY-User-Key-File-[23]:")
+_PUTTY_MAC = re.compile(r"Private-MAC:[ \t]{0,4}[0-9a-fA-F]{40,64}")
+_PUTTY_LINES = re.compile(r"Private-Lines:")
+
+
+def putty(text: str, lower: str) -> Iterator[Hit]:
+    """A PuTTY .ppk key: the header through its `Private-MAC` line.
+
+    The MAC and `Private-Lines` positions are found once and looked up, so a
+    run of headers costs one pass, not one search per header.
+    """
+    macs = [m.end() for m in _PUTTY_MAC.finditer(text)] if "Private-MAC:" in text else []
+    keys = [m.start() for m in _PUTTY_LINES.finditer(text)] if macs else []
+    done = 0
+    for m in _PUTTY.finditer(text):
+        if m.start() < done:
+            continue
+        i = bisect_right(macs, m.end())
+        j = bisect_right(keys, m.end())
+        if i < len(macs) and macs[i] - m.end() <= _MAX_PEM and j < len(keys) and keys[j] < macs[i]:
+            done = macs[i]
+            yield "private_key", m.start(), macs[i], 0.97
+        else:
+            yield "private_key", m.start(), m.end(), 0.4  # a header with no key
+
+
+# Terraform Cloud / Enterprise: 14 characters, `.atlasv1.`, 60-70 more. Found from
+# the literal, then the 14 before it are checked: a class-led regex would try
+# every position of a long alphanumeric run.
+_ATLAS = re.compile(r"\.atlasv1\.[A-Za-z0-9_=-]{60,70}")
+
+
+def terraform(text: str, lower: str) -> Iterator[Hit]:
+    for m in _ATLAS.finditer(text):
+        s = m.start() - 14
+        if s < 0 or not ALNUM.issuperset(text[s : m.start()]) or not left_ok(text, s):
+            continue
+        if right_ok(text, m.end()) and not is_placeholder(text[s : m.end()]):
+            yield "terraform_cloud_token", s, m.end(), 0.9
+
+
+# --------------------------------------------------------------------------- context windows
+
+# Literal patterns searched one by one: an alternation would disable the
+# literal skip-ahead and cost a step per character.
+_AWS_CONTEXT = tuple(re.compile(w) for w in ("aws", "amazon", "secretaccess", "secret_access"))
+_AWS_KEY_ID = tuple(re.compile(w + r"[A-Z2-7]{16}") for w in ("AKIA", "ASIA"))
+# Look-arounds keep a longer base64 run from producing a match per window.
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AZURE_CONTEXT = tuple(re.compile(w) for w in ("azure", "cognitive", "ocp-apim"))
+_HEX32 = re.compile(r"(?<![A-Za-z0-9])[0-9a-fA-F]{32}(?![A-Za-z0-9])")
+_WINDOW = 200
+
+
+def _windows(text: str, anchors: list[int]) -> list[tuple[int, int]]:
+    """Merged windows around anchors: each character is searched at most once."""
+    if len(anchors) * 2 * _WINDOW >= len(text):
+        return [(0, len(text))] if anchors else []  # dense anchors: one pass over all
+    out: list[tuple[int, int]] = []
+    for a in sorted(anchors):
+        lo, hi = max(0, a - _WINDOW), min(len(text), a + _WINDOW)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+_B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+")
+
+
+def aws_secret(text: str, lower: str) -> Iterator[Hit]:
+    anchors = [m.start() for p in _AWS_CONTEXT for m in p.finditer(lower)]
+    anchors += [m.start() for p in _AWS_KEY_ID for m in p.finditer(text)]
+    for lo, hi in _windows(text, anchors):
+        for m in _AWS_SECRET.finditer(text, lo, hi):
+            start, end = m.span()
+            if end - start != 40 or not left_ok(text, start, _B64_CHARS):
+                continue
+            if not right_ok(text, end, _B64_CHARS):
+                continue
+            value = m.group(0)
+            if is_placeholder(value) or not mixed(value) or entropy(value) < 4.0:
+                continue
+            yield "aws_secret_access_key", start, end, 0.85
+
+
+def azure_key(text: str, lower: str) -> Iterator[Hit]:
+    anchors = [m.start() for p in _AZURE_CONTEXT for m in p.finditer(lower)]
+    for lo, hi in _windows(text, anchors):
+        for m in _HEX32.finditer(text, lo, hi):
+            start, end = m.span()
+            if end - start != 32 or not left_ok(text, start, ALNUM):
+                continue
+            if not right_ok(text, end, ALNUM) or is_placeholder(m.group(0)):
+                continue
+            if entropy(m.group(0)) < 3.0:
+                continue
+            yield "azure_api_key", start, end, 0.8
+

@@ -1,0 +1,236 @@
+"""The scan engine: which detectors run on a text, and one finding per region.
+
+Every prompt goes through every guard, so most text must cost about one pass:
+
+- Every prefixed token is at least 20 characters, so the words of 20+
+  characters are joined into a short string (`long_words`) and the ~80
+  distinct token needles are looked for there (`in`, a C loop; a missing
+  separator such as `_` rules out a whole group at once; formats share a
+  needle where they can, since each needle is one pass over the long words);
+  a token's regex only runs over the text when its needle is there
+  (`tokens`). The needles and what they arm are generated from the token
+  table into needles.py. The other detectors are gated by a few literal
+  needles the same way (`DETECTORS`).
+- Regexes start with a literal where the format allows, so `re` skips ahead
+  to it; alternations (which would cost a step per character) are split into
+  one literal-led regex each.
+- Linear time: token bodies use greedy bounded repetition with no trailing
+  assertion, so an attempt that consumed a run succeeds and `finditer`
+  resumes after it; boundaries and exact lengths are checked afterwards in
+  Python (`token_hits`). A detector that finds more than
+  `MAX_HITS_PER_DETECTOR` stops, and the rest of the text is one
+  `secrets_overflow` finding.
+- Overlaps: the first detector (most specific) wins a region; a finding
+  carries `mask(value)`, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+
+from gateway_cli.guards.base import Finding, mask
+from gateway_cli.guards.normalise import on_original
+from gateway_cli.guards.secrets import assignments, detectors
+from gateway_cli.guards.secrets.assignments import env_gate
+from gateway_cli.guards.secrets.needles import NEEDLES
+from gateway_cli.guards.secrets.token_table import GATE_CHARS, TOKENS, Token
+from gateway_cli.guards.secrets.values import Hit, is_placeholder, left_ok, right_ok
+
+GUARD = "secrets"
+# Confidence at or above which a finding is meant to be acted on (redact/block).
+ACT_THRESHOLD = 0.5
+
+Detector = Callable[[str, str], Iterator[Hit]]
+
+# Where a detector's needles are looked for: "long" is the words of 20+
+# characters joined (every prefixed token is at least that long, so checking
+# dozens of needles there is nearly free), "text" the text, "lower" its
+# lower-cased copy; "env" is "long" plus a NAME=value word among the long words,
+# "long-rx" is "long" plus a match of the detector's own regex among them.
+DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
+    ("long", (":AA",), detectors.telegram),
+    ("long", ("-us",), detectors.mailchimp),
+    # A Discord token is one word of 35+ characters, so in the long words whole:
+    # the regex itself, over those, is a closer gate than their dots.
+    ("long-rx", (".",), detectors.discord),
+    ("long", ("Q~",), detectors.azure_ad),
+    ("long", ("eyJ",), detectors.jwt),
+    ("text", ("-----BEGIN ",), detectors.private_key),
+    ("text", ("service_account",), detectors.gcp),
+    ("text", ("://",), detectors.url_creds),
+    ("text", ("-u",), detectors.curl),  # also the start of "--user"
+    ("lower", ("bearer",), detectors.bearer),
+    ("long", ("_authToken",), detectors.npmrc),
+    ("lower", ("x-jfrog-art-api",), detectors.jfrog),
+    ("long", ("PuTTY-User-Key-File-",), detectors.putty),
+    ("long", (".atlasv1.",), detectors.terraform),
+    ("lower", ("aws", "amazon"), detectors.aws_secret),
+    ("long", ("AKIA", "ASIA"), detectors.aws_secret),  # a key id is context for its secret
+    ("lower", ("azure", "ocp-apim"), detectors.azure_key),
+    ("lower", ("", ), assignments.generic),
+    # After the keywords (a named credential is the more specific finding): every
+    # NAME=value with a long value is one long word.
+    ("env", ("=",), assignments.env_assign),
+)
+# The "long-rx" detectors' own regexes, each found whole within one long word.
+LONG_GATES: dict[Detector, re.Pattern[str]] = {detectors.discord: detectors.DISCORD}
+_MIN_TOKEN = 20
+# An ASCII text's bytes with each whitespace character (as `str.split` has it) a
+# space and every other character an "a": a run of 20 "a"s is in a long word.
+_WORD_MARKS = bytes(0x20 if chr(b).isspace() else 0x61 for b in range(128)) + b"a" * 128
+_LONG_RUN = b"a" * _MIN_TOKEN
+
+
+def long_words(text: str) -> str:
+    """The distinct words (split at whitespace) of 20+ characters, joined by newlines.
+
+    Only ever searched for needles and word shapes that hold no newline, so
+    neither their order nor repeats matter. An ASCII text is not split: its
+    long words are found with `find` on its marks (`_WORD_MARKS`).
+    """
+    if not text.isascii():
+        return "\n".join(dict.fromkeys(w for w in text.split() if len(w) >= _MIN_TOKEN))
+    marks = text.encode("ascii").translate(_WORD_MARKS)
+    found: list[str] = []
+    start = marks.find(_LONG_RUN)
+    while start >= 0:
+        end = marks.find(b" ", start + _MIN_TOKEN)  # the run goes on to the next space
+        if end < 0:
+            found.append(text[start:])
+            break
+        found.append(text[start:end])
+        start = marks.find(_LONG_RUN, end)
+    return "\n".join(dict.fromkeys(found))
+
+
+OVERFLOW = "secrets_overflow"
+# Past this many hits from one detector the text is a flood of secret-shaped
+# strings (a dump, or crafted to burn CPU): stop there and report the rest of
+# the text as one finding, so a redacting caller still covers all of it.
+MAX_HITS_PER_DETECTOR = 1000
+
+
+def capped(hits: Iterator[Hit], n: int) -> Iterator[Hit]:
+    """`hits` up to `MAX_HITS_PER_DETECTOR`, then one overflow hit to `n` (the text's end)."""
+    for count, hit in enumerate(hits):
+        if count == MAX_HITS_PER_DETECTOR:
+            yield OVERFLOW, hit[1], n, 1.0
+            return
+        yield hit
+
+
+# Up to this length the long words' set of characters costs less than the
+# passes it spares; past it, only the separators are looked for first.
+_MAX_CHAR_SET = 1 << 16
+
+
+def tokens(text: str, long: str) -> Iterator[Hit]:
+    """The prefixed tokens in `text` whose needles are in `long` (its long words)."""
+    armed: set[int] = set()
+    if len(long) <= _MAX_CHAR_SET:
+        chars = frozenset(long)
+        for n, _, needs, idx in NEEDLES:
+            if needs <= chars and n in long:
+                armed |= idx
+    else:
+        has = {c: c in long for c in GATE_CHARS}
+        has[""] = True
+        for n, g, _, idx in NEEDLES:
+            if has[g] and n in long:
+                armed |= idx
+    for i in sorted(armed):
+        yield from capped(token_hits(TOKENS[i], text), len(text))
+
+
+def token_hits(tok: Token, text: str) -> Iterator[Hit]:
+    """Every match of one token's regex in `text` that its checks keep."""
+    for m in tok.pattern.finditer(text):
+        start, end = m.span()
+        if not left_ok(text, start) or not right_ok(text, end, tok.body_chars):
+            continue
+        if tok.check_group is not None and is_placeholder(m.group(tok.check_group)):
+            continue
+        conf: float | None = tok.confidence
+        if tok.validate is not None:
+            conf = tok.validate(m)
+        if conf is not None:
+            yield tok.kind, *m.span(tok.span_group), conf
+
+
+def scan(text: str) -> list[Finding]:
+    """All credentials in `text`, matched on its folded view (zero-width characters and
+    full-width forms cannot hide one; see normalise.py), spans in `text` itself."""
+    return on_original(_scan, text)
+
+
+def _scan(text: str) -> list[Finding]:
+    """All credentials in `text`, most specific first, with overlapping matches merged.
+
+    If a detector finds more than `MAX_HITS_PER_DETECTOR`, the text from its
+    first unreported hit to the end is one `secrets_overflow` finding.
+    """
+    lower = text.lower()
+    if len(lower) != len(text):  # a few code points change length when lowered
+        lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    long = long_words(text)
+    hits: list[Hit] = list(tokens(text, long)) if long else []
+    ran: set[Detector] = set()
+    for where, needles, detector in DETECTORS:
+        if detector in ran:
+            continue
+        hay = long if where in ("long", "env", "long-rx") else lower if where == "lower" else text
+        if any(map(hay.__contains__, needles)) and (where != "env" or env_gate(long)) and (
+                where != "long-rx" or LONG_GATES[detector].search(long) is not None):
+            ran.add(detector)
+            hits.extend(capped(detector(text, lower), len(text)))
+    overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)
+    if overflow is None:
+        return _resolve(hits, text)
+    hits = [h for h in hits if h[0] != OVERFLOW]
+    # Cut where no kept hit crosses: at `overflow`, or else at the last hit
+    # start that nothing before it reaches past.
+    reach, safe = 0, 0
+    for s, e in sorted((h[1], h[2]) for h in hits if h[1] < overflow):
+        if s >= reach:
+            safe = s
+        reach = max(reach, e)
+    if reach > overflow:
+        overflow = safe
+    kept = [h for h in hits if h[2] <= overflow]
+    tail = Finding(GUARD, OVERFLOW, overflow, len(text), 1.0, mask(text[overflow:]))
+    return [*_resolve(kept, text), tail]
+
+
+def _resolve(hits: list[Hit], text: str) -> list[Finding]:
+    """Keep one finding per region: the first detector (most specific) wins.
+
+    The kept spans never overlap, so they are kept sorted and each new hit is
+    checked against its two neighbours only: many findings stay cheap.
+    """
+    starts: list[int] = []
+    ends: list[int] = []
+    chosen: list[Hit] = []
+    for hit in hits:
+        _, s, e, _ = hit
+        if e <= s:
+            continue
+        i = bisect_right(starts, s)
+        if i > 0 and ends[i - 1] > s:
+            continue
+        if i < len(starts) and starts[i] < e:
+            continue
+        starts.insert(i, s)
+        ends.insert(i, e)
+        chosen.insert(i, hit)
+    return [Finding(GUARD, kind, s, e, conf, mask(text[s:e])) for kind, s, e, conf in chosen]
+
+
+class SecretsGuard:
+    """The secrets guard as an object, for callers that hold a list of guards."""
+
+    name = "secrets"
+
+    def scan(self, text: str) -> list[Finding]:
+        return scan(text)
