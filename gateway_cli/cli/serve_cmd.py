@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import cast
 
 import click
 
 from gateway_cli.cli.shared import passphrase_spec, store_options
+from gateway_cli.errors import GatewayError
 
 
 @click.command()
@@ -26,9 +28,12 @@ from gateway_cli.cli.shared import passphrase_spec, store_options
                    "secret. strict: refuse on any violation, unknown provenance included; "
                    "integrity: refuse when installed files, versions or start-up hooks differ "
                    "from the lock; warn: log loudly and serve; off: skip (and say so).")
+@click.option("--allow-launcher-env", is_flag=True,
+              help="One-file binary only: serve env: secrets although its launcher process "
+                   "keeps them in its environment block for as long as the gateway runs.")
 @store_options
 def serve(host: str | None, port: int | None, config_path: Path | None,
-          verify_mode: str, home: Path | None, secrets_spec: str,
+          verify_mode: str, allow_launcher_env: bool, home: Path | None, secrets_spec: str,
           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
 
@@ -44,14 +49,25 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
 
     handed = env_handover.receive()
     hand_over(handed)
-    if handed and env_handover.parent_keeps_environment():
-        click.echo("gateway: warning: the one-file binary's launcher process keeps the "
-                   "environment it was started with, env: secrets included; use store: "
-                   "secrets (gateway keys add) or the one-directory build", err=True)
     config = load_config(config_path)
+    names = env_handover.env_names(p.secret for p in config.providers)
+    if env_handover.parent_keeps_environment() and (handed or any(n in os.environ
+                                                                   for n in names)):
+        if not allow_launcher_env:
+            raise GatewayError(
+                "refusing to start: the one-file binary's launcher process keeps the "
+                "environment it was started with, so the provider secrets read from "
+                f"{', '.join(sorted(n for n in names if n in os.environ or n in handed))} "
+                "would stay readable in its /proc/<pid>/environ; store them with `gateway "
+                "keys add` (secret = \"store:NAME\"), use the one-directory build, or pass "
+                "--allow-launcher-env to accept this")
+        if handed:
+            click.echo("gateway: warning: the one-file binary's launcher process keeps the "
+                       "environment it was started with, env: secrets included "
+                       "(--allow-launcher-env)", err=True)
     # env: secrets must not stay in this process's environment block: start again
     # without them (the values travel through a pipe), before anything else is done.
-    env_handover.reexec_without(env_handover.env_names(p.secret for p in config.providers))
+    env_handover.reexec_without(names)
     run(config, host=host or config.server.host, port=port or config.server.port,
         verify=cast(Mode, verify_mode), home=home,
         secrets_spec=None if secrets_spec == "auto" else secrets_spec,

@@ -325,21 +325,30 @@ def test_verify_self_prints_the_whole_files_sha256(binaries: Binaries) -> None:
         in report.stdout
 
 
-def test_onefile_hands_env_secrets_over_and_says_its_launcher_keeps_them(
+def test_onefile_refuses_env_secrets_unless_told_then_hands_them_over(
         binaries: Binaries, tmp_path: Path) -> None:
-    """The gateway process itself re-executes without the variable; the one-file launcher,
-    its parent, cannot, and the gateway says so at start."""
+    """The one-file launcher, the gateway's parent, keeps its environment block for as long
+    as the gateway runs: by default the binary refuses env: secrets, naming the variable and
+    never its value. Told to accept, the gateway process itself re-executes without the
+    variable and says at start that its launcher keeps it."""
     key = "sk-binary-env-" + "b" * 24
     config = tmp_path / "gateway.toml"
     config.write_text('[[providers]]\nname = "up"\nkind = "openai-compatible"\n'
                       'base_url = "http://127.0.0.1:9/v1"\nsecret = "env:BINARY_TEST_KEY"\n')
+    env = {**os.environ, "GATEWAY_HOME": str(tmp_path / "home"), "BINARY_TEST_KEY": key}
+    refused = subprocess.run([str(binaries.onefile), "serve", "--port", str(free_port()),
+                              "--config", str(config)], capture_output=True, text=True,
+                             env=env, timeout=60)
+    assert refused.returncode != 0
+    assert "refusing to start" in refused.stderr and "BINARY_TEST_KEY" in refused.stderr
+    assert "--allow-launcher-env" in refused.stderr
+    assert key not in refused.stdout + refused.stderr
     port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(binaries.onefile), "serve", "--port", str(port), "--config", str(config)],
-            stdout=sink, stderr=subprocess.STDOUT,
-            env={**os.environ, "GATEWAY_HOME": str(tmp_path / "home"), "BINARY_TEST_KEY": key})
+            [str(binaries.onefile), "serve", "--port", str(port), "--config", str(config),
+             "--allow-launcher-env"], stdout=sink, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 30
         while "listening on" not in log.read_text():
