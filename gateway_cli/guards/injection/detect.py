@@ -39,16 +39,17 @@ def _quoted(view: str, start: int, end: int) -> bool:
 
 
 def run_detectors(v: Views) -> list[Finding]:
-    text, lowered, folded, words, t = v.text, v.lowered, v.folded, v.words, v.t
+    text, lowered, folded, words, ascii_only, t = v
+    detectors, finditer = PREFILTER.detectors, PREFILTER.finditer
     out: list[Finding] = []
     for i in PREFILTER.armed(lowered, words, t):  # in declaration order
-        det = PREFILTER.detectors[i]
-        if v.ascii_only and det.non_ascii:
+        det = detectors[i]
+        if ascii_only and det.non_ascii:
             continue
         if det.also and det.also.isdisjoint(words):
             continue
         view = folded if det.view == "fold" else text if det.view == "raw" else lowered
-        for n, m in enumerate(PREFILTER.finditer(i, view, t)):
+        for n, m in enumerate(finditer(i, view, t)):
             if n >= MAX_PER_DETECTOR:
                 break
             start, end = m.span()

@@ -164,7 +164,9 @@ class Prefilter:
         self._need_first = tuple(
             tuple(runs[0] for _, runs in needs) if all(runs for _, runs in needs) else ()
             for needs in self._need)
-        self._plans = tuple(_plan(det) for det in detectors)
+        # What `finditer` reads per detector, in one tuple.
+        self._entries = tuple(zip(detectors, map(_plan, detectors), self._need,
+                                  self._need_first, strict=True))
 
     def armed(self, lowered: str, words: frozenset[bytes], t: Text) -> list[int]:
         """The detectors that the text's words or substrings arm, in declaration order."""
@@ -194,8 +196,7 @@ class Prefilter:
         left to right, and `match` at a place sees the text before it as a
         pass does.
         """
-        det, plan, needs = self.detectors[i], self._plans[i], self._need[i]
-        firsts = self._need_first[i]
+        det, plan, needs, firsts = self._entries[i]
         if plan is None:
             if needs and not _needed(needs, firsts, view, t):
                 return ()

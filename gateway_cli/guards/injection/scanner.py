@@ -22,17 +22,17 @@ def scan_text(text: str, depth: int = 0, *, unicode_checks: bool = True) -> list
     if not text or depth > MAX_DEPTH:
         return []
     v = views(text)
-    lowered, words = v.lowered, v.words
+    _, lowered, _, words, ascii_only, t = v
     found = run_detectors(v)
     found += code_payload(text, lowered, words)
     found += secret_probe(text, lowered, words)
     found += gpt_persona(text, lowered, words)
     if depth < MAX_DEPTH:
         found += encoded(text, text.encode("utf-8", ENC), words, depth, scan_text)
-    if unicode_checks and not v.ascii_only and SUSPECT.search(text):
+    if unicode_checks and not ascii_only and SUSPECT.search(text):
         found += invisible(text, depth, scan_text)
     if "<" in text or ("]" in text and "](" in text):
-        found += hidden(text, lowered, found, v.t)
+        found += hidden(text, lowered, found, t)
     return found
 
 
