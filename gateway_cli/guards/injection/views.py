@@ -1,0 +1,145 @@
+"""The views of one text that the injection guard matches and looks words up in.
+
+All character maps work on UTF-8 bytes: bytes.translate is a 256-entry table
+lookup at C speed whatever the text holds, where str.translate falls back to a
+dict lookup per character once the text is not pure ASCII. Every map touches
+only ASCII bytes and maps them to ASCII bytes, so code-point offsets survive.
+A benign prompt is lowered and leet-normalised once (two C-level passes) and
+split into words; everything else asks those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, NamedTuple
+
+ENC: Final = "surrogatepass"
+
+
+def table(mapping: dict[str, str], default: Callable[[int], int] | None = None) -> bytes:
+    """A `bytes.translate` table: each byte to itself (or `default`), but as `mapping` says."""
+    out = bytearray(range(256)) if default is None else bytearray(default(b) for b in range(256))
+    for src, dst in mapping.items():
+        out[ord(src)] = ord(dst)
+    return bytes(out)
+
+
+LEET_PAIRS: Final = {"1": "i", "3": "e", "0": "o", "4": "a", "5": "s", "7": "t",
+                     "@": "a", "$": "s"}
+# Leetspeak is folded into the matching view, one byte for one.
+LEET: Final = table(LEET_PAIRS)
+# ASCII punctuation becomes a space, so a split yields the words that arm detectors.
+WORD_MAP: Final = table(
+    {**{chr(c): " " for c in range(128) if not chr(c).isalnum() and chr(c) not in "_'"},
+     **LEET_PAIRS})
+# The word map with the apostrophe a separator too: in the result every run of
+# non-spaces of an ASCII text's folded view is one of its runs of word characters.
+RUN_MAP: Final = WORD_MAP.translate(table({"'": " "}))
+
+
+def wordset(spaced: str) -> frozenset[bytes]:
+    """`"a b c"` as the set of words a text's word split would yield."""
+    return frozenset(w.encode() for w in spaced.split())
+
+
+def lower_same_length(text: str) -> str:
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    # A handful of code points lower to two (İ); keep offsets by leaving them be.
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+# The distinct words joined are searched only while they are this long, or a
+# quarter of the text: a megabyte of one word is one word as long as the text.
+MAX_JOINED: Final = 8192
+
+
+def _yes(_: bytes) -> bool:
+    return True
+
+
+class Text:
+    """What the prefilter asks about one text, each computed on first use.
+
+    All of it comes from the lowered text's bytes through the word map, the
+    way `words` does: letters, digits and `_` stay (leetspeak folded), every
+    other ASCII character becomes a space, the apostrophe too. For an ASCII
+    text and the folded view (where `@` and `$` are letters as well) that is
+    exactly the view with each non-word character a space, at the same offsets.
+    """
+
+    __slots__ = ("_apostrophe", "_joined", "_low_bytes", "_pieces", "_spaced", "_words",
+                 "ascii_only")
+
+    def __init__(self, low_bytes: bytes, words: frozenset[bytes], ascii_only: bool) -> None:
+        self._low_bytes = low_bytes
+        self._words = words
+        self.ascii_only = ascii_only
+        self._joined = b""
+        self._apostrophe = b""  # `joined()` before its apostrophes became spaces, if it had any
+        self._pieces: frozenset[bytes] | None = None
+        self._spaced = b""
+
+    def joined(self) -> bytes:
+        """The distinct words joined by spaces, apostrophes as spaces, between two spaces.
+
+        A run of word characters of the folded view is, in an ASCII text, one of
+        the pieces between two spaces (`pieces`); in any text and view, a
+        substring of one.
+        """
+        if not self._joined:
+            joined = b" ".join((b"", *self._words, b""))
+            self._joined = joined.replace(b"'", b" ")
+            if self._joined != joined:
+                self._apostrophe = joined
+        return self._joined
+
+    def holds(self) -> Callable[[bytes], bool]:
+        """`probe in joined()`, or (when that is long) always true: it only ever rules out.
+
+        `joined()` is short for an ordinary text, but as long as the text for a
+        megabyte of one word: then the checks are not worth their passes.
+        """
+        joined = self.joined()
+        short = len(joined) <= max(MAX_JOINED, len(self._low_bytes) // 4)
+        return joined.__contains__ if short else _yes
+
+    def pieces(self) -> frozenset[bytes]:
+        """The pieces of `joined()` (and the words with an apostrophe, which no probe is)."""
+        if self._pieces is None:
+            self.joined()
+            self._pieces = self._words
+            if self._apostrophe:
+                # Each cut adds the piece before it and the one after it.
+                cut = self._apostrophe.split(b"'")
+                self._pieces = self._words.union(
+                    [before.rpartition(b" ")[2] for before in cut[:-1]],
+                    [after.partition(b" ")[0] for after in cut[1:]])
+        return self._pieces
+
+    def spaced(self) -> bytes:
+        """An ASCII text's folded view with every non-word character a space, between two spaces."""
+        if not self._spaced:
+            self._spaced = b" " + self._low_bytes.translate(RUN_MAP) + b" "
+        return self._spaced
+
+
+class Views(NamedTuple):
+    """A text with its lowered and leet-folded views (same offsets), its words, and `Text`."""
+
+    text: str
+    lowered: str
+    folded: str
+    words: frozenset[bytes]  # of the lowered, leet-folded text
+    ascii_only: bool
+    t: Text
+
+
+def views(text: str) -> Views:
+    lowered = lower_same_length(text)
+    low_bytes = lowered.encode("utf-8", ENC)
+    folded = low_bytes.translate(LEET).decode("utf-8", ENC)
+    words = frozenset(low_bytes.translate(WORD_MAP).split())
+    ascii_only = text.isascii()
+    return Views(text, lowered, folded, words, ascii_only, Text(low_bytes, words, ascii_only))
