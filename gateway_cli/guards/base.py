@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+GuardName = Literal["secrets", "pii", "injection", "output", "custom"]
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    guard: str  # "secrets" | "pii" | "injection" | "output" | "custom"
+    guard: GuardName
     kind: str  # e.g. "openai_api_key", "email", "instruction_override"
     start: int  # code-point offset in the scanned text, inclusive
     end: int  # exclusive

@@ -29,11 +29,12 @@ import html
 import re
 import secrets
 from collections.abc import Callable, Iterator
+from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from gateway_cli.guards.base import Finding, mask
 
-GUARD = "output"
+GUARD: Final = "output"
 CANARY_PREFIX = "gw-canary-"
 
 # Characters a model (or an attacker steering it) can put between the

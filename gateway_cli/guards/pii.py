@@ -68,12 +68,12 @@ import re
 import string
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from gateway_cli.guards.base import Finding, mask
 from gateway_cli.guards.normalise import on_original
 
-GUARD = "pii"
+GUARD: Final = "pii"
 OVERFLOW = "pii_overflow"
 # Runs and candidates one pass may examine in Python before the rest of the
 # text is reported as one `pii_overflow` finding. At a few microseconds each,

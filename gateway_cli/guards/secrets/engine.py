@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from typing import Final
 
 from gateway_cli.guards.base import Finding, mask
 from gateway_cli.guards.normalise import on_original
@@ -38,7 +39,7 @@ from gateway_cli.guards.secrets.needles import NEEDLES
 from gateway_cli.guards.secrets.token_table import GATE_CHARS, TOKENS, Token
 from gateway_cli.guards.secrets.values import Hit, is_placeholder, left_ok, right_ok
 
-GUARD = "secrets"
+GUARD: Final = "secrets"
 # Confidence at or above which a finding is meant to be acted on (redact/block).
 ACT_THRESHOLD = 0.5
 

@@ -1,0 +1,8 @@
+"""Limits and spend: rate, token, concurrency and budget caps, and the stores that count them.
+
+    model.py      what a counter is, what a store answers (Granted / Refused), the Store interface
+    windows.py    the fixed windows (minute, UTC day, UTC month) a counter is kept in
+    tokens.py     a local token estimate of a request, and the usage an answer reports
+    prices.py     the dated price table and the cost of a request's usage
+    memory_store.py / sqlite_store.py / redis_store.py   one interface, chosen in [limits]
+"""

@@ -1,0 +1,40 @@
+"""The fixed windows counters live in: the minute, the UTC day, the UTC month.
+
+Fixed rather than sliding: one number per window in every store (one key in
+Redis, one row in SQLite) and a reset time a client can be told exactly in
+Retry-After. The cost is a burst of up to twice the limit across a window
+edge, which for per-minute limits is a second of traffic at worst.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+from gateway_cli.limits.model import Period
+
+# A gauge (requests in flight) is given back when its request ends; should an instance die
+# mid-request, what it held is forgotten after this long rather than held forever.
+GAUGE_TTL = 900.0
+
+
+def window(period: Period, now: float) -> tuple[str, float]:
+    """(window id, epoch second it ends) of `period` at `now`; a gauge has one window,
+    which ends GAUGE_TTL after its last use."""
+    if period == "minute":
+        start = int(now // 60) * 60
+        return str(start), float(start + 60)
+    if period == "none":
+        return "now", now + GAUGE_TTL
+    t = time.gmtime(now)
+    if period == "day":
+        start = calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0))
+        return time.strftime("%Y-%m-%d", t), float(start + 86400)
+    year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
+    return time.strftime("%Y-%m", t), float(calendar.timegm((year, month, 1, 0, 0, 0)))
+
+
+def slot(key: str, period: Period, now: float) -> tuple[str, float]:
+    """The store key of `key` in its window at `now`, and when the window ends."""
+    name, ends = window(period, now)
+    return f"{key}@{name}", ends
