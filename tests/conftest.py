@@ -81,7 +81,8 @@ def start_gateway(tmp_path: Path, *extra: str, config: str | None = None,
     with log_path.open("wb") as log:
         process = subprocess.Popen(gateway_cmd(*args), stdout=log, stderr=subprocess.STDOUT,
                                    env=env)
-    deadline = time.monotonic() + 20
+    # Generous: start-up verification hashes the environment, which a busy machine slows.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited with {process.returncode}:\n"

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.raw_upstream import RawUpstream
 from tests.fakes.upstream import FakeUpstream, status
 from tests.unit.test_guard_secrets import with_crc
@@ -26,29 +27,18 @@ KEY = "sk-screening-" + "k" * 32
 CHAT = {"model": "gpt", "messages": [{"role": "user", "content": "hello"}]}
 
 
-def _config(url: str, kind: str = "openai", extra: str = "") -> str:
-    base = f"{url}/v1" if kind == "openai" else url
-    return f"""
-[[providers]]
-name = "up"
-kind = "{kind}"
-base_url = "{base}"
-secret = "env:SCREEN_KEY"
-
-[[models]]
-name = "gpt"
-deployments = [{{ provider = "up", model = "m" }}]
-
-[routing]
-retries = 0
-{extra}"""
+def _config(url: str) -> GatewayConfig:
+    return (GatewayConfig()
+            .provider("up", "openai", base_url=f"{url}/v1", secret="env:SCREEN_KEY")
+            .model("gpt", deployment("up", "m"))
+            .section("routing", retries=0))
 
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, RawUpstream]]:
     with RawUpstream() as upstream:
         gateway = start_gateway(tmp_path_factory.mktemp("screen-raw"),
-                                config=_config(upstream.url),
+                                config=_config(upstream.url).toml(),
                                 env={**os.environ, "SCREEN_KEY": KEY})
         yield gateway, upstream
         stop_gateway(gateway)
@@ -120,8 +110,10 @@ def _echo_error(code: int, token: str) -> Any:
 @pytest.mark.parametrize("inspection", [True, False])
 def test_an_error_body_never_carries_the_gateways_credential(
         echoing: FakeUpstream, tmp_path: Path, inspection: bool) -> None:
-    extra = "" if inspection else "[inspection]\nenabled = false\n"
-    gateway = start_gateway(tmp_path, config=_config(echoing.url, extra=extra),
+    config = _config(echoing.url)
+    if not inspection:
+        config.section("inspection", enabled=False)
+    gateway = start_gateway(tmp_path, config=config.toml(),
                             env={**os.environ, "SCREEN_KEY": KEY})
     try:
         for code, client_status in ((400, 400), (429, 429), (500, 502)):

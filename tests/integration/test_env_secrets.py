@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.upstream import FakeUpstream
 
 KEY = "sk-env-handover-" + "e" * 24
@@ -25,17 +26,12 @@ def upstream() -> Iterator[FakeUpstream]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_key_is_not_in_proc_environ_and_still_used(tmp_path: Path,
                                                        upstream: FakeUpstream) -> None:
-    gateway = start_gateway(tmp_path, config=f"""
-[[providers]]
-name = "oa"
-kind = "openai"
-base_url = "{upstream.url}/v1"
-secret = "env:MY_PROVIDER_KEY"
-
-[[models]]
-name = "gpt"
-deployments = [{{ provider = "oa", model = "gpt" }}]
-""", env={**os.environ, "MY_PROVIDER_KEY": KEY, "GATEWAY_UNRELATED": "kept"})
+    config = (GatewayConfig()
+              .provider("oa", "openai", base_url=f"{upstream.url}/v1",
+                        secret="env:MY_PROVIDER_KEY")
+              .model("gpt", deployment("oa", "gpt")))
+    gateway = start_gateway(tmp_path, config=config.toml(),
+                            env={**os.environ, "MY_PROVIDER_KEY": KEY, "GATEWAY_UNRELATED": "kept"})
     try:
         environ = Path(f"/proc/{gateway.process.pid}/environ").read_bytes()
         cmdline = Path(f"/proc/{gateway.process.pid}/cmdline").read_bytes()
@@ -58,12 +54,10 @@ deployments = [{{ provider = "oa", model = "gpt" }}]
 
 def test_a_missing_env_secret_is_still_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="secret env:MY_MISSING_KEY is not set"):
-        start_gateway(tmp_path, config="""
-[[providers]]
-name = "oa"
-kind = "openai"
-secret = "env:MY_MISSING_KEY"
-""", env={k: v for k, v in os.environ.items() if k != "MY_MISSING_KEY"})
+        start_gateway(tmp_path,
+                      config=GatewayConfig().provider("oa", "openai",
+                                                      secret="env:MY_MISSING_KEY").toml(),
+                      env={k: v for k, v in os.environ.items() if k != "MY_MISSING_KEY"})
 
 
 def test_the_hand_over_reads_only_a_pipe(tmp_path: Path) -> None:

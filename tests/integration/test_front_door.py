@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.raw_upstream import RawUpstream
 from tests.fakes.upstream import FakeUpstream, ok
 from tests.integration.test_client_keys import create_client, make_home
@@ -115,21 +116,11 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
     token = create_client(home, "app")
     scoped = create_client(home, "scoped", "--models", "gpt")
     home.env["FRONT_DOOR_KEY"] = UPSTREAM_KEY
-    gateway = home.serve(tmp, config=f"""
-[[providers]]
-name = "fd"
-kind = "openai"
-base_url = "{upstream.url}/v1"
-secret = "env:FRONT_DOOR_KEY"
-
-[[models]]
-name = "gpt"
-deployments = [{{ provider = "fd", model = "gpt-up" }}]
-
-[[models]]
-name = "expensive"
-deployments = [{{ provider = "fd", model = "gpt-big" }}]
-""")
+    gateway = home.serve(tmp, config=GatewayConfig()
+                         .provider("fd", "openai", base_url=f"{upstream.url}/v1",
+                                   secret="env:FRONT_DOOR_KEY")
+                         .model("gpt", deployment("fd", "gpt-up"))
+                         .model("expensive", deployment("fd", "gpt-big")).toml())
     yield Keyed(gateway, token, scoped, upstream)
     stop_gateway(gateway)
     upstream.stop()
@@ -284,7 +275,7 @@ def test_http2_cleartext_is_not_served_by_default(keyed: Keyed) -> None:
 def test_http2_when_enabled_goes_through_the_same_gate(tmp_path: Path) -> None:
     home = make_home(tmp_path)
     token = create_client(home, "app")
-    gateway = home.serve(tmp_path, config="[server]\nhttp2 = true\n")
+    gateway = home.serve(tmp_path, config=GatewayConfig().section("server", http2=True).toml())
     try:
         body = json.dumps({**CHAT, "model": "mock/echo"}).encode()
         for path in ("/v1/chat/completions", "//v1/chat/completions", "/%2Fv1/chat/completions"):
@@ -336,11 +327,9 @@ def test_cross_site_posts_are_refused(gateway: Gateway) -> None:
 
 
 def test_configured_hosts_and_origins_are_served(tmp_path: Path) -> None:
-    gateway = start_gateway(tmp_path, config="""
-[server]
-allowed_hosts = ["gateway.internal"]
-allowed_origins = ["https://app.example.com"]
-""")
+    gateway = start_gateway(tmp_path, config=GatewayConfig().section(
+        "server", allowed_hosts=["gateway.internal"],
+        allowed_origins=["https://app.example.com"]).toml())
     try:
         body = json.dumps({**CHAT, "model": "mock/echo"}).encode()
         answer = send(gateway.port, "POST", "/v1/chat/completions", host="gateway.internal:80",
@@ -400,20 +389,13 @@ def test_a_key_given_twice_is_refused_and_nothing_goes_upstream(
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, RawUpstream]]:
     tmp = tmp_path_factory.mktemp("hostile")
     with RawUpstream() as upstream:
-        gateway = start_gateway(tmp, config=f"""
-[[providers]]
-name = "raw"
-kind = "openai"
-base_url = "{upstream.url}/v1"
-secret = "env:HOSTILE_KEY"
-
-[[models]]
-name = "gpt"
-deployments = [{{ provider = "raw", model = "gpt" }}]
-
-[routing]
-retries = 0
-""", env={**os.environ, "HOSTILE_KEY": UPSTREAM_KEY})
+        config = (GatewayConfig()
+                  .provider("raw", "openai", base_url=f"{upstream.url}/v1",
+                            secret="env:HOSTILE_KEY")
+                  .model("gpt", deployment("raw", "gpt"))
+                  .section("routing", retries=0))
+        gateway = start_gateway(tmp, config=config.toml(),
+                                env={**os.environ, "HOSTILE_KEY": UPSTREAM_KEY})
         yield gateway, upstream
         stop_gateway(gateway)
     assert "Traceback" not in gateway.log()
@@ -521,22 +503,12 @@ def test_idle_and_slow_connections_do_not_lock_others_out(keyed: Keyed) -> None:
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, FakeUpstream]]:
     tmp = tmp_path_factory.mktemp("tight")
     upstream = FakeUpstream("tight", api_key=None).start()
-    gateway = start_gateway(tmp, config=f"""
-[server]
-max_connections = 16
-header_timeout = 1
-body_timeout = 1
-max_requests_per_address = 2
-
-[[providers]]
-name = "slow"
-kind = "openai-compatible"
-base_url = "{upstream.url}/v1"
-
-[[models]]
-name = "slow"
-deployments = [{{ provider = "slow", model = "slow" }}]
-""")
+    config = (GatewayConfig()
+              .section("server", max_connections=16, header_timeout=1, body_timeout=1,
+                       max_requests_per_address=2)
+              .provider("slow", "openai-compatible", base_url=f"{upstream.url}/v1")
+              .model("slow", deployment("slow", "slow")))
+    gateway = start_gateway(tmp, config=config.toml())
     yield gateway, upstream
     stop_gateway(gateway)
     upstream.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -15,6 +16,7 @@ from gateway_cli.formats.sse import SSEParser
 from gateway_cli.guards.redact import Redactions
 from gateway_cli.guards.restore_stream import RestoringStream
 from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.upstream import FakeUpstream
 
 KEY = "sk-test-inspect-" + "i" * 20
@@ -31,44 +33,24 @@ def fakes() -> Iterator[dict[str, FakeUpstream]]:
         fake.stop()
 
 
-def _config(fakes: dict[str, FakeUpstream], inspection: str = "") -> str:
-    return f"""
-[[providers]]
-name = "oa"
-kind = "openai"
-base_url = "{fakes['oa'].url}/v1"
-secret = "env:INSPECT_KEY"
-
-[[providers]]
-name = "an"
-kind = "anthropic"
-base_url = "{fakes['an'].url}"
-secret = "env:INSPECT_KEY"
-
-[[models]]
-name = "gpt"
-deployments = [{{ provider = "oa", model = "gpt" }}]
-
-[[models]]
-name = "claude"
-deployments = [{{ provider = "an", model = "claude" }}]
-
-[[models]]
-name = "private"
-deployments = [{{ provider = "mock", model = "mock/echo" }}]
-{inspection}
-"""
+def _config(fakes: dict[str, FakeUpstream]) -> GatewayConfig:
+    return (GatewayConfig()
+            .provider("oa", "openai", base_url=f"{fakes['oa'].url}/v1",
+                      secret="env:INSPECT_KEY")
+            .provider("an", "anthropic", base_url=fakes["an"].url, secret="env:INSPECT_KEY")
+            .model("gpt", deployment("oa", "gpt"))
+            .model("claude", deployment("an", "claude"))
+            .model("private", deployment("mock", "mock/echo")))
 
 
-def _start(tmp: object, fakes: dict[str, FakeUpstream], inspection: str = "") -> Gateway:
-    return start_gateway(tmp, config=_config(fakes, inspection),  # type: ignore[arg-type]
-                         env={**os.environ, "INSPECT_KEY": KEY})
+def _start(tmp: Path, config: GatewayConfig) -> Gateway:
+    return start_gateway(tmp, config=config.toml(), env={**os.environ, "INSPECT_KEY": KEY})
 
 
 @pytest.fixture(scope="module")
 def gw(fakes: dict[str, FakeUpstream],
        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = _start(tmp_path_factory.mktemp("inspect"), fakes)
+    gateway = _start(tmp_path_factory.mktemp("inspect"), _config(fakes))
     yield gateway
     stop_gateway(gateway)
     assert EMAIL not in gateway.log()
@@ -132,8 +114,8 @@ def test_injection_in_a_tool_result_is_blocked(gw: Gateway) -> None:
 
 def test_observe_mode_changes_nothing(fakes: dict[str, FakeUpstream],
                                       tmp_path_factory: pytest.TempPathFactory) -> None:
-    gateway = _start(tmp_path_factory.mktemp("observe"), fakes,
-                     '[inspection]\nmode = "observe"\n')
+    gateway = _start(tmp_path_factory.mktemp("observe"),
+                     _config(fakes).section("inspection", mode="observe"))
     try:
         r = httpx.post(gateway.url + "/v1/chat/completions", json={
             "model": "gpt", "messages": [{"role": "user", "content": f"{INJECTION} {EMAIL}"}]})
@@ -146,8 +128,8 @@ def test_observe_mode_changes_nothing(fakes: dict[str, FakeUpstream],
 
 def test_pii_can_reroute_to_a_local_model(fakes: dict[str, FakeUpstream],
                                           tmp_path_factory: pytest.TempPathFactory) -> None:
-    gateway = _start(tmp_path_factory.mktemp("reroute"), fakes,
-                     '[inspection]\npii = { action = "reroute", reroute_to = "private" }\n')
+    gateway = _start(tmp_path_factory.mktemp("reroute"), _config(fakes).section(
+        "inspection.pii", action="reroute", reroute_to="private"))
     before = len(fakes["oa"].requests)
     try:
         r = httpx.post(gateway.url + "/v1/chat/completions", json={
@@ -218,8 +200,8 @@ def test_exfiltration_link_ends_a_stream_with_an_error_event(gw: Gateway) -> Non
 
 def test_canary_is_planted_fresh_in_every_system_prompt(
         fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> None:
-    gateway = _start(tmp_path_factory.mktemp("canary"), fakes,
-                     "[inspection]\noutput = { canary = true }\n")
+    gateway = _start(tmp_path_factory.mktemp("canary"),
+                     _config(fakes).section("inspection.output", canary=True))
     try:
         for _ in range(2):
             assert httpx.post(gateway.url + "/v1/chat/completions", json={
@@ -251,7 +233,7 @@ def test_leaked_canary_blocks_the_answer() -> None:
 
 
 def test_policy_per_client_key_and_team(fakes: dict[str, FakeUpstream],
-                                        tmp_path: object) -> None:
+                                        tmp_path: Path) -> None:
     """The same text is redacted for one key, blocked for a team, allowed for another key."""
     from tests.conftest import run_gateway
 
@@ -260,16 +242,9 @@ def test_policy_per_client_key_and_team(fakes: dict[str, FakeUpstream],
         made = run_gateway("clients", "create", name, *extra)
         assert made.returncode == 0, made.stderr
         tokens[name] = made.stdout.strip()
-    rules = """
-[[inspection.rules]]
-teams = ["research"]
-pii = { action = "block" }
-
-[[inspection.rules]]
-keys = ["ops"]
-pii = { action = "flag" }
-"""
-    gateway = _start(tmp_path, fakes, rules)
+    gateway = _start(tmp_path, _config(fakes)
+                     .rule(teams=["research"], pii={"action": "block"})
+                     .rule(keys=["ops"], pii={"action": "flag"}))
     try:
         def ask(name: str) -> httpx.Response:
             return httpx.post(gateway.url + "/v1/chat/completions",

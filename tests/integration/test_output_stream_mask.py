@@ -17,6 +17,7 @@ import re
 import string
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -26,6 +27,7 @@ import pytest
 
 from gateway_cli.formats.sse import SSEParser
 from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, Value, deployment
 from tests.fakes.upstream import FakeUpstream, drop_mid_stream, slow_stream
 
 KEY = "sk-test-streammask-" + "m" * 20  # the gateway's key for the fake providers
@@ -58,38 +60,23 @@ def fakes() -> Iterator[dict[str, FakeUpstream]]:
         fake.stop()
 
 
-def _start(tmp: object, fakes: dict[str, FakeUpstream], inspection: str) -> Gateway:
-    config = f"""
-[[providers]]
-name = "oa"
-kind = "openai"
-base_url = "{fakes['oa'].url}/v1"
-secret = "env:STREAMMASK_KEY"
-
-[[providers]]
-name = "an"
-kind = "anthropic"
-base_url = "{fakes['an'].url}"
-secret = "env:STREAMMASK_KEY"
-
-[[models]]
-name = "gpt"
-deployments = [{{ provider = "oa", model = "gpt" }}]
-
-[[models]]
-name = "claude"
-deployments = [{{ provider = "an", model = "claude" }}]
-{inspection}
-"""
-    return start_gateway(tmp, config=config,  # type: ignore[arg-type]
-                         env={**os.environ, "STREAMMASK_KEY": KEY})
+def _start(tmp: Path, fakes: dict[str, FakeUpstream], **inspection: Value) -> Gateway:
+    """A gateway on both fakes; `inspection` is its [inspection] table (empty: defaults)."""
+    config = (GatewayConfig()
+              .provider("oa", "openai", base_url=f"{fakes['oa'].url}/v1",
+                        secret="env:STREAMMASK_KEY")
+              .provider("an", "anthropic", base_url=fakes["an"].url,
+                        secret="env:STREAMMASK_KEY")
+              .model("gpt", deployment("oa", "gpt"))
+              .model("claude", deployment("an", "claude"))
+              .section("inspection", **inspection))
+    return start_gateway(tmp, config=config.toml(), env={**os.environ, "STREAMMASK_KEY": KEY})
 
 
 @pytest.fixture(scope="module")
 def masking(fakes: dict[str, FakeUpstream],
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = _start(tmp_path_factory.mktemp("mask"), fakes,
-                     '[inspection]\noutput = { action = "mask" }\n')
+    gateway = _start(tmp_path_factory.mktemp("mask"), fakes, output={"action": "mask"})
     yield gateway
     stop_gateway(gateway)
     assert LEAKED_KEY not in gateway.log() and LEAKED_EMAIL not in gateway.log()
@@ -245,7 +232,7 @@ def _anthropic_raw(gateway: Gateway) -> tuple[bytes, str, str]:
 @pytest.fixture(scope="module")
 def blocking(fakes: dict[str, FakeUpstream],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gateway = _start(tmp_path_factory.mktemp("block"), fakes, "[inspection]\n")  # the defaults
+    gateway = _start(tmp_path_factory.mktemp("block"), fakes)  # the defaults
     yield gateway
     stop_gateway(gateway)
     assert LEAKED_KEY not in gateway.log() and LEAKED_MAIL not in gateway.log()
@@ -330,12 +317,12 @@ def test_block_shows_the_first_text_only_after_the_hold(
 
 
 @pytest.mark.parametrize(("inspection", "reported"), [
-    ('[inspection]\nmode = "observe"\n', "output policy observe: block ("),
-    ('[inspection]\noutput = { action = "flag" }\n', None)])
+    ({"mode": "observe"}, "output policy observe: block ("),
+    ({"output": {"action": "flag"}}, None)], ids=["observe", "flag"])
 def test_observe_and_flag_pass_the_stream_through_unchanged_and_undelayed(
         fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory,
-        inspection: str, reported: str | None) -> None:
-    gateway = _start(tmp_path_factory.mktemp("watch"), fakes, inspection)
+        inspection: dict[str, Value], reported: str | None) -> None:
+    gateway = _start(tmp_path_factory.mktemp("watch"), fakes, **inspection)
     script = _key_per_character()
     fakes["oa"].say(*script)
     try:
@@ -353,8 +340,8 @@ def test_observe_and_flag_pass_the_stream_through_unchanged_and_undelayed(
 
 def test_observe_mode_passes_the_leak_but_reports_it(
         fakes: dict[str, FakeUpstream], tmp_path_factory: pytest.TempPathFactory) -> None:
-    gateway = _start(tmp_path_factory.mktemp("observe"), fakes,
-                     '[inspection]\nmode = "observe"\noutput = { action = "mask" }\n')
+    gateway = _start(tmp_path_factory.mktemp("observe"), fakes, mode="observe",
+                     output={"action": "mask"})
     fakes["oa"].say(*leak())
     try:
         text, _ = _openai_text(gateway)

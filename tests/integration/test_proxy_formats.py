@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.upstream import FakeUpstream, status
 
 KEY_OPENAI = "sk-test-openai-" + "o" * 20
@@ -56,57 +57,22 @@ def gw(upstreams: dict[str, FakeUpstream],
     key_file = tmp / "anthropic.key"
     key_file.write_text(KEY_ANTHROPIC + "\n")
     key_file.chmod(0o600)
-    config = f"""
-[[providers]]
-name = "oa"
-kind = "openai"
-base_url = "{upstreams['openai'].url}/v1"
-secret = "env:TEST_OPENAI_KEY"
-
-[[providers]]
-name = "an"
-kind = "anthropic"
-base_url = "{upstreams['anthropic'].url}"
-secret = "file:{key_file}"
-
-[[providers]]
-name = "az"
-kind = "azure"
-base_url = "{upstreams['azure'].url}"
-api_version = "2024-10-21"
-secret = "env:TEST_AZURE_KEY"
-
-[[providers]]
-name = "co"
-kind = "openai-compatible"
-base_url = "{upstreams['compat'].url}/v1"
-
-[[models]]
-name = "gpt-4o"
-deployments = [{{ provider = "oa", model = "gpt-4o" }}]
-
-[[models]]
-name = "fast"
-deployments = [{{ provider = "oa", model = "gpt-4o-mini-2024-07-18" }}]
-
-[[models]]
-name = "claude"
-deployments = [{{ provider = "an", model = "claude-sonnet-4-5" }}]
-
-[[models]]
-name = "azure-gpt"
-deployments = [{{ provider = "az", model = "my-deployment" }}]
-
-[[models]]
-name = "local"
-deployments = [{{ provider = "co", model = "llama3" }}]
-
-[[models]]
-name = "text-embedding-3-small"
-deployments = [{{ provider = "oa", model = "text-embedding-3-small" }}]
-"""
+    config = (GatewayConfig()
+              .provider("oa", "openai", base_url=f"{upstreams['openai'].url}/v1",
+                        secret="env:TEST_OPENAI_KEY")
+              .provider("an", "anthropic", base_url=upstreams["anthropic"].url,
+                        secret=f"file:{key_file}")
+              .provider("az", "azure", base_url=upstreams["azure"].url,
+                        api_version="2024-10-21", secret="env:TEST_AZURE_KEY")
+              .provider("co", "openai-compatible", base_url=f"{upstreams['compat'].url}/v1")
+              .model("gpt-4o", deployment("oa", "gpt-4o"))
+              .model("fast", deployment("oa", "gpt-4o-mini-2024-07-18"))
+              .model("claude", deployment("an", "claude-sonnet-4-5"))
+              .model("azure-gpt", deployment("az", "my-deployment"))
+              .model("local", deployment("co", "llama3"))
+              .model("text-embedding-3-small", deployment("oa", "text-embedding-3-small")))
     env = {**os.environ, "TEST_OPENAI_KEY": KEY_OPENAI, "TEST_AZURE_KEY": KEY_AZURE}
-    gateway = start_gateway(tmp, config=config, env=env)
+    gateway = start_gateway(tmp, config=config.toml(), env=env)
     yield gateway
     stop_gateway(gateway)
     log = gateway.log()

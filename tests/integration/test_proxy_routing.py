@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.upstream import (
     FakeUpstream,
     drop,
@@ -42,53 +43,30 @@ def _reset(fakes: dict[str, FakeUpstream]) -> None:
         fake.clear()
 
 
-def _provider(name: str, fake: FakeUpstream) -> str:
-    return (f'[[providers]]\nname = "{name}"\nkind = "openai"\nbase_url = "{fake.url}/v1"\n'
-            'secret = "env:ROUTING_KEY"\n')
+def _providers(fakes: dict[str, FakeUpstream], *names: str) -> GatewayConfig:
+    """The fakes `names` as OpenAI providers of the same name, signed with ROUTING_KEY."""
+    config = GatewayConfig()
+    for name in names:
+        config.provider(name, "openai", base_url=f"{fakes[name].url}/v1",
+                        secret="env:ROUTING_KEY")
+    return config
 
 
 @pytest.fixture(scope="module")
 def gw(fakes: dict[str, FakeUpstream],
        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    config = "".join(_provider(n, f) for n, f in fakes.items()) + """
-[server]
-log_level = "debug"
-
-[routing]
-retries = 2
-backoff_initial = 0.05
-backoff_max = 0.2
-max_retry_after = 2
-breaker_failures = 6
-breaker_cooldown = 3600
-
-[[models]]
-name = "failover"
-deployments = [
-  { provider = "a", model = "m", priority = 0 },
-  { provider = "b", model = "m", priority = 1 },
-]
-
-[[models]]
-name = "single"
-deployments = [{ provider = "c", model = "m", timeout = 1.0 }]
-
-[[models]]
-name = "breaker"
-strategy = "priority"
-deployments = [
-  { provider = "d", model = "m", priority = 0 },
-  { provider = "b", model = "m", priority = 1 },
-]
-
-[[models]]
-name = "timeout-failover"
-deployments = [
-  { provider = "a", model = "slow", priority = 0, timeout = 0.5 },
-  { provider = "b", model = "m", priority = 1 },
-]
-"""
-    gateway = start_gateway(tmp_path_factory.mktemp("routing"), config=config,
+    config = (_providers(fakes, *fakes)
+              .section("server", log_level="debug")
+              .section("routing", retries=2, backoff_initial=0.05, backoff_max=0.2,
+                       max_retry_after=2, breaker_failures=6, breaker_cooldown=3600)
+              .model("failover", deployment("a", "m", priority=0),
+                     deployment("b", "m", priority=1))
+              .model("single", deployment("c", "m", timeout=1.0))
+              .model("breaker", deployment("d", "m", priority=0),
+                     deployment("b", "m", priority=1), strategy="priority")
+              .model("timeout-failover", deployment("a", "slow", priority=0, timeout=0.5),
+                     deployment("b", "m", priority=1)))
+    gateway = start_gateway(tmp_path_factory.mktemp("routing"), config=config.toml(),
                             env={**os.environ, "ROUTING_KEY": KEY})
     yield gateway
     stop_gateway(gateway)
@@ -187,11 +165,11 @@ def test_connection_refused_is_502(gw: Gateway, tmp_path: Path) -> None:
     from tests.conftest import free_port
 
     port = free_port()
-    config = (f'[[providers]]\nname = "gone"\nkind = "openai-compatible"\n'
-              f'base_url = "http://127.0.0.1:{port}/v1"\n'
-              '[routing]\nretries = 1\nbackoff_initial = 0\n'
-              '[[models]]\nname = "gone"\ndeployments = [{ provider = "gone", model = "m" }]\n')
-    lone = start_gateway(tmp_path, config=config)
+    config = (GatewayConfig()
+              .provider("gone", "openai-compatible", base_url=f"http://127.0.0.1:{port}/v1")
+              .section("routing", retries=1, backoff_initial=0)
+              .model("gone", deployment("gone", "m")))
+    lone = start_gateway(tmp_path, config=config.toml())
     try:
         r = _post(lone, "gone")
     finally:
@@ -274,3 +252,32 @@ def test_client_leaving_mid_stream_stops_the_relay(gw: Gateway,
     while time.monotonic() < deadline and gw.log().count("client left; request") == before:
         time.sleep(0.05)
     assert gw.log().count("client left; request") == before + 1
+
+
+def test_a_failure_while_the_fallback_cools_down_is_503_not_the_upstream_body(
+        fakes: dict[str, FakeUpstream], tmp_path: Path) -> None:
+    """The fallback rests after an earlier failure; the primary fails now and its breaker
+    opens too: the client hears 503 with Retry-After (wait), not the primary's raw 502."""
+    config = (_providers(fakes, "a", "b")
+              .section("routing", retries=2, backoff_initial=0.01, backoff_max=0.05,
+                       breaker_failures=1, breaker_cooldown=3600)
+              .model("pair", deployment("a", "m", priority=0), deployment("b", "m", priority=1))
+              .model("b-only", deployment("b", "m")))
+    gw = start_gateway(tmp_path, config=config.toml(), env={**os.environ, "ROUTING_KEY": KEY})
+    try:
+        fakes["b"].script(status(500, body={"error": {"message": "fallback exploded"}}))
+        rested = _post(gw, "b-only")  # b fails once and rests for the cooldown
+        assert rested.status_code == 503 and "exploded" not in rested.text
+        fakes["a"].script(status(500, body={"error": {"message": "primary exploded"}}))
+        r = _post(gw, "pair")
+        assert r.status_code == 503, r.text
+        error = r.json()["error"]
+        assert error["code"] == "no_healthy_deployment"
+        assert "exploded" not in r.text
+        assert 3000 < int(r.headers["retry-after"]) <= 3600
+        hits = len(fakes["a"].requests) + len(fakes["b"].requests)
+        again = _post(gw, "pair")
+        assert again.status_code == 503
+        assert len(fakes["a"].requests) + len(fakes["b"].requests) == hits  # nothing tried
+    finally:
+        stop_gateway(gw)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.raw_upstream import RawUpstream
 
 KEY = "sk-redirect-test-" + "r" * 24
@@ -26,41 +27,19 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with RawUpstream() as redirecting, RawUpstream() as elsewhere:
-        gateway = start_gateway(tmp_path_factory.mktemp("redirect"), config=f"""
-[[providers]]
-name = "oa"
-kind = "openai"
-base_url = "{redirecting.url}/v1"
-secret = "env:REDIRECT_KEY"
-
-[[providers]]
-name = "an"
-kind = "anthropic"
-base_url = "{redirecting.url}"
-secret = "env:REDIRECT_KEY"
-
-[[providers]]
-name = "az"
-kind = "azure"
-base_url = "{redirecting.url}"
-api_version = "2024-10-21"
-secret = "env:REDIRECT_KEY"
-
-[[models]]
-name = "oa"
-deployments = [{{ provider = "oa", model = "m" }}]
-
-[[models]]
-name = "an"
-deployments = [{{ provider = "an", model = "m" }}]
-
-[[models]]
-name = "az"
-deployments = [{{ provider = "az", model = "m" }}]
-
-[routing]
-breaker_failures = 1000
-""", env={**os.environ, "REDIRECT_KEY": KEY})
+        config = (GatewayConfig()
+                  .provider("oa", "openai", base_url=f"{redirecting.url}/v1",
+                            secret="env:REDIRECT_KEY")
+                  .provider("an", "anthropic", base_url=redirecting.url,
+                            secret="env:REDIRECT_KEY")
+                  .provider("az", "azure", base_url=redirecting.url, api_version="2024-10-21",
+                            secret="env:REDIRECT_KEY")
+                  .model("oa", deployment("oa", "m"))
+                  .model("an", deployment("an", "m"))
+                  .model("az", deployment("az", "m"))
+                  .section("routing", breaker_failures=1000))
+        gateway = start_gateway(tmp_path_factory.mktemp("redirect"), config=config.toml(),
+                                env={**os.environ, "REDIRECT_KEY": KEY})
         yield Setup(gateway, redirecting, elsewhere)
         stop_gateway(gateway)
     log = gateway.log()
