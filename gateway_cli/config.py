@@ -188,6 +188,54 @@ class RoutingConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     breaker_cooldown: Seconds = 30.0
 
 
+Budget = Annotated[float, msgspec.Meta(gt=0, le=1e9)]  # US dollars
+PerMillion = Annotated[float, msgspec.Meta(ge=0, le=1e6)]  # US dollars per million tokens
+
+
+class LimitSet(_Strict, frozen=True, forbid_unknown_fields=True):
+    """Caps on one client key, team or public model; every one optional."""
+
+    rpm: PositiveInt | None = None  # requests per minute
+    tpm: PositiveInt | None = None  # input + output tokens per minute
+    concurrent: PositiveInt | None = None  # requests in flight
+    max_input_tokens: PositiveInt | None = None  # per request (estimated before the call)
+    max_output_tokens: PositiveInt | None = None  # per request (max_tokens clamped or refused)
+    daily_budget: Budget | None = None  # spend per UTC day
+    monthly_budget: Budget | None = None  # spend per UTC calendar month
+
+
+class NamedLimits(LimitSet, frozen=True, forbid_unknown_fields=True):
+    name: str = ""  # required: checked with the other limits rules (it follows defaults)
+
+
+class PriceConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """A price that replaces the built-in table for one upstream model or one deployment."""
+
+    input: PerMillion
+    output: PerMillion
+    cached_input: PerMillion | None = None
+    model: Name | None = None  # the provider's model name, as in a deployment's `model`
+    deployment: Name | None = None  # a deployment id: "provider/model"
+
+
+class LimitsConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    store: Literal["memory", "sqlite", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: str | None = None  # a secret reference (store:, env:, keyring:, file:)
+    # closed: refuse with 503 while the shared store is unreachable; local: count per
+    # instance until it is back (said in the log at each change).
+    on_store_failure: Literal["closed", "local"] = "closed"
+    on_excess_output: Literal["clamp", "refuse"] = "clamp"
+    # The output a request is assumed to produce when it sets no cap, for token and
+    # spend reservations before the call (corrected to the reported usage after it).
+    assumed_output_tokens: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
+    per_key: LimitSet = msgspec.field(default_factory=LimitSet)  # every client key, each alone
+    keys: list[NamedLimits] = msgspec.field(default_factory=list)  # by client key name
+    teams: list[NamedLimits] = msgspec.field(default_factory=list)
+    models: list[NamedLimits] = msgspec.field(default_factory=list)  # by public model name
+    prices: list[PriceConfig] = msgspec.field(default_factory=list)
+
+
 class SecretsConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     """Where `store:` secrets live; `--secrets` and `--passphrase-*` override it."""
 
@@ -202,8 +250,17 @@ class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     mock: MockConfig = msgspec.field(default_factory=MockConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     inspection: InspectionConfig = msgspec.field(default_factory=InspectionConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     providers: list[ProviderConfig] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
+
+
+def secret_references(config: Config) -> list[str]:
+    """Every secret reference the config holds: provider keys and the limits store's password."""
+    refs = [p.secret for p in config.providers if p.secret]
+    if config.limits.redis_password:
+        refs.append(config.limits.redis_password)
+    return refs
 
 
 _PATH_RE = re.compile(r" - at `\$(?P<path>[^`]*)`$")
@@ -342,6 +399,37 @@ def _cross_check(config: Config) -> list[str]:
                 problems.append(f"{key}.deployments[{j}].provider = {d.provider!r}: no such "
                                 f"provider (known: {known})")
     problems += _inspection_checks(config, seen)
+    problems += _limits_checks(config.limits, seen)
+    return problems
+
+
+def _limits_checks(limits: LimitsConfig, models: set[str]) -> list[str]:
+    problems: list[str] = []
+    url = limits.redis_url
+    if not re.match(r"^rediss?://[^/\s@]+(:\d+)?(/\d{1,2})?$", url):
+        # Never echo a URL with '@': the part before it would be a password.
+        shown = "(not shown: it holds '@')" if "@" in url else repr(url)
+        problems.append(f"limits.redis_url = {shown}: expected redis://host:port/db; a "
+                        "password goes in 'redis_password' as a reference, never in the URL")
+    if limits.redis_password is not None and not _SECRET_REF.match(limits.redis_password):
+        problems.append("limits.redis_password: expected a reference 'store:NAME', "
+                        "'env:NAME', 'keyring:NAME' or 'file:/absolute/path', never the "
+                        "password itself")
+    for group in ("keys", "teams", "models"):
+        names: set[str] = set()
+        for i, entry in enumerate(getattr(limits, group)):
+            if not entry.name:
+                problems.append(f"limits.{group}[{i}]: missing required key 'name'")
+            elif entry.name in names:
+                problems.append(f"limits.{group}[{i}].name = {entry.name!r}: given twice")
+            names.add(entry.name)
+            if group == "models" and entry.name not in models:
+                problems.append(f"limits.models[{i}].name = {entry.name!r}: no such model")
+    for i, price in enumerate(limits.prices):
+        if (price.model is None) == (price.deployment is None):
+            problems.append(f"limits.prices[{i}]: give exactly one of 'model' or 'deployment'")
+        if price.cached_input is not None and price.cached_input > price.input:
+            problems.append(f"limits.prices[{i}].cached_input: more than 'input'")
     return problems
 
 

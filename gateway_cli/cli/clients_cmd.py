@@ -37,10 +37,12 @@ def clients() -> None:
 @click.argument("name")
 @click.option("--models", default=None, metavar="A,B",
               help="Only these public model names (default: all).")
-@click.option("--rpm", type=click.IntRange(1), default=None, help="Requests per minute.")
-@click.option("--team", default=None, help="Team name, for inspection rules by team.")
+@click.option("--rpm", type=click.IntRange(1), default=None,
+              help="Requests per minute (overrides [limits] for this key).")
+@click.option("--team", default=None, help="Team name, for inspection rules and team limits.")
 @click.option("--budget", type=click.FloatRange(0), default=None, metavar="USD",
-              help="Spend limit in USD, recorded with the key for the spend limiter.")
+              help="Monthly spend limit in USD (UTC calendar month); 0 refuses every "
+                   "request.")
 @click.option("--expires", default=None, metavar="30d|ISO-DATE", help="When the key stops "
               "working.")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,

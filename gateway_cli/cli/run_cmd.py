@@ -176,10 +176,10 @@ def run(url: str, models: str | None, ttl: str, lease: float, config_path: Path 
 
     named: list[str] = []
     if config_path is not None:
-        from gateway_cli.config import load_config
+        from gateway_cli.config import load_config, secret_references
         from gateway_cli.server.env_handover import env_names
 
-        named = env_names(p.secret for p in load_config(config_path).providers)
+        named = env_names(secret_references(load_config(config_path)))
     base_url = url.rstrip("/")
     if not _reachable(base_url):
         raise GatewayError(f"no gateway answers at {base_url}; start one with `gateway serve` "

@@ -41,7 +41,7 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     model `mock/echo`, which echoes the last user message: enough to try any
     OpenAI client against http://127.0.0.1:4000/v1 before adding providers.
     """
-    from gateway_cli.config import load_config
+    from gateway_cli.config import load_config, secret_references
     from gateway_cli.keys.refs import hand_over
     from gateway_cli.server import env_handover
     from gateway_cli.server.launch import run
@@ -50,7 +50,7 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     handed = env_handover.receive()
     hand_over(handed)
     config = load_config(config_path)
-    names = env_handover.env_names(p.secret for p in config.providers)
+    names = env_handover.env_names(secret_references(config))
     if env_handover.parent_keeps_environment() and (handed or any(n in os.environ
                                                                    for n in names)):
         if not allow_launcher_env:

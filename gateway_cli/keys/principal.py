@@ -21,6 +21,7 @@ class Principal:
     kind: PrincipalKind
     models: tuple[str, ...] | None = None
     rpm: int | None = None
+    budget: float | None = None  # US dollars per UTC month
     team: str | None = None
 
     def may_use(self, model: str) -> bool:

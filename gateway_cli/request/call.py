@@ -7,8 +7,10 @@ from typing import Any
 
 from gateway_cli.config import Mode, OutputPolicyConfig
 from gateway_cli.guards.redact import Redactions
+from gateway_cli.limits.tokens import Usage
 from gateway_cli.providers.adapt import Ids
 from gateway_cli.providers.operations import Op
+from gateway_cli.routing.table import Deployment
 
 
 @dataclass
@@ -24,12 +26,19 @@ class Call:
     mode: Mode = "enforce"
     canary: str | None = None
     known: frozenset[str] = frozenset()  # hashes of sensitive values the client sent
+    include_usage: bool = False  # the client asked for usage in its stream
+    # Limits: read the usage the provider reports (and drop the usage chunk the gateway
+    # asked for on the client's behalf); the relay fills in what it found.
+    count_usage: bool = False
+    strip_usage: bool = False
+    usage: Usage | None = None
+    served_by: Deployment | None = None
 
     @property
     def streaming(self) -> bool:
         return self.body.get("stream") is True
 
-    @property
-    def include_usage(self) -> bool:
-        options = self.body.get("stream_options")
-        return isinstance(options, dict) and options.get("include_usage") is True
+
+def asks_stream_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True

@@ -1,7 +1,8 @@
 """What the client hears when the failover planner stops.
 
 `cooling`: 503 with Retry-After, when every deployment left is resting
-after repeated failures (the client should wait, not give up). Otherwise the
+after repeated failures (the client should wait, not give up); `capacity`:
+429 with Retry-After, when every deployment is at its configured rate. Otherwise the
 last failure: 504 for a timeout, 502 for an unreachable or redirecting
 upstream or a rejected gateway credential (the client cannot fix those), the
 upstream's own error body for an HTTP error (translated to the client's
@@ -54,6 +55,10 @@ def give_up_error(stop: GiveUp, route: ModelRoute, op_name: str,
         return HttpError(503, f"every deployment of model {route.name!r} is cooling down "
                          f"after repeated failures{after}; retry shortly",
                          "no_healthy_deployment",
+                         headers=[(b"retry-after", _seconds(stop.reopens_in))])
+    if stop.reason == "capacity":
+        return HttpError(429, f"every deployment of model {route.name!r} is at its configured "
+                         "rate limit; retry shortly", "deployment_capacity",
                          headers=[(b"retry-after", _seconds(stop.reopens_in))])
     if last is not None:
         return failure_error(*last)

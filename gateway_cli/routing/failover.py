@@ -15,9 +15,12 @@ says; it never sleeps, sends or reads a clock. The rules, in order:
   Retry-After if longer. A Retry-After beyond `max_retry_after` stops the
   retries so the client hears it now rather than after a long wait.
 - At most `retries` attempts after the first.
+- A deployment at its capacity (its rpm/tpm, counted by the limits stage)
+  is passed over for this request without an attempt.
 - When no deployment is left because every one not struck off is cooling
   down, the answer is 503 with the time the first reopens, not the last
-  upstream error (a client should wait, not give up).
+  upstream error (a client should wait, not give up); when every one is at
+  capacity, 429 with the time the first frees a slot.
 """
 
 from __future__ import annotations
@@ -54,9 +57,10 @@ class Failed:
 @dataclass(frozen=True)
 class GiveUp:
     """Stop: `final` / `exhausted` / `retry_after` answer with the last failure; `cooling`
-    with 503 and `reopens_in`; `unsupported` with 400 (no deployment serves the operation)."""
+    with 503 and `reopens_in`; `capacity` with 429 and `reopens_in`; `unsupported` with 400
+    (no deployment serves the operation)."""
 
-    reason: Literal["final", "exhausted", "retry_after", "cooling", "unsupported"]
+    reason: Literal["final", "exhausted", "retry_after", "cooling", "capacity", "unsupported"]
     reopens_in: float = 0.0
 
 
@@ -84,6 +88,7 @@ class Planner(Generic[D]):
         self._settings = settings
         self._rng = rng
         self._struck: set[str] = set()
+        self._busy: dict[str, float] = {}  # at capacity: seconds until it frees a slot
         self._index = 0
         self.failures = 0
 
@@ -108,6 +113,11 @@ class Planner(Generic[D]):
     def unsupported(self, dep: D) -> None:
         """`dep` cannot serve this request's operation: strike it off without an attempt."""
         self._struck.add(dep.id)
+
+    def at_capacity(self, dep: D, frees_in: float) -> None:
+        """`dep` is at its rate capacity: pass it over for this request without an attempt."""
+        self._struck.add(dep.id)
+        self._busy[dep.id] = frees_in
 
     def failed(self, dep: D, failure: Failed, now: float) -> float | GiveUp:
         """Seconds to wait before the next `pick`, or why to stop.
@@ -141,4 +151,6 @@ class Planner(Generic[D]):
                    if d.id not in self._struck]
         if cooling:
             return GiveUp("cooling", max(0.0, min(cooling) - now))
+        if self._busy and not self.failures:
+            return GiveUp("capacity", max(0.0, min(self._busy.values())))
         return GiveUp("exhausted" if self.failures else "unsupported")

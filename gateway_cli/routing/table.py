@@ -47,6 +47,8 @@ class Deployment:
     weight: float
     priority: int
     timeout: float
+    rpm: int | None = None  # the provider account's capacity for this deployment
+    tpm: int | None = None
 
     @property
     def family(self) -> Family:

@@ -18,6 +18,7 @@ from gateway_cli.config import Config
 from gateway_cli.formats.errors import HttpError, openai_error
 from gateway_cli.server import proxy
 from gateway_cli.server.front import Front
+from gateway_cli.server.limits_setup import make_limiter
 from gateway_cli.server.runtime import Runtime, build_runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
@@ -41,6 +42,13 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
             pool.open(provider.name, max_connections=provider.max_connections,
                       connect_timeout=provider.connect_timeout)
 
+    async def open_limits() -> None:
+        runtime.limiter = make_limiter(runtime)
+
+    async def close_limits() -> None:
+        if runtime.limiter is not None:
+            await runtime.limiter.store.close()
+
     @get("/health", sync_to_thread=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
@@ -62,8 +70,8 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
     app = Litestar(
         route_handlers=[health, list_models, *routes],
         exception_handlers={HTTPException: _http_exception},
-        on_startup=[open_pool],
-        on_shutdown=[pool.close],
+        on_startup=[open_pool, open_limits],
+        on_shutdown=[pool.close, close_limits],
         openapi_config=None,
         logging_config=None,
         debug=False,

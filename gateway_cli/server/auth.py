@@ -67,19 +67,12 @@ def _run_claims_valid(claims: dict[str, Any]) -> bool:
 
 
 @dataclass
-class _Window:
-    start: float
-    count: int = 0
-
-
-@dataclass
 class Authenticator:
     table: ClientTable
     # kid -> (key, end of its grace period or None for the current key)
     jwt_keys: Mapping[str, tuple[bytes, float | None]] = field(default_factory=dict)
     revoked_jtis: frozenset[str] = frozenset()
     leases: Mapping[str, float] = field(default_factory=dict)  # run jti -> lease end
-    windows: dict[str, _Window] = field(default_factory=dict)
 
     @property
     def open(self) -> bool:
@@ -89,13 +82,12 @@ class Authenticator:
                  jwt_keys: Mapping[str, tuple[bytes, float | None]] | None = None,
                  revoked_jtis: frozenset[str] | None = None,
                  leases: Mapping[str, float] | None = None) -> Authenticator:
-        """A new snapshot with some parts swapped; rate windows carry over."""
+        """A new snapshot with some parts swapped (rate limits live in the limits store)."""
         return Authenticator(table=table if table is not None else self.table,
                              jwt_keys=jwt_keys if jwt_keys is not None else self.jwt_keys,
                              revoked_jtis=(revoked_jtis if revoked_jtis is not None
                                            else self.revoked_jtis),
-                             leases=leases if leases is not None else self.leases,
-                             windows=self.windows)
+                             leases=leases if leases is not None else self.leases)
 
     def _identify(self, token: str, now: float) -> Principal | None:
         if token.startswith(PREFIX):
@@ -103,9 +95,10 @@ class Authenticator:
             if client is None:
                 return None
             # Tokens of one client key in a rotation's grace period share its name,
-            # and so its rate window (keyed by name, see check).
+            # and so their limits and spend (counted by name, limits/plan.py).
             return Principal(id=client.id, name=client.name, kind=client.kind,
-                             models=client.models, rpm=client.rpm, team=client.team)
+                             models=client.models, rpm=client.rpm, team=client.team,
+                             budget=client.budget)
         if token.count(".") == 2 and self.jwt_keys:
             keys = {kid: key for kid, (key, until) in self.jwt_keys.items()
                     if until is None or now < until}
@@ -135,14 +128,4 @@ class Authenticator:
                               "missing_api_key")
             return Denied(401, "the gateway key is invalid, expired or revoked",
                           "invalid_api_key")
-        if principal.rpm is not None:
-            key = f"{principal.kind}:{principal.name}"
-            window = self.windows.get(key)
-            if window is None or moment - window.start >= 60:
-                window = self.windows[key] = _Window(moment)
-            if window.count >= principal.rpm:
-                wait = max(1, int(60 - (moment - window.start)) + 1)
-                return Denied(429, f"this gateway key is limited to {principal.rpm} "
-                              "requests per minute", "rate_limit_exceeded", retry_after=wait)
-            window.count += 1
         return principal

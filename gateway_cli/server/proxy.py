@@ -19,14 +19,16 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import msgspec
 from litestar.types import Receive, Scope, Send
 
 from gateway_cli.formats.errors import HttpError
 from gateway_cli.guards.pipeline import Inspector
 from gateway_cli.keys.principal import OPEN, Principal
+from gateway_cli.limits.tokens import with_stream_usage
 from gateway_cli.providers.adapt import Ids, client_error
 from gateway_cli.providers.operations import CLIENT_FAMILY, Op
-from gateway_cli.request.call import Call
+from gateway_cli.request.call import Call, asks_stream_usage
 from gateway_cli.request.choose_route import choose_route
 from gateway_cli.request.give_up import Passthrough
 from gateway_cli.request.inspect_request import Screened, add_canary, screen
@@ -39,6 +41,7 @@ from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.proxy")
+_encode = msgspec.json.Encoder().encode
 
 PATHS = {
     Op.CHAT: "/v1/chat/completions",
@@ -173,11 +176,34 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                 if output is not None else (screened.body, screened.raw, None)
             route = choose_route(runtime.models, runtime.hooks, op, screened.model, body,
                                  principal, headers)
+            limiter = runtime.limiter
+            admission = None
+            count_usage = strip_usage = False
+            include_usage = asks_stream_usage(body)
+            if limiter is not None:
+                admitted, limited = await limiter.admit(principal, op, body, route)
+                admission = admitted
+                if admission is not None:
+                    headers += admission.headers
+                    count_usage = admission.ask is not None
+                    if count_usage and op is Op.CHAT and body.get("stream") is True \
+                            and not include_usage:
+                        limited = with_stream_usage(limited)
+                        strip_usage = True
+                if limited is not body:
+                    body, raw = limited, _encode(limited)
             call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),
                         ids=Ids(request_id, int(time.time())), response_headers=headers,
                         redactions=screened.redactions, output=output,
-                        mode=inspection.mode, canary=canary, known=screened.known)
-            await _unless_client_leaves(execute(runtime, pool, route, call, send), receive)
+                        mode=inspection.mode, canary=canary, known=screened.known,
+                        include_usage=include_usage, count_usage=count_usage,
+                        strip_usage=strip_usage)
+            try:
+                await _unless_client_leaves(execute(runtime, pool, route, call, send,
+                                                    admission), receive)
+            finally:
+                if admission is not None and limiter is not None:
+                    await limiter.settle(admission, call.usage, call.served_by)
         except Passthrough as err:
             await asgi_io.send_response(send, err.status, err.body,
                                         headers=[*headers, *err.headers])

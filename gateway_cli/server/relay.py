@@ -21,12 +21,15 @@ from litestar.types import Send
 from gateway_cli.formats.errors import HttpError
 from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.guards.restore_stream import RestoringStream
+from gateway_cli.limits.tokens import reported_usage
+from gateway_cli.limits.usage_tap import UsageTap
 from gateway_cli.providers.adapt import Adapter, adapter_for
 from gateway_cli.providers.operations import Op
 from gateway_cli.providers.wire import Unsupported, url_for
 from gateway_cli.request.call import Call
 from gateway_cli.request.give_up import failure_error, give_up_error
 from gateway_cli.request.inspect_answer import judge_and_restore, screen_error
+from gateway_cli.request.limits import Admission
 from gateway_cli.routing import health as hp
 from gateway_cli.routing import strategies
 from gateway_cli.routing.failover import GiveUp, Planner, Settings, counts_against_health
@@ -69,6 +72,8 @@ def _plan(dep: Deployment, call: Call) -> _Plan:
 async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
                    headers: list[tuple[bytes, bytes]]) -> None:
     if isinstance(outcome, Stream):
+        tap = UsageTap(plan.adapter.upstream, strip=call.strip_usage and plan.adapter.passthrough) \
+            if call.count_usage else None
         converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
         restorer = RestoringStream(plan.adapter.client, call.redactions) \
             if call.redactions else None
@@ -76,9 +81,14 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
                                mode=call.mode) if call.output is not None else None
         provider = plan.dep.provider
         credentials = (provider.secret, provider.previous_secret()) if provider else ()
-        await relay_stream(send, outcome, converter, plan.adapter, headers, restorer, policy,
-                           call.ids.request_id, credentials)
+        try:
+            await relay_stream(send, outcome, converter, plan.adapter, headers, restorer, policy,
+                               call.ids.request_id, credentials, tap)
+        finally:
+            call.usage = tap.usage if tap is not None else None
         return
+    if call.count_usage:
+        call.usage = reported_usage(plan.adapter.upstream, outcome.body)
     try:
         answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)
         if outcome.status < 400 and (call.output is not None or call.redactions):
@@ -97,8 +107,12 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
 
 
 async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call: Call,
-                  send: Send) -> None:
-    """Answer `call` from one of `route`'s deployments, or raise HttpError."""
+                  send: Send, admission: Admission | None = None) -> None:
+    """Answer `call` from one of `route`'s deployments, or raise HttpError.
+
+    `call.served_by` and `call.usage` say afterwards which deployment answered and what
+    it reported using (when `call.count_usage`), for the limits to settle.
+    """
     cfg = runtime.config.routing
     health = runtime.health
     planner = Planner(strategies.order(route.strategy, route.deployments, health, runtime.rng),
@@ -118,6 +132,12 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
             continue
         except TranslationError as err:
             raise HttpError(400, str(err), "unsupported_by_upstream") from None
+        if runtime.limiter is not None and (dep.rpm or dep.tpm):
+            busy = await runtime.limiter.take_deployment(
+                admission, dep, admission.ask if admission is not None else None)
+            if busy is not None:
+                planner.at_capacity(dep, busy.resets_at - time.time())
+                continue
         state = health[dep.id]
         started = time.monotonic()
         hp.on_attempt(state, started)
@@ -131,6 +151,7 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
                    (b"x-gateway-attempts", str(planner.attempt).encode())]
         if not isinstance(outcome, Failure):
             hp.on_success(state, time.monotonic() - started)
+            call.served_by = dep
             await _deliver(plan, outcome, call, send, headers)
             return
         last = (plan.adapter, outcome)

@@ -11,13 +11,14 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway_cli.config import Config, ProviderConfig, default_base_url
+from gateway_cli.config import Config, ProviderConfig, default_base_url, secret_references
 from gateway_cli.keys.clients import ClientTable
-from gateway_cli.keys.refs import resolve, scrub_environment
+from gateway_cli.keys.refs import Secret, resolve, scrub_environment
 from gateway_cli.keys.store import SecretStore
 from gateway_cli.providers import mock
 from gateway_cli.providers.operations import PROVIDER_FAMILY
 from gateway_cli.providers.wire import ProviderWire
+from gateway_cli.request.limits import Limiter
 from gateway_cli.routing.health import DeploymentHealth
 from gateway_cli.routing.hooks import RouteHook
 from gateway_cli.routing.table import Deployment, ModelRoute, Provider
@@ -35,6 +36,8 @@ class Runtime:
     home: Path | None = None
     store: SecretStore | None = None
     auth: Authenticator = field(default_factory=lambda: Authenticator(ClientTable({})))
+    limits_password: Secret | None = None  # the shared limits store's (Redis AUTH)
+    limiter: Limiter | None = None  # made when serving starts (the store opens in its loop)
 
 
 def _provider(config: ProviderConfig, store: SecretStore | None) -> Provider:
@@ -58,8 +61,11 @@ def build_runtime(config: Config, *, scrub_env: bool = False, home: Path | None 
                   store: SecretStore | None = None) -> Runtime:
     runtime = Runtime(config=config, home=home, store=store)
     runtime.providers = {p.name: _provider(p, store) for p in config.providers}
+    if config.limits.redis_password and config.limits.store == "redis":
+        runtime.limits_password = resolve(config.limits.redis_password, "the limits store",
+                                          store)
     if scrub_env:
-        scrub_environment([p.secret for p in config.providers if p.secret])
+        scrub_environment(secret_references(config))
     if config.mock.enabled:
         dep = Deployment(id="mock/echo", provider=None, model=mock.MODEL, weight=1.0,
                          priority=0, timeout=60.0)
@@ -77,6 +83,8 @@ def build_runtime(config: Config, *, scrub_env: bool = False, home: Path | None 
                 weight=d.weight,
                 priority=d.priority,
                 timeout=d.timeout or (provider.timeout if provider else 60.0),
+                rpm=d.rpm,
+                tpm=d.tpm,
             ))
         owner = model.deployments[0].provider
         runtime.models[model.name] = ModelRoute(model.name, model.strategy, tuple(deployments),

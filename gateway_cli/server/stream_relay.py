@@ -17,6 +17,7 @@ from litestar.types import Send
 from gateway_cli.formats.sse import SSEError
 from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.keys.refs import Secret
+from gateway_cli.limits.usage_tap import UsageTap
 from gateway_cli.providers.adapt import Adapter, StreamConverter, stream_error
 from gateway_cli.server import asgi_io
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
@@ -33,7 +34,8 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
                         adapter: Adapter, headers: list[tuple[bytes, bytes]],
                         restorer: StreamConverter | None = None,
                         policy: MaskingStream | None = None, request_id: str = "-",
-                        credentials: tuple[Secret | None, ...] = ()) -> None:
+                        credentials: tuple[Secret | None, ...] = (),
+                        tap: UsageTap | None = None) -> None:
     """Relay one stream: translate, restore placeholders, apply the output policy (`policy`).
 
     The policy judges the text the client gets, after restoration (skipping the
@@ -55,7 +57,14 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
 
     try:
         async for chunk in stream.chunks:
+            if tap is not None:
+                chunk = tap.feed(chunk)  # reads the usage; may drop a chunk the gateway added
+                if not chunk:
+                    continue
             await forward([chunk] if converter is None else converter.feed(chunk))
+        rest = tap.finish() if tap is not None else b""
+        if rest:
+            await forward([rest] if converter is None else converter.feed(rest))
         await forward(converter.finish() if converter is not None else [])
         if policy is not None:
             for piece in policy.finish():

@@ -1,0 +1,85 @@
+"""Read the usage a provider reports inside a stream, as its bytes go by.
+
+Token limits and budgets are settled with what the provider counted, streams
+included. The tap looks at the upstream's bytes before any translation; it
+parses only the few events that mention usage (a substring test per chunk
+otherwise), so a stream pays almost nothing for being counted.
+
+When the gateway asked an OpenAI upstream for usage the client did not ask
+for (`stream_options.include_usage`), `strip` removes the usage-only chunk
+that answer adds, so the client receives exactly the stream it asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from gateway_cli.formats.sse import SSEError, SSEParser, encode_event
+from gateway_cli.limits.tokens import StreamUsage, Usage
+from gateway_cli.providers.operations import Family
+
+_MARK = b'"usage"'
+_MAX_TAIL = 1024 * 1024  # an event longer than this is not read for usage
+
+
+def _boundary(data: bytes) -> int:
+    """Where the last complete SSE event in `data` ends (0: none is complete)."""
+    return max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, data.rfind(b"\r\r") + 2, 0)
+
+
+def _usage_only(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("choices") == [] \
+        and isinstance(payload.get("usage"), dict)
+
+
+class UsageTap:
+    def __init__(self, family: Family, *, strip: bool = False) -> None:
+        self._usage = StreamUsage(family)
+        self._strip = strip
+        self._tail = b""
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._usage.usage
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The bytes to pass on: `chunk` itself unless stripping held or removed some."""
+        data = self._tail + chunk if self._tail else chunk
+        cut = _boundary(data)
+        complete, self._tail = data[:cut], data[cut:]
+        if len(self._tail) > _MAX_TAIL:
+            if self._strip:  # nothing to hold back for: pass it on as it is
+                complete, self._tail = data, b""
+            else:
+                self._tail = b""
+        if _MARK not in complete:
+            return complete if self._strip else chunk
+        kept: list[bytes] = []
+        removed = False
+        try:
+            events = SSEParser().feed(complete)
+        except SSEError:  # the relay's own parsing reports a broken stream
+            return complete if self._strip else chunk
+        for event in events:
+            payload: Any = None
+            if _MARK.decode() in event.data:
+                try:
+                    payload = msgspec.json.decode(event.data)
+                except msgspec.DecodeError:
+                    payload = None
+                if isinstance(payload, dict):
+                    self._usage.feed(payload)
+            if self._strip and _usage_only(payload):
+                removed = True
+                continue
+            kept.append(encode_event(event.data.encode(), event=event.event))
+        if not self._strip:
+            return chunk
+        return b"".join(kept) if removed else complete
+
+    def finish(self) -> bytes:
+        """What is still held when the stream ends (an unterminated last event)."""
+        rest, self._tail = self._tail, b""
+        return rest if self._strip else b""

@@ -1,0 +1,239 @@
+"""The limits stage: reserve before the call, settle with the reported usage after it.
+
+Runs once the route is known, so only requests that go to a model count: a
+request refused for its scope, blocked by policy or naming an unknown model
+costs nothing. Refusals come in the client's format with Retry-After: 429
+for a rate (requests, tokens, requests in flight: the SDKs wait and retry),
+402 for a spent budget (retrying will not help before it resets, so the
+SDKs must not), 400 for a request over a per-request cap, 503 while the
+shared store is unreachable and the policy is `closed`.
+
+The estimate reserved before the call (input tokens counted locally, output
+as the cap asked for or `assumed_output_tokens`, cost at the dearest
+deployment's price) is corrected to the provider's reported usage after it;
+requests in flight are given back however the call ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway_cli.config import LimitsConfig, LimitSet
+from gateway_cli.formats.errors import HttpError
+from gateway_cli.keys.principal import Principal
+from gateway_cli.limits import plan, prices, tokens
+from gateway_cli.limits.model import (
+    Counter,
+    Granted,
+    Held,
+    Refused,
+    Remaining,
+    Store,
+    StoreUnavailable,
+)
+from gateway_cli.limits.tokens import Usage
+from gateway_cli.limits.windows import window
+from gateway_cli.providers.operations import Op
+from gateway_cli.routing.table import Deployment, ModelRoute
+
+log = logging.getLogger("gateway.limits")
+
+
+@dataclass
+class Admission:
+    """What a request reserved, to be settled when it ends."""
+
+    counters: list[Counter]
+    held: tuple[Held, ...]
+    ask: plan.Ask | None
+    store: Store
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    deployment: list[tuple[Counter, Held]] = field(default_factory=list)
+
+
+def _duration(seconds: float) -> str:
+    """A reset time in the style of OpenAI's x-ratelimit-reset-* headers: 1m5s, 12s."""
+    whole = max(0, math.ceil(seconds))
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def rate_headers(remaining: Sequence[Remaining], now: float) -> list[tuple[bytes, bytes]]:
+    """x-ratelimit-* for the tightest requests and tokens limits, as OpenAI sends them."""
+    out: list[tuple[bytes, bytes]] = []
+    for kind in ("requests", "tokens"):
+        per_minute = [r for r in remaining
+                      if r.counter.period == "minute" and r.counter.key.endswith(f":{kind}")]
+        if not per_minute:
+            continue
+        tight = min(per_minute, key=lambda r: r.remaining / r.counter.limit)
+        out += [(f"x-ratelimit-limit-{kind}".encode(), str(int(tight.counter.limit)).encode()),
+                (f"x-ratelimit-remaining-{kind}".encode(),
+                 str(max(0, int(tight.remaining))).encode()),
+                (f"x-ratelimit-reset-{kind}".encode(),
+                 _duration(tight.resets_at - now).encode())]
+    return out
+
+
+def refusal(refused: Refused, now: float) -> HttpError:
+    counter = refused.counter
+    wait = max(1, math.ceil(refused.resets_at - now))
+    retry = [(b"retry-after", str(wait).encode())]
+    if counter.key.endswith(":spend"):
+        reset = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(refused.resets_at))
+        return HttpError(402, f"the {counter.label} is spent (${refused.used:.4f} used); it "
+                         f"resets at {reset}", "budget_exceeded", headers=retry)
+    return HttpError(429, f"rate limit reached: {counter.label} is {counter.limit:g}; "
+                     f"retry in {wait} s", "rate_limit_exceeded", headers=retry)
+
+
+class Limiter:
+    """The limits of one gateway process, over the store the config chose."""
+
+    def __init__(self, config: LimitsConfig, store: Store, local: Store | None = None) -> None:
+        self.config = config
+        self.store = store
+        self._local = local  # on_store_failure = "local": counts here while the store is down
+        self._degraded = False
+        self._overrides = prices.overrides(config.prices)
+        self._unpriced: set[str] = set()
+        self.store_failures = 0  # for metrics: how often the shared store failed
+        self._configured = bool(config.keys or config.teams or config.models) or any(
+            getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
+
+    def _price(self, dep: Deployment) -> prices.Price | None:
+        found = prices.price_for(dep.model, self._overrides, deployment=dep.id)
+        if found is None and dep.model not in self._unpriced:
+            self._unpriced.add(dep.model)
+            log.warning("no price known for model %r (deployment %s): its spend counts as "
+                        "unknown; add it under [[limits.prices]]", dep.model, dep.id)
+        return found
+
+    def _ask(self, op: Op, body: dict[str, Any], route: ModelRoute,
+             found: list[plan.Scope]) -> tuple[plan.Ask, dict[str, Any]]:
+        """The estimate of this request, and its body with the output cap applied."""
+        input_tokens = tokens.estimate_input(op, body)
+        cap = plan.input_cap(found)
+        if cap is not None and input_tokens > cap[0]:
+            raise HttpError(400, f"this request is about {input_tokens} input tokens, over the "
+                            f"{cap[0]} per request allowed for {cap[1]}",
+                            "input_tokens_exceeded")
+        asked = tokens.requested_output(op, body)
+        out_cap = plan.output_cap(found)
+        if out_cap is not None and (asked is None or asked > out_cap[0]):
+            if asked is not None and self.config.on_excess_output == "refuse":
+                raise HttpError(400, f"max output tokens {asked} is over the {out_cap[0]} "
+                                f"allowed for {out_cap[1]}", "output_tokens_exceeded")
+            body = tokens.with_output_cap(op, body, out_cap[0])
+            asked = out_cap[0]
+        output = asked if asked is not None else self.config.assumed_output_tokens
+        cost: float | None = None
+        if plan.needs_price(found):
+            each = [self._price(d) for d in route.deployments]
+            if any(p is None for p in each):
+                raise HttpError(403, f"a budget applies to this request but the gateway knows "
+                                f"no price for a deployment of model {route.name!r}, so it "
+                                "cannot count its spend; an operator must add the price "
+                                "under [[limits.prices]]", "budget_unpriced")
+            cost = max(prices.cost(Usage(input_tokens, output, 0), p)
+                       for p in each if p is not None)
+        return plan.Ask(input_tokens, output, cost), body
+
+    async def _reserve(self, counters: list[Counter], now: float) -> tuple[Granted | Refused,
+                                                                            Store]:
+        try:
+            result = await self.store.reserve(counters, now)
+        except StoreUnavailable:
+            self.store_failures += 1
+            if self._local is None:
+                if not self._degraded:
+                    log.error("limits store %s unreachable: refusing requests until it is "
+                              "back (on_store_failure = closed)", self.store.name)
+                    self._degraded = True
+                raise HttpError(503, "the gateway cannot reach its limits store; retry "
+                                "shortly", "limits_unavailable",
+                                headers=[(b"retry-after", b"1")]) from None
+            if not self._degraded:
+                log.error("limits store %s unreachable: counting per instance until it is "
+                          "back (on_store_failure = local)", self.store.name)
+                self._degraded = True
+            return await self._local.reserve(counters, now), self._local
+        if self._degraded:
+            log.warning("limits store %s reachable again: shared limits apply",
+                        self.store.name)
+            self._degraded = False
+        return result, self.store
+
+    async def admit(self, principal: Principal, op: Op, body: dict[str, Any],
+                    route: ModelRoute) -> tuple[Admission | None, dict[str, Any]]:
+        """Reserve this request's share of every limit, or raise the refusal."""
+        found = plan.scopes(self.config, principal, route.name) \
+            if self._configured or principal.rpm is not None or principal.budget is not None \
+            else []
+        ask: plan.Ask | None = None
+        if plan.needs_estimate(found) or any(d.tpm for d in route.deployments):
+            ask, body = self._ask(op, body, route, found)
+        counters = plan.counters(found, ask)
+        if not counters:
+            # Only a deployment's capacity may apply: its tokens are settled like the rest.
+            return (Admission([], (), ask, self.store) if ask is not None else None), body
+        now = time.time()
+        for counter in counters:
+            if counter.limit <= 0:  # a budget of zero: nothing may be spent
+                raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
+        result, store = await self._reserve(counters, now)
+        if isinstance(result, Refused):
+            log.info("request refused by a limit: %s", result.counter.label)
+            raise refusal(result, now)
+        return Admission(counters, result.held, ask, store,
+                         rate_headers(result.remaining, now)), body
+
+    async def settle(self, admission: Admission | None, usage: Usage | None,
+                     dep: Deployment | None) -> None:
+        """Correct the estimate to the reported usage; give back requests in flight."""
+        if admission is None:
+            return
+        changes: list[tuple[Held, float]] = []
+        actual_cost: float | None = None
+        if usage is not None and dep is not None and admission.ask is not None:
+            price = self._price(dep) if admission.ask.cost is not None else None
+            actual_cost = prices.cost(usage, price) if price is not None else None
+        for counter, held in zip(admission.counters, admission.held, strict=True):
+            kind = counter.key.rpartition(":")[2]
+            if kind == "inflight":
+                changes.append((held, -1.0))
+            elif kind == "tokens" and usage is not None and admission.ask is not None:
+                changes.append((held, float(usage.input + usage.output) - held.amount))
+            elif kind == "spend" and actual_cost is not None:
+                changes.append((held, actual_cost - held.amount))
+        for counter, held in admission.deployment:
+            if counter.key.endswith(":tokens") and usage is not None:
+                changes.append((held, float(usage.input + usage.output) - held.amount))
+        changes = [(h, d) for h, d in changes if d]
+        if not changes:
+            return
+        try:
+            await admission.store.adjust(changes)
+        except StoreUnavailable:
+            self.store_failures += 1
+            log.warning("limits store %s unreachable: a request's usage was not settled",
+                        admission.store.name)
+
+    async def take_deployment(self, admission: Admission | None, dep: Deployment,
+                              ask: plan.Ask | None) -> Refused | None:
+        """Reserve a slot of `dep`'s capacity (its rpm/tpm), or say when it frees one."""
+        counters = plan.deployment_counters(dep.id, dep.rpm, dep.tpm, ask)
+        if not counters:
+            return None
+        now = time.time()
+        result, _ = await self._reserve(counters, now)
+        if isinstance(result, Refused):
+            return result
+        if admission is not None:
+            admission.deployment += list(zip(counters, result.held, strict=True))
+        return None
