@@ -29,6 +29,18 @@ def _boundary(data: bytes) -> int:
     return max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, data.rfind(b"\r\r") + 2, 0)
 
 
+def _has_usage(data: bytes) -> bool:
+    """Whether `data` holds a usage object (not `"usage": null`, which OpenAI sends in every
+    chunk of a stream that asked for usage)."""
+    at = data.find(_MARK)
+    while at >= 0:
+        rest = data[at + len(_MARK):at + len(_MARK) + 8].lstrip(b" \t:")
+        if rest.startswith(b"{"):
+            return True
+        at = data.find(_MARK, at + 1)
+    return False
+
+
 def _usage_only(payload: Any) -> bool:
     return isinstance(payload, dict) and payload.get("choices") == [] \
         and isinstance(payload.get("usage"), dict)
@@ -54,7 +66,7 @@ class UsageTap:
                 complete, self._tail = data, b""
             else:
                 self._tail = b""
-        if _MARK not in complete:
+        if not _has_usage(complete):
             return complete if self._strip else chunk
         kept: list[bytes] = []
         removed = False
@@ -64,7 +76,7 @@ class UsageTap:
             return complete if self._strip else chunk
         for event in events:
             payload: Any = None
-            if _MARK.decode() in event.data:
+            if _has_usage(event.data.encode()):
                 try:
                     payload = msgspec.json.decode(event.data)
                 except msgspec.DecodeError:
