@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+
+from gateway_cli.supply.model import same_version
 
 # PEP 376 and PEP 427 ask for sha256 or stronger; md5 and sha1 entries are refused.
 ACCEPTED_ALGORITHMS = frozenset({"sha256", "sha384", "sha512", "sha3_256", "sha3_384",
@@ -193,13 +194,6 @@ def _read_text(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
-
-
 def read_distribution(dist_info: Path) -> tuple[Distribution | None, list[FileProblem]]:
     """One `.dist-info` directory, or the reasons it cannot be verified."""
     def problem(detail: str, path: Path = dist_info) -> FileProblem:
@@ -220,7 +214,7 @@ def read_distribution(dist_info: Path) -> tuple[Distribution | None, list[FilePr
     problems = []
     stem = dist_info.name.removesuffix(".dist-info")
     dir_name, _, dir_version = stem.rpartition("-")
-    if canonicalize_name(dir_name) != canonical or not _same_version(dir_version, version):
+    if canonicalize_name(dir_name) != canonical or not same_version(dir_version, version):
         problems.append(FileProblem(
             "metadata", dist_info,
             f"directory name says {dir_name} {dir_version} but METADATA says {name} {version}",

@@ -23,6 +23,7 @@ import pytest
 
 from gateway_cli.supply import installed
 from gateway_cli.supply import verify as checks
+from gateway_cli.supply.environment import probe_environment
 from gateway_cli.supply.verify import ProvenanceOutcome
 from tests.unit.test_installed import (
     build_wheel,
@@ -343,7 +344,7 @@ def test_provenance_checker_unknown_warns_and_fails_only_when_strict(env: Path,
         return [ProvenanceOutcome(d.name, d.version, "unknown" if d.name == "idna"
                                   else "verified", "no attestation fetched") for d in dists]
 
-    environment = checks.probe_environment(env / "bin" / "python")
+    environment = probe_environment(env / "bin" / "python")
     locked = checks.load_lock([lock])
     report = checks.verify(environment, locked, provenance=checker)
     assert sorted(seen) == sorted(PACKAGES)
@@ -351,7 +352,7 @@ def test_provenance_checker_unknown_warns_and_fails_only_when_strict(env: Path,
     assert (report.provenance.verified, report.provenance.unknown) == (2, 1)
     strict = checks.verify(environment, locked, provenance=checker, strict=True)
     assert not strict.ok
-    assert [v.check for v in strict.violations] == ["provenance.unknown"]
+    assert [v.check for v in strict.problems] == ["provenance.unknown"]
 
 
 # --- the cache ---------------------------------------------------------------------------------
