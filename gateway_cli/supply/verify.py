@@ -56,7 +56,12 @@ from gateway_cli.supply.provenance_types import ProvenanceOutcome as ProvenanceO
 from gateway_cli.supply.provenance_types import ProvenanceStatus as ProvenanceStatus
 from gateway_cli.supply.provenance_types import ProvenanceSummary as ProvenanceSummary
 from gateway_cli.supply.provenance_types import VerifyUsageError as VerifyUsageError
-from gateway_cli.supply.verify_cache import VerifyCache, dist_fingerprint, tree_fingerprint
+from gateway_cli.supply.verify_cache import (
+    DistPrint,
+    VerifyCache,
+    dist_fingerprint,
+    tree_fingerprint,
+)
 
 RUNTIME_LOCK = "requirements.txt"
 BUILD_LOCK = "requirements-build.txt"
@@ -367,29 +372,26 @@ def _file_violation(problem: installed.FileProblem) -> Violation:
 
 def _file_checks(dists: Sequence[installed.Distribution], env: Environment,
                  cache: VerifyCache | None, workers: int
-                 ) -> tuple[list[installed.FileProblem], int, dict[str, str | None]]:
-    """RECORD integrity of every distribution, skipping those the cache knows clean."""
-    prints: dict[str, str | None] = {}
-    todo = []
-    for dist in dists:
-        fingerprint = dist_fingerprint(dist) if cache is not None else None
-        prints[dist.name] = fingerprint
-        if cache is None or not cache.is_clean(fingerprint):
-            todo.append(dist)
+                 ) -> tuple[list[installed.FileProblem], int, dict[str, DistPrint]]:
+    """RECORD integrity of every distribution, skipping those the cache knows clean; and
+    what each one's checks depend on (one stat of each file, the bytecode's included)."""
+    prints = {dist.name: dist_fingerprint(dist) for dist in dists}
+    todo = [dist for dist in dists
+            if cache is None or not cache.is_clean(prints[dist.name].files)]
     problems, count = installed.check_files(todo, environment_roots(env), workers=workers)
     if cache is not None:
         dirty = {p.distribution for p in problems}
         for dist in todo:
             if dist.name not in dirty:
-                cache.mark_clean(prints[dist.name])
+                cache.mark_clean(prints[dist.name].files)
     return problems, count, prints
 
 
 def _unlisted_checks(dists: Sequence[installed.Distribution], env: Environment,
                      listed: dict[str, str], hook_paths: list[str], cache: VerifyCache | None,
-                     prints: Mapping[str, str | None]) -> list[installed.FileProblem]:
+                     prints: Mapping[str, DistPrint]) -> list[installed.FileProblem]:
     location = "\0".join(str(s) for s in env.sites)
-    fp_dists = [prints.get(d.name) for d in dists]
+    fp_dists = [prints[d.name].files for d in dists]
     if cache is not None:
         folders = cache.tree_folders(location)
         if folders and cache.tree_is_clean(location,
@@ -419,9 +421,21 @@ def _hook_checks(verdicts: Sequence[startup_hooks.Verdict]
     return violations, allowed
 
 
+def _record_digest(dist: installed.Distribution, cache: VerifyCache | None,
+                   key: str | None) -> str:
+    """The canonical RECORD digest (a sort of every row), remembered by RECORD's stat."""
+    digest = cache.value(key) if cache is not None else None
+    if digest is None:
+        digest = installed.installed_record_digest(dist)
+        if cache is not None:
+            cache.remember(key, digest)
+    return digest
+
+
 def _provenance_checks(dists: Sequence[installed.Distribution],
                        record_digests: Mapping[tuple[str, str], frozenset[str]],
-                       checker: ProvenanceChecker | None
+                       checker: ProvenanceChecker | None, cache: VerifyCache | None,
+                       prints: Mapping[str, DistPrint]
                        ) -> tuple[list[Violation], ProvenanceSummary]:
     violations: list[Violation] = []
     records = 0
@@ -430,7 +444,7 @@ def _provenance_checks(dists: Sequence[installed.Distribution],
         expected = record_digests.get((dist.name, dist.version))
         if not expected and checker is None:
             continue  # the digest costs a canonical sort of RECORD: only when someone needs it
-        digest = installed.installed_record_digest(dist)
+        digest = _record_digest(dist, cache, prints[dist.name].record)
         infos.append(InstalledDistribution(dist.name, dist.version, dist.dist_info, digest))
         if expected:
             records += 1
@@ -474,7 +488,8 @@ def verify(env: Environment, lock: Lock, *, strict: bool = False,
     stray = _unlisted_checks(dists, env, listed, hook_paths, cache, prints)
     violations += [_file_violation(p) for p in stray]
 
-    provenance_violations, summary = _provenance_checks(dists, record_digests or {}, provenance)
+    provenance_violations, summary = _provenance_checks(dists, record_digests or {}, provenance,
+                                                        cache, prints)
     violations += provenance_violations
     if cache is not None:
         cache.save()
