@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from gateway_cli.supply.audit import Finding, Report
+    from gateway_cli.supply.advisories import Finding, Report
 
 DEFAULT_LOCK = Path("lockfiles/requirements.txt")
 
@@ -69,11 +69,10 @@ def audit(locks: tuple[Path, ...], osv_url: str | None, fmt: str, ignores: tuple
     and 2 when the audit could not be done, so CI never mistakes a failed
     audit for a clean one.
     """
-    from gateway_cli.supply import audit as findings
-    from gateway_cli.supply import osv
+    from gateway_cli.supply import advisories, osv
 
     try:
-        accepted = [findings.parse_ignore(text) for text in ignores]
+        accepted = [advisories.parse_ignore(text) for text in ignores]
         client = osv.Client(osv_url or osv.DEFAULT_URL, timeout)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
@@ -84,7 +83,7 @@ def audit(locks: tuple[Path, ...], osv_url: str | None, fmt: str, ignores: tuple
     where = _read_pins(paths)
     releases = {pin: osv.Release(*pin) for pin in where}
     answers = osv.query_all(client, releases.values())
-    report = findings.build_report(client.url, [str(p) for p in paths], answers,
+    report = advisories.build_report(client.url, [str(p) for p in paths], answers,
                                    {releases[pin]: files for pin, files in where.items()},
                                    accepted)
     click.echo(_as_json(report) if fmt == "json" else _as_text(report))

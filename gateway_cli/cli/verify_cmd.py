@@ -54,6 +54,7 @@ def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...],
         return
     from gateway_cli.supply import report as reports
     from gateway_cli.supply import verify as checks
+    from gateway_cli.supply.environment import environment_for
     from gateway_cli.supply.verify_cache import VerifyCache
 
     if dev and locks:
@@ -73,7 +74,7 @@ def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...],
     # The project's own provenance record goes with the project's own lockfiles only.
     if provenance_path is not None or (not locks and path.is_file()):
         checker, digests = provenance_check.for_file(path)
-    env = checks.environment_for(python)
+    env = environment_for(python)
     cache = None if no_cache else VerifyCache.load()
     result = checks.verify(env, lock, strict=strict, record_digests=digests,
                            provenance=checker, cache=cache)
@@ -83,7 +84,9 @@ def verify(strict: bool, fmt: str, python: Path | None, locks: tuple[Path, ...],
 
 
 def _verify_self(strict: bool, fmt: str, *, other: bool) -> None:
+    from gateway_cli.supply import report as reports
     from gateway_cli.supply import selfcheck
+    from gateway_cli.supply.bundle_records import sha256_file
 
     if other:
         raise click.UsageError("--self checks the binary itself: it takes no --python, --lock, "
@@ -93,7 +96,7 @@ def _verify_self(strict: bool, fmt: str, *, other: bool) -> None:
     selfcheck.require_frozen()
     report = selfcheck.check(strict=strict)
     report = dataclasses.replace(report,
-                                 sha256=selfcheck.file_sha256(Path(report.executable)))
-    click.echo(selfcheck.render(report, cast(Literal["text", "json"], fmt)), nl=False)
+                                 sha256=sha256_file(report.executable))
+    click.echo(reports.render_self(report, cast(Literal["text", "json"], fmt)), nl=False)
     if not report.ok:
         sys.exit(1)

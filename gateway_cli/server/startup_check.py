@@ -109,11 +109,11 @@ def run(mode: Mode) -> None:
             log.warning("start-up verification could not run: %s", err)
             return
         raise StartupError(f"start-up verification could not run: {err}") from None
-    errors = Counter(v.check for v in report.violations if v.severity == "error")
-    warnings = Counter(v.check for v in report.violations if v.severity == "warning")
+    errors = Counter(v.check for v in report.problems if v.severity == "error")
+    warnings = Counter(v.check for v in report.problems if v.severity == "warning")
     blocking = errors + (warnings if mode == "strict" else Counter())
     if blocking and mode in ("strict", "integrity"):
-        first = min((v for v in report.violations if v.check in blocking), key=_severity)
+        first = min((v for v in report.problems if v.check in blocking), key=_severity)
         others = sum(blocking.values()) - 1
         more = f" (and {others} more: {summary(blocking)})" if others else ""
         raise StartupError(
@@ -130,7 +130,7 @@ def run(mode: Mode) -> None:
         return
     parts = [f"{sum(c.values())} {label} ({summary(c)})"
              for label, c in (("error(s)", errors), ("warning(s)", warnings)) if c]
-    first = min(report.violations, key=_severity)
+    first = min(report.problems, key=_severity)
     shout = "SERVING DESPITE SUPPLY-CHAIN ERRORS (--verify warn)" if errors \
         else "start-up verification"
     log.warning("%s: %s; first: %s%s; run `gateway verify` for details%s", shout,

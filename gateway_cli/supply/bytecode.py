@@ -13,77 +13,69 @@ compile of that source: the code objects must be equal (they compare
 instructions, constants and nested functions, not the file name, so a venv
 that was moved still passes). Compiling is the cost (about a millisecond a
 module); the verify cache remembers clean results by the stat of both files,
-so a warm start skips them.
+so a warm start skips them; those stats are taken in the same pass as the
+distribution's own files (`verify_cache.dist_fingerprint`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import marshal
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway_cli import __version__
 from gateway_cli.supply.installed import Distribution, FileProblem
-from gateway_cli.supply.verify_cache import SCHEMA, VerifyCache
 
-_MAGIC = importlib.util.MAGIC_NUMBER
+if TYPE_CHECKING:
+    from gateway_cli.supply.verify_cache import DistPrint, VerifyCache
+
+MAGIC = importlib.util.MAGIC_NUMBER
 _MAX_PYC = 32 * 1024 * 1024
 _TAG = f".{importlib.util.cache_from_source('x.py').rsplit('.', 2)[-2]}"  # .cpython-311
 _SUFFIXES = {"pyc": 0, "opt-1.pyc": 1, "opt-2.pyc": 2}
 
 
 def check_bytecode(dists: Sequence[Distribution], cache: VerifyCache | None,
-                   prints: Mapping[str, str | None] | None = None,
-                   ) -> tuple[list[FileProblem], int]:
+                   prints: Mapping[str, DistPrint]) -> tuple[list[FileProblem], int]:
     """Problems with cached bytecode of the distributions' hashed sources; files compared.
 
-    `prints` are the distributions' own fingerprints (the stat of every hashed
-    file, its sources included): with the stat of each cached file they make
-    one cache entry per distribution.
+    `prints` hold, for each distribution, its cached files and the fingerprint
+    of the bytecode check's inputs (`verify_cache.dist_fingerprint`, which
+    lists and stats them in the same pass as the distribution's own files).
     """
     problems: list[FileProblem] = []
     compared = 0
     for dist in dists:
-        found = _cached_files(dist)
-        base = (prints or {}).get(dist.name)
-        key = None
-        if cache is not None and base is not None:
-            key = hashlib.sha256("\n".join(
-                [f"pyc:{SCHEMA}:{__version__}:{_MAGIC.hex()}:{base}",
-                 *(f"{pyc}\0{stat}" for pyc, _, _, stat in found)])
-                .encode("utf-8", "surrogateescape")).hexdigest()
-            if cache.is_clean(key):
-                continue
+        survey = prints[dist.name]
+        if cache is not None and cache.is_clean(survey.bytecode):
+            continue
         mine = []
-        for pyc, source, optimize, _ in found:
+        for pyc, source, optimize in sorted(survey.cached):
             why = _mismatch(pyc, source, optimize)
             compared += 1
             if why is not None:
                 mine.append(FileProblem("pyc", Path(pyc), why, dist.name))
         problems += mine
-        if cache is not None and key is not None and not mine:
-            cache.mark_clean(key)
+        if cache is not None and not mine:
+            cache.mark_clean(survey.bytecode)
     return problems, compared
 
 
-def _cached_files(dist: Distribution) -> list[tuple[str, str, int, str]]:
-    """(pyc, source, optimization, stat key) for each cached file of a hashed source.
+def cached_bytecode(sources: Mapping[str, set[str]]
+                    ) -> tuple[list[tuple[str, str, int]], list[os.stat_result]]:
+    """(pyc, source, optimization) for each cached file Python could load for a source, and
+    the lstat of each: `sources` maps a folder to the stems of its hashed `.py` files.
 
     On the warm path of every start: one listing per package folder and one
     stat per cached file, with as little Python per file as possible.
     """
-    stems: dict[str, set[str]] = {}
-    for entry, path in zip(dist.entries, dist.paths, strict=True):
-        if entry.digest and path.endswith(".py"):
-            folder, _, name = path.rpartition(os.sep)
-            stems.setdefault(folder, set()).add(name[:-3])
-    found = []
-    stat = os.stat
+    found: list[tuple[str, str, int]] = []
+    stats: list[os.stat_result] = []
+    stat = os.lstat
     tag = _TAG + "."
-    for folder, names in stems.items():
+    for folder, names in sources.items():
         cache_dir = folder + os.sep + "__pycache__"
         try:
             listing = os.listdir(cache_dir)
@@ -96,17 +88,13 @@ def _cached_files(dist: Distribution) -> list[tuple[str, str, int, str]]:
             optimization = _SUFFIXES.get(name[cut + len(tag):])
             if optimization is None:
                 continue
-            stem = name[:cut]
             path = cache_dir + os.sep + name
             try:
-                st = stat(path, follow_symlinks=False)
+                stats.append(stat(path))
             except OSError:
                 continue
-            found.append((path, folder + os.sep + stem + ".py", optimization,
-                          f"{st.st_ino}:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:"
-                          f"{st.st_ctime_ns}"))
-    found.sort()
-    return found
+            found.append((path, folder + os.sep + name[:cut] + ".py", optimization))
+    return found, stats
 
 
 def _mismatch(pyc: str, source: str, optimize: int) -> str | None:
@@ -119,7 +107,7 @@ def _mismatch(pyc: str, source: str, optimize: int) -> str | None:
             text = handle.read()
     except OSError:
         return None
-    if len(data) < 16 or data[:4] != _MAGIC:
+    if len(data) < 16 or data[:4] != MAGIC:
         return None  # not this interpreter's: ignored at import
     flags = int.from_bytes(data[4:8], "little")
     if flags & ~0b11:

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+
+from gateway_cli.supply.model import same_version
 
 # PEP 376 and PEP 427 ask for sha256 or stronger; md5 and sha1 entries are refused.
 ACCEPTED_ALGORITHMS = frozenset({"sha256", "sha384", "sha512", "sha3_256", "sha3_384",
@@ -138,18 +139,19 @@ def parse_record(text: str) -> tuple[list[RecordEntry], list[str]]:
     # (and several times faster, which matters at start-up).
     rows = csv.reader(lines) if '"' in text else (line.split(",") for line in lines)
     append = entries.append
+    new = tuple.__new__  # a NamedTuple's own __new__ is Python code: a third of the parse
     for number, row in enumerate(rows, 1):
         if len(row) == 3:  # the common, well-formed row: as little work as possible
             path, hashed, size = row
             if not hashed:
                 if path and (not size or size.isdigit()):
-                    append(RecordEntry(path, "", "", int(size) if size else None))
+                    append(new(RecordEntry, (path, "", "", int(size) if size else None)))
                     continue
             else:
                 algorithm, _, digest = hashed.partition("=")
                 if (path and digest and size.isdigit() and algorithm.islower()
                         and digest[-1] != "="):
-                    append(RecordEntry(path, algorithm, digest, int(size)))
+                    append(new(RecordEntry, (path, algorithm, digest, int(size))))
                     continue
         elif not row or not any(row):
             continue
@@ -172,7 +174,10 @@ def parse_record(text: str) -> tuple[list[RecordEntry], list[str]]:
 def _headers(text: str) -> dict[str, str]:
     """The first value of each header of a METADATA file (the part before the body)."""
     found: dict[str, str] = {}
-    for line in text.splitlines():
+    # Only the part before the first empty line is split (the body can be most of the
+    # file); a whitespace-only line before it still ends the headers below.
+    cut = text.find("\n\n")
+    for line in (text[:cut] if cut >= 0 else text).splitlines():
         if not line.strip():
             break
         key, sep, value = line.partition(":")
@@ -191,13 +196,6 @@ def _read_text(path: Path) -> str:
     if len(data) > _MAX_TEXT:
         raise ValueError(f"it is larger than {_MAX_TEXT // (1024 * 1024)} MiB")
     return data.decode("utf-8", errors="replace")
-
-
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
 
 
 def read_distribution(dist_info: Path) -> tuple[Distribution | None, list[FileProblem]]:
@@ -220,7 +218,7 @@ def read_distribution(dist_info: Path) -> tuple[Distribution | None, list[FilePr
     problems = []
     stem = dist_info.name.removesuffix(".dist-info")
     dir_name, _, dir_version = stem.rpartition("-")
-    if canonicalize_name(dir_name) != canonical or not _same_version(dir_version, version):
+    if canonicalize_name(dir_name) != canonical or not same_version(dir_version, version):
         problems.append(FileProblem(
             "metadata", dist_info,
             f"directory name says {dir_name} {dir_version} but METADATA says {name} {version}",

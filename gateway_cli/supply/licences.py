@@ -17,7 +17,8 @@ from email.message import Message
 from importlib import metadata
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+
+from gateway_cli.supply.model import same_version
 
 # SPDX ids we may emit as ids: each is in the SPDX list bundled with CycloneDX 1.6.
 KNOWN_IDS = frozenset({
@@ -89,13 +90,6 @@ def declared(meta: Message) -> Declared | None:
         meta.get_all("Classifier") or [])
 
 
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
-
-
 def installed(name: str, version: str) -> Declared | None:
     """What the installed `name` declares, if it is installed at exactly `version`."""
     try:
@@ -103,6 +97,6 @@ def installed(name: str, version: str) -> Declared | None:
     except metadata.PackageNotFoundError:
         return None
     if canonicalize_name(dist.metadata["Name"] or "") != canonicalize_name(name) \
-            or not _same_version(dist.version, version):
+            or not same_version(dist.version, version):
         return None
     return declared(dist.metadata)  # type: ignore[arg-type]

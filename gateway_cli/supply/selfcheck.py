@@ -2,17 +2,9 @@
 
 scripts/build-binary builds the binary (pyinstaller.spec) from a venv installed
 only from lockfiles/ and checked with `gateway verify`. Next to the code the
-spec embeds, under the bundle directory (`sys._MEIPASS`):
-
-- the lock (`lockfiles/requirements*.txt`, `pylock.toml`), the provenance
-  record (`lockfiles/provenance.json`) and the SBOM (`sbom/gateway.cdx.json`);
-- the Sigstore trust root (`gateway_cli/supply/trusted_root.json`);
-- `gateway-build.json`: version, commit, build platform, and each bundled
-  distribution with the digest of the RECORD it was installed with;
-- `gateway-manifest.json`: the sha256 of every other bundled file, every
-  bundled symlink's target, and the sha256 and size of the PYZ archive (the
-  bundled Python code, which stays inside the executable in both the onefile
-  and the onedir build).
+spec embeds the lock, the provenance record, the SBOM, the trust root, a build
+record and a manifest of every bundled file (`bundle_records.py` lists them;
+`build_manifest.py` writes the last two at build time).
 
 `check()` compares all of it, reading files only:
 1. files: every file under the bundle directory against the manifest
@@ -22,7 +14,8 @@ spec embeds, under the bundle directory (`sys._MEIPASS`):
    `gateway verify` (`provenance_check.checker`), with the RECORD digest the
    build recorded; and each must be the version the embedded lock pins.
 
-`enforce()` runs it before any command and refuses to run on an error.
+`enforce()` runs it before any command and refuses to run on an error. The
+report is rendered by `report.py`, next to `gateway verify`'s.
 
 What it proves: the manifest travels inside the binary, so it detects
 corruption and partial tampering (a changed or added file, a truncated or
@@ -35,35 +28,43 @@ one our release workflow built comes only from its Sigstore signature
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Literal
 
-import msgspec
-
-from gateway_cli import __version__
 from gateway_cli.errors import GatewayError
-
-if TYPE_CHECKING:
-    from gateway_cli.supply.provenance_types import ProvenanceSummary
-
-MANIFEST = "gateway-manifest.json"
-BUILD_INFO = "gateway-build.json"
-LOCK = "lockfiles/requirements.txt"
-PROVENANCE = "lockfiles/provenance.json"
-TRUST_ROOT = "gateway_cli/supply/trusted_root.json"
-# What a release binary embeds besides the code, relative to the checkout (and to the bundle).
-EMBEDDED = ("lockfiles/pylock.toml", "lockfiles/provenance.json", "lockfiles/requirements.txt",
-            "lockfiles/requirements-build.txt", "sbom/gateway.cdx.json")
-
-Severity = Literal["error", "warning"]
-Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+from gateway_cli.supply.bundle_records import (
+    BUILD_INFO,
+    LOCK,
+    MANIFEST,
+    PROVENANCE,
+    TRUST_ROOT,
+    ArchiveDigest,
+    BuildInfo,
+    Manifest,
+    load_build_info,
+    load_manifest,
+    sha256_file,
+)
+from gateway_cli.supply.model import (
+    Check,
+    Problem,
+    Verdict,
+    catalogue,
+    outcome_severity,
+    same_version,
+    tally_provenance,
+)
+from gateway_cli.supply.provenance_types import (
+    InstalledDistribution,
+    ProvenanceSummary,
+    VerifyUsageError,
+)
 
 
 class SelfCheckUsage(GatewayError):
@@ -72,54 +73,9 @@ class SelfCheckUsage(GatewayError):
     exit_code = 2
 
 
-class ArchiveDigest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Where the code archive's bytes are recognised: their sha256 and length."""
-
-    sha256: Sha256
-    size: int
-
-
-class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """`gateway-manifest.json`: paths are relative to the bundle, with `/` separators."""
-
-    version: Literal[1]
-    files: dict[str, Sha256]
-    symlinks: dict[str, str] = msgspec.field(default_factory=dict)
-    pyz: ArchiveDigest | None = None
-
-
-class BundledDistribution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
-    version: str
-    record_sha256: Sha256
-
-
-class BuildInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """`gateway-build.json`: what the binary was built from."""
-
-    version: Literal[1]
-    gateway: str
-    commit: str | None
-    source_date_epoch: int | None
-    python: str
-    platform: str
-    pyinstaller: str
-    distributions: list[BundledDistribution]
-    excluded: list[str] = msgspec.field(default_factory=list)
-    # Linux: elf_stub.loaded_digest of the bootloader the executable was made from.
-    stub: str | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    id: str
-    title: str
-    fix: str
-
-
 _REDOWNLOAD = ("do not run this copy: download the release again and verify its signature "
                "(SECURITY.md, 'Verifying a downloaded binary')")
-CHECKS: dict[str, Check] = {c.id: c for c in (
+CHECKS: dict[str, Check] = catalogue(
     Check("self.manifest", "The embedded manifest is missing or unreadable", _REDOWNLOAD),
     Check("self.stub", "The executable's loader code differs from the bootloader it was built "
           "from", _REDOWNLOAD),
@@ -143,19 +99,13 @@ CHECKS: dict[str, Check] = {c.id: c for c in (
     Check("provenance.unknown", "A bundled distribution's provenance could not be established",
           "nothing to do about this binary; the index the lock was made against serves no "
           "PEP 740 provenance (fails only with --strict)"),
-)}
+)
 
 
 @dataclass(frozen=True)
-class Problem:
-    check: str  # a key of CHECKS
-    path: str | None
-    message: str
-    severity: Severity = "error"
+class SelfReport(Verdict[Problem]):
+    """Everything one self-check found (its problems' checks are keys of CHECKS)."""
 
-
-@dataclass(frozen=True)
-class SelfReport:
     executable: str
     bundle: str
     mode: Literal["onefile", "onedir"]
@@ -167,18 +117,6 @@ class SelfReport:
     strict: bool = False
     seconds: float = 0.0
     sha256: str | None = None  # of the whole executable, for `verify --self`
-
-    @property
-    def errors(self) -> int:
-        return sum(p.severity == "error" for p in self.problems)
-
-    @property
-    def warnings(self) -> int:
-        return sum(p.severity == "warning" for p in self.problems)
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0 and not (self.strict and self.warnings)
 
 
 # --- where we run --------------------------------------------------------------------------------
@@ -206,11 +144,6 @@ def _mode(bundle: Path) -> Literal["onefile", "onedir"]:
 
 
 # --- hashing -------------------------------------------------------------------------------------
-
-def sha256_file(path: str | Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
 
 def _sha256_range(path: str, offset: int, size: int) -> str:
     digest = hashlib.sha256()
@@ -271,16 +204,6 @@ def _hash_all(paths: Sequence[str]) -> dict[str, str | OSError]:
     for thread in threads:
         thread.join()
     return results
-
-
-# --- reading the embedded records ----------------------------------------------------------------
-
-def load_manifest(bundle: Path) -> Manifest:
-    return msgspec.json.decode((bundle / MANIFEST).read_bytes(), type=Manifest)
-
-
-def load_build_info(bundle: Path) -> BuildInfo:
-    return msgspec.json.decode((bundle / BUILD_INFO).read_bytes(), type=BuildInfo)
 
 
 def _scan(bundle: Path) -> tuple[dict[str, str], dict[str, str], list[str]]:
@@ -391,7 +314,6 @@ def check_code(expected: ArchiveDigest) -> Problem | None:
 def check_lock(bundle: Path, build: BuildInfo) -> list[Problem]:
     """Each bundled distribution must be the version the embedded lock pins."""
     from packaging.utils import canonicalize_name
-    from packaging.version import InvalidVersion, Version
 
     from gateway_cli.supply.lockfile import parse_requirements
 
@@ -403,16 +325,10 @@ def check_lock(bundle: Path, build: BuildInfo) -> list[Problem]:
         return [Problem("self.changed", LOCK, f"the embedded lock {LOCK} is not a hash-pinned "
                         f"lock: {bad[0]}")]
 
-    def same(a: str, b: str) -> bool:
-        try:
-            return Version(a) == Version(b)
-        except InvalidVersion:
-            return a == b
-
     problems = []
     for dist in build.distributions:
         pin = pins.get(canonicalize_name(dist.name))
-        if pin is None or not same(pin.version, dist.version):
+        if pin is None or not same_version(pin.version, dist.version):
             locked = f"pins {pin.version}" if pin else "does not pin it"
             problems.append(Problem("lock.version", LOCK, f"bundled {dist.name} {dist.version}, "
                                     f"but the embedded {LOCK} {locked}"))
@@ -422,11 +338,6 @@ def check_lock(bundle: Path, build: BuildInfo) -> list[Problem]:
 def check_provenance(bundle: Path, build: BuildInfo) -> tuple[list[Problem], ProvenanceSummary]:
     """The trust root against its pin, then each bundled distribution as `gateway verify` does."""
     from gateway_cli.supply import provenance_check, trust
-    from gateway_cli.supply.provenance_types import (
-        InstalledDistribution,
-        ProvenanceSummary,
-        VerifyUsageError,
-    )
 
     try:
         root = trust.check_root(trust.read_root())
@@ -452,25 +363,18 @@ def check_provenance(bundle: Path, build: BuildInfo) -> tuple[list[Problem], Pro
                     f"{dist.name} {dist.version} was bundled from a wheel whose RECORD digest "
                     f"{dist.record_sha256[:16]}... matches no record_sha256 in the embedded "
                     "provenance.json"))
-    counts = {"verified": 0, "unattested": 0, "unknown": 0, "failed": 0}
-    for outcome in judge(dists):
-        counts[outcome.status] += 1
-        if outcome.status == "failed":
-            problems.append(Problem("provenance.failed", PROVENANCE, outcome.message))
-        elif outcome.status == "unknown":
-            problems.append(Problem("provenance.unknown", PROVENANCE,
-                                    f"{outcome.distribution} {outcome.version}: "
-                                    f"{outcome.message}", "warning"))
-    return problems, ProvenanceSummary(True, counts["verified"], counts["unattested"],
-                                       counts["unknown"], counts["failed"], records)
+    summary, flagged = tally_provenance(judge(dists), records)
+    problems += [Problem(f"provenance.{outcome.status}", PROVENANCE,
+                         outcome.message if outcome.status == "failed" else
+                         f"{outcome.distribution} {outcome.version}: {outcome.message}",
+                         outcome_severity(outcome)) for outcome in flagged]
+    return problems, summary
 
 
 # --- the whole check -----------------------------------------------------------------------------
 
 def check(bundle: Path | None = None, *, strict: bool = False) -> SelfReport:
     """Everything of the module docstring, for the running binary (or a given bundle)."""
-    from gateway_cli.supply.provenance_types import ProvenanceSummary
-
     started = time.perf_counter()
     folder = bundle or bundle_dir()
     problems: list[Problem] = []
@@ -528,15 +432,6 @@ def check_stub(executable: Path, build: BuildInfo) -> list[Problem]:
     return problems
 
 
-def file_sha256(path: Path) -> str:
-    """The whole file's sha256, to compare with the signed release checksum."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 _last: list[SelfReport] = []
 
 
@@ -574,156 +469,7 @@ def enforce(argv: Sequence[str] | None = None,
         sys.exit(1)
 
 
-# --- the report ----------------------------------------------------------------------------------
-
-def as_dict(report: SelfReport) -> dict[str, Any]:
-    p = report.provenance
-    return {
-        "schema": "gateway-verify-self/1",
-        "ok": report.ok,
-        "strict": report.strict,
-        "executable": report.executable,
-        "sha256": report.sha256,
-        "bundle": report.bundle,
-        "mode": report.mode,
-        "build": msgspec.to_builtins(report.build) if report.build else None,
-        "files_checked": report.files_checked,
-        "bytes_hashed": report.bytes_hashed,
-        "seconds": round(report.seconds, 3),
-        "errors": report.errors,
-        "warnings": report.warnings,
-        "provenance": {"verified": p.verified, "unattested": p.unattested, "unknown": p.unknown,
-                       "failed": p.failed, "records_checked": p.records_checked},
-        "problems": [{"check": x.check, "severity": x.severity, "path": x.path,
-                      "message": x.message, "fix": CHECKS[x.check].fix}
-                     for x in report.problems],
-    }
-
-
-def _grouped(problems: Iterable[Problem]) -> dict[str, list[Problem]]:
-    out: dict[str, list[Problem]] = {}
-    for problem in problems:
-        out.setdefault(problem.check, []).append(problem)
-    return out
-
-
-def to_text(report: SelfReport) -> str:
-    verdict = "OK" if report.ok else "FAILED"
-    b = report.build
-    lines = [f"gateway verify --self: {verdict}: {report.errors} error(s), "
-             f"{report.warnings} warning(s)"
-             + (" (strict: warnings fail)" if report.strict and report.warnings else ""),
-             f"  binary:      {report.executable} ({report.mode}; files in {report.bundle})"]
-    if report.sha256:
-        lines.append(f"  sha256:      {report.sha256} (compare with the signed release "
-                     "checksum)")
-    if b is not None:
-        commit = (b.commit or "unknown commit")[:12]
-        lines.append(f"  built:       gateway {b.gateway} from {commit}, Python {b.python} on "
-                     f"{b.platform}, PyInstaller {b.pyinstaller}"
-                     + (f", SOURCE_DATE_EPOCH {b.source_date_epoch}"
-                        if b.source_date_epoch is not None else ""))
-        excluded = f"; left out: {', '.join(b.excluded)}" if b.excluded else ""
-        lines.append(f"  lock:        {len(b.distributions)} bundled distributions checked "
-                     f"against the embedded {LOCK}{excluded}")
-    lines.append(f"  files:       {report.files_checked} files and archives hashed "
-                 f"({report.bytes_hashed / 1048576:.1f} MiB) against {MANIFEST}, "
-                 f"{report.seconds:.3f} s")
-    p = report.provenance
-    if p.checked:
-        lines.append(f"  trust root:  {TRUST_ROOT} matches its pinned sha256")
-        lines.append(f"  provenance:  {p.verified} attested and verified, {p.unattested} "
-                     f"unattested by policy, {p.unknown} unknown, {p.failed} failed; "
-                     f"{p.records_checked} RECORD digests compared with provenance.json")
-    for check_id, found in _grouped(report.problems).items():
-        info = CHECKS[check_id]
-        severity = found[0].severity
-        lines.append("")
-        lines.append(f"{severity}: {check_id}: {info.title} ({len(found)})")
-        shown = found if severity == "error" else found[:3]
-        lines += [f"  - {x.message}" for x in shown]
-        if len(found) > len(shown):
-            lines.append(f"  - ... and {len(found) - len(shown)} more (--format json lists all)")
-        lines.append(f"  fix: {info.fix}")
-    return "\n".join(lines) + "\n"
-
-
-def render(report: SelfReport, fmt: Literal["text", "json"]) -> str:
-    if fmt == "json":
-        return json.dumps(as_dict(report), indent=2) + "\n"
-    return to_text(report)
-
-
 def require_frozen() -> None:
     if not is_frozen():
         raise SelfCheckUsage("--self checks the release binary itself; this gateway runs from "
                              "a Python environment: use `gateway verify` (without --self)")
-
-
-# --- build time (pyinstaller.spec) --------------------------------------------------------------
-
-def make_build_info(lock: Path, *, excluded: Iterable[str], commit: str | None,
-                    source_date_epoch: int | None, pyinstaller: str,
-                    bootloader: Path | None = None) -> BuildInfo:
-    """The distributions of the running (build) environment that the runtime lock pins.
-
-    Each one the lock expects here must be installed: the build environment was
-    checked against the lock just before, so a gap means something is wrong.
-    """
-    import platform
-
-    from packaging.markers import Marker
-
-    from gateway_cli.supply import installed
-    from gateway_cli.supply.lockfile import parse_markers, parse_requirements
-    from gateway_cli.supply.verify import running_environment
-
-    text = lock.read_text(encoding="utf-8")
-    pins, bad = parse_requirements(text)
-    if bad:
-        raise GatewayError(f"{lock}: {bad[0]}")
-    markers = parse_markers(text)
-    env = running_environment()
-    dists, problems = installed.find_distributions(env.sites)
-    if problems:
-        raise GatewayError(f"build environment: {problems[0].detail}")
-    present = {d.name: d for d in dists}
-    skip = set(excluded)
-    bundled = []
-    for name, pin in sorted(pins.items()):
-        marker = markers.get(name)
-        if name in skip or (marker and not Marker(marker).evaluate({**env.markers, "extra": ""})):
-            continue
-        dist = present.get(name)
-        if dist is None:
-            raise GatewayError(f"build environment: {name}=={pin.version} is locked but not "
-                               "installed; run scripts/build-binary, which installs the lock")
-        bundled.append(BundledDistribution(dist.name, dist.version,
-                                           installed.installed_record_digest(dist)))
-    stub = None
-    if bootloader is not None:
-        from gateway_cli.supply import elf_stub
-
-        with open(bootloader, "rb") as handle:
-            stub = elf_stub.loaded_digest(handle)
-    return BuildInfo(version=1, gateway=__version__, commit=commit,
-                     source_date_epoch=source_date_epoch, python=platform.python_version(),
-                     platform=f"{sys.platform} {platform.machine()}", pyinstaller=pyinstaller,
-                     distributions=bundled, excluded=sorted(skip), stub=stub)
-
-
-def make_manifest(files: Mapping[str, Path], symlinks: Mapping[str, str],
-                  pyz: Path | None) -> Manifest:
-    """The manifest of a bundle: `files` maps each bundled path to the file that is bundled."""
-    return Manifest(
-        version=1,
-        files={dest.replace(os.sep, "/"): sha256_file(src)
-               for dest, src in sorted(files.items())},
-        symlinks={dest.replace(os.sep, "/"): target.replace(os.sep, "/")
-                  for dest, target in sorted(symlinks.items())},
-        pyz=ArchiveDigest(sha256_file(pyz), pyz.stat().st_size) if pyz is not None else None)
-
-
-def encode(record: Manifest | BuildInfo) -> bytes:
-    """Stable JSON (sorted keys, fixed indent), so two builds of one tree write the same bytes."""
-    return msgspec.json.format(msgspec.json.encode(record, order="sorted"), indent=2) + b"\n"

@@ -17,16 +17,14 @@ lock, reading files only, and returns a `Report`:
    name and version, the installed RECORD must have that digest; and a
    provenance checker, when one is passed in, judges each distribution.
 
-The environment is never imported or run with site enabled: the running
-interpreter's layout is read from sysconfig, and another interpreter is
-asked only for its paths with `-I -S`, so no `.pth` of it runs.
+The environment is never imported or run with site enabled: its layout is
+read as `environment.py` says, so no `.pth` of it runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -35,10 +33,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from packaging.markers import InvalidMarker, Marker
-from packaging.version import InvalidVersion, Version
 
 from gateway_cli.supply import bytecode, installed, startup_hooks
+from gateway_cli.supply.environment import Environment, running_environment
 from gateway_cli.supply.lockfile import PROJECT, Pin, parse_markers, parse_requirements
+from gateway_cli.supply.model import (
+    Check,
+    Problem,
+    Severity,
+    Verdict,
+    catalogue,
+    marker_applies,
+    outcome_severity,
+    same_version,
+    tally_provenance,
+)
 from gateway_cli.supply.provenance_types import (  # re-exported: part of verify's interface
     InstalledDistribution as InstalledDistribution,
 )
@@ -47,23 +56,17 @@ from gateway_cli.supply.provenance_types import ProvenanceOutcome as ProvenanceO
 from gateway_cli.supply.provenance_types import ProvenanceStatus as ProvenanceStatus
 from gateway_cli.supply.provenance_types import ProvenanceSummary as ProvenanceSummary
 from gateway_cli.supply.provenance_types import VerifyUsageError as VerifyUsageError
-from gateway_cli.supply.verify_cache import VerifyCache, dist_fingerprint, tree_fingerprint
-
-Severity = Literal["error", "warning"]
+from gateway_cli.supply.verify_cache import (
+    DistPrint,
+    VerifyCache,
+    dist_fingerprint,
+    tree_fingerprint,
+)
 
 RUNTIME_LOCK = "requirements.txt"
 BUILD_LOCK = "requirements-build.txt"
 RELEASE_LOCK = "requirements-release.txt"
 TEST_LOCK = "requirements-test.txt"
-
-
-@dataclass(frozen=True)
-class Check:
-    """A kind of violation: what it means and what to do about it."""
-
-    id: str
-    title: str
-    fix: str
 
 
 _RECREATE = ("recreate the environment from the lock (python -m venv --clear ENV, then "
@@ -73,7 +76,7 @@ _REMOVE_HOOK = ("do not start Python in this environment until it is removed: de
                 "or " + _RECREATE + "; if a locked distribution installs it on purpose, review "
                 "it and add it to ALLOWED in gateway_cli/supply/startup_hooks.py")
 
-CHECKS: dict[str, Check] = {c.id: c for c in (
+CHECKS: dict[str, Check] = catalogue(
     Check("lock.missing", "A distribution the lock pins is not installed",
           "install it from the lock: pip install --require-hashes --no-deps -r LOCKFILE"),
     Check("lock.extra", "A distribution is installed that the lock does not pin",
@@ -118,32 +121,17 @@ CHECKS: dict[str, Check] = {c.id: c for c in (
     Check("provenance.unknown", "A distribution's provenance could not be established",
           "add its attestation to provenance.json, or accept it as unattested in the "
           "provenance policy; fails only with --strict"),
-)}
+)
 
 
 @dataclass(frozen=True)
-class Violation:
-    """One thing wrong with the environment."""
+class Violation(Problem):
+    """One thing wrong with the environment: a problem (its check a key of CHECKS), the
+    distribution it is about, and what to do, spelled out for it."""
 
-    check: str  # a key of CHECKS
-    distribution: str | None
-    path: str | None
-    message: str
-    fix: str
-    severity: Severity = "error"
+    distribution: str | None = None
+    fix: str = ""
 
-
-@dataclass(frozen=True)
-class Environment:
-    """Where an interpreter's distributions and start-up hooks live."""
-
-    python: str
-    prefix: Path
-    is_venv: bool
-    sites: tuple[Path, ...]
-    interpreter_path: tuple[Path, ...]  # sys.path before site.py: stdlib, lib-dynload
-    pyvenv_cfg: Path | None
-    markers: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -170,7 +158,7 @@ class Allowed:
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(Verdict[Violation]):
     """Everything one verify run found, for `report.py` to render."""
 
     environment: Environment
@@ -178,123 +166,11 @@ class Report:
     strict: bool
     distributions: int
     files_checked: int
-    violations: tuple[Violation, ...]
+    problems: tuple[Violation, ...]
     allowed: tuple[Allowed, ...]
     provenance: ProvenanceSummary
     cache: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-
-    @property
-    def errors(self) -> int:
-        return sum(v.severity == "error" for v in self.violations)
-
-    @property
-    def warnings(self) -> int:
-        return sum(v.severity == "warning" for v in self.violations)
-
-    @property
-    def ok(self) -> bool:
-        """Exit 0: no error, and with --strict no warning either."""
-        return self.errors == 0 and not (self.strict and self.warnings)
-
-
-# --- the environment ---------------------------------------------------------------------------
-
-# Run by the interpreter under test with -I -S (no site, no .pth, no user site,
-# no environment variables), and in-process for the running interpreter, so both
-# read the layout the same way. site.py is what turns a venv's pyvenv.cfg into
-# sys.prefix; without it we do the same lookup here.
-_PROBE = r'''
-import json, os, platform, sys, sysconfig
-
-def probe():
-    exe = os.path.abspath(sys.executable)
-    cfg = None
-    for folder in (os.path.dirname(exe), os.path.dirname(os.path.dirname(exe))):
-        if os.path.isfile(os.path.join(folder, "pyvenv.cfg")):
-            cfg = os.path.join(folder, "pyvenv.cfg")
-            break
-    base = sysconfig.get_paths()
-    if cfg:
-        prefix = os.path.dirname(cfg)
-        paths = sysconfig.get_paths(scheme="posix_prefix" if os.name == "posix" else "nt",
-                                    vars={"base": prefix, "platbase": prefix})
-        sites = [paths["purelib"], paths["platlib"]]
-    else:
-        prefix = sys.prefix
-        sites = [base["purelib"], base["platlib"]]
-        scheme = getattr(sysconfig, "get_preferred_scheme", lambda _: os.name + "_user")
-        user = sysconfig.get_path("purelib", scheme("user"))
-        if os.path.isdir(user):
-            sites.insert(0, user)
-    inner = [base["stdlib"], base["platstdlib"], os.path.join(base["platstdlib"], "lib-dynload")]
-    impl = sys.implementation.version
-    version = "%d.%d.%d" % (impl.major, impl.minor, impl.micro)
-    if impl.releaselevel != "final":
-        version += impl.releaselevel[0] + str(impl.serial)
-    markers = {
-        "implementation_name": sys.implementation.name,
-        "implementation_version": version,
-        "os_name": os.name,
-        "platform_machine": platform.machine(),
-        "platform_release": platform.release(),
-        "platform_system": platform.system(),
-        "platform_version": platform.version(),
-        "python_full_version": platform.python_version(),
-        "platform_python_implementation": platform.python_implementation(),
-        "python_version": ".".join(platform.python_version_tuple()[:2]),
-        "sys_platform": sys.platform,
-    }
-    return {"executable": exe, "prefix": prefix, "pyvenv_cfg": cfg, "sites": sites,
-            "interpreter_path": inner, "markers": markers}
-'''
-
-
-def _environment(found: Mapping[str, Any]) -> Environment:
-    sites = tuple(Path(os.path.normpath(s)) for s in dict.fromkeys(found["sites"]))
-    cfg = found.get("pyvenv_cfg")
-    return Environment(
-        python=str(found["executable"]), prefix=Path(os.path.normpath(found["prefix"])),
-        is_venv=cfg is not None, sites=sites,
-        interpreter_path=tuple(Path(p) for p in found["interpreter_path"]),
-        pyvenv_cfg=Path(cfg) if cfg else None,
-        markers={str(k): str(v) for k, v in found["markers"].items()})
-
-
-def running_environment() -> Environment:
-    """The environment of the interpreter running the gateway."""
-    namespace: dict[str, Any] = {}
-    exec(compile(_PROBE, "<gateway probe>", "exec"), namespace)  # noqa: S102 - our own constant
-    return _environment(namespace["probe"]())
-
-
-def _probe_env() -> dict[str, str]:
-    """A minimal environment for the probe: nothing of ours (keys included) leaks into it."""
-    keep = {"PATH": os.defpath}
-    if "LD_LIBRARY_PATH" in os.environ:  # a Python built with a shared libpython may need it
-        keep["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
-    return keep
-
-
-def probe_environment(python: Path) -> Environment:
-    """The environment of another interpreter, asked with -I -S so that none of its hooks run."""
-    if not python.exists():
-        raise VerifyUsageError(f"--python {python}: no such file")
-    if python.is_dir() or not os.access(python, os.X_OK):
-        raise VerifyUsageError(f"--python {python}: not an executable interpreter")
-    code = _PROBE + "\nprint(json.dumps(probe()))\n"
-    try:
-        done = subprocess.run([str(python), "-I", "-S", "-c", code], capture_output=True,  # noqa: S603
-                              text=True, timeout=30, check=False, env=_probe_env())
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise VerifyUsageError(f"--python {python}: cannot run it ({err})") from err
-    try:
-        found = json.loads(done.stdout)
-        return _environment(found)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        first = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        raise VerifyUsageError(f"--python {python}: not a Python interpreter this can read "
-                               f"(exit {done.returncode}: {first})") from None
 
 
 # --- the lock ----------------------------------------------------------------------------------
@@ -370,22 +246,12 @@ def _violation(check: str, distribution: str | None, path: Path | str | None, me
         fix = fix.replace("NAME", distribution)
     if lockfile is not None:
         fix = fix.replace("LOCKFILE", str(lockfile))
-    return Violation(check, distribution, str(path) if path is not None else None, message,
-                     fix, severity)
-
-
-def _same(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
+    return Violation(check, str(path) if path is not None else None, message, severity,
+                     distribution, fix)
 
 
 def _expected_here(name: str, lock: Lock, env: Environment) -> bool:
-    marker = lock.markers.get(name)
-    if marker is None:
-        return True
-    return Marker(marker).evaluate({**env.markers, "extra": ""})
+    return marker_applies(lock.markers.get(name), env.markers)
 
 
 def _installed_from_local_source(dist: installed.Distribution) -> str | None:
@@ -468,7 +334,7 @@ def _lock_checks(dists: Sequence[installed.Distribution], lock: Lock, env: Envir
     for dist in sorted(dists, key=lambda d: d.name):
         locked = lock.pins.get(dist.name)
         if locked is not None and dist.name in lock.optional \
-                and not _same(dist.version, locked.version):
+                and not same_version(dist.version, locked.version):
             locked = None  # an allowed pin at another version: judged as any extra is
         if locked is None:
             why = allowed_extra(dist, lock, env.interpreter_path)
@@ -490,7 +356,7 @@ def _lock_checks(dists: Sequence[installed.Distribution], lock: Lock, env: Envir
                 "lock.extra", dist.name, dist.dist_info,
                 f"{dist.name} {dist.version} is installed, but the lock pins it only where "
                 f"{lock.markers[dist.name]}"))
-        elif not _same(dist.version, locked.version):
+        elif not same_version(dist.version, locked.version):
             violations.append(_violation(
                 "lock.version", dist.name, dist.dist_info,
                 f"{dist.name} {dist.version} is installed, but {lock.origin[dist.name].name} "
@@ -506,29 +372,26 @@ def _file_violation(problem: installed.FileProblem) -> Violation:
 
 def _file_checks(dists: Sequence[installed.Distribution], env: Environment,
                  cache: VerifyCache | None, workers: int
-                 ) -> tuple[list[installed.FileProblem], int, dict[str, str | None]]:
-    """RECORD integrity of every distribution, skipping those the cache knows clean."""
-    prints: dict[str, str | None] = {}
-    todo = []
-    for dist in dists:
-        fingerprint = dist_fingerprint(dist) if cache is not None else None
-        prints[dist.name] = fingerprint
-        if cache is None or not cache.is_clean(fingerprint):
-            todo.append(dist)
+                 ) -> tuple[list[installed.FileProblem], int, dict[str, DistPrint]]:
+    """RECORD integrity of every distribution, skipping those the cache knows clean; and
+    what each one's checks depend on (one stat of each file, the bytecode's included)."""
+    prints = {dist.name: dist_fingerprint(dist) for dist in dists}
+    todo = [dist for dist in dists
+            if cache is None or not cache.is_clean(prints[dist.name].files)]
     problems, count = installed.check_files(todo, environment_roots(env), workers=workers)
     if cache is not None:
         dirty = {p.distribution for p in problems}
         for dist in todo:
             if dist.name not in dirty:
-                cache.mark_clean(prints[dist.name])
+                cache.mark_clean(prints[dist.name].files)
     return problems, count, prints
 
 
 def _unlisted_checks(dists: Sequence[installed.Distribution], env: Environment,
                      listed: dict[str, str], hook_paths: list[str], cache: VerifyCache | None,
-                     prints: Mapping[str, str | None]) -> list[installed.FileProblem]:
+                     prints: Mapping[str, DistPrint]) -> list[installed.FileProblem]:
     location = "\0".join(str(s) for s in env.sites)
-    fp_dists = [prints.get(d.name) for d in dists]
+    fp_dists = [prints[d.name].files for d in dists]
     if cache is not None:
         folders = cache.tree_folders(location)
         if folders and cache.tree_is_clean(location,
@@ -558,9 +421,21 @@ def _hook_checks(verdicts: Sequence[startup_hooks.Verdict]
     return violations, allowed
 
 
+def _record_digest(dist: installed.Distribution, cache: VerifyCache | None,
+                   key: str | None) -> str:
+    """The canonical RECORD digest (a sort of every row), remembered by RECORD's stat."""
+    digest = cache.value(key) if cache is not None else None
+    if digest is None:
+        digest = installed.installed_record_digest(dist)
+        if cache is not None:
+            cache.remember(key, digest)
+    return digest
+
+
 def _provenance_checks(dists: Sequence[installed.Distribution],
                        record_digests: Mapping[tuple[str, str], frozenset[str]],
-                       checker: ProvenanceChecker | None
+                       checker: ProvenanceChecker | None, cache: VerifyCache | None,
+                       prints: Mapping[str, DistPrint]
                        ) -> tuple[list[Violation], ProvenanceSummary]:
     violations: list[Violation] = []
     records = 0
@@ -569,7 +444,7 @@ def _provenance_checks(dists: Sequence[installed.Distribution],
         expected = record_digests.get((dist.name, dist.version))
         if not expected and checker is None:
             continue  # the digest costs a canonical sort of RECORD: only when someone needs it
-        digest = installed.installed_record_digest(dist)
+        digest = _record_digest(dist, cache, prints[dist.name].record)
         infos.append(InstalledDistribution(dist.name, dist.version, dist.dist_info, digest))
         if expected:
             records += 1
@@ -581,17 +456,11 @@ def _provenance_checks(dists: Sequence[installed.Distribution],
                     "attested wheel"))
     if checker is None:
         return violations, ProvenanceSummary(records_checked=records)
-    counts = {"verified": 0, "unattested": 0, "unknown": 0, "failed": 0}
-    for outcome in checker(infos):
-        counts[outcome.status] += 1
-        if outcome.status == "failed":
-            violations.append(_violation("provenance.failed", outcome.distribution,
-                                         outcome.path, outcome.message))
-        elif outcome.status == "unknown":
-            violations.append(_violation("provenance.unknown", outcome.distribution,
-                                         outcome.path, outcome.message, severity="warning"))
-    return violations, ProvenanceSummary(True, counts["verified"], counts["unattested"],
-                                         counts["unknown"], counts["failed"], records)
+    summary, flagged = tally_provenance(checker(infos), records)
+    violations += [_violation(f"provenance.{outcome.status}", outcome.distribution,
+                              outcome.path, outcome.message, outcome_severity(outcome))
+                   for outcome in flagged]
+    return violations, summary
 
 
 def verify(env: Environment, lock: Lock, *, strict: bool = False,
@@ -619,7 +488,8 @@ def verify(env: Environment, lock: Lock, *, strict: bool = False,
     stray = _unlisted_checks(dists, env, listed, hook_paths, cache, prints)
     violations += [_file_violation(p) for p in stray]
 
-    provenance_violations, summary = _provenance_checks(dists, record_digests or {}, provenance)
+    provenance_violations, summary = _provenance_checks(dists, record_digests or {}, provenance,
+                                                        cache, prints)
     violations += provenance_violations
     if cache is not None:
         cache.save()
@@ -646,8 +516,3 @@ def verify_running(strict: bool = False, locks: Sequence[Path] = (),
             provenance, digests = provenance_check.for_file(path)
     return verify(running_environment(), lock, strict=strict, record_digests=digests,
                   provenance=provenance, cache=VerifyCache.load())
-
-
-def environment_for(python: Path | None) -> Environment:
-    """`--python PATH` probed from outside, else the running interpreter."""
-    return probe_environment(python) if python is not None else running_environment()

@@ -12,6 +12,15 @@ on, and a later check that computes the same fingerprint skips the work:
   every listed file, so any write to any of them changes the fingerprint
   (ctime cannot be set back by an unprivileged process, and a replaced file
   has a new inode), and that distribution is hashed again in full;
+- its cached bytecode is clean under that fingerprint plus the path and
+  stat of every `__pycache__` file Python could load for one of its hashed
+  sources. Each such folder is listed and each file stat'ed at every start,
+  in the same pass as the distribution's files: a directory's stat alone
+  would not do, since a file rewritten in place leaves its directory's
+  mtime as it was;
+- the canonical RECORD digest (for provenance.json) is remembered under
+  the `.dist-info` path and the stat of RECORD, whose content is all it
+  depends on;
 - the search for unlisted files is clean under the stat of every directory
   the last full walk looked into (adding, removing or renaming an entry
   changes its directory's mtime and ctime), plus the distributions'
@@ -19,8 +28,8 @@ on, and a later check that computes the same fingerprint skips the work:
 - nothing else is cached: the lock comparison and the start-up hook scan
   run every time, they cost a few milliseconds.
 
-Only clean results are stored; anything with a problem is re-checked every
-time. The cache lives in `$XDG_CACHE_HOME/gateway` (else
+Only clean results (and RECORD digests) are stored; anything with a problem
+is re-checked every time. The cache lives in `$XDG_CACHE_HOME/gateway` (else
 `~/.cache/gateway`): a 0700 directory, `verify-cache` and the HMAC key
 `verify-cache.key`, both 0600. A cache that fails its HMAC, is not owned by
 us, or is writable by others is ignored (the check runs cold) and rewritten.
@@ -37,6 +46,7 @@ ctime via the clock; root is out of scope too. Use `--no-cache` in CI.
 
 from __future__ import annotations
 
+import array
 import hashlib
 import hmac
 import json
@@ -46,8 +56,10 @@ import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from gateway_cli import __version__
+from gateway_cli.supply.bytecode import MAGIC, cached_bytecode
 from gateway_cli.supply.installed import Distribution
 
 SCHEMA = 1
@@ -66,40 +78,83 @@ def default_cache_dir() -> Path:
     return root / "gateway"
 
 
-def stat_key(st: os.stat_result) -> str:
-    return (f"{st.st_dev}:{st.st_ino}:{st.st_mode}:{st.st_size}:{st.st_mtime_ns}:"
-            f"{st.st_ctime_ns}")
+class DistPrint(NamedTuple):
+    """What the checks of one distribution depend on, from one pass over its files."""
+
+    files: str | None  # fingerprint of a clean RECORD check; None: a listed file is gone
+    bytecode: str | None  # of a clean bytecode check: `files` and every cached file's stat
+    cached: tuple[tuple[str, str, int], ...]  # (pyc, source, optimization) Python could load
+    record: str | None  # key of the canonical RECORD digest: the dist-info path and
+    # RECORD's stat (None: RECORD is gone)
 
 
-def dist_fingerprint(dist: Distribution) -> str | None:
-    """What a clean check of `dist` depended on; None when a listed file cannot be stat'ed.
+def _packed(stats: Sequence[os.stat_result]) -> bytes:
+    """Device, inode, mode, size, mtime_ns and ctime_ns of each stat, as bytes to hash."""
+    try:
+        return array.array("q", [field for s in stats for field in (
+            s.st_dev, s.st_ino, s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns)]).tobytes()
+    except OverflowError:  # an inode or device number beyond 63 bits: spelled out instead
+        return repr([(s.st_dev, s.st_ino, s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+                     for s in stats]).encode()
 
-    The rows' paths and hashes are not spelled out: they are RECORD's
-    content, which the stat of RECORD already stands for.
+
+def dist_fingerprint(dist: Distribution) -> DistPrint:
+    """What a clean check of `dist` and of its cached bytecode depended on.
+
+    One pass: every hashed file and every cached file of a hashed source is
+    stat'ed once. The rows' paths and hashes are not spelled out: they are
+    RECORD's content, which the stat of RECORD already stands for.
     """
     info = str(dist.dist_info)
+    hashed = []
+    sources: dict[str, set[str]] = {}
+    for entry, path in zip(dist.entries, dist.paths, strict=True):
+        if entry.digest:
+            hashed.append(path)
+            if path.endswith(".py"):
+                folder, _, name = path.rpartition(os.sep)
+                sources.setdefault(folder, set()).add(name[:-3])
+    # In listing order: an unchanged folder lists the same way, and a changed one is a
+    # miss anyway.
+    cached, cached_stats = cached_bytecode(sources)
+    found = tuple(cached)
+    head = f"{SCHEMA}:{__version__}\n{info}".encode("utf-8", "surrogateescape")
     lstat = os.lstat
     try:
-        stats = [lstat(os.path.join(info, "METADATA")), lstat(os.path.join(info, "RECORD"))]
-        stats += [lstat(path) for entry, path in zip(dist.entries, dist.paths, strict=True)
-                  if entry.digest]
+        record = lstat(os.path.join(info, "RECORD"))
     except OSError:
-        return None
-    keys = [(s.st_dev, s.st_ino, s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
-            for s in stats]
-    text = f"dist:{SCHEMA}:{__version__}\n{info}\n{keys!r}"
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+        return DistPrint(None, None, found, None)
+    record_key = _digest(b"record:" + head, _packed([record]))
+    try:
+        stats = [lstat(os.path.join(info, "METADATA")), record]
+        stats += [lstat(path) for path in hashed]
+    except OSError:
+        return DistPrint(None, None, found, record_key)
+    files = _digest(b"dist:" + head, _packed(stats))
+    names = "\0".join([c[0] for c in cached]).encode("utf-8", "surrogateescape")
+    code = _digest(f"pyc:{MAGIC.hex()}:{files}".encode(), head, names, _packed(cached_stats))
+    return DistPrint(files, code, found, record_key)
+
+
+def _digest(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def tree_fingerprint(folders: Iterable[str], dists: Iterable[str | None],
                      ignored: Iterable[str]) -> str | None:
     """What a clean search for unlisted files depended on; None when a folder is gone."""
     parts = [f"tree:{SCHEMA}:{__version__}", *(d or "-" for d in dists), *sorted(ignored)]
+    names = list(folders)
     try:
-        parts += [f"{folder}\0{stat_key(os.lstat(folder))}" for folder in folders]
+        stats = [os.lstat(folder) for folder in names]
     except OSError:
         return None
-    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return _digest("\n".join(parts).encode("utf-8", "surrogateescape"),
+                   "\0".join(names).encode("utf-8", "surrogateescape"), _packed(stats))
 
 
 class _Unusable(Exception):
@@ -125,6 +180,7 @@ class VerifyCache:
         self.misses = 0
         self._key: bytes | None = None
         self._clean: dict[str, None] = {}
+        self._values: dict[str, str] = {}
         self._trees: dict[str, list[object]] = {}
         self._dirty = False
 
@@ -183,6 +239,7 @@ class VerifyCache:
             raise ValueError(f"{path} is from another gateway version; it will be rewritten")
         self._clean = dict.fromkeys(str(fp) for fp in data.get("clean", []))
         self._trees = {str(k): list(v) for k, v in data.get("trees", {}).items()}
+        self._values = {str(k): str(v) for k, v in data.get("values", {}).items()}
 
     def _read_key(self) -> bytes:
         path = self.directory / KEY_NAME
@@ -216,6 +273,17 @@ class VerifyCache:
             self._clean[fingerprint] = None
             self._dirty = True
 
+    def value(self, key: str | None) -> str | None:
+        """What was remembered under `key` (see `remember`), if anything."""
+        return self._values.get(key) if key is not None and self.usable else None
+
+    def remember(self, key: str | None, value: str) -> None:
+        """A value computed from inputs that `key` stands for (a RECORD digest)."""
+        if key is not None and self.usable and self._values.get(key) != value:
+            self._values.pop(key, None)
+            self._values[key] = value
+            self._dirty = True
+
     def tree_folders(self, location: str) -> list[str]:
         """The folders of the last clean walk of these sites (empty when unknown)."""
         entry = self._trees.get(location)
@@ -243,8 +311,9 @@ class VerifyCache:
             return
         clean = list(self._clean)[-MAX_CLEAN:]
         trees = dict(list(self._trees.items())[-MAX_TREES:])
-        payload = json.dumps({"schema": SCHEMA, "clean": clean, "trees": trees},
-                             separators=(",", ":")).encode()
+        values = dict(list(self._values.items())[-MAX_CLEAN:])
+        payload = json.dumps({"schema": SCHEMA, "clean": clean, "trees": trees,
+                              "values": values}, separators=(",", ":")).encode()
         mac = hmac.new(self._key, payload, hashlib.sha256).hexdigest().encode()
         temp = ""
         try:

@@ -23,6 +23,7 @@ import pytest
 
 from gateway_cli.supply import installed
 from gateway_cli.supply import verify as checks
+from gateway_cli.supply.environment import probe_environment
 from gateway_cli.supply.verify import ProvenanceOutcome
 from tests.unit.test_installed import (
     build_wheel,
@@ -343,7 +344,7 @@ def test_provenance_checker_unknown_warns_and_fails_only_when_strict(env: Path,
         return [ProvenanceOutcome(d.name, d.version, "unknown" if d.name == "idna"
                                   else "verified", "no attestation fetched") for d in dists]
 
-    environment = checks.probe_environment(env / "bin" / "python")
+    environment = probe_environment(env / "bin" / "python")
     locked = checks.load_lock([lock])
     report = checks.verify(environment, locked, provenance=checker)
     assert sorted(seen) == sorted(PACKAGES)
@@ -351,7 +352,7 @@ def test_provenance_checker_unknown_warns_and_fails_only_when_strict(env: Path,
     assert (report.provenance.verified, report.provenance.unknown) == (2, 1)
     strict = checks.verify(environment, locked, provenance=checker, strict=True)
     assert not strict.ok
-    assert [v.check for v in strict.violations] == ["provenance.unknown"]
+    assert [v.check for v in strict.problems] == ["provenance.unknown"]
 
 
 # --- the cache ---------------------------------------------------------------------------------
@@ -523,5 +524,33 @@ def test_a_bytecode_verdict_is_cached_and_a_changed_pyc_is_checked_again(
     pyc = Path(importlib.util.cache_from_source(str(source)))
     pyc.parent.mkdir(exist_ok=True)
     pyc.write_bytes(_forged_pyc(source, b"\nimport os\n"))
+    code, report = verify_json(env, lock, cache=cache)
+    assert code == 1 and checks_of(report) == [("files.pyc", "idna")]
+
+
+def test_a_pyc_rewritten_in_place_with_its_size_and_mtime_kept_is_checked_again(
+        env: Path, lock: Path, tmp_path: Path) -> None:
+    """The warm path stats every cached file: a same-size rewrite whose mtime is set back
+    (its folder's mtime does not move) still changes its ctime, and is compared again."""
+    import importlib.util
+
+    cache = tmp_path / "cache"
+    source = site_packages(env) / "idna" / "core.py"
+    pyc = Path(importlib.util.cache_from_source(str(source)))
+    pyc.parent.mkdir(exist_ok=True)
+    pyc.write_bytes(_forged_pyc(source, b""))  # what Python itself would write
+    assert verify_json(env, lock, cache=cache)[0] == 0
+    code, report = verify_json(env, lock, cache=cache)
+    assert code == 0 and report["cache"]["misses"] == 0  # warm: nothing compiled again
+    before, folder = pyc.stat(), pyc.parent.stat()
+    data = pyc.read_bytes()
+    assert b"Empty Label" in data
+    with open(pyc, "r+b") as handle:  # in place: same inode, same size
+        handle.write(data.replace(b"Empty Label", b"Empty Lab3l", 1))
+    os.utime(pyc, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = pyc.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+        (before.st_ino, before.st_size, before.st_mtime_ns)
+    assert pyc.parent.stat().st_mtime_ns == folder.st_mtime_ns
     code, report = verify_json(env, lock, cache=cache)
     assert code == 1 and checks_of(report) == [("files.pyc", "idna")]

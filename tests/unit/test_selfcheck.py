@@ -12,32 +12,34 @@ import pytest
 
 from gateway_cli.errors import StartupError
 from gateway_cli.server import startup_check
-from gateway_cli.supply import provenance_check, selfcheck
-from gateway_cli.supply.selfcheck import BuildInfo, BundledDistribution, Problem
+from gateway_cli.supply import build_manifest, bundle_records, provenance_check, selfcheck
+from gateway_cli.supply import report as reports
+from gateway_cli.supply.bundle_records import BuildInfo, BundledDistribution
+from gateway_cli.supply.model import Problem
 from tests.conftest import ROOT, run_gateway
 
 
 def _bundle(folder: Path) -> Path:
     """A bundle like the binary's: embedded supply-chain files, a library, a link, a manifest."""
-    for name in selfcheck.EMBEDDED:
+    for name in bundle_records.EMBEDDED:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, folder / name)
     (folder / "lib").mkdir()
     (folder / "lib" / "_native.so").write_bytes(b"\x7fELF" + bytes(range(256)) * 64)
     (folder / "lib" / "libz.so").symlink_to("_native.so")
     info = _build_info(ROOT / "lockfiles" / "provenance.json", count=3)
-    (folder / selfcheck.BUILD_INFO).write_bytes(selfcheck.encode(info))
+    (folder / bundle_records.BUILD_INFO).write_bytes(bundle_records.encode(info))
     _seal(folder)
     return folder
 
 
 def _seal(folder: Path) -> None:
     files = {str(p.relative_to(folder)): p for p in sorted(folder.rglob("*"))
-             if p.is_file() and not p.is_symlink() and p.name != selfcheck.MANIFEST}
+             if p.is_file() and not p.is_symlink() and p.name != bundle_records.MANIFEST}
     links = {str(p.relative_to(folder)): str(p.readlink()) for p in folder.rglob("*")
              if p.is_symlink()}
-    manifest = selfcheck.make_manifest(files, links, None)
-    (folder / selfcheck.MANIFEST).write_bytes(selfcheck.encode(manifest))
+    manifest = build_manifest.make_manifest(files, links, None)
+    (folder / bundle_records.MANIFEST).write_bytes(bundle_records.encode(manifest))
 
 
 def _build_info(provenance: Path, count: int) -> BuildInfo:
@@ -62,7 +64,7 @@ def test_a_sealed_bundle_passes_with_provenance_warnings_only(tmp_path: Path) ->
     assert report.warnings == 3  # this lock's provenance is unknown (an index without PEP 740)
     assert {p.check for p in report.problems} == {"provenance.unknown"}
     assert report.provenance.checked and report.provenance.records_checked == 3
-    assert report.files_checked == len(selfcheck.EMBEDDED) + 2
+    assert report.files_checked == len(bundle_records.EMBEDDED) + 2
     assert not selfcheck.check(tmp_path, strict=True).ok
 
 
@@ -101,41 +103,41 @@ def test_a_changed_trust_root_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     bundle = _bundle(tmp_path)
     monkeypatch.setattr(trust, "read_root", lambda path=None: b'{"mediaType": "forged"}')
     report = selfcheck.check(bundle)
-    assert _checks(report.problems) == [("self.trust-root", selfcheck.TRUST_ROOT)]
+    assert _checks(report.problems) == [("self.trust-root", bundle_records.TRUST_ROOT)]
     assert "pins 6494e21e" in report.problems[0].message
 
 
 def test_build_record_must_match_the_lock_and_provenance(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
-    info = selfcheck.load_build_info(bundle)
+    info = bundle_records.load_build_info(bundle)
     first, second, *rest = info.distributions
     changed = msgspec.structs.replace(info, distributions=[
         msgspec.structs.replace(first, version="0.0.1"),
         msgspec.structs.replace(second, record_sha256="0" * 64), *rest])
-    (bundle / selfcheck.BUILD_INFO).write_bytes(selfcheck.encode(changed))
+    (bundle / bundle_records.BUILD_INFO).write_bytes(bundle_records.encode(changed))
     _seal(bundle)  # a consistent manifest: only the lock and provenance checks can object
     report = selfcheck.check(bundle)
-    assert _checks(report.problems) == [("lock.version", selfcheck.LOCK),
-                                        ("provenance.record", selfcheck.PROVENANCE)]
+    assert _checks(report.problems) == [("lock.version", bundle_records.LOCK),
+                                        ("provenance.record", bundle_records.PROVENANCE)]
     assert f"bundled {first.name} 0.0.1" in report.problems[0].message
 
 
 def test_missing_manifest_and_build_record(tmp_path: Path) -> None:
     report = selfcheck.check(tmp_path)
-    assert _checks(report.problems) == [("self.manifest", selfcheck.MANIFEST),
-                                        ("self.build-info", selfcheck.BUILD_INFO)]
+    assert _checks(report.problems) == [("self.manifest", bundle_records.MANIFEST),
+                                        ("self.build-info", bundle_records.BUILD_INFO)]
 
 
 def test_reports(tmp_path: Path) -> None:
     bundle = _bundle(tmp_path)
     (bundle / "lockfiles" / "requirements.txt").write_text("# emptied\n")
     report = selfcheck.check(bundle)
-    text = selfcheck.render(report, "text")
+    text = reports.render_self(report, "text")
     assert text.startswith("gateway verify --self: FAILED: 4 error(s), 3 warning(s)\n")
     assert "error: self.changed: A bundled file differs from the manifest (1)" in text
     assert "bundled file lockfiles/requirements.txt changed" in text
     assert "download the release again and verify its signature" in text
-    data = json.loads(selfcheck.render(report, "json"))
+    data = json.loads(reports.render_self(report, "json"))
     assert data["schema"] == "gateway-verify-self/1" and data["ok"] is False
     assert data["build"]["excluded"] == ["faker"]
     assert len(data["problems"]) == 7 and all(p["fix"] for p in data["problems"])
@@ -182,18 +184,19 @@ def test_serve_in_the_binary_applies_its_mode_to_the_self_check(
 def test_build_info_of_this_environment_agrees_with_provenance() -> None:
     # What pyinstaller.spec records for the build venv, computed here for the dev venv:
     # every runtime pin, with the RECORD digest `gateway verify` compares.
-    info = selfcheck.make_build_info(ROOT / selfcheck.LOCK, excluded=["faker", "polyfactory"],
-                                     commit="c0ffee", source_date_epoch=1, pyinstaller="x")
+    info = build_manifest.make_build_info(ROOT / bundle_records.LOCK,
+                                          excluded=["faker", "polyfactory"], commit="c0ffee",
+                                          source_date_epoch=1, pyinstaller="x")
     names = {d.name for d in info.distributions}
     assert {"litestar", "granian", "msgspec", "sigstore"} <= names
     assert not names & {"faker", "polyfactory", "pytest", "setuptools", "pyinstaller"}
     digests = provenance_check.record_digests(
-        provenance_check.load(ROOT / selfcheck.PROVENANCE))
+        provenance_check.load(ROOT / bundle_records.PROVENANCE))
     recorded = [d for d in info.distributions if (d.name, d.version) in digests]
     assert len(recorded) > 50
     assert all(d.record_sha256 in digests[(d.name, d.version)] for d in recorded)
-    assert selfcheck.encode(info) == selfcheck.encode(msgspec.json.decode(
-        selfcheck.encode(info), type=BuildInfo))
+    assert bundle_records.encode(info) == bundle_records.encode(msgspec.json.decode(
+        bundle_records.encode(info), type=BuildInfo))
 
 
 def test_verify_self_outside_the_binary_is_a_usage_error() -> None:

@@ -9,9 +9,9 @@ REASON = "provenance not fetched yet (this index serves none); nothing to verify
 
 
 def _unknown(name: str) -> Violation:
-    return Violation("provenance.unknown", name, None,
-                     f"{name} 1.0 ({name}-1.0-py3-none-any.whl): {REASON}", "add it",
-                     "warning")
+    return Violation("provenance.unknown", None,
+                     f"{name} 1.0 ({name}-1.0-py3-none-any.whl): {REASON}", "warning",
+                     distribution=name, fix="add it")
 
 
 def test_identical_warnings_print_as_one_block() -> None:
@@ -25,11 +25,11 @@ def test_identical_warnings_print_as_one_block() -> None:
 
 
 def test_few_or_different_violations_stay_apart() -> None:
-    modified = Violation("files.modified", "idna", "idna/core.py", "idna/core.py changed",
-                         "recreate", "error")
+    modified = Violation("files.modified", "idna/core.py", "idna/core.py changed",
+                         distribution="idna", fix="recreate")
     groups = report._grouped([_unknown("a"), _unknown("b"), modified])
     assert groups == [[_unknown("a")], [_unknown("b")], [modified]]
-    other = Violation("provenance.unknown", "c", None, "c 1.0 (c.whl): another reason", "x",
-                      "warning")
+    other = Violation("provenance.unknown", None, "c 1.0 (c.whl): another reason", "warning",
+                      distribution="c", fix="x")
     three = [_unknown("a"), other, _unknown("b"), _unknown("d")]
     assert [len(g) for g in report._grouped(three)] == [3, 1]

@@ -23,8 +23,9 @@ from typing import Any, Literal
 
 import msgspec
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from gateway_cli.supply.model import parse_version
 from gateway_cli.supply.osv import Release, Vulnerability
 
 Kind = Literal["malicious", "vulnerability"]
@@ -107,16 +108,9 @@ def is_malicious(vuln: Vulnerability) -> bool:
         _marked_malicious(a.database_specific) for a in vuln.affected or ())
 
 
-def _version(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        return None
-
-
 def fix_versions(vuln: Vulnerability, release: Release) -> tuple[str, ...]:
     """The `fixed` versions above the locked one, lowest first."""
-    current = _version(release.version)
+    current = parse_version(release.version)
     fixes: set[str] = set()
     for affected in vuln.affected or ():
         package = affected.package
@@ -127,7 +121,7 @@ def fix_versions(vuln: Vulnerability, release: Release) -> tuple[str, ...]:
             if rng.type != "ECOSYSTEM":
                 continue
             for event in rng.events:
-                fixed = _version(event.fixed) if event.fixed else None
+                fixed = parse_version(event.fixed) if event.fixed else None
                 if fixed is not None and (current is None or fixed > current):
                     fixes.add(event.fixed or "")
     return tuple(sorted(fixes, key=lambda v: Version(v)))
