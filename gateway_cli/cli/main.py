@@ -61,6 +61,7 @@ def _register() -> None:
     from gateway_cli.cli.clients_cmd import clients
     from gateway_cli.cli.inspect_cmd import inspect
     from gateway_cli.cli.keys_cmd import keys
+    from gateway_cli.cli.limits_cmd import budgets, limits
     from gateway_cli.cli.lock_cmd import lock
     from gateway_cli.cli.provenance_cmd import provenance
     from gateway_cli.cli.rotate_cmd import rotate_keys
@@ -79,6 +80,8 @@ def _register() -> None:
     cli.add_command(inspect)
     cli.add_command(keys)
     cli.add_command(clients)
+    cli.add_command(limits)
+    cli.add_command(budgets)
     cli.add_command(rotate_keys)
     cli.add_command(run)
     cli.add_command(scan)

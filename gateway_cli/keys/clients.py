@@ -258,6 +258,31 @@ def reissue(home: Path, names: Iterable[str] | None, *, grace: float = 0.0,
     return jsonstate.update(clients_path(home), _empty, change)
 
 
+_UNSET: Any = object()
+
+
+def set_limits(home: Path, name: str, *, rpm: int | None = _UNSET,
+               budget: float | None = _UNSET, now: float | None = None) -> int:
+    """Change the rate limit or monthly budget of every live record of client key `name`
+    (its grace-period tokens too); None removes it. Returns how many records changed."""
+    now = time.time() if now is None else now
+
+    def change(data: dict[str, Any]) -> int:
+        changed = 0
+        for raw, client in zip(data["clients"], _records(data), strict=True):
+            if client.name == name and client.active(now):
+                if rpm is not _UNSET:
+                    raw["rpm"] = rpm
+                if budget is not _UNSET:
+                    raw["budget"] = budget
+                changed += 1
+        if not changed:
+            raise ClientError(f"no live client key named {name!r}; see `gateway clients list`")
+        return changed
+
+    return jsonstate.update(clients_path(home), _empty, change)
+
+
 def prune(home: Path, *, older_than: float, now: float | None = None) -> int:
     """Drop run keys that ended more than `older_than` seconds ago (they pile up)."""
     now = time.time() if now is None else now
