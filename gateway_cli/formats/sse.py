@@ -75,6 +75,16 @@ class SSEParser:
             if self._pending.startswith(_BOM):
                 del self._pending[: len(_BOM)]
             self._at_start = False
+        if b"\r" not in self._pending:
+            # LF-only, as every provider sends: split at C speed rather than match per line.
+            lines = self._pending.split(b"\n")
+            self._pending = lines.pop()
+            for line in lines:
+                self._event_bytes += len(line) + 1
+                self._check_size(0)
+                self._process_line(bytes(line), events)
+            self._check_size(len(self._pending))
+            return events
         pos = 0
         for match in _LINE_END.finditer(self._pending):
             line = bytes(self._pending[pos : match.start()])
@@ -98,6 +108,9 @@ class SSEParser:
     def _process_line(self, raw: bytes, events: list[SSEEvent]) -> None:
         if not raw:
             self._dispatch(events)
+            return
+        if raw.startswith(b"data: "):  # nearly every line of a model's stream
+            self._data.append(raw[6:].decode("utf-8", errors="replace"))
             return
         if raw[:1] == b":":
             return
@@ -126,9 +139,10 @@ def encode_event(data: bytes, event: str | None = None) -> bytes:
     """One SSE event; every line of `data` gets its own `data:` field so it survives parsing."""
     if event is not None and ("\n" in event or "\r" in event):
         raise ValueError("an SSE event name cannot contain a line break")
-    out = bytearray()
-    if event is not None:
-        out += b"event: " + event.encode() + b"\n"
+    head = b"event: " + event.encode() + b"\n" if event is not None else b""
+    if b"\n" not in data and b"\r" not in data:  # one line: the usual JSON event
+        return head + b"data: " + data + b"\n\n"
+    out = bytearray(head)
     for line in _LINE_END.split(data):
         out += b"data: " + line + b"\n"
     out += b"\n"

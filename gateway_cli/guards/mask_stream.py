@@ -478,12 +478,12 @@ class MaskingStream:
     def _flush_event(self, key: Slot, text: str) -> bytes:
         """One text delta carrying `text` for the slot `key`, to go before the current event."""
         if key[0] == "chat":
-            envelope = {k: v for k, v in self._last.items() if k not in ("choices", "usage")}
-            if "usage" in self._last:
+            envelope = dict(self._last)  # id, model, created...: copied, not filtered
+            if "usage" in envelope:
                 envelope["usage"] = None
-            choice = {"index": key[1], "delta": {"content": text}, "logprobs": None,
-                      "finish_reason": None}
-            return encode_event(_encode({**envelope, "choices": [choice]}))
+            envelope["choices"] = [{"index": key[1], "delta": {"content": text},
+                                    "logprobs": None, "finish_reason": None}]
+            return encode_event(_encode(envelope))
         if key[0] == "anthropic":
             return encode_event(_encode({"type": "content_block_delta", "index": key[1],
                                          "delta": {"type": "text_delta", "text": text}}),
