@@ -4,5 +4,8 @@
     windows.py    the fixed windows (minute, UTC day, UTC month) a counter is kept in
     tokens.py     a local token estimate of a request, and the usage an answer reports
     prices.py     the dated price table and the cost of a request's usage
+    outcome.py    the check every store makes, and what a grant or refusal reports
     memory_store.py / sqlite_store.py / redis_store.py   one interface, chosen in [limits]
+    stores.py     open_store(kind, ...): the one that [limits] names
+    resp.py       the small Redis client (RESP2, standard library only) redis_store.py speaks
 """

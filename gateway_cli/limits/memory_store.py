@@ -1,0 +1,94 @@
+"""Counters in this process's memory: the store for one instance, and the fastest.
+
+Nothing is shared with other instances and nothing survives a restart, so it
+suits a single gateway whose budgets may start afresh when it does (or a
+test). The check and the add happen in plain Python with no await between
+them, so under asyncio no other task can run in the middle of a reservation:
+that is the whole of its atomicity.
+
+Expired slots (a minute that has passed, a gauge left alone for GAUGE_TTL)
+cost memory until they are forgotten. A reservation treats an expired slot as
+zero, and every reservation also forgets up to SWEEP expired slots, oldest
+first, from a heap of expiry times with one entry per slot, so memory follows
+the slots in use however many keys come and go, at O(log n) per new slot.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+
+from gateway_cli.limits import outcome
+from gateway_cli.limits.model import Counter, Granted, Held, Refused
+
+SWEEP = 16  # expired slots forgotten per reservation at most
+
+
+class MemoryStore:
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._slots: dict[str, tuple[float, float]] = {}  # slot -> (value, expires_at)
+        self._expiry: list[tuple[float, str]] = []  # heap, one (expires_at, slot) per slot
+
+    def __len__(self) -> int:
+        """Slots held, expired or not (for tests and `gateway limits`)."""
+        return len(self._slots)
+
+    async def reserve(self, counters: Sequence[Counter], now: float) -> Granted | Refused:
+        outcome.check_amounts(counters)
+        if not counters:
+            return Granted((), ())
+        self._sweep(now)
+        where = outcome.slots(counters, now)
+        got = self._slots.get
+        values = []
+        for s, _ in where:
+            entry = got(s)
+            values.append(entry[0] if entry is not None and entry[1] > now else 0.0)
+        refused = outcome.first_without_room(counters, values)
+        if refused is not None:
+            return outcome.refused(counters[refused], values[refused], where[refused][1], now)
+        new_values = []
+        for c, (s, end), v in zip(counters, where, values, strict=True):
+            value = v + c.amount
+            if s not in self._slots:
+                heapq.heappush(self._expiry, (end, s))
+            self._slots[s] = (value, end)
+            new_values.append(value)
+        return outcome.granted(counters, where, new_values, now)
+
+    async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
+        outcome.check_deltas(changes)
+        for held, delta in changes:
+            entry = self._slots.get(held.slot)
+            if entry is not None:
+                self._slots[held.slot] = (max(0.0, entry[0] + delta), entry[1])
+            elif delta > 0:  # forgotten already: count what was used, until the window ends
+                self._slots[held.slot] = (delta, held.expires_at)
+                heapq.heappush(self._expiry, (held.expires_at, held.slot))
+
+    async def usage(self, counters: Sequence[Counter], now: float) -> list[float]:
+        values = []
+        for s, _ in outcome.slots(counters, now):
+            entry = self._slots.get(s)
+            values.append(entry[0] if entry is not None and entry[1] > now else 0.0)
+        return values
+
+    async def close(self) -> None:
+        self._slots.clear()
+        self._expiry.clear()
+
+    def _sweep(self, now: float) -> None:
+        heap = self._expiry
+        for _ in range(SWEEP):
+            if not heap or heap[0][0] > now:
+                return
+            _, s = heapq.heappop(heap)
+            entry = self._slots.get(s)
+            if entry is None:
+                continue
+            if entry[1] <= now:
+                del self._slots[s]
+            else:  # a gauge used again since: its entry moves to its new expiry
+                heapq.heappush(heap, (entry[1], s))
