@@ -13,7 +13,22 @@ from hypothesis import strategies as st
 
 from gateway_cli.guards import pii, redact
 from gateway_cli.guards.base import Finding
-from gateway_cli.guards.pii import PiiGuard, scan
+from gateway_cli.guards.pii import PiiGuard, runs, scan
+from gateway_cli.guards.pii.candidates import Budget, candidates
+from gateway_cli.guards.pii.cards import CARD, CARD_IN, luhn
+from gateway_cli.guards.pii.context import said_before
+from gateway_cli.guards.pii.email import LOCAL_CHARS, local_part_start
+from gateway_cli.guards.pii.guard import with_overflow
+from gateway_cli.guards.pii.iban import (
+    IBAN,
+    IBAN_AT_START,
+    IBAN_BY_EDGE,
+    IBAN_BY_LETTER,
+    iban_valid,
+)
+from gateway_cli.guards.pii.ip import IPV4, IPV4_IN, IPV6_TAIL, ipv4_is_local, ipv6s
+from gateway_cli.guards.pii.phone import PHONE, PHONE_BEFORE, PHONE_BEFORE_LOWER, PHONE_IN
+from gateway_cli.guards.pii.ssn import SSN, SSN_CONTEXT, SSN_CONTEXT_LOWER, SSN_IN
 
 
 def found(text: str) -> list[tuple[str, str]]:
@@ -209,7 +224,7 @@ def test_runs_marked_empty_by_the_run_pattern_hold_nothing(text: str) -> None:
     plain = re.compile(r"[+(0-9][0-9 ().\-]{6,}+")  # the run pattern before the marks
     expected = scan(text, include_local_ips=True)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pii, "_RUN", plain)
+        mp.setattr(runs, "RUN", plain)
         assert _spans(scan(text, include_local_ips=True)) == _spans(expected)
 
 
@@ -219,7 +234,7 @@ def test_runs_marked_empty_by_the_run_pattern_hold_nothing(text: str) -> None:
      "123456789012345678901234"],
 )
 def test_marked_runs_are_never_examined(run: str) -> None:
-    m = pii._RUN.match(f"{run} ")
+    m = runs.RUN.match(f"{run} ")
     assert m is not None and m.lastindex == 1
     # Numbers no SSN or card can be are still skipped whole, not retried inside.
     assert found(f"ts {run} ok") == []
@@ -230,8 +245,8 @@ def test_marked_runs_are_never_examined(run: str) -> None:
     ["ts 180012345678901 ok", "call 2024-03-12  555 1234", "id 536221234 ok", "n 4111111111111111"],
 )
 def test_runs_that_may_hold_a_value_are_not_marked(text: str) -> None:
-    runs = [m for m in pii._RUN.finditer(text)]
-    assert runs and all(m.lastindex is None for m in runs)
+    found_runs = list(runs.RUN.finditer(text))
+    assert found_runs and all(m.lastindex is None for m in found_runs)
 
 
 @settings(max_examples=400, deadline=None)
@@ -240,20 +255,20 @@ def test_inside_a_long_run_each_kind_finds_what_its_plain_pattern_finds(
     run: str, tail: str
 ) -> None:
     text = "a " + run + tail
-    m = pii._RUN.search(text)
+    m = runs.RUN.search(text)
     if m is None:
         return
     start, end = m.span()
     ext = end < len(text) and text[end] in "xXe#"
     window = min(len(text), end + (12 if ext else 1))
     for at, inner in (
-        (pii._PHONE, pii._PHONE_IN),
-        (pii._SSN, pii._SSN_IN),
-        (pii._CARD, pii._CARD_IN),
-        (pii._IPV4, pii._IPV4_IN),
+        (PHONE, PHONE_IN),
+        (SSN, SSN_IN),
+        (CARD, CARD_IN),
+        (IPV4, IPV4_IN),
     ):
         plain = [x.span(1) for x in at.finditer(text, start, window)]
-        fast = [x.span(1) for x in pii._candidates(at, inner, text, start, end, window, True)]
+        fast = [x.span(1) for x in candidates(at, inner, text, start, end, window, True)]
         assert fast == plain, at.pattern
 
 
@@ -267,18 +282,18 @@ def test_long_runs_find_what_short_runs_find(parts: list[str]) -> None:
     text = "call " + "".join(parts) + " x"
     expected = scan(text)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pii, "_LONG_RUN", 1 << 30)  # every run takes the plain path
+        mp.setattr(runs, "LONG_RUN", 1 << 30)  # every run takes the plain path
         assert _spans(scan(text)) == _spans(expected)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("GBDEgb0123456789 \n.,:éWEST")), max_size=300))
 def test_the_three_iban_anchors_find_the_same_candidates(text: str) -> None:
-    by_digits = [(m.start() - 2, m.end()) for m in pii._IBAN.finditer(text)]
-    by_letter = [m.span() for m in pii._IBAN_BY_LETTER.finditer(text)]
-    first = pii._IBAN_AT_START.match(text)
+    by_digits = [(m.start() - 2, m.end()) for m in IBAN.finditer(text)]
+    by_letter = [m.span() for m in IBAN_BY_LETTER.finditer(text)]
+    first = IBAN_AT_START.match(text)
     by_edge = [first.span()] if first else []
-    by_edge += [m.span(1) for m in pii._IBAN_BY_EDGE.finditer(text, first.end() if first else 0)]
+    by_edge += [m.span(1) for m in IBAN_BY_EDGE.finditer(text, first.end() if first else 0)]
     assert by_letter == by_digits
     assert by_edge == by_digits
 
@@ -308,10 +323,10 @@ def test_ipv4_rules_are_those_of_ipaddress() -> None:
         try:
             ip = ipaddress.IPv4Address(raw)
         except ValueError:
-            assert pii._ipv4_is_local(raw) is None, raw
+            assert ipv4_is_local(raw) is None, raw
             continue
         local = ip.is_loopback or ip.is_unspecified or ip.is_link_local
-        assert pii._ipv4_is_local(raw) is local, raw
+        assert ipv4_is_local(raw) is local, raw
 
 
 @given(st.text(alphabet=st.sampled_from(list("0123456789")), min_size=1, max_size=19))
@@ -320,7 +335,7 @@ def test_luhn_is_the_textbook_sum(digits: str) -> None:
     for i, ch in enumerate(reversed(digits)):
         d = int(ch) * (2 if i % 2 else 1)
         total += d - 9 if d > 9 else d
-    assert pii._luhn(digits) == (total % 10 == 0)
+    assert luhn(digits) == (total % 10 == 0)
 
 
 @given(st.text(alphabet=st.sampled_from(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")),
@@ -328,13 +343,13 @@ def test_luhn_is_the_textbook_sum(digits: str) -> None:
 def test_iban_check_is_mod_97_of_the_letters_as_numbers(compact: str) -> None:
     rearranged = compact[4:] + compact[:4]
     expected = len(compact) == 22 and int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
-    assert pii._iban_valid(compact) == expected
+    assert iban_valid(compact) == expected
 
 
 @settings(max_examples=300)
 @given(st.text(alphabet=st.sampled_from(list("ab.+_- @x\né")), max_size=140))
 def test_local_part_start_is_the_dot_atom_walk(text: str) -> None:
-    atext = set(pii._LOCAL_CHARS)
+    atext = set(LOCAL_CHARS)
     at = len(text)
     text += "@example.com"
     start = at
@@ -345,7 +360,7 @@ def test_local_part_start_is_the_dot_atom_walk(text: str) -> None:
     too_long = start > 0 and text[start - 1] in atext
     if start == at or too_long or local[0] == "." or local[-1] == "." or ".." in local:
         expected = -1
-    assert pii._local_part_start(text, at) == expected
+    assert local_part_start(text, at) == expected
 
 
 @settings(max_examples=300)
@@ -356,10 +371,10 @@ def test_context_words_are_found_as_the_case_insensitive_list_finds_them(
 ) -> None:
     text += "call SSN social security Phone"[: lo % 31]
     lo = min(lo, len(text))
-    for rx, lower in ((pii._PHONE_BEFORE, pii._PHONE_BEFORE_LOWER),
-                      (pii._SSN_CONTEXT, pii._SSN_CONTEXT_LOWER)):
+    for rx, lower in ((PHONE_BEFORE, PHONE_BEFORE_LOWER),
+                      (SSN_CONTEXT, SSN_CONTEXT_LOWER)):
         expected = rx.search(text, lo, len(text)) is not None
-        assert pii._said_before(rx, lower, text, lo, len(text)) == expected
+        assert said_before(rx, lower, text, lo, len(text)) == expected
 
 
 # The IPv6 pass before the speed work: every greedy tail from a colon went to Python.
@@ -400,16 +415,16 @@ def _reference_ipv6s(text: str) -> list[tuple[int, int]]:
 ), max_size=14))
 def test_ipv6_candidates_refused_in_the_engine_were_refused_in_python(parts: list[str]) -> None:
     text = "".join(parts)
-    budget = pii._Budget()
+    budget = Budget()
     budget.left = pii.MAX_CANDIDATES_PER_PASS
     out: list[Finding] = []
-    pii._ipv6s(text, True, budget, out)
+    ipv6s(text, True, budget, out)
     assert [(f.start, f.end) for f in out] == _reference_ipv6s(text)
 
 
 @pytest.mark.parametrize("text", ["at 12:30:45 and 09:15:00", "Foo::add, Result::Ok, std::vector"])
 def test_times_and_paths_never_reach_python(text: str) -> None:
-    assert list(pii._IPV6_TAIL.finditer(text)) == []
+    assert list(IPV6_TAIL.finditer(text)) == []
 
 
 # --- floods: past the cap the rest of the text is one finding -----------------------------------
@@ -465,7 +480,7 @@ def test_the_overflow_starts_at_the_run_it_stopped_in_and_never_overlaps() -> No
     # A finding that crosses where the pass stopped moves the overflow to its end.
     crossing = Finding("pii", "email", 5, 20, 0.95, "x")
     inside = Finding("pii", "phone", 25, 30, 0.9, "y")
-    out = pii._with_overflow("x" * 40, [crossing, inside], 10)
+    out = with_overflow("x" * 40, [crossing, inside], 10)
     assert [(f.kind, f.start, f.end) for f in out] == [("email", 5, 20), (pii.OVERFLOW, 20, 40)]
 
 

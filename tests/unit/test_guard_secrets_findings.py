@@ -20,20 +20,15 @@ counts it prints:
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import sys
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
 from gateway_cli.guards.secrets import scan
+from tests.unit import findings_record as record
+from tests.unit.findings_record import EVAL, NO_EVAL, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-EVAL = ROOT.parent / "shared" / "fixtures" / "eval"
-EVAL_FILES = ("injection.jsonl", "pii.jsonl", "secrets.jsonl")
 DIGESTS = ROOT / "tests" / "fixtures" / "secrets_findings.json"
 
 
@@ -42,70 +37,17 @@ def digest(*texts: str) -> str:
     return hashlib.sha256(json.dumps(found, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def _forms(text: str) -> tuple[str, ...]:
-    return text, text.upper(), text.replace(" ", "\n"), f"\u2019{text}\u00e9"
-
-
-def _bench_run() -> ModuleType:
-    """bench/guards/run.py as a module (it is a script, not a package member)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_guards_run", ROOT / "bench" / "guards" / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def shape_digests() -> dict[str, str]:
-    run = _bench_run()
-    texts: dict[str, str] = {**run.prompts(), **run.adversarial()}
-    return {name: digest(text) for name, text in texts.items()}
-
-
-def eval_digests() -> dict[str, list[str]]:
-    """Per file, a digest per record, then one of all the file's records joined."""
-    out: dict[str, list[str]] = {}
-    for name in EVAL_FILES:
-        lines = (EVAL / name).read_text(encoding="utf-8").splitlines()
-        texts = [json.loads(line)["text"] for line in lines if line.strip()]
-        out[name] = [*(digest(*_forms(t)) for t in texts), digest("\n".join(texts))]
-    return out
-
-
-def _expected() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DIGESTS.read_text())
-    return loaded
-
-
-def _differing(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
-    return sorted(k for k in expected.keys() | actual.keys() if expected.get(k) != actual.get(k))
-
-
 def test_findings_on_the_bench_shapes_are_unchanged() -> None:
-    assert _differing(_expected()["shapes"], shape_digests()) == []
+    expected = record.load(DIGESTS)["shapes"]
+    assert record.differing(expected, record.shape_digests(digest)) == []
 
 
-@pytest.mark.skipif(not EVAL.is_dir(), reason=f"no eval data at {EVAL} (../shared next to the "
-                    "repository): the digests of its findings cannot be compared")
+@pytest.mark.skipif(not EVAL.is_dir(), reason=NO_EVAL)
 def test_findings_on_the_eval_texts_are_unchanged() -> None:
-    expected = _expected()["eval"]
-    for name, digests in eval_digests().items():
-        want = expected[name]
-        assert len(want) == len(digests), name
-        changed = [i + 1 for i, (a, b) in enumerate(zip(want, digests, strict=True)) if a != b]
-        # Line len(digests) is the records joined.
-        assert changed == [], f"{name}: findings changed on lines {changed}"
-
-
-def write() -> None:
-    shapes = shape_digests()
-    evals = eval_digests()
-    DIGESTS.write_text(json.dumps({"shapes": shapes, "eval": evals}, indent=1) + "\n")
-    print(f"{DIGESTS}: {len(shapes)} shapes, "
-          + ", ".join(f"{n} {len(d) - 1} records" for n, d in evals.items()))
+    record.assert_eval_unchanged(record.load(DIGESTS)["eval"], record.eval_digests(digest))
 
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit(f"usage: python -m tests.unit.test_guard_secrets_findings --write\n{__doc__}")
-    write()
+    record.write(DIGESTS, digest)

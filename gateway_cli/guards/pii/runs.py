@@ -1,0 +1,128 @@
+"""Runs of digits and separators: where cards, SSNs, IPv4 addresses and phones are looked for.
+
+Every card, SSN, IPv4 address and phone number lies inside one run of 7 or
+more digits and separators (a phone's extension just after it). Finding the
+runs is one possessive pass that the engine starts only at a digit, + or (;
+each family's pattern then looks only inside runs that have enough digits
+for it, so prose costs almost nothing and no long run is re-read from every
+position.
+
+The run pattern itself marks the runs that cannot hold anything (a digit
+string no SSN or card can be, such as epoch milliseconds, or a bare date
+such as `2024-03-12 09`), so they cost Python one test. Inside a run longer
+than `LONG_RUN` characters a kind is searched only if the run holds a piece
+its findings always contain (two digits in a row for a phone, an SSN's or a
+card's digit groups), and then by its second pattern that starts at
+separators (`candidates.candidates`).
+
+If the budget runs out inside a run, none of the run counts as examined: the
+overflow starts where the run does.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gateway_cli.guards.base import Finding
+from gateway_cli.guards.pii.candidates import NOT_DIGITS, Budget
+from gateway_cli.guards.pii.cards import cards
+from gateway_cli.guards.pii.ip import ipv4s
+from gateway_cli.guards.pii.phone import phones
+from gateway_cli.guards.pii.ssn import ssns
+
+# A run that cannot hold anything is marked by the pattern itself (group 1 is
+# set), so skipping it costs Python one test: one digit string that is no SSN
+# (9 digits, not from 9: no area is 900 or above) and no card (12-19 digits,
+# not from 0, 7, 8 or 9, nor from 1 unless it is JCB's 15-digit 1800: no
+# issuer has those prefixes; epoch milliseconds start with 1), or a date
+# (`2024-03-12`, `12.03.2024`, optionally then an hour, as in
+# `2024-03-12 09`), each followed by separators only and no extension (`x`,
+# `e`, `#`). A phone candidate there would contain the date; an SSN, card or
+# IPv4 address needs more digits than such a run has.
+_SKIP = (
+    r"(?:[0-9]{0,7}+|[0-9]{9,10}+|[0-9]{19,}+"
+    r"|(?<=9)[0-9]{8}+|(?<=[0789])[0-9]{11,18}+|(?<=1)(?!800[0-9]{11}(?![0-9]))[0-9]{11,18}+"
+    r"|[0-9]{3}[\-.][0-9]{1,2}[\-.][0-9]{1,2}(?: [0-9]{1,2})?"
+    r"|[0-9]?[\-.][0-9]{1,2}[\-.](?:19|20)[0-9]{2}(?: [0-9]{1,2})?"
+    r")(?![0-9])[ ().\-]*+(?![0-9xXe#])"
+)
+RUN = re.compile(r"[+(0-9](?=[0-9 ().\-]{6})(?:(?<=[0-9])(?=(" + _SKIP + r")))?[0-9 ().\-]{6,}+")
+# A run longer than this is searched by each kind only if it holds a piece
+# that kind's findings always contain (digits written as `d`): two digits in
+# a row for a phone, an SSN's groups for an SSN, a card's groups for a card.
+LONG_RUN = 64
+_AS_D = str.maketrans("0123456789", "dddddddddd")
+_SSN_PIECES = ("ddd-dd-dddd", "ddd dd dddd", "d" * 9)
+_CARD_PIECES = (
+    "d" * 12,
+    "dddd dddd dddd",
+    "dddd-dddd-dddd",
+    "dddd dddddd dddd",
+    "dddd-dddddd-dddd",
+)
+
+
+def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Finding]) -> None:
+    """Append the cards, SSNs, IPv4 addresses and phones in `text` to `out`.
+
+    When the budget runs out, `budget.limit` is the start of the run it ran
+    out in.
+    """
+    n = len(text)
+    for run in RUN.finditer(text):
+        if run.lastindex:
+            continue  # nothing can be found in it (`_SKIP`)
+        start, end = run.span()
+        if not budget.take(start):
+            return
+        raw = run.group()
+        digits = len(raw.translate(NOT_DIGITS))
+        # The look-aheads need the character after the run; an extension, more.
+        ext = end < n and text[end] in "xXe#"
+        window = min(n, end + (12 if ext else 1))
+        if not ext and raw.rstrip(" ().-").isdigit():
+            # One digit string: every phone shape needs a separator, a + or a
+            # bracket, an SSN is then exactly 9 digits and a card 12 to 19.
+            if digits == 9:
+                done = ssns(text, start, end, window, False, budget, out)
+            elif 12 <= digits <= 19:
+                done = cards(text, start, end, window, False, budget, out)
+            else:
+                continue  # `RUN` marks these already
+        elif end - start <= LONG_RUN:
+            done = (
+                (
+                    raw.count(".") < 3
+                    or ipv4s(text, start, end, window, False, include_local_ips, budget, out)
+                )
+                and (digits < 7 or phones(text, start, end, window, False, budget, out))
+                and (digits < 9 or ssns(text, start, end, window, False, budget, out))
+                and (digits < 12 or cards(text, start, end, window, False, budget, out))
+            )
+        else:
+            shape = raw.translate(_AS_D)
+            done = (
+                (
+                    raw.count(".") < 3
+                    or ipv4s(text, start, end, window, True, include_local_ips, budget, out)
+                )
+                and (
+                    digits < 7
+                    or "dd" not in shape
+                    or phones(text, start, end, window, True, budget, out)
+                )
+                and (
+                    digits < 9
+                    or not any(p in shape for p in _SSN_PIECES)
+                    or ssns(text, start, end, window, True, budget, out)
+                )
+                and (
+                    digits < 12
+                    or not any(p in shape for p in _CARD_PIECES)
+                    or cards(text, start, end, window, True, budget, out)
+                )
+            )
+        if not done:
+            # Out of budget inside this run: none of it counts as examined.
+            budget.limit = start
+            return
