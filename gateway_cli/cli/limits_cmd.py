@@ -100,7 +100,7 @@ def show(key: str | None, team: str | None, model: str | None, config_path: Path
         return
     used = asyncio.run(_usage(config, state, counters))
     now = time.time()
-    rows = [{"limit": c.label, "used": u, "max": c.limit,
+    rows: list[dict[str, Any]] = [{"limit": c.label, "used": u, "max": c.limit,
              "resets": None if c.period == "none" else window(c.period, now)[1]}
             for c, u in zip(counters, used, strict=True)]
     if fmt == "json":

@@ -79,10 +79,10 @@ class SSEParser:
             # LF-only, as every provider sends: split at C speed rather than match per line.
             lines = self._pending.split(b"\n")
             self._pending = lines.pop()
-            for line in lines:
-                self._event_bytes += len(line) + 1
+            for piece in lines:
+                self._event_bytes += len(piece) + 1
                 self._check_size(0)
-                self._process_line(bytes(line), events)
+                self._process_line(piece, events)
             self._check_size(len(self._pending))
             return events
         pos = 0
@@ -105,7 +105,7 @@ class SSEParser:
                 "the stream was abandoned"
             )
 
-    def _process_line(self, raw: bytes, events: list[SSEEvent]) -> None:
+    def _process_line(self, raw: bytes | bytearray, events: list[SSEEvent]) -> None:
         if not raw:
             self._dispatch(events)
             return

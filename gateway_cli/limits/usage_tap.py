@@ -1,4 +1,4 @@
-"""Read the usage a provider reports inside a stream, as its bytes go by.
+"""Read the usage a provider reports, from its answer's bytes or its stream as it goes by.
 
 Token limits and budgets are settled with what the provider counted, streams
 included. The tap looks at the upstream's bytes before any translation; it
@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from gateway_cli.formats.sse import SSEError, SSEParser, encode_event
-from gateway_cli.limits.tokens import StreamUsage, Usage
+from gateway_cli.limits.tokens import StreamUsage, Usage, is_usage_only_chunk, usage_of
 from gateway_cli.providers.operations import Family
 
 _MARK = b'"usage"'
@@ -41,14 +41,22 @@ def _has_usage(data: bytes) -> bool:
     return False
 
 
-def _usage_only(payload: Any) -> bool:
-    return isinstance(payload, dict) and payload.get("choices") == [] \
-        and isinstance(payload.get("usage"), dict)
+class _UsageOnly(msgspec.Struct):
+    usage: Any = None
+
+
+def reported_usage(family: Family, answer: bytes) -> Usage | None:
+    """The usage a whole answer reports; only its `usage` member is decoded."""
+    try:
+        found = msgspec.json.decode(answer, type=_UsageOnly)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return usage_of(family, {"usage": found.usage})
 
 
 class UsageTap:
-    def __init__(self, family: Family, *, strip: bool = False) -> None:
-        self._usage = StreamUsage(family)
+    def __init__(self, *, strip: bool = False) -> None:
+        self._usage = StreamUsage()
         self._strip = strip
         self._tail = b""
 
@@ -83,7 +91,7 @@ class UsageTap:
                     payload = None
                 if isinstance(payload, dict):
                     self._usage.feed(payload)
-            if self._strip and _usage_only(payload):
+            if self._strip and is_usage_only_chunk(payload):
                 removed = True
                 continue
             kept.append(encode_event(event.data.encode(), event=event.event))

@@ -100,14 +100,19 @@ class Limiter:
         self.store = store
         self._local = local  # on_store_failure = "local": counts here while the store is down
         self._degraded = False
-        self._overrides = prices.overrides(config.prices)
+        self._by_model = {p.model: prices.Price(p.input, p.cached_input if p.cached_input
+                                                is not None else p.input, p.output)
+                          for p in config.prices if p.model is not None}
+        self._by_deployment = {p.deployment: prices.Price(
+            p.input, p.cached_input if p.cached_input is not None else p.input, p.output)
+            for p in config.prices if p.deployment is not None}
         self._unpriced: set[str] = set()
         self.store_failures = 0  # for metrics: how often the shared store failed
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
 
     def _price(self, dep: Deployment) -> prices.Price | None:
-        found = prices.price_for(dep.model, self._overrides, deployment=dep.id)
+        found = self._by_deployment.get(dep.id) or prices.price_for(dep.model, self._by_model)
         if found is None and dep.model not in self._unpriced:
             self._unpriced.add(dep.model)
             log.warning("no price known for model %r (deployment %s): its spend counts as "

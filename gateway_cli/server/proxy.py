@@ -188,8 +188,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                     count_usage = admission.ask is not None
                     if count_usage and op is Op.CHAT and body.get("stream") is True \
                             and not include_usage:
-                        limited = with_stream_usage(limited)
-                        strip_usage = True
+                        limited, strip_usage = with_stream_usage(op, limited)
                 if limited is not body:
                     body, raw = limited, _encode(limited)
             call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),

@@ -21,8 +21,7 @@ from litestar.types import Send
 from gateway_cli.formats.errors import HttpError
 from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.guards.restore_stream import RestoringStream
-from gateway_cli.limits.tokens import reported_usage
-from gateway_cli.limits.usage_tap import UsageTap
+from gateway_cli.limits.usage_tap import UsageTap, reported_usage
 from gateway_cli.providers.adapt import Adapter, adapter_for
 from gateway_cli.providers.operations import Op
 from gateway_cli.providers.wire import Unsupported, url_for
@@ -72,7 +71,7 @@ def _plan(dep: Deployment, call: Call) -> _Plan:
 async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
                    headers: list[tuple[bytes, bytes]]) -> None:
     if isinstance(outcome, Stream):
-        tap = UsageTap(plan.adapter.upstream, strip=call.strip_usage and plan.adapter.passthrough) \
+        tap = UsageTap(strip=call.strip_usage and plan.adapter.passthrough) \
             if call.count_usage else None
         converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
         restorer = RestoringStream(plan.adapter.client, call.redactions) \

@@ -100,7 +100,7 @@ def test_requests_per_minute_with_headers_and_retry_after(
             _chat(limited)
         # The anthropic SDK hears the same in its own format.
         other = create_client(home, "other", "--rpm", "1")
-        gw.reload_clients() if hasattr(gw, "reload_clients") else None
+        # (created while serving: `clients create` told the running gateway at once)
         messages = anthropic.Anthropic(base_url=gw.url, api_key=other, max_retries=0)
         messages.messages.create(model="claude", max_tokens=20, messages=MESSAGES)  # type: ignore[arg-type]
         with pytest.raises(anthropic.RateLimitError) as refused:
@@ -114,27 +114,31 @@ def test_budgets_are_enforced_and_a_zero_budget_refuses(
         fakes: dict[str, FakeUpstream], tmp_path: Path) -> None:
     home = make_home(tmp_path)
     broke = create_client(home, "broke", "--budget", "0")
-    spender = create_client(home, "spender", "--budget", "0.001")
+    spender = create_client(home, "spender", "--budget", "0.0005")
     gw = _serve(home, tmp_path, _config(
-        fakes, prices=[{"model": "gpt-4o-mini", "input": 1000.0, "output": 1000.0}]))
+        fakes, prices=[{"model": "gpt-4o-mini", "input": 10.0, "output": 10.0}]))
+    before = len(fakes["a"].requests)
     try:
         with pytest.raises(openai.APIStatusError) as info:
             _chat(_sdk(gw, broke))
         assert info.value.status_code == 402
         assert info.value.code == "budget_exceeded"
         assert "monthly budget of client key 'broke'" in info.value.message
-        assert len(fakes["a"].requests) == 0  # refused before it went upstream
-        # $1000 per million tokens: a few tokens spend the $0.001 budget.
+        assert len(fakes["a"].requests) == before  # refused before it went upstream
+        # $10 per million tokens: a request of some 20 tokens costs about $0.0002, so the
+        # $0.0005 budget pays for a few, settled at the usage the provider reported.
         spend = _sdk(gw, spender)
-        refused = 0
-        for _ in range(5):
+        outcomes = []
+        for _ in range(8):
             try:
-                _chat(spend, max_tokens=1)
+                _chat(spend, max_tokens=5)
+                outcomes.append("ok")
             except openai.APIStatusError as err:
-                assert err.status_code == 402
-                refused += 1
-        assert refused >= 1
-        assert len(fakes["a"].requests) <= 5 - refused
+                assert err.status_code == 402 and err.code == "budget_exceeded"
+                outcomes.append("refused")
+        assert outcomes[:2] == ["ok", "ok"] and outcomes[-1] == "refused", outcomes
+        assert "ok" not in outcomes[outcomes.index("refused"):]  # spent stays spent
+        assert len(fakes["a"].requests) - before == outcomes.count("ok")
     finally:
         stop_gateway(gw)
 

@@ -40,6 +40,19 @@ def test_example_providers_and_models_are_valid() -> None:
     assert [m.name for m in config.models] == ["gpt-4o", "claude"]
 
 
+def test_example_limits_are_valid() -> None:
+    """The commented [limits] examples parse once uncommented, and mean what they say."""
+    text = (ROOT / "gateway.example.toml").read_text()
+    examples = text[text.index("# [limits.per_key]"):text.index("[secrets]")]
+    uncommented = "\n".join(line.removeprefix("# ") for line in examples.splitlines())
+    raw = tomllib.loads(uncommented)
+    raw["limits"]["models"][0]["name"] = "mock/echo"  # a model the bare config has
+    limits = parse_config(raw).limits
+    assert limits.per_key.rpm == 600 and limits.per_key.monthly_budget == 300.0
+    assert [k.name for k in limits.keys] == ["ci"]
+    assert limits.prices[0].deployment is None and limits.prices[0].output == 10.0
+
+
 def test_mock_can_be_disabled() -> None:
     config = parse_config({"mock": {"enabled": False}})
     assert build_runtime(config).models == {}
