@@ -7,7 +7,11 @@ standard tier, no batch discount, and for Anthropic the prompts up to 200K
 tokens (longer prompts and other tiers cost more and are not modelled). Prices
 change, deployments have their own names (Azure), and contracts have their own
 rates: every row can be replaced, and rows added, in the config, which passes
-them here as `overrides`.
+them here as `overrides`. The rows were compiled by hand from the published
+price lists; nothing checks them against the providers automatically (the
+gateway has no network but the proxied calls), so an operator who enforces
+budgets should compare the rows for the models they route to with their own
+price sheet and override what differs.
 
 Matching a model name, in order: a row of exactly that name; else the longest
 row name that the model name starts with followed by "-" (a dated snapshot or

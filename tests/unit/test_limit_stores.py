@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -34,7 +32,8 @@ from gateway_cli.limits.redis_store import RedisStore
 from gateway_cli.limits.sqlite_store import SqliteStore
 from gateway_cli.limits.stores import open_store
 from gateway_cli.limits.windows import GAUGE_TTL
-from tests.conftest import ROOT, free_port, require_program
+from tests.conftest import ROOT, free_port
+from tests.fakes.redis_server import RedisServer, redis_running
 
 T = TypeVar("T")
 PASSWORD = "pw-" + uuid.uuid4().hex  # what must never show up in an error
@@ -55,80 +54,21 @@ def counter(key: str, limit: float, amount: float = 1, period: Period = "minute"
     return Counter(key, limit, amount, period, f"{key} ({period})")
 
 
-# --- a real redis-server ------------------------------------------------------------------
-
-class RedisServer:
-    def __init__(self, exe: str, workdir: Path, password: str | None = None) -> None:
-        self.exe, self.workdir, self.password = exe, workdir, password
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        config = self.workdir / "redis.conf"
-        lines = ['save ""', "appendonly no", f"port {self.port}", "bind 127.0.0.1",
-                 f"dir {self.workdir}"]
-        if self.password:
-            lines.append(f"requirepass {self.password}")  # in a 0600 file, not in argv
-        config.write_text("\n".join(lines) + "\n")
-        config.chmod(0o600)
-        log = (self.workdir / "redis.log").open("ab")
-        self.process = subprocess.Popen([self.exe, str(config)], stdout=log,
-                                        stderr=subprocess.STDOUT, cwd=self.workdir)
-        log.close()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                text = (self.workdir / "redis.log").read_text()
-                raise RuntimeError(f"redis-server exited: {text}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
-                    if s.recv(64):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-
-def _redis(tmp: Path, password: str | None = None) -> Iterator[RedisServer]:
-    server = RedisServer(require_program("redis-server"), tmp, password)
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.process is not None and server.process.poll() is None:
-            server.resume()
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One server shared by the module's tests; each test uses its own key prefix."""
-    yield from _redis(tmp_path_factory.mktemp("redis"))
+    yield from redis_running(tmp_path_factory.mktemp("redis"))
 
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of this test's own, to kill, pause and restart."""
-    yield from _redis(tmp_path)
+    yield from redis_running(tmp_path)
 
 
 @pytest.fixture
 def redis_with_password(tmp_path: Path) -> Iterator[RedisServer]:
-    yield from _redis(tmp_path, PASSWORD)
+    yield from redis_running(tmp_path, PASSWORD)
 
 
 # --- one suite over the three stores ------------------------------------------------------
