@@ -381,3 +381,81 @@ def test_a_fifo_planted_as_metadata_is_refused_without_hanging(env: Path) -> Non
     problem = _only(problems)
     assert (problem.kind, problem.path) == ("metadata", metadata)
     assert problem.detail == "cannot read METADATA: it is not a regular file"
+
+
+# --- large files: hashed in worker threads ----------------------------------------------------
+
+def _flip_keeping_size_and_mtime(target: Path, offset: int) -> None:
+    """Change one byte in place: same inode, same size, the mtime set back to the old one."""
+    before = target.stat()
+    with target.open("r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == \
+        (before.st_size, before.st_mtime_ns, before.st_ino)
+
+
+@pytest.fixture(scope="module")
+def native_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with a wheel whose native libraries are large enough for the threaded path:
+    one exactly at the threshold, one well above it, next to a small module."""
+    folder = tmp_path_factory.mktemp("native")
+    threshold = installed._THREADED_SIZE
+    assert threshold == 256 * 1024
+    files = {"demo/__init__.py": b"from demo import _native\n",
+             "demo/_native.cpython-311-x86_64-linux-gnu.so": os.urandom(threshold),
+             "demo/libs/libbig.so.1": os.urandom(4 * threshold + 17)}
+    wheel = build_wheel(folder, "demo", "1.0", files)
+    path = folder / "env"
+    pip_install(make_venv(path), str(wheel))
+    return path
+
+
+@pytest.fixture
+def native_copy(native_env: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "env"
+    shutil.copytree(native_env, copy, symlinks=True)
+    return copy
+
+
+@pytest.mark.parametrize("workers", [4, 1])
+def test_large_native_libraries_are_verified(native_copy: Path, workers: int) -> None:
+    dists, problems = installed.find_distributions([site_packages(native_copy)])
+    assert problems == []
+    found, count = installed.check_files(dists, native_copy, workers=workers)
+    assert found == []
+    big = [e for e in dists[0].entries if e.size is not None
+           and e.size >= installed._THREADED_SIZE]
+    assert len(big) == 2 and count == len([e for e in dists[0].entries if e.digest])
+
+
+@pytest.mark.parametrize("name", ["_native.cpython-311-x86_64-linux-gnu.so", "libs/libbig.so.1"])
+@pytest.mark.parametrize("workers", [4, 1])
+def test_tampered_large_file_same_size_and_mtime_is_refused(native_copy: Path, name: str,
+                                                            workers: int) -> None:
+    target = site_packages(native_copy) / "demo" / name
+    size = target.stat().st_size
+    assert size >= installed._THREADED_SIZE
+    _flip_keeping_size_and_mtime(target, size // 2)
+    dists, problems = installed.find_distributions([site_packages(native_copy)])
+    assert problems == []
+    found, _ = installed.check_files(dists, native_copy, workers=workers)
+    problem = _only(found)
+    assert (problem.kind, problem.distribution, problem.path) == ("modified", "demo", target)
+    assert "content differs from RECORD" in problem.detail
+
+
+def test_tampered_large_and_small_files_are_all_reported_in_path_order(
+        native_copy: Path) -> None:
+    demo = site_packages(native_copy) / "demo"
+    targets = [demo / "__init__.py", demo / "_native.cpython-311-x86_64-linux-gnu.so",
+               demo / "libs" / "libbig.so.1"]
+    for target in targets:
+        _flip_keeping_size_and_mtime(target, 3)
+    dists, _ = installed.find_distributions([site_packages(native_copy)])
+    found, _ = installed.check_files(dists, native_copy, workers=2)
+    assert [(p.kind, p.path) for p in found] == [("modified", t) for t in sorted(targets)]
