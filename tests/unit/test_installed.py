@@ -14,9 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
@@ -459,3 +462,43 @@ def test_tampered_large_and_small_files_are_all_reported_in_path_order(
     dists, _ = installed.find_distributions([site_packages(native_copy)])
     found, _ = installed.check_files(dists, native_copy, workers=2)
     assert [(p.kind, p.path) for p in found] == [("modified", t) for t in sorted(targets)]
+
+
+def _hashing_threads(env: Path, workers: int) -> dict[str, bool]:
+    """Which files `check_files` hashed, each mapped to whether a worker thread hashed it.
+
+    Observed with a profile hook on the real `hash_file`: the calling thread
+    through sys.setprofile, the pool's threads through threading.setprofile.
+    """
+    caller = threading.get_ident()
+    seen: dict[str, bool] = {}
+    lock = threading.Lock()
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is installed.hash_file.__code__:
+            with lock:
+                seen[Path(frame.f_locals["path"]).name] = threading.get_ident() != caller
+
+    dists, problems = installed.find_distributions([site_packages(env)])
+    assert problems == []
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        found, _ = installed.check_files(dists, env, workers=workers)
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    assert found == []
+    return {name: threaded for name, threaded in seen.items()
+            if name in ("__init__.py", "_native.cpython-311-x86_64-linux-gnu.so", "libbig.so.1")}
+
+
+def test_large_files_are_hashed_in_worker_threads_and_small_ones_by_the_caller(
+        native_env: Path) -> None:
+    assert _hashing_threads(native_env, workers=2) == {
+        "__init__.py": False, "_native.cpython-311-x86_64-linux-gnu.so": True,
+        "libbig.so.1": True}
+    # one worker: no pool, every file in the calling thread
+    assert _hashing_threads(native_env, workers=1) == {
+        "__init__.py": False, "_native.cpython-311-x86_64-linux-gnu.so": False,
+        "libbig.so.1": False}
