@@ -107,6 +107,12 @@ def test_holdback_is_bounded_by_the_longest_placeholder() -> None:
     assert StreamRestorer({}).feed("[EMA") == "[EMA"  # nothing to restore, nothing held
 
 
+def test_nothing_redacted_holds_nothing_back() -> None:
+    assert Redactions().longest == 0
+    restorer = StreamRestorer(Redactions())
+    assert restorer.feed("[") == "[" and restorer.held == 0
+
+
 # -- properties -----------------------------------------------------------------------------
 
 PLAIN = st.text(alphabet="ab [ ]_EMAIL1SECRT0\n", max_size=12)

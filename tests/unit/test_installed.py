@@ -200,6 +200,22 @@ def test_canonical_record_moves_purelib_and_drops_scripts_and_installer_files() 
                                       from_wheel=False) == rows
 
 
+def test_canonical_record_moves_a_top_level_module_out_of_purelib() -> None:
+    entries = [installed.RecordEntry(p, "sha256", "AAAA", 1) for p in (
+        "demo-1.0.data/purelib/top.py", "demo-1.0.data/platlib/_ext.so", "demo-1.0.data/purelib",
+        "demo-1.0.data/purelib/")]
+    assert installed.canonical_record(entries, "demo-1.0.dist-info", from_wheel=True) == [
+        ("_ext.so", "sha256=AAAA"), ("top.py", "sha256=AAAA")]
+
+
+def test_record_digest_installed_refuses_a_malformed_record(venv: Path, tmp_path: Path) -> None:
+    info = tmp_path / _dists(venv)["idna"].dist_info.name
+    shutil.copytree(_dists(venv)["idna"].dist_info, info)
+    (info / "RECORD").write_text((info / "RECORD").read_text() + "idna/x.py,sha256=abc,big\n")
+    with pytest.raises(ValueError, match=r"malformed RECORD: row \d+ \(idna/x.py\): size 'big'"):
+        installed.record_digest_installed(info)
+
+
 def test_record_digest_from_wheel_refuses_what_is_not_a_wheel(tmp_path: Path) -> None:
     bad = tmp_path / "x.whl"
     bad.write_bytes(b"not a zip")
@@ -225,6 +241,13 @@ def test_parse_record_reads_quoted_paths_and_reports_malformed_rows() -> None:
     assert "row 4 (pkg/bad.py): hash 'sha256' is not ALGORITHM=DIGEST" in problems
     assert "row 5 (pkg/size.py): size 'big' is not a number" in problems
     assert "row 6 has 4 fields, expected 3" in problems
+
+
+def test_parse_record_reads_a_row_without_a_size() -> None:
+    entries, problems = installed.parse_record("pkg/two.py,sha256=abc\npkg/one.py\n")
+    assert problems == []
+    assert entries == [installed.RecordEntry("pkg/two.py", "sha256", "abc", None),
+                       installed.RecordEntry("pkg/one.py", "", "", None)]
 
 
 def test_parse_record_normalises_padding_and_case() -> None:
@@ -317,6 +340,36 @@ def test_unhashed_and_weakly_hashed_entries_cannot_be_verified(env: Path) -> Non
     assert [p.kind for p in problems] == ["unhashed", "unhashed"]
     assert "without a hash" in problems[0].detail
     assert "'md5', which is not accepted" in problems[1].detail
+
+
+def test_a_package_directory_replaced_by_a_symlink_is_unlisted_and_not_followed(
+        env: Path, tmp_path: Path) -> None:
+    sp = site_packages(env)
+    elsewhere = tmp_path / "elsewhere" / "click"
+    shutil.move(sp / "click", elsewhere)
+    (elsewhere / "evil.py").write_text("print('hi')\n")
+    (sp / "click").symlink_to(elsewhere, target_is_directory=True)
+    dists = list(_dists(env).values())
+    problems, folders = installed.unlisted_files([sp], dists, installed.listed_paths(dists))
+    assert [(p.kind, p.path, p.distribution) for p in problems] == [
+        ("unlisted", sp / "click", "click")]
+    assert not any(f.startswith(str(elsewhere)) for f in folders)
+
+
+def test_a_record_larger_than_the_limit_is_refused_unparsed(env: Path) -> None:
+    """RECORD may be up to _MAX_TEXT bytes; one byte more and it is refused, not cut short."""
+    limit = installed._MAX_TEXT
+    assert limit == 32 * 1024 * 1024
+    record = _dists(env)["click"].dist_info / "RECORD"
+    text = record.read_bytes()
+    record.write_bytes(text + b"x" * (limit - len(text)))  # a last row: a path, no hash
+    assert record.stat().st_size == limit
+    assert installed.find_distributions([site_packages(env)])[1] == []
+    with record.open("ab") as handle:
+        handle.write(b"x")
+    problem = _only(installed.find_distributions([site_packages(env)])[1])
+    assert (problem.kind, problem.path) == ("metadata", record)
+    assert problem.detail == "cannot read RECORD: it is larger than 32 MiB"
 
 
 def test_unlisted_and_unowned_files_are_found(env: Path) -> None:

@@ -99,12 +99,40 @@ def test_ewma_ttfb() -> None:
     hp.on_success(state, 1.0)
     hp.on_success(state, 0.0)
     assert state.ewma_ttfb == pytest.approx(0.7)
+    hp.on_success(state, 2.0)
+    assert state.ewma_ttfb == pytest.approx(0.3 * 2.0 + 0.7 * 0.7)
 
 
-def test_inflight_never_negative() -> None:
+def test_inflight_counts_attempts_and_never_goes_negative() -> None:
     state = hp.DeploymentHealth()
     hp.on_done(state)
     assert state.inflight == 0
+    for _ in range(3):
+        hp.on_attempt(state, 0.0)
+    hp.on_done(state)
+    assert state.inflight == 2
+    hp.on_done(state)
+    hp.on_done(state)
+    hp.on_done(state)
+    assert state.inflight == 0
+
+
+def test_availability_is_a_bool() -> None:
+    state = hp.DeploymentHealth()
+    assert hp.available(state, 0.0) is True and hp.is_open(state, 0.0) is False
+    hp.on_failure(state, 0.0, threshold=1, cooldown=5)
+    assert hp.available(state, 1.0) is False and hp.is_open(state, 1.0) is True
+    hp.on_attempt(state, 5.0)
+    assert hp.available(state, 5.0) is False  # the half-open trial is under way
+
+
+def test_breaker_open_until_one_second_is_open_before_it() -> None:
+    """open_until == 0.0 means closed; any other deadline, 1.0 included, is honoured."""
+    state = hp.DeploymentHealth()
+    hp.on_failure(state, 0.5, threshold=1, cooldown=0.5)
+    assert state.open_until == 1.0
+    assert hp.is_open(state, 0.9) and not hp.available(state, 0.9)
+    assert not hp.is_open(state, 1.0) and hp.available(state, 1.0)
 
 
 # --- strategies ------------------------------------------------------------------------------
