@@ -55,3 +55,16 @@ def test_a_lease_flag_that_is_not_a_boolean_is_refused(tmp_path: Path, lease: ob
     assert isinstance(denied, Denied) and denied.status == 401
     leased = auth.check(_bearer(jwt.issue("k1", KEY, {**base, "lease": True})), now=1000.0)
     assert isinstance(leased, Principal) and leased.kind == "run"
+
+
+def test_a_replaced_snapshot_keeps_or_swaps_the_leases(tmp_path: Path) -> None:
+    clients.create(tmp_path, "app")
+    token = jwt.issue("k1", KEY, {"aud": "gateway", "exp": 2000, "jti": "j1", "sub": "run:x",
+                                  "lease": True})
+    auth = Authenticator(clients.load_table(tmp_path), jwt_keys={"k1": (KEY, None)})
+    assert isinstance(auth.check(_bearer(token), now=1000.0), Denied)  # no lease renewed yet
+    renewed = auth.replaced(leases={"j1": 1030.0})
+    assert isinstance(renewed.check(_bearer(token), now=1000.0), Principal)
+    kept = renewed.replaced(revoked_jtis=frozenset({"other"}))
+    assert isinstance(kept.check(_bearer(token), now=1000.0), Principal)
+    assert isinstance(kept.check(_bearer(token), now=1030.0), Denied)  # the lease ran out
