@@ -107,6 +107,12 @@ def test_holdback_is_bounded_by_the_longest_placeholder() -> None:
     assert StreamRestorer({}).feed("[EMA") == "[EMA"  # nothing to restore, nothing held
 
 
+def test_nothing_redacted_holds_nothing_back() -> None:
+    assert Redactions().longest == 0
+    restorer = StreamRestorer(Redactions())
+    assert restorer.feed("[") == "[" and restorer.held == 0
+
+
 # -- properties -----------------------------------------------------------------------------
 
 PLAIN = st.text(alphabet="ab [ ]_EMAIL1SECRT0\n", max_size=12)
@@ -168,3 +174,38 @@ def test_stream_split_at_every_position() -> None:
     for i in range(len(out) + 1):
         for j in range(i, len(out) + 1):
             assert stream(StreamRestorer(red), [out[:i], out[i:j], out[j:]]) == text
+
+
+# -- the mask style's preview bound -----------------------------------------------------------
+
+@pytest.mark.parametrize(("length", "shown"), [(24, 6), (27, 6), (28, 7), (4, 1), (3, 0)])
+def test_mask_trusts_a_preview_prefix_of_at_most_a_quarter_of_the_value(length: int,
+                                                                         shown: int) -> None:
+    """A finding's preview prefix is kept only up to len(value) // 4 characters:
+    exactly the quarter is shown, one character more and nothing is."""
+    value = "".join(chr(ord("a") + i % 26) for i in range(length))
+    text = f"<{value}>"
+    def masked(prefix_length: int) -> str:
+        preview = f"{value[:prefix_length]}…({length} chars)"
+        finding = Finding("custom", "x", 1, 1 + length, 0.5, preview)
+        return redact(text, [finding], style="mask")[0]
+    assert masked(shown) == f"<{value[:shown]}****>"
+    assert masked(shown + 1) == "<****>"
+    assert masked(0) == "<****>"
+
+
+def test_mask_refuses_a_preview_that_is_not_a_prefix_of_the_value() -> None:
+    text = "key sk-proj-ABCDEFGHIJKLMNOP end"
+    wrong = Finding("custom", "x", 4, 28, 0.5, "sk-q…(24 chars)")
+    assert redact(text, [wrong], style="mask")[0] == "key **** end"
+    right = Finding("custom", "x", 4, 28, 0.5, "sk-p…(24 chars)")
+    assert redact(text, [right], style="mask")[0] == "key sk-p**** end"
+
+
+@pytest.mark.parametrize(("length", "shown"), [(3, 0), (4, 1), (15, 3), (16, 4), (17, 4),
+                                               (200, 4)])
+def test_finding_previews_show_at_most_four_characters_and_a_quarter(length: int,
+                                                                     shown: int) -> None:
+    value = "".join(chr(ord("A") + i % 26) for i in range(length))
+    assert mask(value) == f"{value[:shown]}…({length} chars)"
+    assert mask(value, keep=8) == f"{value[:min(8, length // 4)]}…({length} chars)"

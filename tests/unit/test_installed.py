@@ -14,9 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
@@ -197,6 +200,22 @@ def test_canonical_record_moves_purelib_and_drops_scripts_and_installer_files() 
                                       from_wheel=False) == rows
 
 
+def test_canonical_record_moves_a_top_level_module_out_of_purelib() -> None:
+    entries = [installed.RecordEntry(p, "sha256", "AAAA", 1) for p in (
+        "demo-1.0.data/purelib/top.py", "demo-1.0.data/platlib/_ext.so", "demo-1.0.data/purelib",
+        "demo-1.0.data/purelib/")]
+    assert installed.canonical_record(entries, "demo-1.0.dist-info", from_wheel=True) == [
+        ("_ext.so", "sha256=AAAA"), ("top.py", "sha256=AAAA")]
+
+
+def test_record_digest_installed_refuses_a_malformed_record(venv: Path, tmp_path: Path) -> None:
+    info = tmp_path / _dists(venv)["idna"].dist_info.name
+    shutil.copytree(_dists(venv)["idna"].dist_info, info)
+    (info / "RECORD").write_text((info / "RECORD").read_text() + "idna/x.py,sha256=abc,big\n")
+    with pytest.raises(ValueError, match=r"malformed RECORD: row \d+ \(idna/x.py\): size 'big'"):
+        installed.record_digest_installed(info)
+
+
 def test_record_digest_from_wheel_refuses_what_is_not_a_wheel(tmp_path: Path) -> None:
     bad = tmp_path / "x.whl"
     bad.write_bytes(b"not a zip")
@@ -222,6 +241,13 @@ def test_parse_record_reads_quoted_paths_and_reports_malformed_rows() -> None:
     assert "row 4 (pkg/bad.py): hash 'sha256' is not ALGORITHM=DIGEST" in problems
     assert "row 5 (pkg/size.py): size 'big' is not a number" in problems
     assert "row 6 has 4 fields, expected 3" in problems
+
+
+def test_parse_record_reads_a_row_without_a_size() -> None:
+    entries, problems = installed.parse_record("pkg/two.py,sha256=abc\npkg/one.py\n")
+    assert problems == []
+    assert entries == [installed.RecordEntry("pkg/two.py", "sha256", "abc", None),
+                       installed.RecordEntry("pkg/one.py", "", "", None)]
 
 
 def test_parse_record_normalises_padding_and_case() -> None:
@@ -316,6 +342,36 @@ def test_unhashed_and_weakly_hashed_entries_cannot_be_verified(env: Path) -> Non
     assert "'md5', which is not accepted" in problems[1].detail
 
 
+def test_a_package_directory_replaced_by_a_symlink_is_unlisted_and_not_followed(
+        env: Path, tmp_path: Path) -> None:
+    sp = site_packages(env)
+    elsewhere = tmp_path / "elsewhere" / "click"
+    shutil.move(sp / "click", elsewhere)
+    (elsewhere / "evil.py").write_text("print('hi')\n")
+    (sp / "click").symlink_to(elsewhere, target_is_directory=True)
+    dists = list(_dists(env).values())
+    problems, folders = installed.unlisted_files([sp], dists, installed.listed_paths(dists))
+    assert [(p.kind, p.path, p.distribution) for p in problems] == [
+        ("unlisted", sp / "click", "click")]
+    assert not any(f.startswith(str(elsewhere)) for f in folders)
+
+
+def test_a_record_larger_than_the_limit_is_refused_unparsed(env: Path) -> None:
+    """RECORD may be up to _MAX_TEXT bytes; one byte more and it is refused, not cut short."""
+    limit = installed._MAX_TEXT
+    assert limit == 32 * 1024 * 1024
+    record = _dists(env)["click"].dist_info / "RECORD"
+    text = record.read_bytes()
+    record.write_bytes(text + b"x" * (limit - len(text)))  # a last row: a path, no hash
+    assert record.stat().st_size == limit
+    assert installed.find_distributions([site_packages(env)])[1] == []
+    with record.open("ab") as handle:
+        handle.write(b"x")
+    problem = _only(installed.find_distributions([site_packages(env)])[1])
+    assert (problem.kind, problem.path) == ("metadata", record)
+    assert problem.detail == "cannot read RECORD: it is larger than 32 MiB"
+
+
 def test_unlisted_and_unowned_files_are_found(env: Path) -> None:
     sp = site_packages(env)
     (sp / "click" / "evil.py").write_text("print('hi')\n")
@@ -381,3 +437,121 @@ def test_a_fifo_planted_as_metadata_is_refused_without_hanging(env: Path) -> Non
     problem = _only(problems)
     assert (problem.kind, problem.path) == ("metadata", metadata)
     assert problem.detail == "cannot read METADATA: it is not a regular file"
+
+
+# --- large files: hashed in worker threads ----------------------------------------------------
+
+def _flip_keeping_size_and_mtime(target: Path, offset: int) -> None:
+    """Change one byte in place: same inode, same size, the mtime set back to the old one."""
+    before = target.stat()
+    with target.open("r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == \
+        (before.st_size, before.st_mtime_ns, before.st_ino)
+
+
+@pytest.fixture(scope="module")
+def native_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with a wheel whose native libraries are large enough for the threaded path:
+    one exactly at the threshold, one well above it, next to a small module."""
+    folder = tmp_path_factory.mktemp("native")
+    threshold = installed._THREADED_SIZE
+    assert threshold == 256 * 1024
+    files = {"demo/__init__.py": b"from demo import _native\n",
+             "demo/_native.cpython-311-x86_64-linux-gnu.so": os.urandom(threshold),
+             "demo/libs/libbig.so.1": os.urandom(4 * threshold + 17)}
+    wheel = build_wheel(folder, "demo", "1.0", files)
+    path = folder / "env"
+    pip_install(make_venv(path), str(wheel))
+    return path
+
+
+@pytest.fixture
+def native_copy(native_env: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "env"
+    shutil.copytree(native_env, copy, symlinks=True)
+    return copy
+
+
+@pytest.mark.parametrize("workers", [4, 1])
+def test_large_native_libraries_are_verified(native_copy: Path, workers: int) -> None:
+    dists, problems = installed.find_distributions([site_packages(native_copy)])
+    assert problems == []
+    found, count = installed.check_files(dists, native_copy, workers=workers)
+    assert found == []
+    big = [e for e in dists[0].entries if e.size is not None
+           and e.size >= installed._THREADED_SIZE]
+    assert len(big) == 2 and count == len([e for e in dists[0].entries if e.digest])
+
+
+@pytest.mark.parametrize("name", ["_native.cpython-311-x86_64-linux-gnu.so", "libs/libbig.so.1"])
+@pytest.mark.parametrize("workers", [4, 1])
+def test_tampered_large_file_same_size_and_mtime_is_refused(native_copy: Path, name: str,
+                                                            workers: int) -> None:
+    target = site_packages(native_copy) / "demo" / name
+    size = target.stat().st_size
+    assert size >= installed._THREADED_SIZE
+    _flip_keeping_size_and_mtime(target, size // 2)
+    dists, problems = installed.find_distributions([site_packages(native_copy)])
+    assert problems == []
+    found, _ = installed.check_files(dists, native_copy, workers=workers)
+    problem = _only(found)
+    assert (problem.kind, problem.distribution, problem.path) == ("modified", "demo", target)
+    assert "content differs from RECORD" in problem.detail
+
+
+def test_tampered_large_and_small_files_are_all_reported_in_path_order(
+        native_copy: Path) -> None:
+    demo = site_packages(native_copy) / "demo"
+    targets = [demo / "__init__.py", demo / "_native.cpython-311-x86_64-linux-gnu.so",
+               demo / "libs" / "libbig.so.1"]
+    for target in targets:
+        _flip_keeping_size_and_mtime(target, 3)
+    dists, _ = installed.find_distributions([site_packages(native_copy)])
+    found, _ = installed.check_files(dists, native_copy, workers=2)
+    assert [(p.kind, p.path) for p in found] == [("modified", t) for t in sorted(targets)]
+
+
+def _hashing_threads(env: Path, workers: int) -> dict[str, bool]:
+    """Which files `check_files` hashed, each mapped to whether a worker thread hashed it.
+
+    Observed with a profile hook on the real `hash_file`: the calling thread
+    through sys.setprofile, the pool's threads through threading.setprofile.
+    """
+    caller = threading.get_ident()
+    seen: dict[str, bool] = {}
+    lock = threading.Lock()
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is installed.hash_file.__code__:
+            with lock:
+                seen[Path(frame.f_locals["path"]).name] = threading.get_ident() != caller
+
+    dists, problems = installed.find_distributions([site_packages(env)])
+    assert problems == []
+    threading.setprofile(profile)
+    sys.setprofile(profile)
+    try:
+        found, _ = installed.check_files(dists, env, workers=workers)
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    assert found == []
+    return {name: threaded for name, threaded in seen.items()
+            if name in ("__init__.py", "_native.cpython-311-x86_64-linux-gnu.so", "libbig.so.1")}
+
+
+def test_large_files_are_hashed_in_worker_threads_and_small_ones_by_the_caller(
+        native_env: Path) -> None:
+    assert _hashing_threads(native_env, workers=2) == {
+        "__init__.py": False, "_native.cpython-311-x86_64-linux-gnu.so": True,
+        "libbig.so.1": True}
+    # one worker: no pool, every file in the calling thread
+    assert _hashing_threads(native_env, workers=1) == {
+        "__init__.py": False, "_native.cpython-311-x86_64-linux-gnu.so": False,
+        "libbig.so.1": False}

@@ -51,6 +51,40 @@ def test_failed_half_open_trial_reopens_for_a_full_cooldown() -> None:
     assert hp.available(state, 20.0)
 
 
+def test_successful_half_open_trial_closes_the_breaker_fully() -> None:
+    """After the trial succeeds the deployment is as healthy as one that never failed:
+    not one-request-at-a-time, and one failure below the threshold does not reopen it."""
+    state = hp.DeploymentHealth()
+    for _ in range(2):
+        hp.on_failure(state, 0.0, threshold=2, cooldown=10)
+    assert hp.is_open(state, 5.0)
+    hp.on_attempt(state, 10.0)                 # the half-open trial
+    assert state.half_open_trial
+    hp.on_done(state)
+    hp.on_success(state, 0.05)
+    assert state == hp.DeploymentHealth(ewma_ttfb=0.05)
+    for _ in range(3):                         # concurrent requests, all let through
+        assert hp.available(state, 11.0)
+        hp.on_attempt(state, 11.0)
+    assert not state.half_open_trial and state.inflight == 3
+    hp.on_failure(state, 11.0, threshold=2, cooldown=10)
+    assert not hp.is_open(state, 11.0) and hp.available(state, 11.0)
+    hp.on_failure(state, 11.0, threshold=2, cooldown=10)   # the threshold again: open
+    assert hp.is_open(state, 11.0) and not hp.available(state, 20.9)
+    assert state.open_until == 21.0
+
+
+def test_breaker_is_closed_until_the_threshold_and_open_only_during_the_cooldown() -> None:
+    state = hp.DeploymentHealth()
+    hp.on_failure(state, 50.0, threshold=2, cooldown=10)
+    assert state.open_until == 0.0 and not hp.is_open(state, 50.0)
+    hp.on_attempt(state, 50.0)                 # a closed breaker has no trial
+    assert not state.half_open_trial and hp.available(state, 50.0)
+    hp.on_failure(state, 50.0, threshold=2, cooldown=10)
+    assert hp.is_open(state, 59.99) and not hp.is_open(state, 60.0)
+    assert not hp.available(state, 59.99) and hp.available(state, 60.0)
+
+
 def test_success_resets_failure_count() -> None:
     state = hp.DeploymentHealth()
     hp.on_failure(state, 0.0, threshold=3, cooldown=10)
@@ -65,12 +99,40 @@ def test_ewma_ttfb() -> None:
     hp.on_success(state, 1.0)
     hp.on_success(state, 0.0)
     assert state.ewma_ttfb == pytest.approx(0.7)
+    hp.on_success(state, 2.0)
+    assert state.ewma_ttfb == pytest.approx(0.3 * 2.0 + 0.7 * 0.7)
 
 
-def test_inflight_never_negative() -> None:
+def test_inflight_counts_attempts_and_never_goes_negative() -> None:
     state = hp.DeploymentHealth()
     hp.on_done(state)
     assert state.inflight == 0
+    for _ in range(3):
+        hp.on_attempt(state, 0.0)
+    hp.on_done(state)
+    assert state.inflight == 2
+    hp.on_done(state)
+    hp.on_done(state)
+    hp.on_done(state)
+    assert state.inflight == 0
+
+
+def test_availability_is_a_bool() -> None:
+    state = hp.DeploymentHealth()
+    assert hp.available(state, 0.0) is True and hp.is_open(state, 0.0) is False
+    hp.on_failure(state, 0.0, threshold=1, cooldown=5)
+    assert hp.available(state, 1.0) is False and hp.is_open(state, 1.0) is True
+    hp.on_attempt(state, 5.0)
+    assert hp.available(state, 5.0) is False  # the half-open trial is under way
+
+
+def test_breaker_open_until_one_second_is_open_before_it() -> None:
+    """open_until == 0.0 means closed; any other deadline, 1.0 included, is honoured."""
+    state = hp.DeploymentHealth()
+    hp.on_failure(state, 0.5, threshold=1, cooldown=0.5)
+    assert state.open_until == 1.0
+    assert hp.is_open(state, 0.9) and not hp.available(state, 0.9)
+    assert not hp.is_open(state, 1.0) and hp.available(state, 1.0)
 
 
 # --- strategies ------------------------------------------------------------------------------
