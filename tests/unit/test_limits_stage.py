@@ -126,3 +126,15 @@ def test_rate_headers_pick_the_tightest() -> None:
     assert headers[b"x-ratelimit-limit-requests"] == b"10"
     assert headers[b"x-ratelimit-remaining-requests"] == b"2"
     assert headers[b"x-ratelimit-reset-requests"] == b"30s"
+
+
+def test_retry_after_is_the_whole_seconds_until_the_window_ends() -> None:
+    from gateway_cli.limits.model import Counter, Refused
+    from gateway_cli.limits.windows import window
+    from gateway_cli.request.limits import refusal
+
+    counter = Counter("client:app:requests", 1, 1, "minute", "requests per minute of x")
+    ends = window("minute", 1000.0)[1]
+    waits = [int(dict(refusal(Refused(counter, 1, ends), now).headers)[b"retry-after"])
+             for now in (ends - 58.0, ends - 1.0, ends - 0.5, ends)]
+    assert waits == [58, 1, 1, 1]  # rounded up, at least 1

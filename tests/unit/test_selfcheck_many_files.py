@@ -12,17 +12,17 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway_cli.supply import selfcheck
+from gateway_cli.supply import build_manifest, bundle_records, selfcheck
 
 
-def _many(folder: Path, count: int = 12) -> tuple[Path, selfcheck.Manifest]:
+def _many(folder: Path, count: int = 12) -> tuple[Path, bundle_records.Manifest]:
     files = {}
     for i in range(count):
         path = folder / "lib" / f"part{i:02}.so"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(bytes([i]) * (1000 + 300 * i))
         files[f"lib/part{i:02}.so"] = path
-    return folder, selfcheck.make_manifest(files, {}, None)
+    return folder, build_manifest.make_manifest(files, {}, None)
 
 
 def test_a_sealed_bundle_of_many_files_is_checked_in_full(tmp_path: Path) -> None:
@@ -55,15 +55,15 @@ def test_a_build_record_with_a_field_this_version_does_not_know_is_refused(
         "version": 1, "gateway": "0.1.0", "commit": None, "source_date_epoch": None,
         "python": "3.11.7", "platform": "linux x86_64", "pyinstaller": "6.22.3",
         "distributions": [dist], "excluded": []}
-    path = tmp_path / selfcheck.BUILD_INFO
+    path = tmp_path / bundle_records.BUILD_INFO
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(msgspec.json.encode(record))
-    assert selfcheck.load_build_info(tmp_path).distributions[0].name == "click"
+    assert bundle_records.load_build_info(tmp_path).distributions[0].name == "click"
     for extra in ({**record, "hooks": []},
                   {**record, "distributions": [{**dist, "url": "https://example.invalid"}]}):
         path.write_bytes(msgspec.json.encode(extra))
         with pytest.raises(msgspec.ValidationError, match="unknown field"):
-            selfcheck.load_build_info(tmp_path)
+            bundle_records.load_build_info(tmp_path)
 
 
 def test_the_whole_file_digest_covers_every_byte(tmp_path: Path) -> None:
@@ -71,4 +71,4 @@ def test_the_whole_file_digest_covers_every_byte(tmp_path: Path) -> None:
     path = tmp_path / "gateway"
     data = bytes(range(256)) * (5 * 4096 + 3)  # a little over 5 MiB: several chunks
     path.write_bytes(data)
-    assert selfcheck.file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert bundle_records.sha256_file(path) == hashlib.sha256(data).hexdigest()
