@@ -21,7 +21,7 @@ from tests.conftest import Gateway, start_gateway, stop_gateway
 from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.raw_upstream import RawUpstream
 from tests.fakes.upstream import FakeUpstream, status
-from tests.unit.test_guard_secrets import with_crc
+from tests.unit.guards.test_guard_secrets import with_crc
 
 KEY = "sk-screening-" + "k" * 32
 CHAT = {"model": "gpt", "messages": [{"role": "user", "content": "hello"}]}

@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 from gateway_cli.cli.main import cli
 from gateway_cli.supply.provenance import decode_file
 from tests.conftest import free_port, run_gateway
-from tests.unit.test_provenance import (
+from tests.unit.supply.test_provenance import (
     GITLAB,
     MODELS,
     PYPI_ATTESTATIONS,

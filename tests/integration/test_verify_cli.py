@@ -25,7 +25,7 @@ from gateway_cli.supply import installed
 from gateway_cli.supply import verify as checks
 from gateway_cli.supply.environment import probe_environment
 from gateway_cli.supply.verify import ProvenanceOutcome
-from tests.unit.test_installed import (
+from tests.unit.supply.test_installed import (
     build_wheel,
     lock_lines,
     make_venv,

@@ -17,7 +17,7 @@ import pytest
 from gateway_cli.supply import installed, startup_hooks
 from gateway_cli.supply.startup_hooks import AllowedHook, Hook, Verdict
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEV_SITE = next((ROOT / ".venv" / "lib").glob("python3.*/site-packages"), None)
 
 

@@ -22,7 +22,7 @@ from gateway_cli.config import InspectionConfig
 from gateway_cli.guards import extract
 from gateway_cli.guards.pipeline import Inspector
 from gateway_cli.providers.operations import Op
-from tests.unit.test_guard_secrets import with_crc
+from tests.unit.guards.test_guard_secrets import with_crc
 
 PNG = "data:image/png;base64," + "iVBORw0KGgo" * 8
 CHAT: dict[str, Any] = {

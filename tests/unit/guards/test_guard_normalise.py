@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway_cli.guards import normalise, pii, redact, secrets
-from tests.unit.test_guard_secrets import with_crc
+from tests.unit.guards.test_guard_secrets import with_crc
 
 
 def test_plain_text_is_its_own_view() -> None:

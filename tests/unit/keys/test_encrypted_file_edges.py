@@ -1,6 +1,6 @@
 """Edges of the encrypted secrets file found by mutation testing (bench/mutation/README.md).
 
-The store and its helpers are those of tests/unit/test_encrypted_file.py.
+The store and its helpers are those of tests/unit/keys/test_encrypted_file.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from gateway_cli.keys.encrypted_file import MAGIC, MIN_SIZE, EncryptedFileStore
 from gateway_cli.keys.refs import Secret
 from gateway_cli.keys.store import StoreError
-from tests.unit.test_encrypted_file import (
+from tests.unit.keys.test_encrypted_file import (
     FAST,
     PASSPHRASE,
     VALUE,

@@ -235,7 +235,7 @@ def test_a_masked_answer_loses_its_logprobs() -> None:
 def test_a_base64_encoded_credential_in_an_answer_is_found_and_withheld() -> None:
     from gateway_cli.config import OutputPolicyConfig
     from gateway_cli.guards.output_policy import inspect_answer, secrets_in_base64
-    from tests.unit.test_guard_secrets import with_crc
+    from tests.unit.guards.test_guard_secrets import with_crc
 
     token = with_crc("ghp_")
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
@@ -261,7 +261,7 @@ def test_a_base64_encoded_credential_in_an_answer_is_found_and_withheld() -> Non
 def test_a_credential_split_in_pieces_is_found_across_them(split: object) -> None:
     from gateway_cli.config import OutputPolicyConfig
     from gateway_cli.guards.output_policy import inspect_answer, secrets_split
-    from tests.unit.test_guard_secrets import with_crc
+    from tests.unit.guards.test_guard_secrets import with_crc
 
     token = with_crc("ghp_")
     text = split(token)  # type: ignore[operator]
@@ -276,7 +276,7 @@ def test_a_credential_split_in_pieces_is_found_across_them(split: object) -> Non
 
 def test_unsplit_text_and_prose_give_no_split_findings() -> None:
     from gateway_cli.guards.output_policy import secrets_split
-    from tests.unit.test_guard_secrets import with_crc
+    from tests.unit.guards.test_guard_secrets import with_crc
 
     assert secrets_split(f"plain {with_crc('ghp_')} here") == []  # the plain scan's job
     prose = "internationalization\nconsiderations are\nresponsibilities\nof everyone"

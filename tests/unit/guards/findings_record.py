@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EVAL = ROOT.parent / "shared" / "fixtures" / "eval"
 EVAL_FILES = ("injection.jsonl", "pii.jsonl", "secrets.jsonl")
 NO_EVAL = (f"no eval data at {EVAL} (../shared next to the repository): the digests of its "

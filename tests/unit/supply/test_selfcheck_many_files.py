@@ -1,6 +1,6 @@
 """The self-check of a bundle with many files: hashed on several threads, every one checked.
 
-(tests/unit/test_selfcheck.py covers the small bundles; with eight files or more the
+(tests/unit/supply/test_selfcheck.py covers the small bundles; with eight files or more the
 digests are computed on worker threads.)
 """
 

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from gateway_cli.supply import installed
 from gateway_cli.supply.installed import FileProblem
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RUNTIME_LOCK = ROOT / "lockfiles" / "requirements.txt"
 PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
 # pure Python, compiled (msgspec, aiohttp and its compiled dependencies), one with a console script

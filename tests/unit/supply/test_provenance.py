@@ -34,7 +34,7 @@ from gateway_cli.supply.provenance import (
     verify_entry,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "provenance"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "provenance"
 
 # Artifacts of the fixtures: (project, version, filename, sha256), from the fixtures' README.
 PYPI_ATTESTATIONS = ("pypi-attestations", "0.0.19", "pypi_attestations-0.0.19.tar.gz",

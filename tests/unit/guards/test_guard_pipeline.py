@@ -57,7 +57,7 @@ def test_findings_of_the_joined_pass_land_on_their_own_slots_with_their_own_offs
     from gateway_cli.guards.joined import joined as _joined
     from gateway_cli.guards.joined import split_by_slot as _split_by_slot
     from gateway_cli.guards.pipeline import Inspector
-    from tests.unit.test_guard_secrets import with_crc
+    from tests.unit.guards.test_guard_secrets import with_crc
 
     tokens = [with_crc("ghp_") for _ in range(3)]
     slots = [extract.TextSlot(("a",), f"first {tokens[0]}", "user"),

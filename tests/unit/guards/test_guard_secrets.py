@@ -583,7 +583,7 @@ def test_token_needles_arm_what_the_separator_gates_armed(long: str) -> None:
 
 
 def test_generated_needles_are_what_the_generator_makes_of_the_token_table() -> None:
-    script = Path(__file__).resolve().parents[2] / "scripts" / "generate-secret-tables"
+    script = Path(__file__).resolve().parents[3] / "scripts" / "generate-secret-tables"
     assert os.access(script, os.X_OK)
     loader = importlib.machinery.SourceFileLoader("generate_secret_tables", str(script))
     spec = importlib.util.spec_from_loader(loader.name, loader)

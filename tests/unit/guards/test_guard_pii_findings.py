@@ -16,7 +16,7 @@ personal data is stored, only digests.
 When a change is meant to alter findings, rewrite the file and review the
 counts it prints:
 
-    .venv/bin/python -m tests.unit.test_guard_pii_findings --write
+    .venv/bin/python -m tests.unit.guards.test_guard_pii_findings --write
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import sys
 import pytest
 
 from gateway_cli.guards.pii import scan
-from tests.unit import findings_record as record
-from tests.unit.findings_record import EVAL, NO_EVAL, ROOT
+from tests.unit.guards import findings_record as record
+from tests.unit.guards.findings_record import EVAL, NO_EVAL, ROOT
 
 DIGESTS = ROOT / "tests" / "fixtures" / "pii_findings.json"
 
@@ -55,5 +55,5 @@ def test_findings_on_the_eval_texts_are_unchanged() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
-        sys.exit(f"usage: python -m tests.unit.test_guard_pii_findings --write\n{__doc__}")
+        sys.exit(f"usage: python -m tests.unit.guards.test_guard_pii_findings --write\n{__doc__}")
     record.write(DIGESTS, digest)

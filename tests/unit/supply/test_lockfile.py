@@ -12,7 +12,7 @@ import pytest
 from gateway_cli import __version__
 from gateway_cli.supply import lockfile
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOCKS = ROOT / "lockfiles"
 
 

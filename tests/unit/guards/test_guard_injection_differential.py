@@ -10,7 +10,7 @@ not copied (their licences vary): only the digests are checked in.
 
 A deliberate change of behaviour rewrites the record, and says so in its commit:
 
-    .venv/bin/python tests/unit/test_guard_injection_differential.py --write
+    .venv/bin/python tests/unit/guards/test_guard_injection_differential.py --write
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 
 from gateway_cli.guards.injection import combine, scan, score
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EVAL = ROOT.parent / "shared" / "fixtures" / "eval"
 RECORD = ROOT / "tests" / "fixtures" / "injection_digests.json"
 SOURCES = ("user", "system", "tool_result", "document")
