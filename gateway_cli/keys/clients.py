@@ -197,11 +197,27 @@ def create(home: Path, name: str, *, kind: ClientKind = "client",
     return client, token
 
 
-def _select(records: list[Client], names: Iterable[str] | None, now: float,
+def _select(records: list[Client], names: list[str] | None, now: float,
             kinds: tuple[ClientKind, ...]) -> list[Client]:
     wanted = None if names is None else set(names)
     return [c for c in records if c.kind in kinds and c.revoked is None and c.active(now)
             and (wanted is None or c.name in wanted or c.id in wanted)]
+
+
+def _end(data: dict[str, Any], names: list[str] | None, now: float,
+         kinds: tuple[ClientKind, ...], when: float) -> list[Client]:
+    """Stamp the live records `names` picks (None: all) as ending at `when`; each name must
+    pick at least one, or nothing changes."""
+    chosen = _select(_records(data), names, now, kinds)
+    if names is not None:
+        missing = set(names) - {c.name for c in chosen} - {c.id for c in chosen}
+        if missing:
+            raise ClientError(f"no live client key named {sorted(missing)[0]!r}; "
+                              "see `gateway clients list`")
+    ids = {c.id for c in chosen}
+    data["clients"] = [dict(r, revoked=when) if r["id"] in ids else r
+                       for r in data["clients"]]
+    return chosen
 
 
 def revoke(home: Path, names: Iterable[str] | None, *, at: float | None = None,
@@ -213,17 +229,7 @@ def revoke(home: Path, names: Iterable[str] | None, *, at: float | None = None,
     wanted = None if names is None else list(names)
 
     def change(data: dict[str, Any]) -> list[Client]:
-        records = _records(data)
-        chosen = _select(records, wanted, now, kinds)
-        if wanted is not None:
-            missing = set(wanted) - {c.name for c in chosen} - {c.id for c in chosen}
-            if missing:
-                raise ClientError(f"no live client key named {sorted(missing)[0]!r}; "
-                                  "see `gateway clients list`")
-        ids = {c.id for c in chosen}
-        data["clients"] = [dict(r, revoked=when) if r["id"] in ids else r
-                           for r in data["clients"]]
-        return chosen
+        return _end(data, wanted, now, kinds, when)
 
     return jsonstate.update(clients_path(home), _empty, change)
 
@@ -235,16 +241,7 @@ def reissue(home: Path, names: Iterable[str] | None, *, grace: float = 0.0,
     wanted = None if names is None else list(names)
 
     def change(data: dict[str, Any]) -> list[tuple[Client, str]]:
-        records = _records(data)
-        chosen = _select(records, wanted, now, ("client",))
-        if wanted is not None:
-            missing = set(wanted) - {c.name for c in chosen} - {c.id for c in chosen}
-            if missing:
-                raise ClientError(f"no live client key named {sorted(missing)[0]!r}; "
-                                  "see `gateway clients list`")
-        ids = {c.id for c in chosen}
-        data["clients"] = [dict(r, revoked=now + grace) if r["id"] in ids else r
-                           for r in data["clients"]]
+        chosen = _end(data, wanted, now, ("client",), now + grace)
         issued = []
         for old in chosen:
             ident, token = new_token()

@@ -33,7 +33,7 @@ from typing import Any
 import msgspec
 
 from gateway_cli.formats.stream_index import check_room, index_of
-from gateway_cli.translate.common import JSON, compact, obj
+from gateway_cli.translate.common import JSON, compact, obj, objects
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
 
 _STOP_REASONS = {
@@ -137,10 +137,7 @@ def _turn(turn: Any, where: str) -> list[JSON]:
 def _user_turn(blocks: list[Any], where: str) -> list[JSON]:
     tool_messages: list[JSON] = []
     parts: list[JSON] = []
-    for j, block in enumerate(blocks):
-        block_where = f"{where}.content[{j}]"
-        if not isinstance(block, dict):
-            raise TranslationError(f"{block_where} must be an object")
+    for block_where, block in objects(blocks, f"{where}.content"):
         if block.get("type") == "tool_result":
             tool_messages.append(_tool_message(block, block_where))
         else:
@@ -209,10 +206,7 @@ def _tool_message(block: JSON, where: str) -> JSON:
 def _assistant_turn(blocks: list[Any], where: str) -> JSON:
     parts: list[JSON] = []
     tool_calls: list[JSON] = []
-    for j, block in enumerate(blocks):
-        block_where = f"{where}.content[{j}]"
-        if not isinstance(block, dict):
-            raise TranslationError(f"{block_where} must be an object")
+    for block_where, block in objects(blocks, f"{where}.content"):
         kind = block.get("type")
         if kind == "text":
             parts.append({"type": "text", "text": _text(block, block_where)})
@@ -243,15 +237,8 @@ def _tool_call(block: JSON, where: str) -> JSON:
 
 
 def _tools(tools: Any) -> list[JSON]:
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        raise TranslationError("'tools' must be an array")
     out = []
-    for i, tool in enumerate(tools):
-        where = f"tools[{i}]"
-        if not isinstance(tool, dict):
-            raise TranslationError(f"{where} must be an object")
+    for where, tool in objects(tools, "tools"):
         if tool.get("type") not in (None, "custom"):
             raise TranslationError(
                 f"{where}: server tool {tool.get('type')!r} runs inside Anthropic's platform "

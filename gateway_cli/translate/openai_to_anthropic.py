@@ -39,7 +39,7 @@ from typing import Any
 import msgspec
 
 from gateway_cli.formats.stream_index import check_room, index_of
-from gateway_cli.translate.common import JSON, compact, obj
+from gateway_cli.translate.common import JSON, compact, entries, obj
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
 
 _FINISH_REASONS = {
@@ -328,13 +328,8 @@ def _tool_result(message: JSON, where: str) -> JSON:
 
 
 def _tools(tools: Any) -> list[JSON]:
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        raise TranslationError("'tools' must be an array")
     out = []
-    for i, tool in enumerate(tools):
-        where = f"tools[{i}]"
+    for where, tool in entries(tools, "tools"):
         if not isinstance(tool, dict) or tool.get("type") != "function":
             raise TranslationError(
                 f"{where}: only tools of type 'function' can be sent to this model"
