@@ -181,7 +181,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             count_usage = strip_usage = False
             include_usage = asks_stream_usage(body)
             if limiter is not None:
-                admitted, limited = await limiter.admit(principal, op, body, route)
+                admitted, limited = await limiter.admit(principal, op, body, len(raw), route)
                 admission = admitted
                 if admission is not None:
                     headers += admission.headers

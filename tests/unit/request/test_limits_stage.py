@@ -30,7 +30,8 @@ def limiter(**raw: object) -> Limiter:
 
 
 def admit(lim: Limiter, who: Principal, body: dict[str, Any] | None = None) -> Any:
-    return asyncio.run(lim.admit(who, Op.CHAT, dict(body or BODY), ROUTE))
+    chosen = dict(body or BODY)
+    return asyncio.run(lim.admit(who, Op.CHAT, chosen, len(msgspec.json.encode(chosen)), ROUTE))
 
 
 def test_nothing_configured_costs_no_reservation() -> None:
@@ -73,7 +74,7 @@ def test_a_budget_without_a_price_is_refused_not_counted_as_free() -> None:
                                                     model="unknown-model", weight=1.0,
                                                     priority=0, timeout=1.0),), "p")
     with pytest.raises(HttpError) as info:
-        asyncio.run(lim.admit(APP, Op.CHAT, dict(BODY), route))
+        asyncio.run(lim.admit(APP, Op.CHAT, dict(BODY), 100, route))
     assert info.value.status == 403 and info.value.code == "budget_unpriced"
 
 
