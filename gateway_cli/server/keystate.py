@@ -3,7 +3,8 @@
 Reloading reads files and the secret store (D-Bus or scrypt: slow, blocking)
 in a worker thread, then swaps the results in on the event loop in single
 assignments, so requests never wait on the store and never see half a
-rotation.
+rotation. With a client-key table shared through Redis, "clients" reloads
+that table from Redis (server/shared_keys.py) rather than clients.json.
 
 The worker threads are the reloads' own (a few, each wait bounded): a secret
 source that hangs makes its reload fail with a message, and never takes the
@@ -86,7 +87,11 @@ async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
         raise GatewayError("this gateway has no state directory")
     done: list[str] = []
     if "clients" in what or "signing" in what:
-        table = await _off_loop(clients.load_table, home)
+        table = None
+        if runtime.shared_reload is None:
+            table = await _off_loop(clients.load_table, home)
+        elif "clients" in what:  # the shared table, never a local file that may be stale
+            await runtime.shared_reload()
         jtis = await _off_loop(revoked.load, home)
         keys = (await _off_loop(jwt_keys, runtime.store) if "signing" in what
                 else None)
