@@ -63,11 +63,12 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None,
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ends = parse_expiry(expires, now) if expires else None
-    client, token = shared_sync.change(state, shared_keys(config_path), lambda: registry.create(
+    client, token = shared_sync.change(state, shared, lambda: registry.create(
         state, name, models=allowed, rpm=rpm, budget=budget, expires=ends, team=team, now=now))
     record_event(state, signer, "client.created", {"name": name, "id": client.id,
                                           "models": allowed, "rpm": rpm})
@@ -79,7 +80,7 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None,
         click.echo(token)
         click.echo(f"created client key {name} ({client.id}); the token above is shown "
                    "only now", err=True)
-    notify(state, ("clients",))
+    notify(state, ("clients",), shared=shared)
 
 
 @clients.command("list")
@@ -124,9 +125,10 @@ def revoke(names: tuple[str, ...], grace: float, config_path: Path | None, home:
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
-    gone = shared_sync.change(state, shared_keys(config_path), lambda: registry.revoke(
+    gone = shared_sync.change(state, shared, lambda: registry.revoke(
         state, names, at=now + grace, now=now))
     if not gone:
         raise GatewayError("nothing revoked")
@@ -134,4 +136,4 @@ def revoke(names: tuple[str, ...], grace: float, config_path: Path | None, home:
     for client in gone:
         click.echo(f"revoked {client.name} ({client.id})"
                    + (f" after {grace:g} s" if grace else ""), err=True)
-    notify(state, ("clients",))
+    notify(state, ("clients",), shared=shared)

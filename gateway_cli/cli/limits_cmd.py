@@ -171,10 +171,11 @@ def set_(key: str, monthly: float | None, remove: bool, config_path: Path | None
     if (monthly is None) == (not remove):
         raise click.UsageError("give --monthly USD or --remove")
     state = gateway_home(home)
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
-    shared_sync.change(state, shared_keys(config_path), lambda: registry.set_limits(
+    shared_sync.change(state, shared, lambda: registry.set_limits(
         state, key, budget=None if remove else monthly))
     record_event(state, signer, "client.budget", {"name": key, "monthly": monthly})
     click.echo(f"client key {key}: " + ("no budget of its own" if remove
                                         else f"monthly budget ${monthly:g}"), err=True)
-    notify(state, ("clients",))
+    notify(state, ("clients",), shared=shared)

@@ -163,7 +163,8 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
         record_event(state, store, "emergency.rotation", {
             "provider_keys_to_revoke": [r.name for r in checklist]})
 
-    notify(state, tuple(w for w in ("clients", "signing", "secrets") if w in reload))
+    notify(state, tuple(w for w in ("clients", "signing", "secrets") if w in reload),
+           shared=shared)
     click.echo(f"done in {time.perf_counter() - started:.2f} s", err=True)
     if checklist:
         from gateway_cli.keys.probe import CONSOLES

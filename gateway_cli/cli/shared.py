@@ -129,13 +129,24 @@ def read_secret(what: str) -> Secret:
     return Secret(value)
 
 
-def notify(home: Path, what: tuple[str, ...]) -> None:
-    from gateway_cli.keys.notify import notify_all
+def notify(home: Path, what: tuple[str, ...], *, shared: object = None) -> None:
+    """Tell the local gateways; `shared`: the change went to the shared client-key table.
+
+    A gateway that serves the shared table reloads it, not clients.json, so a change
+    made here without `--config` does not reach it: say so rather than let "applied"
+    suggest a revocation is in force.
+    """
+    from gateway_cli.keys.notify import SHARED_CLIENTS, notify_all
 
     for result in notify_all(home, what):
         state = "applied" if result.ok else "FAILED"
         click.echo(f"running gateway ({result.socket}): {state}, {result.detail} "
                    f"in {result.seconds * 1000:.0f} ms", err=True)
+        if shared is None and "clients" in what and SHARED_CLIENTS in result.detail:
+            click.echo(f"gateway: warning: the gateway ({result.socket}) serves the client "
+                       "keys shared through Redis, and this change was made only in the "
+                       "local clients.json: run it again with --config (the gateway's "
+                       "config) for it to take effect", err=True)
 
 
 def signing_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | None = None,

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from gateway_cli.errors import GatewayError
 from gateway_cli.keys import clients, index, leases, revoked, signing
+from gateway_cli.keys.notify import SHARED_CLIENTS
 from gateway_cli.keys.refs import Secret, resolve
 from gateway_cli.keys.store import SecretStore
 from gateway_cli.routing.table import Provider
@@ -96,7 +97,8 @@ async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
         keys = (await _off_loop(jwt_keys, runtime.store) if "signing" in what
                 else None)
         runtime.auth = runtime.auth.replaced(table=table, revoked_jtis=jtis, jwt_keys=keys)
-        done += [w for w in ("clients", "signing") if w in what]
+        done += [(SHARED_CLIENTS if w == "clients" and table is None else w)
+                 for w in ("clients", "signing") if w in what]
     if "runs" in what or "clients" in what:
         live = await _off_loop(leases.load, home)
         runtime.auth = runtime.auth.replaced(leases=live)

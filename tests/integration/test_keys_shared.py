@@ -182,6 +182,12 @@ def test_a_stale_local_table_never_overwrites_the_shared_one(
                                json={"model": "mock/echo", "messages": MESSAGES})
             assert answer.status_code == 403 and "budget" in answer.text, answer.text
     assert _statuses(pair, early) == [200, 200]
+    # Without --config a command changes only the local file: the gateway says it serves
+    # the shared table and the command warns, rather than report a revocation in force.
+    local_only = b.home.run("clients", "revoke", "early", store=True)
+    assert local_only.returncode == 0, local_only.stderr
+    assert "serves the client keys shared through Redis" in local_only.stderr
+    assert _statuses(pair, early) == [200, 200]
 
 
 def test_a_damaged_shared_table_is_ignored_and_the_last_good_one_stays(
