@@ -13,11 +13,14 @@ from pathlib import Path
 import click
 
 from gateway_cli.cli.shared import (
+    config_option,
+    current_clients,
     home_option,
     new_file,
     notify,
     parse_expiry,
     record_event,
+    shared_keys,
     signing_store,
     store_options,
     write_tokens,
@@ -48,21 +51,25 @@ def clients() -> None:
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               callback=new_file,
               help="Write the token to this new 0600 file instead of printing it.")
+@config_option
 @store_options
 def create(name: str, models: str | None, rpm: int | None, team: str | None,
-           budget: float | None, expires: str | None, output: Path | None, home: Path | None,
-           secrets_spec: str, passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+           budget: float | None, expires: str | None, output: Path | None,
+           config_path: Path | None, home: Path | None, secrets_spec: str,
+           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Create the client key NAME and print its token once."""
     from gateway_cli.keys import clients as registry
+    from gateway_cli.keys import shared_sync
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    client, token = registry.create(state, name, models=allowed, rpm=rpm, budget=budget,
-                                    expires=parse_expiry(expires, now) if expires else None,
-                                    team=team, now=now)
+    ends = parse_expiry(expires, now) if expires else None
+    client, token = shared_sync.change(state, shared, lambda: registry.create(
+        state, name, models=allowed, rpm=rpm, budget=budget, expires=ends, team=team, now=now))
     record_event(state, signer, "client.created", {"name": name, "id": client.id,
                                           "models": allowed, "rpm": rpm})
     if output is not None:
@@ -73,21 +80,21 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None,
         click.echo(token)
         click.echo(f"created client key {name} ({client.id}); the token above is shown "
                    "only now", err=True)
-    notify(state, ("clients",))
+    notify(state, ("clients",), shared=shared)
 
 
 @clients.command("list")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="Include revoked, expired and run keys.")
+@config_option
 @home_option
-def list_(fmt: str, show_all: bool, home: Path | None) -> None:
+def list_(fmt: str, show_all: bool, config_path: Path | None, home: Path | None) -> None:
     """Client keys: name, id, state, scope. Never tokens."""
-    from gateway_cli.keys.clients import list_clients
     from gateway_cli.keys.home import gateway_home
 
     now = time.time()
-    shown = [c for c in list_clients(gateway_home(home))
+    shown = [c for c in current_clients(gateway_home(home), config_path)
              if show_all or (c.kind == "client" and c.state(now) in ("active", "grace"))]
     if fmt == "json":
         click.echo(json.dumps([{**{k: v for k, v in c.to_json().items() if k != "digest"},
@@ -108,21 +115,25 @@ def list_(fmt: str, show_all: bool, home: Path | None) -> None:
 @click.argument("names", nargs=-1, required=True)
 @click.option("--grace", type=click.FloatRange(0), default=0.0, show_default=True,
               metavar="SECONDS", help="Keep accepting the key this long.")
+@config_option
 @store_options
-def revoke(names: tuple[str, ...], grace: float, home: Path | None, secrets_spec: str,
-           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+def revoke(names: tuple[str, ...], grace: float, config_path: Path | None, home: Path | None,
+           secrets_spec: str, passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Revoke the client keys NAMES (names or ids); running gateways obey at once."""
     from gateway_cli.keys import clients as registry
+    from gateway_cli.keys import shared_sync
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
     now = time.time()
-    gone = registry.revoke(state, names, at=now + grace, now=now)
+    gone = shared_sync.change(state, shared, lambda: registry.revoke(
+        state, names, at=now + grace, now=now))
     if not gone:
         raise GatewayError("nothing revoked")
     record_event(state, signer, "client.revoked", {"ids": [c.id for c in gone], "grace": grace})
     for client in gone:
         click.echo(f"revoked {client.name} ({client.id})"
                    + (f" after {grace:g} s" if grace else ""), err=True)
-    notify(state, ("clients",))
+    notify(state, ("clients",), shared=shared)

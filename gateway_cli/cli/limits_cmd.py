@@ -17,28 +17,30 @@ from typing import Any
 import click
 
 from gateway_cli.cli.shared import (
+    config_option,
+    current_clients,
     home_option,
     notify,
     record_event,
+    redis_password,
+    shared_keys,
     signing_store,
     store_options,
 )
 from gateway_cli.errors import GatewayError
 
-_CONFIG = click.option("--config", "config_path", type=click.Path(path_type=Path),
-                       default=None, metavar="PATH", help="gateway.toml of the gateway.")
 _FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                        show_default=True)
 
 
-def _principal(state: Path, key: str | None, team: str | None) -> Any:
-    from gateway_cli.keys import clients as registry
+def _principal(state: Path, key: str | None, team: str | None,
+               config_path: Path | None) -> Any:
     from gateway_cli.keys.principal import Principal
 
     if key is None:
         return Principal(id="-", name="-", kind="client", team=team)
     now = time.time()
-    for client in registry.list_clients(state):
+    for client in current_clients(state, config_path):
         if client.name == key and client.active(now):
             return Principal(id=client.id, name=client.name, kind=client.kind,
                              models=client.models, rpm=client.rpm, team=client.team,
@@ -47,7 +49,6 @@ def _principal(state: Path, key: str | None, team: str | None) -> Any:
 
 
 async def _usage(config: Any, state: Path, counters: list[Any]) -> list[float]:
-    from gateway_cli.keys.refs import resolve
     from gateway_cli.limits.stores import open_store
 
     limits = config.limits
@@ -55,11 +56,8 @@ async def _usage(config: Any, state: Path, counters: list[Any]) -> list[float]:
         raise GatewayError("the limits store is 'memory': it lives inside the running gateway "
                            "and cannot be read from here; use store = \"sqlite\" or \"redis\" "
                            "under [limits] to see usage from the command line")
-    password = None
-    if limits.store == "redis" and limits.redis_password:
-        password = resolve(limits.redis_password, "the limits store").reveal()
     store = open_store(limits.store, path=state / "limits.sqlite", url=limits.redis_url,
-                       password=password)
+                       password=redis_password(config))
     try:
         return await store.usage(counters, time.time())
     finally:
@@ -75,7 +73,7 @@ def limits() -> None:
 @click.option("--key", default=None, metavar="NAME", help="A client key's limits.")
 @click.option("--team", default=None, help="A team's limits.")
 @click.option("--model", default=None, help="Also a public model's limits.")
-@_CONFIG
+@config_option
 @_FORMAT
 @home_option
 def show(key: str | None, team: str | None, model: str | None, config_path: Path | None,
@@ -90,7 +88,7 @@ def show(key: str | None, team: str | None, model: str | None, config_path: Path
         raise click.UsageError("give --key, --team or --model")
     config = load_config(config_path)
     state = gateway_home(home)
-    principal = _principal(state, key, team)
+    principal = _principal(state, key, team, config_path)
     scopes = plan.scopes(config.limits, principal, model or "")
     if key is None:
         scopes = scopes[1:]  # no key asked: only the team's and the model's
@@ -118,13 +116,12 @@ def budgets() -> None:
 
 
 @budgets.command("list")
-@_CONFIG
+@config_option
 @_FORMAT
 @home_option
 def list_(config_path: Path | None, fmt: str, home: Path | None) -> None:
     """Every budget: those in gateway.toml and those set on client keys."""
     from gateway_cli.config import load_config
-    from gateway_cli.keys import clients as registry
     from gateway_cli.keys.home import gateway_home
 
     config = load_config(config_path)
@@ -143,7 +140,7 @@ def list_(config_path: Path | None, fmt: str, home: Path | None) -> None:
                     rows.append({"who": who, "period": period, "usd": amount,
                                  "from": "gateway.toml"})
     now = time.time()
-    for client in registry.list_clients(state):
+    for client in current_clients(state, config_path):
         if client.budget is not None and client.active(now):
             rows.append({"who": f"client key {client.name!r}", "period": "monthly",
                          "usd": client.budget, "from": "gateway clients"})
@@ -161,19 +158,24 @@ def list_(config_path: Path | None, fmt: str, home: Path | None) -> None:
 @click.option("--monthly", type=click.FloatRange(0), default=None, metavar="USD",
               help="Monthly budget in USD (UTC calendar month); 0 refuses every request.")
 @click.option("--remove", is_flag=True, help="Remove the key's own budget.")
+@config_option
 @store_options
-def set_(key: str, monthly: float | None, remove: bool, home: Path | None, secrets_spec: str,
-         passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+def set_(key: str, monthly: float | None, remove: bool, config_path: Path | None,
+         home: Path | None, secrets_spec: str, passphrase_fd: int | None,
+         passphrase_file: Path | None) -> None:
     """Set a client key's monthly budget; running gateways apply it at once."""
     from gateway_cli.keys import clients as registry
+    from gateway_cli.keys import shared_sync
     from gateway_cli.keys.home import gateway_home
 
     if (monthly is None) == (not remove):
         raise click.UsageError("give --monthly USD or --remove")
     state = gateway_home(home)
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
-    registry.set_limits(state, key, budget=None if remove else monthly)
+    shared_sync.change(state, shared, lambda: registry.set_limits(
+        state, key, budget=None if remove else monthly))
     record_event(state, signer, "client.budget", {"name": key, "monthly": monthly})
     click.echo(f"client key {key}: " + ("no budget of its own" if remove
                                         else f"monthly budget ${monthly:g}"), err=True)
-    notify(state, ("clients",))
+    notify(state, ("clients",), shared=shared)

@@ -15,11 +15,13 @@ from pathlib import Path
 import click
 
 from gateway_cli.cli.shared import (
+    config_option,
     new_file,
     notify,
     open_cli_store,
     read_secret,
     record_event,
+    shared_keys,
     signing_store,
     store_options,
     write_tokens,
@@ -74,15 +76,16 @@ def _no_store(state: Path, secrets_spec: str) -> bool:
               callback=new_file,
               help="Write new client tokens to this new 0600 file instead of stdout.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@config_option
 @store_options
 def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signing: bool,
                 everything: bool, emergency: bool, grace: float, output: Path | None,
-                yes: bool, home: Path | None, secrets_spec: str, passphrase_fd: int | None,
-                passphrase_file: Path | None) -> None:
+                yes: bool, config_path: Path | None, home: Path | None, secrets_spec: str,
+                passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Rotate provider keys, client keys and signing keys; running gateways apply it in
     milliseconds, without a restart."""
     from gateway_cli.keys import clients as registry
-    from gateway_cli.keys import index
+    from gateway_cli.keys import index, shared_sync
     from gateway_cli.keys import signing as signing_keys
 
     if emergency and not everything:
@@ -96,6 +99,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
         click.confirm("Revoke every gateway token now and rotate all local keys?",
                       abort=True, err=True)
     started = time.perf_counter()
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.store import StoreError
 
@@ -128,9 +132,13 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
 
     wanted = None if everything or "all" in client_names else list(client_names)
     if everything or client_names:
-        issued = registry.reissue(state, wanted, grace=grace, now=now)
-        if emergency:  # run keys and anything still in a grace period end now as well
-            registry.end_all(state, keep=[c.id for c, _ in issued], now=now)
+        def reissue() -> list[tuple[registry.Client, str]]:
+            issued = registry.reissue(state, wanted, grace=grace, now=now)
+            if emergency:  # run keys and anything still in a grace period end now as well
+                registry.end_all(state, keep=[c.id for c, _ in issued], now=now)
+            return issued
+
+        issued = shared_sync.change(state, shared, reissue)
         record_event(state, store, "clients.rotated", {"ids": [c.id for c, _ in issued],
                                                 "grace": grace, "emergency": emergency})
         _print_tokens([(c.name, token) for c, token in issued], output)
@@ -155,7 +163,8 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
         record_event(state, store, "emergency.rotation", {
             "provider_keys_to_revoke": [r.name for r in checklist]})
 
-    notify(state, tuple(w for w in ("clients", "signing", "secrets") if w in reload))
+    notify(state, tuple(w for w in ("clients", "signing", "secrets") if w in reload),
+           shared=shared)
     click.echo(f"done in {time.perf_counter() - started:.2f} s", err=True)
     if checklist:
         from gateway_cli.keys.probe import CONSOLES

@@ -50,6 +50,48 @@ def store_options(func: F) -> F:
     return home_option(func)
 
 
+def config_option(func: F) -> F:
+    return click.option("--config", "config_path", type=click.Path(path_type=Path),
+                         default=None, metavar="PATH",
+                         help="gateway.toml of the gateway (with [limits] store = \"redis\", "
+                              "client keys are shared through it).")(func)
+
+
+def redis_password(config: Any) -> str | None:
+    """The shared store's password, from its secret reference (never from argv)."""
+    from gateway_cli.keys.refs import resolve
+
+    limits = config.limits
+    if limits.store != "redis" or not limits.redis_password:
+        return None
+    return resolve(limits.redis_password, "the limits store").reveal()
+
+
+def shared_keys(config_path: Path | None) -> Any:
+    """Where the shared client-key table is (keys.shared_sync.Shared), or None: no config,
+    or a config whose limits store is not Redis."""
+    if config_path is None:
+        return None
+    from gateway_cli.config import load_config
+    from gateway_cli.keys.shared_sync import Shared
+
+    config = load_config(config_path)
+    if config.limits.store != "redis":
+        return None
+    return Shared(config.limits.redis_url, redis_password(config))
+
+
+def current_clients(home: Path, config_path: Path | None) -> list[Any]:
+    """The client records in force: the shared table's when the config shares one (and
+    Redis holds it), else clients.json's."""
+    from gateway_cli.keys.clients import list_clients
+    from gateway_cli.keys.shared_sync import read
+
+    shared = shared_keys(config_path)
+    records = read(shared) if shared is not None else None
+    return records if records is not None else list_clients(home)
+
+
 def passphrase_spec(passphrase_fd: int | None, passphrase_file: Path | None) -> str | None:
     if passphrase_fd is not None and passphrase_file is not None:
         raise click.UsageError("give --passphrase-fd or --passphrase-file, not both")
@@ -87,13 +129,24 @@ def read_secret(what: str) -> Secret:
     return Secret(value)
 
 
-def notify(home: Path, what: tuple[str, ...]) -> None:
-    from gateway_cli.keys.notify import notify_all
+def notify(home: Path, what: tuple[str, ...], *, shared: object = None) -> None:
+    """Tell the local gateways; `shared`: the change went to the shared client-key table.
+
+    A gateway that serves the shared table reloads it, not clients.json, so a change
+    made here without `--config` does not reach it: say so rather than let "applied"
+    suggest a revocation is in force.
+    """
+    from gateway_cli.keys.notify import SHARED_CLIENTS, notify_all
 
     for result in notify_all(home, what):
         state = "applied" if result.ok else "FAILED"
         click.echo(f"running gateway ({result.socket}): {state}, {result.detail} "
                    f"in {result.seconds * 1000:.0f} ms", err=True)
+        if shared is None and "clients" in what and SHARED_CLIENTS in result.detail:
+            click.echo(f"gateway: warning: the gateway ({result.socket}) serves the client "
+                       "keys shared through Redis, and this change was made only in the "
+                       "local clients.json: run it again with --config (the gateway's "
+                       "config) for it to take effect", err=True)
 
 
 def signing_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | None = None,

@@ -313,3 +313,33 @@ def end_all(home: Path, *, keep: Iterable[str] = (), now: float | None = None) -
         return ended
 
     return jsonstate.update(clients_path(home), _empty, change)
+
+
+def document_of(table: ClientTable) -> dict[str, Any]:
+    """The clients.json document holding `table`'s records (hashes only, as on disk)."""
+    return {"version": 1, "clients": [c.to_json() for c in table.by_id.values()]}
+
+
+def table_of(data: dict[str, Any]) -> ClientTable:
+    """The table a clients.json document holds; StateError if a record is malformed."""
+    if not isinstance(data, dict) or data.get("version") != 1 \
+            or not isinstance(data.get("clients"), list):
+        raise jsonstate.StateError("a client-key table has an unknown format (expected "
+                                   "version 1)")
+    return ClientTable({c.id: c for c in _records(data)})
+
+
+def load_document(home: Path) -> dict[str, Any]:
+    """clients.json as it is now (the empty table if there is none)."""
+    return jsonstate.load(clients_path(home), _empty)
+
+
+def replace_all(home: Path, data: dict[str, Any]) -> None:
+    """Make clients.json hold `data` (a checked document), as one atomic write."""
+    table_of(data)
+
+    def change(current: dict[str, Any]) -> None:
+        current.clear()
+        current.update(data)
+
+    jsonstate.update(clients_path(home), _empty, change)

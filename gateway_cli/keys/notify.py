@@ -22,6 +22,9 @@ WHAT = ("clients", "signing", "secrets")
 # Also accepted: "runs", the leases of `gateway run` tokens (renewed every few seconds,
 # so never part of a default reload).
 ACCEPTED = (*WHAT, "runs")
+# How a gateway that serves the client-key table shared through Redis reports a "clients"
+# reload: it read that table, not clients.json (the CLI warns a change made without it).
+SHARED_CLIENTS = "clients from the shared table"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Reloading reads files and the secret store (D-Bus or scrypt: slow, blocking)
 in a worker thread, then swaps the results in on the event loop in single
 assignments, so requests never wait on the store and never see half a
-rotation.
+rotation. With a client-key table shared through Redis, "clients" reloads
+that table from Redis (server/shared_keys.py) rather than clients.json.
 
 The worker threads are the reloads' own (a few, each wait bounded): a secret
 source that hangs makes its reload fail with a message, and never takes the
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 from gateway_cli.errors import GatewayError
 from gateway_cli.keys import clients, index, leases, revoked, signing
+from gateway_cli.keys.notify import SHARED_CLIENTS
 from gateway_cli.keys.refs import Secret, resolve
 from gateway_cli.keys.store import SecretStore
 from gateway_cli.routing.table import Provider
@@ -86,12 +88,17 @@ async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
         raise GatewayError("this gateway has no state directory")
     done: list[str] = []
     if "clients" in what or "signing" in what:
-        table = await _off_loop(clients.load_table, home)
+        table = None
+        if runtime.shared_reload is None:
+            table = await _off_loop(clients.load_table, home)
+        elif "clients" in what:  # the shared table, never a local file that may be stale
+            await runtime.shared_reload()
         jtis = await _off_loop(revoked.load, home)
         keys = (await _off_loop(jwt_keys, runtime.store) if "signing" in what
                 else None)
         runtime.auth = runtime.auth.replaced(table=table, revoked_jtis=jtis, jwt_keys=keys)
-        done += [w for w in ("clients", "signing") if w in what]
+        done += [(SHARED_CLIENTS if w == "clients" and table is None else w)
+                 for w in ("clients", "signing") if w in what]
     if "runs" in what or "clients" in what:
         live = await _off_loop(leases.load, home)
         runtime.auth = runtime.auth.replaced(leases=live)

@@ -26,6 +26,7 @@ from gateway_cli.server import startup_check
 from gateway_cli.server.startup_check import Mode
 
 if TYPE_CHECKING:
+    from gateway_cli.keys.clients import ClientTable
     from gateway_cli.keys.store import SecretStore
 
 log = logging.getLogger("gateway")
@@ -114,6 +115,14 @@ def _open_store(config: Config, home: Path, secrets_spec: str | None,
         return None
 
 
+def _refuse_open(table: ClientTable, host: str) -> None:
+    if not table.enforcing and not is_loopback(host):
+        raise StartupError(
+            f"refusing to listen on {host} with no client keys: anyone who can reach it "
+            "could spend your provider accounts; create one with `gateway clients create "
+            "NAME`, or listen on 127.0.0.1")
+
+
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         home: Path | None = None, secrets_spec: str | None = None,
         passphrase: str | None = None) -> None:
@@ -125,24 +134,25 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     from gateway_cli.keys.clients import load_table
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.notify import socket_path
-    from gateway_cli.server import control, keystate
+    from gateway_cli.server import control, keystate, shared_keys
     from gateway_cli.server.app import create_app
     from gateway_cli.server.runtime import build_runtime
 
     _configure_logging(config.server.log_level)
     check_bindable(host, port)
     state = gateway_home(home)
+    shared = config.limits.store == "redis"  # the client-key table is shared through Redis
     # Client-key hashes are not secrets: refuse an open non-loopback listener first.
     table = load_table(state)
-    if not table.enforcing and not is_loopback(host):
-        raise StartupError(
-            f"refusing to listen on {host} with no client keys: anyone who can reach it "
-            "could spend your provider accounts; create one with `gateway clients create "
-            "NAME`, or listen on 127.0.0.1")
+    if not shared:
+        _refuse_open(table, host)
     startup_check.run(verify)  # before any secret is read
     store = _open_store(config, state, secrets_spec, passphrase)
-    auth = keystate.load_auth(state, store, table)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
+    if shared:
+        table = shared_keys.load_at_start(runtime, table)
+        _refuse_open(table, host)
+    auth = keystate.load_auth(state, store, table)
     runtime.auth = auth
     app = create_app(runtime=runtime, listen_host=host)
     # A worker thread inspecting a huge body holds the GIL for up to this long before the
@@ -193,6 +203,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
+        following = shared_keys.start(runtime) if shared else None
         sock = socket_path(state)
         channel = await control.start(sock, lambda what: keystate.reload(runtime, what))
         try:
@@ -200,6 +211,8 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         finally:
             channel.close()
             sock.unlink(missing_ok=True)
+            if following is not None:
+                await shared_keys.stop(*following)
 
     asyncio.run(main())
     log.info("gateway stopped")

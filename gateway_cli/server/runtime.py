@@ -8,6 +8,7 @@ shared by every request handler in this process.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,9 @@ class Runtime:
     auth: Authenticator = field(default_factory=lambda: Authenticator(ClientTable({})))
     limits_password: Secret | None = None  # the shared limits store's (Redis AUTH)
     limiter: Limiter | None = None  # made when serving starts (the store opens in its loop)
+    # With a client-key table shared through Redis: swaps in the shared table (the control
+    # socket's "clients" reloads use it instead of clients.json; see shared_keys.py).
+    shared_reload: Callable[[], Awaitable[None]] | None = None
 
 
 def _provider(config: ProviderConfig, store: SecretStore | None) -> Provider:
