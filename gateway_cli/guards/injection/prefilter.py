@@ -72,8 +72,10 @@ def parse_start(spec: str) -> Start:
     needle = (b" " if left else b"") + spaced + (b" " if right else b"")
     runs = _runs(needle)
     whole = [r for r in runs if len(r) > 2 and r[:1] == r[-1:] == b" "]
+    # `parts` and `loose` are only ever all checked: the longest (rarest) first fails soonest.
     return Start(literal, needle, 0 if left else 1, tuple(r[1:-1] for r in whole),
-                 tuple(r for r in runs if r not in whole), tuple(spaced.split()))
+                 tuple(sorted((r for r in runs if r not in whole), key=len, reverse=True)),
+                 tuple(sorted(spaced.split(), key=len, reverse=True)))
 
 
 def _runs(spaced: bytes) -> tuple[bytes, ...]:

@@ -9,51 +9,34 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     # instruction_override: \b(?:ignor(?:e|ing|ed)|disregard(?:ing)?|forg[eo]t(?:ten)?|skip|overrid(
     "0f744e8517291f7d": (
         '\\babandon\\b', '\\bbypass\\b', '\\bdiscard\\b', '\\bdisregard\\b', '\\bdisregarding\\b',
-        '\\bdo not follow\\b', "\\bdon't follow\\b", '\\bdont follow\\b', '\\bdrop\\b',
-        '\\bforget\\b', '\\bforgetten\\b', '\\bforgot\\b', '\\bforgotten\\b', '\\bignore\\b',
-        '\\bignored\\b', '\\bignoring\\b', '\\blet go of\\b', '\\bneglect\\b', '\\boverride\\b',
-        '\\boverriding\\b', '\\bpay no attention to\\b', '\\bskip\\b', '\\bstop following\\b',
+        '\\bdo not\\b', "\\bdon't\\b", '\\bdont follow\\b', '\\bdrop\\b', '\\bforget\\b',
+        '\\bforgetten\\b', '\\bforgot\\b', '\\bforgotten\\b', '\\bignore\\b', '\\bignored\\b',
+        '\\bignoring\\b', '\\blet go\\b', '\\bneglect\\b', '\\boverride\\b', '\\boverriding\\b',
+        '\\bpay no\\b', '\\bskip\\b', '\\bstop following\\b',
     ),
     # instruction_override: \b(?:new|updated|real|actual|revised|additional|secret)\s+(?:system\s+)?
     "9425472b7f2fe271": (
-        '\\bactual\\b', '\\badditional\\b', '\\badmin\\b', '\\bdeveloper\\b',
-        '\\bend of instructions\\b', '\\bend of prompt\\b', '\\bend of system instructions\\b',
-        '\\bend of system prompt\\b', '\\bend of the instructions\\b', '\\bend of the prompt\\b',
-        '\\bend of the system\\b', '\\bnew\\b', '\\breal\\b', '\\brevised\\b', '\\bsecret\\b',
-        '\\bsystem\\b', '\\bupdated\\b',
+        '\\bactual\\b', '\\badditional\\b', '\\badmin\\b', '\\bdeveloper\\b', '\\bend of\\b',
+        '\\bnew\\b', '\\breal\\b', '\\brevised\\b', '\\bsecret\\b', '\\bsystem\\b', '\\bupdated\\b',
     ),
     # instruction_override: \byou are now\s+(?:(?:a|an|the|going|in|called|named|my|no longer|free|[
     "0d6db78788b67187": (
-        '\\bfrom now on\\b', '\\bfrom this moment\\b', '\\bfrom this point\\b',
-        "\\byou 're no longer\\b", '\\byou are no longer\\b', '\\byou are now\\b',
-        '\\byou will now act\\b', '\\byou will now be\\b', '\\byou will now pose\\b',
-        '\\byou will now pretend\\b', '\\byou will now respond\\b', '\\byou will now simulate\\b',
+        '\\bfrom now\\b', '\\bfrom this\\b', "\\byou 're\\b", '\\byou are\\b', '\\byou will\\b',
     ),
     # instruction_override: \bfor the (?:rest|remainder) of (?:this|the|our) (?:conversation|chat|se
     "36ba8e2f983375e8": (
-        '\\bfor the remainder of\\b', '\\bfor the rest of\\b',
+        '\\bfor the\\b',
     ),
     # prompt_extraction: \b(?:repeat|print|reveal|show|output|display|tell|give|write|list|dump|l
     "ddc1c09294c41556": (
-        '\\bcontinue\\b', '\\bcopy\\b', '\\bdisplay\\b', '\\bdump\\b', '\\bgive\\b',
-        '\\bi was instructed to\\b', '\\bi was told to\\b', '\\bleak\\b', '\\blist\\b',
-        '\\bmy initial prompt are', '\\bmy initial prompt is', '\\bmy initial prompt was',
-        '\\bmy initial prompt were', '\\bmy instructions are', '\\bmy instructions is',
-        '\\bmy instructions was', '\\bmy instructions were', '\\bmy system prompt are',
-        '\\bmy system prompt is', '\\bmy system prompt was', '\\bmy system prompt were',
+        '\\bcontinue\\b', '\\bcopy\\b', '\\bdisplay\\b', '\\bdump\\b', '\\bgive\\b', '\\bi was\\b',
+        '\\bleak\\b', '\\blist\\b', '\\bmy initial\\b', '\\bmy instructions\\b', '\\bmy system\\b',
         '\\boutput\\b', '\\bpaste\\b', '\\bprint\\b', '\\brecite\\b', '\\brepeat\\b',
         '\\breveal\\b', '\\bshare\\b', '\\bshow\\b', '\\bspell\\b', '\\bsummarise\\b',
         '\\bsummarize\\b', '\\bsystem\\b', '\\bsystem_prompt\\b', '\\bsystemprompt\\b',
-        '\\btell\\b', '\\bthe initial prompt are', '\\bthe initial prompt is',
-        '\\bthe initial prompt was', '\\bthe initial prompt were', '\\bthe instructions are',
-        '\\bthe instructions is', '\\bthe instructions was', '\\bthe instructions were',
-        '\\bthe system prompt are', '\\bthe system prompt is', '\\bthe system prompt was',
-        '\\bthe system prompt were', '\\btranslate\\b', '\\bwhat are\\b', '\\bwhat is\\b',
-        '\\bwhat was\\b', '\\bwhat were\\b', '\\bwrite\\b', '\\byour initial prompt are',
-        '\\byour initial prompt is', '\\byour initial prompt was', '\\byour initial prompt were',
-        '\\byour instructions are', '\\byour instructions is', '\\byour instructions was',
-        '\\byour instructions were', '\\byour system prompt are', '\\byour system prompt is',
-        '\\byour system prompt was', '\\byour system prompt were',
+        '\\btell\\b', '\\bthe initial\\b', '\\bthe instructions\\b', '\\bthe system\\b',
+        '\\btranslate\\b', '\\bwhat are\\b', '\\bwhat is\\b', '\\bwhat was\\b', '\\bwhat were\\b',
+        '\\bwrite\\b', '\\byour initial\\b', '\\byour instructions\\b', '\\byour system\\b',
     ),
     # prompt_extraction: \b(?:repeat|print|reveal|output|display|copy|show|recite)\b[\s\w,'\u2019
     "6ece3ecbd61b148d": (
@@ -66,24 +49,12 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # jailbreak_roleplay: \bdo anything now\b|\b(?:dan|jailbreak|jailbroken|unrestricted|unfiltere
     "b708df07323aa28b": (
-        '\\bai\\b', '\\balways intelligent and machiavellian\\b', '\\bassistant\\b',
-        '\\bbreak free from the\\b', '\\bbreak free of the\\b', '\\bbroken free from the\\b',
-        '\\bbroken free of the\\b', '\\bchaos mode answer\\b', '\\bchaos mode answers\\b',
-        '\\bchaos mode output\\b', '\\bchaos mode outputs\\b', '\\bchaos mode response\\b',
-        '\\bchaos mode responses\\b', '\\bchatgpt\\b', '\\bdan mode\\b',
-        '\\bdeveloper mode answer\\b', '\\bdeveloper mode answers\\b',
-        '\\bdeveloper mode output\\b', '\\bdeveloper mode outputs\\b',
-        '\\bdeveloper mode response\\b', '\\bdeveloper mode responses\\b', '\\bdo anything now\\b',
-        '\\bevil confidant\\b', '\\bevil mode answer\\b', '\\bevil mode answers\\b',
-        '\\bevil mode output\\b', '\\bevil mode outputs\\b', '\\bevil mode response\\b',
-        '\\bevil mode responses\\b', '\\bfreed from the typical\\b', '\\bfreed of the typical\\b',
-        '\\bgod mode answer\\b', '\\bgod mode answers\\b', '\\bgod mode output\\b',
-        '\\bgod mode outputs\\b', '\\bgod mode response\\b', '\\bgod mode responses\\b',
-        '\\bgpt\\b', '\\bjailbreak mode\\b', '\\bjailbroken mode\\b', '\\bmodel\\b',
-        '\\bopposite mode answer\\b', '\\bopposite mode answers\\b', '\\bopposite mode output\\b',
-        '\\bopposite mode outputs\\b', '\\bopposite mode response\\b',
-        '\\bopposite mode responses\\b', '\\bstrive to avoid norms\\b',
-        '\\btypical confines of ai\\b', '\\bunfiltered mode\\b', '\\bunrestricted mode\\b',
+        '\\bai\\b', '\\balways intelligent\\b', '\\bassistant\\b', '\\bbreak free\\b',
+        '\\bbroken free\\b', '\\bchaos mode\\b', '\\bchatgpt\\b', '\\bdan mode\\b',
+        '\\bdeveloper mode\\b', '\\bdo anything\\b', '\\bevil confidant\\b', '\\bevil mode\\b',
+        '\\bfreed from\\b', '\\bfreed of\\b', '\\bgod mode\\b', '\\bgpt\\b', '\\bjailbreak mode\\b',
+        '\\bjailbroken mode\\b', '\\bmodel\\b', '\\bopposite mode\\b', '\\bstrive to\\b',
+        '\\btypical confines\\b', '\\bunfiltered mode\\b', '\\bunrestricted mode\\b',
         '\\byourself\\b',
     ),
     # jailbreak_roleplay: \b(?:developer|god|evil|chaos|opposite)(?: |\\?_)mode\b(?:\s*[:=]?\s*(?:
@@ -105,11 +76,11 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     "db3ce1def12ce86a": (
         '\\bbreak\\b', '\\bbreaking\\b', '\\bbreaks\\b', '\\bbypass\\b', '\\bbypasses\\b',
         '\\bbypassing\\b', '\\bcircumvent\\b', '\\bcircumventing\\b', '\\bcircumvents\\b',
-        '\\bdo not have\\b', '\\bdoes not have\\b', "\\bdoesn't have\\b", '\\bdoesnt have\\b',
-        "\\bdon't have\\b", '\\bdont have\\b', '\\bfree from\\b', '\\bfree of\\b', '\\bignore\\b',
-        '\\bignores\\b', '\\bignoring\\b', '\\bnever abide by\\b', '\\bnever follow\\b', '\\bno\\b',
-        '\\bnot bound by\\b', '\\bnot limited by\\b', '\\bnot restricted by\\b', '\\boverride\\b',
-        '\\boverrides\\b', '\\boverriding\\b', '\\bwithout\\b',
+        '\\bdo not\\b', '\\bdoes not\\b', "\\bdoesn't\\b", '\\bdoesnt have\\b', "\\bdon't\\b",
+        '\\bdont have\\b', '\\bfree from\\b', '\\bfree of\\b', '\\bignore\\b', '\\bignores\\b',
+        '\\bignoring\\b', '\\bnever abide\\b', '\\bnever follow\\b', '\\bno\\b', '\\bnot bound\\b',
+        '\\bnot limited\\b', '\\bnot restricted\\b', '\\boverride\\b', '\\boverrides\\b',
+        '\\boverriding\\b', '\\bwithout\\b',
     ),
     # jailbreak_no_limits: \bno (?:moral|ethical|legal)(?:,?\s+(?:or\s+|and\s+)?(?:moral|ethical|le
     "a3dd384fcae4bbaf": (
@@ -117,7 +88,7 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # jailbreak_no_limits: \b(?:not bound by any|unbound(?:ed)? by(?: any)?)\s++(?:[\w'\u2019-]{1,1
     "aba81ad56cae8cae": (
-        '\\bnot bound by ', '\\bnot constrained by ', '\\bnot limited by ', '\\bnot restricted by ',
+        '\\bnot bound\\b', '\\bnot constrained\\b', '\\bnot limited\\b', '\\bnot restricted\\b',
         '\\bunbound by\\b', '\\bunbounded by\\b',
     ),
     # jailbreak_no_limits: \b(?:no|any|without)\s+regard\s+(?:to|for)\s+(?:the\s+)?(?:[\w'\u2019-]{
@@ -148,27 +119,18 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # persona_setup: \b(?:two|2) (?:different |separate |distinct )?(?:ways|responses|outputs
     "90895804a0ace3d4": (
-        '\\b2 answers\\b', '\\b2 different answers\\b', '\\b2 different outputs\\b',
-        '\\b2 different responses\\b', '\\b2 different ways\\b', '\\b2 distinct answers\\b',
-        '\\b2 distinct outputs\\b', '\\b2 distinct responses\\b', '\\b2 distinct ways\\b',
-        '\\b2 outputs\\b', '\\b2 responses\\b', '\\b2 separate answers\\b',
-        '\\b2 separate outputs\\b', '\\b2 separate responses\\b', '\\b2 separate ways\\b',
-        '\\b2 ways\\b', '\\bai called\\b', '\\bai named\\b', '\\balter ego\\b',
-        '\\bas an ai language\\b', '\\bbot called\\b', '\\bbot named\\b', '\\bcharacter called\\b',
-        '\\bcharacter named\\b', '\\bchat gpt\\b', '\\bchatbot called\\b', '\\bchatbot named\\b',
-        '\\bchatgpt\\b', '\\bfictional ai\\b', '\\bfictional chatbot\\b',
-        '\\bfictional language model\\b', '\\bfictional world\\b', '\\bhypothetical ai\\b',
-        '\\bhypothetical chatbot\\b', '\\bhypothetical language model\\b',
-        '\\bhypothetical world\\b', "\\bi'm sorry but\\b", "\\bi'm sorry, but\\b",
-        '\\bim sorry but\\b', '\\bim sorry, but\\b', '\\bimaginary ai\\b',
-        '\\bimaginary chatbot\\b', '\\bimaginary language model\\b', '\\bimaginary world\\b',
-        '\\bimmerse yourself\\b', '\\bmodel called\\b', '\\bmodel named\\b', '\\bpretend to be\\b',
-        '\\bpretending to be\\b', '\\btwo answers\\b', '\\btwo different answers\\b',
-        '\\btwo different outputs\\b', '\\btwo different responses\\b', '\\btwo different ways\\b',
-        '\\btwo distinct answers\\b', '\\btwo distinct outputs\\b', '\\btwo distinct responses\\b',
-        '\\btwo distinct ways\\b', '\\btwo outputs\\b', '\\btwo responses\\b',
-        '\\btwo separate answers\\b', '\\btwo separate outputs\\b', '\\btwo separate responses\\b',
-        '\\btwo separate ways\\b', '\\btwo ways\\b',
+        '\\b2 answers\\b', '\\b2 different\\b', '\\b2 distinct\\b', '\\b2 outputs\\b',
+        '\\b2 responses\\b', '\\b2 separate\\b', '\\b2 ways\\b', '\\bai called\\b',
+        '\\bai named\\b', '\\balter ego\\b', '\\bas an\\b', '\\bbot called\\b', '\\bbot named\\b',
+        '\\bcharacter called\\b', '\\bcharacter named\\b', '\\bchat gpt\\b', '\\bchatbot called\\b',
+        '\\bchatbot named\\b', '\\bchatgpt\\b', '\\bfictional ai\\b', '\\bfictional chatbot\\b',
+        '\\bfictional language\\b', '\\bfictional world\\b', '\\bhypothetical ai\\b',
+        '\\bhypothetical chatbot\\b', '\\bhypothetical language\\b', '\\bhypothetical world\\b',
+        "\\bi'm\\b", '\\bim sorry\\b', '\\bimaginary ai\\b', '\\bimaginary chatbot\\b',
+        '\\bimaginary language\\b', '\\bimaginary world\\b', '\\bimmerse yourself\\b',
+        '\\bmodel called\\b', '\\bmodel named\\b', '\\bpretend to\\b', '\\bpretending to\\b',
+        '\\btwo answers\\b', '\\btwo different\\b', '\\btwo distinct\\b', '\\btwo outputs\\b',
+        '\\btwo responses\\b', '\\btwo separate\\b', '\\btwo ways\\b',
     ),
     # persona_name: \b(?:DAN|STAN|AIM|DUDE|APOPHIS)\b(?![\w'\u2019-])
     "c0b9d52ef7626f1f": (
@@ -176,20 +138,16 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # persona_setup: \bsimulat(?:e|es|ing)\s+being\b|\bpretend (?:that )?you(?:'re| are)\b
     "a71c24f880e98375": (
-        '\\bpretend that you are\\b', "\\bpretend that you're\\b", '\\bpretend you are\\b',
-        "\\bpretend you're\\b", '\\bsimulate\\b', '\\bsimulates\\b', '\\bsimulating\\b',
+        '\\bpretend that\\b', '\\bpretend you\\b', '\\bsimulate\\b', '\\bsimulates\\b',
+        '\\bsimulating\\b',
     ),
     # persona_setup: \btake on the (?:role|persona) of\b|\byour (?:new )?(?:persona|character
     "f7f8ae370d95cb36": (
-        '\\btake on the persona\\b', '\\btake on the role\\b', '\\byour character is\\b',
-        '\\byour character will be\\b', '\\byour new character is\\b',
-        '\\byour new character will\\b', '\\byour new persona is\\b', '\\byour new persona will\\b',
-        '\\byour persona is\\b', '\\byour persona will be\\b',
+        '\\btake on\\b', '\\byour character\\b', '\\byour new\\b', '\\byour persona\\b',
     ),
     # persona_setup: \byou(?:'ll| will) be (?:called|known as|named)\b
     "fe91188e4047ca8e": (
-        '\\byou will be called\\b', '\\byou will be known\\b', '\\byou will be named\\b',
-        "\\byou'll be called\\b", "\\byou'll be known\\b", "\\byou'll be named\\b",
+        '\\byou will\\b', "\\byou'll\\b",
     ),
     # persona_setup: \b(?:act|pretend|behave|roleplay|role-play|simulate)\s+(?:to be|as|like|
     "864bbcaf618cc769": (
@@ -208,28 +166,16 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     # dual_response: \bfirst(?:ly)?,?\s+(?:respond|answer|reply)\s+as\b|\b(?:respond|answer|r
     "0e19c0baa14554d7": (
         '\\banswer\\b', '\\bfirst\\b', '\\bfirstly\\b', '\\breply\\b', '\\brespond\\b',
-        '\\bthe first as an\\b', '\\bthe first as chatgpt\\b', '\\bthe first as gpt\\b',
-        '\\bthe first as the\\b', '\\bthe first as yourself\\b', '\\bthe first being an\\b',
-        '\\bthe first being chatgpt\\b', '\\bthe first being gpt\\b', '\\bthe first being the\\b',
-        '\\bthe first being yourself\\b', '\\bthe first one as\\b', '\\bthe first one being\\b',
+        '\\bthe first\\b',
     ),
     # dual_response: \bopposite of (?:what |how )?(?:chatgpt|gpt|openai|the (?:ai|assistant|o
     "b4b2971aa324af46": (
-        '\\bopposite of chatgpt\\b', '\\bopposite of gpt\\b', '\\bopposite of how chatgpt\\b',
-        '\\bopposite of how gpt\\b', '\\bopposite of how i\\b', '\\bopposite of how openai\\b',
-        '\\bopposite of how the\\b', '\\bopposite of how you\\b', '\\bopposite of openai\\b',
-        '\\bopposite of the ai\\b', '\\bopposite of the assistant\\b',
-        '\\bopposite of the normal\\b', '\\bopposite of the original\\b',
-        '\\bopposite of what chatgpt\\b', '\\bopposite of what gpt\\b', '\\bopposite of what i\\b',
-        '\\bopposite of what openai\\b', '\\bopposite of what the\\b', '\\bopposite of what you\\b',
+        '\\bopposite of\\b',
     ),
     # game_framing: \blet['\u2019]?s play a (?:fun |little |new )?(?:[\w-]{1,20}+ )?game\b|\
     "377dc43de5cdde56": (
-        "\\bi 'd like to\\b", '\\bi want to play\\b', '\\bi would like to\\b',
-        '\\bin this game you\\b', '\\bin this game, you\\b', '\\bin this role-playing\\b',
-        '\\bin this roleplaying game\\b', "\\blet's play a\\b", '\\blets play a ',
-        '\\blet’s play a\\b', "\\bwe 'd like to\\b", '\\bwe want to play\\b',
-        '\\bwe would like to\\b',
+        "\\bi 'd\\b", '\\bi want\\b', '\\bi would\\b', '\\bin this\\b', "\\blet's\\b",
+        '\\blets play\\b', '\\blet’s\\b', "\\bwe 'd\\b", '\\bwe want\\b', '\\bwe would\\b',
     ),
     # character_lock: \b(?:stay|remain|keep|staying|remaining)\s+in\s+(?:character|persona)\b|
     "109e3b3a1e14c531": (
@@ -245,7 +191,7 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     "216a0874f6561da2": (
         '\\bcan\\b', "\\bcann't\\b", '\\bcannot\\b', '\\bdo\\b', '\\bdoes\\b', "\\bdoesn't\\b",
         '\\bdoesnot\\b', "\\bdon't\\b", '\\bdonot\\b', '\\bmay\\b', "\\bmayn't\\b", '\\bmaynot\\b',
-        '\\bmust\\b', "\\bmustn't\\b", '\\bmustnot\\b', "\\bn't ever\\b", '\\bnever\\b',
+        '\\bmust\\b', "\\bmustn't\\b", '\\bmustnot\\b', "\\bn't\\b", '\\bnever\\b',
         '\\bnot ever\\b', '\\bshall\\b', "\\bshalln't\\b", '\\bshallnot\\b', '\\bshould\\b',
         "\\bshouldn't\\b", '\\bshouldnot\\b', '\\bwill\\b', "\\bwilln't\\b", '\\bwillnot\\b',
     ),
@@ -256,7 +202,7 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # compliance_demand: \bno matter (?:how|what|if)\s++(?:[\w'\u2019-]{1,20}+\s++){0,3}?(?:illeg
     "e51c30f23b0c18fc": (
-        '\\bno matter how\\b', '\\bno matter if\\b', '\\bno matter what\\b',
+        '\\bno matter\\b',
     ),
     # compliance_demand: \bregardless of\s+(?:any\s+|the\s+|its\s+|their\s+|how\s+)?(?:[\w'\u2019
     "ea41234a8b779464": (
@@ -277,35 +223,8 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # compliance_demand: \bnone of (?:your|its|his|her|their) (?:responses|answers|replies|messag
     "cebd186de43dea0e": (
-        '\\bnever inform anyone he\\b', '\\bnever inform anyone it\\b',
-        '\\bnever inform anyone she\\b', '\\bnever inform anyone that\\b',
-        '\\bnever inform anyone they\\b', '\\bnever inform anyone you\\b',
-        '\\bnever inform me he\\b', '\\bnever inform me it\\b', '\\bnever inform me she\\b',
-        '\\bnever inform me that\\b', '\\bnever inform me they\\b', '\\bnever inform me you\\b',
-        '\\bnever inform the user\\b', '\\bnever say to anyone\\b', '\\bnever say to me\\b',
-        '\\bnever say to the\\b', '\\bnever tell anyone he\\b', '\\bnever tell anyone it\\b',
-        '\\bnever tell anyone she\\b', '\\bnever tell anyone that\\b',
-        '\\bnever tell anyone they\\b', '\\bnever tell anyone you\\b', '\\bnever tell me he\\b',
-        '\\bnever tell me it\\b', '\\bnever tell me she\\b', '\\bnever tell me that\\b',
-        '\\bnever tell me they\\b', '\\bnever tell me you\\b', '\\bnever tell the user\\b',
-        '\\bnone of her answers\\b', '\\bnone of her messages\\b', '\\bnone of her replies\\b',
-        '\\bnone of her responses\\b', '\\bnone of his answers\\b', '\\bnone of his messages\\b',
-        '\\bnone of his replies\\b', '\\bnone of his responses\\b', '\\bnone of its answers\\b',
-        '\\bnone of its messages\\b', '\\bnone of its replies\\b', '\\bnone of its responses\\b',
-        '\\bnone of their answers\\b', '\\bnone of their messages\\b',
-        '\\bnone of their replies\\b', '\\bnone of their responses\\b',
-        '\\bnone of your answers\\b', '\\bnone of your messages\\b', '\\bnone of your replies\\b',
-        '\\bnone of your responses\\b', '\\bnot inform anyone he\\b', '\\bnot inform anyone it\\b',
-        '\\bnot inform anyone she\\b', '\\bnot inform anyone that\\b',
-        '\\bnot inform anyone they\\b', '\\bnot inform anyone you\\b', '\\bnot inform me he\\b',
-        '\\bnot inform me it\\b', '\\bnot inform me she\\b', '\\bnot inform me that\\b',
-        '\\bnot inform me they\\b', '\\bnot inform me you\\b', '\\bnot inform the user\\b',
-        '\\bnot say to anyone\\b', '\\bnot say to me\\b', '\\bnot say to the\\b',
-        '\\bnot tell anyone he\\b', '\\bnot tell anyone it\\b', '\\bnot tell anyone she\\b',
-        '\\bnot tell anyone that\\b', '\\bnot tell anyone they\\b', '\\bnot tell anyone you\\b',
-        '\\bnot tell me he\\b', '\\bnot tell me it\\b', '\\bnot tell me she\\b',
-        '\\bnot tell me that\\b', '\\bnot tell me they\\b', '\\bnot tell me you\\b',
-        '\\bnot tell the user\\b',
+        '\\bnever inform\\b', '\\bnever say\\b', '\\bnever tell\\b', '\\bnone of\\b',
+        '\\bnot inform\\b', '\\bnot say\\b', '\\bnot tell\\b',
     ),
     # identity_denial: \b(?:do not|don'?t|never|stop|not)\s+(?:(?:pretend(?:ing)? to be|respond
     "ca406ca88698e318": (
@@ -313,11 +232,7 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # identity_denial: \byou(?:'re| are) (?:not|no longer) (?:an? )?(?:ai|chatgpt|language mode
     "180bab9388f80719": (
-        '\\byou are no longer\\b', '\\byou are not a\\b', '\\byou are not ai\\b',
-        '\\byou are not an\\b', '\\byou are not assistant\\b', '\\byou are not chatgpt\\b',
-        '\\byou are not language\\b', "\\byou're no longer\\b", "\\byou're not a\\b",
-        "\\byou're not ai\\b", "\\byou're not an\\b", "\\byou're not assistant\\b",
-        "\\byou're not chatgpt\\b", "\\byou're not language\\b",
+        '\\byou are\\b', "\\byou're\\b",
     ),
     # harm_vocabulary: \b(?:illegal|unethical|immoral|harmful|dangerous|offensive|explicit)\b,?
     "40c19e12933f66c7": (
@@ -399,25 +314,23 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # instruction_override: a partir de (?:ahora|agora|hoy|hoje)[\s,]+(?:(?:tú|tu|usted|você)\s+)?(?
     "afd7388b7cd76325": (
-        'a partir de agora\\b', 'a partir de ahora\\b', 'a partir de hoje\\b', 'a partir de hoy\\b',
+        'a partir\\b',
     ),
     # instruction_override: (?:à partir de maintenant|désormais|dorénavant)[\s,]+(?:tu|vous)\s+(?:es
     "ac910134410eb9d5": (
-        'dorénavant\\b', 'désormais\\b', 'à partir de maintenant\\b',
+        'dorénavant\\b', 'désormais\\b', 'à partir\\b',
     ),
     # instruction_override: (?:ab (?:jetzt|sofort)|von nun an)[\s,]+(?:bist|wirst|sollst|musst|antwo
     "a47a4a7e75e8f3e0": (
-        'ab jetzt\\b', 'ab sofort\\b', 'du bist ab sofort\\b', 'du bist jetzt\\b', 'du bist nun\\b',
-        'von nun an\\b',
+        'ab jetzt\\b', 'ab sofort\\b', 'du bist\\b', 'von nun\\b',
     ),
     # instruction_override: (?:da (?:ora|adesso)|d'ora) in (?:poi|avanti)[\s,]+(?:tu\s+)?(?:sei|sara
     "0526d669147d5724": (
-        "d'ora in avanti\\b", "d'ora in poi\\b", 'da adesso in avanti\\b', 'da adesso in poi\\b',
-        'da ora in avanti\\b', 'da ora in poi\\b',
+        "d'ora\\b", 'da adesso\\b', 'da ora\\b',
     ),
     # instruction_override: (?:с этого момента|отныне)[\s,]+ты(?!\w)
     "cd85309d56088337": (
-        'отныне\\b', 'с этого момента\\b',
+        'отныне\\b', 'с этого\\b',
     ),
     # jailbreak_no_limits: \b(?:sin|sans|ohne|senza|sem|без)\s+(?:ningun[ao]s?\s+|ningún\s+|aucune?
     "7222fd8f52235161": (
@@ -425,56 +338,32 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
     ),
     # character_lock: \b(?:mantente|mantén|permanece|quédate) en (?:tu |el )?personaje\b|\bno
     "f01d4fbcfe25e4ee": (
-        '\\bbleib in deiner rolle\\b', '\\bbleib in der rolle\\b', '\\bbleib in ihrer rolle\\b',
-        '\\bbleibe in deiner rolle\\b', '\\bbleibe in der rolle\\b', '\\bbleibe in ihrer rolle\\b',
-        '\\bbleiben sie in deiner\\b', '\\bbleiben sie in der\\b', '\\bbleiben sie in ihrer\\b',
-        '\\bfall nicht aus der\\b', '\\bfall nie aus der\\b', '\\bfall niemals aus der\\b',
-        '\\bfalle nicht aus der\\b', '\\bfalle nie aus der\\b', '\\bfalle niemals aus der\\b',
-        '\\bfallen sie nicht aus\\b', '\\bfallen sie nie aus\\b', '\\bfallen sie niemals aus\\b',
-        '\\bfique no personagem\\b', '\\bmantenha-se no personagem\\b',
-        '\\bmantente en el personaje\\b', '\\bmantente en personaje\\b',
-        '\\bmantente en tu personaje\\b', '\\bmantén en el personaje\\b',
-        '\\bmantén en personaje\\b', '\\bmantén en tu personaje\\b', '\\bne sors jamais de\\b',
-        '\\bne sors pas de\\b', '\\bne sortez jamais de\\b', '\\bne sortez pas de\\b',
-        '\\bno rompas el personaje\\b', '\\bno rompas personaje\\b', '\\bno rompas tu personaje\\b',
-        '\\bno salgas de el\\b', '\\bno salgas de personaje\\b', '\\bno salgas de tu\\b',
-        '\\bnon uscire dal personaggio\\b', '\\bnon uscire mai dal\\b',
-        '\\bnão saia do personagem\\b', '\\bpermanece en el personaje\\b',
-        '\\bpermanece en personaje\\b', '\\bpermanece en tu personaje\\b',
-        '\\bpermaneça no personagem\\b', '\\bquédate en el personaje\\b',
-        '\\bquédate en personaje\\b', '\\bquédate en tu personaje\\b',
-        '\\bresta nel personaggio\\b', '\\bresta nel ruolo\\b', '\\breste dans le personnage\\b',
-        '\\breste dans le rôle\\b', '\\breste dans ton personnage\\b', '\\breste dans ton rôle\\b',
-        '\\breste dans votre personnage\\b', '\\breste dans votre rôle\\b',
-        '\\brestez dans le personnage\\b', '\\brestez dans le rôle\\b',
-        '\\brestez dans ton personnage\\b', '\\brestez dans ton rôle\\b',
-        '\\brestez dans votre personnage\\b', '\\brestez dans votre rôle\\b',
-        '\\brimani nel personaggio\\b', '\\brimani nel ruolo\\b', '\\bне выходи из роли\\b',
-        '\\bне выходите из роли\\b', '\\bоставайся в роли\\b', 'キャラを保って', 'キャラを崩さない', 'キャラを維持',
-        'キャラクターを保って', 'キャラクターを崩さない', 'キャラクターを維持', '不要脫離人設', '不要脫離人设', '不要脫離角色', '不要脱离人設', '不要脱离人设',
-        '不要脱离角色', '不要跳出人設', '不要跳出人设', '不要跳出角色', '保持人設', '保持人设', '保持角色', '캐릭터를\\b', '캐릭터를유지',
+        '\\bbleib in\\b', '\\bbleibe in\\b', '\\bbleiben sie\\b', '\\bfall nicht\\b',
+        '\\bfall nie\\b', '\\bfall niemals\\b', '\\bfalle nicht\\b', '\\bfalle nie\\b',
+        '\\bfalle niemals\\b', '\\bfallen sie\\b', '\\bfique no\\b', '\\bmantenha-se\\b',
+        '\\bmantente en\\b', '\\bmantén en\\b', '\\bne sors\\b', '\\bne sortez\\b',
+        '\\bno rompas\\b', '\\bno salgas\\b', '\\bnon uscire\\b', '\\bnão saia\\b',
+        '\\bpermanece en\\b', '\\bpermaneça no\\b', '\\bquédate en\\b', '\\bresta nel\\b',
+        '\\breste dans\\b', '\\brestez dans\\b', '\\brimani nel\\b', '\\bне выходи\\b',
+        '\\bне выходите\\b', '\\bоставайся в\\b', 'キャラを保って', 'キャラを崩さない', 'キャラを維持', 'キャラクターを保って',
+        'キャラクターを崩さない', 'キャラクターを維持', '不要脫離人設', '不要脫離人设', '不要脫離角色', '不要脱离人設', '不要脱离人设', '不要脱离角色',
+        '不要跳出人設', '不要跳出人设', '不要跳出角色', '保持人設', '保持人设', '保持角色', '캐릭터를\\b', '캐릭터를유지',
     ),
     # compliance_demand: \bnunca (?:te )?(?:niegues|rechaces|negarás|rechazarás|recuses|recusará|
     "5ddd61c74d1e2ce7": (
-        '\\blehne nie ab\\b', '\\blehne niemals ab\\b', '\\blehnen sie nie ab\\b',
-        '\\blehnen sie niemals ab\\b', '\\bne jamais refuser\\b', '\\bne refuse jamais\\b',
-        '\\bne refuses jamais\\b', '\\bne refusez jamais\\b', '\\bnon rifiutare mai\\b',
-        '\\bnon rifiutarti mai\\b', '\\bnon rifiuti mai\\b', '\\bnunca negarás\\b',
-        '\\bnunca niegues\\b', '\\bnunca rechaces\\b', '\\bnunca rechazarás\\b',
-        '\\bnunca recusará\\b', '\\bnunca recusarás\\b', '\\bnunca recuses\\b',
-        '\\bnunca te negarás\\b', '\\bnunca te niegues\\b', '\\bnunca te rechaces\\b',
-        '\\bnunca te rechazarás\\b', '\\bnunca te recusará\\b', '\\bnunca te recusarás\\b',
-        '\\bnunca te recuses\\b', '\\bverweigere nie\\b', '\\bverweigere niemals\\b',
-        '\\bникогда не отказывай\\b', '\\bникогда не отказывайся\\b',
-        '\\bникогда не отказывайте\\b', '永远不要拒絕', '永远不要拒绝', '永遠不要拒絕', '永遠不要拒绝', '決して拒否', '決して断ら',
-        '絕不拒絕', '絕不拒绝', '绝不拒絕', '绝不拒绝', '절대\\b', '절대거절하지',
+        '\\blehne nie\\b', '\\blehne niemals\\b', '\\blehnen sie\\b', '\\bne jamais\\b',
+        '\\bne refuse\\b', '\\bne refuses\\b', '\\bne refusez\\b', '\\bnon rifiutare\\b',
+        '\\bnon rifiutarti\\b', '\\bnon rifiuti\\b', '\\bnunca negarás\\b', '\\bnunca niegues\\b',
+        '\\bnunca rechaces\\b', '\\bnunca rechazarás\\b', '\\bnunca recusará\\b',
+        '\\bnunca recusarás\\b', '\\bnunca recuses\\b', '\\bnunca te\\b', '\\bverweigere nie\\b',
+        '\\bverweigere niemals\\b', '\\bникогда не\\b', '永远不要拒絕', '永远不要拒绝', '永遠不要拒絕', '永遠不要拒绝',
+        '決して拒否', '決して断ら', '絕不拒絕', '絕不拒绝', '绝不拒絕', '绝不拒绝', '절대\\b', '절대거절하지',
     ),
     # jailbreak_roleplay: \bmodo (?:de )?(?:desarrollador|desenvolvedor|sviluppatore)\b|\bmode (?:
     "f42d1becc20bf917": (
         '\\bentwicklermodus\\b', '\\bmodalità sviluppatore\\b', '\\bmode developpeur\\b',
-        '\\bmode développeur\\b', '\\bmodo de desarrollador\\b', '\\bmodo de desenvolvedor\\b',
-        '\\bmodo de sviluppatore\\b', '\\bmodo desarrollador\\b', '\\bmodo desenvolvedor\\b',
-        '\\bmodo sviluppatore\\b', '\\bрежим разработчика\\b', '开发者模式', '開発者モード', '開發者模式', '개발자\\b',
-        '개발자모드',
+        '\\bmode développeur\\b', '\\bmodo de\\b', '\\bmodo desarrollador\\b',
+        '\\bmodo desenvolvedor\\b', '\\bmodo sviluppatore\\b', '\\bрежим разработчика\\b', '开发者模式',
+        '開発者モード', '開發者模式', '개발자\\b', '개발자모드',
     ),
 }
