@@ -122,6 +122,10 @@ class _Plan:
     first: frozenset[bytes]
     by_first: dict[bytes, tuple[Start, ...]]
     rest: tuple[Start, ...]
+    # The ASCII ones of `rest`: the only ones an ASCII text can hold (the spaced path is
+    # taken for ASCII texts only; a detector's other-script starts are never checked there).
+    rest_ascii: tuple[Start, ...]
+    ascii: tuple[Start, ...]  # every ASCII start, for an ASCII text in another view
 
 
 def _plan(det: Detector) -> _Plan | None:
@@ -131,8 +135,10 @@ def _plan(det: Detector) -> _Plan | None:
     for start in det.starts:
         if start.words:
             by_first.setdefault(start.words[0], []).append(start)
-    return _Plan(frozenset(by_first), {w: tuple(s) for w, s in by_first.items()},
-                 tuple(s for s in det.starts if not s.words))
+    rest = tuple(s for s in det.starts if not s.words)
+    return _Plan(frozenset(by_first), {w: tuple(s) for w, s in by_first.items()}, rest,
+                 tuple(s for s in rest if s.literal.isascii()),
+                 tuple(s for s in det.starts if s.literal.isascii()))
 
 
 class Prefilter:
@@ -209,9 +215,10 @@ class Prefilter:
             pieces = t.pieces()
             viable = [s for w in plan.first.intersection(pieces) for s in plan.by_first[w]
                       if pieces.issuperset(s.words) and all(map(joined_has, s.parts))]
-            viable += [s for s in plan.rest if all(map(joined_has, s.parts))]
+            viable += [s for s in plan.rest_ascii if all(map(joined_has, s.parts))]
         else:
-            viable = [s for s in det.starts if all(map(joined_has, s.loose))]
+            viable = [s for s in (plan.ascii if t.ascii_only else det.starts)
+                      if all(map(joined_has, s.loose))]
         # `need` can rule out what the regex alone would match (a line break where
         # the literal has a space), so it is checked whenever a match could begin.
         if not viable or (needs and not _needed(needs, firsts, view, t)):
