@@ -5,6 +5,7 @@
     request/scope.py             the key may use the model asked for (again after any reroute)
     request/inspect_request.py   guards + policy: allow, redact, block or reroute; the canary
     request/choose_route.py      routing hooks, then the public model's deployments
+    request/limits.py            rates, tokens, in flight, budgets: reserve now, settle after
     routing/failover.py          which deployment next and when, or why to stop (pure)
     upstream/attempt.py          one attempt at one deployment (the only provider IO)
     request/inspect_answer.py    the answer judged, placeholders restored; error bodies screened
