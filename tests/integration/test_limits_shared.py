@@ -101,7 +101,7 @@ def test_a_shared_budget_is_not_overshot_by_more_than_one_request(
         # Spent: served x $0.005. Each request reserved its estimate (more than it used)
         # before going upstream, so the budget is never overshot; and it was used: a
         # request was refused only once the spend plus its own estimate would pass it.
-        assert 2 <= served and served * 0.005 <= 0.05, served
+        assert served >= 2 and served * 0.005 <= 0.05, served
     finally:
         stop_gateway(one)
         stop_gateway(two)
