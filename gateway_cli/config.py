@@ -95,6 +95,7 @@ class DeploymentConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     timeout: Seconds | None = None
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None
+    concurrent: PositiveInt | None = None  # requests in flight to this deployment
 
 
 class ModelConfig(_Strict, frozen=True, forbid_unknown_fields=True):

@@ -127,8 +127,8 @@ def counters(found: list[Scope], ask: Ask | None) -> list[Counter]:
 
 
 def deployment_counters(dep_id: str, rpm: int | None, tpm: int | None,
-                        ask: Ask | None) -> list[Counter]:
-    """A deployment's capacity: the rate its provider account allows it."""
+                        concurrent: int | None, ask: Ask | None) -> list[Counter]:
+    """A deployment's capacity: the rate and the calls in flight its provider account allows."""
     out: list[Counter] = []
     if rpm:
         out.append(Counter(f"dep:{dep_id}:requests", rpm, 1, "minute",
@@ -136,4 +136,7 @@ def deployment_counters(dep_id: str, rpm: int | None, tpm: int | None,
     if tpm and ask is not None:
         out.append(Counter(f"dep:{dep_id}:tokens", tpm, ask.tokens, "minute",
                            f"tokens per minute of deployment {dep_id}"))
+    if concurrent:
+        out.append(Counter(f"dep:{dep_id}:inflight", concurrent, 1, "none",
+                           f"requests in flight of deployment {dep_id}"))
     return out

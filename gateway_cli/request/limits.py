@@ -63,6 +63,14 @@ class Admission:
     deployment: list[tuple[Counter, Held]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What one attempt holds of a deployment's capacity until it ends: its places in flight."""
+
+    gauges: tuple[Held, ...]
+    store: Store
+
+
 def _duration(seconds: float) -> str:
     """A reset time in the style of OpenAI's x-ratelimit-reset-* headers: 1m5s, 12s."""
     whole = max(0, math.ceil(seconds))
@@ -245,15 +253,29 @@ class Limiter:
                         admission.store.name)
 
     async def take_deployment(self, admission: Admission | None, dep: Deployment,
-                              ask: plan.Ask | None) -> Refused | None:
-        """Reserve a slot of `dep`'s capacity (its rpm/tpm), or say when it frees one."""
-        counters = plan.deployment_counters(dep.id, dep.rpm, dep.tpm, ask)
+                              ask: plan.Ask | None) -> Refused | Taken:
+        """Reserve a slot of `dep`'s capacity, or say when it frees one.
+
+        Its tokens are settled with the request (`settle`); its place in flight is given
+        back when the attempt ends (`give_back`), so a failover does not hold it.
+        """
+        counters = plan.deployment_counters(dep.id, dep.rpm, dep.tpm, dep.concurrent, ask)
         if not counters:
-            return None
-        now = time.time()
-        result, _ = await self._reserve(counters, now)
+            return Taken((), self.store)
+        result, store = await self._reserve(counters, time.time())
         if isinstance(result, Refused):
             return result
+        taken = list(zip(counters, result.held, strict=True))
         if admission is not None:
-            admission.deployment += list(zip(counters, result.held, strict=True))
-        return None
+            admission.deployment += [(c, h) for c, h in taken if c.key.endswith(":tokens")]
+        return Taken(tuple(h for c, h in taken if c.period == "none"), store)
+
+    async def give_back(self, taken: Taken) -> None:
+        if not taken.gauges:
+            return
+        try:
+            await taken.store.adjust([(held, -1.0) for held in taken.gauges])
+        except StoreUnavailable:
+            self.store_failures += 1
+            log.warning("limits store %s unreachable: a deployment's place in flight was "
+                        "not given back (it expires by itself)", taken.store.name)

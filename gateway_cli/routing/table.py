@@ -49,6 +49,12 @@ class Deployment:
     timeout: float
     rpm: int | None = None  # the provider account's capacity for this deployment
     tpm: int | None = None
+    concurrent: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether the limits stage counts this deployment's capacity."""
+        return bool(self.rpm or self.tpm or self.concurrent)
 
     @property
     def family(self) -> Family:

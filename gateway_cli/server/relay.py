@@ -21,6 +21,7 @@ from litestar.types import Send
 from gateway_cli.formats.errors import HttpError
 from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.guards.restore_stream import RestoringStream
+from gateway_cli.limits.model import Refused
 from gateway_cli.limits.usage_tap import UsageTap, reported_usage
 from gateway_cli.providers.adapt import Adapter, adapter_for
 from gateway_cli.providers.operations import Op
@@ -131,28 +132,34 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
             continue
         except TranslationError as err:
             raise HttpError(400, str(err), "unsupported_by_upstream") from None
-        if runtime.limiter is not None and (dep.rpm or dep.tpm):
-            busy = await runtime.limiter.take_deployment(
+        taken = None
+        if runtime.limiter is not None and dep.limited:
+            held = await runtime.limiter.take_deployment(
                 admission, dep, admission.ask if admission is not None else None)
-            if busy is not None:
-                planner.at_capacity(dep, busy.resets_at - time.time())
+            if isinstance(held, Refused):
+                planner.at_capacity(dep, held.resets_at - time.time())
                 continue
-        state = health[dep.id]
-        started = time.monotonic()
-        hp.on_attempt(state, started)
+            taken = held
         try:
-            outcome = mock_attempt(plan.body, call.ids, call.streaming) if dep.provider is None \
-                else await http_attempt(pool, dep, plan.op, plan.body, call.client_headers,
-                                        call.streaming)
+            state = health[dep.id]
+            started = time.monotonic()
+            hp.on_attempt(state, started)
+            try:
+                outcome = mock_attempt(plan.body, call.ids, call.streaming) \
+                    if dep.provider is None else await http_attempt(
+                        pool, dep, plan.op, plan.body, call.client_headers, call.streaming)
+            finally:
+                hp.on_done(state)
+            headers = [*call.response_headers, (b"x-gateway-deployment", dep.id.encode()),
+                       (b"x-gateway-attempts", str(planner.attempt).encode())]
+            if not isinstance(outcome, Failure):
+                hp.on_success(state, time.monotonic() - started)
+                call.served_by = dep
+                await _deliver(plan, outcome, call, send, headers)
+                return
         finally:
-            hp.on_done(state)
-        headers = [*call.response_headers, (b"x-gateway-deployment", dep.id.encode()),
-                   (b"x-gateway-attempts", str(planner.attempt).encode())]
-        if not isinstance(outcome, Failure):
-            hp.on_success(state, time.monotonic() - started)
-            call.served_by = dep
-            await _deliver(plan, outcome, call, send, headers)
-            return
+            if taken is not None and runtime.limiter is not None:
+                await runtime.limiter.give_back(taken)
         last = (plan.adapter, outcome)
         now = time.monotonic()
         if counts_against_health(outcome):

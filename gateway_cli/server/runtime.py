@@ -89,6 +89,7 @@ def build_runtime(config: Config, *, scrub_env: bool = False, home: Path | None 
                 timeout=d.timeout or (provider.timeout if provider else 60.0),
                 rpm=d.rpm,
                 tpm=d.tpm,
+                concurrent=d.concurrent,
             ))
         owner = model.deployments[0].provider
         runtime.models[model.name] = ModelRoute(model.name, model.strategy, tuple(deployments),

@@ -48,6 +48,8 @@ def _config(fakes: dict[str, FakeUpstream], **limits: object) -> str:
            .model("pair", deployment("a", "gpt-4o", priority=0, rpm=1),
                   deployment("b", "gpt-4o", priority=1))
            .model("claude", deployment("an", "claude-sonnet-4-5"))
+           .model("narrow", deployment("a", "gpt-4.1", priority=0, concurrent=1),
+                  deployment("b", "gpt-4.1", priority=1))
            .section("routing", retries=0))
     if limits:
         cfg.section("limits", **limits)  # type: ignore[arg-type]
@@ -220,6 +222,28 @@ def test_a_deployment_at_capacity_fails_over(fakes: dict[str, FakeUpstream],
         assert first.headers["x-gateway-deployment"] == "a/gpt-4o"
         assert second.status_code == 200
         assert second.headers["x-gateway-deployment"] == "b/gpt-4o"
+    finally:
+        stop_gateway(gw)
+
+
+def test_a_deployment_with_a_call_in_flight_passes_the_next_to_the_fallback(
+        fakes: dict[str, FakeUpstream], tmp_path: Path) -> None:
+    gw = _serve(make_home(tmp_path), tmp_path, _config(fakes))
+
+    def ask() -> httpx.Response:
+        return httpx.post(gw.url + "/v1/chat/completions",
+                          json={"model": "narrow", "messages": MESSAGES}, timeout=10)
+    try:
+        fakes["a"].script(ok(delay=1.0))
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(ask)
+            time.sleep(0.3)
+            second = ask()
+            assert second.status_code == 200
+            assert second.headers["x-gateway-deployment"] == "b/gpt-4.1"
+            assert slow.result(timeout=10).headers["x-gateway-deployment"] == "a/gpt-4.1"
+        # Given back when the attempt ended: the next call goes to the primary again.
+        assert ask().headers["x-gateway-deployment"] == "a/gpt-4.1"
     finally:
         stop_gateway(gw)
 

@@ -89,10 +89,11 @@ def test_merged_keeps_what_the_override_leaves_unset() -> None:
 
 
 def test_deployment_capacity_counters() -> None:
-    assert plan.deployment_counters("oa/gpt", None, None, ASK) == []
-    rpm, tpm = plan.deployment_counters("oa/gpt", 100, 5000, ASK)
+    assert plan.deployment_counters("oa/gpt", None, None, None, ASK) == []
+    rpm, tpm, inflight = plan.deployment_counters("oa/gpt", 100, 5000, 4, ASK)
     assert (rpm.key, rpm.limit, tpm.key, tpm.amount) == ("dep:oa/gpt:requests", 100,
                                                          "dep:oa/gpt:tokens", 150)
+    assert (inflight.key, inflight.limit, inflight.period) == ("dep:oa/gpt:inflight", 4, "none")
 
 
 @pytest.mark.parametrize("raw, named", [
