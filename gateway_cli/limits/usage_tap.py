@@ -24,9 +24,17 @@ _MARK = b'"usage"'
 _MAX_TAIL = 1024 * 1024  # an event longer than this is not read for usage
 
 
-def _boundary(data: bytes) -> int:
-    """Where the last complete SSE event in `data` ends (0: none is complete)."""
-    return max(data.rfind(b"\n\n") + 2, data.rfind(b"\r\n\r\n") + 4, data.rfind(b"\r\r") + 2, 0)
+_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
+
+
+def _boundary(data: bytes | bytearray, start: int = 0) -> int:
+    """Where the last complete SSE event in `data` ends (0: none is), looking from `start`."""
+    end = 0
+    for sep in _ENDS:
+        at = data.rfind(sep, start)
+        if at >= 0:
+            end = max(end, at + len(sep))
+    return end
 
 
 def _has_usage(data: bytes) -> bool:
@@ -58,7 +66,7 @@ class UsageTap:
     def __init__(self, *, strip: bool = False) -> None:
         self._usage = StreamUsage()
         self._strip = strip
-        self._tail = b""
+        self._tail = bytearray()  # the unfinished last event, grown in place
 
     @property
     def usage(self) -> Usage | None:
@@ -66,14 +74,17 @@ class UsageTap:
 
     def feed(self, chunk: bytes) -> bytes:
         """The bytes to pass on: `chunk` itself unless stripping held or removed some."""
-        data = self._tail + chunk if self._tail else chunk
-        cut = _boundary(data)
-        complete, self._tail = data[:cut], data[cut:]
+        # Only the new bytes (and the three before them, for an end cut in two) are searched:
+        # an upstream trickling one long event must not cost a rescan per piece.
+        start = max(0, len(self._tail) - 3)
+        self._tail += chunk
+        cut = _boundary(self._tail, start)
+        complete = bytes(self._tail[:cut])
+        del self._tail[:cut]
         if len(self._tail) > _MAX_TAIL:
             if self._strip:  # nothing to hold back for: pass it on as it is
-                complete, self._tail = data, b""
-            else:
-                self._tail = b""
+                complete += self._tail
+            self._tail.clear()
         if not _has_usage(complete):
             return complete if self._strip else chunk
         kept: list[bytes] = []
@@ -101,5 +112,6 @@ class UsageTap:
 
     def finish(self) -> bytes:
         """What is still held when the stream ends (an unterminated last event)."""
-        rest, self._tail = self._tail, b""
+        rest = bytes(self._tail)
+        self._tail.clear()
         return rest if self._strip else b""
