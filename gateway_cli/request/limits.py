@@ -216,7 +216,8 @@ class Limiter:
                 raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
         result, store = await self._reserve(counters, now)
         if isinstance(result, Refused):
-            log.info("request refused by a limit: %s", result.counter.label)
+            # Debug: a client over its limit would otherwise write a line per request.
+            log.debug("request refused by a limit: %s", result.counter.label)
             raise refusal(result, now)
         return Admission(counters, result.held, ask, store,
                          rate_headers(result.remaining, now)), body
