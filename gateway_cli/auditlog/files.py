@@ -1,0 +1,50 @@
+"""Where a rotated log lives: the active file and the files rotated out of it.
+
+The request log is one chain spread over several files. The active file is
+the configured path (`requests.jsonl`); when it is rotated (by size or day)
+it is renamed to `<stem>-<first seq, 12 digits><suffix>` in the same
+directory, so a plain name sort is the order of the chain, and the next
+record in the new active file continues the chain (seq and prev) from the
+last record of the file rotated out.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+SEQ_DIGITS = 12
+
+
+def rotated_name(active: Path, first_seq: int) -> Path:
+    """The name `active` takes when rotated out, its first record being `first_seq`."""
+    return active.with_name(f"{active.stem}-{first_seq:0{SEQ_DIGITS}d}{active.suffix}")
+
+
+def _rotated_pattern(active: Path) -> re.Pattern[str]:
+    return re.compile(re.escape(active.stem) + rf"-(\d{{{SEQ_DIGITS}}})"
+                      + re.escape(active.suffix))
+
+
+def rotated_files(active: Path) -> list[Path]:
+    """The files rotated out of `active`, oldest first (by the seq in their names)."""
+    pattern = _rotated_pattern(active)
+    try:
+        names = [p for p in active.parent.iterdir() if pattern.fullmatch(p.name)]
+    except FileNotFoundError:
+        return []
+    return sorted(names, key=lambda p: p.name)
+
+
+def log_files(active: Path) -> list[Path]:
+    """Every file of the log in chain order: the rotated ones, then the active one if any."""
+    files = rotated_files(active)
+    if active.exists():
+        files.append(active)
+    return files
+
+
+def first_seq_of(path: Path, active: Path) -> int | None:
+    """The first seq a rotated file's name promises; None for the active file."""
+    match = _rotated_pattern(active).fullmatch(path.name)
+    return int(match.group(1)) if match else None
