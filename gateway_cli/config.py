@@ -62,6 +62,11 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     header_timeout: Annotated[float, msgspec.Meta(ge=1, le=300)] = 10.0
     body_timeout: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
     http2: bool = False
+    # Observability (issue: every request accounted for): one INFO line per request
+    # (never content), in text or JSON lines; /metrics for loopback and admin keys.
+    access_log: bool = True
+    log_format: Literal["text", "json"] = "text"
+    metrics: bool = True
 
 
 class MockConfig(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -237,6 +242,19 @@ class LimitsConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     prices: list[PriceConfig] = msgspec.field(default_factory=list)
 
 
+class AuditConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """The request audit log: one chained, signed record per request (auditlog/records.py)."""
+
+    enabled: bool = True
+    path: str | None = None  # default: <home>/requests.jsonl
+    # When the writer falls behind and its queue is full: refuse new requests with 503
+    # (fail closed) or drop records, counted in /metrics and in the next record written.
+    on_full: Literal["block", "drop"] = "block"
+    queue: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 10_000
+    rotate_bytes: Annotated[int, msgspec.Meta(ge=4096)] | None = 100 * 1024 * 1024
+    rotate_daily: bool = False
+
+
 class SecretsConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     """Where `store:` secrets live; `--secrets` and `--passphrase-*` override it."""
 
@@ -252,6 +270,7 @@ class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     inspection: InspectionConfig = msgspec.field(default_factory=InspectionConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
     providers: list[ProviderConfig] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
 

@@ -48,3 +48,8 @@ def first_seq_of(path: Path, active: Path) -> int | None:
     """The first seq a rotated file's name promises; None for the active file."""
     match = _rotated_pattern(active).fullmatch(path.name)
     return int(match.group(1)) if match else None
+
+
+def request_log_path(configured: str | None, home: Path) -> Path:
+    """The active request log: `audit.path` in gateway.toml, else `<home>/requests.jsonl`."""
+    return Path(configured).expanduser() if configured else home / "requests.jsonl"
