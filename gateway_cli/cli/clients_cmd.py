@@ -43,6 +43,9 @@ def clients() -> None:
 @click.option("--rpm", type=click.IntRange(1), default=None,
               help="Requests per minute (overrides [limits] for this key).")
 @click.option("--team", default=None, help="Team name, for inspection rules and team limits.")
+@click.option("--admin", is_flag=True, default=False,
+              help="May read /metrics and readiness detail from other machines (loopback "
+                   "callers may without a key).")
 @click.option("--budget", type=click.FloatRange(0), default=None, metavar="USD",
               help="Monthly spend limit in USD (UTC calendar month); 0 refuses every "
                    "request.")
@@ -53,7 +56,7 @@ def clients() -> None:
               help="Write the token to this new 0600 file instead of printing it.")
 @config_option
 @store_options
-def create(name: str, models: str | None, rpm: int | None, team: str | None,
+def create(name: str, models: str | None, rpm: int | None, team: str | None, admin: bool,
            budget: float | None, expires: str | None, output: Path | None,
            config_path: Path | None, home: Path | None, secrets_spec: str,
            passphrase_fd: int | None, passphrase_file: Path | None) -> None:
@@ -69,9 +72,10 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None,
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ends = parse_expiry(expires, now) if expires else None
     client, token = shared_sync.change(state, shared, lambda: registry.create(
-        state, name, models=allowed, rpm=rpm, budget=budget, expires=ends, team=team, now=now))
+        state, name, models=allowed, rpm=rpm, budget=budget, expires=ends, team=team,
+        admin=admin, now=now))
     record_event(state, signer, "client.created", {"name": name, "id": client.id,
-                                          "models": allowed, "rpm": rpm})
+                                          "models": allowed, "rpm": rpm, "admin": admin})
     if output is not None:
         write_tokens(output, [(name, token)])
         click.echo(f"created client key {name} ({client.id}); token written to {output}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 import click
 
@@ -31,9 +31,11 @@ from gateway_cli.errors import GatewayError
 @click.option("--allow-launcher-env", is_flag=True,
               help="One-file binary only: serve env: secrets although its launcher process "
                    "keeps them in its environment block for as long as the gateway runs.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or JSON lines (default: server.log_format).")
 @store_options
 def serve(host: str | None, port: int | None, config_path: Path | None,
-          verify_mode: str, allow_launcher_env: bool, home: Path | None, secrets_spec: str,
+          verify_mode: str, allow_launcher_env: bool, log_format: str | None, home: Path | None, secrets_spec: str,
           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
 
@@ -70,5 +72,6 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     env_handover.reexec_without(names)
     run(config, host=host or config.server.host, port=port or config.server.port,
         verify=cast(Mode, verify_mode), home=home,
+        log_format=cast(Literal["text", "json"], log_format or config.server.log_format),
         secrets_spec=None if secrets_spec == "auto" else secrets_spec,
         passphrase=passphrase_spec(passphrase_fd, passphrase_file))

@@ -49,6 +49,7 @@ class Client:
     rpm: int | None = None
     budget: float | None = None
     team: str | None = None
+    admin: bool = False  # may read /metrics and readiness detail from any address
 
     def active(self, now: float) -> bool:
         return ((self.revoked is None or now < self.revoked)
@@ -68,7 +69,8 @@ class Client:
                 "created": self.created, "kind": self.kind, "expires": self.expires,
                 "revoked": self.revoked,
                 "models": list(self.models) if self.models is not None else None,
-                "rpm": self.rpm, "budget": self.budget, "team": self.team}
+                "rpm": self.rpm, "budget": self.budget, "team": self.team,
+                "admin": self.admin}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Client:
@@ -77,7 +79,8 @@ class Client:
                    created=float(raw["created"]), kind=raw.get("kind", "client"),
                    expires=raw.get("expires"), revoked=raw.get("revoked"),
                    models=tuple(models) if models is not None else None,
-                   rpm=raw.get("rpm"), budget=raw.get("budget"), team=raw.get("team"))
+                   rpm=raw.get("rpm"), budget=raw.get("budget"), team=raw.get("team"),
+                   admin=raw.get("admin") is True)
 
 
 def digest(token: str) -> str:
@@ -173,14 +176,15 @@ def _check_name(name: str) -> None:
 def create(home: Path, name: str, *, kind: ClientKind = "client",
            models: Iterable[str] | None = None, rpm: int | None = None,
            budget: float | None = None, expires: float | None = None,
-           team: str | None = None, now: float | None = None) -> tuple[Client, str]:
+           team: str | None = None, admin: bool = False,
+           now: float | None = None) -> tuple[Client, str]:
     """A new client record and its token (the only time the token exists in clear)."""
     _check_name(name)
     now = time.time() if now is None else now
     ident, token = new_token()
     client = Client(id=ident, name=name, digest=digest(token), created=now, kind=kind,
                     expires=expires, models=tuple(models) if models is not None else None,
-                    rpm=rpm, budget=budget, team=team)
+                    rpm=rpm, budget=budget, team=team, admin=admin)
     if team is not None:
         _check_name(team)
 
@@ -247,7 +251,7 @@ def reissue(home: Path, names: Iterable[str] | None, *, grace: float = 0.0,
             ident, token = new_token()
             new = Client(id=ident, name=old.name, digest=digest(token), created=now,
                          kind="client", expires=old.expires, models=old.models,
-                         rpm=old.rpm, budget=old.budget, team=old.team)
+                         rpm=old.rpm, budget=old.budget, team=old.team, admin=old.admin)
             data["clients"].append(new.to_json())
             issued.append((new, token))
         return issued

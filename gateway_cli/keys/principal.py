@@ -23,6 +23,7 @@ class Principal:
     rpm: int | None = None
     budget: float | None = None  # US dollars per UTC month
     team: str | None = None
+    admin: bool = False  # may read /metrics and readiness detail from any address
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models

@@ -10,6 +10,7 @@ from gateway_cli.guards.redact import Redactions
 from gateway_cli.limits.tokens import Usage
 from gateway_cli.providers.adapt import Ids
 from gateway_cli.providers.operations import Op
+from gateway_cli.request.trace import Trace
 from gateway_cli.routing.table import Deployment
 
 
@@ -33,6 +34,7 @@ class Call:
     strip_usage: bool = False
     usage: Usage | None = None
     served_by: Deployment | None = None
+    trace: Trace | None = None  # what the observer reports when the request ends
 
     @property
     def streaming(self) -> bool:

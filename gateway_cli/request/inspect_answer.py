@@ -39,6 +39,8 @@ def judge_and_restore(answer: bytes, family: Family, call: Call,
     if call.output is not None:
         decision, value = inspect_answer(call.output, call.mode, family, value, call.canary,
                                          call.known)
+        if call.trace is not None:
+            call.trace.answer_verdict(decision)
         if decision.verdict != "allow":
             prefix = "" if decision.applied == decision.verdict else "observe: "
             headers.append((b"x-gateway-output-policy",

@@ -11,6 +11,7 @@ the answer's screening does not call the client's own data a leak.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +21,11 @@ from gateway_cli.config import OutputPolicyConfig
 from gateway_cli.formats.errors import HttpError
 from gateway_cli.guards.output import new_canary
 from gateway_cli.guards.output_policy import value_hash, with_canary
-from gateway_cli.guards.pipeline import Inspector
+from gateway_cli.guards.pipeline import Inspection, Inspector
 from gateway_cli.guards.redact import Redactions
 from gateway_cli.keys.principal import Principal
 from gateway_cli.providers.operations import Op
+from gateway_cli.request.trace import FindingCount, Trace, Verdict
 
 log = logging.getLogger("gateway.proxy")
 _encode = msgspec.json.Encoder().encode
@@ -42,10 +44,25 @@ class Screened:
     rerouted: bool = False
 
 
+def _note(trace: Trace, inspection: Inspection) -> None:
+    """The verdict and what was found, by guard, kind, field kind and action: no values."""
+    decision = inspection.decision
+    trace.policy = Verdict(decision.verdict, decision.applied, decision.reason)
+    if not inspection.findings:
+        return
+    actions = {id(a.finding): a.action for a in decision.acted}
+    counts = Counter((p.finding.guard, p.finding.kind, p.slot.source,
+                      actions.get(id(p.finding), "none")) for p in inspection.findings)
+    trace.findings.extend(FindingCount(guard, kind, slot, action, n)
+                          for (guard, kind, slot, action), n in counts.items())
+
+
 def screen(inspector: Inspector, op: Op, body: dict[str, Any], raw: bytes, model: str,
-           principal: Principal, request_id: str) -> Screened:
+           principal: Principal, request_id: str, trace: Trace | None = None) -> Screened:
     """The policy's decision on this request applied; HttpError 400 when it blocks."""
     inspection = inspector.inspect_request(op, body, model, principal.name, principal.team)
+    if trace is not None:
+        _note(trace, inspection)
     known = frozenset(value_hash(p.slot.text[p.finding.start:p.finding.end])
                       for p in inspection.findings)
     decision = inspection.decision

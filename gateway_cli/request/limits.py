@@ -102,16 +102,32 @@ _HEADERS = {kind: (f"x-ratelimit-limit-{kind}".encode(),
                    f"x-ratelimit-reset-{kind}".encode()) for kind in ("requests", "tokens")}
 
 
-def refusal(refused: Refused, now: float) -> HttpError:
+class LimitRefusal(HttpError):
+    """A request refused by a limit; `counter` names it for the audit record and metrics."""
+
+    def __init__(self, counter: str, status: int, message: str, code: str,
+                 headers: list[tuple[bytes, bytes]]) -> None:
+        super().__init__(status, message, code, headers=headers)
+        self.counter = counter
+
+    @property
+    def kind(self) -> str:
+        """The limit's kind without the party's name: "client:requests", "team:spend"."""
+        scope, _, what = self.counter.rpartition(":")
+        return f"{scope.partition(':')[0]}:{what}"
+
+
+def refusal(refused: Refused, now: float) -> LimitRefusal:
     counter = refused.counter
     wait = max(1, math.ceil(refused.resets_at - now))
     retry = [(b"retry-after", str(wait).encode())]
     if counter.key.endswith(":spend"):
         reset = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(refused.resets_at))
-        return HttpError(402, f"the {counter.label} is spent (${refused.used:.4f} used); it "
-                         f"resets at {reset}", "budget_exceeded", headers=retry)
-    return HttpError(429, f"rate limit reached: {counter.label} is {counter.limit:g}; "
-                     f"retry in {wait} s", "rate_limit_exceeded", headers=retry)
+        return LimitRefusal(counter.key, 402, f"the {counter.label} is spent "
+                            f"(${refused.used:.4f} used); it resets at {reset}",
+                            "budget_exceeded", retry)
+    return LimitRefusal(counter.key, 429, f"rate limit reached: {counter.label} is "
+                        f"{counter.limit:g}; retry in {wait} s", "rate_limit_exceeded", retry)
 
 
 class Limiter:
@@ -221,6 +237,11 @@ class Limiter:
             raise refusal(result, now)
         return Admission(counters, result.held, ask, store,
                          rate_headers(result.remaining, now)), body
+
+    def cost_of(self, usage: Usage, dep: Deployment) -> float | None:
+        """What `usage` on `dep` cost in US dollars, or None when no price is known."""
+        price = self._price(dep)
+        return prices.cost(usage, price) if price is not None else None
 
     async def settle(self, admission: Admission | None, usage: Usage | None,
                      dep: Deployment | None) -> None:

@@ -1,7 +1,8 @@
 """The Litestar application: routes, error shapes, start-up and shutdown.
 
-No OpenAPI schema, no debug pages, no request logging: each would add
-attack surface or per-request cost, and none is needed by the clients.
+No OpenAPI schema, no debug pages, no framework request logging: each would
+add attack surface or per-request cost. The gateway's own access log, metrics
+and audit records are written by the front door's observer (server/observer.py).
 Unknown paths and methods under /v1 answer in the OpenAI error format so SDKs
 raise their usual exceptions.
 """
@@ -16,9 +17,11 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.formats.errors import HttpError, openai_error
+from gateway_cli.observe.gateway_metrics import GatewayMetrics
 from gateway_cli.server import proxy
 from gateway_cli.server.front import Front
 from gateway_cli.server.limits_setup import make_limiter
+from gateway_cli.server.observer import Observer
 from gateway_cli.server.runtime import Runtime, build_runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
@@ -77,4 +80,5 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
         debug=False,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
-    return Front(app, handlers, runtime, listen_host)
+    metrics = GatewayMetrics(runtime) if runtime.config.server.metrics else None
+    return Front(app, handlers, runtime, listen_host, Observer(runtime, metrics))

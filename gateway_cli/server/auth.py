@@ -98,7 +98,7 @@ class Authenticator:
             # and so their limits and spend (counted by name, limits/plan.py).
             return Principal(id=client.id, name=client.name, kind=client.kind,
                              models=client.models, rpm=client.rpm, team=client.team,
-                             budget=client.budget)
+                             budget=client.budget, admin=client.admin)
         if token.count(".") == 2 and self.jwt_keys:
             keys = {kid: key for kid, (key, until) in self.jwt_keys.items()
                     if until is None or now < until}

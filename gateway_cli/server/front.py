@@ -17,24 +17,37 @@ only by their exact paths; Litestar also runs the lifespan.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
+import msgspec
 from litestar import Litestar
 from litestar.enums import ScopeType
-from litestar.types import Receive, Scope, Send
+from litestar.types import Message, Receive, Scope, Send
 
 from gateway_cli.providers.adapt import client_error
 from gateway_cli.providers.operations import Family
+from gateway_cli.metrics.exposition import CONTENT_TYPE
+from gateway_cli.request.trace import TRACE, Trace
+from gateway_cli.routing.readiness import is_ready, readiness
 from gateway_cli.server import asgi_io, gate
 from gateway_cli.server.auth import Denied
-from gateway_cli.server.proxy import AsgiHandler
+from gateway_cli.server.observer import Observer
+from gateway_cli.server.proxy import AsgiHandler, new_request_id
 from gateway_cli.server.runtime import Runtime
 
 log = logging.getLogger("gateway.front")
+_encode = msgspec.json.Encoder().encode
 
 PRINCIPAL = "gateway.principal"
 PUBLIC = frozenset({"/health"})
 LITESTAR_PATHS = frozenset({"/health", "/v1/models"})
+# Operators' paths, answered here: open to loopback callers and admin keys (readiness's
+# yes/no to anyone, for load balancers).
+OPS_PATHS = frozenset({"/metrics", "/health/ready"})
+# A request that came through a proxy on this machine shows a loopback address; one of
+# these headers says so, and such a caller is not trusted as local.
+_FORWARDED = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
 
 
 def _wants_anthropic(scope: Scope) -> bool:
@@ -42,12 +55,27 @@ def _wants_anthropic(scope: Scope) -> bool:
         name == b"anthropic-version" for name, _ in scope["headers"])
 
 
+def _traced(send: Send, trace: Trace) -> Send:
+    """`send`, noting the status and when the first byte of the body went out."""
+
+    async def traced(message: Message) -> None:
+        if trace.first_byte is None:
+            if message["type"] == "http.response.start":
+                trace.status = message["status"]
+            elif message.get("body"):
+                trace.first_byte = time.perf_counter()
+        await send(message)
+
+    return traced
+
+
 class Front:
     def __init__(self, app: Litestar, routes: Mapping[str, AsgiHandler],
-                 runtime: Runtime, listen_host: str | None = None) -> None:
+                 runtime: Runtime, listen_host: str | None = None,
+                 observer: Observer | None = None) -> None:
         self.app = app
         self.routes = dict(routes)
-        self.known = frozenset(self.routes) | LITESTAR_PATHS
+        self.known = frozenset(self.routes) | LITESTAR_PATHS | OPS_PATHS
         self.runtime = runtime
         server = runtime.config.server
         self.listen_host = listen_host or server.host
@@ -55,6 +83,7 @@ class Front:
         self.allowed_origins = tuple(server.allowed_origins)
         self.per_address = server.max_requests_per_address
         self.in_flight: dict[str, int] = {}
+        self.observer = observer or Observer(runtime, None)
 
     async def _refuse(self, scope: Scope, send: Send, denied: Denied) -> None:
         family: Family = "anthropic" if _wants_anthropic(scope) else "openai"
@@ -83,6 +112,44 @@ class Front:
                           "in server.allowed_origins in gateway.toml", "origin_not_allowed")
         return None
 
+    async def _ops(self, scope: Scope, send: Send, trace: Trace, path: str,
+                   address: str) -> None:
+        verdict = self.runtime.auth.check(scope["headers"])
+        if isinstance(verdict, Denied):
+            if verdict.code != "missing_api_key":  # a key was sent, and it is bad
+                trace.error = verdict.code
+                await self._refuse(scope, send, verdict)
+                return
+            principal = None
+        else:
+            principal = verdict
+            trace.principal = verdict
+        privileged = (principal is not None and principal.admin) or (
+            gate.is_loopback_address(address)
+            and not any(name in _FORWARDED for name, _ in scope["headers"]))
+        if path == "/health/ready":
+            detail = readiness(self.runtime.models, self.runtime.health, time.monotonic())
+            ready = is_ready(detail)
+            answer: dict[str, object] = {"status": "ready" if ready else "not_ready"}
+            if privileged:
+                answer["models"] = detail
+            await asgi_io.send_response(send, 200 if ready else 503, _encode(answer))
+            return
+        metrics = self.observer.metrics
+        if metrics is None:
+            trace.error = "not_found"
+            await self._refuse(scope, send, Denied(
+                404, "metrics are off (server.metrics = false in gateway.toml)", "not_found"))
+            return
+        if not privileged:
+            trace.error = "admin_required"
+            await self._refuse(scope, send, Denied(
+                403, "/metrics is served to loopback callers and to client keys created with "
+                "--admin", "admin_required"))
+            return
+        await asgi_io.send_response(send, 200, metrics.render(),
+                                    content_type=CONTENT_TYPE.encode())
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == ScopeType.HTTP:
@@ -96,34 +163,60 @@ class Front:
             await self.app(scope, receive, send)  # lifespan
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        denied = self._head_denied(scope)
-        if denied is not None:
-            await self._refuse(scope, send, denied)
-            return
         path = scope["path"]
         exact = gate.exact_path(path, scope.get("raw_path"), self.known)
+        client = scope.get("client")
+        address = client[0] if client else "-"
+        trace = Trace(new_request_id(), scope["method"], path if exact else "other",
+                      address)
+        scope[TRACE] = trace  # type: ignore[literal-required]
+        try:
+            await self._serve(scope, receive, _traced(send, trace), trace, path, exact,
+                              address)
+        finally:
+            self.observer.finish(trace)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, trace: Trace,
+                     path: str, exact: bool, address: str) -> None:
+        denied = self._head_denied(scope)
+        if denied is not None:
+            trace.error = denied.code
+            await self._refuse(scope, send, denied)
+            return
+        if exact and path in OPS_PATHS:
+            await self._ops(scope, send, trace, path, address)
+            return
         if not (exact and path in PUBLIC):
             verdict = self.runtime.auth.check(scope["headers"])
             if isinstance(verdict, Denied):
+                trace.error = verdict.code
                 await self._refuse(scope, send, verdict)
                 return
             scope[PRINCIPAL] = verdict  # type: ignore[literal-required]
+            trace.principal = verdict
         if not exact:
+            trace.error = "not_found"
             await self._refuse(scope, send, Denied(
                 404, "no such endpoint on this gateway", "not_found"))
             return
-        client = scope.get("client")
-        address = client[0] if client else "-"
         count = self.in_flight.get(address, 0)
         if count >= self.per_address:
+            trace.error = "too_many_requests"
             await self._refuse(scope, send, Denied(
                 429, f"too many requests in flight from one address (the limit is "
                 f"{self.per_address}, server.max_requests_per_address)",
                 "too_many_requests", retry_after=1))
             return
+        handler = self.routes.get(path)
+        if handler is not None and not self.observer.has_room():
+            # audit.on_full = "block": a request that could not be recorded is not served.
+            trace.error = "audit_log_full"
+            await self._refuse(scope, send, Denied(
+                503, "the gateway's request log is behind; retry shortly",
+                "audit_log_full", retry_after=1))
+            return
         self.in_flight[address] = count + 1
         try:
-            handler = self.routes.get(path)
             if handler is not None:
                 await handler(scope, receive, send)
             else:

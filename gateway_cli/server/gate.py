@@ -56,6 +56,17 @@ def _is_loopback_literal(name: str) -> bool:
         return False
 
 
+def is_loopback_address(address: str) -> bool:
+    """Whether a peer address (the ASGI scope's client) is this machine's loopback;
+    an IPv4-mapped IPv6 form (::ffff:127.0.0.1) counts."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 def _is_unspecified(address: str) -> bool:
     try:
         return ipaddress.ip_address(address).is_unspecified

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from gateway_cli.errors import GatewayError
 from gateway_cli.keys import clients, index, leases, revoked, signing
+from gateway_cli.keys.events import audit_key
 from gateway_cli.keys.notify import SHARED_CLIENTS
 from gateway_cli.keys.refs import Secret, resolve
 from gateway_cli.keys.store import SecretStore
@@ -96,6 +97,9 @@ async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
         jtis = await _off_loop(revoked.load, home)
         keys = (await _off_loop(jwt_keys, runtime.store) if "signing" in what
                 else None)
+        if "signing" in what and runtime.audit is not None:
+            # Request records from now on are signed with the new audit key.
+            runtime.audit.set_key(await _off_loop(audit_key, runtime.store))
         runtime.auth = runtime.auth.replaced(table=table, revoked_jtis=jtis, jwt_keys=keys)
         done += [(SHARED_CLIENTS if w == "clients" and table is None else w)
                  for w in ("clients", "signing") if w in what]

@@ -17,15 +17,17 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.errors import StartupError
+from gateway_cli.observe.log_format import formatter
 from gateway_cli.server import startup_check
 from gateway_cli.server.startup_check import Mode
 
 if TYPE_CHECKING:
+    from gateway_cli.auditlog.writer import AuditWriter
     from gateway_cli.keys.clients import ClientTable
     from gateway_cli.keys.store import SecretStore
 
@@ -78,13 +80,37 @@ def _raise_file_limit(connections: int) -> None:
                         "connections than server.max_connections may be served", wanted, soft)
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, kind: Literal["text", "json"] = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(kind))
     root = logging.getLogger("gateway")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def _start_audit(config: Config, home: Path, store: SecretStore | None) -> AuditWriter | None:
+    """The request log's writer, holding the log's lock: a second gateway on the same log
+    stops here, as does a signed log when the secret store holds no audit key."""
+    from gateway_cli.auditlog.files import request_log_path
+    from gateway_cli.auditlog.writer import AuditWriter
+    from gateway_cli.keys.events import audit_key
+
+    audit = config.audit
+    if not audit.enabled:
+        log.warning("the request log is off (audit.enabled = false): requests leave no record")
+        return None
+    key = audit_key(store)
+    path = request_log_path(audit.path, home)
+    writer = AuditWriter(path, key, queue=audit.queue, on_full=audit.on_full,
+                         rotate_bytes=audit.rotate_bytes, rotate_daily=audit.rotate_daily)
+    writer.start()
+    if key is None:
+        log.warning("no audit signing key in the secret store: the request log at %s is "
+                    "hash-chained but not signed (run `gateway rotate-keys --signing`)", path)
+    else:
+        log.info("request log: %s (signed, key %s)", path, key.kid)
+    return writer
 
 
 def is_loopback(host: str) -> bool:
@@ -111,7 +137,8 @@ def _open_store(config: Config, home: Path, secrets_spec: str | None,
     try:
         return open_store("keyring", home=home)
     except StoreError:
-        log.debug("no secret store: `gateway run` tokens are not accepted")
+        log.warning("no secret store: `gateway run` tokens are not accepted, and the "
+                    "request log is not signed (set [secrets] store in gateway.toml)")
         return None
 
 
@@ -125,7 +152,8 @@ def _refuse_open(table: ClientTable, host: str) -> None:
 
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         home: Path | None = None, secrets_spec: str | None = None,
-        passphrase: str | None = None) -> None:
+        passphrase: str | None = None,
+        log_format: Literal["text", "json"] = "text") -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -138,7 +166,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     from gateway_cli.server.app import create_app
     from gateway_cli.server.runtime import build_runtime
 
-    _configure_logging(config.server.log_level)
+    _configure_logging(config.server.log_level, log_format)
     check_bindable(host, port)
     state = gateway_home(home)
     shared = config.limits.store == "redis"  # the client-key table is shared through Redis
@@ -154,6 +182,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         _refuse_open(table, host)
     auth = keystate.load_auth(state, store, table)
     runtime.auth = auth
+    runtime.audit = _start_audit(config, state, store)
     app = create_app(runtime=runtime, listen_host=host)
     # A worker thread inspecting a huge body holds the GIL for up to this long before the
     # event loop gets it back; the default 5 ms made a small request wait ~70 ms then.
@@ -209,6 +238,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         try:
             await server.serve()
         finally:
+            if runtime.audit is not None:
+                # Every request answered is recorded before the process ends.
+                await loop.run_in_executor(None, runtime.audit.close)
             channel.close()
             sock.unlink(missing_ok=True)
             if following is not None:

@@ -32,8 +32,10 @@ from gateway_cli.request.call import Call, asks_stream_usage
 from gateway_cli.request.choose_route import choose_route
 from gateway_cli.request.give_up import Passthrough
 from gateway_cli.request.inspect_request import Screened, add_canary, screen
+from gateway_cli.request.limits import Limiter, LimitRefusal
 from gateway_cli.request.parse import parse
 from gateway_cli.request.scope import check_scope
+from gateway_cli.request.trace import TRACE, Trace
 from gateway_cli.server import asgi_io, gate
 from gateway_cli.server.asgi_io import ClientGone
 from gateway_cli.server.relay import execute
@@ -147,10 +149,16 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
     inspection = runtime.config.inspection
     inspector = Inspector(inspection) if inspection.enabled else None
     output = inspection.output if inspector is not None else None
+    account = runtime.config.audit.enabled  # read every answer's usage for its record
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = new_request_id()
+        trace = scope.get(TRACE)
+        if not isinstance(trace, Trace):  # reached without the front door (in-process use)
+            trace = Trace(new_request_id(), scope["method"], path, "-")
+        request_id = trace.request_id
+        trace.op = op.value
         headers = [(b"x-request-id", request_id.encode())]
+        call: Call | None = None
         try:
             principal = principal_of(scope, runtime)
             if scope.get("method") != "POST":
@@ -164,57 +172,76 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
             big = len(raw) >= OFFLOAD_BYTES
             body = await _maybe_off_loop(big, parse, op, raw, limits.max_json_depth)
             model: str = body["model"]
+            trace.model = model
             check_scope(principal, model)
             screened = Screened(body, raw, model)
             if inspector is not None:
+                trace.mode = inspection.mode
                 screened = await _maybe_off_loop(big, screen, inspector, op, body, raw, model,
-                                                 principal, request_id)
+                                                 principal, request_id, trace)
                 headers += screened.headers
                 if screened.rerouted:
+                    trace.served_model = screened.model
                     check_scope(principal, screened.model)
             body, raw, canary = add_canary(output, op, screened.body, screened.raw) \
                 if output is not None else (screened.body, screened.raw, None)
             route = choose_route(runtime.models, runtime.hooks, op, screened.model, body,
                                  principal, headers)
+            if route.name != model:
+                trace.served_model = route.name
             limiter = runtime.limiter
             admission = None
-            count_usage = strip_usage = False
+            # Usage is read from every answer for the audit record; the limits settle with it.
+            count_usage, strip_usage = account, False
             include_usage = asks_stream_usage(body)
+            limited = body
             if limiter is not None:
-                admitted, limited = await limiter.admit(principal, op, body, len(raw), route)
-                admission = admitted
+                try:
+                    admission, limited = await limiter.admit(principal, op, body, len(raw),
+                                                             route)
+                except LimitRefusal as err:
+                    trace.limit = f"refused:{err.counter}"
+                    raise
                 if admission is not None:
+                    trace.limit = "admitted"
                     headers += admission.headers
-                    count_usage = admission.ask is not None
-                    if count_usage and op is Op.CHAT and body.get("stream") is True \
-                            and not include_usage:
-                        limited, strip_usage = with_stream_usage(op, limited)
-                if limited is not body:
-                    body, raw = limited, _encode(limited)
+                    count_usage = count_usage or admission.ask is not None
+            if count_usage and op is Op.CHAT and body.get("stream") is True \
+                    and not include_usage:
+                limited, strip_usage = with_stream_usage(op, limited)
+            if limited is not body:
+                body, raw = limited, _encode(limited)
             call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),
                         ids=Ids(request_id, int(time.time())), response_headers=headers,
                         redactions=screened.redactions, output=output,
                         mode=inspection.mode, canary=canary, known=screened.known,
                         include_usage=include_usage, count_usage=count_usage,
-                        strip_usage=strip_usage)
+                        strip_usage=strip_usage, trace=trace)
             try:
                 await _unless_client_leaves(execute(runtime, pool, route, call, send,
                                                     admission), receive)
             finally:
                 if admission is not None and limiter is not None:
                     await limiter.settle(admission, call.usage, call.served_by)
+                _note_usage(trace, call, limiter)
         except Passthrough as err:
+            trace.error = "upstream_error"
             await asgi_io.send_response(send, err.status, err.body,
                                         headers=[*headers, *err.headers])
         except HttpError as err:
+            trace.error = err.code or "refused"
             await asgi_io.send_response(
                 send, err.status, client_error(family, err.status, err.message, err.code),
                 headers=[*headers, *err.headers])
         except ClientGone:
+            trace.error = "client_gone"
+            if call is not None and call.streaming:
+                trace.stream = "client"
             log.debug("client left; request %s cancelled", request_id)
         except Exception:
             # Every foreseen failure is answered above; this is a bug. The log names the
             # request id and the code path, never the request content.
+            trace.error = "internal_error"
             log.exception("unhandled error answering request %s", request_id)
             with contextlib.suppress(Exception):  # the response may have started already
                 await asgi_io.send_response(send, 500, client_error(
@@ -222,6 +249,16 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                     headers=headers)
 
     return handler
+
+
+def _note_usage(trace: Trace, call: Call, limiter: Limiter | None) -> None:
+    usage, dep = call.usage, call.served_by
+    if usage is None:
+        return
+    trace.input_tokens, trace.output_tokens = usage.input, usage.output
+    trace.cached_tokens = usage.cached_input
+    if limiter is not None and dep is not None and dep.provider is not None:
+        trace.cost = limiter.cost_of(usage, dep)
 
 
 def models_payload(runtime: Runtime, anthropic: bool,

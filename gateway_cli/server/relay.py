@@ -83,7 +83,7 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
         credentials = (provider.secret, provider.previous_secret()) if provider else ()
         try:
             await relay_stream(send, outcome, converter, plan.adapter, headers, restorer, policy,
-                               call.ids.request_id, credentials, tap)
+                               call.ids.request_id, credentials, tap, call.trace)
         finally:
             call.usage = tap.usage if tap is not None else None
         return
@@ -152,15 +152,25 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
                 hp.on_done(state)
             headers = [*call.response_headers, (b"x-gateway-deployment", dep.id.encode()),
                        (b"x-gateway-attempts", str(planner.attempt).encode())]
+            trace = call.trace
             if not isinstance(outcome, Failure):
-                hp.on_success(state, time.monotonic() - started)
+                took = time.monotonic() - started
+                hp.on_success(state, took)
                 call.served_by = dep
+                if trace is not None:
+                    trace.attempt(dep.id, "ok")
+                    trace.deployment = dep.id
+                    trace.provider = dep.provider.name if dep.provider is not None else None
+                    trace.upstream_seconds = took
                 await _deliver(plan, outcome, call, send, headers)
                 return
         finally:
             if taken is not None and runtime.limiter is not None:
                 await runtime.limiter.give_back(taken)
         last = (plan.adapter, outcome)
+        if trace is not None:
+            trace.attempt(dep.id, outcome.kind if outcome.status is None
+                          else f"{outcome.kind}_{outcome.status}")
         now = time.monotonic()
         if counts_against_health(outcome):
             hp.on_failure(state, now, threshold=cfg.breaker_failures,

@@ -11,6 +11,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway_cli.config import Config, ProviderConfig, default_base_url, secret_references
 from gateway_cli.keys.clients import ClientTable
@@ -24,6 +25,9 @@ from gateway_cli.routing.health import DeploymentHealth
 from gateway_cli.routing.hooks import RouteHook
 from gateway_cli.routing.table import Deployment, ModelRoute, Provider
 from gateway_cli.server.auth import Authenticator
+
+if TYPE_CHECKING:
+    from gateway_cli.auditlog.writer import AuditWriter
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Runtime:
     # With a client-key table shared through Redis: swaps in the shared table (the control
     # socket's "clients" reloads use it instead of clients.json; see shared_keys.py).
     shared_reload: Callable[[], Awaitable[None]] | None = None
+    audit: AuditWriter | None = None  # the request log's writer, started by launch.run
 
 
 def _provider(config: ProviderConfig, store: SecretStore | None) -> Provider:

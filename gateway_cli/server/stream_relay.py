@@ -19,6 +19,7 @@ from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.keys.refs import Secret
 from gateway_cli.limits.usage_tap import UsageTap
 from gateway_cli.providers.adapt import Adapter, StreamConverter, stream_error
+from gateway_cli.request.trace import StreamEnd, Trace
 from gateway_cli.server import asgi_io
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
 from gateway_cli.upstream.attempt import Stream, without_credentials
@@ -35,7 +36,7 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
                         restorer: StreamConverter | None = None,
                         policy: MaskingStream | None = None, request_id: str = "-",
                         credentials: tuple[Secret | None, ...] = (),
-                        tap: UsageTap | None = None) -> None:
+                        tap: UsageTap | None = None, trace: Trace | None = None) -> None:
     """Relay one stream: translate, restore placeholders, apply the output policy (`policy`).
 
     The policy judges the text the client gets, after restoration (skipping the
@@ -44,6 +45,8 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
     passes every piece on as it came.
     """
     await asgi_io.start_sse(send, headers)
+    ended: StreamEnd = "upstream"
+    report = policy
 
     async def forward(pieces: list[bytes]) -> None:
         if restorer is not None:
@@ -71,7 +74,9 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
                 await asgi_io.send_chunk(send, piece)
             if policy.blocked is not None:
                 raise _Withheld
+        ended = "complete"
     except _Withheld:
+        ended = "policy"
         blocked = policy.blocked if policy is not None else None
         reason = blocked.reason if blocked is not None else "policy"
         log.info("streamed answer to request %s cut by policy: %s", request_id, reason)
@@ -95,6 +100,11 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
     finally:
         if stream.close is not None:
             stream.close()
+        if trace is not None:
+            trace.stream = ended  # a client that left shows as an error here: see proxy.py
+            decision = report.report if report is not None else None
+            if decision is not None:
+                trace.answer_verdict(decision)
     _report_stream(request_id, policy)
     await asgi_io.end_stream(send)
 
