@@ -90,7 +90,9 @@ def test_runtime_lock_holds_the_promised_dependencies() -> None:
         assert name in runtime
     # pip-audit is a test tool: `gateway audit` has its own OSV client (its query path
     # runs pip at import), so it and what it pulls in are not run-time attack surface.
-    for tool in ["pytest", "openai", "anthropic", "hypothesis", "setuptools", "pip-audit"]:
+    # prometheus-client only parses /metrics in tests; gateway_cli/metrics renders it.
+    for tool in ["pytest", "openai", "anthropic", "hypothesis", "setuptools", "pip-audit",
+                 "prometheus-client"]:
         assert tool not in runtime
 
 
