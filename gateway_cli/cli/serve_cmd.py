@@ -35,7 +35,8 @@ from gateway_cli.errors import GatewayError
               help="Log lines as text or JSON lines (default: server.log_format).")
 @store_options
 def serve(host: str | None, port: int | None, config_path: Path | None,
-          verify_mode: str, allow_launcher_env: bool, log_format: str | None, home: Path | None, secrets_spec: str,
+          verify_mode: str, allow_launcher_env: bool, log_format: str | None,
+          home: Path | None, secrets_spec: str,
           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
 

@@ -18,7 +18,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime  # times in UTC, marked Z
+    converter = time.gmtime  # type: ignore[assignment]  # times in UTC, marked Z
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {

@@ -25,9 +25,9 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import Message, Receive, Scope, Send
 
+from gateway_cli.metrics.exposition import CONTENT_TYPE
 from gateway_cli.providers.adapt import client_error
 from gateway_cli.providers.operations import Family
-from gateway_cli.metrics.exposition import CONTENT_TYPE
 from gateway_cli.request.trace import TRACE, Trace
 from gateway_cli.routing.readiness import is_ready, readiness
 from gateway_cli.server import asgi_io, gate
@@ -167,7 +167,7 @@ class Front:
         exact = gate.exact_path(path, scope.get("raw_path"), self.known)
         client = scope.get("client")
         address = client[0] if client else "-"
-        trace = Trace(new_request_id(), scope["method"], path if exact else "other",
+        trace = Trace(new_request_id(), str(scope.get("method", "-")), path if exact else "other",
                       address)
         scope[TRACE] = trace  # type: ignore[literal-required]
         try:

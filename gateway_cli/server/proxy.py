@@ -154,7 +154,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         trace = scope.get(TRACE)
         if not isinstance(trace, Trace):  # reached without the front door (in-process use)
-            trace = Trace(new_request_id(), scope["method"], path, "-")
+            trace = Trace(new_request_id(), str(scope.get("method", "-")), path, "-")
         request_id = trace.request_id
         trace.op = op.value
         headers = [(b"x-request-id", request_id.encode())]

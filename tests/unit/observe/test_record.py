@@ -8,12 +8,12 @@ import logging
 import pytest
 
 from gateway_cli.auditlog.records import FIELDS
+from gateway_cli.guards.base import Finding
 from gateway_cli.keys.principal import Principal
 from gateway_cli.observe import access_log
 from gateway_cli.observe.log_format import JsonFormatter
 from gateway_cli.observe.record import model_label, record_data
 from gateway_cli.policy.decide import Acted, Decision
-from gateway_cli.guards.base import Finding
 from gateway_cli.request.trace import FindingCount, Trace, Verdict
 
 KNOWN = {"gpt-4o", "claude"}
