@@ -48,7 +48,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,14 +215,8 @@ def _last_line(fd: int, size: int, path: Path) -> bytes | None:
 
 def _tail_state(line: bytes | None, path: Path) -> tuple[int, str, bool]:
     """Next seq, prev hash and whether the last record is signed."""
-    if line is None:
-        return 0, GENESIS, False
-    parsed = _parse(line)
-    last = parsed if isinstance(parsed, str) else _fields(parsed)
-    if isinstance(last, str):
-        raise AuditError(f"the last line of the audit log {path} is not a valid record "
-                         f"({last}); run verify and repair it before appending")
-    return last.seq + 1, hashlib.sha256(line).hexdigest(), last.kid is not None
+    tail = tail_after(line, path)
+    return tail.seq, tail.prev, tail.signed
 
 
 def is_signed(path: Path) -> bool:
@@ -278,6 +272,122 @@ def append(path: Path, event: str, data: Mapping[str, object], key: SigningKey |
             raise AuditError(f"short write to the audit log {path} ({written} of {len(line)} "
                              "bytes); the last line is now partial")
     return record
+
+
+# --------------------------------------------------------------------------- batches
+
+@dataclass(frozen=True)
+class ChainTail:
+    """Where a chain stands: what the next record needs to continue it."""
+
+    seq: int  # the next record's seq
+    prev: str  # SHA-256 of the last line, newline included (GENESIS for an empty log)
+    signed: bool  # the last record is signed, so the next must be too
+    time: str = ""  # the last record's time ("" for an empty log)
+
+
+EMPTY = ChainTail(0, GENESIS, False)
+
+# One encoder for every batch: json.dumps with options builds a new one per call, a few
+# µs each. Same options as _canonical, so its output is byte for byte the same.
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False).encode
+
+
+class _Stamps:
+    """`_timestamp` with the date and time of day reused within a second (~0.3 µs, not 1.8).
+
+    Rounds like datetime.fromtimestamp (to the microsecond, half to even), then
+    truncates to the millisecond like isoformat, so the text is the same.
+    """
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, when: float) -> str:
+        second = math.floor(when)
+        micros = round((when - second) * 1e6)
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        if second != self._second:
+            self._prefix = _timestamp(second)[:-5]  # "YYYY-MM-DDTHH:MM:SS"
+            self._second = second
+        return f"{self._prefix}.{micros // 1000:03d}Z"
+
+
+def tail_after(line: bytes | None, path: Path) -> ChainTail:
+    """The tail a log is at when `line` (newline included) is its last; None: empty."""
+    if line is None:
+        return EMPTY
+    parsed = _parse(line)
+    last = parsed if isinstance(parsed, str) else _fields(parsed)
+    if isinstance(last, str) or isinstance(parsed, str):
+        raise AuditError(f"the last line of the audit log {path} is not a valid record "
+                         f"({last}); run verify and repair it before appending")
+    return ChainTail(last.seq + 1, hashlib.sha256(line).hexdigest(), last.kid is not None,
+                     str(parsed["time"]))
+
+
+def read_tail(fd: int, path: Path) -> ChainTail:
+    """The tail of the log open at `fd` (refused if it ends with a partial line)."""
+    return tail_after(_last_line(fd, os.fstat(fd).st_size, path), path)
+
+
+def encode_batch(tail: ChainTail, records: Iterable[tuple[str, Mapping[str, object], float]],
+                 key: SigningKey | None, *, trusted: bool = False) -> tuple[bytes, ChainTail]:
+    """Canonical signed lines for `records` (event, data, time) continuing `tail`.
+
+    This is `append`'s encoding without its per-record file work, for a writer
+    that owns the file and writes many records with one write and one fsync.
+    The line is assembled from the separately encoded data, so the record dict
+    is never built nor sorted, and the HMAC state keyed once per batch is
+    copied per record. `trusted=True` skips the secrets scan of every string
+    (the costliest step by far) for data the caller built from values it
+    chose itself, such as the request record; the JSON rules still apply.
+    Raises AuditError, writing nothing, if any record is refused.
+    """
+    if key is None and tail.signed:
+        raise AuditError("the audit log is signed; an unsigned record would read as a "
+                         "stripped signature: pass the audit signing key")
+    kid = "null" if key is None else _ENCODE(key.kid)
+    keyed = None if key is None else hmac.new(key.key, digestmod=hashlib.sha256)
+    seq, prev, stamp = tail.seq, tail.prev, tail.time
+    stamps = _Stamps()
+    lines: list[bytes] = []
+    for event, data, when in records:
+        if not isinstance(event, str) or not event:
+            raise AuditError("an audit record needs a non-empty event name")
+        if not isinstance(data, Mapping):
+            raise AuditError("audit record data must be a mapping")
+        if not trusted:
+            _refuse_secret(event, "event")
+            data = _plain(data, "data")  # type: ignore[assignment]
+        stamp = stamps(when)
+        try:
+            head = f'{{"data":{_ENCODE(data)},"event":{_ENCODE(event)},"kid":{kid},'
+        except (TypeError, ValueError):  # the message may quote the value: never shown
+            raise AuditError(f"audit record {seq} is not JSON (a non-finite number, a "
+                             "non-string key or a value of another type)") from None
+        rest = f'"prev":"{prev}","seq":{seq},"time":"{stamp}"}}'
+        try:
+            if keyed is None:
+                line = f'{head}"mac":null,{rest}\n'.encode()
+            else:
+                mac = keyed.copy()
+                mac.update((head + rest).encode())
+                line = f'{head}"mac":"{mac.hexdigest()}",{rest}\n'.encode()
+        except UnicodeEncodeError:
+            raise AuditError(f"audit record {seq} is not valid Unicode") from None
+        if len(line) > MAX_LINE:
+            raise AuditError(f"audit record {seq} ({event!r}) is over {MAX_LINE} bytes; "
+                             "log names and counts, not contents")
+        lines.append(line)
+        prev = hashlib.sha256(line).hexdigest()
+        seq += 1
+    if not lines:
+        return b"", tail
+    return b"".join(lines), ChainTail(seq, prev, key is not None, stamp)
 
 
 # --------------------------------------------------------------------------- verify
@@ -344,71 +454,104 @@ def _lines(path: Path) -> Iterator[bytes]:
         raise AuditError(f"cannot read the audit log {path} ({err.strerror})") from None
 
 
-def verify(path: Path, keys: Mapping[str, bytes]) -> VerifyReport:
-    """Check every line of the log: format, sequence, chain and, for known kids, the MAC."""
-    problems: list[str] = []
-    records = signed = unverifiable = 0
-    prev_hash = GENESIS
-    prev_where = ""
-    expected_seq = 0
-    seen_signed = seen_verified = False
-    for number, line in enumerate(_lines(path), start=1):
-        records += 1
-        where = f"line {number}"
+class Checker:
+    """The chain rules applied line by line, so one chain can span several files.
+
+    `verify` feeds it one file; `verify_log` feeds it every file of a rotated
+    log in order, with `where` naming the file too. `start_anywhere` accepts a
+    first record that does not start at seq 0 (older files deleted by
+    retention): its prev cannot be checked, the rest of the chain can.
+    """
+
+    def __init__(self, keys: Mapping[str, bytes], *, start_anywhere: bool = False) -> None:
+        self.keys = keys
+        self.problems: list[str] = []
+        self.records = self.signed = self.unverifiable = 0
+        self.first_seq: int | None = None  # of the first well-formed record
+        self._start_anywhere = start_anywhere
+        self._prev_hash = GENESIS
+        self._prev_where = ""
+        self._expected_seq = 0
+        self._seen_signed = self._seen_verified = False
+
+    def line(self, line: bytes, where: str) -> dict[str, object] | None:
+        """Check one line (newline included); the record when it is well-formed."""
+        self.records += 1
         this_hash = hashlib.sha256(line).hexdigest()
-        chain_hash, chain_where = prev_hash, prev_where
-        prev_hash, prev_where = this_hash, where
+        chain_hash, chain_where = self._prev_hash, self._prev_where
+        self._prev_hash, self._prev_where = this_hash, where
         if not line.endswith(b"\n"):
-            problems.append(f"{where}: truncated last line (no newline at the end)")
-            break
+            self.problems.append(f"{where}: truncated last line (no newline at the end)")
+            return None
         parsed = _parse(line)
         if isinstance(parsed, str):
-            problems.append(f"{where}: {parsed}")
-            continue
+            self.problems.append(f"{where}: {parsed}")
+            return None
         fields = _fields(parsed)
         if isinstance(fields, str):
-            problems.append(f"{where}: malformed record ({fields})")
-            continue
+            self.problems.append(f"{where}: malformed record ({fields})")
+            return None
         seq = fields.seq
-        where = prev_where = f"line {number} (seq {seq})"
+        where = self._prev_where = f"{where} (seq {seq})"
+        first = self.first_seq is None
+        if first:
+            self.first_seq = seq
         if not _is_canonical(parsed, line):
-            problems.append(f"{where}: not in canonical form (the line was edited)")
-            expected_seq = seq + 1
-            continue
-        if seq != expected_seq:
-            problems.append(f"{where}: seq {seq} where {expected_seq} was expected "
-                            "(a line removed, inserted or reordered)")
-        expected_seq = seq + 1
+            self.problems.append(f"{where}: not in canonical form (the line was edited)")
+            self._expected_seq = seq + 1
+            return None
+        if first and self._start_anywhere and seq > 0:
+            chain_hash = fields.prev  # the records before it are gone; nothing to tie to
+            self._expected_seq = seq
+        if seq != self._expected_seq:
+            self.problems.append(f"{where}: seq {seq} where {self._expected_seq} was expected "
+                                 "(a line removed, inserted or reordered)")
+        self._expected_seq = seq + 1
         if fields.prev != chain_hash:
             if chain_where:
-                problems.append(f"{where}: prev is not the hash of {chain_where} (that line "
-                                "was edited, or lines removed, inserted or reordered)")
+                self.problems.append(f"{where}: prev is not the hash of {chain_where} (that "
+                                     "line was edited, or lines removed, inserted or "
+                                     "reordered)")
             else:
-                problems.append(f"{where}: prev is not all zeros on the first line "
-                                "(lines removed from the start, or the line was edited)")
+                self.problems.append(f"{where}: prev is not all zeros on the first line "
+                                     "(lines removed from the start, or the line was edited)")
+        self._signature(parsed, fields, where)
+        return parsed
+
+    def _signature(self, parsed: dict[str, object], fields: _Fields, where: str) -> None:
         kid, mac = fields.kid, fields.mac
         if kid is None:
             if mac is not None:
-                problems.append(f"{where}: mac present without a kid")
-            elif seen_signed:
-                problems.append(f"{where}: signature stripped (unsigned record after a "
-                                "signed one)")
-            continue
+                self.problems.append(f"{where}: mac present without a kid")
+            elif self._seen_signed:
+                self.problems.append(f"{where}: signature stripped (unsigned record after a "
+                                     "signed one)")
+            return
         if mac is None:
-            problems.append(f"{where}: kid {kid!r} without a mac (signature stripped)")
-            continue
-        signed += 1
-        seen_signed = True
-        secret = keys.get(kid)
+            self.problems.append(f"{where}: kid {kid!r} without a mac (signature stripped)")
+            return
+        self.signed += 1
+        self._seen_signed = True
+        secret = self.keys.get(kid)
         if secret is None:
-            unverifiable += 1
-            if seen_verified:
-                problems.append(f"{where}: signed with unknown kid {kid!r} after a verified "
-                                "record (re-signed, or pass the newer audit key)")
-            continue
+            self.unverifiable += 1
+            if self._seen_verified:
+                self.problems.append(f"{where}: signed with unknown kid {kid!r} after a "
+                                     "verified record (re-signed, or pass the newer audit key)")
+            return
         if not hmac.compare_digest(_mac(secret, parsed), mac):
-            problems.append(f"{where}: MAC mismatch for kid {kid!r} (the record was edited)")
+            self.problems.append(f"{where}: MAC mismatch for kid {kid!r} (the record was "
+                                 "edited)")
         else:
-            seen_verified = True
-    return VerifyReport(records=records, signed=signed, unverifiable=unverifiable,
-                        problems=problems)
+            self._seen_verified = True
+
+
+def verify(path: Path, keys: Mapping[str, bytes]) -> VerifyReport:
+    """Check every line of the log: format, sequence, chain and, for known kids, the MAC."""
+    checker = Checker(keys)
+    for number, line in enumerate(_lines(path), start=1):
+        checker.line(line, f"line {number}")
+        if not line.endswith(b"\n"):
+            break
+    return VerifyReport(records=checker.records, signed=checker.signed,
+                        unverifiable=checker.unverifiable, problems=checker.problems)
