@@ -47,10 +47,13 @@ def _config(upstream: FakeUpstream, redis: RedisServer, **limits: object) -> str
 
 
 def _pair(tmp: Path, config: str) -> tuple[Gateway, Gateway]:
+    # Two hosts: each its own state directory (one request log each), one Redis.
     env = {**os.environ, "SHARED_KEY": KEY}
-    first = start_gateway(tmp / "one", config=config, env=env)
+    first = start_gateway(tmp / "one", config=config,
+                          env={**env, "GATEWAY_HOME": str(tmp / "one" / "home")})
     try:
-        second = start_gateway(tmp / "two", config=config, env=env)
+        second = start_gateway(tmp / "two", config=config,
+                               env={**env, "GATEWAY_HOME": str(tmp / "two" / "home")})
     except BaseException:
         stop_gateway(first)
         raise

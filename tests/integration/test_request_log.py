@@ -239,3 +239,30 @@ def test_metrics_are_for_loopback_and_admin_keys(
         ready = client.get("/health/ready")
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
         assert "models" not in client.get("/health/ready", headers=forwarded).json()
+
+
+def test_signing_key_rotated_while_serving(signed_home: Home, tmp_path: Path) -> None:
+    gw = signed_home.serve(tmp_path)
+    try:
+        asyncio.run(_load(gw.url, 20, 4))
+        rotated = signed_home.run("rotate-keys", "--signing", store=True)
+        assert rotated.returncode == 0, rotated.stderr
+        asyncio.run(_load(gw.url, 20, 4))
+    finally:
+        stop_gateway(gw)
+    kids = [r["kid"] for r in records(signed_home)]
+    assert len(kids) == 40 and None not in kids
+    assert kids[0] == kids[19] and kids[20] == kids[39] and kids[0] != kids[39]
+    result = verify(signed_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_second_gateway_on_the_same_log_does_not_start(signed_home: Home,
+                                                         tmp_path: Path) -> None:
+    gw = signed_home.serve(tmp_path)
+    try:
+        with pytest.raises(RuntimeError) as info:
+            signed_home.serve(tmp_path)
+        assert "requests.jsonl" in str(info.value)
+    finally:
+        stop_gateway(gw)
