@@ -116,6 +116,11 @@ def _timestamp(now: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def timestamp(now: float) -> str:
+    """`now` as records carry it, so times compare as strings (export's --since)."""
+    return _timestamp(now)
+
+
 def _plain(value: object, where: str) -> object:
     """`value` as plain JSON types, refused if it is not JSON or any string looks secret."""
     if value is None or isinstance(value, bool | int):

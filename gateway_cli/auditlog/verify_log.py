@@ -87,14 +87,14 @@ def verify_log(active: Path, keys: Mapping[str, bytes]) -> LogReport:
                 partial = len(line)
                 break
             record = checker.line(line, where)
+            first, was_first = False, first
             if record is None:
                 continue
             seq = record["seq"]
             assert isinstance(seq, int)
-            if first and named is not None and seq != named:
+            if was_first and named is not None and seq != named:
                 problems.append(f"{where} (seq {seq}): the file's name says it starts at seq "
                                 f"{named} (renamed, or records removed from its start)")
-            first = False
             end = LogEnd(seq, str(record["time"]), path, number)
         if count == 0 and not is_active and not _unreadable(path):
             problems.append(f"{path.name}: empty (a rotated file holds at least one record: "
@@ -121,11 +121,12 @@ def _lines(path: Path, problems: list[str]) -> Iterator[tuple[int, bytes]]:
         why = "a symbolic link, not the log" if path.is_symlink() else err.strerror
         problems.append(f"{path.name}: cannot be read ({why})")
         return
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        problems.append(f"{path.name}: not a regular file")
+        return
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            problems.append(f"{path.name}: not a regular file")
-            return
         if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             problems.append(f"{path.name}: can be written by other users (run: chmod 600 "
                             f"{path}); the gateway refuses to write it")

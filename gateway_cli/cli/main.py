@@ -63,6 +63,7 @@ def _register() -> None:
     from gateway_cli.cli.keys_cmd import keys
     from gateway_cli.cli.limits_cmd import budgets, limits
     from gateway_cli.cli.lock_cmd import lock
+    from gateway_cli.cli.log_cmd import log_group
     from gateway_cli.cli.provenance_cmd import provenance
     from gateway_cli.cli.rotate_cmd import rotate_keys
     from gateway_cli.cli.run_cmd import run
@@ -81,6 +82,7 @@ def _register() -> None:
     cli.add_command(keys)
     cli.add_command(clients)
     cli.add_command(limits)
+    cli.add_command(log_group)
     cli.add_command(budgets)
     cli.add_command(rotate_keys)
     cli.add_command(run)
