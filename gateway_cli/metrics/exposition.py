@@ -81,13 +81,13 @@ def _histogram(out: list[str], metric: Histogram) -> None:
     name = metric.name
     les = [f'le="{format_value(b)}"' for b in metric.bounds] + ['le="+Inf"']
     for labels, cell in metric.series():
-        pairs = _pairs(metric.labelnames, labels)
-        cumulative = 0.0
+        pairs = ",".join(_pairs(metric.labelnames, labels))
+        bucket = f"{name}_bucket{{{pairs}," if pairs else f"{name}_bucket{{"
+        cumulative: float = 0  # stays an int (the counts are), which formats fastest
         for le, count in zip(les, cell, strict=False):  # cell ends with the sum
             cumulative += count
-            bucket = ",".join([*pairs, le])
-            out.append(f"{name}_bucket{{{bucket}}} {format_value(cumulative)}\n")
-        plain = "{" + ",".join(pairs) + "}" if pairs else ""
+            out.append(f"{bucket}{le}}} {format_value(cumulative)}\n")
+        plain = f"{{{pairs}}}" if pairs else ""
         out.append(f"{name}_sum{plain} {format_value(cell[-1])}\n")
         out.append(f"{name}_count{plain} {format_value(cumulative)}\n")
 
