@@ -24,7 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 if Path(sys.prefix).resolve() != (ROOT / ".venv").resolve() and VENV_PYTHON.exists():
-    os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])  # noqa: S606
+    os.execv(VENV_PYTHON, [str(VENV_PYTHON), *sys.argv])
 sys.path.insert(0, str(ROOT))
 
 from gateway_cli.metrics import Registry, render  # noqa: E402
