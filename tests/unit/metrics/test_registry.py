@@ -201,3 +201,12 @@ def test_a_callback_with_label_values_of_the_wrong_shape_says_so(labels: object)
                                      ("store",))
     with pytest.raises(ValueError, match=r"label values must be a tuple of 1 str \('store',\)"):
         health.series()
+
+
+def test_overflows_of_more_metrics_than_the_cap_are_all_counted() -> None:
+    registry = Registry(max_series=1)
+    counters = [registry.counter(f"m{i}", "Help.", ("client",)) for i in range(5)]
+    for counter in counters:
+        counter.inc(("a",))
+        counter.inc(("b",))
+    assert registry.label_overflow.series() == [((f"m{i}",), 1) for i in range(5)]
