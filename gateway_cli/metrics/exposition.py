@@ -30,7 +30,9 @@ log = logging.getLogger("gateway.metrics")
 # The only escapes the format has: a label value also needs its quote escaped.
 _LABEL_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
 _HELP_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n"})
-_EXACT_INT = 2.0**53
+# Below this, an integral float prints exactly and shorter as an int ("3", not "3.0");
+# from here on repr switches to an exponent ("1e+16") rather than 17 digits.
+_INT_BELOW = 1e16
 
 
 def format_value(value: float) -> str:
@@ -43,7 +45,7 @@ def format_value(value: float) -> str:
         return "+Inf"
     if value == -math.inf:
         return "-Inf"
-    if value.is_integer() and abs(value) < _EXACT_INT:
+    if value.is_integer() and abs(value) < _INT_BELOW:
         return str(int(value))  # -0.0 too: "0"
     return repr(value)  # shortest round-trip form; Go's ParseFloat reads its exponents
 
@@ -79,13 +81,13 @@ def _histogram(out: list[str], metric: Histogram) -> None:
     name = metric.name
     les = [f'le="{format_value(b)}"' for b in metric.bounds] + ['le="+Inf"']
     for labels, cell in metric.series():
-        pairs = _pairs(metric.labelnames, labels)
-        cumulative = 0.0
+        pairs = ",".join(_pairs(metric.labelnames, labels))
+        bucket = f"{name}_bucket{{{pairs}," if pairs else f"{name}_bucket{{"
+        cumulative: float = 0  # stays an int (the counts are), which formats fastest
         for le, count in zip(les, cell, strict=False):  # cell ends with the sum
             cumulative += count
-            bucket = ",".join([*pairs, le])
-            out.append(f"{name}_bucket{{{bucket}}} {format_value(cumulative)}\n")
-        plain = "{" + ",".join(pairs) + "}" if pairs else ""
+            out.append(f"{bucket}{le}}} {format_value(cumulative)}\n")
+        plain = f"{{{pairs}}}" if pairs else ""
         out.append(f"{name}_sum{plain} {format_value(cell[-1])}\n")
         out.append(f"{name}_count{plain} {format_value(cumulative)}\n")
 

@@ -25,6 +25,7 @@ counts it, so memory stays bounded and the loss stays visible.
 from __future__ import annotations
 
 import math
+import sys
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
@@ -236,13 +237,15 @@ class Registry:
         self._metrics: list[Metric] = []
         self._taken: set[str] = set()
         self._max_series = max_series
-        self.label_overflow = self.counter(
+        # Labelled by metric name, so bounded by what the code declares, not by clients;
+        # uncapped, because an overflow of the overflow counter would count itself forever.
+        self.label_overflow = self._own(
             "gateway_metrics_label_overflow",
             "Updates counted on a metric's 'other' series: too many label sets, or a label "
-            "value too long.", ("metric",))
-        self.collect_errors = self.counter(
+            "value too long.")
+        self.collect_errors = self._own(
             "gateway_metrics_collect_errors",
-            "Scrapes that left a metric out because reading it raised.", ("metric",))
+            "Scrapes that left a metric out because reading it raised.")
 
     def metrics(self) -> tuple[Metric, ...]:
         return tuple(self._metrics)
@@ -282,6 +285,10 @@ class Registry:
         labels = check_label_names(labelnames)
         return self._add(Callback("counter", family, help, labels, fn,
                                   max_series=self._max_series), family, f"{family}_total")
+
+    def _own(self, family: str, help: str) -> Counter:
+        counter = Counter(family, help, ("metric",), max_series=sys.maxsize, on_overflow=None)
+        return self._add(counter, family, f"{family}_total")
 
     def _add(self, metric: M, *names: str) -> M:
         clash = self._taken.intersection(names)
