@@ -37,6 +37,9 @@ def _boundary(data: bytes | bytearray, start: int = 0) -> int:
     return end
 
 
+_NULL_USAGE = b',"usage":null'
+
+
 def _has_usage(data: bytes) -> bool:
     """Whether `data` holds a usage object (not `"usage": null`, which OpenAI sends in every
     chunk of a stream that asked for usage)."""
@@ -85,6 +88,11 @@ class UsageTap:
             if self._strip:  # nothing to hold back for: pass it on as it is
                 complete += self._tail
             self._tail.clear()
+        if self._strip:
+            # OpenAI adds `"usage":null` to every chunk of a stream that asked for usage;
+            # a client that did not ask gets its chunks as they would have been. (Inside a
+            # JSON string the quotes are escaped, so this never matches text.)
+            complete = complete.replace(_NULL_USAGE, b"")
         if not _has_usage(complete):
             return complete if self._strip else chunk
         kept: list[bytes] = []

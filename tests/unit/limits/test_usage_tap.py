@@ -64,3 +64,24 @@ def test_a_whole_answer_reports_only_its_usage_member() -> None:
     assert reported_usage("openai", b"not json") is None
     assert reported_usage("anthropic", b'{"usage": {"input_tokens": 4, "output_tokens": 1}}') \
         == Usage(input=4, output=1)
+
+
+def _compact(payload: dict[str, object]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+@pytest.mark.parametrize("size", [1, 4, 9, 1000])
+def test_strip_removes_the_null_usage_the_gateway_caused(size: int) -> None:
+    """As OpenAI sends it: compact JSON, `"usage":null` in every chunk once usage is asked."""
+    words = ("one ", ',"usage":null', "three")  # the second is text that looks like it
+    asked = [_compact({**BASE, "choices": [{"index": 0, "delta": {"content": w}}],
+                       "usage": None}) for w in words]
+    plain = [_compact({**BASE, "choices": [{"index": 0, "delta": {"content": w}}]})
+             for w in words]
+    usage = _compact({**BASE, "choices": [], "usage": {"prompt_tokens": 2,
+                                                       "completion_tokens": 1}})
+    stream = b"".join(asked) + usage + b"data: [DONE]\n\n"
+    tap = UsageTap(strip=True)
+    out = run(tap, [stream[i:i + size] for i in range(0, len(stream), size)])
+    assert out == b"".join(plain) + b"data: [DONE]\n\n"
+    assert tap.usage == Usage(input=2, output=1)
