@@ -73,6 +73,7 @@ class AuditWriter:
         self.path = path
         self._key = key
         self._limit = queue
+        self._hard_limit = 2 * queue
         self._drop = on_full == "drop"
         self._rotate_bytes = rotate_bytes
         self._rotate_daily = rotate_daily
@@ -106,7 +107,10 @@ class AuditWriter:
         Meant for one thread (the event loop): the drop counter is a plain int.
         """
         queue = self._queue
-        if self._closing or (self._drop and len(queue) >= self._limit):
+        # Under "block" the caller stops admitting requests at the limit, but the records
+        # of the requests it refuses still come: past twice the limit they are dropped
+        # (and counted), so a flood while the disk is stuck cannot grow memory for ever.
+        if self._closing or len(queue) >= (self._limit if self._drop else self._hard_limit):
             self._drops_submitted += 1
             return False
         queue.append((event, data, when))
