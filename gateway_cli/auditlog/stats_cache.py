@@ -1,0 +1,282 @@
+"""The request log read for `gateway stats`: rotated files from a cache, the active one scanned.
+
+A rotated file never changes, so its summary (summary.py: buckets per UTC
+hour) is computed once and kept in `<home>/stats-cache/<file name>.json`
+(0600, in the 0700 home). The cache is used only while its key still matches
+the file: path, size, mtime and the SHA-256 of the file's last line. A cache
+that does not decode, has the wrong shape or another key is recomputed from
+the file and replaced. The cache is a convenience, not evidence: anyone who
+can write the home can edit its numbers without touching the log, exactly as
+they could edit the log itself; `gateway log verify` is what checks the log.
+
+Time windows are exact for the active file. For a rotated file they are
+widened to whole UTC hours (the cache's granularity): an hour is counted
+when any part of it lies in the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO, Final
+
+import msgspec
+
+from gateway_cli.auditlog.files import rotated_files
+from gateway_cli.auditlog.summary import (
+    BUCKETS,
+    LATENCY_BOUNDS,
+    Dims,
+    Partial,
+    Row,
+    Tally,
+    scan,
+)
+from gateway_cli.errors import GatewayError
+
+# Bump when the summary's meaning changes, so older caches are recomputed, not misread.
+VERSION: Final = 1
+_CHUNK = 65536
+_LAST_LINE_LIMIT = 2 << 20
+
+
+class NoLogError(GatewayError):
+    """There is no request log to read at the configured path."""
+
+
+class CacheKey(msgspec.Struct, frozen=True):
+    path: str
+    size: int
+    mtime_ns: int
+    last_line_sha256: str
+    bounds: tuple[float, ...] = LATENCY_BOUNDS
+
+
+class FileSummary(msgspec.Struct):
+    version: int
+    key: CacheKey
+    records: int
+    other_events: int
+    unreadable: int
+    odd: int
+    first_time: str | None
+    last_time: str | None
+    dims: list[Dims]  # msgspec checks each is a 5-tuple
+    totals: list[Row]  # per dimension tuple, over every hour
+    # Per hour; decoded only when a time window cuts through the file.
+    hours: msgspec.Raw
+
+
+_SUMMARY = msgspec.json.Decoder(FileSummary)
+_HOURS = msgspec.json.Decoder(list[Row])
+_ENCODE = msgspec.json.Encoder().encode
+
+
+@dataclass
+class Usage:
+    """The merged sums of the files read, by the full dimension tuple."""
+
+    groups: dict[Dims, Tally] = field(default_factory=dict)
+    records: int = 0
+    other_events: int = 0
+    unreadable: int = 0
+    odd: int = 0
+    files: list[tuple[str, str]] = field(default_factory=list)  # (name, how it was read)
+    warnings: list[str] = field(default_factory=list)
+
+    def add_row(self, dims: Dims, row: Row) -> None:
+        tally = self.groups.get(dims)
+        if tally is None:
+            tally = self.groups[dims] = Tally()
+        tally.add(row)
+
+
+def _last_line_hash(fd: int, size: int) -> str:
+    """SHA-256 of the file's last line (its newline included), read backwards from the end."""
+    tail = b""
+    pos = size
+    while pos > 0 and len(tail) < _LAST_LINE_LIMIT:
+        step = min(_CHUNK, pos)
+        pos -= step
+        tail = os.pread(fd, step, pos) + tail
+        cut = tail.rfind(b"\n", 0, len(tail) - 1)
+        if cut >= 0:
+            return hashlib.sha256(tail[cut + 1:]).hexdigest()
+    return hashlib.sha256(tail).hexdigest()
+
+
+def file_key(handle: BinaryIO, path: Path) -> CacheKey:
+    info = os.fstat(handle.fileno())
+    return CacheKey(str(path.absolute()), info.st_size, info.st_mtime_ns,
+                    _last_line_hash(handle.fileno(), info.st_size))
+
+
+def summarise(handle: BinaryIO, key: CacheKey) -> FileSummary:
+    """Scan a whole file into per-hour buckets and their totals over every hour."""
+    handle.seek(0)
+    part = scan(handle, hourly=True)
+    dims, rows = part.rows()
+    totals: dict[int, Tally] = {}
+    for row in rows:
+        totals.setdefault(row.dim, Tally()).add(row)
+    return FileSummary(VERSION, key, part.records, part.other_events, part.unreadable,
+                       part.odd, part.first_time, part.last_time, dims,
+                       [t.row("", dim) for dim, t in totals.items()],
+                       msgspec.Raw(_ENCODE(rows)))
+
+
+def _sound(rows: list[Row], dims: int) -> bool:
+    return all(0 <= r.dim < dims and len(r.histogram) == BUCKETS for r in rows)
+
+
+def read_cache(cache: Path, key: CacheKey) -> FileSummary | None:
+    """The cached summary when it decodes, is whole and its key is this file's; else None."""
+    try:
+        info = cache.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        summary = _SUMMARY.decode(cache.read_bytes())
+    except (OSError, msgspec.DecodeError):
+        return None
+    if summary.version != VERSION or summary.key != key:
+        return None
+    if not _sound(summary.totals, len(summary.dims)):
+        return None
+    return summary
+
+
+def write_cache(cache: Path, summary: FileSummary) -> None:
+    from gateway_cli.keys.home import write_private
+
+    cache.parent.mkdir(mode=0o700, exist_ok=True)
+    write_private(cache, _ENCODE(summary))
+
+
+def _ceil_hour(moment: str) -> str:
+    parsed = datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    floor = parsed.replace(minute=0, second=0, microsecond=0)
+    if floor != parsed:
+        floor += timedelta(hours=1)
+    return floor.strftime("%Y-%m-%dT%H:00:00.000Z")
+
+
+def hour_window(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """[since, until) widened to whole UTC hours."""
+    return (None if since is None else since[:13] + ":00:00.000Z",
+            None if until is None else _ceil_hour(until))
+
+
+def _selected(summary: FileSummary, since: str | None, until: str | None) -> list[Row] | None:
+    """The summary's rows inside the hour-widened window; None if its hours are broken."""
+    first, last = summary.first_time, summary.last_time
+    if first is None or last is None:
+        return []
+    if (since is not None and last < since) or (until is not None and first >= until):
+        return []
+    if (since is None or first >= since) and (until is None or last < until):
+        return summary.totals
+    try:
+        rows = _HOURS.decode(summary.hours)
+    except msgspec.DecodeError:
+        return None
+    if not _sound(rows, len(summary.dims)):
+        return None
+    low = None if since is None else since[:13]
+    return [row for row in rows
+            if (low is None or row.hour >= low)
+            and (until is None or row.hour + ":00:00.000Z" < until)]
+
+
+def _add_cached(usage: Usage, summary: FileSummary, rows: list[Row]) -> None:
+    usage.other_events += summary.other_events
+    usage.unreadable += summary.unreadable
+    usage.odd += summary.odd
+    dims = summary.dims
+    for row in rows:
+        usage.add_row(dims[row.dim], row)
+        usage.records += row.requests
+
+
+def collect(active: Path, cache_dir: Path | None, *, since: str | None = None,
+            until: str | None = None) -> Usage:
+    """Sum the request log: rotated files through their caches (whole hours), the active
+    file exactly. `since`/`until` are record time strings; `cache_dir` None: no cache."""
+    usage = Usage()
+    try:
+        active_handle: BinaryIO | None = active.open("rb")
+    except FileNotFoundError:
+        active_handle = None
+    except OSError as err:
+        raise GatewayError(f"cannot read the request log {active} ({err.strerror})") from None
+    try:
+        # Listed after the active file is open: a file rotated in between is the one
+        # already open, recognised by its inode, and read once.
+        rotated = rotated_files(active)
+        if active_handle is not None:
+            mine = os.fstat(active_handle.fileno())
+            rotated = [p for p in rotated if not _same_file(p, mine)]
+        if active_handle is None and not rotated:
+            raise NoLogError(f"no request log at {active} (audit.path in gateway.toml, else "
+                             "<home>/requests.jsonl; the gateway writes it with [audit] "
+                             "enabled)")
+        wide_since, wide_until = hour_window(since, until)
+        for path in rotated:
+            _add_rotated(usage, path, cache_dir, wide_since, wide_until)
+        if active_handle is not None:
+            part = scan(active_handle, since=since, until=until, hourly=False)
+            _add_partial(usage, part)
+            usage.files.append((active.name, "scanned"))
+    finally:
+        if active_handle is not None:
+            active_handle.close()
+    return usage
+
+
+def _same_file(path: Path, info: os.stat_result) -> bool:
+    try:
+        other = path.stat()
+    except OSError:
+        return False
+    return (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
+
+
+def _add_partial(usage: Usage, part: Partial) -> None:
+    dims, rows = part.rows()
+    for row in rows:
+        usage.add_row(dims[row.dim], row)
+    usage.records += part.records
+    usage.other_events += part.other_events
+    usage.unreadable += part.unreadable
+    usage.odd += part.odd
+
+
+def _add_rotated(usage: Usage, path: Path, cache_dir: Path | None, since: str | None,
+                 until: str | None) -> None:
+    try:
+        handle = path.open("rb")
+    except OSError as err:
+        raise GatewayError(f"cannot read the rotated request log {path} "
+                           f"({err.strerror})") from None
+    with handle:
+        key = file_key(handle, path)
+        cache = None if cache_dir is None else cache_dir / f"{path.name}.json"
+        summary = None if cache is None else read_cache(cache, key)
+        rows = None if summary is None else _selected(summary, since, until)
+        how = "cache"
+        if summary is None or rows is None:
+            how = "summarised"
+            summary = summarise(handle, key)
+            if cache is not None:
+                try:
+                    write_cache(cache, summary)
+                except OSError as err:
+                    usage.warnings.append(f"cannot write the stats cache {cache} "
+                                          f"({err.strerror}); every run will rescan "
+                                          f"{path.name}")
+            rows = _selected(summary, since, until) or []
+        _add_cached(usage, summary, rows)
+        usage.files.append((path.name, how))
