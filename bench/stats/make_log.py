@@ -150,7 +150,7 @@ def main() -> None:
     handle = None
     began = time.perf_counter()
     for seq in range(args.records):
-        if seq < rotated and seq % per_file == 0 or seq == rotated:
+        if (seq < rotated and seq % per_file == 0) or seq == rotated:
             if handle is not None:
                 handle.close()
             path = active if seq >= rotated else rotated_name(active, seq)

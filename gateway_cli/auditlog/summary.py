@@ -50,12 +50,12 @@ Dollars = Annotated[float, msgspec.Meta(ge=0, le=_MAX_COST)]
 Dims = tuple[str | None, str | None, str | None, str | None, str | None]
 
 
-class _Finding(msgspec.Struct):
+class _Finding(msgspec.Struct, gc=False):
     guard: str = "?"
     count: Tokens = 1
 
 
-class _Data(msgspec.Struct):
+class _Data(msgspec.Struct, gc=False):
     principal: str | None = None
     principal_kind: str | None = None
     team: str | None = None
@@ -73,7 +73,7 @@ class _Data(msgspec.Struct):
     findings: list[_Finding] | None = None
 
 
-class _Line(msgspec.Struct):
+class _Line(msgspec.Struct, gc=False):
     event: str
     time: str
     data: _Data
