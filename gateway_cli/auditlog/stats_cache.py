@@ -37,11 +37,14 @@ from gateway_cli.auditlog.summary import (
     scan,
 )
 from gateway_cli.errors import GatewayError
+from gateway_cli.keys.home import write_private
 
 # Bump when the summary's meaning changes, so older caches are recomputed, not misread.
 VERSION: Final = 1
 _CHUNK = 65536
 _LAST_LINE_LIMIT = 2 << 20
+# Below this much to summarise, starting worker processes costs more than it saves.
+PARALLEL_BYTES = 64 << 20
 
 
 class NoLogError(GatewayError):
@@ -150,8 +153,6 @@ def read_cache(cache: Path, key: CacheKey) -> FileSummary | None:
 
 
 def write_cache(cache: Path, summary: FileSummary) -> None:
-    from gateway_cli.keys.home import write_private
-
     cache.parent.mkdir(mode=0o700, exist_ok=True)
     write_private(cache, _ENCODE(summary))
 
@@ -223,9 +224,7 @@ def collect(active: Path, cache_dir: Path | None, *, since: str | None = None,
             raise NoLogError(f"no request log at {active} (audit.path in gateway.toml, else "
                              "<home>/requests.jsonl; the gateway writes it with [audit] "
                              "enabled)")
-        wide_since, wide_until = hour_window(since, until)
-        for path in rotated:
-            _add_rotated(usage, path, cache_dir, wide_since, wide_until)
+        _add_rotated_files(usage, rotated, cache_dir, *hour_window(since, until))
         if active_handle is not None:
             part = scan(active_handle, since=since, until=until, hourly=False)
             _add_partial(usage, part)
@@ -254,29 +253,75 @@ def _add_partial(usage: Usage, part: Partial) -> None:
     usage.odd += part.odd
 
 
-def _add_rotated(usage: Usage, path: Path, cache_dir: Path | None, since: str | None,
-                 until: str | None) -> None:
+def _from_cache(path: Path, cache_dir: Path | None, since: str | None,
+                until: str | None) -> tuple[FileSummary, list[Row]] | None:
+    """The file's summary and rows in the window from its cache, when the cache is good."""
+    if cache_dir is None:
+        return None
+    with _open_rotated(path) as handle:
+        summary = read_cache(cache_dir / f"{path.name}.json", file_key(handle, path))
+    rows = None if summary is None else _selected(summary, since, until)
+    return None if summary is None or rows is None else (summary, rows)
+
+
+def _open_rotated(path: Path) -> BinaryIO:
     try:
-        handle = path.open("rb")
+        return path.open("rb")
     except OSError as err:
         raise GatewayError(f"cannot read the rotated request log {path} "
                            f"({err.strerror})") from None
-    with handle:
-        key = file_key(handle, path)
-        cache = None if cache_dir is None else cache_dir / f"{path.name}.json"
-        summary = None if cache is None else read_cache(cache, key)
-        rows = None if summary is None else _selected(summary, since, until)
-        how = "cache"
-        if summary is None or rows is None:
-            how = "summarised"
-            summary = summarise(handle, key)
-            if cache is not None:
-                try:
-                    write_cache(cache, summary)
-                except OSError as err:
-                    usage.warnings.append(f"cannot write the stats cache {cache} "
-                                          f"({err.strerror}); every run will rescan "
-                                          f"{path.name}")
-            rows = _selected(summary, since, until) or []
+
+
+def _summarise_path(path: Path, cache_dir: Path | None) -> tuple[bytes, str | None]:
+    """Summarise a file and write its cache: (the summary encoded, a warning or None).
+    Bytes, not the struct, so a worker process hands back what the cache holds."""
+    with _open_rotated(path) as handle:
+        encoded = _ENCODE(summarise(handle, file_key(handle, path)))
+    if cache_dir is None:
+        return encoded, None
+    cache = cache_dir / f"{path.name}.json"
+    try:
+        cache.parent.mkdir(mode=0o700, exist_ok=True)
+        write_private(cache, encoded)
+    except OSError as err:
+        return encoded, (f"cannot write the stats cache {cache} ({err.strerror}); every "
+                         f"run will read {path.name} again")
+    return encoded, None
+
+
+def _summarise_all(paths: list[Path], cache_dir: Path | None) -> list[tuple[bytes, str | None]]:
+    """Summarise files, in worker processes when there is enough to share between cores.
+
+    Forked workers, so nothing is imported or executed again (a frozen binary has no
+    script to re-run); a platform without fork summarises in this process.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_all_start_methods, get_context
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    big = sum(p.stat().st_size for p in paths) >= PARALLEL_BYTES
+    if len(paths) < 2 or cpus < 2 or not big or "fork" not in get_all_start_methods():
+        return [_summarise_path(p, cache_dir) for p in paths]
+    with ProcessPoolExecutor(max_workers=min(cpus, len(paths)),
+                             mp_context=get_context("fork")) as pool:
+        return list(pool.map(_summarise_path, paths, [cache_dir] * len(paths)))
+
+
+def _add_rotated_files(usage: Usage, rotated: list[Path], cache_dir: Path | None,
+                       since: str | None, until: str | None) -> None:
+    found: dict[Path, tuple[FileSummary, list[Row], str]] = {}
+    for path in rotated:
+        hit = _from_cache(path, cache_dir, since, until)
+        if hit is not None:
+            found[path] = (*hit, "cache")
+    pending = [p for p in rotated if p not in found]
+    for path, (encoded, warning) in zip(pending, _summarise_all(pending, cache_dir),
+                                        strict=True):
+        summary = _SUMMARY.decode(encoded)
+        found[path] = (summary, _selected(summary, since, until) or [], "summarised")
+        if warning is not None:
+            usage.warnings.append(warning)
+    for path in rotated:
+        summary, rows, how = found[path]
         _add_cached(usage, summary, rows)
         usage.files.append((path.name, how))

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from gateway_cli.auditlog import stats_cache
 from gateway_cli.auditlog.chain import append, verify
 from gateway_cli.auditlog.files import rotated_name
 from gateway_cli.cli.main import cli
@@ -456,6 +457,18 @@ def test_a_cache_that_does_not_match_or_is_broken_is_recomputed(home: Path, edit
     if edit != "directory":
         assert [f["read"] for f in cut["files"]][1] == "summarised"
         assert [f["read"] for f in report["files"]][1] == "cache"
+
+
+def test_files_summarised_in_worker_processes_give_the_same_numbers(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _month(home)
+    serial = stats(home, "--no-cache")
+    monkeypatch.setattr(stats_cache, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    parallel = stats(home)
+    assert parallel["rows"] == serial["rows"] and parallel["key_usage"] == serial["key_usage"]
+    assert len(list((home / "stats-cache").iterdir())) == 3  # written by the workers
+    assert stats(home)["rows"] == serial["rows"]
 
 
 def test_an_unwritable_cache_only_warns(home: Path) -> None:
