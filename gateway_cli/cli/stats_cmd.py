@@ -33,7 +33,11 @@ def parse_moment(text: str, now: float, option: str) -> str:
     match = _DURATION.match(text.strip())
     if match:
         stamp = now - int(match.group(1)) * _UNIT[match.group(2)]
-        moment = datetime.fromtimestamp(stamp, tz=UTC)
+        try:
+            moment = datetime.fromtimestamp(stamp, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise click.BadParameter(f"{text} before now is out of range",
+                                     param_hint=option) from None
     else:
         try:
             moment = datetime.fromisoformat(text.strip())
@@ -80,7 +84,7 @@ def stats(by: str, since: str | None, until: str | None, bar: str, fmt: str, no_
     when any part of it lies in the window (exact for windows on the hour).
     """
     from gateway_cli.auditlog.files import request_log_path
-    from gateway_cli.auditlog.stats_cache import collect
+    from gateway_cli.auditlog.stats_cache import collect, hour_window
     from gateway_cli.config import load_config
     from gateway_cli.keys.home import gateway_home
 
@@ -128,6 +132,11 @@ def stats(by: str, since: str | None, until: str | None, bar: str, fmt: str, no_
         click.echo("")
         for line in key_table(key_use):
             click.echo(line)
+    wide = [f for f, how in usage.files if how != "scanned"]
+    if fmt == "table" and wide and (start is not None or end is not None):
+        low, high = hour_window(start, end)
+        click.echo(f"gateway: rotated files are counted by whole UTC hours, here from "
+                   f"{low or 'the start'} to {high or 'the end'}", err=True)
     if usage.unreadable:
         click.echo(f"gateway: {usage.unreadable} unreadable lines skipped; run "
                    "`gateway log verify`", err=True)
@@ -234,7 +243,7 @@ def table(by: str, ordered: list[tuple[str | None, Tally]], total: Tally, bar: s
     room = max(10, min(60, columns - used - 1))
     values = [t.cost if bar == "cost" else float(t.requests) for _, t in ordered]
     largest = max(values, default=0.0)
-    out = [line(head) + ("  " + bar.upper() if bar == "cost" else "")]
+    out = [line(head) + ("  (bar: cost)" if bar == "cost" else "")]
     for cells, value in zip(body, values, strict=True):
         out.append((line(cells) + "  " + bar_text(value, largest, room)).rstrip())
     out.append(line(foot).rstrip())

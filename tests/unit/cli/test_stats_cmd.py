@@ -231,6 +231,9 @@ def test_rotated_files_are_selected_by_whole_hours(home: Path) -> None:
         assert set(rows(stats(home, *window))) == {"rot-10:10", "rot-10:50"}
     assert set(rows(stats(home, "--since", "2025-06-01T10:30:00Z"))) == {
         "rot-10:10", "rot-10:50", "rot-11:00", "act-10:50"}
+    note = run(home, *window).stderr
+    assert ("rotated files are counted by whole UTC hours, here from 2025-06-01T10:00:00.000Z "
+            "to 2025-06-01T11:00:00.000Z") in note
     on_the_hour = ("--since", "2025-06-01T10:00:00Z", "--until", "2025-06-01T11:00:00Z")
     assert set(rows(stats(home, *on_the_hour))) == {"rot-10:10", "rot-10:50", "act-10:10",
                                                     "act-10:50"}
@@ -239,7 +242,7 @@ def test_rotated_files_are_selected_by_whole_hours(home: Path) -> None:
 @pytest.mark.parametrize("args", [
     ("--since", "yesterday"), ("--since", "24"), ("--since", "-1h"), ("--until", "7x"),
     ("--since", "2025-13-01"), ("--since", "2025-06-02", "--until", "2025-06-01"),
-    ("--since", "1h", "--until", "1h"),
+    ("--since", "1h", "--until", "1h"), ("--since", "999999w"), ("--until", ""),
 ])
 def test_bad_time_is_a_clear_usage_error(home: Path, args: tuple[str, ...]) -> None:
     log(home, (request(), T0))
