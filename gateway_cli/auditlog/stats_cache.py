@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 import msgspec
 
@@ -39,12 +40,17 @@ from gateway_cli.auditlog.summary import (
 from gateway_cli.errors import GatewayError
 from gateway_cli.keys.home import write_private
 
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
 # Bump when the summary's meaning changes, so older caches are recomputed, not misread.
 VERSION: Final = 1
 _CHUNK = 65536
 _LAST_LINE_LIMIT = 2 << 20
-# Below this much to summarise, starting worker processes costs more than it saves.
+# Below this much to read, starting worker processes costs more than it saves.
 PARALLEL_BYTES = 64 << 20
+ACTIVE_PARALLEL_BYTES = 16 << 20
+_READ = 1 << 20
 
 
 class NoLogError(GatewayError):
@@ -120,8 +126,7 @@ def file_key(handle: BinaryIO, path: Path) -> CacheKey:
 
 def summarise(handle: BinaryIO, key: CacheKey) -> FileSummary:
     """Scan a whole file into per-hour buckets and their totals over every hour."""
-    handle.seek(0)
-    part = scan(handle, hourly=True)
+    part = scan(lines_in(handle.fileno(), 0, os.fstat(handle.fileno()).st_size), hourly=True)
     dims, rows = part.rows()
     totals: dict[int, Tally] = {}
     for row in rows:
@@ -226,13 +231,86 @@ def collect(active: Path, cache_dir: Path | None, *, since: str | None = None,
                              "enabled)")
         _add_rotated_files(usage, rotated, cache_dir, *hour_window(since, until))
         if active_handle is not None:
-            part = scan(active_handle, since=since, until=until, hourly=False)
-            _add_partial(usage, part)
+            _add_partial(usage, _scan_active(active_handle.fileno(), since, until))
             usage.files.append((active.name, "scanned"))
     finally:
         if active_handle is not None:
             active_handle.close()
     return usage
+
+
+def lines_in(fd: int, start: int, end: int) -> Iterator[bytes]:
+    """The lines between two offsets (newlines dropped), read with pread so that forked
+    workers sharing the descriptor do not share a file position. A last line without a
+    newline is yielded too: half a record is an unreadable line, not nothing."""
+    pos, rest = start, b""
+    while pos < end:
+        chunk = os.pread(fd, min(_READ, end - pos), pos)
+        if not chunk:
+            break
+        pos += len(chunk)
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def _line_starts(fd: int, size: int, parts: int) -> list[int]:
+    """Offsets that cut the file into about `parts` ranges, each at the start of a line."""
+    starts = [0]
+    for i in range(1, parts):
+        pos = max(size * i // parts, starts[-1])
+        while pos < size:
+            chunk = os.pread(fd, _CHUNK, pos)
+            cut = chunk.find(b"\n")
+            if cut >= 0:
+                pos += cut + 1
+                break
+            pos += len(chunk)
+        starts.append(min(pos, size))
+    return starts
+
+
+def _scan_range(fd: int, start: int, end: int, since: str | None,
+                until: str | None) -> Partial:
+    return scan(lines_in(fd, start, end), since=since, until=until, hourly=False)
+
+
+def _scan_active(fd: int, since: str | None, until: str | None) -> Partial:
+    """The active file up to its size now (lines appended meanwhile wait for the next run),
+    split between worker processes when it is big enough."""
+    size = os.fstat(fd).st_size
+    workers = _workers(size, ACTIVE_PARALLEL_BYTES)
+    if workers < 2:
+        return _scan_range(fd, 0, size, since, until)
+    starts = _line_starts(fd, size, workers)
+    ends = [*starts[1:], size]
+    with _pool(workers) as pool:
+        parts = list(pool.map(_scan_range, [fd] * workers, starts, ends, [since] * workers,
+                              [until] * workers))
+    whole = parts[0]
+    for part in parts[1:]:
+        whole.merge(part)
+    return whole
+
+
+def _workers(size: int, threshold: int, tasks: int | None = None) -> int:
+    """How many processes to share `size` bytes of reading: 1 below `threshold`, or
+    without fork (forked workers import and run nothing again, so a frozen binary works)."""
+    from multiprocessing import get_all_start_methods
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if size < threshold or cpus < 2 or "fork" not in get_all_start_methods():
+        return 1
+    return cpus if tasks is None else min(cpus, tasks)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
 
 
 def _same_file(path: Path, info: os.stat_result) -> bool:
@@ -290,20 +368,11 @@ def _summarise_path(path: Path, cache_dir: Path | None) -> tuple[bytes, str | No
 
 
 def _summarise_all(paths: list[Path], cache_dir: Path | None) -> list[tuple[bytes, str | None]]:
-    """Summarise files, in worker processes when there is enough to share between cores.
-
-    Forked workers, so nothing is imported or executed again (a frozen binary has no
-    script to re-run); a platform without fork summarises in this process.
-    """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_all_start_methods, get_context
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    big = sum(p.stat().st_size for p in paths) >= PARALLEL_BYTES
-    if len(paths) < 2 or cpus < 2 or not big or "fork" not in get_all_start_methods():
+    """Summarise files, in worker processes when there is enough to share between cores."""
+    workers = _workers(sum(p.stat().st_size for p in paths), PARALLEL_BYTES, len(paths))
+    if workers < 2:
         return [_summarise_path(p, cache_dir) for p in paths]
-    with ProcessPoolExecutor(max_workers=min(cpus, len(paths)),
-                             mp_context=get_context("fork")) as pool:
+    with _pool(workers) as pool:
         return list(pool.map(_summarise_path, paths, [cache_dir] * len(paths)))
 
 

@@ -178,6 +178,28 @@ class Partial:
     first_time: str | None = None
     last_time: str | None = None
 
+    def merge(self, other: Partial) -> None:
+        """Add what another pass found (over other lines), as if this pass had read them."""
+        for key, theirs in other.buckets.items():
+            mine = self.buckets.get(key)
+            if mine is None:
+                self.buckets[key] = theirs
+                continue
+            for i in range(9):
+                mine[i] += theirs[i]
+            mine[9] = max(mine[9], theirs[9])
+            mine[10] = [a + b for a, b in zip(mine[10], theirs[10], strict=True)]
+            for guard, count in theirs[11].items():
+                mine[11][guard] = mine[11].get(guard, 0) + count
+        self.records += other.records
+        self.other_events += other.other_events
+        self.unreadable += other.unreadable
+        self.odd += other.odd
+        times = [t for t in (self.first_time, other.first_time) if t is not None]
+        self.first_time = min(times, default=None)
+        times = [t for t in (self.last_time, other.last_time) if t is not None]
+        self.last_time = max(times, default=None)
+
     def rows(self) -> tuple[list[Dims], list[Row]]:
         """The buckets as rows over a table of distinct dimension tuples."""
         index: dict[Dims, int] = {}

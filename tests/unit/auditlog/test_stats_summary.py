@@ -8,6 +8,7 @@ the gateway writes; volume tests use the same writer.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from pathlib import Path
 
@@ -150,3 +151,21 @@ def test_a_summary_round_trips_through_its_cache(tmp_path: Path) -> None:
     assert sum(r.findings["pii"] for r in again.totals) == 20
     other = stats_cache.CacheKey(key.path, key.size + 1, key.mtime_ns, key.last_line_sha256)
     assert stats_cache.read_cache(cache, other) is None
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 7, 50])
+def test_ranges_for_workers_cover_every_line_once(tmp_path: Path, parts: int) -> None:
+    rng = random.Random(parts)
+    body = [b"x" * rng.choice([0, 1, 5, 80, 70_000]) for _ in range(40)]
+    path = tmp_path / "f"
+    path.write_bytes(b"\n".join(body) + b"\npartial")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        starts = stats_cache._line_starts(fd, size, parts)
+        assert starts == sorted(starts) and starts[0] == 0
+        got = [line for start, end in zip(starts, [*starts[1:], size], strict=True)
+               for line in stats_cache.lines_in(fd, start, end)]
+    finally:
+        os.close(fd)
+    assert got == [*body, b"partial"]

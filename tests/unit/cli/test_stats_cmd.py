@@ -474,6 +474,22 @@ def test_files_summarised_in_worker_processes_give_the_same_numbers(
     assert stats(home)["rows"] == serial["rows"]
 
 
+def test_the_active_file_split_between_workers_gives_the_same_numbers(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = ChainWriter(home / "requests.jsonl")
+    active = writer.write(home / "requests.jsonl", [
+        (request(f"app-{i % 7}", latency_ms=i, findings=[{"guard": "pii", "count": 1}]),
+         T0 + i * 10) for i in range(300)])
+    with active.open("ab") as handle:
+        handle.write(b"garbage\n{\"data\": {}, \"event\": \"llm.request\", \"ti")
+    serial = stats(home, "--since", "2025-06-01T10:05:00Z")
+    monkeypatch.setattr(stats_cache, "ACTIVE_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2}, raising=False)
+    parallel = stats(home, "--since", "2025-06-01T10:05:00Z")
+    assert parallel == serial
+    assert serial["records"] == 270 and serial["unreadable_lines"] == 2
+
+
 def test_an_unwritable_cache_only_warns(home: Path) -> None:
     _month(home)
     (home / "stats-cache").write_text("a file where the cache directory should be")
