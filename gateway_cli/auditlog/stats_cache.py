@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
 # Bump when the summary's meaning changes, so older caches are recomputed, not misread.
-VERSION: Final = 1
+VERSION: Final = 2
 _CHUNK = 65536
 _LAST_LINE_LIMIT = 2 << 20
 # Below this much to read, starting worker processes costs more than it saves.

@@ -71,6 +71,7 @@ class _Data(msgspec.Struct, gc=False):
     cost: Dollars | None = None
     latency_ms: Millis | None = None
     findings: list[_Finding] | None = None
+    dropped: Tokens | None = None
 
 
 class _Line(msgspec.Struct, gc=False):
@@ -85,7 +86,7 @@ _STRINGS = ("principal", "principal_kind", "team", "model", "provider", "deploym
 _NUMBERS: Final[dict[str, tuple[float, bool]]] = {
     "status": (999, True), "input_tokens": (_MAX_TOKENS, True),
     "output_tokens": (_MAX_TOKENS, True), "cost": (_MAX_COST, False),
-    "latency_ms": (_MAX_MS, False)}
+    "latency_ms": (_MAX_MS, False), "dropped": (_MAX_TOKENS, True)}
 
 
 class Row(msgspec.Struct, array_like=True):
@@ -105,6 +106,7 @@ class Row(msgspec.Struct, array_like=True):
     latency_max: float = 0.0
     histogram: list[int] = msgspec.field(default_factory=lambda: [0] * BUCKETS)
     findings: dict[str, int] = msgspec.field(default_factory=dict)
+    dropped: int = 0  # records the writer dropped (queue full) before these, by their count
 
 
 @dataclass
@@ -123,6 +125,7 @@ class Tally:
     latency_max: float = 0.0
     histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     findings: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0
 
     def add(self, row: Row | Tally) -> None:
         self.requests += row.requests
@@ -138,12 +141,13 @@ class Tally:
         self.histogram = [a + b for a, b in zip(self.histogram, row.histogram, strict=True)]
         for guard, count in row.findings.items():
             self.findings[guard] = self.findings.get(guard, 0) + count
+        self.dropped += row.dropped
 
     def row(self, hour: str, dim: int) -> Row:
         return Row(hour, dim, self.requests, self.errors, self.blocked, self.input_tokens,
                    self.output_tokens, self.cost, self.cost_records, self.latency_sum,
                    self.latency_records, self.latency_max, list(self.histogram),
-                   dict(self.findings))
+                   dict(self.findings), self.dropped)
 
     def percentile(self, p: float) -> float | None:
         """An estimate from the histogram: linear within the bucket, never above the max."""
@@ -191,6 +195,7 @@ class Partial:
             mine[10] = [a + b for a, b in zip(mine[10], theirs[10], strict=True)]
             for guard, count in theirs[11].items():
                 mine[11][guard] = mine[11].get(guard, 0) + count
+            mine[12] += theirs[12]
         self.records += other.records
         self.other_events += other.other_events
         self.unreadable += other.unreadable
@@ -307,7 +312,7 @@ def scan(lines: Iterable[bytes], *, since: str | None = None, until: str | None 
         key = (t[:13] if hourly else "", (principal, d.team, d.model, d.provider, d.deployment))
         acc = buckets.get(key)
         if acc is None:
-            acc = buckets[key] = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0.0, [0] * BUCKETS, {}]
+            acc = buckets[key] = [0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0.0, [0] * BUCKETS, {}, 0]
         acc[0] += 1
         status = d.status
         if status is not None and status >= 400:
@@ -333,6 +338,8 @@ def scan(lines: Iterable[bytes], *, since: str | None = None, until: str | None 
             found = acc[11]
             for f in d.findings:
                 found[f.guard] = found.get(f.guard, 0) + f.count
+        if d.dropped:
+            acc[12] += d.dropped
         out.records += 1
     out.first_time, out.last_time = first, last
     return out

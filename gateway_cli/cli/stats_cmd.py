@@ -75,13 +75,17 @@ def stats(by: str, since: str | None, until: str | None, bar: str, fmt: str, no_
     which providers and models.
 
     Stats does not check the log's chain or signatures; `gateway log verify`
-    does. Lines that are not records are skipped and counted.
+    does. Lines that are not records are skipped and counted. P50 and P95
+    are estimated from a latency histogram with fixed buckets.
 
     Rotated files (requests-<seq>.jsonl) never change, so each is summarised
     once per UTC hour into <home>/stats-cache/ and later runs read only the
     summaries and the active file. So --since/--until are exact for the
     active file and whole UTC hours for rotated files: an hour is counted
     when any part of it lies in the window (exact for windows on the hour).
+    The summaries are a convenience in the 0700 home: one is used while it
+    matches its file's size, mtime and last line, else recomputed;
+    --no-cache reads every file.
     """
     from gateway_cli.auditlog.files import request_log_path
     from gateway_cli.auditlog.stats_cache import collect, hour_window
@@ -137,6 +141,10 @@ def stats(by: str, since: str | None, until: str | None, bar: str, fmt: str, no_
         low, high = hour_window(start, end)
         click.echo(f"gateway: rotated files are counted by whole UTC hours, here from "
                    f"{low or 'the start'} to {high or 'the end'}", err=True)
+    if total.dropped:
+        click.echo(f"gateway: the log's writer dropped {total.dropped} request records "
+                   "(its queue was full, [audit] on_full = \"drop\"): these counts are low",
+                   err=True)
     if usage.unreadable:
         click.echo(f"gateway: {usage.unreadable} unreadable lines skipped; run "
                    "`gateway log verify`", err=True)
@@ -181,7 +189,7 @@ def _numbers(t: Tally) -> dict[str, Any]:
         "latency_ms": {"p50": _rounded(t.percentile(50)), "p95": _rounded(t.percentile(95)),
                        "mean": _rounded(t.latency_mean),
                        "max": _rounded(t.latency_max) if t.latency_records else None},
-        "findings": dict(sorted(t.findings.items())),
+        "findings": dict(sorted(t.findings.items())), "dropped": t.dropped,
     }
 
 

@@ -169,6 +169,14 @@ def test_cost_is_a_dash_when_no_price_is_known(home: Path) -> None:
     assert " - " in line
 
 
+def test_records_dropped_by_the_writer_are_reported(home: Path) -> None:
+    log(home, (request(), T0), (request(dropped=7), T0 + 1), (request(dropped=2), T0 + 2))
+    result = run(home)
+    assert "dropped 9 request records" in result.stderr
+    assert stats(home)["total"]["dropped"] == 9
+    assert "dropped" not in run(home, "--until", "2025-06-01T10:00:00.500Z").stderr
+
+
 def test_mcp_calls_count_and_other_events_are_ignored(home: Path) -> None:
     path = log(home, (request(), T0))
     append(path, "mcp.call", request(model="search", deployment="tools-server",
@@ -263,11 +271,11 @@ def test_json_schema_is_stable(home: Path) -> None:
                             "odd_records", "other_events", "files", "rows", "total",
                             "key_usage"]
     numbers = ["requests", "errors", "blocked", "input_tokens", "output_tokens", "cost",
-               "cost_records", "latency_ms", "findings"]
+               "cost_records", "latency_ms", "findings", "dropped"]
     for row in report["rows"]:
         assert list(row) == ["name", *numbers]
         assert list(row["latency_ms"]) == ["p50", "p95", "mean", "max"]
-        assert all(isinstance(row[k], int) for k in numbers[:5])
+        assert all(isinstance(row[k], int) for k in [*numbers[:5], "dropped"])
         assert all(isinstance(k, str) and isinstance(v, int)
                    for k, v in row["findings"].items())
     assert list(report["total"]) == numbers
