@@ -58,6 +58,13 @@ class NoLogError(GatewayError):
 
 
 class CacheKey(msgspec.Struct, frozen=True):
+    """What a summary was computed from; it is used only while all of it still matches.
+
+    Size and mtime catch the usual changes cheaply; the last line's hash catches a
+    file replaced by one of the same size within the mtime's resolution. The
+    histogram's bounds are part of it so that new bounds recompute the summaries.
+    """
+
     path: str
     size: int
     mtime_ns: int
@@ -66,6 +73,9 @@ class CacheKey(msgspec.Struct, frozen=True):
 
 
 class FileSummary(msgspec.Struct):
+    """A rotated file's cache: per-hour rows and, for the usual query that takes the
+    whole file, their totals per dimension tuple, so most runs never decode the hours."""
+
     version: int
     key: CacheKey
     records: int
