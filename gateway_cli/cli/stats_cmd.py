@@ -213,7 +213,7 @@ def _ms(value: float | None) -> str:
 
 
 def findings_text(findings: dict[str, int]) -> str:
-    return ", ".join(f"{clean(g, 16)} {n}"
+    return ", ".join(f"{clean(g, 16)} {n:,}"
                      for g, n in sorted(findings.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
