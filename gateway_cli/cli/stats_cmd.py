@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from gateway_cli.auditlog.summary import DIMENSIONS, Dims, Tally
 from gateway_cli.cli.shared import config_option, home_option
+
+if TYPE_CHECKING:
+    from gateway_cli.auditlog.summary import Dims, Tally
+
+# summary.DIMENSIONS, spelled out so that `gateway --help` does not import the summary.
+DIMENSIONS = ("key", "team", "model", "provider", "deployment")
 
 _DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -30,6 +33,8 @@ _NAME_WIDTH = 32
 def parse_moment(text: str, now: float, option: str) -> str:
     """`24h`, `7d`, `90m`, `2w` ago, or an ISO date or time (UTC unless it says otherwise),
     as a record time string, which compares in time order."""
+    from datetime import UTC, datetime
+
     match = _DURATION.match(text.strip())
     if match:
         stamp = now - int(match.group(1)) * _UNIT[match.group(2)]
@@ -87,8 +92,11 @@ def stats(by: str, since: str | None, until: str | None, bar: str, fmt: str, no_
     matches its file's size, mtime and last line, else recomputed;
     --no-cache reads every file.
     """
+    import shutil
+
     from gateway_cli.auditlog.files import request_log_path
     from gateway_cli.auditlog.stats_cache import collect, hour_window
+    from gateway_cli.auditlog.summary import Tally
     from gateway_cli.config import load_config
     from gateway_cli.keys.home import gateway_home
 

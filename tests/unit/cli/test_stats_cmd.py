@@ -623,5 +623,12 @@ def test_help_says_stats_does_not_verify(home: Path) -> None:
     assert "whole UTC hours" in text
 
 
+def test_the_command_names_the_summary_dimensions() -> None:
+    from gateway_cli.auditlog import summary
+    from gateway_cli.cli import stats_cmd
+
+    assert stats_cmd.DIMENSIONS == summary.DIMENSIONS
+
+
 def test_stamp_helper_matches_the_chain() -> None:
     assert stamp(T0) == "2025-06-01T10:00:00.000Z"
