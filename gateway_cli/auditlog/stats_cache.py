@@ -223,11 +223,9 @@ def collect(active: Path, cache_dir: Path | None, *, since: str | None = None,
     file exactly. `since`/`until` are record time strings; `cache_dir` None: no cache."""
     usage = Usage()
     try:
-        active_handle: BinaryIO | None = active.open("rb")
+        active_handle: BinaryIO | None = open_log(active)
     except FileNotFoundError:
         active_handle = None
-    except OSError as err:
-        raise GatewayError(f"cannot read the request log {active} ({err.strerror})") from None
     try:
         # Listed after the active file is open: a file rotated in between is the one
         # already open, recognised by its inode, and read once.
@@ -352,12 +350,28 @@ def _from_cache(path: Path, cache_dir: Path | None, since: str | None,
     return None if summary is None or rows is None else (summary, rows)
 
 
+def open_log(path: Path) -> BinaryIO:
+    """A log file opened for reading, never through a symbolic link, never a non-file:
+    what a link points at is not the gateway's log. FileNotFoundError passes through."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        why = "it is a symbolic link" if path.is_symlink() else err.strerror
+        raise GatewayError(f"cannot read the request log {path} ({why})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise GatewayError(f"the request log {path} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def _open_rotated(path: Path) -> BinaryIO:
     try:
-        return path.open("rb")
-    except OSError as err:
-        raise GatewayError(f"cannot read the rotated request log {path} "
-                           f"({err.strerror})") from None
+        return open_log(path)
+    except FileNotFoundError:
+        raise GatewayError(f"the rotated request log {path} disappeared while being "
+                           "read") from None
 
 
 def _summarise_path(path: Path, cache_dir: Path | None) -> tuple[bytes, str | None]:

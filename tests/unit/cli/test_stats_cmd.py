@@ -603,6 +603,17 @@ def test_an_empty_log(home: Path) -> None:
     assert report["records"] == 0 and report["rows"] == []
 
 
+def test_a_log_that_is_a_link_or_not_a_file_is_refused(home: Path, tmp_path: Path) -> None:
+    elsewhere = log(tmp_path, (request(), T0))
+    (home / "requests.jsonl").symlink_to(elsewhere)
+    result = run(home)
+    assert result.exit_code == 1 and "it is a symbolic link" in result.stderr
+    (home / "requests.jsonl").unlink()
+    (home / "requests.jsonl").mkdir()
+    result = run(home)
+    assert result.exit_code == 1 and "is not a regular file" in result.stderr
+
+
 def test_a_missing_log_is_a_clear_error(home: Path, tmp_path: Path) -> None:
     result = run(home)
     assert result.exit_code == 1
