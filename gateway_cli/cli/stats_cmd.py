@@ -268,15 +268,15 @@ def table(by: str, ordered: list[tuple[str | None, Tally]], total: Tally, bar: s
 
 def key_table(key_use: list[tuple[Use, int]]) -> list[str]:
     """Which key uses which provider and model, the key and provider said once each.
-    A request no provider answered (blocked, refused, failed) shows as "(not sent)"."""
+    The provider is "-" when the record names none: no deployment answered (blocked,
+    refused, failed) or the one that did has no provider (the mock)."""
     rows = [["KEY", "PROVIDER", "MODEL", "REQUESTS"]]
     last_key: object = object()
     last_provider: object = object()
     for (key, provider, model), count in key_use:
         show_key = key != last_key
         show_provider = show_key or provider != last_provider
-        shown = "(not sent)" if provider is None else clean(provider)
-        rows.append([clean(key) if show_key else "", shown if show_provider else "",
+        rows.append([clean(key) if show_key else "", clean(provider) if show_provider else "",
                      clean(model), f"{count:,}"])
         last_key, last_provider = key, provider
     widths = [max(len(r[i]) for r in rows) for i in range(4)]

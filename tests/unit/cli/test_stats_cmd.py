@@ -147,9 +147,10 @@ def test_key_usage_lists_providers_and_models_per_key(home: Path) -> None:
         {"key": "app-a", "provider": "openai", "model": "gpt-4o", "requests": 1},
         {"key": "app-b", "provider": "openai", "model": "gpt-4o", "requests": 1},
     ]
-    text = run(home).stdout
-    assert "(not sent)" in text
-    assert "KEY" in text and "PROVIDER" in text
+    text = run(home).stdout.split("\n\n")[1]
+    assert text.splitlines()[0].split() == ["KEY", "PROVIDER", "MODEL", "REQUESTS"]
+    assert text.splitlines()[1].split() == ["app-c", "openai", "gpt-4o", "2"]
+    assert text.splitlines()[2].split() == ["-", "gpt-4o", "1"]  # the key said once
 
 
 def test_latency_percentiles_are_estimates_within_a_bucket(home: Path) -> None:
