@@ -70,6 +70,7 @@ def _register() -> None:
     from gateway_cli.cli.sbom_cmd import sbom
     from gateway_cli.cli.scan_cmd import import_keys, scan
     from gateway_cli.cli.serve_cmd import serve
+    from gateway_cli.cli.stats_cmd import stats
     from gateway_cli.cli.verify_cmd import verify
 
     cli.add_command(serve)
@@ -88,6 +89,7 @@ def _register() -> None:
     cli.add_command(run)
     cli.add_command(scan)
     cli.add_command(import_keys)
+    cli.add_command(stats)
 
 
 _register()
