@@ -12,19 +12,16 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from gateway_cli.cli.moments import record_time
 from gateway_cli.cli.shared import F, home_option, open_cli_store, store_options
 from gateway_cli.errors import GatewayError
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -123,32 +120,11 @@ def tail(count: int, follow: bool, as_json: bool, config_path: Path | None,
     reading.follow(path, fd, end, emit, stop=lambda: False)
 
 
-def parse_moment(text: str, now: float) -> float:
-    """`24h`, `7d`, `90m` ago, or an ISO date/time (UTC unless it says otherwise)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return now - int(match.group(1)) * _UNIT[match.group(2)]
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected a time ago like 24h, 7d, 90m or an "
-                                 "ISO date or time such as 2025-06-01 or "
-                                 "2025-06-01T12:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """The bound as the log writes times, so records compare as strings."""
-    from gateway_cli.auditlog.chain import timestamp
-
     if value is None:
         return None
-    try:
-        return timestamp(parse_moment(value, time.time()))
-    except (ValueError, OverflowError, OSError):
-        raise click.BadParameter(f"{value!r} is out of range") from None
+    return record_time(value, time.time())
 
 
 def csv_cell(value: object) -> str:

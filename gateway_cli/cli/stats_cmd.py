@@ -9,13 +9,13 @@ team, model, provider or deployment.
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from gateway_cli.cli.moments import record_time
 from gateway_cli.cli.shared import config_option, home_option
 
 if TYPE_CHECKING:
@@ -24,36 +24,8 @@ if TYPE_CHECKING:
 # summary.DIMENSIONS, spelled out so that `gateway --help` does not import the summary.
 DIMENSIONS = ("key", "team", "model", "provider", "deployment")
 
-_DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
-_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 _NAME_WIDTH = 32
-
-
-def parse_moment(text: str, now: float, option: str) -> str:
-    """`24h`, `7d`, `90m`, `2w` ago, or an ISO date or time (UTC unless it says otherwise),
-    as a record time string, which compares in time order."""
-    from datetime import UTC, datetime
-
-    match = _DURATION.match(text.strip())
-    if match:
-        stamp = now - int(match.group(1)) * _UNIT[match.group(2)]
-        try:
-            moment = datetime.fromtimestamp(stamp, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise click.BadParameter(f"{text} before now is out of range",
-                                     param_hint=option) from None
-    else:
-        try:
-            moment = datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise click.BadParameter("expected a duration before now such as 24h, 7d, 90m, "
-                                     "2w, or an ISO date or time such as 2025-06-01 or "
-                                     "2025-06-01T12:00Z", param_hint=option) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @click.command()
@@ -101,8 +73,8 @@ def stats(by: str, since: str | None, until: str | None, bar: str, fmt: str, no_
     from gateway_cli.keys.home import gateway_home
 
     now = time.time()
-    start = None if since is None else parse_moment(since, now, "--since")
-    end = None if until is None else parse_moment(until, now, "--until")
+    start = None if since is None else record_time(since, now, "--since")
+    end = None if until is None else record_time(until, now, "--until")
     if start is not None and end is not None and start >= end:
         raise click.BadParameter(f"{start} is not before --until {end}", param_hint="--since")
     config = load_config(config_path)
