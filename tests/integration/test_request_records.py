@@ -160,3 +160,23 @@ def test_a_stream_without_usage_asked_still_counts_tokens(setup: Setup) -> None:
     assert '"usage"' not in text  # the client did not ask: its chunks are as they were
     data = setup.record(request_id)
     assert data["stream"] == "complete" and (data["input_tokens"] or 0) > 0
+
+
+def test_stats_reads_what_the_gateway_wrote(setup: Setup) -> None:
+    """Runs last in this module: the records of the tests above, through `gateway stats`."""
+    setup.sdk().chat.completions.create(model="pair", messages=MESSAGES)
+    time.sleep(0.3)  # one flush of the writer
+    result = setup.home.run("stats", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    rows = {row["name"]: row for row in stats["rows"]}
+    alice = rows["alice"]
+    assert alice["requests"] >= 6 and alice["blocked"] >= 2  # a block, a withheld stream
+    assert alice["cost"] is not None and alice["cost"] > 0
+    assert alice["findings"].get("injection", 0) >= 1
+    assert rows["slowpoke"]["errors"] >= 1
+    used = {(u["key"], u["provider"], u["model"]) for u in stats["key_usage"]}
+    assert ("alice", "b", "pair") in used and ("alice", "an", "claude") in used
+    by_deployment = setup.home.run("stats", "--by", "deployment", "--format", "json")
+    names = {row["name"] for row in json.loads(by_deployment.stdout)["rows"]}
+    assert {"a/gpt-4o", "b/gpt-4o", "an/claude-sonnet-4-5"} <= names
