@@ -13,6 +13,10 @@
     server/relay.py              drives the attempts and delivers the answer (IO)
     server/stream_relay.py       a streamed answer, translated, restored and judged as it flows
     server/proxy.py              the ASGI edge that runs these stages for each API operation
+    server/observer.py           when it ends: access log line, metrics, the audit record
+
+Each stage notes what it decided in the request's Trace (request/trace.py):
+names, codes, counts and timings, never text.
 
 The stages here are pure where they can be: they take the call and return a
 decision or raise `HttpError`; reading the socket, sleeping and sending stay

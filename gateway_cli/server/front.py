@@ -45,6 +45,9 @@ LITESTAR_PATHS = frozenset({"/health", "/v1/models"})
 # Operators' paths, answered here: open to loopback callers and admin keys (readiness's
 # yes/no to anyone, for load balancers).
 OPS_PATHS = frozenset({"/metrics", "/health/ready"})
+# The method as logged and recorded: any other token a client sends is "OTHER", so the
+# log never holds a string a client made up (it could be anything, a credential too).
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 # A request that came through a proxy on this machine shows a loopback address; one of
 # these headers says so, and such a caller is not trusted as local.
 _FORWARDED = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
@@ -167,8 +170,9 @@ class Front:
         exact = gate.exact_path(path, scope.get("raw_path"), self.known)
         client = scope.get("client")
         address = client[0] if client else "-"
-        trace = Trace(new_request_id(), str(scope.get("method", "-")), path if exact else "other",
-                      address)
+        method = scope.get("method", "-")
+        trace = Trace(new_request_id(), method if method in _METHODS else "OTHER",
+                      path if exact else "other", address)
         scope[TRACE] = trace  # type: ignore[literal-required]
         try:
             await self._serve(scope, receive, _traced(send, trace), trace, path, exact,

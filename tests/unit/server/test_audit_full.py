@@ -25,9 +25,10 @@ def _front(tmp_path: Path, on_full: str) -> tuple[Any, AuditWriter]:
     return create_app(runtime=runtime), writer
 
 
-def _post(front: Any) -> tuple[int, bytes]:
-    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
-             "raw_path": b"/v1/chat/completions", "query_string": b"",
+def _post(front: Any, method: str = "POST",
+          path: str = "/v1/chat/completions") -> tuple[int, bytes]:
+    scope = {"type": "http", "method": method, "path": path,
+             "raw_path": path.encode(), "query_string": b"",
              "headers": [(b"host", b"127.0.0.1:4000"), (b"content-type", b"application/json"),
                          (b"content-length", str(len(BODY)).encode())],
              "client": ("127.0.0.1", 5000), "http_version": "1.1", "scheme": "http",
@@ -82,3 +83,17 @@ def test_block_bounds_the_records_of_refused_requests(tmp_path: Path) -> None:
     statuses = [_post(front)[0] for _ in range(40)]
     assert statuses.count(200) == 16 and statuses.count(503) == 24
     assert writer.depth == 32 and writer.dropped == 8  # twice the queue, then counted
+
+
+def test_a_made_up_method_or_path_is_not_recorded_as_sent(tmp_path: Path) -> None:
+    secret = "GHP_" + "ZQ8MR2VX7KLP4NW9TY3HB6JC1FD5GS0AE2UI"
+    front, writer = _front(tmp_path, "block")
+    assert _post(front, method=secret)[0] == 405
+    assert _post(front, path=f"/v1/{secret}")[0] == 404
+    writer.start()
+    assert writer.close() is True
+    text = (tmp_path / "requests.jsonl").read_text()
+    assert secret not in text
+    data = [json.loads(line)["data"] for line in text.splitlines()]
+    assert [(d["method"], d["path"]) for d in data] == [
+        ("OTHER", "/v1/chat/completions"), ("POST", "other")]
