@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.errors import StartupError
+from gateway_cli.observe import access_log
 from gateway_cli.observe.log_format import formatter
 from gateway_cli.server import startup_check
 from gateway_cli.server.startup_check import Mode
@@ -83,6 +84,7 @@ def _raise_file_limit(connections: int) -> None:
 def _configure_logging(level: str, kind: Literal["text", "json"] = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(kind))
+    access_log.write_to(handler, kind)
     root = logging.getLogger("gateway")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -95,3 +95,47 @@ def test_untrusted_data_is_scanned_for_secrets() -> None:
         encode_batch(EMPTY, [("e", {"note": token}, NOW)], KEY)
     assert token not in str(caught.value)
     encode_batch(EMPTY, [("e", {"note": token}, NOW)], KEY, trusted=True)  # caller's word
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.randrange(7 if depth < 2 else 5)
+    if kind == 0:
+        return rng.uniform(-1, 1) * 10.0 ** rng.randint(-30, 30)
+    if kind == 1:
+        return round(rng.uniform(0, 0.01), rng.randint(1, 10))
+    if kind == 2:
+        return rng.randint(-(2**70), 2**70)
+    if kind == 3:
+        return "".join(chr(rng.choice([rng.randrange(0x80), rng.randrange(0x80, 0x3000)]))
+                       for _ in range(rng.randrange(12)))
+    if kind == 4:
+        return rng.choice([None, True, False, "0.00001", "3e5", 0.0, -0.0, 1e16, 1e-4])
+    if kind == 5:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {f"k{rng.randrange(50)}": _random_value(rng, depth + 1)
+            for _ in range(rng.randrange(4))}
+
+
+def test_the_trusted_fast_encoding_is_json_canonical_form() -> None:
+    """msgspec encodes trusted data; every line must equal the json-encoded one."""
+    rng = random.Random(11)
+    for _ in range(300):
+        records = [("llm.request", {f"f{i}": _random_value(rng) for i in range(8)}, NOW)
+                   for _ in range(10)]
+        fast, _ = encode_batch(EMPTY, records, KEY, trusted=True)
+        assert fast == b"".join(_append_lines(records))
+
+
+def _append_lines(records: list[tuple[str, dict[str, object], float]]) -> list[bytes]:
+    from gateway_cli.auditlog import chain
+
+    out: list[bytes] = []
+    prev, seq = chain.GENESIS, 0
+    for event, data, when in records:
+        record: dict[str, object] = {"seq": seq, "time": chain.timestamp(when), "event": event,
+                                     "data": data, "prev": prev, "kid": KEY.kid, "mac": None}
+        record["mac"] = chain._mac(KEY.key, record)
+        line = chain._canonical(record) + b"\n"
+        out.append(line)
+        prev, seq = chain.hashlib.sha256(line).hexdigest(), seq + 1
+    return out

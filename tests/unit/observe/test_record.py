@@ -109,3 +109,40 @@ def test_access_line_text_and_json() -> None:
     assert parsed["status"] == 200 and parsed["model"] == "gpt-4o"
     assert parsed["principal"] == "alice" and parsed["request_id"] == "ab" * 12
     assert parsed["level"] == "info" and parsed["time"].endswith("Z")
+
+
+@pytest.mark.parametrize("kind", ["text", "json"])
+def test_the_direct_access_line_is_the_formatters_line(kind: str) -> None:
+    """`gateway serve` writes access lines to its handler's stream directly; they must read
+    exactly as the logging formatter would write them (the time aside)."""
+    import io
+    import re
+
+    from gateway_cli.observe.log_format import formatter
+
+    trace = _trace(deployment="openai/gpt-4o")
+    trace.ended = trace.started + 0.005
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(kind))  # type: ignore[arg-type]
+    access_log.log.setLevel(logging.INFO)
+    try:
+        access_log.write_to(None)
+        access_log.log.addHandler(handler)
+        access_log.emit(trace, KNOWN)
+        access_log.log.removeHandler(handler)
+        access_log.write_to(handler, kind)  # type: ignore[arg-type]
+        access_log.emit(trace, KNOWN)
+    finally:
+        access_log.write_to(None)
+        access_log.log.removeHandler(handler)
+        access_log.log.setLevel(logging.NOTSET)
+    by_logging, direct = stream.getvalue().splitlines()
+    if kind == "json":
+        a, b = json.loads(by_logging), json.loads(direct)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", b["time"])
+        assert {**a, "time": ""} == {**b, "time": ""}
+    else:
+        stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+        assert re.match(stamp, direct) and re.match(stamp, by_logging)
+        assert direct[24:] == by_logging[24:]
