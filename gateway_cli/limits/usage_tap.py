@@ -79,15 +79,18 @@ class UsageTap:
         """The bytes to pass on: `chunk` itself unless stripping held or removed some."""
         # Only the new bytes (and the three before them, for an end cut in two) are searched:
         # an upstream trickling one long event must not cost a rescan per piece.
-        start = max(0, len(self._tail) - 3)
-        self._tail += chunk
-        cut = _boundary(self._tail, start)
-        complete = bytes(self._tail[:cut])
-        del self._tail[:cut]
-        if len(self._tail) > _MAX_TAIL:
-            if self._strip:  # nothing to hold back for: pass it on as it is
-                complete += self._tail
-            self._tail.clear()
+        if not self._tail and chunk.endswith(b"\n\n"):
+            complete = chunk  # whole events, as providers send them: nothing to hold
+        else:
+            start = max(0, len(self._tail) - 3)
+            self._tail += chunk
+            cut = _boundary(self._tail, start)
+            complete = bytes(self._tail[:cut])
+            del self._tail[:cut]
+            if len(self._tail) > _MAX_TAIL:
+                if self._strip:  # nothing to hold back for: pass it on as it is
+                    complete += self._tail
+                self._tail.clear()
         if self._strip:
             # OpenAI adds `"usage":null` to every chunk of a stream that asked for usage;
             # a client that did not ask gets its chunks as they would have been. (Inside a
