@@ -81,4 +81,6 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
     metrics = GatewayMetrics(runtime) if runtime.config.server.metrics else None
-    return Front(app, handlers, runtime, listen_host, Observer(runtime, metrics))
+    front = Front(app, handlers, runtime, listen_host, Observer(runtime, metrics))
+    front.pool = pool  # `gateway reload` opens pools for new providers in it
+    return front

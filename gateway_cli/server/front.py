@@ -35,6 +35,7 @@ from gateway_cli.server.auth import Denied
 from gateway_cli.server.observer import Observer
 from gateway_cli.server.proxy import AsgiHandler, new_request_id
 from gateway_cli.server.runtime import Runtime
+from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.front")
 _encode = msgspec.json.Encoder().encode
@@ -82,11 +83,9 @@ class Front:
         self.runtime = runtime
         server = runtime.config.server
         self.listen_host = listen_host or server.host
-        self.allowed_hosts = tuple(server.allowed_hosts)
-        self.allowed_origins = tuple(server.allowed_origins)
-        self.per_address = server.max_requests_per_address
         self.in_flight: dict[str, int] = {}
         self.observer = observer or Observer(runtime, None)
+        self.pool: UpstreamPool | None = None
 
     async def _refuse(self, scope: Scope, send: Send, denied: Denied) -> None:
         family: Family = "anthropic" if _wants_anthropic(scope) else "openai"
@@ -104,13 +103,14 @@ class Front:
                 host = value
             elif name == b"origin":
                 origin = value
-        if not gate.host_allowed(host, self.allowed_hosts, self.listen_host):
+        server = self.runtime.config.server  # read per request: `gateway reload` changes it
+        if not gate.host_allowed(host, server.allowed_hosts, self.listen_host):
             log.info("refused a request for host %r (not this machine's loopback nor in "
                      "server.allowed_hosts)", gate.host_name(host or b"")[:100])
             return Denied(403, "this gateway does not serve that host name; add it to "
                           "server.allowed_hosts in gateway.toml if it is this gateway's",
                           "host_not_allowed")
-        if not gate.origin_allowed(origin, self.allowed_origins):
+        if not gate.origin_allowed(origin, server.allowed_origins):
             return Denied(403, "requests from web pages are refused unless their origin is "
                           "in server.allowed_origins in gateway.toml", "origin_not_allowed")
         return None
@@ -204,11 +204,12 @@ class Front:
                 404, "no such endpoint on this gateway", "not_found"))
             return
         count = self.in_flight.get(address, 0)
-        if count >= self.per_address:
+        per_address = self.runtime.config.server.max_requests_per_address
+        if count >= per_address:
             trace.error = "too_many_requests"
             await self._refuse(scope, send, Denied(
                 429, f"too many requests in flight from one address (the limit is "
-                f"{self.per_address}, server.max_requests_per_address)",
+                f"{per_address}, server.max_requests_per_address)",
                 "too_many_requests", retry_after=1))
             return
         handler = self.routes.get(path)

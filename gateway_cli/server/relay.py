@@ -35,7 +35,7 @@ from gateway_cli.routing import strategies
 from gateway_cli.routing.failover import GiveUp, Planner, Settings, counts_against_health
 from gateway_cli.routing.table import Deployment, ModelRoute
 from gateway_cli.server import asgi_io
-from gateway_cli.server.runtime import Runtime
+from gateway_cli.server.runtime import Serving
 from gateway_cli.server.stream_relay import relay_stream
 from gateway_cli.translate.errors import TranslationError
 from gateway_cli.upstream.attempt import Failure, Full, Stream, http_attempt, mock_attempt
@@ -106,7 +106,7 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
                                 headers=headers)
 
 
-async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call: Call,
+async def execute(runtime: Serving, pool: UpstreamPool, route: ModelRoute, call: Call,
                   send: Send, admission: Admission | None = None) -> None:
     """Answer `call` from one of `route`'s deployments, or raise HttpError.
 
