@@ -25,11 +25,12 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import Message, Receive, Scope, Send
 
+from gateway_cli import __version__
 from gateway_cli.metrics.exposition import CONTENT_TYPE
 from gateway_cli.providers.adapt import client_error
 from gateway_cli.providers.operations import Family
 from gateway_cli.request.trace import TRACE, Trace
-from gateway_cli.routing.readiness import is_ready, readiness
+from gateway_cli.routing.readiness import is_ready, readiness, warnings
 from gateway_cli.server import asgi_io, gate
 from gateway_cli.server.auth import Denied
 from gateway_cli.server.observer import Observer
@@ -41,11 +42,10 @@ log = logging.getLogger("gateway.front")
 _encode = msgspec.json.Encoder().encode
 
 PRINCIPAL = "gateway.principal"
-PUBLIC = frozenset({"/health"})
-LITESTAR_PATHS = frozenset({"/health", "/v1/models"})
-# Operators' paths, answered here: open to loopback callers and admin keys (readiness's
-# yes/no to anyone, for load balancers).
-OPS_PATHS = frozenset({"/metrics", "/health/ready"})
+LITESTAR_PATHS = frozenset({"/v1/models"})
+# Operators' paths, answered here: /health and /health/ready to anyone (liveness and
+# readiness for load balancers), their detail and /metrics to loopback callers and admin keys.
+OPS_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
 # The method as logged and recorded: any other token a client sends is "OTHER", so the
 # log never holds a string a client made up (it could be anything, a credential too).
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -130,6 +130,14 @@ class Front:
         privileged = (principal is not None and principal.admin) or (
             gate.is_loopback_address(address)
             and not any(name in _FORWARDED for name, _ in scope["headers"]))
+        if path == "/health":
+            health: dict[str, object] = {"status": "ok", "version": __version__}
+            if privileged:
+                serving = self.runtime.serving
+                health["warnings"] = warnings(serving.models, serving.health, time.monotonic(),
+                                              time.time())
+            await asgi_io.send_response(send, 200, _encode(health))
+            return
         if path == "/health/ready":
             detail = readiness(self.runtime.models, self.runtime.health, time.monotonic())
             ready = is_ready(detail)
@@ -190,14 +198,13 @@ class Front:
         if exact and path in OPS_PATHS:
             await self._ops(scope, send, trace, path, address)
             return
-        if not (exact and path in PUBLIC):
-            verdict = self.runtime.auth.check(scope["headers"])
-            if isinstance(verdict, Denied):
-                trace.error = verdict.code
-                await self._refuse(scope, send, verdict)
-                return
-            scope[PRINCIPAL] = verdict  # type: ignore[literal-required]
-            trace.principal = verdict
+        verdict = self.runtime.auth.check(scope["headers"])
+        if isinstance(verdict, Denied):
+            trace.error = verdict.code
+            await self._refuse(scope, send, verdict)
+            return
+        scope[PRINCIPAL] = verdict  # type: ignore[literal-required]
+        trace.principal = verdict
         if not exact:
             trace.error = "not_found"
             await self._refuse(scope, send, Denied(
