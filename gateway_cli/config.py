@@ -27,6 +27,7 @@ Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+AliasName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:/@+\[\]*-]{1,200}$")]
 ProviderKind = Literal["openai", "anthropic", "azure", "openai-compatible"]
 Strategy = Literal["priority", "weighted", "least-latency", "least-inflight"]
 Mode = Literal["enforce", "observe"]  # observe: report what the policy would do, change nothing
@@ -70,9 +71,13 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
 
 
 class MockConfig(_Strict, frozen=True, forbid_unknown_fields=True):
-    """The built-in mock provider: always available, never leaves the process."""
+    """The built-in mock model `mock/echo`: never leaves the process.
 
-    enabled: bool = True
+    Unset, it is served only while no provider is configured (to try the gateway
+    out); a production gateway must not answer with an echo unless asked to.
+    """
+
+    enabled: bool | None = None
 
 
 class ProviderConfig(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -109,6 +114,9 @@ class ModelConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     name: Name
     deployments: Annotated[list[DeploymentConfig], msgspec.Meta(min_length=1)]
     strategy: Strategy = "priority"
+    # Other names clients may ask for; `*` matches any run of characters
+    # ("claude-*-4-5*"). Limits, policy rules and key scopes use `name`.
+    aliases: list[AliasName] = msgspec.field(default_factory=list)
 
 
 Action = Literal["block", "redact", "mask", "hash", "flag", "reroute"]
@@ -275,6 +283,12 @@ class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     models: list[ModelConfig] = msgspec.field(default_factory=list)
 
 
+def mock_enabled(config: Config) -> bool:
+    """Whether `mock/echo` is served: as `[mock] enabled` says, else only with no provider."""
+    enabled = config.mock.enabled
+    return enabled if enabled is not None else not config.providers
+
+
 def secret_references(config: Config) -> list[str]:
     """Every secret reference the config holds: provider keys and the limits store's password."""
     refs = [p.secret for p in config.providers if p.secret]
@@ -407,17 +421,33 @@ def _cross_check(config: Config) -> list[str]:
             elif any(c in value for c in "\r\n\0") or value != value.strip():
                 problems.append(f"{key}.headers.{header}: a header value may not hold line "
                                 "breaks, NUL or surrounding whitespace")
-    seen: set[str] = {"mock/echo"} if config.mock.enabled else set()
+    seen: set[str] = {"mock/echo"} if mock_enabled(config) else set()
     for i, m in enumerate(config.models):
         key = f"models[{i}]"
         if m.name in seen:
             problems.append(f"{key}.name = {m.name!r}: model names must be unique")
         seen.add(m.name)
+    taken = set(seen)  # names and aliases; rules and limits name models by `name` only
+    for i, m in enumerate(config.models):
+        key = f"models[{i}]"
+        for alias in m.aliases:
+            if alias.strip("*") == "":
+                problems.append(f"{key}.aliases: {alias!r} would match every model name")
+            elif alias in taken:
+                problems.append(f"{key}.aliases: {alias!r} is already a model name or alias")
+            taken.add(alias)
         for j, d in enumerate(m.deployments):
             if d.provider not in providers and d.provider != "mock":
                 known = ", ".join(sorted(providers)) or "none configured"
                 problems.append(f"{key}.deployments[{j}].provider = {d.provider!r}: no such "
                                 f"provider (known: {known})")
+    aliases = taken - seen
+    named = [(f"inspection.rules[{i}].models", name)
+             for i, rule in enumerate(config.inspection.rules) for name in rule.models]
+    named += [(f"limits.models[{i}].name", lim.name) for i, lim in enumerate(config.limits.models)]
+    problems += [f"{where}: {name!r} is an alias; name the model itself (aliases are "
+                 "resolved before rules and limits apply)" for where, name in named
+                 if name in aliases]
     problems += _inspection_checks(config, seen)
     problems += _limits_checks(config.limits, seen)
     return problems

@@ -65,6 +65,7 @@ def _register() -> None:
     from gateway_cli.cli.lock_cmd import lock
     from gateway_cli.cli.log_cmd import log_group
     from gateway_cli.cli.provenance_cmd import provenance
+    from gateway_cli.cli.reload_cmd import reload
     from gateway_cli.cli.rotate_cmd import rotate_keys
     from gateway_cli.cli.run_cmd import run
     from gateway_cli.cli.sbom_cmd import sbom
@@ -86,6 +87,7 @@ def _register() -> None:
     cli.add_command(log_group)
     cli.add_command(budgets)
     cli.add_command(rotate_keys)
+    cli.add_command(reload)
     cli.add_command(run)
     cli.add_command(scan)
     cli.add_command(import_keys)

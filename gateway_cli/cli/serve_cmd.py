@@ -74,5 +74,6 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     run(config, host=host or config.server.host, port=port or config.server.port,
         verify=cast(Mode, verify_mode), home=home,
         log_format=cast(Literal["text", "json"], log_format or config.server.log_format),
+        config_path=config_path.absolute() if config_path is not None else None,
         secrets_spec=None if secrets_spec == "auto" else secrets_spec,
         passphrase=passphrase_spec(passphrase_fd, passphrase_file))

@@ -20,8 +20,8 @@ RUN_DIR = "run"
 MAX_REPLY = 64 * 1024  # a gateway's answer is one short line
 WHAT = ("clients", "signing", "secrets")
 # Also accepted: "runs", the leases of `gateway run` tokens (renewed every few seconds,
-# so never part of a default reload).
-ACCEPTED = (*WHAT, "runs")
+# so never part of a default reload), and "config", gateway.toml (`gateway reload`).
+ACCEPTED = (*WHAT, "runs", "config")
 # How a gateway that serves the client-key table shared through Redis reports a "clients"
 # reload: it read that table, not clients.json (the CLI warns a change made without it).
 SHARED_CLIENTS = "clients from the shared table"

@@ -149,6 +149,14 @@ class Limiter:
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
 
+    def reconfigured(self, config: LimitsConfig) -> Limiter:
+        """The limits of a reloaded config over the same store: counts and spend so far go
+        on (the store keys them by party and window, not by the numbers)."""
+        limiter = Limiter(config, self.store, self._local)
+        limiter.store_failures = self.store_failures
+        limiter._degraded = self._degraded
+        return limiter
+
     def _price(self, dep: Deployment) -> prices.Price | None:
         found = self._by_deployment.get(dep.id) or prices.price_for(dep.model, self._by_model)
         if found is None and dep.model not in self._unpriced:

@@ -8,6 +8,7 @@ model's requests with 503 until one reopens). Pure: state and time passed in.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Literal
 
@@ -31,6 +32,27 @@ def readiness(models: Mapping[str, ModelRoute], health: Mapping[str, DeploymentH
     return {name: {dep.id: breaker_state(health[dep.id], now) if dep.id in health else "closed"
                    for dep in route.deployments}
             for name, route in models.items()}
+
+
+def warnings(models: Mapping[str, ModelRoute], health: Mapping[str, DeploymentHealth],
+             now: float, wall: float) -> list[str]:
+    """What an operator should know before it becomes an outage (for /health detail)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for route in models.values():
+        for dep in route.deployments:
+            provider = dep.provider
+            if provider is not None and provider.name not in seen:
+                seen.add(provider.name)
+                if provider.previous_used and wall < provider.previous_until:
+                    ends = time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                         time.gmtime(provider.previous_until))
+                    out.append(f"provider {provider.name!r} refuses its current key; the "
+                               f"previous one serves until {ends}")
+            state = health.get(dep.id)
+            if state is not None and breaker_state(state, now) == "open":
+                out.append(f"deployment {dep.id}: circuit breaker open")
+    return out
 
 
 def is_ready(detail: Mapping[str, Mapping[str, BreakerState]]) -> bool:

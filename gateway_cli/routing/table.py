@@ -32,6 +32,7 @@ class Provider:
     # After `rotate-keys --provider --grace`, the old secret still answers until then.
     previous: Secret | None = None
     previous_until: float = 0.0
+    previous_used: float = 0.0  # when the previous secret last served (the new one refused)
 
     def previous_secret(self) -> Secret | None:
         if self.previous is not None and time.time() < self.previous_until:

@@ -14,7 +14,6 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, asgi, get
 from litestar.exceptions import HTTPException, NotAuthorizedException
 
-from gateway_cli import __version__
 from gateway_cli.config import Config
 from gateway_cli.formats.errors import HttpError, openai_error
 from gateway_cli.observe.gateway_metrics import GatewayMetrics
@@ -52,10 +51,6 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
         if runtime.limiter is not None:
             await runtime.limiter.store.close()
 
-    @get("/health", sync_to_thread=False)
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
     @get("/v1/models", sync_to_thread=False)
     def list_models(request: Request[Any, Any, Any]) -> dict[str, Any]:
         try:
@@ -71,7 +66,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
     # (in-process tests); Front sends live traffic for these paths to them directly.
     routes = [asgi(path, copy_scope=False)(handler) for path, handler in handlers.items()]
     app = Litestar(
-        route_handlers=[health, list_models, *routes],
+        route_handlers=[list_models, *routes],
         exception_handlers={HTTPException: _http_exception},
         on_startup=[open_pool, open_limits],
         on_shutdown=[pool.close, close_limits],
@@ -81,4 +76,6 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
     metrics = GatewayMetrics(runtime) if runtime.config.server.metrics else None
-    return Front(app, handlers, runtime, listen_host, Observer(runtime, metrics))
+    front = Front(app, handlers, runtime, listen_host, Observer(runtime, metrics))
+    front.pool = pool  # `gateway reload` opens pools for new providers in it
+    return front

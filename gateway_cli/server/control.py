@@ -84,8 +84,8 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 answer = {"ok": True, "reloaded": await reload(tuple(what)),
                           "pid": os.getpid()}
     except GatewayError as err:  # a corrupt state file, an unusable store: say which
-        log.warning("reload refused, previous keys stay in force: %s", err)
-        answer = {"ok": False, "error": f"previous keys stay in force: {err}"}
+        log.warning("reload refused, what was in force stays in force: %s", err)
+        answer = {"ok": False, "error": f"what was in force stays in force: {err}"}
     except (ValueError, TimeoutError, RecursionError) as err:
         answer = {"ok": False, "error": f"bad control request ({type(err).__name__})"}
     except Exception:  # one failure must not stop the channel; no detail may leak a value

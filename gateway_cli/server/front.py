@@ -25,26 +25,27 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import Message, Receive, Scope, Send
 
+from gateway_cli import __version__
 from gateway_cli.metrics.exposition import CONTENT_TYPE
 from gateway_cli.providers.adapt import client_error
 from gateway_cli.providers.operations import Family
 from gateway_cli.request.trace import TRACE, Trace
-from gateway_cli.routing.readiness import is_ready, readiness
+from gateway_cli.routing.readiness import is_ready, readiness, warnings
 from gateway_cli.server import asgi_io, gate
 from gateway_cli.server.auth import Denied
 from gateway_cli.server.observer import Observer
 from gateway_cli.server.proxy import AsgiHandler, new_request_id
 from gateway_cli.server.runtime import Runtime
+from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.front")
 _encode = msgspec.json.Encoder().encode
 
 PRINCIPAL = "gateway.principal"
-PUBLIC = frozenset({"/health"})
-LITESTAR_PATHS = frozenset({"/health", "/v1/models"})
-# Operators' paths, answered here: open to loopback callers and admin keys (readiness's
-# yes/no to anyone, for load balancers).
-OPS_PATHS = frozenset({"/metrics", "/health/ready"})
+LITESTAR_PATHS = frozenset({"/v1/models"})
+# Operators' paths, answered here: /health and /health/ready to anyone (liveness and
+# readiness for load balancers), their detail and /metrics to loopback callers and admin keys.
+OPS_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
 # The method as logged and recorded: any other token a client sends is "OTHER", so the
 # log never holds a string a client made up (it could be anything, a credential too).
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -82,11 +83,9 @@ class Front:
         self.runtime = runtime
         server = runtime.config.server
         self.listen_host = listen_host or server.host
-        self.allowed_hosts = tuple(server.allowed_hosts)
-        self.allowed_origins = tuple(server.allowed_origins)
-        self.per_address = server.max_requests_per_address
         self.in_flight: dict[str, int] = {}
         self.observer = observer or Observer(runtime, None)
+        self.pool: UpstreamPool | None = None
 
     async def _refuse(self, scope: Scope, send: Send, denied: Denied) -> None:
         family: Family = "anthropic" if _wants_anthropic(scope) else "openai"
@@ -104,13 +103,14 @@ class Front:
                 host = value
             elif name == b"origin":
                 origin = value
-        if not gate.host_allowed(host, self.allowed_hosts, self.listen_host):
+        server = self.runtime.config.server  # read per request: `gateway reload` changes it
+        if not gate.host_allowed(host, server.allowed_hosts, self.listen_host):
             log.info("refused a request for host %r (not this machine's loopback nor in "
                      "server.allowed_hosts)", gate.host_name(host or b"")[:100])
             return Denied(403, "this gateway does not serve that host name; add it to "
                           "server.allowed_hosts in gateway.toml if it is this gateway's",
                           "host_not_allowed")
-        if not gate.origin_allowed(origin, self.allowed_origins):
+        if not gate.origin_allowed(origin, server.allowed_origins):
             return Denied(403, "requests from web pages are refused unless their origin is "
                           "in server.allowed_origins in gateway.toml", "origin_not_allowed")
         return None
@@ -130,6 +130,14 @@ class Front:
         privileged = (principal is not None and principal.admin) or (
             gate.is_loopback_address(address)
             and not any(name in _FORWARDED for name, _ in scope["headers"]))
+        if path == "/health":
+            health: dict[str, object] = {"status": "ok", "version": __version__}
+            if privileged:
+                serving = self.runtime.serving
+                health["warnings"] = warnings(serving.models, serving.health, time.monotonic(),
+                                              time.time())
+            await asgi_io.send_response(send, 200, _encode(health))
+            return
         if path == "/health/ready":
             detail = readiness(self.runtime.models, self.runtime.health, time.monotonic())
             ready = is_ready(detail)
@@ -190,25 +198,25 @@ class Front:
         if exact and path in OPS_PATHS:
             await self._ops(scope, send, trace, path, address)
             return
-        if not (exact and path in PUBLIC):
-            verdict = self.runtime.auth.check(scope["headers"])
-            if isinstance(verdict, Denied):
-                trace.error = verdict.code
-                await self._refuse(scope, send, verdict)
-                return
-            scope[PRINCIPAL] = verdict  # type: ignore[literal-required]
-            trace.principal = verdict
+        verdict = self.runtime.auth.check(scope["headers"])
+        if isinstance(verdict, Denied):
+            trace.error = verdict.code
+            await self._refuse(scope, send, verdict)
+            return
+        scope[PRINCIPAL] = verdict  # type: ignore[literal-required]
+        trace.principal = verdict
         if not exact:
             trace.error = "not_found"
             await self._refuse(scope, send, Denied(
                 404, "no such endpoint on this gateway", "not_found"))
             return
         count = self.in_flight.get(address, 0)
-        if count >= self.per_address:
+        per_address = self.runtime.config.server.max_requests_per_address
+        if count >= per_address:
             trace.error = "too_many_requests"
             await self._refuse(scope, send, Denied(
                 429, f"too many requests in flight from one address (the limit is "
-                f"{self.per_address}, server.max_requests_per_address)",
+                f"{per_address}, server.max_requests_per_address)",
                 "too_many_requests", retry_after=1))
             return
         handler = self.routes.get(path)

@@ -155,7 +155,7 @@ def _refuse_open(table: ClientTable, host: str) -> None:
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         home: Path | None = None, secrets_spec: str | None = None,
         passphrase: str | None = None,
-        log_format: Literal["text", "json"] = "text") -> None:
+        log_format: Literal["text", "json"] = "text", config_path: Path | None = None) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -164,7 +164,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     from gateway_cli.keys.clients import load_table
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.notify import socket_path
-    from gateway_cli.server import control, keystate, shared_keys
+    from gateway_cli.server import control, keystate, reconfigure, shared_keys
     from gateway_cli.server.app import create_app
     from gateway_cli.server.runtime import build_runtime
 
@@ -179,6 +179,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     startup_check.run(verify)  # before any secret is read
     store = _open_store(config, state, secrets_spec, passphrase)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
+    runtime.config_path = config_path
     if shared:
         table = shared_keys.load_at_start(runtime, table)
         _refuse_open(table, host)
@@ -234,9 +235,20 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.stop)
+        pool = app.pool
+        assert pool is not None
+        # SIGHUP reads gateway.toml again (it used to end the process without a word).
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(
+            reconfigure.reload_logged(runtime, pool)))
+
+        async def on_control(what: tuple[str, ...]) -> list[str]:
+            done = await reconfigure.reload_config(runtime, pool) if "config" in what else []
+            keys = tuple(w for w in what if w != "config")
+            return done + (await keystate.reload(runtime, keys) if keys else [])
+
         following = shared_keys.start(runtime) if shared else None
         sock = socket_path(state)
-        channel = await control.start(sock, lambda what: keystate.reload(runtime, what))
+        channel = await control.start(sock, on_control)
         try:
             await server.serve()
         finally:

@@ -23,7 +23,6 @@ import msgspec
 from litestar.types import Receive, Scope, Send
 
 from gateway_cli.formats.errors import HttpError
-from gateway_cli.guards.pipeline import Inspector
 from gateway_cli.keys.principal import OPEN, Principal
 from gateway_cli.limits.tokens import with_stream_usage
 from gateway_cli.providers.adapt import Ids, client_error
@@ -145,13 +144,16 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
     """The ASGI handler of `op`: the request path's stages in order (request/__init__.py)."""
     family = CLIENT_FAMILY[op]
     path = PATHS[op]
-    limits = runtime.config.server
-    inspection = runtime.config.inspection
-    inspector = Inspector(inspection) if inspection.enabled else None
-    output = inspection.output if inspector is not None else None
-    account = runtime.config.audit.enabled  # read every answer's usage for its record
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        # One configuration generation for the whole request (see runtime.Serving).
+        serving = runtime.serving
+        config = serving.config
+        limits = config.server
+        inspection = config.inspection
+        inspector = serving.inspector
+        output = inspection.output if inspector is not None else None
+        account = config.audit.enabled  # read every answer's usage for its record
         trace = scope.get(TRACE)
         if not isinstance(trace, Trace):  # reached without the front door (in-process use)
             trace = Trace(new_request_id(), str(scope.get("method", "-")), path, "-")
@@ -171,8 +173,12 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                                           limits.body_timeout)
             big = len(raw) >= OFFLOAD_BYTES
             body = await _maybe_off_loop(big, parse, op, raw, limits.max_json_depth)
-            model: str = body["model"]
-            trace.model = model
+            asked: str = body["model"]
+            trace.model = asked
+            # An alias becomes the model's own name before scopes, policy and limits see it.
+            model = serving.aliases.canonical(asked, serving.models)
+            if model != asked:
+                trace.served_model = model
             check_scope(principal, model)
             screened = Screened(body, raw, model)
             if inspector is not None:
@@ -185,11 +191,11 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                     check_scope(principal, screened.model)
             body, raw, canary = add_canary(output, op, screened.body, screened.raw) \
                 if output is not None else (screened.body, screened.raw, None)
-            route = choose_route(runtime.models, runtime.hooks, op, screened.model, body,
+            route = choose_route(serving.models, serving.hooks, op, screened.model, body,
                                  principal, headers)
-            if route.name != model:
+            if route.name != asked:
                 trace.served_model = route.name
-            limiter = runtime.limiter
+            limiter = serving.limiter
             admission = None
             # Usage is read from every answer for the audit record; the limits settle with it.
             count_usage, strip_usage = account, False
@@ -218,7 +224,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                         include_usage=include_usage, count_usage=count_usage,
                         strip_usage=strip_usage, trace=trace)
             try:
-                await _unless_client_leaves(execute(runtime, pool, route, call, send,
+                await _unless_client_leaves(execute(serving, pool, route, call, send,
                                                     admission), receive)
             finally:
                 if admission is not None and limiter is not None:
@@ -267,9 +273,13 @@ def models_payload(runtime: Runtime, anthropic: bool,
 
     A key scoped to some models sees only those.
     """
-    routes = [m for m in runtime.models.values()
+    serving = runtime.serving
+    routes = [m for m in serving.models.values()
               if principal is None or principal.may_use(m.name)]
-    names = [m.name for m in routes]
+    aliases = [(alias, serving.models[name]) for alias, name in serving.aliases.exact.items()
+               if name in serving.models and (principal is None or principal.may_use(name))]
+    routes_named = [(m.name, m) for m in routes] + aliases
+    names = [name for name, _ in routes_named]
     if anthropic:
         return {
             "data": [{"type": "model", "id": n, "display_name": n,
@@ -280,6 +290,6 @@ def models_payload(runtime: Runtime, anthropic: bool,
         }
     return {
         "object": "list",
-        "data": [{"id": m.name, "object": "model", "created": 0, "owned_by": m.owned_by}
-                 for m in routes],
+        "data": [{"id": name, "object": "model", "created": 0, "owned_by": m.owned_by}
+                 for name, m in routes_named],
     }

@@ -23,6 +23,7 @@ from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.guards.restore_stream import RestoringStream
 from gateway_cli.limits.model import Refused
 from gateway_cli.limits.usage_tap import UsageTap, reported_usage
+from gateway_cli.observe.throttle import Throttle
 from gateway_cli.providers.adapt import Adapter, adapter_for
 from gateway_cli.providers.operations import Op
 from gateway_cli.providers.wire import Unsupported, url_for
@@ -35,13 +36,14 @@ from gateway_cli.routing import strategies
 from gateway_cli.routing.failover import GiveUp, Planner, Settings, counts_against_health
 from gateway_cli.routing.table import Deployment, ModelRoute
 from gateway_cli.server import asgi_io
-from gateway_cli.server.runtime import Runtime
+from gateway_cli.server.runtime import Serving
 from gateway_cli.server.stream_relay import relay_stream
 from gateway_cli.translate.errors import TranslationError
 from gateway_cli.upstream.attempt import Failure, Full, Stream, http_attempt, mock_attempt
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.relay")
+_failovers = Throttle(60.0)  # one line per deployment per minute, with a count
 
 _UPSTREAM_OP = {Op.CHAT: Op.MESSAGES, Op.MESSAGES: Op.CHAT}
 
@@ -106,7 +108,7 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
                                 headers=headers)
 
 
-async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call: Call,
+async def execute(runtime: Serving, pool: UpstreamPool, route: ModelRoute, call: Call,
                   send: Send, admission: Admission | None = None) -> None:
     """Answer `call` from one of `route`'s deployments, or raise HttpError.
 
@@ -155,6 +157,9 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
             trace = call.trace
             if not isinstance(outcome, Failure):
                 took = time.monotonic() - started
+                if state.open_until:
+                    log.warning("deployment %s answers again: its circuit breaker is closed",
+                                dep.id)
                 hp.on_success(state, took)
                 call.served_by = dep
                 if trace is not None:
@@ -173,12 +178,22 @@ async def execute(runtime: Runtime, pool: UpstreamPool, route: ModelRoute, call:
                           else f"{outcome.kind}_{outcome.status}")
         now = time.monotonic()
         if counts_against_health(outcome):
+            was_open = hp.is_open(state, now)
             hp.on_failure(state, now, threshold=cfg.breaker_failures,
                           cooldown=cfg.breaker_cooldown)
             log.debug("attempt %d on %s failed: %s", planner.attempt, dep.id, outcome.message)
+            if not was_open and hp.is_open(state, now):
+                log.warning("deployment %s failed %d time(s) in a row: its circuit breaker is "
+                            "open for %g s (%s)", dep.id, state.consecutive_failures,
+                            cfg.breaker_cooldown, outcome.message)
         if outcome.kind == "credentials":
             log.warning("%s", outcome.message)
         step = planner.failed(dep, outcome, now)
+        quiet = _failovers.allow(dep.id, now) if not isinstance(step, GiveUp) else None
+        if quiet is not None:
+            log.warning("attempt on deployment %s failed, trying again: %s%s", dep.id,
+                        outcome.message, f" ({quiet} more since the last such line)"
+                        if quiet else "")
         if isinstance(step, GiveUp):
             if step.reason == "final":
                 error = screen_error(failure_error(plan.adapter, outcome), call)

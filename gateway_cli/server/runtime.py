@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gateway_cli.config import Config, ProviderConfig, default_base_url, secret_references
+from gateway_cli.config import (
+    Config,
+    ProviderConfig,
+    default_base_url,
+    mock_enabled,
+    secret_references,
+)
+from gateway_cli.guards.pipeline import Inspector
 from gateway_cli.keys.clients import ClientTable
 from gateway_cli.keys.refs import Secret, resolve, scrub_environment
 from gateway_cli.keys.store import SecretStore
@@ -21,6 +28,7 @@ from gateway_cli.providers import mock
 from gateway_cli.providers.operations import PROVIDER_FAMILY
 from gateway_cli.providers.wire import ProviderWire
 from gateway_cli.request.limits import Limiter
+from gateway_cli.routing.aliases import NO_ALIASES, Aliases
 from gateway_cli.routing.health import DeploymentHealth
 from gateway_cli.routing.hooks import RouteHook
 from gateway_cli.routing.table import Deployment, ModelRoute, Provider
@@ -31,22 +39,72 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Runtime:
+class Serving:
+    """One generation of the configuration, as requests use it.
+
+    A request takes `runtime.serving` once when it starts and uses only that
+    object to the end, so `gateway reload` can put a new one in place while
+    requests and streams in flight finish on the configuration they began with.
+    """
+
     config: Config
     models: dict[str, ModelRoute] = field(default_factory=dict)
     providers: dict[str, Provider] = field(default_factory=dict)
     health: dict[str, DeploymentHealth] = field(default_factory=dict)
     hooks: list[RouteHook] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    limiter: Limiter | None = None  # made when serving starts (the store opens in its loop)
+    inspector: Inspector | None = None  # None: inspection is off
+    aliases: Aliases = NO_ALIASES
+
+
+@dataclass
+class Runtime:
+    """What a running gateway holds for its whole life, and the current Serving."""
+
+    serving: Serving
     home: Path | None = None
     store: SecretStore | None = None
     auth: Authenticator = field(default_factory=lambda: Authenticator(ClientTable({})))
     limits_password: Secret | None = None  # the shared limits store's (Redis AUTH)
-    limiter: Limiter | None = None  # made when serving starts (the store opens in its loop)
     # With a client-key table shared through Redis: swaps in the shared table (the control
     # socket's "clients" reloads use it instead of clients.json; see shared_keys.py).
     shared_reload: Callable[[], Awaitable[None]] | None = None
     audit: AuditWriter | None = None  # the request log's writer, started by launch.run
+    config_path: Path | None = None  # what `gateway reload` reads again
+
+    # The current generation's parts, for code that runs outside a request.
+    @property
+    def config(self) -> Config:
+        return self.serving.config
+
+    @property
+    def models(self) -> dict[str, ModelRoute]:
+        return self.serving.models
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return self.serving.providers
+
+    @property
+    def health(self) -> dict[str, DeploymentHealth]:
+        return self.serving.health
+
+    @property
+    def hooks(self) -> list[RouteHook]:
+        return self.serving.hooks
+
+    @property
+    def rng(self) -> random.Random:
+        return self.serving.rng
+
+    @property
+    def limiter(self) -> Limiter | None:
+        return self.serving.limiter
+
+    @limiter.setter
+    def limiter(self, value: Limiter | None) -> None:
+        self.serving.limiter = value
 
 
 def _provider(config: ProviderConfig, store: SecretStore | None) -> Provider:
@@ -66,23 +124,20 @@ def _provider(config: ProviderConfig, store: SecretStore | None) -> Provider:
                     reference=config.secret)
 
 
-def build_runtime(config: Config, *, scrub_env: bool = False, home: Path | None = None,
-                  store: SecretStore | None = None) -> Runtime:
-    runtime = Runtime(config=config, home=home, store=store)
-    runtime.providers = {p.name: _provider(p, store) for p in config.providers}
-    if config.limits.redis_password and config.limits.store == "redis":
-        runtime.limits_password = resolve(config.limits.redis_password, "the limits store",
-                                          store)
-    if scrub_env:
-        scrub_environment(secret_references(config))
-    if config.mock.enabled:
+def provider_for(config: ProviderConfig, store: SecretStore | None) -> Provider:
+    return _provider(config, store)
+
+
+def build_models(config: Config, providers: dict[str, Provider]) -> dict[str, ModelRoute]:
+    models: dict[str, ModelRoute] = {}
+    if mock_enabled(config):
         dep = Deployment(id="mock/echo", provider=None, model=mock.MODEL, weight=1.0,
                          priority=0, timeout=60.0)
-        runtime.models[mock.MODEL] = ModelRoute(mock.MODEL, "priority", (dep,), "gateway")
+        models[mock.MODEL] = ModelRoute(mock.MODEL, "priority", (dep,), "gateway")
     for model in config.models:
         deployments = []
         for i, d in enumerate(model.deployments):
-            provider = runtime.providers.get(d.provider)
+            provider = providers.get(d.provider)
             deployments.append(Deployment(
                 id=f"{d.provider}/{d.model}" + (f"#{i}" if any(
                     o.provider == d.provider and o.model == d.model
@@ -97,9 +152,33 @@ def build_runtime(config: Config, *, scrub_env: bool = False, home: Path | None 
                 concurrent=d.concurrent,
             ))
         owner = model.deployments[0].provider
-        runtime.models[model.name] = ModelRoute(model.name, model.strategy, tuple(deployments),
-                                                owner)
-    for route in runtime.models.values():
-        for dep in route.deployments:
-            runtime.health.setdefault(dep.id, DeploymentHealth())
+        models[model.name] = ModelRoute(model.name, model.strategy, tuple(deployments), owner)
+    return models
+
+
+def build_serving(config: Config, providers: dict[str, Provider],
+                  health: dict[str, DeploymentHealth] | None = None,
+                  hooks: list[RouteHook] | None = None) -> Serving:
+    """A generation from a validated config; `health` keeps the breaker state of
+    deployments that carry over from the previous one."""
+    models = build_models(config, providers)
+    kept = health or {}
+    states = {dep.id: kept.get(dep.id) or DeploymentHealth()
+              for route in models.values() for dep in route.deployments}
+    inspection = config.inspection
+    return Serving(config=config, models=models, providers=providers, health=states,
+                   hooks=hooks if hooks is not None else [],
+                   inspector=Inspector(inspection) if inspection.enabled else None,
+                   aliases=Aliases.of((m.name, m.aliases) for m in config.models))
+
+
+def build_runtime(config: Config, *, scrub_env: bool = False, home: Path | None = None,
+                  store: SecretStore | None = None) -> Runtime:
+    providers = {p.name: _provider(p, store) for p in config.providers}
+    runtime = Runtime(serving=build_serving(config, providers), home=home, store=store)
+    if config.limits.redis_password and config.limits.store == "redis":
+        runtime.limits_password = resolve(config.limits.redis_password, "the limits store",
+                                          store)
+    if scrub_env:
+        scrub_environment(secret_references(config))
     return runtime

@@ -24,6 +24,7 @@ import aiohttp
 import msgspec
 
 from gateway_cli.keys.refs import Secret
+from gateway_cli.observe.throttle import Throttle
 from gateway_cli.providers import mock
 from gateway_cli.providers.adapt import Ids
 from gateway_cli.providers.operations import Op
@@ -34,6 +35,7 @@ from gateway_cli.routing.table import Deployment
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.relay")
+_fallbacks = Throttle(60.0)  # one warning per provider per minute
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 JSON = b"application/json"
@@ -136,6 +138,16 @@ async def http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,
             if not old_secret and provider.previous_secret() is not None:
                 # Inside a rotation's grace period the provider may not know the new key
                 # yet (or it was mistyped): the old one still serves until the grace ends.
+                # Loudly: when the grace ends, this provider's requests start failing.
+                provider.previous_used = time.time()
+                quiet = _fallbacks.allow(provider.name, time.monotonic())
+                if quiet is not None:
+                    log.warning(
+                        "provider %r rejected its current key (HTTP %d); the previous key "
+                        "serves until %s, then requests to it will fail: check the new key%s",
+                        provider.name, status, time.strftime(
+                            "%Y-%m-%d %H:%M:%S UTC", time.gmtime(provider.previous_until)),
+                        f" ({quiet} more since the last such line)" if quiet else "")
                 response.release()
                 response = None
                 return await http_attempt(pool, dep, op, body, client_headers, streaming, True)

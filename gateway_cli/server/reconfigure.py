@@ -1,0 +1,107 @@
+"""`gateway reload` and SIGHUP: read gateway.toml again and serve the new configuration.
+
+The file is read and validated completely, and every new provider secret is
+resolved, before anything changes; any problem refuses the reload with one
+line and the running configuration keeps serving. Then one assignment on the
+event loop puts the new generation in place (runtime.Serving): requests and
+streams in flight finish on the one they started with.
+
+What carries over: a provider whose settings are unchanged keeps its object
+(its resolved secret, a rotation's grace key) and its connection pool; a
+deployment that still exists keeps its circuit-breaker state; the limits keep
+their store and counts. What a running process cannot change (the listening
+socket, Granian's limits, the request log, the secret store, the limits store)
+is left as it is, and the reload says which of those settings changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from gateway_cli.config import Config, load_config
+from gateway_cli.errors import GatewayError
+from gateway_cli.routing.table import Provider
+from gateway_cli.server.runtime import Runtime, Serving, build_serving, provider_for
+from gateway_cli.upstream.pool import UpstreamPool
+
+log = logging.getLogger("gateway")
+
+# [server] settings fixed for the life of the process: the socket and Granian read them
+# at start, and the logging and observer are set up once.
+_SERVER_AT_START = ("host", "port", "max_connections", "backlog", "header_timeout",
+                    "max_header_bytes", "http2", "log_level", "log_format", "access_log",
+                    "metrics")
+_LIMITS_STORE = ("store", "redis_url", "redis_password", "on_store_failure")
+
+
+def needs_restart(old: Config, new: Config) -> list[str]:
+    """The settings that changed but apply only when the gateway starts again."""
+    changed = [f"server.{name}" for name in _SERVER_AT_START
+               if getattr(old.server, name) != getattr(new.server, name)]
+    changed += [f"limits.{name}" for name in _LIMITS_STORE
+                if getattr(old.limits, name) != getattr(new.limits, name)]
+    changed += [section for section in ("audit", "secrets")
+                if getattr(old, section) != getattr(new, section)]
+    return changed
+
+
+def _providers(new: Config, old: Serving, runtime: Runtime) -> dict[str, Provider]:
+    """The new config's providers: unchanged ones carried over, the others built (their
+    secrets resolved now, so a missing one refuses the reload)."""
+    before = {p.name: p for p in old.config.providers}
+    out: dict[str, Provider] = {}
+    for config in new.providers:
+        same = before.get(config.name) == config and config.name in old.providers
+        out[config.name] = old.providers[config.name] if same \
+            else provider_for(config, runtime.store)
+    return out
+
+
+def next_serving(runtime: Runtime, new: Config) -> Serving:
+    """The generation `new` describes, built beside the current one (which is untouched)."""
+    old = runtime.serving
+    serving = build_serving(new, _providers(new, old, runtime), old.health, old.hooks)
+    limiter = old.limiter
+    serving.limiter = limiter if limiter is None or old.config.limits == new.limits \
+        else limiter.reconfigured(new.limits)
+    serving.rng = old.rng
+    return serving
+
+
+def _open_pools(pool: UpstreamPool, old: Serving, new: Serving) -> None:
+    for name, provider in new.providers.items():
+        if old.providers.get(name) is not provider:
+            pool.open(name, max_connections=provider.max_connections,
+                      connect_timeout=provider.connect_timeout)
+
+
+async def reload_config(runtime: Runtime, pool: UpstreamPool) -> list[str]:
+    """Swap in the configuration file as it is now; GatewayError (nothing changed) if not."""
+    path = runtime.config_path
+    if path is None:
+        raise GatewayError("this gateway was started without --config: there is no "
+                           "configuration file to read again")
+    loop = asyncio.get_running_loop()
+    config = await loop.run_in_executor(None, load_config, path)
+    old = runtime.serving
+    serving = await loop.run_in_executor(None, next_serving, runtime, config)
+    _open_pools(pool, old, serving)
+    runtime.serving = serving
+    later = needs_restart(old.config, config)
+    log.info("configuration reloaded from %s: %d model(s), %d provider(s)", path,
+             len(serving.models), len(serving.providers))
+    if later:
+        log.warning("changed in %s but applied only at the next start: %s", path,
+                    ", ".join(later))
+    return ["config"] + ([f"restart needed for {', '.join(later)}"] if later else [])
+
+
+async def reload_logged(runtime: Runtime, pool: UpstreamPool) -> None:
+    """SIGHUP: reload, or say in one line why not (the old configuration keeps serving)."""
+    try:
+        await reload_config(runtime, pool)
+    except GatewayError as err:
+        log.error("reload refused, the running configuration keeps serving: %s", err)
+    except Exception:
+        log.exception("reload failed, the running configuration keeps serving")
