@@ -68,6 +68,10 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     access_log: bool = True
     log_format: Literal["text", "json"] = "text"
     metrics: bool = True
+    # HTTPS on the listener itself (server/tls.py): paths to PEM files, both or neither.
+    # The key file is checked like a secret at start; the paths themselves are not secret.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 class MockConfig(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -448,9 +452,23 @@ def _cross_check(config: Config) -> list[str]:
     problems += [f"{where}: {name!r} is an alias; name the model itself (aliases are "
                  "resolved before rules and limits apply)" for where, name in named
                  if name in aliases]
+    problems += _tls_checks(config.server)
     problems += _inspection_checks(config, seen)
     problems += _limits_checks(config.limits, seen)
     return problems
+
+
+def _tls_checks(server: ServerConfig) -> list[str]:
+    """Half a TLS setup would start on plain HTTP while the operator believes otherwise."""
+    if (server.tls_cert is None) != (server.tls_key is None):
+        given, missing = ("tls_cert", "tls_key") if server.tls_key is None \
+            else ("tls_key", "tls_cert")
+        return [f"server.{given} is set but server.{missing} is not: HTTPS needs both "
+                "the certificate and its key (or neither, for plain HTTP)"]
+    # Relative to what? The directory the service happens to start in is no answer.
+    return [f"server.{name} = {value!r}: expected an absolute path" for name, value
+            in (("tls_cert", server.tls_cert), ("tls_key", server.tls_key))
+            if value is not None and not Path(value).is_absolute()]
 
 
 def _limits_checks(limits: LimitsConfig, models: set[str]) -> list[str]:

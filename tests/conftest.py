@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -57,17 +58,21 @@ class Gateway:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
 def start_gateway(tmp_path: Path, *extra: str, config: str | None = None,
-                  env: dict[str, str] | None = None) -> Gateway:
+                  env: dict[str, str] | None = None,
+                  verify: ssl.SSLContext | None = None) -> Gateway:
+    """`verify`: the gateway serves HTTPS, probed with this context (trusting its CA)."""
+    scheme = "http" if verify is None else "https"
     port = free_port()
     env = dict(os.environ if env is None else env)
     # Each gateway keeps its state (client keys, control socket) in the test's own dir.
@@ -88,8 +93,9 @@ def start_gateway(tmp_path: Path, *extra: str, config: str | None = None,
             raise RuntimeError(f"gateway exited with {process.returncode}:\n"
                                f"{log_path.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200:
-                return Gateway(process, port, log_path)
+            if httpx.get(f"{scheme}://127.0.0.1:{port}/health", timeout=0.5,
+                         verify=verify if verify is not None else True).status_code == 200:
+                return Gateway(process, port, log_path, scheme)
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()

@@ -9,7 +9,7 @@ from typing import Literal, cast
 import click
 
 from gateway_cli.cli.shared import passphrase_spec, store_options
-from gateway_cli.errors import GatewayError
+from gateway_cli.errors import ConfigError, GatewayError
 
 
 @click.command()
@@ -33,9 +33,16 @@ from gateway_cli.errors import GatewayError
                    "keeps them in its environment block for as long as the gateway runs.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="Log lines as text or JSON lines (default: server.log_format).")
+@click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="PATH", help="PEM certificate (chain) to serve HTTPS with; needs "
+                                   "--tls-key or server.tls_key. Default: server.tls_cert.")
+@click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              metavar="PATH", help="Its PEM private key, unencrypted, owned by this user, "
+                                   "mode 0600 or 0400. Default: server.tls_key.")
 @store_options
 def serve(host: str | None, port: int | None, config_path: Path | None,
           verify_mode: str, allow_launcher_env: bool, log_format: str | None,
+          tls_cert: Path | None, tls_key: Path | None,
           home: Path | None, secrets_spec: str,
           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
@@ -53,6 +60,11 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     handed = env_handover.receive()
     hand_over(handed)
     config = load_config(config_path)
+    cert = tls_cert or (Path(config.server.tls_cert) if config.server.tls_cert else None)
+    key = tls_key or (Path(config.server.tls_key) if config.server.tls_key else None)
+    if (cert is None) != (key is None):
+        raise ConfigError("HTTPS needs both a certificate and its key: give --tls-cert and "
+                          "--tls-key (or server.tls_cert and server.tls_key), or neither")
     names = env_handover.env_names(secret_references(config))
     if env_handover.parent_keeps_environment() and (handed or any(n in os.environ
                                                                    for n in names)):
@@ -75,5 +87,7 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
         verify=cast(Mode, verify_mode), home=home,
         log_format=cast(Literal["text", "json"], log_format or config.server.log_format),
         config_path=config_path.absolute() if config_path is not None else None,
+        tls=(cert.absolute(), key.absolute()) if cert is not None and key is not None
+        else None,
         secrets_spec=None if secrets_spec == "auto" else secrets_spec,
         passphrase=passphrase_spec(passphrase_fd, passphrase_file))

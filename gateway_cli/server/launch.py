@@ -155,7 +155,9 @@ def _refuse_open(table: ClientTable, host: str) -> None:
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         home: Path | None = None, secrets_spec: str | None = None,
         passphrase: str | None = None,
-        log_format: Literal["text", "json"] = "text", config_path: Path | None = None) -> None:
+        log_format: Literal["text", "json"] = "text", config_path: Path | None = None,
+        tls: tuple[Path, Path] | None = None) -> None:
+    """Serve until stopped; `tls` is (certificate, key), for HTTPS on the listener."""
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -177,6 +179,11 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     if not shared:
         _refuse_open(table, host)
     startup_check.run(verify)  # before any secret is read
+    if tls is not None:
+        # The key is a secret (read after the check above), and a bad file is one clear
+        # line here rather than a failure inside Granian's worker once it is listening.
+        from gateway_cli.server.tls import check_tls_files
+        check_tls_files(*tls)
     store = _open_store(config, state, secrets_spec, passphrase)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
     runtime.config_path = config_path
@@ -212,6 +219,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
             # Also how long an idle keep-alive connection is kept waiting for its next
             # request: a connection that sends no complete head is closed after this.
             header_read_timeout=int(limits.header_timeout * 1000)),
+        # Checked above; Granian's default minimum protocol (TLS 1.3) is kept.
+        ssl_cert=tls[0] if tls else None,
+        ssl_key=tls[1] if tls else None,
     )
     # We chose the embedded server knowingly (fastest start, one process);
     # its "experimental" notice at every start would only alarm users.
@@ -219,8 +229,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         lambda record: "experimental" not in record.getMessage()
     )
     shown = f"[{host}]" if ":" in host else host
-    log.info("gateway %s listening on http://%s:%d (OpenAI base URL http://%s:%d/v1); "
-             "models: %s", __version__, shown, port, shown, port,
+    scheme = "https" if tls else "http"
+    log.info("gateway %s listening on %s://%s:%d (OpenAI base URL %s://%s:%d/v1); "
+             "models: %s", __version__, scheme, shown, port, scheme, shown, port,
              ", ".join(runtime.models) or "none")
 
     if auth.open:

@@ -31,7 +31,7 @@ log = logging.getLogger("gateway")
 # at start, and the logging and observer are set up once.
 _SERVER_AT_START = ("host", "port", "max_connections", "backlog", "header_timeout",
                     "max_header_bytes", "http2", "log_level", "log_format", "access_log",
-                    "metrics")
+                    "metrics", "tls_cert", "tls_key")
 _LIMITS_STORE = ("store", "redis_url", "redis_password", "on_store_failure")
 
 
