@@ -66,7 +66,10 @@ def _reachable(base_url: str) -> bool:
     from urllib.parse import urlsplit
 
     parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.netloc, timeout=2)
+    # An HTTPS gateway (server.tls_cert) is checked against the default trust store:
+    # the system CAs, or the file SSL_CERT_FILE names for a private CA.
+    connection = http.client.HTTPSConnection(parts.netloc, timeout=2) \
+        if parts.scheme == "https" else http.client.HTTPConnection(parts.netloc, timeout=2)
     try:
         connection.request("GET", "/health")
         return connection.getresponse().status == 200

@@ -150,6 +150,15 @@ def test_plain_http_to_the_tls_port_gets_nothing(tls_gateway: Gateway, pki: Pki)
         .status_code == 200
 
 
+def test_gateway_run_finds_an_https_gateway(tls_gateway: Gateway, pki: Pki,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway_cli.cli.run_cmd import _reachable
+
+    assert not _reachable(tls_gateway.url)  # the CA is not trusted yet
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))  # OpenSSL's default CA file, replaced
+    assert _reachable(tls_gateway.url)
+
+
 def test_command_line_overrides_config(tmp_path: Path, pki: Pki) -> None:
     wrong = f'[server]\ntls_cert = "{tmp_path / "nope.pem"}"\ntls_key = "{pki.other_key}"\n'
     gw = start_gateway(tmp_path, "--tls-cert", str(pki.cert), "--tls-key", str(pki.key),

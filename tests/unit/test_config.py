@@ -224,3 +224,29 @@ def test_extra_headers_are_validated_at_load_time(headers: dict[str, str], says:
     with pytest.raises(ConfigError, match=says):
         parse_config(_full(headers=headers))
     parse_config(_full(headers={"OpenAI-Organization": "org-1"}))
+
+
+def test_tls_files_parse_as_paths() -> None:
+    config = parse_config({"server": {"tls_cert": "/etc/gw/cert.pem",
+                                      "tls_key": "/etc/gw/key.pem"}})
+    assert (config.server.tls_cert, config.server.tls_key) == ("/etc/gw/cert.pem",
+                                                               "/etc/gw/key.pem")
+    assert Config().server.tls_cert is None and Config().server.tls_key is None
+
+
+@pytest.mark.parametrize(("server", "message"), [
+    ({"tls_cert": "/c.pem"}, "gateway.toml: server.tls_cert is set but server.tls_key is "
+                             "not: HTTPS needs both the certificate and its key (or "
+                             "neither, for plain HTTP)"),
+    ({"tls_key": "/k.pem"}, "gateway.toml: server.tls_key is set but server.tls_cert is "
+                            "not: HTTPS needs both the certificate and its key (or "
+                            "neither, for plain HTTP)"),
+    ({"tls_cert": "cert.pem", "tls_key": "/k.pem"},
+     "gateway.toml: server.tls_cert = 'cert.pem': expected an absolute path"),
+    ({"tls_cert": "/c.pem", "tls_key": "key.pem"},
+     "gateway.toml: server.tls_key = 'key.pem': expected an absolute path"),
+])
+def test_tls_needs_both_files_as_absolute_paths(server: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"server": server})
+    assert str(err.value) == message
