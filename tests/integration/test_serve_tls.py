@@ -1,102 +1,26 @@
-"""`gateway serve` over HTTPS: a private CA, the official openai SDK, and the refusals.
-
-The certificates are made here with `cryptography` (a private CA and a server
-certificate for 127.0.0.1 and localhost), so the client side is a real TLS
-verification against a CA the test controls, not a disabled check.
-"""
+"""`gateway serve` over HTTPS: a private CA, the official openai SDK, and the refusals."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import ssl
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.conftest import Gateway, free_port, run_gateway, start_gateway, stop_gateway
-
-
-@dataclass
-class Pki:
-    ca: Path
-    cert: Path
-    key: Path
-    other_key: Path  # a valid key that is not the certificate's
-    key_bytes: bytes
-
-    def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca))
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey,
-             encryption: serialization.KeySerializationEncryption | None = None) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             encryption or serialization.NoEncryption())
-
-
-def _write_private(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    path.chmod(0o600)
-    return path
+from tests.fakes.pki import Pki, key_pem, make_pki, write_private
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder()
-          .subject_name(_name("gateway test CA")).issuer_name(_name("gateway test CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                       encipher_only=False, decipher_only=False),
-                         critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(_name("localhost")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(pem))
-    key_bytes = _key_pem(key)
-    return Pki(ca=tmp_path / "ca.pem", cert=tmp_path / "cert.pem",
-               key=_write_private(tmp_path / "key.pem", key_bytes),
-               other_key=_write_private(tmp_path / "other-key.pem",
-                                        _key_pem(ec.generate_private_key(ec.SECP256R1()))),
-               key_bytes=key_bytes)
+    return make_pki(tmp_path)
 
 
 def _config(pki: Pki) -> str:
@@ -243,7 +167,7 @@ def test_refuses_a_certificate_file_that_is_not_pem(tmp_path: Path, pki: Pki) ->
 
 
 def test_refuses_a_key_that_is_not_a_key(tmp_path: Path, pki: Pki) -> None:
-    _write_private(pki.key, pki.cert.read_bytes())
+    write_private(pki.key, pki.cert.read_bytes())
     line = _refused(tmp_path, *_tls(pki.cert, pki.key))
     assert line == (f"gateway: TLS key {pki.key} is not a PEM private key "
                     "(-----BEGIN PRIVATE KEY-----)")
@@ -252,7 +176,7 @@ def test_refuses_a_key_that_is_not_a_key(tmp_path: Path, pki: Pki) -> None:
 def test_refuses_an_encrypted_key(tmp_path: Path, pki: Pki) -> None:
     key = serialization.load_pem_private_key(pki.key_bytes, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    _write_private(pki.key, _key_pem(key, serialization.BestAvailableEncryption(b"s3cret")))
+    write_private(pki.key, key_pem(key, serialization.BestAvailableEncryption(b"s3cret")))
     line = _refused(tmp_path, *_tls(pki.cert, pki.key))
     assert str(pki.key) in line and "encrypted with a passphrase" in line
     assert "s3cret" not in line
@@ -265,7 +189,7 @@ def test_refuses_a_traditional_encrypted_key(tmp_path: Path, pki: Pki) -> None:
                             serialization.PrivateFormat.TraditionalOpenSSL,
                             serialization.BestAvailableEncryption(b"s3cret"))
     assert b"Proc-Type: 4,ENCRYPTED" in pem
-    _write_private(pki.key, pem)
+    write_private(pki.key, pem)
     assert "encrypted with a passphrase" in _refused(tmp_path, *_tls(pki.cert, pki.key))
 
 

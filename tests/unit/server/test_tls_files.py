@@ -1,0 +1,81 @@
+"""The TLS file checks on their own: the cases a test process can set up in-process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway_cli.config import parse_config
+from gateway_cli.errors import StartupError
+from gateway_cli.server.reconfigure import needs_restart
+from gateway_cli.server.tls import check_tls_files
+from tests.fakes.pki import Pki, make_pki
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path)
+
+
+def test_good_files_pass(pki: Pki) -> None:
+    check_tls_files(pki.cert, pki.key)
+
+
+def test_a_link_to_the_key_is_followed(tmp_path: Path, pki: Pki) -> None:
+    # certbot's live/ directory and mounted container secrets are links.
+    link = tmp_path / "live-key.pem"
+    link.symlink_to(pki.key)
+    check_tls_files(pki.cert, link)
+
+
+def test_a_link_into_dev_is_refused(tmp_path: Path, pki: Pki) -> None:
+    link = tmp_path / "zero.pem"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(StartupError, match=r"is a system or device file"):
+        check_tls_files(pki.cert, link)
+
+
+def test_a_fifo_does_not_block_the_start(tmp_path: Path, pki: Pki) -> None:
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(StartupError, match=r"is not a regular file"):
+        check_tls_files(pki.cert, fifo)
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o700 | 0o010])
+def test_any_group_or_other_bit_is_refused(pki: Pki, mode: int) -> None:
+    pki.key.chmod(mode)
+    with pytest.raises(StartupError) as err:
+        check_tls_files(pki.cert, pki.key)
+    assert str(err.value) == (f"TLS key {pki.key} is open to other users (mode {mode:04o}); "
+                              f"run: chmod 600 {pki.key}")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_key_of_another_user_is_refused(pki: Pki) -> None:
+    os.chown(pki.key, 4321, 4321)
+    with pytest.raises(StartupError) as err:
+        check_tls_files(pki.cert, pki.key)
+    assert str(err.value) == (f"TLS key {pki.key} belongs to another user (uid 4321); it "
+                              "must belong to the user running the gateway or to root")
+
+
+def test_an_oversized_certificate_is_refused(pki: Pki) -> None:
+    pki.cert.write_bytes(pki.cert.read_bytes() * 2000)
+    with pytest.raises(StartupError, match=r"is larger than 1024 KiB"):
+        check_tls_files(pki.cert, pki.key)
+
+
+def test_a_combined_private_file_passes(tmp_path: Path, pki: Pki) -> None:
+    combined = tmp_path / "combined.pem"
+    combined.write_bytes(pki.cert.read_bytes() + pki.key_bytes)
+    combined.chmod(0o600)
+    check_tls_files(combined, combined)
+
+
+def test_changed_tls_files_need_a_restart() -> None:
+    old = parse_config({})
+    new = parse_config({"server": {"tls_cert": "/c.pem", "tls_key": "/k.pem"}})
+    assert needs_restart(old, new) == ["server.tls_cert", "server.tls_key"]
