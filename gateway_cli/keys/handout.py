@@ -74,14 +74,16 @@ def open_dir(path: Path) -> int:
 
 def file_names(clients: Sequence[Client]) -> list[str]:
     """`<name>.token` for each (names hold only letters, digits, '-', '_' and '.', so no
-    separator); a name that clashes with an earlier one, case aside (a case-insensitive
-    file system would merge them), gets its id as well."""
+    separator). A name starting with '-' or '.' gets a '_' first: such a file reads as an
+    option to `cat` or hides from `ls`. A name that clashes with an earlier one, case
+    aside (a case-insensitive file system would merge them), gets its id as well."""
     seen: set[str] = set()
     names = []
     for client in clients:
-        name = f"{client.name}.token"
+        stem = "_" + client.name if client.name.startswith(("-", ".")) else client.name
+        name = f"{stem}.token"
         if name.casefold() in seen:
-            name = f"{client.name}.{client.id}.token"
+            name = f"{stem}.{client.id}.token"
         seen.add(name.casefold())
         names.append(name)
     return names
