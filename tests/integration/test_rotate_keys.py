@@ -104,9 +104,6 @@ def rot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rotation]:
 [server]
 log_level = "debug"
 
-[mock]
-enabled = true  # mock/echo beside a configured provider
-
 [[providers]]
 name = "up"
 kind = "openai"
