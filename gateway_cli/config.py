@@ -351,7 +351,9 @@ def _describe(err: msgspec.ValidationError, raw: dict[str, Any], source: str) ->
     expected = message
     e = _EXPECTED_RE.match(message)
     if e:
-        expected = f"expected {e.group('what')}{e.group('rest')}"
+        # TOML has no null: an optional key is one left out, so "| null" would only confuse.
+        what = e.group("what").replace(" | null", "")
+        expected = f"expected {what}{e.group('rest')}"
     elif message.startswith("Invalid enum value"):
         choices = _choices(path)
         expected = f"expected one of {', '.join(map(repr, choices))}" if choices else message

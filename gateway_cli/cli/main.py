@@ -71,6 +71,7 @@ def _register() -> None:
     from gateway_cli.cli.sbom_cmd import sbom
     from gateway_cli.cli.scan_cmd import import_keys, scan
     from gateway_cli.cli.serve_cmd import serve
+    from gateway_cli.cli.service_cmd import service
     from gateway_cli.cli.stats_cmd import stats
     from gateway_cli.cli.verify_cmd import verify
 
@@ -92,6 +93,7 @@ def _register() -> None:
     cli.add_command(scan)
     cli.add_command(import_keys)
     cli.add_command(stats)
+    cli.add_command(service)
 
 
 _register()

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -227,7 +228,10 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         log.warning("no client keys exist: every process on this machine can use this "
                     "gateway without a key (create one with `gateway clients create NAME`)")
     else:
-        log.info("client keys required (%d known)", len(auth.table.by_id))
+        now = time.time()
+        live = sum(1 for c in auth.table.by_id.values() if c.active(now))
+        log.info("client keys required (%d live, %d revoked or expired)", live,
+                 len(auth.table.by_id) - live)
     if store is not None:
         log.info("secret store: %s", store.describe())
 

@@ -116,7 +116,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyed]:
     token = create_client(home, "app")
     scoped = create_client(home, "scoped", "--models", "gpt")
     home.env["FRONT_DOOR_KEY"] = UPSTREAM_KEY
-    gateway = home.serve(tmp, config=GatewayConfig()
+    gateway = home.serve(tmp, config=GatewayConfig().section("mock", enabled=True)
                          .provider("fd", "openai", base_url=f"{upstream.url}/v1",
                                    secret="env:FRONT_DOOR_KEY")
                          .model("gpt", deployment("fd", "gpt-up"))
@@ -391,7 +391,7 @@ def test_a_key_given_twice_is_refused_and_nothing_goes_upstream(
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, RawUpstream]]:
     tmp = tmp_path_factory.mktemp("hostile")
     with RawUpstream() as upstream:
-        config = (GatewayConfig()
+        config = (GatewayConfig().section("mock", enabled=True)
                   .provider("raw", "openai", base_url=f"{upstream.url}/v1",
                             secret="env:HOSTILE_KEY")
                   .model("gpt", deployment("raw", "gpt"))
@@ -505,7 +505,7 @@ def test_idle_and_slow_connections_do_not_lock_others_out(keyed: Keyed) -> None:
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, FakeUpstream]]:
     tmp = tmp_path_factory.mktemp("tight")
     upstream = FakeUpstream("tight", api_key=None).start()
-    config = (GatewayConfig()
+    config = (GatewayConfig().section("mock", enabled=True)
               .section("server", max_connections=16, header_timeout=1, body_timeout=1,
                        max_requests_per_address=2)
               .provider("slow", "openai-compatible", base_url=f"{upstream.url}/v1")

@@ -190,6 +190,13 @@ def test_circuit_breaker_skips_failing_deployment(gw: Gateway,
         assert r.headers["x-gateway-deployment"] == "b/m"
         assert r.headers["x-gateway-attempts"] == "1"   # d is skipped, not tried
     assert len(fakes["d"].requests) == hits
+    log = gw.log()
+    assert "WARNING gateway.relay: deployment d/m failed 6 time(s) in a row: its circuit " \
+        "breaker is open for 3600 s" in log
+    # Retries and failovers: a line a minute per deployment, not one per request.
+    assert log.count("attempt on deployment d/m failed, trying again") == 1
+    health = httpx.get(gw.url + "/health", timeout=5).json()
+    assert "deployment d/m: circuit breaker open" in health["warnings"]
 
 
 def test_no_retry_once_stream_started(gw: Gateway, fakes: dict[str, FakeUpstream]) -> None:

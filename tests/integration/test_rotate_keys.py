@@ -104,6 +104,9 @@ def rot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rotation]:
 [server]
 log_level = "debug"
 
+[mock]
+enabled = true
+
 [[providers]]
 name = "up"
 kind = "openai"
@@ -218,6 +221,13 @@ def test_provider_rotation_with_grace_falls_back_to_the_old_secret(rot: Rotation
     assert rot.ask_provider() == "up: hello gateway"
     keys_sent = [r.headers["authorization"] for r in rot.fake.requests[sent:]]
     assert keys_sent == [f"Bearer {NEW}", f"Bearer {OLD}"]
+    # Loudly: a warning now, and /health says so to a loopback caller, before the grace
+    # ends and the outage starts.
+    assert "provider 'up' rejected its current key (HTTP 401); the previous key serves " \
+        "until" in rot.gateway.log()
+    warnings = httpx.get(rot.gateway.url + "/health", timeout=5).json()["warnings"]
+    assert any("provider 'up' refuses its current key" in w for w in warnings)
+    assert NEW not in rot.gateway.log() and OLD not in str(warnings)
 
     rot.fake.api_key = NEW  # the new key is live at the provider, the old one revoked
     sent = len(rot.fake.requests)

@@ -148,6 +148,8 @@ def test_unknown_provider_in_deployment() -> None:
 def test_duplicate_model_names_and_mock_clash() -> None:
     raw = _full()
     raw["models"] = [{"name": "mock/echo", "deployments": [{"provider": "oa", "model": "m"}]}]
+    parse_config(raw)  # with providers the mock is off: the name is free
+    raw["mock"] = {"enabled": True}
     with pytest.raises(ConfigError, match="model names must be unique"):
         parse_config(raw)
 
