@@ -23,7 +23,7 @@ from gateway_cli.cli.shared import (
     shared_keys,
     signing_store,
     store_options,
-    write_tokens,
+    write_token,
 )
 from gateway_cli.errors import GatewayError
 
@@ -51,33 +51,47 @@ def clients() -> None:
                    "request.")
 @click.option("--expires", default=None, metavar="30d|ISO-DATE", help="When the key stops "
               "working.")
+@click.option("--owner", default=None, metavar="NAME",
+              help="Who the key is for (a person or team name); shown by `clients list`, "
+                   "never used to authenticate.")
+@click.option("--contact", default=None, metavar="EMAIL",
+              help="Where to send the key and ask about it; shown by `clients list` and "
+                   "in the manifest of `rotate-keys --output-dir`.")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               callback=new_file,
-              help="Write the token to this new 0600 file instead of printing it.")
+              help="Write the token, alone on one line, to this new 0600 file instead of "
+                   "printing it.")
 @config_option
 @store_options
 def create(name: str, models: str | None, rpm: int | None, team: str | None, admin: bool,
-           budget: float | None, expires: str | None, output: Path | None,
-           config_path: Path | None, home: Path | None, secrets_spec: str,
-           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+           budget: float | None, expires: str | None, owner: str | None,
+           contact: str | None, output: Path | None, config_path: Path | None,
+           home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
+           passphrase_file: Path | None) -> None:
     """Create the client key NAME and print its token once."""
     from gateway_cli.keys import clients as registry
     from gateway_cli.keys import shared_sync
     from gateway_cli.keys.home import gateway_home
 
+    if owner is not None:  # refused before the store is opened or a passphrase asked for
+        registry.check_owner(owner)
+    if contact is not None:
+        registry.check_contact(contact)
     state = gateway_home(home)
     shared = shared_keys(config_path)  # a bad config stops the command before any change
-    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
+    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
+                           config_path=config_path)
     now = time.time()
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ends = parse_expiry(expires, now) if expires else None
     client, token = shared_sync.change(state, shared, lambda: registry.create(
         state, name, models=allowed, rpm=rpm, budget=budget, expires=ends, team=team,
-        admin=admin, now=now))
+        admin=admin, owner=owner, contact=contact, now=now))
     record_event(state, signer, "client.created", {"name": name, "id": client.id,
-                                          "models": allowed, "rpm": rpm, "admin": admin})
+                                          "models": allowed, "rpm": rpm, "admin": admin,
+                                          "owner": owner, "contact": contact})
     if output is not None:
-        write_tokens(output, [(name, token)])
+        write_token(output, token)
         click.echo(f"created client key {name} ({client.id}); token written to {output}",
                    err=True)
     else:
@@ -94,7 +108,7 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None, adm
 @config_option
 @home_option
 def list_(fmt: str, show_all: bool, config_path: Path | None, home: Path | None) -> None:
-    """Client keys: name, id, state, scope. Never tokens."""
+    """Client keys: name, id, state, scope, owner. Never tokens (json adds the contact)."""
     from gateway_cli.keys.home import gateway_home
 
     now = time.time()
@@ -107,12 +121,17 @@ def list_(fmt: str, show_all: bool, config_path: Path | None, home: Path | None)
     if not shown:
         click.echo("no client keys; create one with `gateway clients create NAME`", err=True)
         return
-    click.echo(f"{'NAME':20} {'ID':13} {'STATE':8} {'MODELS':24} {'RPM':5} EXPIRES")
+    # Owner last: it is the one free-text column (spaces, up to 64 characters).
+    click.echo(f"{'NAME':20} {'ID':13} {'STATE':8} {'MODELS':18} {'RPM':5} {'BUDGET':8} "
+               f"{'TEAM':12} {'ADMIN':5} {'EXPIRES':16} OWNER")
     for c in shown:
         ends = c.expires if c.state(now) != "grace" else c.revoked
+        budget = f"${c.budget:g}" if c.budget is not None else "-"
+        when = time.strftime('%Y-%m-%d %H:%M', time.localtime(ends)) if ends else "-"
         click.echo(f"{c.name:20} {c.id:13} {c.state(now):8} "
-                   f"{','.join(c.models) if c.models else 'all':24} {c.rpm or '-'!s:5} "
-                   + (time.strftime('%Y-%m-%d %H:%M', time.localtime(ends)) if ends else "-"))
+                   f"{','.join(c.models) if c.models else 'all':18} {c.rpm or '-'!s:5} "
+                   f"{budget:8} {c.team or '-':12} {'yes' if c.admin else '-':5} {when:16} "
+                   f"{c.owner or '-'}")
 
 
 @clients.command("revoke")
@@ -122,7 +141,8 @@ def list_(fmt: str, show_all: bool, config_path: Path | None, home: Path | None)
 @config_option
 @store_options
 def revoke(names: tuple[str, ...], grace: float, config_path: Path | None, home: Path | None,
-           secrets_spec: str, passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+           secrets_spec: str | None, passphrase_fd: int | None,
+           passphrase_file: Path | None) -> None:
     """Revoke the client keys NAMES (names or ids); running gateways obey at once."""
     from gateway_cli.keys import clients as registry
     from gateway_cli.keys import shared_sync
@@ -130,7 +150,8 @@ def revoke(names: tuple[str, ...], grace: float, config_path: Path | None, home:
 
     state = gateway_home(home)
     shared = shared_keys(config_path)  # a bad config stops the command before any change
-    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
+    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
+                           config_path=config_path)
     now = time.time()
     gone = shared_sync.change(state, shared, lambda: registry.revoke(
         state, names, at=now + grace, now=now))

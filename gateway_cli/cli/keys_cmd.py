@@ -15,11 +15,12 @@ from pathlib import Path
 import click
 
 from gateway_cli.cli.shared import (
-    home_option,
+    config_option,
     notify,
     open_cli_store,
     read_secret,
     record_event,
+    store_choice,
     store_options,
 )
 from gateway_cli.errors import GatewayError
@@ -41,14 +42,16 @@ def keys() -> None:
 @click.option("--name", default=None, help="Name to store it under (default: PROVIDER). "
               "Reference it in gateway.toml as secret = \"store:NAME\".")
 @click.option("--replace", is_flag=True, help="Overwrite an existing key of that name.")
+@config_option
 @store_options
-def add(provider: str, name: str | None, replace: bool, home: Path | None, secrets_spec: str,
-        passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+def add(provider: str, name: str | None, replace: bool, config_path: Path | None,
+        home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
+        passphrase_file: Path | None) -> None:
     """Store PROVIDER's API key; it is read from a hidden prompt or stdin, never argv."""
     from gateway_cli.keys.index import add_key
 
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
-                                  create=True)
+                                  create=True, config_path=config_path)
     secret = read_secret(f"{provider} API key")
     record = add_key(store, state, provider, name or provider, secret, replace=replace)
     record_event(state, store, "key.added", {"name": record.name, "provider": record.provider,
@@ -62,13 +65,29 @@ def add(provider: str, name: str | None, replace: bool, home: Path | None, secre
 @keys.command("list")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-@home_option
-def list_(fmt: str, home: Path | None) -> None:
-    """Stored provider keys: name, provider, fingerprint, dates. Never values."""
+@config_option
+@store_options
+def list_(fmt: str, config_path: Path | None, home: Path | None, secrets_spec: str | None,
+          passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+    """Stored provider keys: name, provider, fingerprint, dates. Never values.
+
+    The list comes from the key index, so no passphrase is read. The store options are
+    accepted so that one set of options serves every `keys` command; a store named by
+    them (or by [secrets] of --config) narrows the list to the keys kept in that kind
+    of store, which is what a gateway using it can resolve.
+    """
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.index import list_keys
 
     records = list_keys(gateway_home(home))
+    spec, _ = store_choice(config_path, secrets_spec, passphrase_fd, passphrase_file)
+    if spec != "auto":
+        kind = spec.partition(":")[0]
+        elsewhere = [r for r in records if r.store != kind]
+        records = [r for r in records if r.store == kind]
+        if elsewhere:
+            click.echo(f"gateway: {len(elsewhere)} key(s) kept in another kind of store than "
+                       f"{kind} not shown: {', '.join(r.name for r in elsewhere)}", err=True)
     if fmt == "json":
         click.echo(json.dumps([{
             "name": r.name, "provider": r.provider, "fingerprint": r.fingerprint,
@@ -86,13 +105,15 @@ def list_(fmt: str, home: Path | None) -> None:
 
 @keys.command("remove")
 @click.argument("name")
+@config_option
 @store_options
-def remove(name: str, home: Path | None, secrets_spec: str, passphrase_fd: int | None,
-           passphrase_file: Path | None) -> None:
+def remove(name: str, config_path: Path | None, home: Path | None, secrets_spec: str | None,
+           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Delete the stored key NAME (revoke it at the provider too)."""
     from gateway_cli.keys.index import remove_key
 
-    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
+                                  config_path=config_path)
     if not remove_key(store, state, name):
         raise GatewayError(f"no stored key named {name!r}; see `gateway keys list`")
     record_event(state, store, "key.removed", {"name": name})
@@ -103,9 +124,10 @@ def remove(name: str, home: Path | None, secrets_spec: str, passphrase_fd: int |
 @keys.command("test")
 @click.argument("name")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="gateway.toml whose provider NAME gives the base URL and kind.")
+              help="gateway.toml whose provider NAME gives the base URL and kind, and "
+                   "whose [secrets] name the store (unless --secrets/--passphrase-* do).")
 @store_options
-def test(name: str, config_path: Path | None, home: Path | None, secrets_spec: str,
+def test(name: str, config_path: Path | None, home: Path | None, secrets_spec: str | None,
          passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """One cheap authenticated call upstream (list models) with the key NAME."""
     from gateway_cli.config import _DEFAULT_BASE, default_base_url, load_config
@@ -115,7 +137,8 @@ def test(name: str, config_path: Path | None, home: Path | None, secrets_spec: s
 
     config = load_config(config_path) if config_path is not None else None
     provider = next((p for p in config.providers if p.name == name), None) if config else None
-    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
+                                  config_path=config_path)
     if provider is not None:
         if provider.secret is None:
             raise GatewayError(f"provider {name!r} has no secret to test")
@@ -141,15 +164,17 @@ def test(name: str, config_path: Path | None, home: Path | None, secrets_spec: s
 
 
 @keys.command("audit")
+@config_option
 @store_options
-def audit_log(home: Path | None, secrets_spec: str, passphrase_fd: int | None,
-              passphrase_file: Path | None) -> None:
+def audit_log(config_path: Path | None, home: Path | None, secrets_spec: str | None,
+              passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Verify the key-management audit log: hash chain and signatures."""
     from gateway_cli.auditlog.chain import verify
     from gateway_cli.keys import signing
     from gateway_cli.keys.events import audit_path, missed, missed_path
 
-    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
+                                  config_path=config_path)
     path = audit_path(state)
     if not path.exists():
         click.echo("no audit log yet", err=True)

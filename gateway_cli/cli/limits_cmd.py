@@ -161,7 +161,7 @@ def list_(config_path: Path | None, fmt: str, home: Path | None) -> None:
 @config_option
 @store_options
 def set_(key: str, monthly: float | None, remove: bool, config_path: Path | None,
-         home: Path | None, secrets_spec: str, passphrase_fd: int | None,
+         home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
          passphrase_file: Path | None) -> None:
     """Set a client key's monthly budget; running gateways apply it at once."""
     from gateway_cli.keys import clients as registry
@@ -172,7 +172,8 @@ def set_(key: str, monthly: float | None, remove: bool, config_path: Path | None
         raise click.UsageError("give --monthly USD or --remove")
     state = gateway_home(home)
     shared = shared_keys(config_path)  # a bad config stops the command before any change
-    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
+    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
+                           config_path=config_path)
     shared_sync.change(state, shared, lambda: registry.set_limits(
         state, key, budget=None if remove else monthly))
     record_event(state, signer, "client.budget", {"name": key, "monthly": monthly})

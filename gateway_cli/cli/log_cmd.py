@@ -58,14 +58,15 @@ def log_group() -> None:
 @log_group.command("verify")
 @_config_option
 @store_options
-def verify(config_path: Path | None, home: Path | None, secrets_spec: str,
+def verify(config_path: Path | None, home: Path | None, secrets_spec: str | None,
            passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Check every file of the log as one chain, with every audit key in the store."""
     from gateway_cli.auditlog.verify_log import verify_log
     from gateway_cli.keys import signing
 
     path = _exists(_log_path(home, config_path))
-    _, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+    _, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
+                              config_path=config_path)
     keys = {e.kid: e.key for e in signing.load(store).keys.get("audit", ())}
     report = verify_log(path, keys)
     for problem in report.problems:

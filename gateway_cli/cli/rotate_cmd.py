@@ -9,8 +9,10 @@ gateway over its control socket; the command reports when each applied it.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,21 +25,49 @@ from gateway_cli.cli.shared import (
     record_event,
     shared_keys,
     signing_store,
+    store_choice,
     store_options,
     write_tokens,
 )
 
+if TYPE_CHECKING:
+    from gateway_cli.keys.clients import Client
 
-def _print_tokens(issued: list[tuple[str, str]], output: Path | None) -> None:
+
+def _hand_out(issued: list[tuple[Client, str]], output: Path | None,
+              output_dir: tuple[Path, int] | None) -> None:
     if not issued:
+        if output_dir is not None:
+            click.echo(f"no client keys were rotated; {output_dir[0]} is left empty", err=True)
+        return
+    if output_dir is not None:
+        from gateway_cli.keys import handout
+
+        where, fd = output_dir
+        handout.write(fd, where, issued)
+        click.echo(f"{len(issued)} new client token(s) written to {where}, one "
+                   f"<name>.token file each; who gets which: {where / handout.MANIFEST}",
+                   err=True)
         return
     if output is not None:
-        write_tokens(output, issued)
+        write_tokens(output, [(c.name, token) for c, token in issued])
         click.echo(f"{len(issued)} new client token(s) written to {output}", err=True)
         return
-    for name, token in issued:
-        click.echo(f"{name} {token}")
+    for client, token in issued:
+        click.echo(f"{client.name} {token}")
     click.echo("the new client tokens above are shown only now", err=True)
+
+
+def _handout_dir(_: click.Context, __: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse an unusable --output-dir while the command line is read, before any change."""
+    from gateway_cli.keys.handout import HandoutError, check
+
+    if value is not None:
+        try:
+            check(value)
+        except HandoutError as err:
+            raise click.BadParameter(str(err)) from None
+    return value
 
 
 def _no_store(state: Path, secrets_spec: str) -> bool:
@@ -74,20 +104,23 @@ def _no_store(state: Path, secrets_spec: str) -> bool:
               help="Keep accepting the old credentials this long.")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               callback=new_file,
-              help="Write new client tokens to this new 0600 file instead of stdout.")
+              help="Write the new client tokens to this new 0600 file, as a JSON object of "
+                   "name to token, instead of stdout.")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              callback=_handout_dir, metavar="DIR",
+              help="Write each new client token to DIR/<name>.token (0600, the token alone) "
+                   "and DIR/manifest.csv (name, owner, contact, file, expires; no token) for "
+                   "handing them out; DIR is created 0700 and must not exist or be empty.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @config_option
 @store_options
 def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signing: bool,
                 everything: bool, emergency: bool, grace: float, output: Path | None,
-                yes: bool, config_path: Path | None, home: Path | None, secrets_spec: str,
-                passphrase_fd: int | None, passphrase_file: Path | None) -> None:
+                output_dir: Path | None, yes: bool, config_path: Path | None,
+                home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
+                passphrase_file: Path | None) -> None:
     """Rotate provider keys, client keys and signing keys; running gateways apply it in
     milliseconds, without a restart."""
-    from gateway_cli.keys import clients as registry
-    from gateway_cli.keys import index, shared_sync
-    from gateway_cli.keys import signing as signing_keys
-
     if emergency and not everything:
         raise click.UsageError("--emergency goes with --all")
     if emergency and grace:
@@ -95,6 +128,11 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
     if not (providers or client_names or signing or everything):
         raise click.UsageError("say what to rotate: --provider NAME, --clients NAME, "
                                "--signing or --all")
+    if output is not None and output_dir is not None:
+        raise click.UsageError("give --output or --output-dir, not both")
+    if output_dir is not None and not (client_names or everything):
+        raise click.UsageError("--output-dir holds client tokens: use it with --clients or "
+                               "--all")
     if emergency and not yes:
         click.confirm("Revoke every gateway token now and rotate all local keys?",
                       abort=True, err=True)
@@ -107,16 +145,40 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
     store = None
     if providers or signing or everything:
         try:
-            _, store = open_cli_store(state, secrets_spec, passphrase_fd, passphrase_file)
+            _, store = open_cli_store(state, secrets_spec, passphrase_fd, passphrase_file,
+                                      config_path=config_path)
         except StoreError as err:
-            if providers or signing or not _no_store(state, secrets_spec):
+            spec, _ = store_choice(config_path, secrets_spec, passphrase_fd, passphrase_file)
+            if providers or signing or not _no_store(state, spec):
                 raise
             # --all on a machine with no secret store: there are no signing keys to
             # rotate, and the client keys must still be rotatable.
             click.echo(f"gateway: no secret store, so no signing keys to rotate ({err})",
                        err=True)
     if store is None and (everything or client_names):
-        store = signing_store(state, secrets_spec, passphrase_fd, passphrase_file)
+        store = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
+                              config_path=config_path)
+    handout = None
+    if output_dir is not None:
+        from gateway_cli.keys.handout import open_dir
+
+        handout = (output_dir, open_dir(output_dir))  # made before any token exists
+    try:
+        _rotate(state, store, shared, providers, client_names, signing, everything, emergency,
+                grace, output, handout, started)
+    finally:
+        if handout is not None:
+            os.close(handout[1])
+
+
+def _rotate(state: Path, store: Any, shared: Any, providers: tuple[str, ...],
+            client_names: tuple[str, ...], signing: bool, everything: bool, emergency: bool,
+            grace: float, output: Path | None, handout: tuple[Path, int] | None,
+            started: float) -> None:
+    from gateway_cli.keys import clients as registry
+    from gateway_cli.keys import index, shared_sync
+    from gateway_cli.keys import signing as signing_keys
+
     now = time.time()
     reload: set[str] = set()
 
@@ -141,7 +203,7 @@ def rotate_keys(providers: tuple[str, ...], client_names: tuple[str, ...], signi
         issued = shared_sync.change(state, shared, reissue)
         record_event(state, store, "clients.rotated", {"ids": [c.id for c, _ in issued],
                                                 "grace": grace, "emergency": emergency})
-        _print_tokens([(c.name, token) for c, token in issued], output)
+        _hand_out(issued, output, handout)
         reload.add("clients")
 
     if store is not None and (signing or everything):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from gateway_cli.cli.shared import notify, parse_expiry, passphrase_spec, store_options
+from gateway_cli.cli.shared import notify, parse_expiry, store_choice, store_options
 from gateway_cli.errors import GatewayError
 
 # Provider-key variables CMD must not inherit: the point is that it holds none.
@@ -160,12 +160,13 @@ class _Lease:
               "working within this many seconds (it is renewed while it runs).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, metavar="PATH", help="The gateway's gateway.toml: the variables "
-              "its env: secrets name are removed from CMD's environment too.")
+              "its env: secrets name are removed from CMD's environment too, and its [secrets] "
+              "store (unless --secrets/--passphrase-* say otherwise) signs the run's token.")
 @store_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(url: str, models: str | None, ttl: str, lease: float, config_path: Path | None,
         home: Path | None,
-        secrets_spec: str, passphrase_fd: int | None, passphrase_file: Path | None,
+        secrets_spec: str | None, passphrase_fd: int | None, passphrase_file: Path | None,
         command: tuple[str, ...]) -> None:
     """Run COMMAND with the gateway's URLs and a token scoped to this run.
 
@@ -188,8 +189,8 @@ def run(url: str, models: str | None, ttl: str, lease: float, config_path: Path 
         raise GatewayError(f"no gateway answers at {base_url}; start one with `gateway serve` "
                            "(or pass --url)")
     state = gateway_home(home)
-    store = open_store(secrets_spec, home=state,
-                       passphrase=passphrase_spec(passphrase_fd, passphrase_file), create=True)
+    spec, passphrase = store_choice(config_path, secrets_spec, passphrase_fd, passphrase_file)
+    store = open_store(spec, home=state, passphrase=passphrase, create=True)
     before = signing.load(store).current("tokens")
     keyset = signing.ensure(store)
     key = keyset.current("tokens")

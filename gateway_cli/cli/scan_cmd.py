@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from gateway_cli.cli.shared import passphrase_spec, store_options
+from gateway_cli.cli.shared import config_option, store_choice, store_options
 
 if TYPE_CHECKING:
     from gateway_cli.keys.refs import Secret
@@ -234,10 +234,11 @@ def _config_snippet(names: list[tuple[str, str]]) -> list[str]:
 @_source_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Show what would be stored; store nothing.")
+@config_option
 @store_options
 def import_keys(paths: tuple[Path, ...], no_env: bool, no_home: bool, yes: bool, dry_run: bool,
-                home: Path | None, secrets_spec: str, passphrase_fd: int | None,
-                passphrase_file: Path | None) -> None:
+                config_path: Path | None, home: Path | None, secrets_spec: str | None,
+                passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Move the provider keys `gateway scan` finds into the secret store.
 
     Each distinct key is stored once, named after its provider (openai,
@@ -251,7 +252,7 @@ def import_keys(paths: tuple[Path, ...], no_env: bool, no_home: bool, yes: bool,
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.store import open_store
 
-    passphrase = passphrase_spec(passphrase_fd, passphrase_file)
+    spec, passphrase = store_choice(config_path, secrets_spec, passphrase_fd, passphrase_file)
     report = _run_scan(paths, no_env, no_home)
     plans = _group(report.hits)
     skipped = [h for h in report.hits if not h.importable]
@@ -262,10 +263,10 @@ def import_keys(paths: tuple[Path, ...], no_env: bool, no_home: bool, yes: bool,
         click.echo("no provider keys to import")
         return
     state = gateway_home(home, create=not dry_run)
-    target = _file_target(secrets_spec, state)
+    target = _file_target(spec, state)
     store: SecretStore | None = None
     if target is None or target.exists():
-        store = open_store(secrets_spec, home=state, passphrase=passphrase)
+        store = open_store(spec, home=state, passphrase=passphrase)
     _plan(plans, store, state)
     verb = "would store" if dry_run else "to store"
     for plan in plans:
@@ -288,7 +289,7 @@ def import_keys(paths: tuple[Path, ...], no_env: bool, no_home: bool, yes: bool,
             click.confirm(f"store {len(new)} key{'s' if len(new) != 1 else ''} in {where}?",
                           abort=True)
         if store is None:
-            store = open_store(secrets_spec, home=state, passphrase=passphrase, create=True)
+            store = open_store(spec, home=state, passphrase=passphrase, create=True)
         for plan in new:
             assert plan.name is not None
             index.add_key(store, state, plan.provider, plan.name, plan.secret)

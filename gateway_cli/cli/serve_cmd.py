@@ -43,7 +43,7 @@ from gateway_cli.errors import ConfigError, GatewayError
 def serve(host: str | None, port: int | None, config_path: Path | None,
           verify_mode: str, allow_launcher_env: bool, log_format: str | None,
           tls_cert: Path | None, tls_key: Path | None,
-          home: Path | None, secrets_spec: str,
+          home: Path | None, secrets_spec: str | None,
           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
 

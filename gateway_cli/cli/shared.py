@@ -6,6 +6,12 @@ Options shared by every command that reads or writes the secret store:
 The passphrase of the encrypted-file store is never an option value or an
 environment variable (both end up in process listings or child processes):
 it comes from a prompt, a file descriptor or a 0600 key file.
+
+Where the store is, and where its passphrase comes from, is settled in one
+place (`store_choice`): the command line, else `[secrets]` of the `--config`
+gateway.toml (as `gateway serve` reads it), else auto. An operator who keeps
+the store in gateway.toml then passes `--config` to every admin command and
+nothing else.
 """
 
 from __future__ import annotations
@@ -42,19 +48,21 @@ def store_options(func: F) -> F:
         "--passphrase-fd", type=click.IntRange(0), default=None, metavar="N",
         help="Read the encrypted store's passphrase from file descriptor N.")(func)
     func = click.option(
-        "--secrets", "secrets_spec", default="auto", show_default=True,
+        "--secrets", "secrets_spec", default=None,
         metavar="auto|keyring|file[:PATH]",
         help="Where provider secrets live: the OS keyring, or an encrypted file "
              "(default <home>/secrets.enc). auto: the keyring when usable, else an "
-             "existing encrypted file.")(func)
+             "existing encrypted file. Default: [secrets] store of --config, else auto.")(func)
     return home_option(func)
 
 
 def config_option(func: F) -> F:
     return click.option("--config", "config_path", type=click.Path(path_type=Path),
                          default=None, metavar="PATH",
-                         help="gateway.toml of the gateway (with [limits] store = \"redis\", "
-                              "client keys are shared through it).")(func)
+                         help="gateway.toml of the gateway: its [secrets] store and "
+                              "passphrase unless --secrets/--passphrase-* say otherwise; "
+                              "with [limits] store = \"redis\", client keys are shared "
+                              "through it.")(func)
 
 
 def redis_password(config: Any) -> str | None:
@@ -102,16 +110,35 @@ def passphrase_spec(passphrase_fd: int | None, passphrase_file: Path | None) -> 
     return None
 
 
-def open_cli_store(home: Path | None, secrets_spec: str, passphrase_fd: int | None,
-                   passphrase_file: Path | None, *, create: bool = False) -> tuple[Path, Any]:
+def store_choice(config_path: Path | None, secrets_spec: str | None,
+                 passphrase_fd: int | None, passphrase_file: Path | None
+                 ) -> tuple[str, str | None]:
+    """(store spec, passphrase source): each from the command line when given, else from
+    [secrets] of the config, else auto and none.
+
+    Field by field, as `gateway serve` does, so an admin command given the same
+    config and options opens the store the gateway opens.
+    """
+    passphrase = passphrase_spec(passphrase_fd, passphrase_file)
+    if config_path is not None and (secrets_spec is None or passphrase is None):
+        from gateway_cli.config import load_config
+
+        settings = load_config(config_path).secrets
+        secrets_spec = secrets_spec or settings.store
+        passphrase = passphrase or settings.passphrase
+    return secrets_spec or "auto", passphrase
+
+
+def open_cli_store(home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
+                   passphrase_file: Path | None, *, create: bool = False,
+                   config_path: Path | None = None) -> tuple[Path, Any]:
     """(state directory, secret store) for a command's options."""
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.store import open_store
 
     state = gateway_home(home)
-    store = open_store(secrets_spec, home=state,
-                       passphrase=passphrase_spec(passphrase_fd, passphrase_file),
-                       create=create)
+    spec, passphrase = store_choice(config_path, secrets_spec, passphrase_fd, passphrase_file)
+    store = open_store(spec, home=state, passphrase=passphrase, create=create)
     return state, store
 
 
@@ -149,8 +176,9 @@ def notify(home: Path, what: tuple[str, ...], *, shared: object = None) -> None:
                        "config) for it to take effect", err=True)
 
 
-def signing_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | None = None,
-                passphrase_file: Path | None = None) -> Any:
+def signing_store(home: Path, secrets_spec: str | None = None,
+                  passphrase_fd: int | None = None, passphrase_file: Path | None = None,
+                  *, config_path: Path | None = None) -> Any:
     """The store that signs this command's audit record, found before anything changes.
 
     The keyring's audit key when there is one. When the log is already signed
@@ -163,7 +191,8 @@ def signing_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | N
     from gateway_cli.keys.events import audit_key, audit_path
     from gateway_cli.keys.store import StoreError, open_store
 
-    explicit = secrets_spec != "auto" or passphrase_fd is not None or passphrase_file is not None
+    spec, passphrase = store_choice(config_path, secrets_spec, passphrase_fd, passphrase_file)
+    explicit = spec != "auto" or passphrase is not None
     if not explicit:
         try:
             keyring = open_store("keyring", home=home)
@@ -180,14 +209,15 @@ def signing_store(home: Path, secrets_spec: str = "auto", passphrase_fd: int | N
     if not signed and not explicit:
         return None
     try:
-        _, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file)
+        store = open_store(spec, home=home, passphrase=passphrase)
     except StoreError as err:
         raise GatewayError(f"the audit log is signed and this change must be too, but the "
                            f"secret store holding the audit key cannot be opened ({err}); "
                            "nothing was changed") from None
     if signed and audit_key(store) is None:
         raise GatewayError(f"the audit log is signed but {store.describe()} holds no audit "
-                           "key; pass --secrets for the store that does; nothing was changed")
+                           "key; pass --secrets (or --config naming it) for the store that "
+                           "does; nothing was changed")
     return store
 
 
@@ -243,8 +273,17 @@ def new_file(_: click.Context, __: click.Parameter, value: Path | None) -> Path 
     return value
 
 
+def write_token(path: Path, token: str) -> None:
+    """One token, alone on its line, in a new 0600 file: what `--output` promises, so
+    `$(cat FILE)` or an app's key file can use it as it is."""
+    from gateway_cli.keys.home import write_new_private
+
+    write_new_private(path, token.encode() + b"\n")
+
+
 def write_tokens(path: Path, issued: list[tuple[str, str]]) -> None:
-    """Tokens to a new 0600 file, for scripts that hand them to apps."""
+    """Several tokens to a new 0600 file, as a JSON object of name to token: one rotation
+    can issue many, and a script needs to know whose each one is."""
     from gateway_cli.keys.home import write_new_private
 
     write_new_private(path, json.dumps({name: token for name, token in issued}, indent=1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -50,6 +51,10 @@ class Client:
     budget: float | None = None
     team: str | None = None
     admin: bool = False  # may read /metrics and readiness detail from any address
+    # Who to ask about the key and where to send its token: bookkeeping for the
+    # operator who hands keys out, never used to authenticate.
+    owner: str | None = None
+    contact: str | None = None
 
     def active(self, now: float) -> bool:
         return ((self.revoked is None or now < self.revoked)
@@ -70,7 +75,7 @@ class Client:
                 "revoked": self.revoked,
                 "models": list(self.models) if self.models is not None else None,
                 "rpm": self.rpm, "budget": self.budget, "team": self.team,
-                "admin": self.admin}
+                "admin": self.admin, "owner": self.owner, "contact": self.contact}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Client:
@@ -80,7 +85,14 @@ class Client:
                    expires=raw.get("expires"), revoked=raw.get("revoked"),
                    models=tuple(models) if models is not None else None,
                    rpm=raw.get("rpm"), budget=raw.get("budget"), team=raw.get("team"),
-                   admin=raw.get("admin") is True)
+                   admin=raw.get("admin") is True, owner=_optional_str(raw.get("owner")),
+                   contact=_optional_str(raw.get("contact")))
+
+
+def _optional_str(value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
 
 
 def digest(token: str) -> str:
@@ -173,20 +185,51 @@ def _check_name(name: str) -> None:
                           "or '.'")
 
 
+# A display name: it ends up in terminals and in a CSV an operator mail-merges, so
+# letters, digits and a little punctuation only (no control or bidi characters).
+_OWNER_PUNCTUATION = frozenset(" -_.'")
+# An address a mail-merge can use; deliberately narrower than RFC 5321 (no quoted
+# local parts, no spaces, ASCII only) so it cannot smuggle anything into a terminal
+# or a CSV cell.
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+                    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+MAX_CONTACT = 254
+
+
+def check_owner(owner: str) -> None:
+    if (not owner or len(owner) > 64 or owner != owner.strip()
+            or not all(ch.isalnum() or ch in _OWNER_PUNCTUATION for ch in owner)):
+        raise ClientError("--owner must be 1-64 letters, digits, spaces, '-', '_', '.' or "
+                          "apostrophes, with no leading or trailing space")
+
+
+def check_contact(contact: str) -> None:
+    # The value is not echoed: it might be something pasted into the wrong option.
+    if len(contact) > MAX_CONTACT or not _EMAIL.fullmatch(contact):
+        raise ClientError(f"--contact must be an email address like dev@example.com "
+                          f"(at most {MAX_CONTACT} characters, ASCII, no spaces)")
+
+
 def create(home: Path, name: str, *, kind: ClientKind = "client",
            models: Iterable[str] | None = None, rpm: int | None = None,
            budget: float | None = None, expires: float | None = None,
-           team: str | None = None, admin: bool = False,
-           now: float | None = None) -> tuple[Client, str]:
+           team: str | None = None, admin: bool = False, owner: str | None = None,
+           contact: str | None = None, now: float | None = None) -> tuple[Client, str]:
     """A new client record and its token (the only time the token exists in clear)."""
     _check_name(name)
+    if team is not None:
+        _check_name(team)
+    if owner is not None:
+        check_owner(owner)
+    if contact is not None:
+        check_contact(contact)
     now = time.time() if now is None else now
     ident, token = new_token()
     client = Client(id=ident, name=name, digest=digest(token), created=now, kind=kind,
                     expires=expires, models=tuple(models) if models is not None else None,
-                    rpm=rpm, budget=budget, team=team, admin=admin)
-    if team is not None:
-        _check_name(team)
+                    rpm=rpm, budget=budget, team=team, admin=admin, owner=owner,
+                    contact=contact)
 
     def change(data: dict[str, Any]) -> None:
         records = _records(data)
@@ -251,7 +294,8 @@ def reissue(home: Path, names: Iterable[str] | None, *, grace: float = 0.0,
             ident, token = new_token()
             new = Client(id=ident, name=old.name, digest=digest(token), created=now,
                          kind="client", expires=old.expires, models=old.models,
-                         rpm=old.rpm, budget=old.budget, team=old.team, admin=old.admin)
+                         rpm=old.rpm, budget=old.budget, team=old.team, admin=old.admin,
+                         owner=old.owner, contact=old.contact)
             data["clients"].append(new.to_json())
             issued.append((new, token))
         return issued

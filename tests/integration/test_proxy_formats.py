@@ -70,7 +70,9 @@ def gw(upstreams: dict[str, FakeUpstream],
               .model("claude", deployment("an", "claude-sonnet-4-5"))
               .model("azure-gpt", deployment("az", "my-deployment"))
               .model("local", deployment("co", "llama3"))
-              .model("text-embedding-3-small", deployment("oa", "text-embedding-3-small")))
+              .model("text-embedding-3-small", deployment("oa", "text-embedding-3-small"))
+              # The built-in mock is off beside providers; a model may still name it.
+              .model("echo", deployment("mock", "mock/echo")))
     env = {**os.environ, "TEST_OPENAI_KEY": KEY_OPENAI, "TEST_AZURE_KEY": KEY_AZURE}
     gateway = start_gateway(tmp, config=config.toml(), env=env)
     yield gateway
@@ -153,7 +155,7 @@ def test_embeddings_and_responses_pass_through(oai: openai.OpenAI) -> None:
 
 def test_models_list(oai: openai.OpenAI, ant: anthropic.Anthropic) -> None:
     ids = {m.id for m in oai.models.list()}
-    assert {"gpt-4o", "claude", "azure-gpt", "local"} <= ids
+    assert {"gpt-4o", "claude", "azure-gpt", "local", "echo"} <= ids
     assert "mock/echo" not in ids  # providers are configured: no echo unless asked for
     assert {m.id for m in ant.models.list()} == ids
 
@@ -287,10 +289,10 @@ def test_anthropic_client_openai_upstream_tools(ant: anthropic.Anthropic) -> Non
 
 
 def test_anthropic_client_mock_model(ant: anthropic.Anthropic) -> None:
-    msg = ant.messages.create(model="mock/echo", max_tokens=20,
+    msg = ant.messages.create(model="echo", max_tokens=20,
                               messages=[{"role": "user", "content": "echo me"}])
     assert msg.content[0].text == "echo me"  # type: ignore[union-attr]
-    with ant.messages.stream(model="mock/echo", max_tokens=20,
+    with ant.messages.stream(model="echo", max_tokens=20,
                              messages=[{"role": "user", "content": "echo me too"}]) as s:
         assert "".join(s.text_stream) == "echo me too"
 
