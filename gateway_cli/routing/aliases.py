@@ -11,28 +11,53 @@ scopes all see the canonical name, so an alias is never a way around them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+# A client picks the name (up to the body size); no configured name is this long, and a
+# pattern is never tried on more.
+MAX_NAME = 256
 
 
 def is_pattern(alias: str) -> bool:
     return "*" in alias
 
 
-def compile_pattern(alias: str) -> re.Pattern[str]:
-    return re.compile(".*".join(re.escape(part) for part in alias.split("*")), re.DOTALL)
+def compile_pattern(alias: str) -> tuple[str, ...]:
+    """The literal pieces between the stars."""
+    return tuple(alias.split("*"))
+
+
+def glob_match(pieces: tuple[str, ...], name: str) -> bool:
+    """Whether `name` is the pieces in order with anything between them.
+
+    The first piece must start the name and the last end it; each one between is
+    found leftmost after the previous (leftmost is always right for `*`-only
+    patterns). Linear in the name for each piece: no regular expression, so no
+    backtracking a client could make slow.
+    """
+    first, *middle, last = pieces
+    if len(name) < len(first) + len(last) or not name.startswith(first) \
+            or not name.endswith(last):
+        return False
+    at, end = len(first), len(name) - len(last)
+    for piece in middle:
+        found = name.find(piece, at, end)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return True
 
 
 @dataclass(frozen=True)
 class Aliases:
     exact: Mapping[str, str]  # alias -> canonical name
-    patterns: tuple[tuple[re.Pattern[str], str], ...]  # in config order
+    patterns: tuple[tuple[tuple[str, ...], str], ...]  # (pieces, model), in config order
 
     @classmethod
     def of(cls, models: Iterable[tuple[str, Iterable[str]]]) -> Aliases:
         exact: dict[str, str] = {}
-        patterns: list[tuple[re.Pattern[str], str]] = []
+        patterns: list[tuple[tuple[str, ...], str]] = []
         for name, aliases in models:
             for alias in aliases:
                 if is_pattern(alias):
@@ -48,9 +73,10 @@ class Aliases:
         found = self.exact.get(name)
         if found is not None:
             return found
-        for pattern, target in self.patterns:
-            if pattern.fullmatch(name):
-                return target
+        if len(name) <= MAX_NAME:
+            for pieces, target in self.patterns:
+                if glob_match(pieces, name):
+                    return target
         return name
 
 

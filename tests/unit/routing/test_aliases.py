@@ -67,3 +67,26 @@ def test_bad_aliases_are_refused(config: dict[str, object], said: str) -> None:
 def test_good_aliases_parse() -> None:
     config = parse_config(_config(_model("a", "a-1", "a-*"), _model("b")))
     assert config.models[0].aliases == ["a-1", "a-*"]
+
+
+@pytest.mark.parametrize(("alias", "name", "matches"), [
+    ("a*", "a", True), ("*a", "a", True), ("a*a", "a", False), ("a*a", "aa", True),
+    ("a*b*c", "abc", True), ("a*b*c", "acb", False), ("a*b*c", "axbxbxc", True),
+    ("*", "", True), ("**", "x", True), ("a**b", "ab", True), ("ab*ba", "aba", False),
+    ("x*yz*z", "xyzz", True), ("x*yz*z", "xyz", False),
+])
+def test_glob_matching(alias: str, name: str, matches: bool) -> None:
+    import fnmatch
+
+    from gateway_cli.routing.aliases import compile_pattern, glob_match
+
+    assert glob_match(compile_pattern(alias), name) is matches
+    assert fnmatch.fnmatchcase(name, alias) is matches  # the reference: shell globbing
+
+
+def test_a_hostile_name_against_many_stars() -> None:
+    """A backtracking matcher would not finish these (the suite's timeout would fail it)."""
+    aliases = Aliases.of([("m", ["a*a*a*a*a*a*a*a*b"])])
+    for _ in range(100):
+        assert aliases.canonical("a" * 250, {"m": 1}) == "a" * 250
+    assert aliases.canonical("a" * 8_000_000 + "b", {"m": 1}) != "m"  # too long to try
