@@ -364,7 +364,9 @@ _RACER = textwrap.dedent("""
 
 def test_sqlite_two_processes_on_one_file_never_overshoot(tmp_path: Path) -> None:
     path = tmp_path / "limits.db"
-    now = minute_start()
+    # The next minute: opening a store sweeps rows expired by the real clock, so a run that
+    # crossed a minute boundary read back 0 (seen in CI); a window ahead of the clock cannot.
+    now = minute_start() + 60
     run(SqliteStore(path).close())
     start = time.time() + 1.0
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
