@@ -183,8 +183,11 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     if tls is not None:
         # The key is a secret (read after the check above), and a bad file is one clear
         # line here rather than a failure inside Granian's worker once it is listening.
-        from gateway_cli.server.tls import check_tls_files
+        from gateway_cli.server.tls import check_tls_files, expiry_warning
         check_tls_files(*tls)
+        expiring = expiry_warning(tls[0], time.time())
+        if expiring:
+            log.warning("%s", expiring)
     store = _open_store(config, state, secrets_spec, passphrase)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
     runtime.config_path = config_path

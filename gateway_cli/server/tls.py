@@ -115,6 +115,27 @@ def _check_key(key: Path) -> None:
                            "(-----BEGIN PRIVATE KEY-----)") from None
 
 
+# Long enough to renew by hand before clients start failing.
+EXPIRY_WARNING_DAYS = 14
+
+
+def expiry_warning(cert: Path, now: float) -> str | None:
+    """A warning when the served certificate has expired or soon will: clients refuse an
+    expired one, and nothing else would say so until they do. Start-up only."""
+    from cryptography.x509 import load_pem_x509_certificates
+
+    leaf = load_pem_x509_certificates(_read(cert, "TLS certificate", private=False))[0]
+    ends = leaf.not_valid_after_utc.timestamp()
+    left = ends - now
+    when = leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
+    if left <= 0:
+        return f"the TLS certificate {cert} expired at {when}: clients will refuse it"
+    if left < EXPIRY_WARNING_DAYS * 86400:
+        return (f"the TLS certificate {cert} expires at {when} (in {left / 86400:.1f} days); "
+                "renew it and restart the gateway")
+    return None
+
+
 def _check_cert(cert: Path) -> None:
     from cryptography.x509 import load_pem_x509_certificates
 

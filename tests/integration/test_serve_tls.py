@@ -52,6 +52,8 @@ def test_openai_sdk_over_https(tls_gateway: Gateway, pki: Pki) -> None:
     assert chunks[-1].choices[0].finish_reason == "stop"
     log = tls_gateway.log()
     assert f"OpenAI base URL https://127.0.0.1:{tls_gateway.port}/v1" in log
+    # The test certificate is valid for a day: the start-up says it needs renewing.
+    assert "WARNING gateway: the TLS certificate" in log and "renew it" in log
     assert "http://127.0.0.1" not in log
 
 

@@ -79,3 +79,36 @@ def test_changed_tls_files_need_a_restart() -> None:
     old = parse_config({})
     new = parse_config({"server": {"tls_cert": "/c.pem", "tls_key": "/k.pem"}})
     assert needs_restart(old, new) == ["server.tls_cert", "server.tls_key"]
+
+
+def _self_signed(tmp_path: Path, days: float) -> Path:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=30))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / f"cert-{days}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_expiry_warnings(tmp_path: Path) -> None:
+    import time
+
+    from gateway_cli.server.tls import expiry_warning
+
+    assert expiry_warning(_self_signed(tmp_path, 90), time.time()) is None
+    soon = expiry_warning(_self_signed(tmp_path, 3), time.time())
+    assert soon is not None and "expires at" in soon and "in 3.0 days" in soon
+    gone = expiry_warning(_self_signed(tmp_path, -1), time.time())
+    assert gone is not None and "expired at" in gone and "clients will refuse it" in gone
