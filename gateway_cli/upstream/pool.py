@@ -20,11 +20,17 @@ USER_AGENT = f"gateway/{__version__}"
 class UpstreamPool:
     def __init__(self) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        # Sessions replaced by `gateway reload` (a provider's settings changed): requests
+        # and streams in flight may still use them, so they are closed at shutdown.
+        self._retired: list[aiohttp.ClientSession] = []
 
     def open(self, name: str, *, max_connections: int, connect_timeout: float) -> None:
         """Create the provider's session; must run inside the serving event loop."""
         connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections,
                                          keepalive_timeout=30, ttl_dns_cache=300)
+        replaced = self._sessions.get(name)
+        if replaced is not None:
+            self._retired.append(replaced)
         self._sessions[name] = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout),
@@ -38,6 +44,7 @@ class UpstreamPool:
         return self._sessions[name]
 
     async def close(self) -> None:
-        for session in self._sessions.values():
+        for session in [*self._sessions.values(), *self._retired]:
             await session.close()
         self._sessions.clear()
+        self._retired.clear()
