@@ -91,8 +91,9 @@ def test_runtime_lock_holds_the_promised_dependencies() -> None:
     # pip-audit is a test tool: `gateway audit` has its own OSV client (its query path
     # runs pip at import), so it and what it pulls in are not run-time attack surface.
     # prometheus-client only parses /metrics in tests; gateway_cli/metrics renders it.
+    # mcp and openai-agents are real clients the tests drive; the gateway speaks MCP itself.
     for tool in ["pytest", "openai", "anthropic", "hypothesis", "setuptools", "pip-audit",
-                 "prometheus-client"]:
+                 "prometheus-client", "mcp", "openai-agents", "starlette", "uvicorn"]:
         assert tool not in runtime
 
 
