@@ -24,6 +24,8 @@ class Principal:
     budget: float | None = None  # US dollars per UTC month
     team: str | None = None
     admin: bool = False  # may read /metrics and readiness detail from any address
+    # MCP scope strings (`mcp:<server>:<tool>`, gateway_cli/mcp/scopes.py); none: no MCP.
+    scopes: tuple[str, ...] = ()
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models
