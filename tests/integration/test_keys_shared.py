@@ -32,8 +32,8 @@ from tests.integration.test_client_keys import (
 
 # Seconds from a command's return to the old key's refusal everywhere. The design target is
 # 100 ms and bench/keys measures it on a quiet machine; a test on a shared, loaded 2-core
-# runner read 105-195 ms, so the suite holds a bound that still fails a missed notify (the
-# next fallback, a periodic re-read, is seconds away) without timing the machine.
+# runner read 105-195 ms, so the suite holds a bound that still fails a lost notify (nothing
+# else would reload the table within the window) without timing the machine.
 PROPAGATION = 0.5
 UNKNOWN = "gwk_" + "z" * 12 + "_" + "A" * 43
 
