@@ -26,6 +26,11 @@ def _found(text: str) -> list[tuple[str, str]]:
     "ships 10.20.30.40-beta next week",
     "the 3.1.4.1+build7 artifact",
     "Firmware 1.0.12.4 fixes the fan",
+    "as RFC 5321 4.5.3.1 says",
+    "parse the header as per RFC4880 5.2.3.1. Signature",
+    "# See section 5.2.3.4 (Signature Creation Time)",
+    "described in sections 5.5.1.2 (pub subkey)",
+    'el.setAttribute("version", "6.0.0.0")',
 ])
 def test_a_dotted_version_is_no_address(text: str) -> None:
     assert _found(text) == []

@@ -199,3 +199,14 @@ def test_a_broken_slot_rule_is_refused_with_the_field_named(rule: dict[str, Any]
         parse_config({"inspection": {"slot_rules": [rule]}})
     with pytest.raises(ConfigError, match=message):
         parse_config({"inspection": {"rules": [{"keys": ["k"], "slot_rules": [rule]}]}})
+
+
+@pytest.mark.parametrize("code", [
+    "class Params:\n    system: Optional[str]\n    user: str | None = None\n",
+    "def create(\n    system_prompt: str | None = None,\n    user: str | Omit = omit,\n):\n",
+    '    """System prompt.\n\n    A system prompt is a way of providing context."""\n',
+])
+def test_code_and_docs_about_prompts_pass_as_a_user_turn_and_as_a_tool_result(code: str) -> None:
+    inspector = _inspector()
+    for body in (_chat(user=code), _chat(tool_result=code)):
+        assert inspector.inspect_request(Op.CHAT, body, "m").decision.verdict == "allow"
