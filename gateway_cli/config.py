@@ -169,6 +169,43 @@ class OutputPolicyConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     stream_hold: Annotated[int, msgspec.Meta(ge=64, le=8192)] = 256
 
 
+SlotKind = Literal["user", "system", "assistant", "tool_definition", "tool_call", "tool_result",
+                   "document", "metadata", "reasoning"]
+SlotAction = Literal["block", "redact", "mask", "hash", "flag", "ignore"]
+SlotWeight = Annotated[float, msgspec.Meta(ge=0.0, le=4.0)]
+# "secrets", "pii", "injection", "custom" or "*", optionally ".kind" ("injection.role_token").
+SlotMatch = Annotated[str, msgspec.Meta(
+    pattern=r"^(?:\*|(?:secrets|pii|injection|custom)(?:\.[a-z0-9_]{1,64})?)$")]
+
+
+class SlotRule(_Strict, frozen=True, forbid_unknown_fields=True):
+    """How findings weigh in some slots (where a text sits in the request).
+
+    System prompts and tool definitions are written by the application the key
+    belongs to; user turns, tool results and documents come from outside. A
+    rule names guards or guard.kinds (`match`) and slots; in those slots it
+    replaces the guard's action (`ignore` exempts) and multiplies the finding's
+    confidence by `weight` before `min_confidence` is applied. For injection,
+    whose threshold is on a text's combined score, a weight on the whole guard
+    scales that score. The first rule that matches a finding wins.
+    """
+
+    match: Annotated[list[SlotMatch], msgspec.Meta(min_length=1)]
+    slots: Annotated[list[SlotKind], msgspec.Meta(min_length=1)]
+    action: SlotAction | None = None
+    weight: SlotWeight = 1.0
+
+
+# The defaults, after any configured slot rules: what the application wrote itself is
+# reported, not rewritten or refused. Personal data in a system prompt (the app's own
+# support address) is the app's to send; instructions, role markers and the words
+# "system prompt" are what system prompts and tool descriptions are made of.
+DEFAULT_SLOT_RULES: tuple[SlotRule, ...] = (
+    SlotRule(match=["pii"], slots=["system", "tool_definition"], action="flag"),
+    SlotRule(match=["injection"], slots=["system", "tool_definition"], action="flag"),
+)
+
+
 class InspectionRule(_Strict, frozen=True, forbid_unknown_fields=True):
     """Overrides for some requests: by public model, client key name and/or team.
 
@@ -182,6 +219,8 @@ class InspectionRule(_Strict, frozen=True, forbid_unknown_fields=True):
     secrets: GuardPolicyConfig | None = None
     pii: GuardPolicyConfig | None = None
     injection: GuardPolicyConfig | None = None
+    # Checked before the top-level slot rules for the requests this rule applies to.
+    slot_rules: list[SlotRule] = msgspec.field(default_factory=list)
 
 
 class InspectionConfig(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -195,6 +234,9 @@ class InspectionConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     custom: CustomGuardConfig = msgspec.field(default_factory=CustomGuardConfig)
     output: OutputPolicyConfig = msgspec.field(default_factory=OutputPolicyConfig)
     rules: list[InspectionRule] = msgspec.field(default_factory=list)
+    slot_rules: list[SlotRule] = msgspec.field(default_factory=list)
+    # False: only the configured slot rules apply (every slot weighs the same otherwise).
+    default_slot_rules: bool = True
 
 
 class RoutingConfig(_Strict, frozen=True, forbid_unknown_fields=True):

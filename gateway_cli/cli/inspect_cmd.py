@@ -78,7 +78,11 @@ def _result_text(result: dict[str, Any]) -> str:
     if result.get("guard_errors"):
         lines.append(f"guard errors: {', '.join(result['guard_errors'])}")
     for f in result["findings"]:
-        where = "" if f["where"] == "text" else f" in {f['where']}"
+        slot = f.get("slot", "user")
+        if f["where"] == "text":
+            where = "" if slot == "user" else f" as {slot}"
+        else:
+            where = f" in {f['where']} ({slot})"
         lines.append(f"  {f['guard']}.{f['kind']}{where} at {f['start']}..{f['end']} "
                      f"confidence {f['confidence']:.2f} -> {f['action']}  {f['preview']}")
     if "text" in result:
@@ -108,10 +112,15 @@ def _result_text(result: dict[str, Any]) -> str:
               help="Apply the policy rules for requests made with this client key name.")
 @click.option("--team", default=None, metavar="TEAM",
               help="Apply the policy rules for this client team.")
+@click.option("--slot", default="user", show_default=True,
+              type=click.Choice(["user", "system", "assistant", "tool_definition", "tool_call",
+                                 "tool_result", "document", "metadata", "reasoning"]),
+              help="Judge plain text as if it sat in this kind of slot of a request (the "
+                   "slot rules weigh findings by it); a --body is judged slot by slot.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, metavar="PATH", help="gateway.toml whose [inspection] to apply.")
 def inspect(file: Path | None, direction: str, body: bool, jsonl: bool, fmt: str, model: str,
-            key: str | None, team: str | None, config_path: Path | None) -> None:
+            key: str | None, team: str | None, slot: str, config_path: Path | None) -> None:
     """Show what the guards find in a text and what the policy would do.
 
     Reads FILE (or stdin), prints each finding (masked, never the value), the
@@ -135,7 +144,7 @@ def inspect(file: Path | None, direction: str, body: bool, jsonl: bool, fmt: str
     try:
         for where, item in _items(stream, str(file) if file else "stdin", jsonl):
             result = _one(inspector, item, jsonl=jsonl, body=body, direction=direction,
-                          model=model, where=where, who=(key, team))
+                          model=model, where=where, who=(key, team), slot=slot)
             blocked = blocked or result["verdict"] == "block"
             if jsonl or fmt == "json":
                 click.echo(encode(result).decode())
@@ -153,7 +162,8 @@ def inspect(file: Path | None, direction: str, body: bool, jsonl: bool, fmt: str
 
 
 def _one(inspector: Any, item: str, *, jsonl: bool, body: bool, direction: str, model: str,
-         where: str, who: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+         where: str, who: tuple[str | None, str | None] = (None, None),
+         slot: str = "user") -> dict[str, Any]:
     key, team = who
     if not (jsonl or body):
         text: object = item
@@ -175,7 +185,7 @@ def _one(inspector: Any, item: str, *, jsonl: bool, body: bool, direction: str, 
         if not isinstance(text, str):
             raise InputError(f"{where}: \"text\" must be a string, got {_kind(text)}")
     result = inspector.inspect_text(text, model=model, response=direction == "response",
-                                    key=key, team=team)
+                                    key=key, team=team, slot=slot)
     return result
 
 

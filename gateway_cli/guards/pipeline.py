@@ -27,6 +27,7 @@ from gateway_cli.guards.injection import InjectionGuard
 from gateway_cli.guards.joined import joined as _joined
 from gateway_cli.guards.joined import split_by_slot as _split_by_slot
 from gateway_cli.policy.decide import Decision, decide, policies_for
+from gateway_cli.policy.slots import guard_weight, slot_rules_for
 from gateway_cli.providers.operations import Op
 
 _STYLE_ORDER = (("redact", "placeholder"), ("hash", "hash"), ("mask", "mask"))
@@ -63,9 +64,13 @@ class Inspector:
                 team: str | None = None) -> tuple[Decision, list[SlotFinding], set[str]]:
         errors: set[str] = set()
         policies = policies_for(self.config, model, key, team)
+        rules = slot_rules_for(self.config, model, key, team)
         # The injection guard applies its threshold to the combined score of its
         # signals; the per-finding confidences are evidence, not separate verdicts.
-        injection = InjectionGuard(threshold=policies["injection"].min_confidence)
+        # A slot rule's weight on the whole guard scales that score: the threshold
+        # is divided by it (weight 0: the guard does not judge that kind of slot).
+        threshold = policies["injection"].min_confidence
+        guards: dict[float, InjectionGuard] = {}
         policies["injection"] = msgspec.structs.replace(policies["injection"], min_confidence=0.0)
         # The format guards (credentials, personal data, custom patterns) run once over
         # all the texts joined: their cost is mostly per call, and a request has many
@@ -81,16 +86,25 @@ class Inspector:
         for index, slot in enumerate(slots):
             mine = per_slot[index]
             source = _injection_source(slot.source)
+            weight = guard_weight("injection", slot.source, rules)
+            inj: list[Finding] = []
+            if weight > 0.0:
+                injection = guards.get(weight)
+                if injection is None:
+                    injection = guards[weight] = InjectionGuard(
+                        threshold=min(1.0, threshold / weight))
 
-            def judge(text: str, source: str = source) -> list[Finding]:
-                return injection.scan(text, source=source)
+                def judge(text: str, source: str = source,
+                          guard: InjectionGuard = injection) -> list[Finding]:
+                    return guard.scan(text, source=source)
 
-            inj = scan_all((("injection", judge),), slot.text, errors)
+                inj = scan_all((("injection", judge),), slot.text, errors)
             for finding in (*mine.get("secrets", ()), *mine.get("pii", ()), *inj,
                             *mine.get("custom", ())):
                 pairs.append(SlotFinding(slot, finding))
         decision = decide([p.finding for p in pairs], policies,
-                          mode=self.config.mode, errors=sorted(errors))
+                          mode=self.config.mode, errors=sorted(errors),
+                          sources=[p.slot.source for p in pairs], slot_rules=rules)
         return decision, pairs, errors
 
     def inspect_request(self, op: Op, body: Mapping[str, Any], model: str,
@@ -129,11 +143,13 @@ class Inspector:
     # -- `gateway inspect` --------------------------------------------------------------------
 
     def inspect_text(self, text: str, *, model: str = "", response: bool = False,
-                     key: str | None = None, team: str | None = None) -> dict[str, Any]:
+                     key: str | None = None, team: str | None = None,
+                     slot: extract.Source = "user") -> dict[str, Any]:
+        """`slot`: the kind of slot the text is judged as sitting in (a user turn by default)."""
         if response:
             return self._inspect_answer_text(text)
-        slot = extract.TextSlot(path=("text",), text=text, source="user")
-        inspection = self.inspect_slots([slot], {"text": text}, model, key, team)
+        where = extract.TextSlot(path=("text",), text=text, source=slot)
+        inspection = self.inspect_slots([where], {"text": text}, model, key, team)
         sent = inspection.body["text"] if inspection.body is not None else text
         return {**_report(inspection), "text": sent}
 
@@ -158,6 +174,10 @@ class Inspector:
 
 
 def _injection_source(source: str) -> str:
+    """The injection guard's weighting for a kind of slot: tool definitions are written by
+    the application, as its system prompt is."""
+    if source == "tool_definition":
+        return "system"
     return source if source in ("user", "system", "tool_result", "document") else "user"
 
 
@@ -198,7 +218,7 @@ def _report(inspection: Inspection) -> dict[str, Any]:
             {"guard": p.finding.guard, "kind": p.finding.kind, "start": p.finding.start,
              "end": p.finding.end, "confidence": round(p.finding.confidence, 3),
              "action": acted.get(id(p.finding), "ignore"), "preview": p.finding.preview,
-             "where": "/".join(map(str, p.slot.path))}
+             "where": "/".join(map(str, p.slot.path)), "slot": p.slot.source}
             for p in inspection.findings
         ],
     }

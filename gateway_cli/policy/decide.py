@@ -4,8 +4,10 @@ Pure: the effective policy for the request's model, the findings and any
 guard errors go in; the verdict and the action per finding come out. The
 strongest action wins: block > reroute > redact-like (redact, mask, hash) >
 flag. A guard that raised blocks the request unless its policy says
-`fail_open`. In `observe` mode the verdict is computed and reported but
-`applied` is always "allow", so a rollout can watch before it enforces.
+`fail_open`. Given the kind of slot each finding sits in and the slot rules
+(slots.py), a finding's action and weight can depend on where it was found.
+In `observe` mode the verdict is computed and reported but `applied` is
+always "allow", so a rollout can watch before it enforces.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway_cli.config import Action, GuardPolicyConfig, InspectionConfig, Mode
+from gateway_cli.config import Action, GuardPolicyConfig, InspectionConfig, Mode, SlotRule
 from gateway_cli.guards.base import Finding
+from gateway_cli.policy.slots import for_finding
 
 Verdict = Literal["allow", "redact", "block", "reroute"]
 _RANK = {"flag": 0, "hash": 1, "mask": 1, "redact": 1, "reroute": 2, "block": 3}
@@ -55,12 +58,33 @@ def policies_for(config: InspectionConfig, model: str, key: str | None = None,
     return chosen
 
 
+def _act(finding: Finding, policy: GuardPolicyConfig, source: str | None,
+         rules: Sequence[SlotRule]) -> Action | None:
+    """The action on one finding, or None when it does not count."""
+    rule = None if source is None else for_finding(finding, source, rules)
+    if rule is None:
+        return policy.action if finding.confidence >= policy.min_confidence else None
+    if rule.action == "ignore" or rule.weight == 0.0:
+        return None
+    if min(1.0, finding.confidence * rule.weight) < policy.min_confidence:
+        return None
+    return policy.action if rule.action is None else rule.action
+
+
 def decide(findings: Sequence[Finding], policies: Mapping[str, GuardPolicyConfig], *,
-           mode: Mode, errors: Sequence[str] = ()) -> Decision:
-    acted = tuple(
-        Acted(f, policies[f.guard].action) for f in findings
-        if f.guard in policies and f.confidence >= policies[f.guard].min_confidence
-    )
+           mode: Mode, errors: Sequence[str] = (), sources: Sequence[str] | None = None,
+           slot_rules: Sequence[SlotRule] = ()) -> Decision:
+    """The verdict; `sources[i]` is the kind of slot `findings[i]` was found in."""
+    if sources is not None and len(sources) != len(findings):
+        raise ValueError("one source per finding")
+    acted_list: list[Acted] = []
+    for i, f in enumerate(findings):
+        if f.guard not in policies:
+            continue
+        action = _act(f, policies[f.guard], None if sources is None else sources[i], slot_rules)
+        if action is not None:
+            acted_list.append(Acted(f, action))
+    acted = tuple(acted_list)
     failing = [g for g in errors if not policies.get(g, GuardPolicyConfig("block")).fail_open]
     verdict: Verdict = "allow"
     reason: str | None = None

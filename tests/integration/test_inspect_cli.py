@@ -55,7 +55,7 @@ def _json(*args: str, stdin: str | None = None) -> tuple[int, dict[str, Any]]:
 def _no_raw_previews(result: dict[str, Any]) -> None:
     for finding in result["findings"]:
         assert set(finding) == {"guard", "kind", "start", "end", "confidence", "action",
-                                "preview", "where"}
+                                "preview", "where", "slot"}
         for raw in RAW_VALUES:
             assert raw not in finding["preview"]
 
@@ -87,6 +87,18 @@ def test_email_is_redacted() -> None:
     assert (finding["guard"], finding["kind"], finding["action"]) == ("pii", "email", "redact")
     assert (finding["start"], finding["end"]) == (9, 9 + len(EMAIL))
     assert finding["where"] == "text"
+
+
+def test_slot_option_judges_text_as_sitting_in_that_slot() -> None:
+    """The default slot rules flag an attack in a system prompt and block it in a tool result;
+    every finding names the slot it was judged in."""
+    code, result = _json("--slot", "system", stdin=INJECTION)
+    assert code == 0 and result["verdict"] == "allow" and result["findings"]
+    assert {(f["action"], f["slot"]) for f in result["findings"]} == {("flag", "system")}
+    code, result = _json("--slot", "tool_result", stdin=INJECTION)
+    assert code == 1 and result["verdict"] == "block"
+    code, _out, err = _inspect("--slot", "system_prompt", stdin=INJECTION)
+    assert code == 2 and "system_prompt" in err
 
 
 def test_injection_is_blocked(tmp_path: Path) -> None:

@@ -57,6 +57,8 @@ def run_detectors(v: Views) -> list[Finding]:
                 continue
             matched = m.group(0)
             conf = det.adjust(matched) if det.adjust is not None else det.confidence
+            if conf <= 0.0:
+                continue  # the second look says it is not this kind at all
             kind = det.kind
             if det.view == "fold" and lowered[start:end] != matched:
                 # Only the leet-folded view matched: obfuscation is itself a tell.

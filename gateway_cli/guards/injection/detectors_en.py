@@ -41,7 +41,12 @@ _EXTRACTION_STRONG = re.compile(r"\b(?:your|system|initial|original|hidden|secre
                                 r"|verbatim|instructed|told|my instructions|given)|systemprompt")
 
 
-_BARE_SYSTEM_PROMPT = re.compile(r"system\s+prompt", re.IGNORECASE)
+# The bare term, or the identifier `system_prompt` in code: it names the thing.
+_BARE_SYSTEM_PROMPT = re.compile(r"system(?:\s+|_)prompt", re.IGNORECASE)
+# A role word followed by a type annotation is a field of code (`user: str | None`,
+# `system: Optional[str]`), not a turn of a transcript.
+_ANNOTATED = re.compile(r"[ \t]*(?:optional|union|list|iterable|sequence|literal|dict|mapping"
+                        r"|str|int|bool|float|none|any)\b")
 
 
 def _override_adjust(match: str) -> float:
@@ -106,7 +111,7 @@ DETECTORS: Final[tuple[Detector, ...]] = (
                      " instructed told"),
         # The bare term ("requests carry a long system prompt") names the thing, it does not
         # ask for it: weak alone, evidence next to other cues.
-        adjust=lambda m: (0.3 if _BARE_SYSTEM_PROMPT.fullmatch(m)
+        adjust=lambda m: (0.15 if _BARE_SYSTEM_PROMPT.fullmatch(m)
                           else 0.8 if _EXTRACTION_STRONG.search(m) else 0.3),
     ),
     Detector(
@@ -481,9 +486,12 @@ DETECTORS: Final[tuple[Detector, ...]] = (
     ),
     Detector(
         "role_token",
-        rx(r"^[ \t]*(?:human|assistant|system|user|ai|chatgpt|gpt)\s*:", re.MULTILINE),
+        rx(r"^[ \t]*(?:human|assistant|system|user|ai|chatgpt|gpt)\s*:"
+           r"(?:[ \t]*(?:optional|union|list|iterable|sequence|literal|dict|mapping|str|int"
+           r"|bool|float|none|any)\b)?", re.MULTILINE),
         0.35, frozenset(), ("human:", "assistant:", "system:", "user:", "ai:", "gpt:"),
         view="lower",
+        adjust=lambda m: 0.0 if _ANNOTATED.match(m, m.index(":") + 1) else 0.35,
     ),
     Detector(
         "indirect_instruction",

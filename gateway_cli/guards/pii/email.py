@@ -4,6 +4,11 @@ The pattern starts at the `@`, so the engine skips prose at memchr speed.
 A match is skipped when what stands before its `@` is no dot-atom of 1 to
 64 characters (`a..b@`, `.a@`, 65 letters) or when it begins inside the
 address before it.
+
+A no-reply address (`noreply@`, `no-reply@`, `donotreply@`,
+`mailer-daemon@`) is skipped: it is a machine's, it reaches no person, and
+the apps and agents that print one in their prompts (commit trailers,
+notification templates) are not leaking anyone's data.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ _EMAIL_DOMAIN = re.compile(
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.){1,8}[A-Za-z]{2,63}"
     r"(?![\w\-])(?!\.[A-Za-z0-9])"
 )
+
+
+_NO_REPLY = re.compile(r"(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer[-_.]?daemon)"
+                       r"(?:[-+_.][A-Za-z0-9]{1,32})?", re.IGNORECASE)
 
 
 def local_part_start(text: str, at: int) -> int:
@@ -50,4 +59,6 @@ def emails(text: str, budget: Budget, out: list[Finding]) -> None:
         if start < last_end:
             continue
         last_end = m.end()
+        if _NO_REPLY.fullmatch(text, start, m.start()):
+            continue
         out.append(Finding(GUARD, "email", start, m.end(), 0.95, mask(text[start : m.end()])))

@@ -5,6 +5,11 @@ rules are checked by hand, with the same answers). Two decisions:
 
 - An IPv4 address glued to a word character or a dot (`v1.2.3.4`,
   `1.1.1.1.1`) is a version or an OID, not an address, and is skipped.
+  So is one that the words just before it call a version (`version
+  2.1.197.123`, `Release: 4.2.0.1`, `==1.2.3.4`, `curl/7.1.0.2`, `RFC 4880
+  5.2.3.1`, `section 5.2.3.4`) or that a
+  pre-release or build suffix follows (`1.2.3.4-beta`, `1.2.3.4+build`):
+  a build number reaches no one, and rewriting it breaks the text.
 - Loopback, unspecified and link-local addresses identify no one and are
   skipped unless `include_local_ips=True`.
 
@@ -38,7 +43,25 @@ IPV6_TAIL = re.compile(
     r"|[0-9A-Fa-f]{1,4}+(?::[0-9A-Fa-f]{1,4}+){0,6}(?:\.[0-9]{1,3}+){0,3}::)"
     r":?[0-9A-Fa-f]{1,4}(?:::?[0-9A-Fa-f]{1,4}){0,6}(?:\.[0-9]{1,3}){0,3}(?:::)?"
 )
+# What ends the 40 characters before a dotted quad when that is a version: a version
+# word (then a colon or equals sign, "from"/"to", up to three versions listed before),
+# a section of a standard (`RFC 5321 4.5.3.1`, `section 5.2.3.4`), a comparison of a
+# requirement, or a product token (`name/`); quotes may stand between (`"version", "6.0.0.0"`).
+_VERSION_BEFORE = re.compile(
+    r"(?:\bv|\bver|\bversions?|\breleases?|\bbuilds?|\bupdated?|\bupgraded?|\bpatch"
+    r"|\bfirmware|\bkernel|\bsections?|\bclauses?|\bchapters?|\brfc[ \t]?[0-9]{1,5}|\u00a7"
+    r"|==|>=|<=|~=|!=|[a-z]/)[ \t\"',]*[:=]?[ \t\"',]*(?:(?:from|to)[ \t]+)?"
+    r"(?:[0-9][0-9.]{0,15}[ \t,]+(?:and|or|to|from|->)?[ \t]*){0,3}$")
+_VERSION_AFTER = re.compile(r"(?:-(?:alpha|beta|rc|dev|pre|snapshot|final|release)|\+[0-9a-z])",
+                            re.IGNORECASE)
 _HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def is_version(text: str, start: int, end: int) -> bool:
+    """Whether the dotted quad at `start:end` reads as a version number, by its neighbours."""
+    if _VERSION_AFTER.match(text, end):
+        return True
+    return _VERSION_BEFORE.search(text[max(0, start - 40):start].lower()) is not None
 _SPLIT_V6 = re.compile(r"[:.]")
 _V6_AFTER = re.compile(r"[\w:]|\.\w")
 
@@ -73,7 +96,8 @@ def ipv4s(
             return False
         raw = m.group(1)
         local = ipv4_is_local(raw)
-        if local is not None and (include_local or not local):
+        if local is not None and (include_local or not local) \
+                and not is_version(text, s, m.end(1)):
             out.append(Finding(GUARD, "ip_address", s, m.end(1), 0.85, mask(raw)))
     return True
 
