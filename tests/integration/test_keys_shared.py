@@ -1,8 +1,9 @@
 """Client keys shared through one real redis-server by two gateways whose state directories
 are separate (as on two machines): a key made on one home works on both gateways, a
 revocation or rotation made on the other is obeyed by both promptly after the command
-returns (within PROPAGATION; the 100 ms target itself is measured by bench/keys), a stale clients.json never overwrites the shared table, and a damaged table in
-Redis is ignored (the last good one stays), never read as "no keys, let everyone in"."""
+returns (within PROPAGATION; the 100 ms target itself is measured by bench/keys), a stale
+clients.json never overwrites the shared table, and a damaged table in Redis is ignored
+(the last good one stays), never read as "no keys, let everyone in"."""
 
 from __future__ import annotations
 
