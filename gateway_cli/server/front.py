@@ -214,16 +214,6 @@ class Front:
             trace.error = denied.code
             await self._refuse(scope, send, denied)
             return
-        if any(name == b"upgrade" for name, _ in scope["headers"]):
-            # A WebSocket (or h2c) upgrade, e.g. Codex trying the Responses WebSocket mode
-            # first: a plain refusal with no upgrade headers, so the client falls back to
-            # HTTP at once instead of retrying the handshake.
-            trace.error = "upgrade_refused"
-            await self._refuse(scope, send, Denied(
-                400, "this gateway does not serve WebSocket or other protocol upgrades; "
-                "send the request over plain HTTP (for the Responses API: POST "
-                "/v1/responses, with \"stream\": true to stream)", "upgrade_not_supported"))
-            return
         if exact and path in OPS_PATHS:
             await self._ops(scope, send, trace, path, address)
             return
@@ -234,6 +224,16 @@ class Front:
             return
         scope[PRINCIPAL] = verdict  # type: ignore[literal-required]
         trace.principal = verdict
+        if any(name == b"upgrade" for name, _ in scope["headers"]):
+            # A WebSocket (or h2c) upgrade, e.g. Codex trying the Responses WebSocket mode
+            # first: a plain refusal with no upgrade headers, so the client falls back to
+            # HTTP at once instead of retrying the handshake.
+            trace.error = "upgrade_refused"
+            await self._refuse(scope, send, Denied(
+                400, "this gateway does not serve WebSocket or other protocol upgrades; "
+                "send the request over plain HTTP (for the Responses API: POST "
+                "/v1/responses, with \"stream\": true to stream)", "upgrade_not_supported"))
+            return
         model_id = gate.model_id(path, scope.get("raw_path")) if not exact else None
         if model_id is not None:
             trace.path = gate.MODEL_PATH  # the template: the log never holds a client's id
