@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway_cli.formats import schema
 from gateway_cli.formats.openai_chat import RequestProblem
@@ -189,3 +191,24 @@ def test_responses_items_of_the_reference_pass() -> None:
 @pytest.mark.parametrize("value", ["x", ["a", "b"], [1, 2, 3], [[1, 2], [3]]])
 def test_embedding_inputs_of_the_reference_pass(value: Any) -> None:
     check_request(Op.EMBEDDINGS, {"model": "m", "input": value})
+
+
+# -- any JSON at all: a RequestProblem or a pass, never another exception -----------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["role", "content", "type", "text", "model", "messages", "input",
+                         "system", "stream", "max_tokens", "x"]), inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(op=st.sampled_from(list(schema.TABLES)), extra=st.dictionaries(
+    st.sampled_from(sorted({n for api in schema.TABLES.values() for n in api.fields})),
+    _json, max_size=4))
+def test_any_json_is_refused_cleanly_or_passes(op: Op, extra: dict[str, Any]) -> None:
+    try:
+        check_request(op, {**MINIMAL[op], **extra})
+    except RequestProblem as problem:
+        assert problem.param is not None and problem.message
