@@ -75,7 +75,7 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
 
 
 class MockConfig(_Strict, frozen=True, forbid_unknown_fields=True):
-    """The built-in mock model `mock/echo`: never leaves the process.
+    """The built-in mock model `mock-echo` (also `mock/echo`): never leaves the process.
 
     Unset, it is served only while no provider is configured (to try the gateway
     out); a production gateway must not answer with an echo unless asked to.
@@ -330,7 +330,7 @@ class Config(_Strict, frozen=True, forbid_unknown_fields=True):
 
 
 def mock_enabled(config: Config) -> bool:
-    """Whether `mock/echo` is served: as `[mock] enabled` says, else only with no provider."""
+    """Whether `mock-echo` is served: as `[mock] enabled` says, else only with no provider."""
     enabled = config.mock.enabled
     return enabled if enabled is not None else not config.providers
 
@@ -469,7 +469,7 @@ def _cross_check(config: Config) -> list[str]:
             elif any(c in value for c in "\r\n\0") or value != value.strip():
                 problems.append(f"{key}.headers.{header}: a header value may not hold line "
                                 "breaks, NUL or surrounding whitespace")
-    seen: set[str] = {"mock/echo"} if mock_enabled(config) else set()
+    seen: set[str] = {"mock-echo", "mock/echo"} if mock_enabled(config) else set()
     for i, m in enumerate(config.models):
         key = f"models[{i}]"
         if m.name in seen:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import click
@@ -59,6 +59,36 @@ def child_environment(parent: dict[str, str], base_url: str, token: str,
         "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": token,
     })
     return env
+
+
+def run_setup(parent: dict[str, str], base_url: str, token: str, command: Sequence[str],
+              named: Iterable[str] = ()) -> tuple[dict[str, str], tuple[str, ...]]:
+    """CMD's environment and argv: the SDK variables, plus what a known agent needs."""
+    from gateway_cli.cli.agents import setup_for
+
+    env = child_environment(parent, base_url, token, named)
+    agent = setup_for(command, base_url, token)
+    for name in agent.unset:
+        env.pop(name, None)
+    env.update(agent.env)
+    return env, agent.argv
+
+
+MASK = "<run token: made when CMD starts, revoked when it ends>"
+
+
+def _print_env(parent: dict[str, str], base_url: str, command: Sequence[str]) -> None:
+    """What `gateway run` would set for `command`: variables, removals, argv; no token made."""
+    import shlex
+
+    env, argv = run_setup(parent, base_url, MASK, command or ("CMD",))
+    for name in sorted(env):
+        if parent.get(name) != env[name]:
+            click.echo(f"{name}={shlex.quote(env[name]) if env[name] != MASK else MASK}")
+    for name in sorted(set(parent) - set(env)):
+        click.echo(f"unset {name}")
+    if command and tuple(argv) != tuple(command):
+        click.echo("command: " + shlex.join(argv))
 
 
 def _reachable(base_url: str) -> bool:
@@ -163,21 +193,33 @@ class _Lease:
               "its env: secrets name are removed from CMD's environment too, and its [secrets] "
               "store (unless --secrets/--passphrase-* say otherwise) signs the run's token.")
 @store_options
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--print-env", "print_env", is_flag=True,
+              help="Show what COMMAND would get (variables set and removed, the command "
+              "line for a known agent), with the token masked, and run nothing.")
+@click.argument("command", nargs=-1, required=False, type=click.UNPROCESSED)
 def run(url: str, models: str | None, ttl: str, lease: float, config_path: Path | None,
         home: Path | None,
         secrets_spec: str | None, passphrase_fd: int | None, passphrase_file: Path | None,
-        command: tuple[str, ...]) -> None:
+        print_env: bool, command: tuple[str, ...]) -> None:
     """Run COMMAND with the gateway's URLs and a token scoped to this run.
 
     Options go before COMMAND; everything from COMMAND on is COMMAND's own.
     Example: gateway run -- python my_agent.py --url x
+
+    Coding agents are configured too: `gateway run -- claude` (ANTHROPIC_BASE_URL and
+    ANTHROPIC_AUTH_TOKEN), `gateway run -- codex exec ...` (Codex's own `-c` flags name
+    the gateway as its Responses provider; no file of yours is changed).
     """
     from gateway_cli.keys import jwt, leases, revoked, signing
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.notify import notify_all
     from gateway_cli.keys.store import open_store
 
+    if print_env:
+        _print_env(dict(os.environ), url.rstrip("/"), command)
+        return
+    if not command:
+        raise click.UsageError("give the COMMAND to run (after --), or --print-env")
     named: list[str] = []
     if config_path is not None:
         from gateway_cli.config import load_config, secret_references
@@ -215,10 +257,10 @@ def run(url: str, models: str | None, ttl: str, lease: float, config_path: Path 
         leases.end(state, jti)
         notify_all(state, ("clients", "runs"))
 
-    env = child_environment(dict(os.environ), base_url, token, named)
+    env, argv = run_setup(dict(os.environ), base_url, token, command, named)
     try:
         # Running the user's own command is the point of `gateway run`.
-        child = subprocess.Popen(list(command), env=env,  # noqa: S603
+        child = subprocess.Popen(list(argv), env=env,  # noqa: S603
                                  preexec_fn=_die_with_parent(os.getpid()))
     except (OSError, subprocess.SubprocessError) as err:
         finish()

@@ -1,9 +1,7 @@
-"""Validation of OpenAI chat-completion requests as clients send them.
+"""Decoding a request body, and the problem type every request check raises.
 
-Only what the gateway itself relies on is checked (the model, the messages,
-the stream flag); every other field passes through untouched so that new
-provider features keep working without a gateway release. Pure: returns the
-problem as data, the caller decides the status.
+Pure: the problem is data (message and the parameter it names); the caller
+decides the status. The per-API type checks live in formats/schema.py.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from typing import Any
 
 from gateway_cli.formats.strict_json import JsonProblem, decode_unique
 
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 class RequestProblem(Exception):
     def __init__(self, message: str, param: str | None = None) -> None:
@@ -32,39 +29,3 @@ def decode_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RequestProblem("request body must be a JSON object")
     return value
-
-
-def require_model(body: dict[str, Any]) -> None:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise RequestProblem("'model' is required and must be a non-empty string", "model")
-
-
-def check_stream_flag(body: dict[str, Any]) -> None:
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestProblem("'stream' must be a boolean", "stream")
-
-
-def check_chat_request(body: dict[str, Any]) -> None:
-    """Raise RequestProblem if the fields the gateway routes on are missing or mistyped."""
-    require_model(body)
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise RequestProblem("'messages' is required and must be a non-empty array", "messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise RequestProblem(f"messages[{i}] must be an object", f"messages[{i}]")
-        role = message.get("role")
-        if role not in ROLES:
-            raise RequestProblem(
-                f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}",
-                f"messages[{i}].role",
-            )
-        content = message.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise RequestProblem(
-                f"messages[{i}].content must be a string or an array of parts",
-                f"messages[{i}].content",
-            )
-    check_stream_flag(body)

@@ -40,10 +40,11 @@ class StreamConverter(Protocol):
     def finish(self) -> list[bytes]: ...
 
 
-def client_error(family: Family, status: int, message: str, code: str | None = None) -> bytes:
+def client_error(family: Family, status: int, message: str, code: str | None = None,
+                 param: str | None = None) -> bytes:
     if family == "anthropic":
         return anthropic_error(status, message)
-    return openai_error(status, message, code)
+    return openai_error(status, message, code, param)
 
 
 def upstream_error_message(body: bytes) -> str | None:
@@ -88,7 +89,8 @@ class Adapter:
         if self.op is Op.CHAT:
             return _encode(openai_to_anthropic.response(
                 value, request_id=ids.request_id, created=ids.created, model=model))
-        return _encode(anthropic_to_openai.response(value, message_id=f"msg_{ids.request_id}"))
+        return _encode(anthropic_to_openai.response(value, message_id=f"msg_{ids.request_id}",
+                                                    model=model))
 
     def error(self, status: int, upstream_body: bytes) -> bytes:
         if self.passthrough and upstream_error_message(upstream_body) is not None:

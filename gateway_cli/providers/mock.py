@@ -5,6 +5,12 @@ tests and benchmarks an upstream that never varies, and shows a newcomer the
 whole path working before any secret is involved. The answer is the text of
 the last user message, echoed back; token counts are a fixed estimate
 (one token per four characters, at least one), so usage is repeatable.
+Chat lives here; the Responses API and embeddings in mock_responses.py;
+Anthropic clients reach it through translation (translate/), like any
+OpenAI-format provider.
+
+Its advertised name is `mock-echo`: SDKs that read `provider/model` (openai-agents,
+litellm) take `mock/echo`, the older name still served, for a provider prefix.
 
 Pure functions: the caller passes the request id and the creation time.
 """
@@ -15,7 +21,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-MODEL = "mock/echo"
+MODEL = "mock-echo"
+LEGACY_MODEL = "mock/echo"  # the first name, still served for existing users
 _WORDS = re.compile(r"\S+\s*|\s+")
 
 

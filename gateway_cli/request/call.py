@@ -35,6 +35,7 @@ class Call:
     usage: Usage | None = None
     served_by: Deployment | None = None
     trace: Trace | None = None  # what the observer reports when the request ends
+    asked: str = ""  # the model name the client sent (an alias stays the alias)
 
     @property
     def streaming(self) -> bool:

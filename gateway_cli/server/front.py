@@ -34,7 +34,7 @@ from gateway_cli.routing.readiness import is_ready, readiness, warnings
 from gateway_cli.server import asgi_io, gate
 from gateway_cli.server.auth import Denied
 from gateway_cli.server.observer import Observer
-from gateway_cli.server.proxy import AsgiHandler, new_request_id
+from gateway_cli.server.proxy import AsgiHandler, model_payload, new_request_id
 from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
@@ -161,6 +161,25 @@ class Front:
         await asgi_io.send_response(send, 200, metrics.render(),
                                     content_type=CONTENT_TYPE.encode())
 
+    async def _model(self, scope: Scope, send: Send, trace: Trace, name: str) -> None:
+        """GET /v1/models/{id} (both SDKs' `models.retrieve`), in the asking SDK's format."""
+        family: Family = "anthropic" if _wants_anthropic(scope) else "openai"
+        if scope.get("method") != "GET":
+            trace.error = "method_not_allowed"
+            await asgi_io.send_response(send, 405, client_error(
+                family, 405, "use GET for /v1/models/{id}", "method_not_allowed"),
+                headers=[(b"allow", b"GET")])
+            return
+        found = model_payload(self.runtime, name, family == "anthropic",
+                              scope.get(PRINCIPAL))  # type: ignore[arg-type]
+        if found is None:
+            trace.error = "model_not_found"
+            await asgi_io.send_response(send, 404, client_error(
+                family, 404, "no such model on this gateway (GET /v1/models lists them)",
+                "model_not_found"))
+            return
+        await asgi_io.send_response(send, 200, _encode(found))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == ScopeType.HTTP:
@@ -205,6 +224,21 @@ class Front:
             return
         scope[PRINCIPAL] = verdict  # type: ignore[literal-required]
         trace.principal = verdict
+        if any(name == b"upgrade" for name, _ in scope["headers"]):
+            # A WebSocket (or h2c) upgrade, e.g. Codex trying the Responses WebSocket mode
+            # first: a plain refusal with no upgrade headers, so the client falls back to
+            # HTTP at once instead of retrying the handshake.
+            trace.error = "upgrade_refused"
+            await self._refuse(scope, send, Denied(
+                400, "this gateway does not serve WebSocket or other protocol upgrades; "
+                "send the request over plain HTTP (for the Responses API: POST "
+                "/v1/responses, with \"stream\": true to stream)", "upgrade_not_supported"))
+            return
+        model_id = gate.model_id(path, scope.get("raw_path")) if not exact else None
+        if model_id is not None:
+            trace.path = gate.MODEL_PATH  # the template: the log never holds a client's id
+            await self._model(scope, send, trace, model_id)
+            return
         if not exact:
             trace.error = "not_found"
             await self._refuse(scope, send, Denied(

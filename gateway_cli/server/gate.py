@@ -36,6 +36,24 @@ def exact_path(path: str, raw_path: bytes | None, known: frozenset[str]) -> bool
     return raw_path is None or raw_path == path.encode()
 
 
+MODEL_PATH = "/v1/models/{id}"
+_MODEL_PREFIX = "/v1/models/"
+
+
+def model_id(path: str, raw_path: bytes | None) -> str | None:
+    """The model id of a `GET /v1/models/{id}` path, or None for any other path.
+
+    Model ids may hold `/` (`mock/echo`) and SDKs differ on percent-encoding it, so the
+    id is the whole decoded rest of the path; only the prefix must be spelled exactly.
+    The id is only ever looked up in the model table, never routed on.
+    """
+    if not path.startswith(_MODEL_PREFIX) or len(path) == len(_MODEL_PREFIX):
+        return None
+    if raw_path is not None and not raw_path.startswith(_MODEL_PREFIX.encode()):
+        return None
+    return path[len(_MODEL_PREFIX):]
+
+
 def host_name(value: bytes) -> str:
     """The host part of a Host header, lower-case, without port or a trailing dot."""
     text = value.decode("latin-1").strip().lower()

@@ -222,7 +222,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                         redactions=screened.redactions, output=output,
                         mode=inspection.mode, canary=canary, known=screened.known,
                         include_usage=include_usage, count_usage=count_usage,
-                        strip_usage=strip_usage, trace=trace)
+                        strip_usage=strip_usage, trace=trace, asked=asked)
             try:
                 await _unless_client_leaves(execute(serving, pool, route, call, send,
                                                     admission), receive)
@@ -237,7 +237,8 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
         except HttpError as err:
             trace.error = err.code or "refused"
             await asgi_io.send_response(
-                send, err.status, client_error(family, err.status, err.message, err.code),
+                send, err.status, client_error(family, err.status, err.message, err.code,
+                                               err.param),
                 headers=[*headers, *err.headers])
         except ClientGone:
             trace.error = "client_gone"
@@ -293,3 +294,18 @@ def models_payload(runtime: Runtime, anthropic: bool,
         "data": [{"id": name, "object": "model", "created": 0, "owned_by": m.owned_by}
                  for name, m in routes_named],
     }
+
+
+def model_payload(runtime: Runtime, name: str, anthropic: bool,
+                  principal: Principal | None) -> dict[str, Any] | None:
+    """GET /v1/models/{id}: the model `name` (its own, an alias's or a pattern's name),
+    or None when there is none or the key may not use it. Named as asked."""
+    serving = runtime.serving
+    canonical = serving.aliases.canonical(name, serving.models)
+    route = serving.models.get(canonical)
+    if route is None or (principal is not None and not principal.may_use(canonical)):
+        return None
+    if anthropic:
+        return {"type": "model", "id": name, "display_name": name,
+                "created_at": "1970-01-01T00:00:00Z"}
+    return {"id": name, "object": "model", "created": 0, "owned_by": route.owned_by}

@@ -24,7 +24,8 @@ from gateway_cli.guards.restore_stream import RestoringStream
 from gateway_cli.limits.model import Refused
 from gateway_cli.limits.usage_tap import UsageTap, reported_usage
 from gateway_cli.observe.throttle import Throttle
-from gateway_cli.providers.adapt import Adapter, adapter_for
+from gateway_cli.providers.adapt import Adapter, StreamConverter, adapter_for
+from gateway_cli.providers.answer_model import RenamingStream, with_model
 from gateway_cli.providers.operations import Op
 from gateway_cli.providers.wire import Unsupported, url_for
 from gateway_cli.request.call import Call
@@ -39,7 +40,15 @@ from gateway_cli.server import asgi_io
 from gateway_cli.server.runtime import Serving
 from gateway_cli.server.stream_relay import relay_stream
 from gateway_cli.translate.errors import TranslationError
-from gateway_cli.upstream.attempt import Failure, Full, Stream, http_attempt, mock_attempt
+from gateway_cli.upstream.attempt import (
+    MOCK_OPS,
+    Failure,
+    Full,
+    Stream,
+    http_attempt,
+    local_count,
+    mock_attempt,
+)
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway.relay")
@@ -56,19 +65,31 @@ class _Plan:
     adapter: Adapter
     op: Op
     body: bytes
+    local: bool = False  # answered by the gateway itself (count_tokens for OpenAI formats)
 
 
 def _plan(dep: Deployment, call: Call) -> _Plan:
     """Prepare `call` for `dep`; raises Unsupported or TranslationError."""
+    if call.op is Op.COUNT_TOKENS and dep.family == "openai":
+        # No OpenAI-format API counts tokens: the gateway's own estimate answers, already
+        # in the client's format (a pass-through adapter relays it as it is).
+        return _Plan(dep, Adapter(call.op, "anthropic", "anthropic"), call.op, b"", True)
     adapter = adapter_for(call.op, dep.family)
     body = adapter.body(call.body, call.raw, dep.model)
     op = adapter.op if adapter.passthrough else _UPSTREAM_OP.get(adapter.op, adapter.op)
     if dep.provider is None:
-        if op is not Op.CHAT:
+        if op not in MOCK_OPS:
             raise Unsupported(f"the mock model does not serve {call.op.value}")
     else:
         url_for(dep.provider.wire, op, dep.model)
     return _Plan(dep, adapter, op, body)
+
+
+def _names_other_model(plan: _Plan, call: Call) -> bool:
+    """Whether a pass-through answer names a model other than the one the client asked for
+    (an alias, or a public name whose deployment's upstream name differs)."""
+    return plan.adapter.passthrough and not plan.local and bool(call.asked) \
+        and call.asked != plan.dep.model
 
 
 async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
@@ -76,7 +97,10 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
     if isinstance(outcome, Stream):
         tap = UsageTap(strip=call.strip_usage and plan.adapter.passthrough) \
             if call.count_usage else None
-        converter = plan.adapter.stream(call.ids, plan.dep.model, call.include_usage)
+        converter: StreamConverter | None = plan.adapter.stream(
+            call.ids, call.asked or plan.dep.model, call.include_usage)
+        if _names_other_model(plan, call):
+            converter = RenamingStream(call.asked)
         restorer = RestoringStream(plan.adapter.client, call.redactions) \
             if call.redactions else None
         policy = MaskingStream(call.output, plan.adapter.client, call.canary, call.known,
@@ -92,7 +116,9 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
     if call.count_usage:
         call.usage = reported_usage(plan.adapter.upstream, outcome.body)
     try:
-        answer = plan.adapter.answer(outcome.body, call.ids, plan.dep.model)
+        answer = plan.adapter.answer(outcome.body, call.ids, call.asked or plan.dep.model)
+        if outcome.status < 400 and _names_other_model(plan, call):
+            answer = with_model(answer, call.asked)
         if outcome.status < 400 and (call.output is not None or call.redactions):
             answer = judge_and_restore(answer, plan.adapter.client, call, headers)
     except (ValueError, TranslationError) as err:
@@ -147,7 +173,8 @@ async def execute(runtime: Serving, pool: UpstreamPool, route: ModelRoute, call:
             started = time.monotonic()
             hp.on_attempt(state, started)
             try:
-                outcome = mock_attempt(plan.body, call.ids, call.streaming) \
+                outcome = local_count(call.body) if plan.local \
+                    else mock_attempt(plan.op, plan.body, call.ids, call.streaming) \
                     if dep.provider is None else await http_attempt(
                         pool, dep, plan.op, plan.body, call.client_headers, call.streaming)
             finally:

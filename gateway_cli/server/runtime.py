@@ -131,9 +131,12 @@ def provider_for(config: ProviderConfig, store: SecretStore | None) -> Provider:
 def build_models(config: Config, providers: dict[str, Provider]) -> dict[str, ModelRoute]:
     models: dict[str, ModelRoute] = {}
     if mock_enabled(config):
-        dep = Deployment(id="mock/echo", provider=None, model=mock.MODEL, weight=1.0,
-                         priority=0, timeout=60.0)
-        models[mock.MODEL] = ModelRoute(mock.MODEL, "priority", (dep,), "gateway")
+        # One deployment under two names: `mock-echo` (advertised) and `mock/echo` (the
+        # first name, kept for existing keys, rules and scripts).
+        dep = Deployment(id=mock.LEGACY_MODEL, provider=None, model=mock.LEGACY_MODEL,
+                         weight=1.0, priority=0, timeout=60.0)
+        for name in (mock.MODEL, mock.LEGACY_MODEL):
+            models[name] = ModelRoute(name, "priority", (dep,), "gateway")
     for model in config.models:
         deployments = []
         for i, d in enumerate(model.deployments):

@@ -17,6 +17,8 @@ What cannot cross, and why:
   `top_k`, `cache_control`, `citations`, `service_tier`, `container`,
   `mcp_servers` and the rest of `metadata` (only `user_id` has a place);
   `tool_choice` when no tools are sent, since OpenAI rejects it then.
+- kept in place: a `system` turn inside `messages` (mid-conversation system
+  messages) becomes a system message at the same position.
 - approximated: a tool_result with `is_error` becomes a tool message whose
   text starts with "Error: ", so the model still sees that the call failed;
   tool_result blocks become `tool` messages placed before the rest of their
@@ -96,18 +98,18 @@ def request(body: JSON, *, upstream_model: str) -> JSON:
     return out
 
 
-def _system(system: Any) -> list[JSON]:
+def _system(system: Any, where: str = "system") -> list[JSON]:
     if system is None:
         return []
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
     if not isinstance(system, list):
-        raise TranslationError("'system' must be a string or an array of text blocks")
+        raise TranslationError(f"'{where}' must be a string or an array of text blocks")
     parts = []
     for j, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise TranslationError(f"system[{j}] must be a text block")
-        parts.append({"type": "text", "text": _text(block, f"system[{j}]")})
+            raise TranslationError(f"{where}[{j}] must be a text block")
+        parts.append({"type": "text", "text": _text(block, f"{where}[{j}]")})
     return [{"role": "system", "content": parts}]
 
 
@@ -123,8 +125,12 @@ def _turn(turn: Any, where: str) -> list[JSON]:
         raise TranslationError(f"{where} must be an object")
     role = turn.get("role")
     content = turn.get("content")
-    if role not in ("user", "assistant"):
-        raise TranslationError(f"{where}.role must be 'user' or 'assistant'")
+    if role not in ("user", "assistant", "system"):
+        raise TranslationError(f"{where}.role must be 'user', 'assistant' or 'system'")
+    if role == "system":
+        # A system turn inside the conversation (Anthropic's mid-conversation system
+        # messages) is a system message at the same place in OpenAI's list.
+        return _system(content, where)
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):

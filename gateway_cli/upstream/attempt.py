@@ -18,14 +18,17 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 
+from gateway_cli.formats.sse import encode_event
 from gateway_cli.keys.refs import Secret
+from gateway_cli.limits.tokens import estimate_input
 from gateway_cli.observe.throttle import Throttle
-from gateway_cli.providers import mock
+from gateway_cli.providers import mock, mock_responses
 from gateway_cli.providers.adapt import Ids
 from gateway_cli.providers.operations import Op
 from gateway_cli.providers.wire import headers_for, url_for
@@ -89,20 +92,42 @@ async def _idle_limited(response: aiohttp.ClientResponse, idle: float) -> AsyncI
         yield chunk
 
 
-async def _mock_stream(body: bytes, ids: Ids) -> AsyncIterator[bytes]:
+# What the built-in mock answers itself; Anthropic Messages reach it translated to chat.
+MOCK_OPS = frozenset({Op.CHAT, Op.RESPONSES, Op.EMBEDDINGS})
+
+
+async def _mock_stream(op: Op, body: bytes, ids: Ids) -> AsyncIterator[bytes]:
     request = msgspec.json.decode(body)
+    if op is Op.RESPONSES:
+        for name, data in mock_responses.respond_stream(request, request_id=ids.request_id,
+                                                        created=ids.created):
+            yield encode_event(msgspec.json.encode(data), event=name)
+        return
     for chunk in mock.stream(request, request_id=ids.request_id, created=ids.created):
         yield b"data: " + msgspec.json.encode(chunk) + b"\n\n"
     yield b"data: [DONE]\n\n"
 
 
-def mock_attempt(body: bytes, ids: Ids, streaming: bool) -> Full | Stream:
-    """The built-in mock model's answer (no network)."""
+def mock_attempt(op: Op, body: bytes, ids: Ids, streaming: bool) -> Full | Stream:
+    """The built-in mock model's answer (no network); `op` is one of MOCK_OPS."""
     if streaming:
-        return Stream(_mock_stream(body, ids), None)
+        return Stream(_mock_stream(op, body, ids), None)
     request = msgspec.json.decode(body)
-    answer = mock.complete(request, request_id=ids.request_id, created=ids.created)
+    if op is Op.RESPONSES:
+        answer = mock_responses.respond(request, request_id=ids.request_id,
+                                        created=ids.created)
+    elif op is Op.EMBEDDINGS:
+        answer = mock_responses.embed(request)
+    else:
+        answer = mock.complete(request, request_id=ids.request_id, created=ids.created)
     return Full(200, msgspec.json.encode(answer), JSON, None)
+
+
+def local_count(body: dict[str, Any]) -> Full:
+    """Anthropic's count_tokens answered by the gateway, for a deployment whose API has no
+    such endpoint (OpenAI-format ones, the mock): the estimate the limits reserve with."""
+    return Full(200, msgspec.json.encode({"input_tokens": estimate_input(Op.COUNT_TOKENS,
+                                                                         body)}), JSON, None)
 
 
 async def http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,

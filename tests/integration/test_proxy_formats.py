@@ -337,8 +337,16 @@ def test_unsupported_operation_is_400(oai: openai.OpenAI, ant: anthropic.Anthrop
     with pytest.raises(openai.BadRequestError) as info:
         oai.embeddings.create(model="claude", input="x")
     assert "does not serve embeddings" in info.value.message
-    with pytest.raises(anthropic.BadRequestError):
-        ant.messages.count_tokens(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+
+
+
+def test_count_tokens_for_an_openai_model_is_the_gateways_estimate(
+        ant: anthropic.Anthropic, upstreams: dict[str, FakeUpstream]) -> None:
+    seen = len(upstreams["openai"].requests)
+    counted = ant.messages.count_tokens(model="gpt-4o",
+                                        messages=[{"role": "user", "content": "x " * 100}])
+    assert counted.input_tokens > 50
+    assert len(upstreams["openai"].requests) == seen  # answered locally
 
 
 def test_anthropic_format_errors(gw: Gateway) -> None:
@@ -380,3 +388,22 @@ def test_no_secret_in_config_errors(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "never the secret itself" in result.stderr
     assert KEY_OPENAI not in result.stderr + result.stdout
+
+
+# --- the model an answer names is the one the client asked for -------------------------------
+
+def test_answers_name_the_public_model_in_every_format(oai: openai.OpenAI,
+                                                       ant: anthropic.Anthropic) -> None:
+    """`claude` is deployed as claude-sonnet-4-5 and `fast` as gpt-4o-mini-2024-07-18: what
+    the client reads is its own name, passed through or translated, streamed or not."""
+    hi = [{"role": "user", "content": "hi"}]
+    assert oai.chat.completions.create(model="claude", messages=hi).model == "claude"
+    assert oai.chat.completions.create(model="fast", messages=hi).model == "fast"
+    assert {c.model for c in oai.chat.completions.create(model="fast", messages=hi,
+                                                         stream=True)} == {"fast"}
+    assert {c.model for c in oai.chat.completions.create(model="claude", messages=hi,
+                                                         stream=True)} == {"claude"}
+    for model in ("claude", "fast"):
+        assert ant.messages.create(model=model, max_tokens=10, messages=hi).model == model
+        with ant.messages.stream(model=model, max_tokens=10, messages=hi) as s:
+            assert s.get_final_message().model == model

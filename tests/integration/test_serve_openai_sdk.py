@@ -22,7 +22,7 @@ def test_health(gateway: Gateway) -> None:
 
 def test_models_lists_mock(client: openai.OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
-    assert ids == ["mock/echo"]
+    assert ids == ["mock-echo", "mock/echo"]
 
 
 def test_chat_completion_echoes_last_user_message(client: openai.OpenAI) -> None:

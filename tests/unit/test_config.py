@@ -20,7 +20,7 @@ def test_no_file_means_safe_defaults() -> None:
     assert config.server.host == "127.0.0.1"
     assert config.server.port == 4000
     assert config.server.max_body_bytes == 8 * 1024 * 1024
-    assert build_runtime(config).models.keys() == {"mock/echo"}
+    assert build_runtime(config).models.keys() == {"mock-echo", "mock/echo"}
 
 
 def test_example_file_is_valid_and_matches_defaults() -> None:
@@ -37,7 +37,8 @@ def test_example_providers_and_models_are_valid() -> None:
     config = parse_config(tomllib.loads(uncommented))
     assert [p.kind for p in config.providers] == ["openai", "anthropic", "azure",
                                                   "openai-compatible"]
-    assert [m.name for m in config.models] == ["gpt-4o", "claude"]
+    assert [m.name for m in config.models] == ["gpt-4o", "claude", "claude-code", "codex",
+                                               "agents-on-mock"]
 
 
 def test_example_limits_are_valid() -> None:

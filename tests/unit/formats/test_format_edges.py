@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from gateway_cli.formats.openai_chat import RequestProblem, check_chat_request
+from gateway_cli.formats.openai_chat import RequestProblem
 from gateway_cli.formats.requests import check_depth, check_request
 from gateway_cli.formats.sse import SSEParser
 from gateway_cli.formats.stream_index import StreamShapeError, check_room, index_of
@@ -17,10 +17,10 @@ GOOD: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "
 
 
 def test_a_well_formed_chat_request_passes() -> None:
-    check_chat_request(GOOD)
-    check_chat_request({**GOOD, "stream": True,
-                        "messages": [{"role": "system", "content": None},
-                                     {"role": "user", "content": [{"type": "text"}]}]})
+    check_request(Op.CHAT, GOOD)
+    check_request(Op.CHAT, {**GOOD, "stream": True,
+                            "messages": [{"role": "system", "content": None},
+                                         {"role": "user", "content": [{"type": "text"}]}]})
 
 
 @pytest.mark.parametrize(("body", "where"), [
@@ -36,7 +36,7 @@ def test_a_well_formed_chat_request_passes() -> None:
 def test_a_malformed_chat_request_is_refused_naming_the_field(body: dict[str, Any],
                                                               where: str) -> None:
     with pytest.raises(RequestProblem) as info:
-        check_chat_request(body)
+        check_request(Op.CHAT, body)
     assert info.value.param == where
 
 
@@ -90,7 +90,8 @@ def test_well_formed_requests_of_each_operation_pass(op: Op, body: dict[str, Any
     (Op.CHAT, {**GOOD, "model": 3}, "model"),
     (Op.MESSAGES, {**MESSAGES, "model": ""}, "model"),
     (Op.MESSAGES, {**MESSAGES, "messages": []}, "messages"),
-    (Op.MESSAGES, {**MESSAGES, "messages": [{"role": "system", "content": "x"}]}, "messages.0"),
+    (Op.MESSAGES, {**MESSAGES, "messages": [{"role": "tool", "content": "x"}]},
+     "messages.0.role"),
     (Op.MESSAGES, {**MESSAGES, "messages": ["hi"]}, "messages.0"),
     (Op.MESSAGES, {**MESSAGES, "messages": [{"role": "user"}]}, "messages.0.content"),
     (Op.MESSAGES, {**MESSAGES, "messages": [{"role": "user", "content": 1}]},

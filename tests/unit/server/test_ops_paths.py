@@ -95,4 +95,5 @@ def test_readiness_follows_the_breakers() -> None:
     assert status == 503 and json.loads(body) == {"status": "not_ready"}
     status, _, body = _get(front, "/health/ready", "10.1.2.3", ADMIN)
     assert status == 503
-    assert json.loads(body)["models"] == {"mock/echo": {"mock/echo": "open"}}
+    assert json.loads(body)["models"] == {"mock-echo": {"mock/echo": "open"},
+                                          "mock/echo": {"mock/echo": "open"}}

@@ -818,7 +818,7 @@ def test_openai_requests_refused(body: Any, message: str) -> None:
     ("x", "must be a JSON object"),
     ({"messages": []}, "non-empty array"),
     ({"messages": [7]}, r"messages\[0\] must be an object"),
-    ({"messages": [{"role": "system", "content": "x"}]}, "'user' or 'assistant'"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, "'user', 'assistant' or 'system'"),
     ({"messages": [{"role": "user", "content": [
         {"type": "document", "source": {"type": "text", "data": "x",
                                         "media_type": "text/plain"}}]}]},
