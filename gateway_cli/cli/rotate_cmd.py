@@ -91,7 +91,8 @@ def _no_store(state: Path, secrets_spec: str) -> bool:
                    "prompt or stdin.")
 @click.option("--clients", "client_names", multiple=True, metavar="NAME",
               help="Client keys to reissue ('all' for every one).")
-@click.option("--signing", is_flag=True, help="New signing keys (gateway JWTs, audit log).")
+@click.option("--signing", is_flag=True,
+              help="New signing keys (gateway JWTs: run and scoped tokens; the audit log).")
 @click.option("--all", "everything", is_flag=True,
               help="Everything that can be rotated here: every client key and the signing "
                    "keys.")
