@@ -27,6 +27,7 @@ running gateway reloads on the same control-socket notice as client keys.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Iterable
@@ -129,6 +130,17 @@ def _strings(value: Any, limit: int) -> bool:
         and all(isinstance(v, str) and v for v in value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _valid_scope(text: str) -> bool:
+    """Whether a signed scope string parses; remembered, as the same few scopes come with
+    every request of an agent (only signed, and so issued, strings reach this)."""
+    try:
+        parse_scope(text)
+    except ScopeError:
+        return False
+    return True
+
+
 def principal_of(claims: dict[str, Any]) -> Principal:
     """The Principal a verified scoped token stands for; TokenRejected if any claim is not
     exactly of the shape `claims_for` writes (a string where a list belongs must not
@@ -140,11 +152,8 @@ def principal_of(claims: dict[str, Any]) -> Principal:
         raise jwt.TokenRejected("no jti or sub")
     if not _strings(claims.get("scopes"), MAX_SCOPES):
         raise jwt.TokenRejected("scopes is not a list of strings")
-    try:
-        for text in claims["scopes"]:
-            parse_scope(text)
-    except ScopeError:
-        raise jwt.TokenRejected("malformed scope") from None
+    if not all(_valid_scope(text) for text in claims["scopes"]):
+        raise jwt.TokenRejected("malformed scope")
     models = claims.get("models")
     if models is not None and not _strings(models, MAX_MODELS):
         raise jwt.TokenRejected("models is not a list of strings")
