@@ -351,3 +351,48 @@ def test_no_token_anywhere(setup: Setup) -> None:
         # Commands print a token only where asked to: `tokens issue`'s stdout.
         assert printed.count(token) <= 1
     assert setup.gateway.process.poll() is None
+
+
+# ------------------------------------------------------------ first token, real upstream
+
+PROVIDER_KEY = "sk-scoped-provider-" + "p" * 24 + "k3y9"
+
+
+def test_first_token_on_a_fresh_store_works_at_once_and_never_goes_upstream(
+        tmp_path: Path) -> None:
+    """No signing key exists when the gateway starts: `tokens issue` makes one and tells the
+    running gateway before it prints the token. The provider then sees the gateway's own
+    key, never the caller's token (no token passthrough), for both header styles."""
+    from tests.fakes.config import GatewayConfig, deployment
+    from tests.fakes.upstream import FakeUpstream
+
+    fake = FakeUpstream("up", api_key=PROVIDER_KEY).start()
+    home = make_home(tmp_path)
+    home.env["SCOPED_PROVIDER_KEY"] = PROVIDER_KEY
+    create_client(home, "main")
+    config = (GatewayConfig()
+              .provider("up", "openai", base_url=f"{fake.url}/v1",
+                        secret="env:SCOPED_PROVIDER_KEY")
+              .model("smart", deployment("up", "gpt-4o"))
+              .toml())
+    gateway = home.serve(tmp_path, config=config)
+    try:
+        result = home.run("tokens", "issue", "--scope", "mcp:fs:read_*", "--models", "smart",
+                          store=True)
+        assert result.returncode == 0, result.stderr
+        assert "applied, reloaded signing" in notified(result, gateway)
+        token = result.stdout.strip()
+        client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=token, max_retries=0)
+        client.chat.completions.create(model="smart", messages=MESSAGES)  # type: ignore[arg-type]
+        answer = httpx.post(gateway.url + "/v1/chat/completions", headers={"x-api-key": token},
+                            json={"model": "smart", "messages": MESSAGES}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert len(fake.requests) == 2
+        for request in fake.requests:
+            assert request.headers["authorization"] == f"Bearer {PROVIDER_KEY}"
+            seen = json.dumps(request.headers) + request.body.decode(errors="replace")
+            assert token not in seen and token.split(".")[2] not in seen
+            assert "x-api-key" not in request.headers
+    finally:
+        stop_gateway(gateway)
+        fake.stop()
