@@ -92,7 +92,9 @@ def issue(scopes: tuple[str, ...], ttl: int, name: str, models: str | None,
 @tokens.command("list")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-@click.option("--all", "show_all", is_flag=True, help="Include expired and revoked tokens.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Include expired and revoked tokens (state grace: the signing key it "
+                   "was made with is retiring, see rotate-keys --signing --grace).")
 @home_option
 def list_(fmt: str, show_all: bool, home: Path | None) -> None:
     """Issued tokens: id, name, state, times, models, scopes. Never the tokens."""
@@ -101,7 +103,7 @@ def list_(fmt: str, show_all: bool, home: Path | None) -> None:
 
     now = time.time()
     shown = [r for r in issued.list_issued(gateway_home(home))
-             if show_all or r.state(now) == "active"]
+             if show_all or r.state(now) in ("active", "grace")]
     if fmt == "json":
         click.echo(json.dumps([{**r.to_json(), "state": r.state(now)} for r in shown],
                               indent=1))

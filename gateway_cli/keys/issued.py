@@ -69,9 +69,14 @@ class Issued:
     revoked: float | None = None
 
     def state(self, now: float) -> str:
+        if now >= self.expires:
+            return "expired" if self.revoked is None or self.revoked >= self.expires \
+                else "revoked"
         if self.revoked is not None:
-            return "revoked"
-        return "expired" if now >= self.expires else "active"
+            # A future stamp: the signing key it was made with is retiring (rotate-keys
+            # --signing --grace), and the token stops working then.
+            return "revoked" if now >= self.revoked else "grace"
+        return "active"
 
     def to_json(self) -> dict[str, Any]:
         return {"jti": self.jti, "name": self.name, "kid": self.kid,
@@ -207,6 +212,27 @@ def issue(home: Path, key: KeyEntry, *, name: str, scopes: Iterable[str],
     return record, token
 
 
+def key_retired(home: Path, kids: Iterable[str], at: float,
+                now: float | None = None) -> int:
+    """Stamp live tokens signed by `kids` as ending at `at`: a signing rotation ends them
+    (after its grace), and `tokens list` must not call them active. Returns how many."""
+    moment = time.time() if now is None else now
+    retired = set(kids)
+    if not _path(home).exists():
+        return 0
+
+    def change(data: dict[str, Any]) -> int:
+        stamped = 0
+        for raw, record in zip(data["tokens"], _records(data), strict=True):
+            if record.kid in retired and record.state(moment) in ("active", "grace") \
+                    and at < record.expires and (record.revoked is None or at < record.revoked):
+                raw["revoked"] = at
+                stamped += 1
+        return stamped
+
+    return jsonstate.update(_path(home), _empty, change)
+
+
 def list_issued(home: Path) -> list[Issued]:
     return _records(jsonstate.load(_path(home), _empty))
 
@@ -222,7 +248,7 @@ def revoke(home: Path, ident: str, now: float | None = None) -> list[Issued]:
     def change(data: dict[str, Any]) -> list[Issued]:
         records = _records(data)
         chosen = [r for r in records if (r.jti == ident or r.name == ident)
-                  and r.state(moment) == "active"]
+                  and r.state(moment) in ("active", "grace")]
         if not chosen:
             raise TokenError(f"no live token with id or name {ident!r}; see "
                              "`gateway tokens list`")

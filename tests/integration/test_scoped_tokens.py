@@ -273,6 +273,11 @@ def test_client_keys_take_checked_scopes(setup: Setup) -> None:
 # ------------------------------------------------------------ signing-key rotation
 
 
+def _state(setup: Setup, token: str) -> str:
+    listed = json.loads(setup.run("tokens", "list", "--all", "--format", "json").stdout)
+    return str(next(r for r in listed if r["jti"] == _jti(token))["state"])
+
+
 def test_rotation_with_grace_keeps_old_tokens_and_new_ones_use_the_new_kid(
         setup: Setup) -> None:
     old = setup.issue("--scope", "mcp:fs:read_*", "--models", MODEL)
@@ -284,11 +289,13 @@ def test_rotation_with_grace_keeps_old_tokens_and_new_ones_use_the_new_kid(
     assert jwt.header_of(new)["kid"] not in (old_kid, None)
     assert _post(setup, old).status_code == 200  # inside the grace period
     assert _post(setup, new).status_code == 200
+    assert _state(setup, old) == "grace" and _state(setup, new) == "active"
     # Without grace the previous keys are dropped at once, and every token they signed.
     result = setup.run("rotate-keys", "--signing", store=True)
     assert result.returncode == 0, result.stderr
     _refused(setup, old)
     _refused(setup, new)
+    assert _state(setup, old) == "revoked" and _state(setup, new) == "revoked"
     newest = setup.issue("--scope", "mcp:fs:read_*", "--models", MODEL)
     assert _post(setup, newest).status_code == 200
 
@@ -343,6 +350,10 @@ def test_no_token_anywhere(setup: Setup) -> None:
         if path.is_file():
             places[str(path.name)] = path.read_bytes().decode(errors="replace")
     assert "requests.jsonl" in places and "audit.jsonl" in places
+    assert '"event":"token.issued"' in places["audit.jsonl"]
+    assert '"event":"token.revoked"' in places["audit.jsonl"]
+    audit = setup.run("keys", "audit", store=True)
+    assert audit.returncode == 0 and "intact" in audit.stdout, audit.stdout + audit.stderr
     printed = "\n".join(setup.outputs)
     for token in setup.tokens:
         signature = token.split(".")[2] if "." in token else token

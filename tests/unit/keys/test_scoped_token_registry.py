@@ -143,3 +143,19 @@ def test_old_records_without_scopes_load_as_none_and_edited_ones_are_refused(
     path.write_text(json.dumps(data))
     with pytest.raises(StateError, match="malformed record"):
         clients.load_table(tmp_path)
+
+
+def test_a_signing_rotation_ends_the_tokens_of_the_replaced_key(tmp_path: Path) -> None:
+    old, _ = _issue(tmp_path)
+    other = KeyEntry(kid="tkid2", key=b"s" * 32, created=0.0)
+    newer, _ = issued.issue(tmp_path, other, name="agent", scopes=[], models=None, now=NOW)
+    assert issued.key_retired(tmp_path, [KEY.kid], NOW + 60, now=NOW + 1) == 1
+    states = {r.jti: r.state(NOW + 2) for r in issued.list_issued(tmp_path)}
+    assert states == {old.jti: "grace", newer.jti: "active"}
+    assert {r.jti: r.state(NOW + 60) for r in issued.list_issued(tmp_path)}[old.jti] == \
+        "revoked"
+    # A later rotation never pushes an end further out; a grace token can still be revoked.
+    assert issued.key_retired(tmp_path, [KEY.kid], NOW + 500, now=NOW + 3) == 0
+    assert [r.jti for r in issued.revoke(tmp_path, old.jti, now=NOW + 4)] == [old.jti]
+    assert next(r for r in issued.list_issued(tmp_path) if r.jti == old.jti).revoked == NOW + 4
+    assert issued.key_retired(tmp_path / "nothing-here", [KEY.kid], NOW, now=NOW) == 0
