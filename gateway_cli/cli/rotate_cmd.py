@@ -177,7 +177,8 @@ def _rotate(state: Path, store: Any, shared: Any, providers: tuple[str, ...],
             grace: float, output: Path | None, handout: tuple[Path, int] | None,
             started: float) -> None:
     from gateway_cli.keys import clients as registry
-    from gateway_cli.keys import index, issued, shared_sync
+    from gateway_cli.keys import index, shared_sync
+    from gateway_cli.keys import issued as scoped_tokens
     from gateway_cli.keys import signing as signing_keys
 
     now = time.time()
@@ -212,7 +213,7 @@ def _rotate(state: Path, store: Any, shared: Any, providers: tuple[str, ...],
         keyset = signing_keys.rotate(store, grace=grace, now=now)
         current = [e.kid for p in signing_keys.PURPOSES if (e := keyset.current(p))]
         # Scoped tokens signed by the replaced keys end with them; `tokens list` says so.
-        issued.key_retired(state, [e.kid for e in before.keys.get("tokens", ())],
+        scoped_tokens.key_retired(state, [e.kid for e in before.keys.get("tokens", ())],
                            now + grace, now=now)
         record_event(state, store, "signing.rotated", {"kids": current, "grace": grace})
         click.echo(f"new signing keys {', '.join(current)}"
