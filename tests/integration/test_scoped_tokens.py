@@ -300,6 +300,17 @@ def test_rotation_with_grace_keeps_old_tokens_and_new_ones_use_the_new_kid(
     assert _post(setup, newest).status_code == 200
 
 
+def test_emergency_rotation_ends_every_scoped_token(setup: Setup) -> None:
+    token = setup.issue("--scope", "mcp:fs:read_*", "--models", MODEL)
+    assert _post(setup, token).status_code == 200
+    result = setup.run("rotate-keys", "--all", "--emergency", "--yes", store=True)
+    assert result.returncode == 0, result.stderr
+    _refused(setup, token)
+    assert _state(setup, token) == "revoked"
+    after = setup.issue("--scope", "mcp:fs:read_*", "--models", MODEL)
+    assert _post(setup, after).status_code == 200
+
+
 def test_rotate_keys_without_a_flag_still_asks_what_to_rotate(setup: Setup) -> None:
     result = setup.run("rotate-keys", store=True)
     assert "say what to rotate" in one_line_error(result, code=2)
