@@ -114,8 +114,10 @@ def _json_object(part: str, what: str) -> dict[str, Any]:
 
 def header_of(token: str) -> dict[str, Any]:
     """The checked header of a token (rules 1 to 3), before any key is looked up."""
+    if len(token) > MAX_TOKEN:
+        raise TokenRejected("not a compact JWT")
     parts = token.split(".")
-    if len(parts) != 3 or len(token) > MAX_TOKEN:
+    if len(parts) != 3:
         raise TokenRejected("not a compact JWT")
     header = _json_object(parts[0], "header")
     if header.get("alg") != ALGORITHM:
