@@ -169,3 +169,34 @@ def revoke(names: tuple[str, ...], grace: float, config_path: Path | None, home:
         click.echo(f"revoked {client.name} ({client.id})"
                    + (f" after {grace:g} s" if grace else ""), err=True)
     notify(state, ("clients",), shared=shared)
+
+
+@clients.command("scopes")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, metavar="mcp:SERVER:TOOL",
+              help="The MCP scopes the key grants from now on (repeatable); they replace "
+                   "the ones it had.")
+@click.option("--none", "clear", is_flag=True, help="Remove every scope (no MCP tool at all).")
+@config_option
+@store_options
+def set_scopes(name: str, scopes: tuple[str, ...], clear: bool, config_path: Path | None,
+               home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
+               passphrase_file: Path | None) -> None:
+    """Replace the MCP scopes of client key NAME; running gateways apply it at once."""
+    from gateway_cli.keys import clients as registry
+    from gateway_cli.keys import shared_sync
+    from gateway_cli.keys.home import gateway_home
+
+    if bool(scopes) == clear:
+        raise click.UsageError("give --scope (one or more) or --none")
+    checked = registry.check_scopes(scopes)  # refused before the store is opened
+    state = gateway_home(home)
+    shared = shared_keys(config_path)
+    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
+                           config_path=config_path)
+    changed = shared_sync.change(state, shared, lambda: registry.set_scopes(
+        state, name, checked))
+    record_event(state, signer, "client.scopes", {"name": name, "scopes": list(checked)})
+    click.echo(f"client key {name}: scopes {' '.join(checked) or 'none'} "
+               f"({changed} record(s))", err=True)
+    notify(state, ("clients",), shared=shared)

@@ -365,6 +365,27 @@ def set_limits(home: Path, name: str, *, rpm: int | None = _UNSET,
     return jsonstate.update(clients_path(home), _empty, change)
 
 
+def set_scopes(home: Path, name: str, scopes: Iterable[str], *,
+               now: float | None = None) -> int:
+    """Replace the MCP scopes of every live record of client key `name` (its grace-period
+    tokens too, so a rotation in progress cannot keep an old grant); () removes them all.
+    Every scope is checked before anything changes. Returns how many records changed."""
+    checked = check_scopes(scopes)
+    now = time.time() if now is None else now
+
+    def change(data: dict[str, Any]) -> int:
+        changed = 0
+        for raw, client in zip(data["clients"], _records(data), strict=True):
+            if client.name == name and client.kind == "client" and client.active(now):
+                raw["scopes"] = list(checked)
+                changed += 1
+        if not changed:
+            raise ClientError(f"no live client key named {name!r}; see `gateway clients list`")
+        return changed
+
+    return jsonstate.update(clients_path(home), _empty, change)
+
+
 def prune(home: Path, *, older_than: float, now: float | None = None) -> int:
     """Drop run keys that ended more than `older_than` seconds ago (they pile up)."""
     now = time.time() if now is None else now

@@ -270,6 +270,24 @@ def test_client_keys_take_checked_scopes(setup: Setup) -> None:
     assert chat(sdk(setup.gateway, token)) == "hello gateway"  # models unchanged by scopes
 
 
+def test_client_key_scopes_can_be_replaced_later(setup: Setup) -> None:
+    result = setup.run("clients", "scopes", "scoped", "--scope", "mcp:tickets:*", store=True)
+    assert result.returncode == 0, result.stderr
+    assert "applied, reloaded clients" in notified(result, setup.gateway)
+    rows = json.loads(setup.run("clients", "list", "--format", "json").stdout)
+    assert next(r for r in rows if r["name"] == "scoped")["scopes"] == ["mcp:tickets:*"]
+    before = (setup.home.path / "clients.json").read_bytes()
+    for args, code, message in (
+            (("--scope", "mcp:tickets"), 1, "--scope: scope 'mcp:tickets' is not of the form"),
+            ((), 2, "give --scope (one or more) or --none"),
+            (("--none", "--scope", "mcp:x:*"), 2, "give --scope (one or more) or --none")):
+        bad = setup.run("clients", "scopes", "scoped", *args, store=True)
+        assert message in one_line_error(bad, code=code)
+    missing = setup.run("clients", "scopes", "nobody", "--none", store=True)
+    assert "no live client key named 'nobody'" in one_line_error(missing)
+    assert (setup.home.path / "clients.json").read_bytes() == before
+
+
 # ------------------------------------------------------------ signing-key rotation
 
 

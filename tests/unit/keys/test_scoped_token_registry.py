@@ -159,3 +159,24 @@ def test_a_signing_rotation_ends_the_tokens_of_the_replaced_key(tmp_path: Path) 
     assert [r.jti for r in issued.revoke(tmp_path, old.jti, now=NOW + 4)] == [old.jti]
     assert next(r for r in issued.list_issued(tmp_path) if r.jti == old.jti).revoked == NOW + 4
     assert issued.key_retired(tmp_path / "nothing-here", [KEY.kid], NOW, now=NOW) == 0
+
+
+def test_scopes_of_a_client_key_can_be_replaced_and_removed(tmp_path: Path) -> None:
+    client, token = clients.create(tmp_path, "agent", scopes=["mcp:fs:*"], now=NOW)
+    [(_, newer)] = clients.reissue(tmp_path, ["agent"], grace=60, now=NOW + 1)
+    # Both live records (the old token is in its grace period) take the new scopes.
+    assert clients.set_scopes(tmp_path, "agent", ["mcp:fs:read_*"], now=NOW + 2) == 2
+    table = clients.load_table(tmp_path)
+    for presented in (token, newer):
+        who = Authenticator(table).check(
+            [(b"authorization", f"Bearer {presented}".encode())], now=NOW + 3)
+        assert isinstance(who, Principal) and who.scopes == ("mcp:fs:read_*",)
+    before = (tmp_path / "clients.json").read_bytes()
+    with pytest.raises(ClientError, match="--scope: "):
+        clients.set_scopes(tmp_path, "agent", ["mcp:fs:read_*", "mcp:bad"], now=NOW + 4)
+    with pytest.raises(ClientError, match="no live client key named 'nobody'"):
+        clients.set_scopes(tmp_path, "nobody", ["mcp:fs:*"], now=NOW + 4)
+    assert (tmp_path / "clients.json").read_bytes() == before
+    assert clients.set_scopes(tmp_path, "agent", [], now=NOW + 5) == 2
+    assert {c.scopes for c in clients.list_clients(tmp_path)} == {()}
+    assert client.scopes == ("mcp:fs:*",)
