@@ -69,6 +69,7 @@ def issue(scopes: tuple[str, ...], ttl: int, name: str, models: str | None,
     issued.check_scopes(scopes)
     issued.check_ttl(ttl)
     allowed = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    issued.check_models(allowed)
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
                                   create=True, config_path=config_path)
     before = signing.load(store).current("tokens")

@@ -113,6 +113,22 @@ def check_name(name: str) -> None:
         raise TokenError(f"token name {name!r} must be 1-64 letters, digits, '-', '_' or '.'")
 
 
+def check_models(models: Iterable[str] | None) -> tuple[str, ...] | None:
+    """Public model names as given (None: no model). They end up in `tokens list` on a
+    terminal, so no whitespace or control characters, and a bounded length."""
+    if models is None:
+        return None
+    out = tuple(dict.fromkeys(models))
+    if len(out) > MAX_MODELS:
+        raise TokenError(f"at most {MAX_MODELS} models")
+    for name in out:
+        if not name or len(name) > 256 or not name.isprintable() or any(
+                ch.isspace() for ch in name):
+            raise TokenError("--models: a model name must be 1-256 printable characters "
+                             "without spaces")
+    return out
+
+
 def check_ttl(ttl: int) -> None:
     if not MIN_TTL <= ttl <= MAX_TTL:
         raise TokenError(f"--ttl must be {MIN_TTL} to {MAX_TTL} seconds (a scoped token is "
@@ -190,9 +206,7 @@ def issue(home: Path, key: KeyEntry, *, name: str, scopes: Iterable[str],
     check_name(name)
     checked = check_scopes(scopes)
     check_ttl(ttl)
-    wanted = tuple(dict.fromkeys(models)) if models is not None else None
-    if wanted is not None and len(wanted) > MAX_MODELS:
-        raise TokenError(f"at most {MAX_MODELS} models")
+    wanted = check_models(models)
     moment = time.time() if now is None else now
     jti = secrets.token_hex(12)
     claims = claims_for(name, checked, wanted, ttl, moment, jti)

@@ -56,6 +56,10 @@ def test_issue_records_everything_but_the_token(tmp_path: Path) -> None:
     ({"name": "a b"}, "token name 'a b' must be"),
     ({"name": ""}, "must be 1-64"),
     ({"scopes": [f"mcp:server{i}:tool_{'x' * 40}_*" for i in range(60)]}, "too long"),
+    ({"models": ["gpt\x1b[2J"]}, "--models: a model name must be 1-256 printable"),
+    ({"models": ["a b"]}, "without spaces"),
+    ({"models": ["m" * 257]}, "1-256 printable"),
+    ({"models": [f"m{i}" for i in range(issued.MAX_MODELS + 1)]}, "at most 64 models"),
 ])
 def test_bad_requests_are_refused_and_nothing_is_stored(tmp_path: Path, over: dict[str, object],
                                                         message: str) -> None:
