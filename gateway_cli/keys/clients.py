@@ -103,9 +103,12 @@ def _scopes(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError("scopes must be a list")
     try:
-        return tuple(parse_scope(s).text for s in value)
+        scopes = tuple(parse_scope(s).text for s in value)
     except ScopeError as err:
         raise ValueError(str(err)) from None
+    if not all(s.isprintable() for s in scopes):
+        raise ValueError("a scope holds an unprintable character")
+    return scopes
 
 
 def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
@@ -121,6 +124,9 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
             parse_scope(text)
         except ScopeError as err:
             raise ClientError(f"--scope: {err}") from None
+        if not text.isprintable():  # `clients list` prints it on a terminal
+            raise ClientError("--scope: a scope must not hold control, format (bidi) or "
+                              "other unprintable characters")
     return out
 
 

@@ -57,6 +57,8 @@ def test_issue_records_everything_but_the_token(tmp_path: Path) -> None:
     ({"name": ""}, "must be 1-64"),
     ({"scopes": [f"mcp:server{i}:tool_{'x' * 40}_*" for i in range(60)]}, "too long"),
     ({"models": ["gpt\x1b[2J"]}, "--models: a model name must be 1-256 printable"),
+    ({"scopes": ["mcp:fs:\x9b2J"]}, "--scope: a scope must not hold control"),
+    ({"scopes": ["mcp:fs:read_\u202e*"]}, "--scope: a scope must not hold control"),
     ({"models": ["a b"]}, "without spaces"),
     ({"models": ["m" * 257]}, "1-256 printable"),
     ({"models": [f"m{i}" for i in range(issued.MAX_MODELS + 1)]}, "at most 64 models"),
@@ -124,7 +126,8 @@ def test_client_keys_carry_checked_scopes_that_never_widen_models(tmp_path: Path
 
 
 @pytest.mark.parametrize("scope", ["mcp:fs", "read_*", "mcp::x", "mcp:fs:", "mcp:f/s:x",
-                                   "mcp:fs:a b", "mcp:fs:\x1b[31m", "x" * 600])
+                                   "mcp:fs:a b", "mcp:fs:\x1b[31m", "x" * 600,
+                                   "mcp:fs:\x9b31m", "mcp:fs:read_\u202e*"])
 def test_a_malformed_client_scope_stores_nothing(tmp_path: Path, scope: str) -> None:
     with pytest.raises(ClientError, match="--scope: "):
         clients.create(tmp_path, "agent", scopes=["mcp:fs:read_*", scope])
@@ -140,6 +143,10 @@ def test_old_records_without_scopes_load_as_none_and_edited_ones_are_refused(
     path.write_text(json.dumps(data))
     assert clients.list_clients(tmp_path)[0].scopes == ()
     data["clients"][0]["scopes"] = ["mcp:fs"]  # hand-edited: must not grant anything
+    path.write_text(json.dumps(data))
+    with pytest.raises(StateError, match="malformed record"):
+        clients.load_table(tmp_path)
+    data["clients"][0]["scopes"] = ["mcp:fs:\u202e*"]
     path.write_text(json.dumps(data))
     with pytest.raises(StateError, match="malformed record"):
         clients.load_table(tmp_path)
