@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway_cli.keys import clients, issued, jwt
 from gateway_cli.keys.principal import Principal
@@ -240,3 +242,27 @@ def test_run_and_scoped_tokens_cannot_pass_for_each_other(tmp_path: Path) -> Non
     assert isinstance(who, Principal) and who.kind == "token" and not who.may_use("m")
     wrong_iss = jwt.issue(KID, KEY, _claims(iss="other-gateway"))
     assert isinstance(auth.check(_bearer(wrong_iss), now=NOW + 1), Denied)
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ "
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_no_edit_of_a_valid_token_is_accepted(data: st.DataObject) -> None:
+    """Any change at all (a character replaced, inserted or deleted, anywhere) is refused,
+    and refused as TokenRejected, never another exception."""
+    token = jwt.issue(KID, KEY, _claims(models=["m1"]))
+    at = data.draw(st.integers(0, len(token) - 1))
+    how = data.draw(st.sampled_from(["replace", "insert", "delete"]))
+    char = data.draw(st.sampled_from(_ALPHABET))
+    if how == "replace":
+        edited = token[:at] + char + token[at + 1:]
+    elif how == "insert":
+        edited = token[:at] + char + token[at:]
+    else:
+        edited = token[:at] + token[at + 1:]
+    if edited == token:
+        return
+    with pytest.raises(jwt.TokenRejected):
+        issued.principal_of(_check(edited))
