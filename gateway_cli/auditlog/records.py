@@ -14,7 +14,8 @@ SHA-256>` so a secret pasted into the model field never reaches the log.
 Fields (absent means not applicable; null means not known):
 
 - id: the request id (x-request-id)
-- principal_kind: "client" | "run" | "open"; principal_id; principal (key name); team
+- principal_kind: "client" | "run" | "token" | "open"; principal_id ("tok:<jti>" for a
+  scoped token of `gateway tokens issue`); principal (key or token name); team
 - client: the client's IP address
 - method; path: the gateway path asked for, or "other" for one it does not serve
 - op: "chat" | "embeddings" | "responses" | "messages" | "count_tokens" | null

@@ -57,6 +57,9 @@ def clients() -> None:
 @click.option("--contact", default=None, metavar="EMAIL",
               help="Where to send the key and ask about it; shown by `clients list` and "
                    "in the manifest of `rotate-keys --output-dir`.")
+@click.option("--scope", "scopes", multiple=True, metavar="mcp:SERVER:TOOL",
+              help="An MCP scope this key grants, e.g. 'mcp:fs:read_*' (repeatable; none: "
+                   "no MCP tool at all). Scopes grant tools only, never models.")
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               callback=new_file,
               help="Write the token, alone on one line, to this new 0600 file instead of "
@@ -65,7 +68,8 @@ def clients() -> None:
 @store_options
 def create(name: str, models: str | None, rpm: int | None, team: str | None, admin: bool,
            budget: float | None, expires: str | None, owner: str | None,
-           contact: str | None, output: Path | None, config_path: Path | None,
+           contact: str | None, scopes: tuple[str, ...], output: Path | None,
+           config_path: Path | None,
            home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
            passphrase_file: Path | None) -> None:
     """Create the client key NAME and print its token once."""
@@ -77,6 +81,7 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None, adm
         registry.check_owner(owner)
     if contact is not None:
         registry.check_contact(contact)
+    registry.check_scopes(scopes)
     state = gateway_home(home)
     shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
@@ -86,10 +91,11 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None, adm
     ends = parse_expiry(expires, now) if expires else None
     client, token = shared_sync.change(state, shared, lambda: registry.create(
         state, name, models=allowed, rpm=rpm, budget=budget, expires=ends, team=team,
-        admin=admin, owner=owner, contact=contact, now=now))
+        admin=admin, owner=owner, contact=contact, scopes=scopes, now=now))
     record_event(state, signer, "client.created", {"name": name, "id": client.id,
                                           "models": allowed, "rpm": rpm, "admin": admin,
-                                          "owner": owner, "contact": contact})
+                                          "owner": owner, "contact": contact,
+                                          "scopes": list(client.scopes)})
     if output is not None:
         write_token(output, token)
         click.echo(f"created client key {name} ({client.id}); token written to {output}",
@@ -108,7 +114,8 @@ def create(name: str, models: str | None, rpm: int | None, team: str | None, adm
 @config_option
 @home_option
 def list_(fmt: str, show_all: bool, config_path: Path | None, home: Path | None) -> None:
-    """Client keys: name, id, state, scope, owner. Never tokens (json adds the contact)."""
+    """Client keys: name, id, state, models, limits, MCP scopes, owner; never tokens
+    (json adds the contact)."""
     from gateway_cli.keys.home import gateway_home
 
     now = time.time()
@@ -123,7 +130,7 @@ def list_(fmt: str, show_all: bool, config_path: Path | None, home: Path | None)
         return
     # Owner last: it is the one free-text column (spaces, up to 64 characters).
     click.echo(f"{'NAME':20} {'ID':13} {'STATE':8} {'MODELS':18} {'RPM':5} {'BUDGET':8} "
-               f"{'TEAM':12} {'ADMIN':5} {'EXPIRES':16} OWNER")
+               f"{'TEAM':12} {'ADMIN':5} {'EXPIRES':16} {'SCOPES':24} OWNER")
     for c in shown:
         ends = c.expires if c.state(now) != "grace" else c.revoked
         budget = f"${c.budget:g}" if c.budget is not None else "-"
@@ -131,7 +138,7 @@ def list_(fmt: str, show_all: bool, config_path: Path | None, home: Path | None)
         click.echo(f"{c.name:20} {c.id:13} {c.state(now):8} "
                    f"{','.join(c.models) if c.models else 'all':18} {c.rpm or '-'!s:5} "
                    f"{budget:8} {c.team or '-':12} {'yes' if c.admin else '-':5} {when:16} "
-                   f"{c.owner or '-'}")
+                   f"{','.join(c.scopes) or '-':24} {c.owner or '-'}")
 
 
 @clients.command("revoke")
@@ -161,4 +168,35 @@ def revoke(names: tuple[str, ...], grace: float, config_path: Path | None, home:
     for client in gone:
         click.echo(f"revoked {client.name} ({client.id})"
                    + (f" after {grace:g} s" if grace else ""), err=True)
+    notify(state, ("clients",), shared=shared)
+
+
+@clients.command("scopes")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, metavar="mcp:SERVER:TOOL",
+              help="The MCP scopes the key grants from now on (repeatable); they replace "
+                   "the ones it had.")
+@click.option("--none", "clear", is_flag=True, help="Remove every scope (no MCP tool at all).")
+@config_option
+@store_options
+def set_scopes(name: str, scopes: tuple[str, ...], clear: bool, config_path: Path | None,
+               home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
+               passphrase_file: Path | None) -> None:
+    """Replace the MCP scopes of client key NAME; running gateways apply it at once."""
+    from gateway_cli.keys import clients as registry
+    from gateway_cli.keys import shared_sync
+    from gateway_cli.keys.home import gateway_home
+
+    if bool(scopes) == clear:
+        raise click.UsageError("give --scope (one or more) or --none")
+    checked = registry.check_scopes(scopes)  # refused before the store is opened
+    state = gateway_home(home)
+    shared = shared_keys(config_path)
+    signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
+                           config_path=config_path)
+    changed = shared_sync.change(state, shared, lambda: registry.set_scopes(
+        state, name, checked))
+    record_event(state, signer, "client.scopes", {"name": name, "scopes": list(checked)})
+    click.echo(f"client key {name}: scopes {' '.join(checked) or 'none'} "
+               f"({changed} record(s))", err=True)
     notify(state, ("clients",), shared=shared)

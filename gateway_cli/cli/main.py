@@ -73,6 +73,7 @@ def _register() -> None:
     from gateway_cli.cli.serve_cmd import serve
     from gateway_cli.cli.service_cmd import service
     from gateway_cli.cli.stats_cmd import stats
+    from gateway_cli.cli.tokens_cmd import tokens
     from gateway_cli.cli.verify_cmd import verify
 
     cli.add_command(serve)
@@ -84,6 +85,7 @@ def _register() -> None:
     cli.add_command(inspect)
     cli.add_command(keys)
     cli.add_command(clients)
+    cli.add_command(tokens)
     cli.add_command(limits)
     cli.add_command(log_group)
     cli.add_command(budgets)

@@ -91,7 +91,8 @@ def _no_store(state: Path, secrets_spec: str) -> bool:
                    "prompt or stdin.")
 @click.option("--clients", "client_names", multiple=True, metavar="NAME",
               help="Client keys to reissue ('all' for every one).")
-@click.option("--signing", is_flag=True, help="New signing keys (gateway JWTs, audit log).")
+@click.option("--signing", is_flag=True,
+              help="New signing keys (gateway JWTs: run and scoped tokens; the audit log).")
 @click.option("--all", "everything", is_flag=True,
               help="Everything that can be rotated here: every client key and the signing "
                    "keys.")
@@ -177,6 +178,7 @@ def _rotate(state: Path, store: Any, shared: Any, providers: tuple[str, ...],
             started: float) -> None:
     from gateway_cli.keys import clients as registry
     from gateway_cli.keys import index, shared_sync
+    from gateway_cli.keys import issued as scoped_tokens
     from gateway_cli.keys import signing as signing_keys
 
     now = time.time()
@@ -207,8 +209,12 @@ def _rotate(state: Path, store: Any, shared: Any, providers: tuple[str, ...],
         reload.add("clients")
 
     if store is not None and (signing or everything):
+        before = signing_keys.load(store)
         keyset = signing_keys.rotate(store, grace=grace, now=now)
         current = [e.kid for p in signing_keys.PURPOSES if (e := keyset.current(p))]
+        # Scoped tokens signed by the replaced keys end with them; `tokens list` says so.
+        scoped_tokens.key_retired(state, [e.kid for e in before.keys.get("tokens", ())],
+                           now + grace, now=now)
         record_event(state, store, "signing.rotated", {"kids": current, "grace": grace})
         click.echo(f"new signing keys {', '.join(current)}"
                    + (f"; old ones verify for {grace:g} s more" if grace else

@@ -31,6 +31,7 @@ from gateway_cli.keys import jsonstate
 PREFIX = "gwk_"
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ClientKind = Literal["client", "run"]
+MAX_SCOPES = 64
 
 
 class ClientError(GatewayError):
@@ -55,6 +56,9 @@ class Client:
     # operator who hands keys out, never used to authenticate.
     owner: str | None = None
     contact: str | None = None
+    # MCP scope strings (gateway_cli/mcp/scopes.py), checked when stored; they grant tools
+    # only and never widen `models`. Records written before scopes existed have none.
+    scopes: tuple[str, ...] = ()
 
     def active(self, now: float) -> bool:
         return ((self.revoked is None or now < self.revoked)
@@ -75,7 +79,8 @@ class Client:
                 "revoked": self.revoked,
                 "models": list(self.models) if self.models is not None else None,
                 "rpm": self.rpm, "budget": self.budget, "team": self.team,
-                "admin": self.admin, "owner": self.owner, "contact": self.contact}
+                "admin": self.admin, "owner": self.owner, "contact": self.contact,
+                "scopes": list(self.scopes)}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Client:
@@ -86,7 +91,43 @@ class Client:
                    models=tuple(models) if models is not None else None,
                    rpm=raw.get("rpm"), budget=raw.get("budget"), team=raw.get("team"),
                    admin=raw.get("admin") is True, owner=_optional_str(raw.get("owner")),
-                   contact=_optional_str(raw.get("contact")))
+                   contact=_optional_str(raw.get("contact")),
+                   scopes=_scopes(raw.get("scopes", [])))
+
+
+def _scopes(value: object) -> tuple[str, ...]:
+    """Stored scopes, re-checked on load: a hand-edited record with a malformed scope is a
+    malformed record (refused whole), never a scope that silently grants something."""
+    from gateway_cli.mcp.scopes import ScopeError, parse_scope
+
+    if not isinstance(value, list):
+        raise ValueError("scopes must be a list")
+    try:
+        scopes = tuple(parse_scope(s).text for s in value)
+    except ScopeError as err:
+        raise ValueError(str(err)) from None
+    if not all(s.isprintable() for s in scopes):
+        raise ValueError("a scope holds an unprintable character")
+    return scopes
+
+
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """`--scope` values checked with the grammar the MCP relay enforces; ClientError names
+    the first malformed one, before anything is stored."""
+    from gateway_cli.mcp.scopes import ScopeError, parse_scope
+
+    out = tuple(dict.fromkeys(scopes))
+    if len(out) > MAX_SCOPES:
+        raise ClientError(f"at most {MAX_SCOPES} scopes per client key")
+    for text in out:
+        try:
+            parse_scope(text)
+        except ScopeError as err:
+            raise ClientError(f"--scope: {err}") from None
+        if not text.isprintable():  # `clients list` prints it on a terminal
+            raise ClientError("--scope: a scope must not hold control, format (bidi) or "
+                              "other unprintable characters")
+    return out
 
 
 def _optional_str(value: object) -> str | None:
@@ -215,9 +256,11 @@ def create(home: Path, name: str, *, kind: ClientKind = "client",
            models: Iterable[str] | None = None, rpm: int | None = None,
            budget: float | None = None, expires: float | None = None,
            team: str | None = None, admin: bool = False, owner: str | None = None,
-           contact: str | None = None, now: float | None = None) -> tuple[Client, str]:
+           contact: str | None = None, scopes: Iterable[str] = (),
+           now: float | None = None) -> tuple[Client, str]:
     """A new client record and its token (the only time the token exists in clear)."""
     _check_name(name)
+    checked = check_scopes(scopes)
     if team is not None:
         _check_name(team)
     if owner is not None:
@@ -229,7 +272,7 @@ def create(home: Path, name: str, *, kind: ClientKind = "client",
     client = Client(id=ident, name=name, digest=digest(token), created=now, kind=kind,
                     expires=expires, models=tuple(models) if models is not None else None,
                     rpm=rpm, budget=budget, team=team, admin=admin, owner=owner,
-                    contact=contact)
+                    contact=contact, scopes=checked)
 
     def change(data: dict[str, Any]) -> None:
         records = _records(data)
@@ -295,7 +338,7 @@ def reissue(home: Path, names: Iterable[str] | None, *, grace: float = 0.0,
             new = Client(id=ident, name=old.name, digest=digest(token), created=now,
                          kind="client", expires=old.expires, models=old.models,
                          rpm=old.rpm, budget=old.budget, team=old.team, admin=old.admin,
-                         owner=old.owner, contact=old.contact)
+                         owner=old.owner, contact=old.contact, scopes=old.scopes)
             data["clients"].append(new.to_json())
             issued.append((new, token))
         return issued
@@ -320,6 +363,27 @@ def set_limits(home: Path, name: str, *, rpm: int | None = _UNSET,
                     raw["rpm"] = rpm
                 if budget is not _UNSET:
                     raw["budget"] = budget
+                changed += 1
+        if not changed:
+            raise ClientError(f"no live client key named {name!r}; see `gateway clients list`")
+        return changed
+
+    return jsonstate.update(clients_path(home), _empty, change)
+
+
+def set_scopes(home: Path, name: str, scopes: Iterable[str], *,
+               now: float | None = None) -> int:
+    """Replace the MCP scopes of every live record of client key `name` (its grace-period
+    tokens too, so a rotation in progress cannot keep an old grant); () removes them all.
+    Every scope is checked before anything changes. Returns how many records changed."""
+    checked = check_scopes(scopes)
+    now = time.time() if now is None else now
+
+    def change(data: dict[str, Any]) -> int:
+        changed = 0
+        for raw, client in zip(data["clients"], _records(data), strict=True):
+            if client.name == name and client.kind == "client" and client.active(now):
+                raw["scopes"] = list(checked)
                 changed += 1
         if not changed:
             raise ClientError(f"no live client key named {name!r}; see `gateway clients list`")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-PrincipalKind = Literal["client", "run", "open"]
+# client: a gwk_ client key; run: a `gateway run` JWT; token: a `gateway tokens issue` JWT;
+# open: nobody (an open loopback gateway).
+PrincipalKind = Literal["client", "run", "token", "open"]
 
 
 @dataclass(frozen=True)

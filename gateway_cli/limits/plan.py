@@ -66,7 +66,8 @@ def scopes(config: LimitsConfig, principal: Principal, model: str) -> list[Scope
     if principal.rpm is not None or principal.budget is not None:
         key = merged(key, LimitSet(rpm=principal.rpm, monthly_budget=principal.budget))
     # By name: the tokens of one client key in a rotation's grace period share its counts.
-    out = [Scope(f"{principal.kind}:{principal.name}", f"client key '{principal.name}'", key)]
+    label = "token" if principal.kind == "token" else "client key"
+    out = [Scope(f"{principal.kind}:{principal.name}", f"{label} '{principal.name}'", key)]
     if principal.team is not None:
         team = _named(config.teams, principal.team)
         if team is not None:

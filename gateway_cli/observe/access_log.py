@@ -94,6 +94,9 @@ def fields(trace: Trace, known: Container[str]) -> dict[str, Any]:
         "latency_ms": round(trace.latency * 1000.0, 1),
         "request_id": trace.request_id,
     }
+    if principal is not None and principal.kind == "token":
+        # Which scoped token (its jti, from `gateway tokens list`), never the token itself.
+        out["token_id"] = principal.id.removeprefix("tok:")
     if trace.deployment is not None:
         out["deployment"] = trace.deployment
     if trace.error is not None:
@@ -111,6 +114,8 @@ def text_line(f: dict[str, Any]) -> str:
         parts.append(f"deployment={f['deployment']}")
     if f["principal"] is not None:
         parts.append(f"key={f['principal']}")
+    if f.get("token_id") is not None:
+        parts.append(f"token={f['token_id']}")
     if f.get("error") is not None:
         parts.append(f"error={f['error']}")
     if f.get("stream") is not None:

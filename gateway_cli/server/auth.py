@@ -1,4 +1,4 @@
-"""Who is calling: a gateway client key, a gateway-issued JWT, or nobody.
+"""Who is calling: a gateway client key, a gateway-issued JWT (run or scoped), or nobody.
 
 Checked before anything else on every /v1 path, so an unauthenticated
 request never reaches a guard, a limit or an upstream. The snapshot of keys
@@ -11,16 +11,19 @@ server only allows it on a loopback address (see launch.py).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway_cli.keys import jwt
+from gateway_cli.keys import issued, jwt
 from gateway_cli.keys.clients import PREFIX, ClientTable
 from gateway_cli.keys.principal import OPEN, Principal
 
 _AUTH_HEADERS = (b"authorization", b"x-api-key", b"api-key")
+RUN_AUDIENCE = "gateway"  # `gateway run` tokens; scoped tokens carry issued.AUDIENCE
+log = logging.getLogger("gateway.auth")
 
 
 @dataclass(frozen=True)
@@ -98,21 +101,39 @@ class Authenticator:
             # and so their limits and spend (counted by name, limits/plan.py).
             return Principal(id=client.id, name=client.name, kind=client.kind,
                              models=client.models, rpm=client.rpm, team=client.team,
-                             budget=client.budget, admin=client.admin)
+                             budget=client.budget, admin=client.admin,
+                             scopes=client.scopes)
         if token.count(".") == 2 and self.jwt_keys:
-            keys = {kid: key for kid, (key, until) in self.jwt_keys.items()
-                    if until is None or now < until}
-            claims = jwt.verify(token, keys, now=now)
-            if claims is None or not _run_claims_valid(claims) \
-                    or claims["jti"] in self.revoked_jtis:
-                return None
-            if claims.get("lease") is True and self.leases.get(claims["jti"], 0.0) <= now:
-                return None  # its `gateway run` stopped renewing it
-            models = claims.get("models")
-            return Principal(id=f"jwt:{claims['jti']}", name=claims["sub"], kind="run",
-                             models=tuple(models) if models is not None else None,
-                             team=claims.get("team"))
+            return self._jwt_principal(token, now)
         return None
+
+    def _jwt_principal(self, token: str, now: float) -> Principal | None:
+        """A `gateway run` token (aud "gateway") or a scoped token (aud issued.AUDIENCE).
+
+        One signature check; the audience then says which rules apply, so a run
+        token never carries MCP scopes and a scoped token never needs a lease.
+        """
+        keys = {kid: key for kid, (key, until) in self.jwt_keys.items()
+                if until is None or now < until}
+        try:
+            claims = jwt.check(token, keys, audiences=(RUN_AUDIENCE, issued.AUDIENCE),
+                               now=now)
+            if claims["aud"] == issued.AUDIENCE:
+                principal = issued.principal_of(claims)
+                if claims["jti"] in self.revoked_jtis:
+                    raise jwt.TokenRejected("revoked")
+                return principal
+        except jwt.TokenRejected as err:
+            log.debug("gateway token refused: %s", err.reason)
+            return None
+        if not _run_claims_valid(claims) or claims["jti"] in self.revoked_jtis:
+            return None
+        if claims.get("lease") is True and self.leases.get(claims["jti"], 0.0) <= now:
+            return None  # its `gateway run` stopped renewing it
+        models = claims.get("models")
+        return Principal(id=f"jwt:{claims['jti']}", name=claims["sub"], kind="run",
+                         models=tuple(models) if models is not None else None,
+                         team=claims.get("team"))
 
     def check(self, headers: Iterable[tuple[bytes, bytes]],
               now: float | None = None) -> Principal | Denied:

@@ -144,3 +144,16 @@ def test_a_deployment_at_capacity_is_passed_over_and_all_busy_is_429() -> None:
     p.at_capacity(b, 30.0)
     assert p.pick(0.0) == GiveUp("capacity", 12.0)
     assert p.attempt == 1  # nothing was sent
+
+
+def test_a_scoped_token_is_counted_apart_from_a_client_key_of_the_same_name() -> None:
+    """A token named like a client key must not spend that key's allowance (or it its own),
+    and a refusal names it as a token; [limits.keys] entries still apply by name."""
+    cfg = config(per_key={"rpm": 60}, keys=[{"name": "ci", "rpm": 5}])
+    token = Principal(id="tok:abc", name="ci", kind="token", models=("gpt",),
+                      scopes=("mcp:fs:*",))
+    [counter] = plan.counters(plan.scopes(cfg, token, "gpt"), ASK)
+    [client] = plan.counters(plan.scopes(cfg, CI, "gpt"), ASK)
+    assert (counter.key, counter.limit) == ("token:ci:requests", 5)
+    assert counter.label == "requests per minute of token 'ci'"
+    assert client.key == "client:ci:requests"

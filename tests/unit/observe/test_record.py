@@ -111,6 +111,19 @@ def test_access_line_text_and_json() -> None:
     assert parsed["level"] == "info" and parsed["time"].endswith("Z")
 
 
+def test_a_scoped_token_caller_is_named_by_kind_name_and_jti() -> None:
+    token = Principal(id="tok:0123456789abcdef01234567", name="ci-agent", kind="token",
+                      models=("gpt-4o",), scopes=("mcp:fs:read_*",))
+    trace = _trace(principal=token)
+    fields = access_log.fields(trace, KNOWN)
+    assert fields["token_id"] == "0123456789abcdef01234567"
+    assert " key=ci-agent token=0123456789abcdef01234567 " in access_log.text_line(fields)
+    data = record_data(trace, KNOWN)
+    assert (data["principal_kind"], data["principal_id"], data["principal"]) == (
+        "token", "tok:0123456789abcdef01234567", "ci-agent")
+    assert "token_id" not in access_log.fields(_trace(), KNOWN)  # client keys: unchanged
+
+
 @pytest.mark.parametrize("kind", ["text", "json"])
 def test_the_direct_access_line_is_the_formatters_line(kind: str) -> None:
     """`gateway serve` writes access lines to its handler's stream directly; they must read
