@@ -124,9 +124,6 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
             parse_scope(text)
         except ScopeError as err:
             raise ClientError(f"--scope: {err}") from None
-        if not text.isprintable():  # `clients list` prints it on a terminal
-            raise ClientError("--scope: a scope must not hold control, format (bidi) or "
-                              "other unprintable characters")
     return out
 
 

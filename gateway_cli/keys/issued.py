@@ -105,9 +105,6 @@ def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
             parse_scope(text)
         except ScopeError as err:
             raise TokenError(f"--scope: {err}") from None
-        if not text.isprintable():
-            raise TokenError("--scope: a scope must not hold control, format (bidi) or "
-                             "other unprintable characters")
     return tuple(dict.fromkeys(out))  # repeated scopes once, order kept
 
 

@@ -46,8 +46,10 @@ def parse_scope(text: str) -> Scope:
     """One scope string, checked; raises ScopeError naming what is wrong."""
     if not isinstance(text, str) or not text or len(text) > MAX_SCOPE:
         raise ScopeError(f"scope must be a string of 1 to {MAX_SCOPE} characters")
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
-        raise ScopeError(f"scope {text!r} holds whitespace or a control character")
+    if not all(0x21 <= ord(c) <= 0x7E for c in text):
+        # Printable ASCII only: no whitespace, no C0/C1 controls, no bidi overrides or
+        # look-alike letters that would make a listed scope read as another.
+        raise ScopeError(f"scope {text!r} holds a character outside printable ASCII")
     prefix, sep, rest = text.partition(":")
     server, sep2, target = rest.partition(":")
     if prefix != PREFIX or not sep or not sep2:

@@ -28,7 +28,9 @@ def test_nothing_granted_by_default() -> None:
 
 
 @pytest.mark.parametrize("bad", ["", "fs:read", "mcp:fs", "mcp::x", "mcp:fs:", "llm:fs:x",
-                                 "mcp:f s:x", "mcp:fs:a b", "mcp:fs:\x00", "mcp:f/s:x",
+                                 "mcp:f s:x", "mcp:fs:a b", "mcp:fs:\x00",
+                                 "mcp:fs:read_\x85", "mcp:fs:read_\u202e*", "mcp:fs:r\u0435ad",
+                                 "mcp:f/s:x",
                                  "mcp:" + "a" * 600 + ":x"])
 def test_malformed_scopes_are_refused(bad: str) -> None:
     with pytest.raises(ScopeError):
