@@ -70,6 +70,18 @@ def program(command: list[str], env: Mapping[str, str]) -> list[str]:
     return [found or first, *command[1:]]
 
 
+def _progress_to(handler: Handler, token: object) -> Handler:
+    """A handler that gives progress back under the client's own token."""
+
+    async def handle(message: dict[str, Any]) -> dict[str, Any] | None:
+        params = message.get("params")
+        if isinstance(params, dict):
+            message = {**message, "params": {**params, "progressToken": token}}
+        return await handler(message)
+
+    return handle
+
+
 class Connection:
     def __init__(self, name: str, config: McpServerConfig, *, home: Path,
                  store: SecretStore | None, on_notice: Notice | None = None,
@@ -183,7 +195,7 @@ class Connection:
         if handler is not None and isinstance(meta, dict) and "progressToken" in meta:
             token = f"gw-{self.name}-{upstream_id}"
             params["_meta"] = {**meta, "progressToken": token}
-            self.progress[token] = handler
+            self.progress[token] = _progress_to(handler, meta["progressToken"])
         elif isinstance(meta, dict) and "progressToken" in meta:
             params["_meta"] = {k: v for k, v in meta.items() if k != "progressToken"}
         if handler is not None:

@@ -22,3 +22,21 @@ def split(full: str, servers: Container[str]) -> tuple[str, str] | None:
     if not sep or not name or server not in servers:
         return None
     return server, name
+
+
+# Resource URIs must stay URIs (clients parse them), so they are namespaced as one:
+# `mcp-gateway:<server>/<the server's own URI>`.
+URI_PREFIX = "mcp-gateway:"
+
+
+def join_uri(server: str, uri: str) -> str:
+    return f"{URI_PREFIX}{server}/{uri}"
+
+
+def split_uri(full: str, servers: Container[str]) -> tuple[str, str] | None:
+    if not full.startswith(URI_PREFIX):
+        return None
+    server, sep, uri = full[len(URI_PREFIX):].partition("/")
+    if not sep or not uri or server not in servers:
+        return None
+    return server, uri

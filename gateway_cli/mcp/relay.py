@@ -210,12 +210,14 @@ class Relay:
             return [self.servers[scope]]
         return list(self.servers.values())
 
-    def _resolve(self, name: object, scope: str | None) -> tuple[Server, str] | None:
+    def _resolve(self, name: object, scope: str | None, kind: Kind
+                 ) -> tuple[Server, str] | None:
         if not isinstance(name, str) or not name:
             return None
         if scope is not None:
             return self.servers[scope], name
-        split = names.split(name, self.servers)
+        split = names.split_uri(name, self.servers) if kind == "resource" \
+            else names.split(name, self.servers)
         return (self.servers[split[0]], split[1]) if split is not None else None
 
     async def handle(self, session: Session, message: jsonrpc.Message, principal: Principal,
@@ -261,7 +263,9 @@ class Relay:
                 if not isinstance(name, str) or not allows(scopes, server.name, kind, name):
                     continue
                 if session.server is None:
-                    item = {**item, field_name: names.join(server.name, name)}
+                    joined = names.join_uri(server.name, name) if kind == "resource" \
+                        else names.join(server.name, name)
+                    item = {**item, field_name: joined}
                 out.append(item)
         return jsonrpc.result(message.id, {key: out})
 
@@ -290,7 +294,7 @@ class Relay:
                    emit: Emit) -> dict[str, Any]:
         kind, field_name = _USES[method]
         params = message.params
-        target = self._resolve(params.get(field_name), session.server)
+        target = self._resolve(params.get(field_name), session.server, kind)
         denied = jsonrpc.error(message.id, jsonrpc.DENIED, NOT_AVAILABLE.format(kind=kind))
         if target is None:
             trace.error = "mcp_denied"

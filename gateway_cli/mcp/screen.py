@@ -149,7 +149,8 @@ class Capped:
 
 def cap(value: dict[str, Any], size: int, limit: int,
         oversize: Literal["truncate", "block"]) -> Capped:
-    """A result within `limit` encoded bytes: as is, cut with a marker, or blocked.
+    """A result within `limit` encoded bytes: as is, cut with a marker, or blocked (always
+    blocked when it carries structured content, which cannot be cut).
 
     Cutting keeps the text items in order up to the budget and drops what
     cannot be cut (images, audio, structured content), then says so in a
@@ -157,7 +158,8 @@ def cap(value: dict[str, Any], size: int, limit: int,
     """
     if size <= limit:
         return Capped(value, size)
-    if oversize == "block":
+    if oversize == "block" or value.get("structuredContent") is not None:
+        # Structured content cannot be cut and stay valid against its schema.
         return Capped(None, size)
     marker = TRUNCATED.format(size=size, limit=limit)
     budget = max(0, limit - len(marker.encode()) - 256)
