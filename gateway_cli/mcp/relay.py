@@ -109,6 +109,8 @@ class Server:
     trusted: pins.Pins | None = None
     pin_error: str | None = None
     alerted: pins.Drift = field(default_factory=pins.Drift)
+    stamp: tuple[int, int, int] | None = None  # the pin file's (inode, mtime, size) as read
+    read: bool = False
 
 
 class Relay:
@@ -122,6 +124,7 @@ class Relay:
         self.inspection = inspection
         self.alert = alert
         self.ids = itertools.count(1)
+        self.key: tuple[str, bytes] | None = None
         self.servers = {name: Server(name, cfg, Connection(name, cfg, home=home, store=store,
                                                            on_notice=self._notice))
                         for name, cfg in servers.items()}
@@ -129,23 +132,38 @@ class Relay:
     # -- pins ----------------------------------------------------------------------------
 
     def load_pins(self) -> None:
-        """Read every server's pins and check their signatures (at start and on reload)."""
+        """Read the pin key once (the store may be slow), then every server's pins."""
         try:
-            key = pins.pin_key(self.store)
+            self.key = pins.pin_key(self.store)
         except pins.PinError as err:
-            key = None
+            self.key = None
             log.warning("MCP pins cannot be checked: %s", err)
         for server in self.servers.values():
-            try:
-                server.trusted = pins.load(self.home, server.name, key)
-                server.pin_error = None
-            except pins.PinError as err:
-                server.trusted, server.pin_error = None, str(err)
-                log.warning("MCP server %r: %s", server.name, err)
-                self._alert(server.name, {"error": "pins_untrusted"})
-            if server.trusted is None and server.pin_error is None:
-                log.warning("MCP server %r is not approved: its tools are not served until "
-                            "`gateway mcp approve %s`", server.name, server.name)
+            self._read_pins(server)
+
+    def _read_pins(self, server: Server) -> None:
+        """The server's pins as the file is now: checked whenever the file changed, so an
+        approval applies at once and an edit is caught at the next use."""
+        try:
+            info = pins.pin_path(self.home, server.name).stat()
+            stamp: tuple[int, int, int] | None = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None
+        if server.read and stamp == server.stamp:
+            return
+        server.read = True
+        server.stamp = stamp
+        try:
+            server.trusted = pins.load(self.home, server.name, self.key)
+            server.pin_error = None
+        except pins.PinError as err:
+            server.trusted, server.pin_error = None, str(err)
+            log.warning("MCP server %r: %s", server.name, err)
+            self._alert(server.name, {"error": "pins_untrusted"})
+        server.alerted = pins.Drift()
+        if server.trusted is None and server.pin_error is None:
+            log.warning("MCP server %r is not approved: its tools are not served until "
+                        "`gateway mcp approve %s`", server.name, server.name)
 
     def _alert(self, server: str, data: dict[str, object]) -> None:
         if self.alert is not None:
@@ -158,6 +176,7 @@ class Relay:
     async def served_tools(self, server: Server) -> list[dict[str, Any]]:
         """The live tools that match their pins; drift logged and recorded once per change."""
         tools = await self.live_tools(server)
+        self._read_pins(server)
         if server.trusted is None:
             return []
         drift = pins.compare(server.trusted, tools)
