@@ -21,6 +21,9 @@ import click
 from gateway_cli.cli.shared import open_cli_store, record_event, store_options
 from gateway_cli.errors import GatewayError
 
+SETTLE_TRIES = 5
+SETTLE_PAUSE = 0.3
+
 
 def _config(config_path: Path | None) -> Any:
     from gateway_cli.config import load_config
@@ -44,7 +47,16 @@ async def _fetch(name: str, server: Any, home: Path, store: Any) -> list[dict[st
 
     connection = Connection(name, server, home=home, store=store)
     try:
-        return await live_tools(connection)
+        # Some servers register tools just after the handshake (announcing each with
+        # list_changed): approve the list once it has settled, not a half-made one.
+        tools = await live_tools(connection)
+        for _ in range(SETTLE_TRIES):
+            await asyncio.sleep(SETTLE_PAUSE)
+            again = await live_tools(connection)
+            if again == tools:
+                break
+            tools = again
+        return tools
     finally:
         await connection.close()
 

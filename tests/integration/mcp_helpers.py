@@ -31,10 +31,11 @@ env = {{ NOTES_DIR = {str(notes)!r}{env} }}
 
 
 def run_client(url: str, body: Callable[[ClientSession], Awaitable[T]],
-               headers: dict[str, str] | None = None) -> T:
+               headers: dict[str, str] | None = None, **session_options: Any) -> T:
     async def main() -> T:
         async with streamablehttp_client(url, headers=headers, timeout=30) as (read, write, _), \
-                ClientSession(read, write, read_timeout_seconds=timedelta(seconds=60)) as session:
+                ClientSession(read, write, read_timeout_seconds=timedelta(seconds=60),
+                              **session_options) as session:
             await session.initialize()
             return await body(session)
 
@@ -74,3 +75,22 @@ def approve(home: Home, config: Path, server: str) -> str:
                       timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+NPM_BIN = ROOT / "tests" / "npm" / "mcp-servers" / "node_modules" / ".bin"
+
+
+def npm_server(name: str) -> str:
+    """An MCP server from tests/npm/mcp-servers (`npm ci` there); skip without it, but fail
+    under CI, like the suite's other programs."""
+    import pytest
+
+    from tests.conftest import IN_CI
+
+    path = NPM_BIN / name
+    if not path.exists():
+        reason = f"{name} is not installed (npm ci --prefix tests/npm/mcp-servers)"
+        if IN_CI:
+            pytest.fail(f"{reason}; under CI a missing program is a failure")
+        pytest.skip(reason)
+    return str(path)
