@@ -7,8 +7,10 @@ Per request, in this order (DESIGN.md, "the MCP path"):
 3. the grant: the principal's scopes (`principal.scopes`, or `[mcp] open_scopes`
    for the open principal) must allow it: deny by default;
 4. for tools, the pin: only a tool whose live definition matches its signed pin
-   is listed or called; the live list is fetched again for every tools/list
-   and every call, so a rug pull is caught at the next use, not next session;
+   is listed or called; the live list is fetched and compared again for every
+   tools/list and list_changed, and a call is checked against a comparison at
+   most CALL_RECHECK seconds old, so a rug pull is caught at the next use, not
+   the next session;
 5. arguments through the secret and PII guards (policy: block/redact/flag);
 6. the upstream call (progress and server-to-client requests relayed per config);
 7. the result capped in size, then through the injection guard as a tool result
@@ -26,6 +28,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +52,7 @@ _encode = msgspec.json.Encoder().encode
 SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
 NOT_AVAILABLE = "not available: no such {kind}, or this caller may not use it"
 MAX_PAGES = 20
+CALL_RECHECK = 5.0  # seconds a pin check stands for calls (tools/list always checks anew)
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 Alert = Callable[[dict[str, object]], None]
 # Methods answered per kind: the list method, the use method and its name field.
@@ -111,6 +115,8 @@ class Server:
     alerted: pins.Drift = field(default_factory=pins.Drift)
     stamp: tuple[int, int, int] | None = None  # the pin file's (inode, mtime, size) as read
     read: bool = False
+    checked: float = -1e9  # when the live list was last compared with the pins (monotonic)
+    approved: frozenset[str] = frozenset()  # the tools that matched then
 
 
 class Relay:
@@ -153,6 +159,7 @@ class Relay:
             return
         server.read = True
         server.stamp = stamp
+        server.checked, server.approved = -1e9, frozenset()  # new pins: compare anew
         try:
             server.trusted = pins.load(self.home, server.name, self.key)
             server.pin_error = None
@@ -178,6 +185,7 @@ class Relay:
         tools = await self.live_tools(server)
         self._read_pins(server)
         if server.trusted is None:
+            server.approved = frozenset()
             return []
         drift = pins.compare(server.trusted, tools)
         if not drift.clean and drift != server.alerted:
@@ -190,7 +198,21 @@ class Relay:
                                       "added": list(drift.added),
                                       "removed": list(drift.removed)})
         server.alerted = drift
-        return [dict(t) for t in pins.served(server.trusted, tools)]
+        served = [dict(t) for t in pins.served(server.trusted, tools)]
+        server.approved = frozenset(t["name"] for t in served)
+        server.checked = time.monotonic()
+        return served
+
+    async def approved_now(self, server: Server) -> frozenset[str]:
+        """The tools a call may use: from a check at most CALL_RECHECK seconds old (a list,
+        a list_changed or an earlier call), else from a new one. Saves an upstream round
+        trip per call while a changed definition still stops calls within seconds."""
+        self._read_pins(server)
+        if server.trusted is None:
+            return frozenset()
+        if time.monotonic() - server.checked > CALL_RECHECK:
+            await self.served_tools(server)
+        return server.approved
 
     async def _notice(self, server_name: str, message: dict[str, Any]) -> None:
         if message.get("method") == "notifications/tools/list_changed":
@@ -325,7 +347,7 @@ class Relay:
             return denied
         if kind == "tool":
             # Never trust the list the client saw: the pin is checked again now.
-            if name not in {t["name"] for t in await self.served_tools(server)}:
+            if name not in await self.approved_now(server):
                 trace.error = "mcp_not_approved"
                 return denied
             if name in server.config.approval:
