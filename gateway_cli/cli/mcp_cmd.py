@@ -292,3 +292,54 @@ def check(server: str | None, fmt: str, config_path: Path | None, home: Path | N
                        + (f"\n  {entry['error']}" if entry.get("error") else ""))
     if failed:
         sys.exit(1)
+
+
+def _send_decision(home: Path, call_id: str, allow: bool) -> list[tuple[str, bool, str]]:
+    """Ask every gateway running from this state directory; (socket, ok, detail) each."""
+    import socket as sock
+
+    from gateway_cli.keys.notify import RUN_DIR
+
+    out = []
+    directory = home / RUN_DIR
+    for path in sorted(directory.glob("*.sock")) if directory.is_dir() else ():
+        try:
+            with sock.socket(sock.AF_UNIX, sock.SOCK_STREAM) as conn:
+                conn.settimeout(5)
+                conn.connect(str(path))
+                conn.sendall(json.dumps({"mcp_call": call_id, "allow": allow}).encode()
+                             + b"\n")
+                reply = b""
+                while not reply.endswith(b"\n") and len(reply) < 65536:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    reply += chunk
+            answer = json.loads(reply or b"{}")
+            out.append((path.name, bool(answer.get("ok")), str(answer.get("error", ""))))
+        except (OSError, ValueError) as err:
+            out.append((path.name, False, f"no usable answer ({type(err).__name__})"))
+    return out
+
+
+@mcp.command("approve-call")
+@click.argument("call_id")
+@click.option("--deny", is_flag=True, help="Refuse the call instead.")
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The gateway's state directory.")
+def approve_call(call_id: str, deny: bool, home: Path | None) -> None:
+    """Let a held tool call (one of a server's `approval` tools) go on, or --deny it.
+    The gateway logs each held call's ID at WARNING."""
+    from gateway_cli.keys.home import gateway_home
+    from gateway_cli.mcp.held import CALL_ID
+
+    if not CALL_ID.match(call_id):
+        raise GatewayError("a call ID is the 16 hex digits the gateway logged")
+    state = gateway_home(home)
+    results = _send_decision(state, call_id, not deny)
+    if not any(ok for _, ok, _ in results):
+        raise GatewayError(f"no running gateway holds call {call_id} (decided already, "
+                           "timed out, or another state directory)")
+    record_event(state, None, "mcp.call_decided", {"call": call_id,
+                                                   "allowed": not deny})
+    click.echo(f"call {call_id} {'denied' if deny else 'approved'}", err=True)

@@ -42,6 +42,7 @@ from gateway_cli.keys.principal import Principal
 from gateway_cli.keys.store import SecretStore
 from gateway_cli.mcp import jsonrpc, names, pins, screen
 from gateway_cli.mcp.connection import Connection
+from gateway_cli.mcp.held import Held
 from gateway_cli.mcp.scopes import Kind, Scope, ScopeError, allows, parse_scope
 from gateway_cli.mcp.sessions import Session
 from gateway_cli.mcp.transport import UpstreamError
@@ -131,6 +132,7 @@ class Relay:
         self.alert = alert
         self.ids = itertools.count(1)
         self.key: tuple[str, bytes] | None = None
+        self.held = Held()
         self.servers = {name: Server(name, cfg, Connection(name, cfg, home=home, store=store,
                                                            on_notice=self._notice))
                         for name, cfg in servers.items()}
@@ -345,16 +347,10 @@ class Relay:
         if not allows(scopes, server.name, kind, name):
             trace.error = "mcp_denied"
             return denied
-        if kind == "tool":
-            # Never trust the list the client saw: the pin is checked again now.
-            if name not in await self.approved_now(server):
-                trace.error = "mcp_not_approved"
-                return denied
-            if name in server.config.approval:
-                trace.error = "mcp_needs_approval"
-                return jsonrpc.error(message.id, jsonrpc.DENIED,
-                                     "this tool's calls need a person's approval, which this "
-                                     "gateway cannot ask for yet: denied")
+        # Never trust the list the client saw: the pin is checked again now.
+        if kind == "tool" and name not in await self.approved_now(server):
+            trace.error = "mcp_not_approved"
+            return denied
         inspection = self.inspection()
         upstream_params = {**params, field_name: name}
         if kind == "tool":
@@ -376,6 +372,16 @@ class Relay:
                                          f"the gateway's policy blocked these arguments "
                                          f"({d.reason}); request id {trace.request_id}")
                 upstream_params["arguments"] = screened.value
+        if kind == "tool" and name in server.config.approval:
+            call_id, future = self.held.hold()
+            log.warning("MCP call %s (%s on %s for %s) is held: `gateway mcp approve-call %s` "
+                        "(or --deny) within %g s", call_id, name, server.name, principal.name,
+                        call_id, server.config.approval_timeout)
+            if not await self.held.wait(call_id, future, server.config.approval_timeout):
+                trace.error = "mcp_call_denied"
+                return jsonrpc.error(message.id, jsonrpc.DENIED,
+                                     f"this call needed a person's approval and was denied or "
+                                     f"not approved in time (call {call_id})")
         handler = self._handler(session, server, emit)
         upstream_id: list[int] = []
         client_id = message.id

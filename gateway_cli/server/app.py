@@ -76,8 +76,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
     metrics = GatewayMetrics(runtime) if runtime.config.server.metrics else None
-    mcp_routes = mcp_setup.routes(runtime, app) if runtime.config.mcp.servers else {}
+    relay, mcp_routes = mcp_setup.routes(runtime, app) if runtime.config.mcp.servers \
+        else (None, {})
     front = Front(app, {**handlers, **mcp_routes}, runtime, listen_host,
                   Observer(runtime, metrics))
+    front.mcp_relay = relay  # `gateway mcp approve-call` reaches its held calls
     front.pool = pool  # `gateway reload` opens pools for new providers in it
     return front

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 from litestar import Litestar
@@ -37,6 +38,9 @@ from gateway_cli.server.observer import Observer
 from gateway_cli.server.proxy import AsgiHandler, new_request_id
 from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
+
+if TYPE_CHECKING:
+    from gateway_cli.mcp.relay import Relay
 
 log = logging.getLogger("gateway.front")
 _encode = msgspec.json.Encoder().encode
@@ -86,6 +90,7 @@ class Front:
         self.in_flight: dict[str, int] = {}
         self.observer = observer or Observer(runtime, None)
         self.pool: UpstreamPool | None = None
+        self.mcp_relay: Relay | None = None  # set by create_app when [mcp] has servers
 
     async def _refuse(self, scope: Scope, send: Send, denied: Denied) -> None:
         family: Family = "anthropic" if _wants_anthropic(scope) else "openai"

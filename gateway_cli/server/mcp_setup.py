@@ -38,7 +38,7 @@ def make_relay(runtime: Runtime) -> Relay:
                  inspection=inspection, alert=alert)
 
 
-def routes(runtime: Runtime, app: Litestar) -> dict[str, AsgiHandler]:
+def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandler]]:
     """/mcp and /mcp/NAME for every configured server; the relay opens and closes with
     the app."""
     relay = make_relay(runtime)
@@ -54,4 +54,4 @@ def routes(runtime: Runtime, app: Litestar) -> dict[str, AsgiHandler]:
     out = {"/mcp": mcp_endpoint.make_handler(relay, sessions, None, limit)}
     for name in mcp.servers:
         out[f"/mcp/{name}"] = mcp_endpoint.make_handler(relay, sessions, name, limit)
-    return out
+    return relay, out
