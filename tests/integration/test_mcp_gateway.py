@@ -228,3 +228,14 @@ def test_bad_inputs_get_jsonrpc_errors(setup: tuple[Gateway, Home, Path]) -> Non
         for response in (bad, batch, before, unknown, huge, nomethod):
             assert "Traceback" not in response.text
     assert "Traceback" not in gateway.log()
+
+
+def test_protected_resource_metadata(setup: tuple[Gateway, Home, Path]) -> None:
+    gateway, _, _ = setup
+    for path in ("/.well-known/oauth-protected-resource",
+                 "/.well-known/oauth-protected-resource/mcp"):
+        meta = httpx.get(gateway.url + path, timeout=10)
+        assert meta.status_code == 200
+        assert meta.json()["resource"] == gateway.url + "/mcp"
+        assert meta.json()["bearer_methods_supported"] == ["header"]
+    assert httpx.get(gateway.url + "/.well-known/other", timeout=10).status_code == 404
