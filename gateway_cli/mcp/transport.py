@@ -242,6 +242,10 @@ class HttpTransport:
     async def _events(self, resp: Any, want: object, handler: Handler | None
                       ) -> dict[str, Any] | None:
         parser = SSEParser(max_event_bytes=self.limit)
+        answer: dict[str, Any] | None = None
+        # Read to the end of the stream (the server ends it after the answer): a
+        # connection left with unread body is closed, and the next call would pay for a
+        # new one.
         async for chunk in resp.content.iter_any():
             for event in parser.feed(chunk):
                 if not event.data:
@@ -250,9 +254,10 @@ class HttpTransport:
                 if not isinstance(message, dict):
                     continue
                 if "method" not in message and message.get("id") == want:
-                    return message
-                await self.on_message(message, handler)
-        return None
+                    answer = message
+                elif answer is None:
+                    await self.on_message(message, handler)
+        return answer
 
     async def request(self, body: dict[str, Any], handler: Handler | None,
                       timeout: float) -> dict[str, Any]:
