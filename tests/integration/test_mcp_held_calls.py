@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from mcp.shared.exceptions import McpError
 
@@ -56,5 +57,42 @@ def test_held_calls(tmp_path: Path) -> None:
         with pytest.raises(McpError, match="denied or not approved in time"):
             call(url, "echo", {"text": "waits and times out"})  # 3 s, nobody answers
         assert home.run("mcp", "approve-call", "not-an-id").returncode == 1
+        _collision_and_cancel(url)
     finally:
         stop_gateway(gateway)
+
+
+def _collision_and_cancel(url: str) -> None:
+    """While a call is held: a second request with its id is refused, and a cancellation
+    ends the held call with -32800."""
+    headers = {"content-type": "application/json",
+               "accept": "application/json, text/event-stream"}
+    with httpx.Client(timeout=30) as client:
+        init = client.post(url, headers=headers, json={
+            "jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"}}})
+        headers["mcp-session-id"] = init.headers["mcp-session-id"]
+        client.post(url, headers=headers,
+                    json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        held: dict[str, Any] = {}
+
+        def hold() -> None:
+            with httpx.Client(timeout=30) as other:
+                held["answer"] = other.post(url, headers=headers, json={
+                    "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"text": "held"}}}).json()
+
+        worker = threading.Thread(target=hold)
+        worker.start()
+        time.sleep(1.0)
+        twin = client.post(url, headers=headers,
+                           json={"jsonrpc": "2.0", "id": 7, "method": "ping"})
+        assert twin.json()["error"]["code"] == -32600
+        assert "already in flight" in twin.json()["error"]["message"]
+        cancelled = client.post(url, headers=headers, json={
+            "jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": 7, "reason": "changed my mind"}})
+        assert cancelled.status_code == 202
+        worker.join(10)
+        assert held["answer"]["error"]["code"] == -32800

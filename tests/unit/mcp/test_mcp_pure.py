@@ -130,3 +130,29 @@ def test_config_errors(toml: dict[str, object], message: str) -> None:
             as err:
         parse_config({"mcp": toml})
     assert "sk-raw-secret" not in str(err.value) and "u:p" not in str(err.value)
+
+
+def test_sessions_are_bound_capped_and_expire() -> None:
+    from gateway_cli.mcp.sessions import Sessions
+
+    sessions = Sessions(limit=2, idle=10)
+    first = sessions.open("alice", "fs", "2025-11-25")
+    assert first is not None and len(first.id) >= 40
+    assert sessions.get(first.id, "bob", "fs") is None  # another principal
+    assert sessions.get(first.id, "alice", None) is None  # another endpoint
+    assert sessions.get(first.id, "alice", "fs") is first
+    assert sessions.open("alice", "fs", "2025-11-25") is not None
+    assert sessions.open("alice", "fs", "2025-11-25") is None  # the cap
+    first.last -= 11
+    assert sessions.open("alice", "fs", "2025-11-25") is not None  # the idle one swept
+    assert sessions.get(first.id, "alice", "fs") is None
+    assert not sessions.end(first.id)
+
+
+def test_mcp_changes_need_a_restart() -> None:
+    from gateway_cli.server.reconfigure import needs_restart
+
+    old = parse_config({})
+    new = parse_config({"mcp": {"servers": {"fs": {"command": ["x"]}}}})
+    assert needs_restart(old, new) == ["mcp.servers"]
+    assert needs_restart(old, parse_config({"mcp": {"max_message_bytes": 2048}})) == []
