@@ -200,7 +200,9 @@ class Relay:
                                       "added": list(drift.added),
                                       "removed": list(drift.removed)})
         server.alerted = drift
-        served = [dict(t) for t in pins.served(server.trusted, tools)]
+        # Exactly the approved fields: anything else a server adds (_meta, icons...) was not
+        # seen by the person who approved, so it is not passed on.
+        served = [pins.definition(t) for t in pins.served(server.trusted, tools)]
         server.approved = frozenset(t["name"] for t in served)
         server.checked = time.monotonic()
         return served
