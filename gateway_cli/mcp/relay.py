@@ -85,6 +85,11 @@ async def live_tools(connection: Connection) -> list[dict[str, Any]]:
     return tools
 
 
+# Notifications passed on to clients (without params: nothing of the server's text).
+_FORWARDED = frozenset({"notifications/tools/list_changed", "notifications/prompts/list_changed",
+                        "notifications/resources/list_changed"})
+
+
 def scopes_of(principal: Principal, config: McpConfig) -> tuple[Scope, ...]:
     """What the principal is granted; a malformed scope grants nothing (never everything)."""
     texts = config.open_scopes if principal.kind == "open" else principal.scopes
@@ -133,6 +138,8 @@ class Relay:
         self.ids = itertools.count(1)
         self.key: tuple[str, bytes] | None = None
         self.held = Held()
+        # Set by the endpoint: a notification to the GET streams that show a server.
+        self.broadcast: Callable[[str, dict[str, Any]], None] | None = None
         self.servers = {name: Server(name, cfg, Connection(name, cfg, home=home, store=store,
                                                            on_notice=self._notice))
                         for name, cfg in servers.items()}
@@ -219,7 +226,10 @@ class Relay:
         return server.approved
 
     async def _notice(self, server_name: str, message: dict[str, Any]) -> None:
-        if message.get("method") == "notifications/tools/list_changed":
+        """A notification no call is waiting for: list changes are checked (tools against
+        their pins, at once) and passed on to the clients' GET streams."""
+        method = message.get("method")
+        if method == "notifications/tools/list_changed":
             server = self.servers.get(server_name)
             if server is not None:
                 try:
@@ -227,6 +237,8 @@ class Relay:
                 except UpstreamError as err:
                     log.warning("MCP server %r: tools changed but cannot be listed: %s",
                                 server_name, err)
+        if method in _FORWARDED and self.broadcast is not None:
+            self.broadcast(server_name, {"jsonrpc": "2.0", "method": method})
 
     async def close(self) -> None:
         await asyncio.gather(*(s.connection.close() for s in self.servers.values()),
@@ -245,8 +257,9 @@ class Relay:
     def initialize(self, params: Mapping[str, Any], scope: str | None) -> dict[str, Any]:
         version = negotiate(params.get("protocolVersion"))
         return {"protocolVersion": version,
-                "capabilities": {"tools": {"listChanged": False}, "prompts": {},
-                                 "resources": {}},
+                "capabilities": {"tools": {"listChanged": True},
+                                 "prompts": {"listChanged": True},
+                                 "resources": {"listChanged": True}},
                 "serverInfo": {"name": "gateway" if scope is None else f"gateway/{scope}",
                                "version": __version__}}
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from gateway_cli.mcp.jsonrpc import Id
 
+STREAM_QUEUE = 64
+
 
 @dataclass
 class Session:
@@ -31,6 +33,8 @@ class Session:
         default_factory=dict)
     # gateway id of a request relayed to the client -> where its answer goes
     waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    # The standalone GET stream's queue, while one is open (None ends it).
+    stream: asyncio.Queue[dict[str, Any] | None] | None = None
 
 
 class Sessions:
@@ -71,4 +75,15 @@ class Sessions:
         for future in session.waiting.values():
             if not future.done():
                 future.cancel()
+        if session.stream is not None:
+            session.stream.put_nowait(None)
         return True
+
+    def broadcast(self, server: str, message: dict[str, Any]) -> None:
+        """A notification to every open GET stream that shows `server` (bounded queues: a
+        stream that does not read loses notifications, never grows memory)."""
+        for session in self.by_id.values():
+            queue = session.stream
+            if queue is not None and session.server in (None, server) \
+                    and queue.qsize() < STREAM_QUEUE:
+                queue.put_nowait(message)

@@ -11,8 +11,9 @@ before anything here runs. Per HTTP request:
   spec asks so clients start over). Notifications and responses get 202.
   A request is answered with JSON, or with an SSE stream once the upstream
   sends something before its answer (progress, a request for the client).
-- DELETE ends the session. GET is 405: this gateway opens no standalone
-  stream (the spec allows that).
+- DELETE ends the session. GET opens the session's one standalone SSE stream,
+  which carries the list_changed notifications of the servers it shows (a
+  second one is 409); it ends with the session or the client.
 
 Nothing a client sends can raise out of here: any failure is a JSON-RPC
 error or a clean end of the stream, and no traceback reaches a client.
@@ -44,6 +45,7 @@ _encode = msgspec.json.Encoder().encode
 SESSION_HEADER = b"mcp-session-id"
 VERSION_HEADER = b"mcp-protocol-version"
 PRINCIPAL = "gateway.principal"
+KEEPALIVE = 15.0  # seconds between SSE comments on an idle stream
 
 
 async def _json(send: Send, status: int, body: dict[str, Any] | None,
@@ -125,11 +127,15 @@ async def _serve(relay: Relay, sessions: Sessions, server: str | None, limit: in
         sessions.end(session.id)
         await _json(send, 200, None)
         return
+    if method == "GET":
+        await _stream(sessions, server, scope, receive, send, trace, principal, sid)
+        return
     if method != "POST":
         trace.error = "method_not_allowed"
         await _json(send, 405, jsonrpc.error(None, jsonrpc.INVALID_REQUEST,
-                                             "use POST (one JSON-RPC message) or DELETE"),
-                    [(b"allow", b"POST, DELETE")])
+                                             "use POST (one JSON-RPC message), GET (the "
+                                             "session's stream) or DELETE"),
+                    [(b"allow", b"GET, POST, DELETE")])
         return
     if not gate.is_json(asgi_io.header(scope, b"content-type")):
         trace.error = "unsupported_media_type"
@@ -174,6 +180,64 @@ async def _serve(relay: Relay, sessions: Sessions, server: str | None, limit: in
         await _json(send, 202, None)
         return
     await _request(relay, session, parsed, send, trace, principal)
+
+
+async def _stream(sessions: Sessions, server: str | None, scope: Scope, receive: Receive,
+                  send: Send, trace: Trace, principal: Principal, sid: str | None) -> None:
+    trace.op = "stream"
+    accept = asgi_io.header(scope, b"accept") or b""
+    if b"text/event-stream" not in accept:
+        trace.error = "not_acceptable"
+        await _json(send, 406, jsonrpc.error(None, jsonrpc.INVALID_REQUEST,
+                                             "GET opens an SSE stream: accept "
+                                             "text/event-stream"))
+        return
+    session = sessions.get(sid, principal.id, server) if sid else None
+    if session is None:
+        trace.error = "mcp_unknown_session"
+        await _json(send, 404 if sid else 400, jsonrpc.error(
+            None, jsonrpc.INVALID_REQUEST, "unknown or missing session: initialize first"))
+        return
+    if session.stream is not None:
+        trace.error = "mcp_stream_open"
+        await _json(send, 409, jsonrpc.error(None, jsonrpc.INVALID_REQUEST,
+                                             "this session's stream is already open"))
+        return
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    session.stream = queue
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asgi_io.start_sse(send)
+        await asgi_io.send_chunk(send, b": stream open\n\n")
+        while True:
+            item = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({item, gone}, timeout=KEEPALIVE,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if gone in done:
+                item.cancel()
+                break
+            if item not in done:
+                item.cancel()
+                await asgi_io.send_chunk(send, b": keep-alive\n\n")
+                continue
+            message = item.result()
+            if message is None:
+                break
+            await asgi_io.send_chunk(send, b"event: message\ndata: " + _encode(message)
+                                     + b"\n\n")
+        with contextlib.suppress(Exception):
+            await asgi_io.end_stream(send)
+    except Exception:  # the client left while we wrote
+        trace.error = "client_gone"
+    finally:
+        gone.cancel()
+        if session.stream is queue:
+            session.stream = None
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        continue
 
 
 async def _initialize(relay: Relay, sessions: Sessions, server: str | None,

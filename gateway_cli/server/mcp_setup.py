@@ -44,6 +44,7 @@ def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandle
     relay = make_relay(runtime)
     mcp = runtime.config.mcp
     sessions = Sessions(mcp.max_sessions, mcp.session_idle)
+    relay.broadcast = sessions.broadcast
     relay.load_pins()
 
     def limit() -> int:

@@ -4,6 +4,7 @@ screening and the audit log checked from outside."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mcp import ClientSession
 from mcp.shared.exceptions import McpError
 
 from tests.conftest import ROOT, Gateway, stop_gateway
@@ -21,7 +23,7 @@ from tests.unit.guards.test_guard_secrets import with_crc
 
 SCOPES = '["mcp:notes:read_*", "mcp:notes:echo", "mcp:notes:fetch_page", "mcp:notes:big", ' \
     '"mcp:notes:env_report", "mcp:notes:count", "mcp:notes:crash", ' \
-    '"mcp:notes:prompt/*", "mcp:notes:resource/*"]'
+    '"mcp:notes:add_tool", "mcp:notes:surprise", "mcp:notes:prompt/*", "mcp:notes:resource/*"]'
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +241,35 @@ def test_protected_resource_metadata(setup: tuple[Gateway, Home, Path]) -> None:
         assert meta.json()["resource"] == gateway.url + "/mcp"
         assert meta.json()["bearer_methods_supported"] == ["header"]
     assert httpx.get(gateway.url + "/.well-known/other", timeout=10).status_code == 404
+
+
+def test_list_changed_is_checked_and_passed_on(setup: tuple[Gateway, Home, Path]) -> None:
+    """Runs last: it adds a tool to the shared server. The new tool is drift (not approved):
+    recorded as an alert, not served, and the client's GET stream hears list_changed."""
+    gateway, home, _ = setup
+    heard: list[str] = []
+
+    async def on_message(message: object) -> None:
+        root = getattr(message, "root", None)
+        if root is not None:
+            heard.append(type(root).__name__)
+
+    async def body(session: ClientSession) -> list[str]:
+        await session.call_tool("add_tool", {})
+        for _ in range(100):
+            if "ToolListChangedNotification" in heard:
+                break
+            await asyncio.sleep(0.1)
+        return sorted(t.name for t in (await session.list_tools()).tools)
+
+    names = run_client(gateway.url + "/mcp/notes", body, message_handler=on_message)
+    assert "ToolListChangedNotification" in heard
+    assert "surprise" not in names and "echo" in names
+    deadline = time.monotonic() + 10
+    alerts: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not alerts:
+        alerts = [json.loads(line)["data"] for line in
+                  (home.path / "requests.jsonl").read_text().splitlines()
+                  if '"mcp.alert"' in line]
+        time.sleep(0.2)
+    assert any(a["added"] == ["surprise"] for a in alerts), alerts

@@ -64,6 +64,16 @@ def crash() -> str:
     os._exit(3)
 
 
+@server.tool(description="Add a tool at run time and announce it (list_changed).")
+async def add_tool(ctx: Context) -> str:  # type: ignore[type-arg]
+    def surprise() -> str:
+        return "surprise"
+
+    server.add_tool(surprise, name="surprise", description="Added after approval.")
+    await ctx.session.send_tool_list_changed()
+    return "added"
+
+
 @server.prompt(description="Summarise a note.")
 def summarise(name: str) -> str:
     return f"Summarise the note {name}."
