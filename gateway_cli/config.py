@@ -317,6 +317,46 @@ class SecretsConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     passphrase: Annotated[str, msgspec.Meta(pattern=r"^(prompt|fd:\d+|file:.+)$")] | None = None
 
 
+# An MCP server's name: it becomes part of tool names (`server__tool`), paths (/mcp/NAME)
+# and scopes (mcp:NAME:tool), so plain words only, and no "__" that would split wrongly.
+McpName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}(_[A-Za-z0-9-]+)*$")]
+
+
+class McpServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """One MCP server behind the gateway: a stdio child (`command`) or a Streamable HTTP
+    upstream (`url`), never both. See gateway_cli/mcp/."""
+
+    command: list[str] | None = None
+    # The child's whole environment beyond a minimal PATH and HOME; a value "store:NAME"
+    # (or another secret reference) is resolved from the secret store at start.
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    secret: str | None = None  # the gateway's own credential for `url` (Bearer)
+    max_result_bytes: Annotated[int, msgspec.Meta(ge=256, le=64 * 1024 * 1024)] = 262144
+    oversize: Literal["truncate", "block"] = "truncate"
+    start: Literal["lazy", "startup"] = "lazy"
+    # Tools whose calls wait for `gateway mcp approve-call ID` (or are denied at timeout).
+    approval: list[str] = msgspec.field(default_factory=list)
+    approval_timeout: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 120.0
+    # Server-to-client requests (sampling, elicitation, roots): sent on to the calling
+    # client, or answered with an error here.
+    client_requests: Literal["relay", "refuse"] = "refuse"
+    timeout: Seconds = 60.0  # one request to the server
+
+
+class McpConfig(_Strict, frozen=True, forbid_unknown_fields=True):
+    """The MCP gateway (/mcp and /mcp/NAME)."""
+
+    # Scopes of the open principal (no client key configured, loopback only). Empty: the
+    # open principal reaches no tool (deny by default).
+    open_scopes: list[str] = msgspec.field(default_factory=list)
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+    max_sessions: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
+    session_idle: Annotated[float, msgspec.Meta(ge=10, le=86400)] = 3600.0
+    servers: dict[McpName, McpServerConfig] = msgspec.field(default_factory=dict)
+
+
 class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     secrets: SecretsConfig = msgspec.field(default_factory=SecretsConfig)
@@ -327,6 +367,7 @@ class Config(_Strict, frozen=True, forbid_unknown_fields=True):
     audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
     providers: list[ProviderConfig] = msgspec.field(default_factory=list)
     models: list[ModelConfig] = msgspec.field(default_factory=list)
+    mcp: McpConfig = msgspec.field(default_factory=McpConfig)
 
 
 def mock_enabled(config: Config) -> bool:
@@ -340,6 +381,7 @@ def secret_references(config: Config) -> list[str]:
     refs = [p.secret for p in config.providers if p.secret]
     if config.limits.redis_password:
         refs.append(config.limits.redis_password)
+    refs += [s.secret for s in config.mcp.servers.values() if s.secret]
     return refs
 
 
@@ -497,8 +539,53 @@ def _cross_check(config: Config) -> list[str]:
                  "resolved before rules and limits apply)" for where, name in named
                  if name in aliases]
     problems += _tls_checks(config.server)
+    problems += _mcp_checks(config.mcp)
     problems += _inspection_checks(config, seen)
     problems += _limits_checks(config.limits, seen)
+    return problems
+
+
+def _mcp_checks(mcp: McpConfig) -> list[str]:
+    """An MCP server is exactly one of a child or a URL, and holds no secret in clear."""
+    from gateway_cli.mcp.scopes import ScopeError, parse_scope
+
+    problems: list[str] = []
+    for i, scope in enumerate(mcp.open_scopes):
+        try:
+            parse_scope(scope)
+        except ScopeError as err:
+            problems.append(f"mcp.open_scopes[{i}]: {err}")
+    for name, server in mcp.servers.items():
+        key = f"mcp.servers.{name}"
+        if (server.command is None) == (server.url is None):
+            problems.append(f"{key}: give exactly one of 'command' (a stdio child) or 'url' "
+                            "(a Streamable HTTP server)")
+        if server.command is not None and (not server.command or not server.command[0]):
+            problems.append(f"{key}.command: the program to run, then its arguments")
+        if server.url is not None:
+            if not re.match(r"^https?://[^/\s]+", server.url):
+                problems.append(f"{key}.url = {_shown_url(server.url)!r}: expected an "
+                                "http:// or https:// URL")
+            elif _has_userinfo(server.url):
+                problems.append(f"{key}.url: holds a user name or password before '@'; "
+                                "credentials go in 'secret' (a reference)")
+            elif any(c in server.url for c in "\r\n\0\t "):
+                problems.append(f"{key}.url: holds whitespace or control characters")
+        if server.secret is not None:
+            if server.url is None:
+                problems.append(f"{key}.secret: only for a 'url' server; a child's "
+                                "credentials go in 'env' as references")
+            elif not _SECRET_REF.match(server.secret):
+                problems.append(f"{key}.secret: expected a reference 'store:NAME', 'env:NAME', "
+                                "'keyring:NAME' or 'file:/absolute/path', never the secret "
+                                "itself")
+        if server.env and server.command is None:
+            problems.append(f"{key}.env: only for a 'command' server")
+        for var in server.env:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", var):
+                problems.append(f"{key}.env: {var[:60]!r} is not an environment variable name")
+        if server.cwd is not None and not Path(server.cwd).is_absolute():
+            problems.append(f"{key}.cwd = {server.cwd!r}: expected an absolute path")
     return problems
 
 

@@ -34,6 +34,8 @@ Fields (absent means not applicable; null means not known):
 - latency_ms: total; ttfb_ms: until the first byte of the answer body
 - stream: null (not streamed) | "complete" | "policy" (cut by the output
   policy) | "client" (the client left) | "upstream" (the upstream broke off)
+- arguments_sha256, result_bytes (mcp.call only): the SHA-256 of a tool call's arguments
+  as received (canonical JSON) and the size of the upstream's result before any cut
 - dropped: records dropped (queue full, on_full = "drop") since the last one
   written; present only when not zero
 """
@@ -44,6 +46,9 @@ from typing import Final
 
 LLM_EVENT: Final = "llm.request"
 MCP_EVENT: Final = "mcp.call"
+# A tool definition that no longer matches its pin (changed, added, removed), or pins that
+# fail their signature: {"server", "changed", "added", "removed", "error"} (names only).
+MCP_ALERT_EVENT: Final = "mcp.alert"
 REQUEST_EVENTS: Final = frozenset({LLM_EVENT, MCP_EVENT})
 
 # Column order for CSV export and the order `gateway log tail` prints.
@@ -52,5 +57,6 @@ FIELDS: Final = (
     "op", "model", "served_model", "deployment", "provider", "attempts", "failover",
     "verdict", "applied", "reason", "findings", "output_verdict", "output_applied",
     "output_reason", "mode", "limit", "input_tokens", "output_tokens", "cached_tokens",
-    "cost", "status", "error", "latency_ms", "ttfb_ms", "stream", "dropped",
+    "cost", "status", "error", "latency_ms", "ttfb_ms", "stream", "arguments_sha256",
+    "result_bytes", "dropped",
 )

@@ -64,6 +64,7 @@ def _register() -> None:
     from gateway_cli.cli.limits_cmd import budgets, limits
     from gateway_cli.cli.lock_cmd import lock
     from gateway_cli.cli.log_cmd import log_group
+    from gateway_cli.cli.mcp_cmd import mcp
     from gateway_cli.cli.provenance_cmd import provenance
     from gateway_cli.cli.reload_cmd import reload
     from gateway_cli.cli.rotate_cmd import rotate_keys
@@ -96,6 +97,7 @@ def _register() -> None:
     cli.add_command(import_keys)
     cli.add_command(stats)
     cli.add_command(service)
+    cli.add_command(mcp)
 
 
 _register()

@@ -79,4 +79,7 @@ def record_data(trace: Trace, known: Container[str]) -> dict[str, Any]:
     data["output_reason"] = output.reason if output is not None else None
     data["findings"] = [{"guard": f.guard, "kind": f.kind, "slot": f.slot, "action": f.action,
                          "count": f.count} for f in trace.findings]
+    if trace.path.startswith("/mcp"):
+        data["arguments_sha256"] = trace.arguments_sha256
+        data["result_bytes"] = trace.result_bytes
     return data

@@ -69,6 +69,10 @@ class Trace:
     first_byte: float | None = None  # perf_counter when the first body byte was sent
     ended: float | None = None
     stream: StreamEnd | None = None
+    # The MCP path (mcp/relay.py): `op` is the JSON-RPC method, `model` the tool, prompt or
+    # resource, `deployment` the server; these two say what went in and came out.
+    arguments_sha256: str | None = None  # of the arguments as received, never their text
+    result_bytes: int | None = None  # the upstream result's size before any cut
 
     def answer_verdict(self, decision: Decision) -> None:
         """The output policy's verdict, and its findings counted by guard, kind and action."""

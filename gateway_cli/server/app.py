@@ -17,7 +17,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException
 from gateway_cli.config import Config
 from gateway_cli.formats.errors import HttpError, openai_error
 from gateway_cli.observe.gateway_metrics import GatewayMetrics
-from gateway_cli.server import proxy
+from gateway_cli.server import mcp_setup, proxy
 from gateway_cli.server.front import Front
 from gateway_cli.server.limits_setup import make_limiter
 from gateway_cli.server.observer import Observer
@@ -76,6 +76,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
         request_max_body_size=runtime.config.server.max_body_bytes,
     )
     metrics = GatewayMetrics(runtime) if runtime.config.server.metrics else None
-    front = Front(app, handlers, runtime, listen_host, Observer(runtime, metrics))
+    relay, mcp_routes = mcp_setup.routes(runtime, app) if runtime.config.mcp.servers \
+        else (None, {})
+    front = Front(app, {**handlers, **mcp_routes}, runtime, listen_host,
+                  Observer(runtime, metrics))
+    front.mcp_relay = relay  # `gateway mcp approve-call` reaches its held calls
     front.pool = pool  # `gateway reload` opens pools for new providers in it
     return front

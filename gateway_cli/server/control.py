@@ -27,6 +27,8 @@ from gateway_cli.keys.notify import ACCEPTED
 
 log = logging.getLogger("gateway.control")
 Reloader = Callable[[tuple[str, ...]], Awaitable[list[str]]]
+# `gateway mcp approve-call ID [--deny]`: (call id, allow) -> whether that call was held here.
+CallDecider = Callable[[str, bool], bool]
 _MAX_LINE = 4096
 
 
@@ -64,8 +66,20 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return None
 
 
+def _decide_call(request: dict[str, object], decide: CallDecider | None) -> dict[str, object]:
+    from gateway_cli.mcp.held import CALL_ID
+
+    call_id, allow = request.get("mcp_call"), request.get("allow")
+    if not isinstance(call_id, str) or not CALL_ID.match(call_id) \
+            or not isinstance(allow, bool):
+        return {"ok": False, "error": 'expected {"mcp_call": "<16 hex>", "allow": true|false}'}
+    if decide is None or not decide(call_id, allow):
+        return {"ok": False, "error": "no such call is waiting here"}
+    return {"ok": True, "reloaded": [f"call {call_id} {'approved' if allow else 'denied'}"]}
+
+
 async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     reload: Reloader) -> None:
+                     reload: Reloader, decide: CallDecider | None = None) -> None:
     try:
         uid = _peer_uid(writer)
         # The request is read (bounded) either way, so a refused caller gets its answer
@@ -76,7 +90,9 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         else:
             request = json.loads(line[:_MAX_LINE] or b"{}")
             what = request.get("reload") if isinstance(request, dict) else None
-            if not isinstance(what, list) or not what \
+            if isinstance(request, dict) and "mcp_call" in request:
+                answer = _decide_call(request, decide)
+            elif not isinstance(what, list) or not what \
                     or not all(isinstance(w, str) and w in ACCEPTED for w in what):
                 answer = {"ok": False,
                           "error": f"expected {{\"reload\": [subset of {ACCEPTED}]}}"}
@@ -97,12 +113,13 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         writer.close()
 
 
-async def start(path: Path, reload: Reloader) -> asyncio.AbstractServer:
+async def start(path: Path, reload: Reloader,
+                decide: CallDecider | None = None) -> asyncio.AbstractServer:
     path.unlink(missing_ok=True)
     old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
     try:
         server = await asyncio.start_unix_server(
-            lambda r, w: _serve_one(r, w, reload), path=str(path))
+            lambda r, w: _serve_one(r, w, reload, decide), path=str(path))
     finally:
         os.umask(old_umask)
     # No chmod by name (it would follow a link planted in its place): the umask made it

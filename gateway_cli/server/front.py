@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 from litestar import Litestar
@@ -38,6 +39,9 @@ from gateway_cli.server.proxy import AsgiHandler, model_payload, new_request_id
 from gateway_cli.server.runtime import Runtime
 from gateway_cli.upstream.pool import UpstreamPool
 
+if TYPE_CHECKING:
+    from gateway_cli.mcp.relay import Relay
+
 log = logging.getLogger("gateway.front")
 _encode = msgspec.json.Encoder().encode
 
@@ -46,6 +50,10 @@ LITESTAR_PATHS = frozenset({"/v1/models"})
 # Operators' paths, answered here: /health and /health/ready to anyone (liveness and
 # readiness for load balancers), their detail and /metrics to loopback callers and admin keys.
 OPS_PATHS = frozenset({"/metrics", "/health", "/health/ready"})
+# RFC 9728 protected-resource metadata, which MCP clients read to learn how to authenticate
+# to /mcp: public (it holds no secret), served only when MCP servers are configured.
+RESOURCE_METADATA = "/.well-known/oauth-protected-resource"
+METADATA_PATHS = frozenset({RESOURCE_METADATA, RESOURCE_METADATA + "/mcp"})
 # The method as logged and recorded: any other token a client sends is "OTHER", so the
 # log never holds a string a client made up (it could be anything, a credential too).
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -79,22 +87,43 @@ class Front:
                  observer: Observer | None = None) -> None:
         self.app = app
         self.routes = dict(routes)
-        self.known = frozenset(self.routes) | LITESTAR_PATHS | OPS_PATHS
+        self.mcp = "/mcp" in self.routes
+        self.known = frozenset(self.routes) | LITESTAR_PATHS | OPS_PATHS | (
+            METADATA_PATHS if self.mcp else frozenset())
         self.runtime = runtime
         server = runtime.config.server
         self.listen_host = listen_host or server.host
         self.in_flight: dict[str, int] = {}
         self.observer = observer or Observer(runtime, None)
         self.pool: UpstreamPool | None = None
+        self.mcp_relay: Relay | None = None  # set by create_app when [mcp] has servers
 
     async def _refuse(self, scope: Scope, send: Send, denied: Denied) -> None:
         family: Family = "anthropic" if _wants_anthropic(scope) else "openai"
-        headers = [(b"www-authenticate", b'Bearer realm="gateway"')] \
-            if denied.status == 401 else []
+        challenge = b'Bearer realm="gateway"'
+        if self.mcp and scope["path"].startswith("/mcp"):
+            challenge += b', resource_metadata="' + self._base(scope) \
+                + RESOURCE_METADATA.encode() + b'"'
+        headers = [(b"www-authenticate", challenge)] if denied.status == 401 else []
         if denied.retry_after is not None:
             headers.append((b"retry-after", str(denied.retry_after).encode()))
         await asgi_io.send_response(send, denied.status, client_error(
             family, denied.status, denied.message, denied.code), headers=headers)
+
+    def _base(self, scope: Scope) -> bytes:
+        """This gateway's origin as the client named it (its Host passed the checks)."""
+        host = next((v for n, v in scope["headers"] if n == b"host"), None) \
+            or f"{self.listen_host}:{self.runtime.config.server.port}".encode()
+        return scope.get("scheme", "http").encode() + b"://" + host
+
+    async def _metadata(self, scope: Scope, send: Send) -> None:
+        base = self._base(scope).decode("latin-1")
+        await asgi_io.send_response(send, 200, _encode({
+            "resource": f"{base}/mcp",
+            "resource_name": "gateway MCP endpoint",
+            "bearer_methods_supported": ["header"],
+            "scopes_supported": ["mcp:<server>:<tool>"],
+        }))
 
     def _head_denied(self, scope: Scope) -> Denied | None:
         host = origin = None
@@ -216,6 +245,9 @@ class Front:
             return
         if exact and path in OPS_PATHS:
             await self._ops(scope, send, trace, path, address)
+            return
+        if exact and path in METADATA_PATHS and scope.get("method") == "GET":
+            await self._metadata(scope, send)
             return
         verdict = self.runtime.auth.check(scope["headers"])
         if isinstance(verdict, Denied):

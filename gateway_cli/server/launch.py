@@ -266,7 +266,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
 
         following = shared_keys.start(runtime) if shared else None
         sock = socket_path(state)
-        channel = await control.start(sock, on_control)
+        relay = app.mcp_relay
+        channel = await control.start(sock, on_control,
+                                      relay.held.decide if relay is not None else None)
         try:
             await server.serve()
         finally:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from gateway_cli.auditlog.records import LLM_EVENT
+from gateway_cli.auditlog.records import LLM_EVENT, MCP_EVENT
 from gateway_cli.observe import access_log
 from gateway_cli.observe.record import record_data
 from gateway_cli.request.trace import Trace
@@ -49,4 +49,5 @@ class Observer:
             access_log.emit(trace, known)
         writer = self.runtime.audit
         if writer is not None:
-            writer.submit(LLM_EVENT, record_data(trace, known), time.time())
+            event = MCP_EVENT if trace.path.startswith("/mcp") else LLM_EVENT
+            writer.submit(event, record_data(trace, known), time.time())

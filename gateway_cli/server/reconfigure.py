@@ -43,6 +43,10 @@ def needs_restart(old: Config, new: Config) -> list[str]:
                 if getattr(old.limits, name) != getattr(new.limits, name)]
     changed += [section for section in ("audit", "secrets")
                 if getattr(old, section) != getattr(new, section)]
+    # The MCP servers, their paths, sessions and pins are set up once (server/mcp_setup.py).
+    changed += [f"mcp.{name}" for name in ("servers", "open_scopes", "max_sessions",
+                                           "session_idle")
+                if getattr(old.mcp, name) != getattr(new.mcp, name)]
     return changed
 
 

@@ -58,7 +58,8 @@ def test_record_has_every_field_and_is_json() -> None:
     trace.first_byte = trace.started + 0.01
     trace.ended = trace.started + 0.02
     data = record_data(trace, KNOWN)
-    assert set(data) == set(FIELDS) - {"dropped"}
+    # The MCP fields are only in mcp.call records (see test_mcp_record_fields).
+    assert set(data) == set(FIELDS) - {"dropped", "arguments_sha256", "result_bytes"}
     assert data["attempts"] == 2
     assert data["failover"] == ["openai/gpt-4o:timeout", "openai/gpt-4o:ok"]
     assert data["findings"] == [{"guard": "secrets", "kind": "github_token", "slot": "user",
@@ -159,3 +160,12 @@ def test_the_direct_access_line_is_the_formatters_line(kind: str) -> None:
         stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
         assert re.match(stamp, direct) and re.match(stamp, by_logging)
         assert direct[24:] == by_logging[24:]
+
+
+def test_mcp_record_fields() -> None:
+    trace = _trace(path="/mcp/fs", op="tools/call", model="read_file", deployment="fs")
+    trace.arguments_sha256, trace.result_bytes = "a" * 64, 120
+    data = record_data(trace, KNOWN)
+    assert set(data) == set(FIELDS) - {"dropped"}
+    assert (data["op"], data["model"], data["deployment"]) == ("tools/call", "read_file", "fs")
+    assert (data["arguments_sha256"], data["result_bytes"]) == ("a" * 64, 120)

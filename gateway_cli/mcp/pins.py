@@ -1,0 +1,221 @@
+"""Tool pinning: what a person approved, as a signed file, and how a live list compares.
+
+`gateway mcp approve` records, per tool, the SHA-256 of its canonical
+definition (name, title, description, input and output schema, annotations)
+and the definition itself (so `gateway mcp diff` can show what changed), in
+`<home>/mcp/pins/<server>.json`, with an HMAC over the whole file keyed by a
+key that lives in the secret store, not beside the file. An edited file (a
+tool's hash replaced to re-trust a changed description) fails the MAC and
+the server is served with no tool at all until re-approved: a pin that
+cannot be trusted is refused, never re-trusted.
+
+A tool is served only when its live definition hashes to its pin. A changed,
+added or removed tool is drift; a list naming one tool twice is drift for
+that name (an upstream must not show two definitions under one name).
+
+Pure except `load`/`save`, which read and write the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import hmac
+import json
+import secrets as _secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway_cli.errors import GatewayError
+from gateway_cli.keys.home import write_private
+from gateway_cli.keys.refs import Secret
+from gateway_cli.keys.store import SecretStore
+
+FORMAT = "gateway-mcp-pins/1"
+KEY_ITEM = "gateway-mcp-pins"
+PINNED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+
+
+class PinError(GatewayError):
+    """A pin file that cannot be trusted: tampered, signed by an unknown key, malformed."""
+
+
+def canonical(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def definition(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a tool that decide what a model is told and what it may send."""
+    return {name: tool[name] for name in PINNED_FIELDS if name in tool}
+
+
+def digest(tool: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(definition(tool))).hexdigest()
+
+
+@dataclass(frozen=True)
+class Pins:
+    server: str
+    tools: dict[str, dict[str, Any]]  # name -> {"sha256": ..., "definition": {...}}
+    approved: str  # when, ISO 8601 UTC
+
+    def hashes(self) -> dict[str, str]:
+        return {name: str(entry["sha256"]) for name, entry in self.tools.items()}
+
+
+@dataclass(frozen=True)
+class Drift:
+    changed: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def clean(self) -> bool:
+        return not (self.changed or self.added or self.removed)
+
+
+def _names(tools: Sequence[Mapping[str, Any]]) -> Counter[str]:
+    return Counter(str(t.get("name")) for t in tools)
+
+
+def served(pins: Pins | None, tools: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The live tools that match their pin exactly; nothing without (trusted) pins."""
+    if pins is None:
+        return []
+    hashes = pins.hashes()
+    counts = _names(tools)
+    return [t for t in tools if counts[str(t.get("name"))] == 1
+            and hashes.get(str(t.get("name"))) == digest(t)]
+
+
+def compare(pins: Pins | None, tools: Sequence[Mapping[str, Any]]) -> Drift:
+    hashes = pins.hashes() if pins is not None else {}
+    counts = _names(tools)
+    live = {str(t.get("name")): t for t in tools}
+    changed = sorted(n for n, t in live.items()
+                     if n in hashes and (counts[n] > 1 or hashes[n] != digest(t)))
+    added = sorted(n for n in live if n not in hashes)
+    removed = sorted(n for n in hashes if n not in live)
+    return Drift(tuple(changed), tuple(added), tuple(removed))
+
+
+def diff_text(pins: Pins | None, tools: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A unified diff per drifted tool, of its pinned and live definitions."""
+    drift = compare(pins, tools)
+    pinned = {n: e["definition"] for n, e in (pins.tools.items() if pins else ())}
+    live = {str(t.get("name")): definition(t) for t in tools}
+    out: list[str] = []
+    for name in (*drift.changed, *drift.added, *drift.removed):
+        before = json.dumps(pinned.get(name), indent=2, sort_keys=True,
+                            ensure_ascii=False).splitlines() if name in pinned else []
+        after = json.dumps(live.get(name), indent=2, sort_keys=True,
+                           ensure_ascii=False).splitlines() if name in live else []
+        out += list(difflib.unified_diff(before, after, f"approved/{name}", f"live/{name}",
+                                         lineterm=""))
+    return out
+
+
+def make(server: str, tools: Sequence[Mapping[str, Any]], approved: str) -> Pins:
+    counts = _names(tools)
+    twice = sorted(n for n, c in counts.items() if c > 1)
+    if twice:
+        raise PinError(f"server {server!r} lists tool {twice[0]!r} more than once: refusing "
+                       "to approve an ambiguous list")
+    return Pins(server, {str(t.get("name")): {"sha256": digest(t), "definition": definition(t)}
+                         for t in tools}, approved)
+
+
+# -- the signing key and the file ----------------------------------------------------------
+
+
+def _decode_key(secret: Secret) -> tuple[str, bytes]:
+    try:
+        raw = json.loads(secret.reveal())
+        return str(raw["kid"]), base64.b64decode(raw["key"])
+    except (ValueError, KeyError, TypeError):
+        raise PinError(f"the pin key {KEY_ITEM!r} in the secret store is malformed") from None
+
+
+def pin_key(store: SecretStore | None, *, create: bool = False) -> tuple[str, bytes] | None:
+    """(kid, key) from the secret store; made on first approval when `create`."""
+    if store is None:
+        return None
+    secret = store.get(KEY_ITEM)
+    if secret is not None:
+        return _decode_key(secret)
+    if not create:
+        return None
+    kid = f"p{_secrets.token_hex(6)}"
+    key = _secrets.token_bytes(32)
+    store.put(KEY_ITEM, Secret(json.dumps({"kid": kid, "key": base64.b64encode(key).decode()})))
+    return kid, key
+
+
+def pins_dir(home: Path) -> Path:
+    return home / "mcp" / "pins"
+
+
+def pin_path(home: Path, server: str) -> Path:
+    return pins_dir(home) / f"{server}.json"
+
+
+def _mac(key: bytes, body: Mapping[str, object]) -> str:
+    return hmac.new(key, canonical(body), hashlib.sha256).hexdigest()
+
+
+def encode(pins: Pins, key: tuple[str, bytes]) -> bytes:
+    kid, secret = key
+    body: dict[str, object] = {"format": FORMAT, "server": pins.server,
+                               "approved": pins.approved, "tools": pins.tools, "kid": kid}
+    return json.dumps({**body, "mac": _mac(secret, body)}, indent=1, sort_keys=True,
+                      ensure_ascii=False).encode() + b"\n"
+
+
+def decode(data: bytes, server: str, key: tuple[str, bytes] | None) -> Pins:
+    """The pins in `data` after checking the MAC; PinError when they cannot be trusted."""
+    if key is None:
+        raise PinError(f"no pin key in the secret store: the pins of {server!r} cannot be "
+                       "checked (approve the server again with the gateway's secret store)")
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise PinError(f"the pin file of {server!r} is not JSON") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("mac"), str):
+        raise PinError(f"the pin file of {server!r} is not a signed pin file")
+    mac = raw.pop("mac")
+    kid, secret = key
+    if raw.get("kid") != kid or not hmac.compare_digest(_mac(secret, raw), mac):
+        raise PinError(f"the pin file of {server!r} fails its signature check (edited, or "
+                       "signed with another key): its tools are not served until "
+                       f"`gateway mcp approve {server}` is run again")
+    tools = raw.get("tools")
+    if raw.get("format") != FORMAT or raw.get("server") != server \
+            or not isinstance(tools, dict) or not all(
+                isinstance(e, dict) and isinstance(e.get("sha256"), str)
+                for e in tools.values()):
+        raise PinError(f"the pin file of {server!r} is for another server or format")
+    return Pins(server, tools, str(raw.get("approved", "")))
+
+
+def load(home: Path, server: str, key: tuple[str, bytes] | None) -> Pins | None:
+    """The server's trusted pins; None when never approved; PinError when untrustworthy."""
+    path = pin_path(home, server)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise PinError(f"the pin file {path} cannot be read ({err.strerror})") from None
+    return decode(data, server, key)
+
+
+def save(home: Path, pins: Pins, key: tuple[str, bytes]) -> Path:
+    path = pin_path(home, pins.server)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(path, encode(pins, key))
+    return path

@@ -1,0 +1,180 @@
+"""Screening of what crosses the MCP path, with the prompt path's policy machinery.
+
+- Tool arguments (what an agent sends out) go through the secret and PII
+  guards (and the custom patterns): a credential or personal data leaving
+  through a tool is the exfiltration this catches. The policy (block,
+  redact, mask, hash, flag) is the one for prompts, with inspection rules
+  matched on the model name `mcp/<server>`.
+- Results (tool results, prompt messages, resource contents: what a model
+  will read next) go through the injection guard weighted as `tool_result`
+  (indirect injection) and the secret guard.
+- Results larger than the server's `max_result_bytes` are truncated with a
+  marker, or blocked, before any guard reads them, so what is inspected is
+  exactly what is sent.
+
+Pure: values in, a Screening out; nothing is logged and no text is kept
+beyond the rewritten value.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+
+from gateway_cli.config import InspectionConfig
+from gateway_cli.guards import pii, redact, secrets
+from gateway_cli.guards.base import Finding, scan_all
+from gateway_cli.guards.custom import CustomGuard
+from gateway_cli.guards.injection import InjectionGuard
+from gateway_cli.policy.decide import Decision, decide, policies_for
+from gateway_cli.request.trace import FindingCount
+
+Path_ = tuple[str | int, ...]
+# Strings in results that are not text a model reads as instructions: identifiers,
+# media types and base64 payloads.
+_NOT_TEXT = frozenset({"type", "mimeType", "uri", "blob", "data", "progressToken", "cursor"})
+_STYLE = {"redact": "mask", "mask": "mask", "hash": "hash"}
+TRUNCATED = "\n[gateway: result truncated from {size} to {limit} bytes]"
+
+
+@dataclass(frozen=True)
+class Screening:
+    decision: Decision
+    findings: tuple[FindingCount, ...]
+    value: Any  # the value to send on: rewritten when redacted
+
+
+def strings(value: Any, *, skip: frozenset[str] = frozenset()) -> list[tuple[Path_, str]]:
+    """Every string leaf under `value` with its path; object keys too (they can carry data,
+    and are not rewritable, so a finding in one blocks). Iterative: depth is not ours."""
+    out: list[tuple[Path_, str]] = []
+    stack: list[tuple[Any, Path_]] = [(value, ())]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, str):
+            if node and not (at and at[-1] in skip):
+                out.append((at, node))
+        elif isinstance(node, dict):
+            for key, item in reversed(list(node.items())):
+                if isinstance(key, str) and len(key) > 16:
+                    out.append(((*at, key, ""), key))
+                stack.append((item, (*at, key)))
+        elif isinstance(node, list):
+            stack.extend((node[i], (*at, i)) for i in reversed(range(len(node))))
+    return out
+
+
+def _replace(value: Any, edits: dict[Path_, str]) -> Any:
+    if not edits:
+        return value
+    if isinstance(value, dict):
+        return {k: _replace_at(v, (k,), edits) for k, v in value.items()}
+    return _replace_at(value, (), edits)
+
+
+def _replace_at(value: Any, at: Path_, edits: dict[Path_, str]) -> Any:
+    if at in edits:
+        return edits[at]
+    if isinstance(value, dict):
+        return {k: _replace_at(v, (*at, k), edits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_at(v, (*at, i), edits) for i, v in enumerate(value)]
+    return value
+
+
+def _screen(config: InspectionConfig, value: Any, texts: list[tuple[Path_, str]],
+            guards: tuple[tuple[str, Callable[[str], list[Finding]]], ...], model: str,
+            key: str | None, team: str | None, slot: str) -> Screening:
+    policies = policies_for(config, model, key, team)
+    errors: set[str] = set()
+    per_text = [(at, text, scan_all(guards, text, errors)) for at, text in texts]
+    findings = [f for _, _, found in per_text for f in found]
+    decision = decide(findings, policies, mode=config.mode, errors=sorted(errors))
+    actions = {id(a.finding): a.action for a in decision.acted}
+    counts = Counter((f.guard, f.kind, actions.get(id(f), "none")) for f in findings)
+    noted = tuple(FindingCount(g, k, slot, a, n) for (g, k, a), n in counts.items())
+    if decision.applied != "redact":
+        return Screening(decision, noted, value)
+    edits: dict[Path_, str] = {}
+    for at, text, found in per_text:
+        mine = [f for f in found if actions.get(id(f)) in _STYLE]
+        if not mine:
+            continue
+        if at and at[-1] == "":  # an object key: cannot be rewritten, so not sent
+            return Screening(Decision("block", "block", f"{mine[0].guard}.{mine[0].kind}"
+                                      ".uneditable", acted=decision.acted), noted, value)
+        style = "hash" if all(actions.get(id(f)) == "hash" for f in mine) else "mask"
+        edits[at], _ = redact.redact(text, mine, style=style)  # type: ignore[arg-type]
+    return Screening(decision, noted, _replace(value, edits))
+
+
+def _custom(config: InspectionConfig) -> tuple[tuple[str, Callable[[str], list[Finding]]], ...]:
+    if not (any(config.custom.banned) or config.custom.regexes):
+        return ()
+    return (("custom", CustomGuard(config.custom.banned, config.custom.regexes).scan),)
+
+
+def arguments(config: InspectionConfig, value: dict[str, Any], server: str,
+              key: str | None = None, team: str | None = None) -> Screening:
+    """A tool call's arguments through the secret, PII and custom guards."""
+    guards = (("secrets", secrets.scan), ("pii", pii.scan), *_custom(config))
+    return _screen(config, value, strings(value), guards, f"mcp/{server}", key, team,
+                   "tool_call")
+
+
+def result(config: InspectionConfig, value: dict[str, Any], server: str,
+           key: str | None = None, team: str | None = None) -> Screening:
+    """A result a model will read through the injection guard (as a tool result) and the
+    secret guard."""
+    policy = policies_for(config, f"mcp/{server}", key, team)["injection"]
+    injection = InjectionGuard(threshold=policy.min_confidence, source="tool_result")
+    guards = (("injection", injection.scan), ("secrets", secrets.scan))
+    # The injection threshold is applied to the combined score inside the guard.
+    relaxed = msgspec.structs.replace(config, injection=msgspec.structs.replace(
+        policy, min_confidence=0.0))
+    return _screen(relaxed, value, strings(value, skip=_NOT_TEXT), guards, f"mcp/{server}",
+                   key, team, "tool_result")
+
+
+@dataclass(frozen=True)
+class Capped:
+    value: dict[str, Any] | None  # None: blocked
+    size: int  # the encoded size before any cut
+    truncated: bool = False
+
+
+def cap(value: dict[str, Any], size: int, limit: int,
+        oversize: Literal["truncate", "block"]) -> Capped:
+    """A result within `limit` encoded bytes: as is, cut with a marker, or blocked (always
+    blocked when it carries structured content, which cannot be cut).
+
+    Cutting keeps the text items in order up to the budget and drops what
+    cannot be cut (images, audio, structured content), then says so in a
+    marker the model reads.
+    """
+    if size <= limit:
+        return Capped(value, size)
+    if oversize == "block" or value.get("structuredContent") is not None:
+        # Structured content cannot be cut and stay valid against its schema.
+        return Capped(None, size)
+    marker = TRUNCATED.format(size=size, limit=limit)
+    budget = max(0, limit - len(marker.encode()) - 256)
+    content: list[dict[str, Any]] = []
+    for item in value.get("content", []) if isinstance(value.get("content"), list) else []:
+        if budget <= 0:
+            break
+        if isinstance(item, dict) and item.get("type") == "text" \
+                and isinstance(item.get("text"), str):
+            data = item["text"].encode("utf-8", "surrogatepass")
+            cut = data[:budget].decode("utf-8", "ignore")
+            budget -= len(data[:budget]) + 64
+            content.append({"type": "text", "text": cut})
+    content.append({"type": "text", "text": marker.lstrip("\n")})
+    out: dict[str, Any] = {"content": content}
+    if value.get("isError") is True:
+        out["isError"] = True
+    return Capped(out, size, truncated=True)

@@ -1,0 +1,286 @@
+"""How the gateway talks to one upstream MCP server: a stdio child or Streamable HTTP.
+
+Both transports move whole JSON-RPC messages. A response to one of our
+requests resolves that request; anything else the server sends (a
+notification, a request of its own such as sampling) goes to `on_message`
+with the handler of the request whose stream carried it (Streamable HTTP
+knows; stdio does not, and passes None).
+
+The stdio child gets exactly the environment it is given (see
+connection.child_env): never the gateway's own. The HTTP upstream gets the
+gateway's own credential for it and nothing of the client's: no header of a
+client request is ever copied here. Redirects are not followed (a credential
+must not be sent on to another host) and no proxy is taken from the
+environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from gateway_cli.formats.sse import SSEError, SSEParser
+from gateway_cli.keys.refs import Secret
+from gateway_cli.mcp import jsonrpc
+
+log = logging.getLogger("gateway.mcp")
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+OnMessage = Callable[[dict[str, Any], Handler | None], Coroutine[Any, Any, None]]
+PROTOCOL_VERSION = "2025-11-25"
+
+
+class UpstreamError(Exception):
+    """The upstream could not answer; the message is safe to show a client."""
+
+
+class Transport(Protocol):
+    @property
+    def alive(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def request(self, body: dict[str, Any], handler: Handler | None,
+                      timeout: float) -> dict[str, Any]: ...
+
+    async def send(self, body: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class StdioTransport:
+    """A child process speaking newline-delimited JSON-RPC on stdin/stdout."""
+
+    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str],
+                 cwd: str | None, on_message: OnMessage, limit: int) -> None:
+        self.name = name
+        self.command = list(command)
+        self.env = dict(env)
+        self.cwd = cwd
+        self.on_message = on_message
+        self.limit = limit
+        self.process: asyncio.subprocess.Process | None = None
+        self.pending: dict[jsonrpc.Id, asyncio.Future[dict[str, Any]]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.reader: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return (self.process is not None and self.process.returncode is None
+                and self.reader is not None and not self.reader.done())
+
+    async def start(self) -> None:
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, env=self.env, cwd=self.cwd,
+                start_new_session=True, limit=self.limit)
+        except OSError as err:
+            raise UpstreamError(f"MCP server {self.name!r} could not be started "
+                                f"({err.strerror or type(err).__name__})") from None
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        stdout = self.process.stdout
+        try:
+            while True:
+                try:
+                    line = await stdout.readline()
+                except ValueError:  # a line over the limit: the stream cannot be resynced
+                    log.warning("MCP server %r sent a message over %d bytes; stopping it",
+                                self.name, self.limit)
+                    break
+                if not line:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    message = _decode(line)
+                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                    log.warning("MCP server %r wrote a line that is not JSON; ignored",
+                                self.name)
+                    continue
+                self._dispatch(message)
+        finally:
+            for future in self.pending.values():
+                if not future.done():
+                    future.set_exception(UpstreamError(f"MCP server {self.name!r} stopped"))
+            self.pending.clear()
+
+    def _dispatch(self, message: object) -> None:
+        if not isinstance(message, dict):
+            return
+        if "method" not in message and "id" in message:
+            future = self.pending.pop(message["id"], None) \
+                if isinstance(message["id"], int | str) else None
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        task = asyncio.create_task(self.on_message(message, None))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def send(self, body: dict[str, Any]) -> None:
+        process = self.process
+        if process is None or process.stdin is None or not self.alive:
+            raise UpstreamError(f"MCP server {self.name!r} is not running")
+        try:
+            process.stdin.write(_encode(body) + b"\n")
+            await process.stdin.drain()
+        except (ConnectionError, RuntimeError):
+            raise UpstreamError(f"MCP server {self.name!r} stopped") from None
+
+    async def request(self, body: dict[str, Any], handler: Handler | None,
+                      timeout: float) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[body["id"]] = future
+        try:
+            await self.send(body)
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise UpstreamError(f"MCP server {self.name!r} did not answer within "
+                                f"{timeout:g} s") from None
+        finally:
+            self.pending.pop(body["id"], None)
+
+    async def close(self) -> None:
+        process = self.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                async with asyncio.timeout(3):
+                    await process.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.reader
+
+
+class HttpTransport:
+    """A Streamable HTTP upstream (MCP 2025-11-25): one POST per message, JSON or SSE back."""
+
+    def __init__(self, name: str, url: str, secret: Secret | None, on_message: OnMessage,
+                 limit: int) -> None:
+        self.name = name
+        self.url = url
+        self.secret = secret
+        self.on_message = on_message
+        self.limit = limit
+        self.session: Any = None  # aiohttp.ClientSession, made in the running loop
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self.dead = False
+
+    @property
+    def alive(self) -> bool:
+        return self.session is not None and not self.dead
+
+    async def start(self) -> None:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession(
+            trust_env=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json",
+                   "accept": "application/json, text/event-stream"}
+        if self.secret is not None:
+            headers["authorization"] = f"Bearer {self.secret.reveal()}"
+        if self.session_id is not None:
+            headers["mcp-session-id"] = self.session_id
+        if self.protocol_version is not None:
+            headers["mcp-protocol-version"] = self.protocol_version
+        return headers
+
+    async def _exchange(self, body: dict[str, Any], handler: Handler | None
+                        ) -> dict[str, Any] | None:
+        import aiohttp
+
+        want = body.get("id") if "method" in body else None
+        try:
+            async with self.session.post(self.url, data=_encode(body), headers=self._headers(),
+                                         allow_redirects=False) as resp:
+                if resp.status == 404 and self.session_id is not None:
+                    self.dead = True  # the upstream ended our session: start a new one
+                    raise UpstreamError(f"MCP server {self.name!r} ended the session")
+                if resp.status in (202, 204):
+                    return None
+                if resp.status >= 300:
+                    raise UpstreamError(f"MCP server {self.name!r} answered HTTP "
+                                        f"{resp.status}")
+                session_id = resp.headers.get("mcp-session-id")
+                if session_id and self.session_id is None:
+                    self.session_id = session_id
+                kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+                if kind == "text/event-stream":
+                    return await self._events(resp, want, handler)
+                data = await resp.content.read(self.limit + 1)
+                if len(data) > self.limit:
+                    raise UpstreamError(f"MCP server {self.name!r} sent a message over "
+                                        f"{self.limit} bytes")
+                message = _decode(data) if data else None
+                return message if isinstance(message, dict) else None
+        except (aiohttp.ClientError, msgspec.DecodeError, UnicodeDecodeError,
+                RecursionError, SSEError) as err:
+            raise UpstreamError(f"MCP server {self.name!r} cannot be reached or sent a bad "
+                                f"answer ({type(err).__name__})") from None
+
+    async def _events(self, resp: Any, want: object, handler: Handler | None
+                      ) -> dict[str, Any] | None:
+        parser = SSEParser(max_event_bytes=self.limit)
+        answer: dict[str, Any] | None = None
+        # Read to the end of the stream (the server ends it after the answer): a
+        # connection left with unread body is closed, and the next call would pay for a
+        # new one.
+        async for chunk in resp.content.iter_any():
+            for event in parser.feed(chunk):
+                if not event.data:
+                    continue
+                message = _decode(event.data)
+                if not isinstance(message, dict):
+                    continue
+                if "method" not in message and message.get("id") == want:
+                    answer = message
+                elif answer is None:
+                    await self.on_message(message, handler)
+        return answer
+
+    async def request(self, body: dict[str, Any], handler: Handler | None,
+                      timeout: float) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(timeout):
+                answer = await self._exchange(body, handler)
+        except TimeoutError:
+            raise UpstreamError(f"MCP server {self.name!r} did not answer within "
+                                f"{timeout:g} s") from None
+        if answer is None:
+            raise UpstreamError(f"MCP server {self.name!r} gave no answer")
+        return answer
+
+    async def send(self, body: dict[str, Any]) -> None:
+        await self._exchange(body, None)
+
+    async def close(self) -> None:
+        if self.session is None:
+            return
+        if self.session_id is not None and not self.dead:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self.session.delete(self.url, headers=self._headers(),
+                                              allow_redirects=False)
+        await self.session.close()
+        self.dead = True
