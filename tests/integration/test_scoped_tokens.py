@@ -168,7 +168,7 @@ def test_output_file_holds_the_token_and_stdout_nothing(setup: Setup, tmp_path: 
 
 @pytest.mark.parametrize(("args", "message"), [
     (("--scope", "mcp:fs"), "--scope: scope 'mcp:fs' is not of the form mcp:<server>:<tool>"),
-    (("--scope", "mcp:fs:read x"), "holds outside printable ASCII"),
+    (("--scope", "mcp:fs:read x"), "outside printable ASCII"),
     (("--ttl", "86401"), "--ttl must be 10 to 86400 seconds"),
     (("--ttl", "0"), "--ttl must be 10 to 86400 seconds"),
     (("--name", "no spaces"), "token name 'no spaces' must be"),
