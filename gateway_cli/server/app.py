@@ -68,6 +68,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
     app = Litestar(
         route_handlers=[list_models, *routes],
         exception_handlers={HTTPException: _http_exception},
+        # In-process use only (tests): `gateway serve` runs Granian without the lifespan.
         on_startup=[open_pool, open_limits],
         on_shutdown=[pool.close, close_limits],
         openapi_config=None,
@@ -78,4 +79,16 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
     metrics = GatewayMetrics(runtime) if runtime.config.server.metrics else None
     front = Front(app, handlers, runtime, listen_host, Observer(runtime, metrics))
     front.pool = pool  # `gateway reload` opens pools for new providers in it
+
+    async def start() -> None:
+        open_pool()
+        await open_limits()
+
+    async def stop() -> None:
+        await pool.close()
+        await close_limits()
+
+    # The served gateway opens and closes these itself, around all of Granian's workers
+    # (launch.py): a worker Granian replaces must not close what the others use.
+    front.start, front.stop = start, stop
     return front

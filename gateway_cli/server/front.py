@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 from litestar import Litestar
@@ -86,6 +86,9 @@ class Front:
         self.in_flight: dict[str, int] = {}
         self.observer = observer or Observer(runtime, None)
         self.pool: UpstreamPool | None = None
+        # Open and close the pool and the limits store (set by app.create_app).
+        self.start: Callable[[], Awaitable[None]] | None = None
+        self.stop: Callable[[], Awaitable[None]] | None = None
 
     async def _refuse(self, scope: Scope, send: Send, denied: Denied) -> None:
         family: Family = "anthropic" if _wants_anthropic(scope) else "openai"
