@@ -163,6 +163,10 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     from gateway_cli.server.runtime import build_runtime
 
     _configure_logging(config.server.log_level, log_format)
+    if hasattr(signal, "SIGHUP"):
+        # A reload asked for before serving starts (its handler is set then) must not end
+        # the process; workers inherit this until their own handler is in place.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     limits = config.server
     sock = listener.bind(host, port, limits.backlog)
     state = gateway_home(home)

@@ -69,9 +69,14 @@ def supervise(count: int, serve: Callable[[int], None]) -> int:
         log.warning("%d threads run before the workers are forked",
                     threading.active_count() - 1)
     children: dict[int, int] = {}
+    # Until the handlers below pass them on, a stop signal waits: the parent must never
+    # end between two forks and leave workers nobody stops.
+    passed_on = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    signal.pthread_sigmask(signal.SIG_BLOCK, passed_on)
     for index in range(1, count + 1):
         pid = os.fork()
         if pid == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on)
             code = 0
             try:
                 serve(index)
@@ -92,8 +97,9 @@ def supervise(count: int, serve: Callable[[int], None]) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for signum in passed_on:
         signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on)
     code = 0
     while children:
         try:

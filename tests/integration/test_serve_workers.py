@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Gateway, stop_gateway
+from tests.conftest import Gateway, start_gateway, stop_gateway
 from tests.integration.test_client_keys import Home, create_client, make_home
 
 CONFIG = '[server]\nlog_level = "info"\n'
@@ -113,6 +113,16 @@ def test_two_workers_share_revocations_limits_reloads_and_keep_the_log_intact(
     lines = [line for line in result.stdout.splitlines() if ": reloaded" in line]
     assert len(lines) == 2, result.stdout
 
+    # /metrics is per worker, and says which worker answered the scrape.
+    answered = set()
+    for _ in range(ROUNDS):
+        with httpx.Client(timeout=20) as client:
+            text = client.get(pair.gw.url + "/metrics").text
+        answered |= {line.split("}")[0] for line in text.splitlines()
+                     if line.startswith("gateway_worker{")}
+    assert answered == {'gateway_worker{worker="1",workers="2"',
+                        'gateway_worker{worker="2",workers="2"'}, answered
+
     # Each worker's chain is intact and `gateway log verify` checks both.
     result = pair.home.run("log", "verify", store=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -158,3 +168,30 @@ def test_a_bad_worker_count_is_one_line(tmp_path: Path, value: str) -> None:
     assert result.stderr.strip().splitlines() == [
         line for line in result.stderr.strip().splitlines() if line.startswith("gateway: ")]
     assert "--workers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sighup_to_the_gateway_reloads_every_workers_certificate(tmp_path: Path) -> None:
+    import datetime
+    import os
+    import signal
+
+    from tests.fakes.pki import issue, make_pki
+    from tests.integration.test_tls_reload import served_serial
+
+    pki = make_pki(tmp_path)
+    config = f'[server]\ntls_cert = "{pki.cert}"\ntls_key = "{pki.key}"\n'
+    gw = start_gateway(tmp_path, "--workers", "2", config=config,
+                       verify=pki.client_context())
+    try:
+        first = served_serial(gw.port, pki.client_context())
+        renewed = issue(pki, pki.cert, pki.key, datetime.timedelta(days=90))
+        os.kill(gw.process.pid, signal.SIGHUP)  # the parent passes it on to each worker
+        deadline = time.monotonic() + 30
+        while gw.log().count("TLS certificate reloaded") < 2:
+            assert time.monotonic() < deadline, gw.log()
+            time.sleep(0.1)
+        serials = {served_serial(gw.port, pki.client_context()) for _ in range(ROUNDS)}
+        assert serials == {renewed} and renewed != first
+        assert gw.process.poll() is None
+    finally:
+        stop_gateway(gw)
