@@ -207,10 +207,10 @@ def peers_table(w: Any, wrk: dict[tuple[str, str, int], dict[str, Any]],
                         f"{memory['hwm_total_kb'] / 1024:.0f} MB in all")
         else:
             mem_text = f"{memory['hwm_kb'] / 1024:.0f} MB"
+        streams = f"{s64['rps']:,.0f}" if s64 else "not measured (see note)"
         w(f"| {title} | {c64['rps']:,.0f} | {added} | "
           + (f"{cpu / 1000:.2f} ms" if cpu else "n/a")
-          + f" | {s64['rps']:,.0f} | {mem_text} |" if c64 and s64 else
-          f"| {title} | (incomplete) | | | | |")
+          + f" | {streams} | {mem_text} |" if c64 else f"| {title} | (incomplete) | | | | |")
     w("")
 
 
