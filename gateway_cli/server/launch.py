@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
-from gateway_cli.errors import StartupError
+from gateway_cli.errors import GatewayError, StartupError
 from gateway_cli.observe import access_log
 from gateway_cli.observe.log_format import formatter
 from gateway_cli.server import startup_check
@@ -163,10 +163,10 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     from gateway_cli.server.runtime import build_runtime
 
     _configure_logging(config.server.log_level, log_format)
-    if hasattr(signal, "SIGHUP"):
-        # A reload asked for before serving starts (its handler is set then) must not end
-        # the process; workers inherit this until their own handler is in place.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        # A reload asked for before serving starts must neither end the process nor be
+        # lost: SIGHUP waits until its handler is in place (main(), in each worker).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     limits = config.server
     sock = listener.bind(host, port, limits.backlog)
     state = gateway_home(home)
@@ -307,6 +307,8 @@ def _serve(prepared: _Prepared, worker: int) -> None:
         # SIGHUP reads gateway.toml again (it used to end the process without a word).
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(
             reconfigure.reload_logged(runtime, pool, certificate)))
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # one that waited runs now
 
         async def on_control(what: tuple[str, ...]) -> list[str]:
             done = await reconfigure.reload_config(runtime, pool, certificate) \
@@ -317,6 +319,13 @@ def _serve(prepared: _Prepared, worker: int) -> None:
         following = shared_keys.start(runtime) if config.limits.store == "redis" else None
         sock = socket_path(state)
         channel = await control.start(sock, on_control)
+        if runtime.workers > 1:
+            # Keys were read before the fork; a revocation sent before this worker's
+            # control socket existed would not have reached it: read them again now.
+            try:
+                await keystate.reload(runtime, ("clients",))
+            except GatewayError as err:
+                log.warning("worker %d kept the client keys read at start: %s", worker, err)
         started = loop.create_task(certificate.started()) if certificate else None
         try:
             await server.serve()

@@ -145,6 +145,8 @@ class ServedCertificate:
         server = self.server
         async with self._lock:
             try:
+                while not server.wrks:  # a reload asked for while Granian was starting
+                    await asyncio.sleep(0.01)
                 old = list(server.wrks)
                 server.build_ssl_context(snapshot.cert, snapshot.key, None,
                                          SSLProtocols.tls13, None, [], False)

@@ -76,7 +76,8 @@ def supervise(count: int, serve: Callable[[int], None]) -> int:
     for index in range(1, count + 1):
         pid = os.fork()
         if pid == 0:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on)
+            # SIGHUP stays held until the worker's reload handler is set (launch.py).
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on - {signal.SIGHUP})
             code = 0
             try:
                 serve(index)

@@ -66,6 +66,17 @@ class Pair:
         raise AssertionError(f"the request log holds {self.statuses(since)}")
 
 
+def control_sockets(home: Home, count: int = 2) -> list[Path]:
+    """The workers' control sockets, once `count` exist (/health answers as soon as the
+    first worker serves; the second may still be starting)."""
+    deadline = time.monotonic() + 20
+    while True:
+        sockets = sorted((home.path / "run").glob("gateway-*.sock"))
+        if len(sockets) >= count or time.monotonic() > deadline:
+            return sockets
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
     home = make_home(tmp_path)
@@ -81,8 +92,7 @@ def test_two_workers_share_revocations_limits_reloads_and_keep_the_log_intact(
     log = pair.gw.log()
     assert "2 workers serving" in log
     assert "limits: 2 workers count in the shared SQLite store" in log
-    sockets = sorted((pair.home.path / "run").glob("gateway-*.sock"))
-    assert len(sockets) == 2  # one control socket per worker
+    assert len(control_sockets(pair.home)) == 2  # one control socket per worker
 
     # Both workers serve the live key.
     mark = pair.marks()
@@ -153,7 +163,7 @@ def test_a_worker_that_dies_stops_the_gateway(pair: Pair) -> None:
     import os
     import signal
 
-    sockets = sorted((pair.home.path / "run").glob("gateway-*.sock"))
+    sockets = control_sockets(pair.home)
     pid = int(sockets[0].stem.removeprefix("gateway-"))
     os.kill(pid, signal.SIGKILL)
     assert pair.gw.process.wait(timeout=20) == 1
