@@ -9,6 +9,8 @@
 --                 response is read to its end, so latency is the time to
 --                 the last byte of the whole event stream
 --   BENCH_LABEL   a label copied into the result line
+--   BENCH_HEADERS extra request headers, "Name: value" pairs separated by "|"
+--                 (a peer such as Portkey takes its upstream from headers)
 --
 -- done() prints, after wrk's own report, one line:
 --   BENCH_RESULT {"label":..,"requests":..,"duration_us":..,"rps":..,
@@ -63,6 +65,10 @@ wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = stream and "text/event-stream" or "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench-not-a-real-key"
+for pair in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
+  local name, value = string.match(pair, "^%s*([^:]+):%s*(.-)%s*$")
+  if name then wrk.headers[name] = value end
+end
 
 function done(summary, latency, requests)
   local e = summary.errors

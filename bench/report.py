@@ -119,6 +119,7 @@ def main() -> int:
             w("")
             w(f"LiteLLM peak RSS: {rss['litellm']['hwm_kb'] / 1024:.1f} MB.")
         w("")
+    peers_table(w, wrk, rss, meta)
     for note in notes:
         w(f"Note: {note}")
         w("")
@@ -162,6 +163,55 @@ def main() -> int:
     w("")
     print("\n".join(out))
     return 0
+
+
+# The peers table's rows, in the order of issue 22's table; the main gateway run is
+# "gateway", with inspection on unless bench/run had --no-inspection.
+PEERS = (("portkey", "Portkey (Node), 1 process"),
+         ("bare", "bare Litestar + Granian + aiohttp proxy (no checks)"),
+         ("gateway-inspection", "gateway, default inspection"),
+         ("gateway-no-inspection", "gateway, inspection off"),
+         ("gateway-2-workers", "gateway, 2 workers"))
+
+
+def peers_table(w: Any, wrk: dict[tuple[str, str, int], dict[str, Any]],
+                rss: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
+    if not any(k[0] in dict(PEERS) for k in wrk):
+        return
+    inspected = meta.get("inspection", True)
+    names = {"gateway": "gateway-inspection" if inspected else "gateway-no-inspection"}
+    d1 = wrk.get(("direct", "chat", 1))
+    w("## Peers (bench/run --peers)")
+    w("")
+    w("Same run, same nginx upstream and wrk. CPU per request: all of the target's "
+      "processes at 64 connections. Streams: 20-event SSE answers. Peak RSS: the largest "
+      "process (and the sum over processes when there are several).")
+    w("")
+    w("| | req/s, 64 conn | added p50, 1 conn | CPU per request | SSE streams/s, 64 conn "
+      "| peak RSS |")
+    w("|---|---:|---:|---:|---:|---:|")
+    by_row = {names.get(k[0], k[0]): k[0] for k in wrk}
+    for row, title in PEERS:
+        target = by_row.get(row)
+        if target is None:
+            continue
+        c64, c1 = wrk.get((target, "chat", 64)), wrk.get((target, "chat", 1))
+        s64 = wrk.get((target, "stream", 64))
+        cpu = c64.get("cpu_us_per_req") if c64 else None
+        added = (f"+{(c1['p50_us'] - d1['p50_us']) / 1000:.2f} ms" if c1 and d1 else "n/a")
+        memory = rss.get(target)
+        if memory is None:
+            mem_text = "n/a"
+        elif memory.get("processes", 1) > 1:
+            mem_text = (f"{memory['hwm_kb'] / 1024:.0f} MB per process, "
+                        f"{memory['hwm_total_kb'] / 1024:.0f} MB in all")
+        else:
+            mem_text = f"{memory['hwm_kb'] / 1024:.0f} MB"
+        streams = f"{s64['rps']:,.0f}" if s64 else "not measured (see note)"
+        w(f"| {title} | {c64['rps']:,.0f} | {added} | "
+          + (f"{cpu / 1000:.2f} ms" if cpu else "n/a")
+          + f" | {streams} | {mem_text} |" if c64 else f"| {title} | (incomplete) | | | | |")
+    w("")
 
 
 if __name__ == "__main__":

@@ -53,3 +53,30 @@ def first_seq_of(path: Path, active: Path) -> int | None:
 def request_log_path(configured: str | None, home: Path) -> Path:
     """The active request log: `audit.path` in gateway.toml, else `<home>/requests.jsonl`."""
     return Path(configured).expanduser() if configured else home / "requests.jsonl"
+
+
+# `gateway serve --workers N`: each worker process writes a chain of its own (one writer
+# per file, so no two processes ever interleave records of one chain). Worker 1 writes
+# the configured file; worker k writes `<stem>.worker<k><suffix>` beside it, rotated the
+# same way (`<stem>.worker<k>-<seq><suffix>`).
+_WORKER_INFIX = ".worker"
+
+
+def worker_log_path(active: Path, worker: int) -> Path:
+    """The active file of worker `worker`'s chain."""
+    if worker == 1:
+        return active
+    return active.with_name(f"{active.stem}{_WORKER_INFIX}{worker}{active.suffix}")
+
+
+def worker_chains(active: Path) -> list[Path]:
+    """The active files (existing or only rotated out) of the chains workers 2, 3, ...
+    wrote beside `active`, in worker order."""
+    pattern = re.compile(re.escape(active.stem + _WORKER_INFIX) + r"([2-9]|[1-9]\d{1,3})"
+                         + rf"(?:-\d{{{SEQ_DIGITS}}})?" + re.escape(active.suffix))
+    try:
+        found = {int(m.group(1)) for p in active.parent.iterdir()
+                 if (m := pattern.fullmatch(p.name))}
+    except FileNotFoundError:
+        return []
+    return [worker_log_path(active, worker) for worker in sorted(found)]

@@ -60,7 +60,12 @@ def log_group() -> None:
 @store_options
 def verify(config_path: Path | None, home: Path | None, secrets_spec: str | None,
            passphrase_fd: int | None, passphrase_file: Path | None) -> None:
-    """Check every file of the log as one chain, with every audit key in the store."""
+    """Check every file of the log as one chain, with every audit key in the store.
+
+    A gateway served with --workers N wrote one chain per worker (worker k's beside
+    the log as <name>.worker<k>.jsonl): each chain is checked, and all must be intact.
+    """
+    from gateway_cli.auditlog.files import worker_chains
     from gateway_cli.auditlog.verify_log import verify_log
     from gateway_cli.keys import signing
 
@@ -68,20 +73,23 @@ def verify(config_path: Path | None, home: Path | None, secrets_spec: str | None
     _, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
                               config_path=config_path)
     keys = {e.kid: e.key for e in signing.load(store).keys.get("audit", ())}
-    report = verify_log(path, keys)
-    for problem in report.problems:
-        click.echo(f"problem: {problem}")
-    if report.starts_at is not None:
-        click.echo(f"note: the log starts at seq {report.starts_at}: the records before it "
-                   "are not here (older files removed)")
-    click.echo(f"{path}: {report.records} record(s) in {len(report.files)} file(s), "
-               f"{report.signed} signed, {report.unverifiable} signed by retired keys; "
-               + ("intact" if report.ok else "TAMPERED"))
-    click.echo(report.where_it_ends())
+    intact = True
+    for chain in [path, *worker_chains(path)]:
+        report = verify_log(chain, keys)
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        if report.starts_at is not None:
+            click.echo(f"note: the log starts at seq {report.starts_at}: the records before "
+                       "it are not here (older files removed)")
+        click.echo(f"{chain}: {report.records} record(s) in {len(report.files)} file(s), "
+                   f"{report.signed} signed, {report.unverifiable} signed by retired keys; "
+                   + ("intact" if report.ok else "TAMPERED"))
+        click.echo(report.where_it_ends())
+        intact = intact and report.ok
     if not keys:
         click.echo(f"warning: {store.describe()} holds no audit key; signatures were not "
                    "checked", err=True)
-    if not report.ok:
+    if not intact:
         sys.exit(1)
 
 

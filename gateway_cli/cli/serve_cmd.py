@@ -39,10 +39,14 @@ from gateway_cli.errors import ConfigError, GatewayError
 @click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False), default=None,
               metavar="PATH", help="Its PEM private key, unencrypted, owned by this user, "
                                    "mode 0600 or 0400. Default: server.tls_key.")
+@click.option("--workers", default="1", show_default=True, metavar="N|auto",
+              help="Worker processes accepting on the one listening socket (auto: one "
+                   "per usable core). Keys, revocations and limits are shared between "
+                   "them; each writes its own request-log chain.")
 @store_options
 def serve(host: str | None, port: int | None, config_path: Path | None,
           verify_mode: str, allow_launcher_env: bool, log_format: str | None,
-          tls_cert: Path | None, tls_key: Path | None,
+          tls_cert: Path | None, tls_key: Path | None, workers: str,
           home: Path | None, secrets_spec: str | None,
           passphrase_fd: int | None, passphrase_file: Path | None) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM.
@@ -56,7 +60,9 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
     from gateway_cli.server import env_handover
     from gateway_cli.server.launch import run
     from gateway_cli.server.startup_check import Mode
+    from gateway_cli.server.workers import parse_count
 
+    count = parse_count(workers)
     handed = env_handover.receive()
     hand_over(handed)
     config = load_config(config_path)
@@ -89,5 +95,6 @@ def serve(host: str | None, port: int | None, config_path: Path | None,
         config_path=config_path.absolute() if config_path is not None else None,
         tls=(cert.absolute(), key.absolute()) if cert is not None and key is not None
         else None,
+        tls_fixed=tls_cert is not None, workers=count,
         secrets_spec=None if secrets_spec == "auto" else secrets_spec,
         passphrase=passphrase_spec(passphrase_fd, passphrase_file))

@@ -77,6 +77,12 @@ class GatewayMetrics:
                            "(retried).", lambda: self._audit("errors"))
         r.gauge_callback("gateway_audit_healthy", "1 while the audit log is being written, "
                          "0 after a failed write.", lambda: self._audit("healthy"))
+        # With `gateway serve --workers N` every series here is one worker's: a scrape is
+        # answered by whichever worker accepted it, and this says which.
+        r.gauge_callback("gateway_worker", "1, labelled with the number of the worker "
+                         "process that answered this scrape and how many there are.",
+                         lambda: iter([((str(runtime.worker), str(runtime.workers)), 1.0)]),
+                         ("worker", "workers"))
         r.counter_callback("gateway_limits_store_failures", "Times the shared limits store "
                            "could not be reached.", self._store_failures)
 

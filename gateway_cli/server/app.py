@@ -68,6 +68,7 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
     app = Litestar(
         route_handlers=[list_models, *routes],
         exception_handlers={HTTPException: _http_exception},
+        # In-process use only (tests): `gateway serve` runs Granian without the lifespan.
         on_startup=[open_pool, open_limits],
         on_shutdown=[pool.close, close_limits],
         openapi_config=None,
@@ -82,4 +83,20 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
                   Observer(runtime, metrics))
     front.mcp_relay = relay  # `gateway mcp approve-call` reaches its held calls
     front.pool = pool  # `gateway reload` opens pools for new providers in it
+
+    async def start() -> None:
+        open_pool()
+        await open_limits()
+        if relay is not None:
+            await relay.start_eager()
+
+    async def stop() -> None:
+        if relay is not None:
+            await relay.close()
+        await pool.close()
+        await close_limits()
+
+    # The served gateway opens and closes these itself, around all of Granian's workers
+    # (launch.py): a worker Granian replaces must not close what the others use.
+    front.start, front.stop = start, stop
     return front

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -97,6 +97,10 @@ class Front:
         self.observer = observer or Observer(runtime, None)
         self.pool: UpstreamPool | None = None
         self.mcp_relay: Relay | None = None  # set by create_app when [mcp] has servers
+        # Open and close the pool, the limits store and the MCP relay (set by
+        # app.create_app).
+        self.start: Callable[[], Awaitable[None]] | None = None
+        self.stop: Callable[[], Awaitable[None]] | None = None
 
     async def _refuse(self, scope: Scope, send: Send, denied: Denied) -> None:
         family: Family = "anthropic" if _wants_anthropic(scope) else "openai"

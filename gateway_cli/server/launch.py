@@ -1,15 +1,15 @@
-"""Start Granian's embedded server on the Litestar app, in this process.
+"""Start Granian's embedded server on the Litestar app, in this process (or in each
+worker process with `--workers N`, see workers.py).
 
-The embedded (single-process) server starts fastest and its Rust I/O
-threads already use more than one core. The listening socket is bound here
-first, so a port in use or an unavailable address becomes one clear error
-instead of a Rust panic or a traceback from a worker.
+The embedded server starts fastest and its Rust I/O threads already use more
+than one core. The listening socket is bound here first (listener.py), so a
+port in use or an unavailable address becomes one clear error instead of a
+Rust panic or a traceback from a worker, and every worker accepts on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import ipaddress
 import logging
 import os
@@ -17,12 +17,13 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
-from gateway_cli.errors import StartupError
+from gateway_cli.errors import GatewayError, StartupError
 from gateway_cli.observe import access_log
 from gateway_cli.observe.log_format import formatter
 from gateway_cli.server import startup_check
@@ -32,32 +33,9 @@ if TYPE_CHECKING:
     from gateway_cli.auditlog.writer import AuditWriter
     from gateway_cli.keys.clients import ClientTable
     from gateway_cli.keys.store import SecretStore
+    from gateway_cli.server.runtime import Runtime
 
 log = logging.getLogger("gateway")
-
-
-def check_bindable(host: str, port: int) -> None:
-    """Fail with a clear message if (host, port) cannot be listened on."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as err:
-        raise StartupError(f"cannot listen on {host}:{port}: unknown address ({err.strerror})")\
-            from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                raise StartupError(
-                    f"port {port} on {host} is already in use; stop the other process "
-                    f"or choose another port with --port"
-                ) from None
-            if err.errno == errno.EACCES:
-                raise StartupError(f"permission denied listening on {host}:{port}; "
-                                   "ports below 1024 need privileges") from None
-            raise StartupError(f"cannot listen on {host}:{port}: {err.strerror}") from None
 
 
 def _raise_file_limit(connections: int) -> None:
@@ -92,10 +70,12 @@ def _configure_logging(level: str, kind: Literal["text", "json"] = "text") -> No
     root.propagate = False
 
 
-def _start_audit(config: Config, home: Path, store: SecretStore | None) -> AuditWriter | None:
+def _start_audit(config: Config, home: Path, store: SecretStore | None,
+                 worker: int = 1) -> AuditWriter | None:
     """The request log's writer, holding the log's lock: a second gateway on the same log
-    stops here, as does a signed log when the secret store holds no audit key."""
-    from gateway_cli.auditlog.files import request_log_path
+    stops here, as does a signed log when the secret store holds no audit key. Each
+    worker process writes a chain of its own (auditlog/files.py)."""
+    from gateway_cli.auditlog.files import request_log_path, worker_log_path
     from gateway_cli.auditlog.writer import AuditWriter
     from gateway_cli.keys.events import audit_key
 
@@ -104,7 +84,7 @@ def _start_audit(config: Config, home: Path, store: SecretStore | None) -> Audit
         log.warning("the request log is off (audit.enabled = false): requests leave no record")
         return None
     key = audit_key(store)
-    path = request_log_path(audit.path, home)
+    path = worker_log_path(request_log_path(audit.path, home), worker)
     writer = AuditWriter(path, key, queue=audit.queue, on_full=audit.on_full,
                          rotate_bytes=audit.rotate_bytes, rotate_daily=audit.rotate_daily)
     writer.start()
@@ -153,26 +133,42 @@ def _refuse_open(table: ClientTable, host: str) -> None:
             "NAME`, or listen on 127.0.0.1")
 
 
+@dataclass
+class _Prepared:
+    """What the parent prepared once for every worker (inherited across fork)."""
+
+    config: Config
+    runtime: Runtime
+    store: SecretStore | None
+    state: Path
+    host: str
+    port: int
+    listener: socket.socket
+    tls: tuple[Path, Path] | None
+    tls_fixed: tuple[Path, Path] | None
+
+
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         home: Path | None = None, secrets_spec: str | None = None,
         passphrase: str | None = None,
         log_format: Literal["text", "json"] = "text", config_path: Path | None = None,
-        tls: tuple[Path, Path] | None = None) -> None:
-    """Serve until stopped; `tls` is (certificate, key), for HTTPS on the listener."""
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
-    from granian.server.embed import Server
-
+        tls: tuple[Path, Path] | None = None, tls_fixed: bool = False,
+        workers: int = 1) -> None:
+    """Serve until stopped; `tls` is (certificate, key), for HTTPS on the listener
+    (`tls_fixed`: given on the command line, so a reload does not take the config's)."""
     from gateway_cli.keys.clients import load_table
     from gateway_cli.keys.home import gateway_home
-    from gateway_cli.keys.notify import socket_path
-    from gateway_cli.server import control, keystate, reconfigure, shared_keys
-    from gateway_cli.server.app import create_app
+    from gateway_cli.server import keystate, listener, shared_keys
+    from gateway_cli.server.limits_setup import effective_store
     from gateway_cli.server.runtime import build_runtime
 
     _configure_logging(config.server.log_level, log_format)
-    check_bindable(host, port)
+    if hasattr(signal, "pthread_sigmask"):
+        # A reload asked for before serving starts must neither end the process nor be
+        # lost: SIGHUP waits until its handler is in place (main(), in each worker).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    limits = config.server
+    sock = listener.bind(host, port, limits.backlog)
     state = gateway_home(home)
     shared = config.limits.store == "redis"  # the client-key table is shared through Redis
     # Client-key hashes are not secrets: refuse an open non-loopback listener first.
@@ -191,47 +187,16 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     store = _open_store(config, state, secrets_spec, passphrase)
     runtime = build_runtime(config, scrub_env=True, home=state, store=store)
     runtime.config_path = config_path
+    runtime.workers = workers
     if shared:
         table = shared_keys.load_at_start(runtime, table)
         _refuse_open(table, host)
     auth = keystate.load_auth(state, store, table)
     runtime.auth = auth
-    runtime.audit = _start_audit(config, state, store)
-    app = create_app(runtime=runtime, listen_host=host)
     # A worker thread inspecting a huge body holds the GIL for up to this long before the
     # event loop gets it back; the default 5 ms made a small request wait ~70 ms then.
     sys.setswitchinterval(0.0005)
-    limits = config.server
     _raise_file_limit(limits.max_connections)
-    server = Server(
-        target=app,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        log_level=LogLevels.warning,
-        log_access=False,
-        # Nothing here speaks WebSocket; the front door refuses any upgrade as well.
-        websockets=False,
-        # HTTP/1.1 only unless asked: in auto mode the protocol sniffing waits on a silent
-        # connection with no timeout, so idle sockets would hold their slots for ever.
-        http=HTTPModes.auto if limits.http2 else HTTPModes.http1,
-        # Granian's defaults (128 for both) let 130 idle sockets lock everyone out.
-        backlog=limits.backlog,
-        backpressure=limits.max_connections,
-        http1_settings=HTTP1Settings(
-            max_buffer_size=limits.max_header_bytes,
-            # Also how long an idle keep-alive connection is kept waiting for its next
-            # request: a connection that sends no complete head is closed after this.
-            header_read_timeout=int(limits.header_timeout * 1000)),
-        # Checked above; Granian's default minimum protocol (TLS 1.3) is kept.
-        ssl_cert=tls[0] if tls else None,
-        ssl_key=tls[1] if tls else None,
-    )
-    # We chose the embedded server knowingly (fastest start, one process);
-    # its "experimental" notice at every start would only alarm users.
-    logging.getLogger("_granian").addFilter(
-        lambda record: "experimental" not in record.getMessage()
-    )
     shown = f"[{host}]" if ":" in host else host
     scheme = "https" if tls else "http"
     log.info("gateway %s listening on %s://%s:%d (OpenAI base URL %s://%s:%d/v1); "
@@ -248,39 +213,18 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
                  len(auth.table.by_id) - live)
     if store is not None:
         log.info("secret store: %s", store.describe())
+    if workers > 1 and effective_store(config.limits.store, workers) != config.limits.store:
+        log.info("limits: %d workers count in the shared SQLite store %s (the memory store "
+                 "is per process)", workers, state / "limits.sqlite")
+    prepared = _Prepared(config, runtime, store, state, host, port, sock, tls,
+                         tls if tls_fixed else None)
+    code = 0
+    if workers == 1:
+        _serve(prepared, 1)
+    else:
+        from gateway_cli.server.workers import supervise
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.stop)
-        pool = app.pool
-        assert pool is not None
-        # SIGHUP reads gateway.toml again (it used to end the process without a word).
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(
-            reconfigure.reload_logged(runtime, pool)))
-
-        async def on_control(what: tuple[str, ...]) -> list[str]:
-            done = await reconfigure.reload_config(runtime, pool) if "config" in what else []
-            keys = tuple(w for w in what if w != "config")
-            return done + (await keystate.reload(runtime, keys) if keys else [])
-
-        following = shared_keys.start(runtime) if shared else None
-        sock = socket_path(state)
-        relay = app.mcp_relay
-        channel = await control.start(sock, on_control,
-                                      relay.held.decide if relay is not None else None)
-        try:
-            await server.serve()
-        finally:
-            if runtime.audit is not None:
-                # Every request answered is recorded before the process ends.
-                await loop.run_in_executor(None, runtime.audit.close)
-            channel.close()
-            sock.unlink(missing_ok=True)
-            if following is not None:
-                await shared_keys.stop(*following)
-
-    asyncio.run(main())
+        code = supervise(workers, lambda index: _serve(prepared, index))
     log.info("gateway stopped")
     # Granian's I/O threads may still be winding down; letting the interpreter finalize
     # under them aborts the process now and then (a Rust panic at exit, seen in about
@@ -288,4 +232,117 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
+
+
+def _serve(prepared: _Prepared, worker: int) -> None:
+    """One worker: its request log, control socket and Granian server, until stopped."""
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+
+    from gateway_cli.keys.notify import run_dir, socket_path
+    from gateway_cli.server import control, keystate, reconfigure, shared_keys
+    from gateway_cli.server.app import create_app
+    from gateway_cli.server.listener import SharedSocketServer
+    from gateway_cli.server.tls_reload import ServedCertificate, take
+
+    runtime, config, state = prepared.runtime, prepared.config, prepared.state
+    runtime.worker = worker
+    runtime.audit = _start_audit(config, state, prepared.store, worker)
+    app = create_app(runtime=runtime, listen_host=prepared.host)
+    limits = config.server
+    certificate = None
+    if prepared.tls is not None:
+        # Exactly the bytes checked are what Granian loads (see tls_reload.py).
+        certificate = ServedCertificate(take(*prepared.tls, run_dir(state)), run_dir(state),
+                                        prepared.tls_fixed)
+    snapshot = certificate.snapshot if certificate is not None else None
+    server = SharedSocketServer(
+        target=app,
+        listener=prepared.listener,
+        address=prepared.host,
+        port=prepared.port,
+        # No ASGI lifespan: a worker Granian replaces (a certificate reload) would run
+        # it again and close the pool and limits store the new worker uses. They are
+        # opened and closed below, around the server, once.
+        interface=Interfaces.ASGINL,
+        log_level=LogLevels.warning,
+        log_access=False,
+        # Nothing here speaks WebSocket; the front door refuses any upgrade as well.
+        websockets=False,
+        # HTTP/1.1 only unless asked: in auto mode the protocol sniffing waits on a silent
+        # connection with no timeout, so idle sockets would hold their slots for ever.
+        http=HTTPModes.auto if limits.http2 else HTTPModes.http1,
+        # Granian's defaults (128 for both) let 130 idle sockets lock everyone out.
+        backlog=limits.backlog,
+        backpressure=limits.max_connections,
+        http1_settings=HTTP1Settings(
+            max_buffer_size=limits.max_header_bytes,
+            # Also how long an idle keep-alive connection is kept waiting for its next
+            # request: a connection that sends no complete head is closed after this.
+            header_read_timeout=int(limits.header_timeout * 1000)),
+        # Checked; Granian's default minimum protocol (TLS 1.3) is kept.
+        ssl_cert=snapshot.cert if snapshot else None,
+        ssl_key=snapshot.key if snapshot else None,
+        ssl_protocol_min=SSLProtocols.tls13,
+    )
+    # A replaced worker's successor accepts at once; the old one then stops accepting.
+    server.respawn_interval = 0.1
+    if certificate is not None:
+        certificate.server = server
+    # We chose the embedded server knowingly (fastest start, one process);
+    # its "experimental" notice at every start would only alarm users.
+    logging.getLogger("_granian").addFilter(
+        lambda record: "experimental" not in record.getMessage()
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
+        pool = app.pool
+        assert pool is not None and app.start is not None and app.stop is not None
+        await app.start()
+        # SIGHUP reads gateway.toml again (it used to end the process without a word).
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(
+            reconfigure.reload_logged(runtime, pool, certificate)))
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})  # one that waited runs now
+
+        async def on_control(what: tuple[str, ...]) -> list[str]:
+            done = await reconfigure.reload_config(runtime, pool, certificate) \
+                if "config" in what else []
+            keys = tuple(w for w in what if w != "config")
+            return done + (await keystate.reload(runtime, keys) if keys else [])
+
+        following = shared_keys.start(runtime) if config.limits.store == "redis" else None
+        sock = socket_path(state)
+        relay = app.mcp_relay
+        channel = await control.start(sock, on_control,
+                                      relay.held.decide if relay is not None else None)
+        if runtime.workers > 1:
+            # Keys were read before the fork; a revocation sent before this worker's
+            # control socket existed would not have reached it: read them again now.
+            try:
+                await keystate.reload(runtime, ("clients",))
+            except GatewayError as err:
+                log.warning("worker %d kept the client keys read at start: %s", worker, err)
+        started = loop.create_task(certificate.started()) if certificate else None
+        try:
+            await server.serve()
+        finally:
+            if started is not None:
+                started.cancel()
+            if certificate is not None:
+                certificate.close()
+            if runtime.audit is not None:
+                # Every request answered is recorded before the process ends.
+                await loop.run_in_executor(None, runtime.audit.close)
+            channel.close()
+            sock.unlink(missing_ok=True)
+            if following is not None:
+                await shared_keys.stop(*following)
+            await app.stop()
+
+    asyncio.run(main())

@@ -1,4 +1,10 @@
-"""Open the limits store the config chose, when serving starts (inside the serving loop)."""
+"""Open the limits store the config chose, when serving starts (inside the serving loop).
+
+The memory store counts in one process: with `gateway serve --workers N` each
+worker would allow the full rate, so there the SQLite store in the state
+directory (shared by the workers, the same file `store = "sqlite"` uses) takes
+its place. Redis and SQLite are shared already.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,10 @@ from gateway_cli.limits.memory_store import MemoryStore
 from gateway_cli.limits.stores import open_store
 from gateway_cli.request.limits import Limiter
 from gateway_cli.server.runtime import Runtime
+
+
+def effective_store(kind: str, workers: int) -> str:
+    return "sqlite" if kind == "memory" and workers > 1 else kind
 
 
 def make_limiter(runtime: Runtime) -> Limiter:
@@ -16,7 +26,8 @@ def make_limiter(runtime: Runtime) -> Limiter:
 
         home = gateway_home(None)
     password = runtime.limits_password.reveal() if runtime.limits_password else None
-    store = open_store(config.store, path=home / "limits.sqlite", url=config.redis_url,
+    kind = effective_store(config.store, runtime.workers)
+    store = open_store(kind, path=home / "limits.sqlite", url=config.redis_url,
                        password=password)
     local = MemoryStore() if config.store == "redis" and config.on_store_failure == "local" \
         else None

@@ -50,6 +50,8 @@ def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandle
     def limit() -> int:
         return runtime.config.mcp.max_message_bytes
 
+    # In-process (tests) through Litestar's lifespan; `gateway serve` runs no lifespan and
+    # calls them from Front.start/stop (app.create_app), once for all of Granian's workers.
     app.on_startup.append(relay.start_eager)
     app.on_shutdown.append(relay.close)
     out = {"/mcp": mcp_endpoint.make_handler(relay, sessions, None, limit)}

@@ -12,6 +12,10 @@ deployment that still exists keeps its circuit-breaker state; the limits keep
 their store and counts. What a running process cannot change (the listening
 socket, Granian's limits, the request log, the secret store, the limits store)
 is left as it is, and the reload says which of those settings changed.
+
+A served TLS certificate is read again at each reload (tls_reload.py): a renewed
+or newly configured pair is checked before anything changes (a bad one refuses
+the reload), then served from a new Granian worker on the same socket.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from gateway_cli.config import Config, load_config
 from gateway_cli.errors import GatewayError
 from gateway_cli.routing.table import Provider
 from gateway_cli.server.runtime import Runtime, Serving, build_serving, provider_for
+from gateway_cli.server.tls_reload import ServedCertificate, Snapshot, source_of
 from gateway_cli.upstream.pool import UpstreamPool
 
 log = logging.getLogger("gateway")
@@ -31,14 +36,17 @@ log = logging.getLogger("gateway")
 # at start, and the logging and observer are set up once.
 _SERVER_AT_START = ("host", "port", "max_connections", "backlog", "header_timeout",
                     "max_header_bytes", "http2", "log_level", "log_format", "access_log",
-                    "metrics", "tls_cert", "tls_key")
+                    "metrics")
 _LIMITS_STORE = ("store", "redis_url", "redis_password", "on_store_failure")
 
 
-def needs_restart(old: Config, new: Config) -> list[str]:
+def needs_restart(old: Config, new: Config, tls: ServedCertificate | None = None) -> list[str]:
     """The settings that changed but apply only when the gateway starts again."""
     changed = [f"server.{name}" for name in _SERVER_AT_START
                if getattr(old.server, name) != getattr(new.server, name)]
+    # New files are served at once; switching between HTTP and HTTPS changes the URL.
+    if (tls is not None) != (source_of(new, tls.fixed if tls else None) is not None):
+        changed.append("server.tls_cert and server.tls_key (between HTTP and HTTPS)")
     changed += [f"limits.{name}" for name in _LIMITS_STORE
                 if getattr(old.limits, name) != getattr(new.limits, name)]
     changed += [section for section in ("audit", "secrets")
@@ -80,8 +88,17 @@ def _open_pools(pool: UpstreamPool, old: Serving, new: Serving) -> None:
                       connect_timeout=provider.connect_timeout)
 
 
-async def reload_config(runtime: Runtime, pool: UpstreamPool) -> list[str]:
-    """Swap in the configuration file as it is now; GatewayError (nothing changed) if not."""
+def _prepare(runtime: Runtime, config: Config,
+             tls: ServedCertificate | None) -> tuple[Serving, Snapshot | None]:
+    """Everything the new configuration needs, built and checked beside the running one."""
+    serving = next_serving(runtime, config)
+    return serving, tls.prepare(config) if tls is not None else None
+
+
+async def reload_config(runtime: Runtime, pool: UpstreamPool,
+                        tls: ServedCertificate | None = None) -> list[str]:
+    """Swap in the configuration file (and the TLS files) as they are now; GatewayError
+    (nothing changed) if not."""
     path = runtime.config_path
     if path is None:
         raise GatewayError("this gateway was started without --config: there is no "
@@ -89,22 +106,26 @@ async def reload_config(runtime: Runtime, pool: UpstreamPool) -> list[str]:
     loop = asyncio.get_running_loop()
     config = await loop.run_in_executor(None, load_config, path)
     old = runtime.serving
-    serving = await loop.run_in_executor(None, next_serving, runtime, config)
+    serving, snapshot = await loop.run_in_executor(None, _prepare, runtime, config, tls)
     _open_pools(pool, old, serving)
     runtime.serving = serving
-    later = needs_restart(old.config, config)
+    if tls is not None and snapshot is not None:
+        await tls.replace(snapshot)
+    later = needs_restart(old.config, config, tls)
     log.info("configuration reloaded from %s: %d model(s), %d provider(s)", path,
              len(serving.models), len(serving.providers))
     if later:
         log.warning("changed in %s but applied only at the next start: %s", path,
                     ", ".join(later))
-    return ["config"] + ([f"restart needed for {', '.join(later)}"] if later else [])
+    return ["config"] + (["tls certificate"] if snapshot is not None else []) \
+        + ([f"restart needed for {', '.join(later)}"] if later else [])
 
 
-async def reload_logged(runtime: Runtime, pool: UpstreamPool) -> None:
+async def reload_logged(runtime: Runtime, pool: UpstreamPool,
+                        tls: ServedCertificate | None = None) -> None:
     """SIGHUP: reload, or say in one line why not (the old configuration keeps serving)."""
     try:
-        await reload_config(runtime, pool)
+        await reload_config(runtime, pool, tls)
     except GatewayError as err:
         log.error("reload refused, the running configuration keeps serving: %s", err)
     except Exception:

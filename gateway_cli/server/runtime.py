@@ -72,6 +72,10 @@ class Runtime:
     shared_reload: Callable[[], Awaitable[None]] | None = None
     audit: AuditWriter | None = None  # the request log's writer, started by launch.run
     config_path: Path | None = None  # what `gateway reload` reads again
+    # `gateway serve --workers N`: this process is worker `worker` of `workers`, each a
+    # process of its own (what must be shared goes through the stores; see workers.py).
+    worker: int = 1
+    workers: int = 1
 
     # The current generation's parts, for code that runs outside a request.
     @property

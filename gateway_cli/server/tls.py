@@ -25,23 +25,36 @@ _SYSTEM_TREES = ("/proc", "/sys", "/dev")
 
 def check_tls_files(cert: Path, key: Path) -> None:
     """Refuse to start on any certificate or key Granian could not serve safely."""
-    _check_key(key)
-    _check_cert(cert)
+    read_checked(cert, key)
+    check_pair(cert, key)
+
+
+def read_checked(cert: Path, key: Path) -> tuple[bytes, bytes]:
+    """The certificate's and the key's bytes, each checked on its own (not as a pair)."""
+    key_data = _check_key(key)
+    return _check_cert(cert), key_data
+
+
+def check_pair(cert: Path, key: Path, shown: tuple[Path, Path] | None = None) -> None:
+    """That the key belongs to the certificate and OpenSSL loads both; `shown` are the
+    names a message gives (the files the user configured, when these are copies)."""
+    shown_cert, shown_key = shown or (cert, key)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         # The passphrase callback only runs for an encrypted key _check_key missed;
         # without one OpenSSL would prompt on the terminal and hang a service start.
         context.load_cert_chain(str(cert), str(key), password=_no_passphrase)
     except _EncryptedKey:
-        raise StartupError(_encrypted(key)) from None
+        raise StartupError(_encrypted(shown_key)) from None
     except ssl.SSLError as err:
         if err.reason == "KEY_VALUES_MISMATCH":
-            raise StartupError(f"TLS key {key} does not belong to the certificate {cert}; "
-                               "give the key the certificate was issued for") from None
-        raise StartupError(f"TLS certificate {cert} and key {key} cannot be loaded "
-                           f"({err.reason or 'SSL error'})") from None
+            raise StartupError(f"TLS key {shown_key} does not belong to the certificate "
+                               f"{shown_cert}; give the key the certificate was issued "
+                               "for") from None
+        raise StartupError(f"TLS certificate {shown_cert} and key {shown_key} cannot be "
+                           f"loaded ({err.reason or 'SSL error'})") from None
     except OSError as err:  # replaced or removed between the checks and now
-        raise StartupError(f"TLS files {cert} and {key} cannot be read "
+        raise StartupError(f"TLS files {shown_cert} and {shown_key} cannot be read "
                            f"({type(err).__name__})") from None
 
 
@@ -99,7 +112,7 @@ def _read(path: Path, what: str, *, private: bool) -> bytes:
     return data
 
 
-def _check_key(key: Path) -> None:
+def _check_key(key: Path) -> bytes:
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -113,6 +126,7 @@ def _check_key(key: Path) -> None:
     except (ValueError, UnsupportedAlgorithm):
         raise StartupError(f"TLS key {key} is not a PEM private key "
                            "(-----BEGIN PRIVATE KEY-----)") from None
+    return data
 
 
 # Long enough to renew by hand before clients start failing.
@@ -121,7 +135,7 @@ EXPIRY_WARNING_DAYS = 14
 
 def expiry_warning(cert: Path, now: float) -> str | None:
     """A warning when the served certificate has expired or soon will: clients refuse an
-    expired one, and nothing else would say so until they do. Start-up only."""
+    expired one, and nothing else would say so until they do. At start and each reload."""
     from cryptography.x509 import load_pem_x509_certificates
 
     leaf = load_pem_x509_certificates(_read(cert, "TLS certificate", private=False))[0]
@@ -132,11 +146,11 @@ def expiry_warning(cert: Path, now: float) -> str | None:
         return f"the TLS certificate {cert} expired at {when}: clients will refuse it"
     if left < EXPIRY_WARNING_DAYS * 86400:
         return (f"the TLS certificate {cert} expires at {when} (in {left / 86400:.1f} days); "
-                "renew it and restart the gateway")
+                "renew it and run `gateway reload`")
     return None
 
 
-def _check_cert(cert: Path) -> None:
+def _check_cert(cert: Path) -> bytes:
     from cryptography.x509 import load_pem_x509_certificates
 
     data = _read(cert, "TLS certificate", private=False)
@@ -148,3 +162,4 @@ def _check_cert(cert: Path) -> None:
     except ValueError:
         raise StartupError(f"TLS certificate {cert} is not a PEM certificate "
                            "(-----BEGIN CERTIFICATE-----)") from None
+    return data

@@ -75,10 +75,24 @@ def test_a_combined_private_file_passes(tmp_path: Path, pki: Pki) -> None:
     check_tls_files(combined, combined)
 
 
-def test_changed_tls_files_need_a_restart() -> None:
-    old = parse_config({})
-    new = parse_config({"server": {"tls_cert": "/c.pem", "tls_key": "/k.pem"}})
-    assert needs_restart(old, new) == ["server.tls_cert", "server.tls_key"]
+def test_switching_between_http_and_https_needs_a_restart(tmp_path: Path) -> None:
+    from gateway_cli.server.tls_reload import ServedCertificate, Snapshot
+
+    plain = parse_config({})
+    https = parse_config({"server": {"tls_cert": "/c.pem", "tls_key": "/k.pem"}})
+    moved = parse_config({"server": {"tls_cert": "/new/c.pem", "tls_key": "/new/k.pem"}})
+    restart = ["server.tls_cert and server.tls_key (between HTTP and HTTPS)"]
+    assert needs_restart(plain, https) == restart
+    served = ServedCertificate(Snapshot(tmp_path, tmp_path / "c", tmp_path / "k",
+                                        (Path("/c.pem"), Path("/k.pem")), "f"), tmp_path, None)
+    assert needs_restart(https, plain, served) == restart
+    # Other files while serving HTTPS are read at the reload: no restart.
+    assert needs_restart(https, moved, served) == []
+    # Files given on the command line stay in force whatever the config says.
+    fixed = ServedCertificate(Snapshot(tmp_path, tmp_path / "c", tmp_path / "k",
+                                       (Path("/c.pem"), Path("/k.pem")), "f"), tmp_path,
+                              (Path("/c.pem"), Path("/k.pem")))
+    assert needs_restart(https, plain, fixed) == []
 
 
 def _self_signed(tmp_path: Path, days: float) -> Path:

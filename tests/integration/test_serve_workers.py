@@ -1,0 +1,207 @@
+"""`gateway serve --workers 2`: two processes on one socket share what must be shared.
+
+Each request below opens a new connection, so the kernel hands them to either
+worker; which worker answered is read back from the request log, where each
+worker writes a chain of its own. Every assertion about "both workers" first
+checks that both did answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.integration.test_client_keys import Home, create_client, make_home
+
+CONFIG = '[server]\nlog_level = "info"\n'
+ROUNDS = 40  # new connections per check: both workers answer some (checked, not assumed)
+
+
+@dataclass
+class Pair:
+    home: Home
+    gw: Gateway
+    tokens: dict[str, str]
+    config: Path
+
+    def post(self, token: str) -> int:
+        # A fresh client each time: a new connection, accepted by either worker.
+        with httpx.Client(timeout=20) as client:
+            return client.post(self.gw.url + "/v1/chat/completions",
+                               headers={"authorization": f"Bearer {token}"},
+                               json={"model": "mock/echo", "messages": [
+                                   {"role": "user", "content": "hello workers"}]}).status_code
+
+    def chains(self) -> dict[str, Path]:
+        return {"worker 1": self.home.path / "requests.jsonl",
+                "worker 2": self.home.path / "requests.worker2.jsonl"}
+
+    def statuses(self, since: dict[str, int]) -> dict[str, list[int]]:
+        """Statuses each worker recorded after `since` (records per chain)."""
+        out = {}
+        for name, path in self.chains().items():
+            lines = path.read_text().splitlines() if path.exists() else []
+            out[name] = [json.loads(line)["data"].get("status") for line in lines[since[name]:]]
+        return out
+
+    def marks(self) -> dict[str, int]:
+        return {name: len(path.read_text().splitlines()) if path.exists() else 0
+                for name, path in self.chains().items()}
+
+    def settle(self, since: dict[str, int], expected: int) -> dict[str, list[int]]:
+        """Wait until the writers have recorded `expected` new records in all."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            seen = self.statuses(since)
+            if sum(map(len, seen.values())) >= expected:
+                return seen
+            time.sleep(0.05)
+        raise AssertionError(f"the request log holds {self.statuses(since)}")
+
+
+def control_sockets(home: Home, count: int = 2) -> list[Path]:
+    """The workers' control sockets, once `count` exist (/health answers as soon as the
+    first worker serves; the second may still be starting)."""
+    deadline = time.monotonic() + 20
+    while True:
+        sockets = sorted((home.path / "run").glob("gateway-*.sock"))
+        if len(sockets) >= count or time.monotonic() > deadline:
+            return sockets
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    home = make_home(tmp_path)
+    tokens = {name: create_client(home, name, *extra)
+              for name, extra in (("alive", ()), ("doomed", ()), ("limited", ("--rpm", "5")))}
+    gw = home.serve(tmp_path, "--workers", "2", config=CONFIG)
+    yield Pair(home, gw, tokens, tmp_path / "gateway.toml")
+    stop_gateway(gw)
+
+
+def test_two_workers_share_revocations_limits_reloads_and_keep_the_log_intact(
+        pair: Pair) -> None:
+    log = pair.gw.log()
+    assert "2 workers serving" in log
+    assert "limits: 2 workers count in the shared SQLite store" in log
+    assert len(control_sockets(pair.home)) == 2  # one control socket per worker
+
+    # Both workers serve the live key.
+    mark = pair.marks()
+    assert {pair.post(pair.tokens["alive"]) for _ in range(ROUNDS)} == {200}
+    seen = pair.settle(mark, ROUNDS)
+    assert seen["worker 1"] and seen["worker 2"], seen
+
+    # A revoked key is refused by both: `gateway clients revoke` reaches every worker.
+    result = pair.home.run("clients", "revoke", "doomed", store=True)
+    assert result.returncode == 0, result.stderr
+    mark = pair.marks()
+    codes = [pair.post(pair.tokens["doomed"]) for _ in range(ROUNDS)]
+    assert set(codes) == {401}, codes
+    seen = pair.settle(mark, ROUNDS)
+    assert seen["worker 1"] and seen["worker 2"], seen
+    assert set(seen["worker 1"]) == set(seen["worker 2"]) == {401}
+
+    # A per-key limit of 5 a minute holds across both workers (not 5 each).
+    mark = pair.marks()
+    codes = [pair.post(pair.tokens["limited"]) for _ in range(20)]
+    assert codes.count(200) == 5 and codes.count(429) == 15, codes
+    seen = pair.settle(mark, 20)
+    assert seen["worker 1"] and seen["worker 2"], seen
+
+    # `gateway reload` reaches both and each answers.
+    result = pair.home.run("reload")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if ": reloaded" in line]
+    assert len(lines) == 2, result.stdout
+
+    # /metrics is per worker, and says which worker answered the scrape.
+    answered = set()
+    for _ in range(ROUNDS):
+        with httpx.Client(timeout=20) as client:
+            text = client.get(pair.gw.url + "/metrics").text
+        answered |= {line.split("}")[0] for line in text.splitlines()
+                     if line.startswith("gateway_worker{")}
+    assert answered == {'gateway_worker{worker="1",workers="2"',
+                        'gateway_worker{worker="2",workers="2"'}, answered
+
+    # Each worker's chain is intact and `gateway log verify` checks both.
+    result = pair.home.run("log", "verify", store=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    intact = [line for line in result.stdout.splitlines() if line.endswith("intact")]
+    assert len(intact) == 2, result.stdout
+    assert "requests.worker2.jsonl" in result.stdout
+
+
+def test_tampering_with_a_workers_chain_fails_verification(pair: Pair) -> None:
+    mark = pair.marks()
+    for _ in range(ROUNDS):
+        assert pair.post(pair.tokens["alive"]) == 200
+    seen = pair.settle(mark, ROUNDS)
+    assert seen["worker 2"], seen
+    stop_gateway(pair.gw)
+    second = pair.chains()["worker 2"]
+    lines = second.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["data"]["status"] = 500
+    lines[0] = json.dumps(record, separators=(",", ":"))
+    second.write_text("\n".join(lines) + "\n")
+    result = pair.home.run("log", "verify", store=True)
+    assert result.returncode == 1, result.stdout
+    assert "TAMPERED" in result.stdout and "requests.worker2.jsonl" in result.stdout
+
+
+def test_a_worker_that_dies_stops_the_gateway(pair: Pair) -> None:
+    import os
+    import signal
+
+    sockets = control_sockets(pair.home)
+    pid = int(sockets[0].stem.removeprefix("gateway-"))
+    os.kill(pid, signal.SIGKILL)
+    assert pair.gw.process.wait(timeout=20) == 1
+    assert "ended on its own" in pair.gw.log()
+
+
+@pytest.mark.parametrize("value", ["0", "65", "many", "-1"])
+def test_a_bad_worker_count_is_one_line(tmp_path: Path, value: str) -> None:
+    home = make_home(tmp_path)
+    result = home.run("serve", "--workers", value)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.strip().splitlines() if line.startswith("gateway: ")]
+    assert "--workers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sighup_to_the_gateway_reloads_every_workers_certificate(tmp_path: Path) -> None:
+    import datetime
+    import os
+    import signal
+
+    from tests.fakes.pki import issue, make_pki
+    from tests.integration.test_tls_reload import served_serial
+
+    pki = make_pki(tmp_path)
+    config = f'[server]\ntls_cert = "{pki.cert}"\ntls_key = "{pki.key}"\n'
+    gw = start_gateway(tmp_path, "--workers", "2", config=config,
+                       verify=pki.client_context())
+    try:
+        first = served_serial(gw.port, pki.client_context())
+        renewed = issue(pki, pki.cert, pki.key, datetime.timedelta(days=90))
+        os.kill(gw.process.pid, signal.SIGHUP)  # the parent passes it on to each worker
+        deadline = time.monotonic() + 30
+        while gw.log().count("TLS certificate reloaded") < 2:
+            assert time.monotonic() < deadline, gw.log()
+            time.sleep(0.1)
+        serials = {served_serial(gw.port, pki.client_context()) for _ in range(ROUNDS)}
+        assert serials == {renewed} and renewed != first
+        assert gw.process.poll() is None
+    finally:
+        stop_gateway(gw)
