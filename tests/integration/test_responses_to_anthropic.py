@@ -199,3 +199,32 @@ def test_bad_tool_arguments_in_history_are_a_400(oai: openai.OpenAI,
             {"type": "function_call_output", "call_id": "c1", "output": "x"}])
     assert "input[0].arguments" in info.value.message
     assert len(fake.requests) == before
+
+
+def test_openai_agents_runs_a_tool_over_responses(gw: Gateway, fake: FakeUpstream) -> None:
+    """openai-agents' default model speaks the Responses API: a whole agent loop (the model
+    calls a function, the SDK runs it, the model answers with its result) on an Anthropic
+    provider."""
+    import asyncio
+
+    from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+
+    set_tracing_disabled(True)  # no trace export: nothing leaves the machine
+    ran: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        ran.append(city)
+        return f"rain in {city}"
+
+    client = openai.AsyncOpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+    agent = Agent(name="weather", instructions="Use the tool.", tools=[get_weather],
+                  model=OpenAIResponsesModel(model="claude", openai_client=client))
+    result = asyncio.run(Runner.run(agent, "call a tool for Paris"))
+    assert ran == ["Paris"]
+    assert result.final_output == "an: tool said rain in Paris"
+    last = sent(fake)
+    assert last["system"] == "Use the tool."
+    assert [m["role"] for m in last["messages"]] == ["user", "assistant", "user"]
+    assert last["messages"][2]["content"][0]["type"] == "tool_result"
