@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gateway_cli.translate.common import JSON
 from gateway_cli.translate.errors import TranslationError
@@ -83,7 +83,8 @@ BETAS: dict[str, Beta] = {
     "web-search": Beta("provider", "web_search_* server tools"),
     "files-api": Beta("provider", "file_id sources, container uploads"),
     "mcp-client": Beta("provider", "mcp_servers and mcp_toolset tools"),
-    "context-management": Beta("provider", "context_management edits, memory tools"),
+    "context-management": Beta("provider", "context edits other than clearing thinking, "
+                                           "memory tools"),
     "compact": Beta("provider", "server-side compaction (context_management)"),
     "skills": Beta("provider", "container skills"),
     "search-results": Beta("provider", "search_result content blocks"),
@@ -108,8 +109,12 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     # top-level field (used when present and not null/empty), feature, beta
     ("mcp_servers", "the MCP connector", "mcp-client"),
     ("container", "code execution containers", "code-execution"),
-    ("context_management", "context management", "context-management"),
 )
+# context_management edits (by type prefix) a translated call already has the effect of:
+# thinking is never sent to an OpenAI-format provider, so there is none to clear or keep
+# (Claude Code sends `clear_thinking_20251015` with keep "all" on every call). Any other edit
+# (clearing tool results, compaction) is Anthropic rewriting the context: refused when used.
+REPRODUCED_EDITS = ("clear_thinking_",)
 BLOCK_TYPES: dict[str, tuple[str, str]] = {
     # content block type -> feature, beta
     "container_upload": ("container uploads", "files-api"),
@@ -120,7 +125,8 @@ BLOCK_TYPES: dict[str, tuple[str, str]] = {
 TRANSLATED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "stop_sequences",
     "temperature", "top_p", "top_k", "metadata", "stream", "thinking", "service_tier",
-    "output_format", "output_config", *(field for field, _, _ in FIELDS),
+    "output_format", "output_config", "context_management",
+    *(field for field, _, _ in FIELDS),
 })
 
 _DATE = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$")
@@ -158,11 +164,29 @@ def _blocks(body: JSON) -> Iterator[tuple[str, JSON]]:
                     yield f"{where}.content.{k}", nested
 
 
+def _context_edit(management: Any) -> tuple[str, str, str] | None:
+    """(where, feature, beta) of the first context edit the translation does not reproduce."""
+    if management in (None, {}):
+        return None
+    if not isinstance(management, dict) or set(management) - {"edits"} \
+            or not isinstance(management.get("edits"), list):
+        return "context_management", "context management", "context-management"
+    for i, edit in enumerate(management["edits"]):
+        kind = edit.get("type") if isinstance(edit, dict) else None
+        if not (isinstance(kind, str) and kind.startswith(REPRODUCED_EDITS)):
+            return (f"context_management.edits.{i}", f"context management ({kind})",
+                    "context-management")
+    return None
+
+
 def _uses(body: JSON) -> tuple[str, str, str] | None:
     """(where, feature, beta) of the first platform feature the request uses."""
     for field, feature, beta in FIELDS:
         if body.get(field) not in (None, [], {}):
             return field, feature, beta
+    edit = _context_edit(body.get("context_management"))
+    if edit is not None:
+        return edit
     tools = body.get("tools")
     for i, tool in enumerate(tools if isinstance(tools, list) else []):
         if not isinstance(tool, dict):

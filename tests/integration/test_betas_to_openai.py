@@ -22,7 +22,10 @@ KEY = "sk-test-openai-" + "b" * 24
 CLAUDE_CODE_BETAS = ["claude-code-20250219", "oauth-2025-04-20",
                      "interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14",
                      "context-management-2025-06-27", "mid-conversation-system-2026-04-07",
-                     "context-1m-2025-08-07", "prompt-caching-scope-2026-01-05"]
+                     "context-1m-2025-08-07", "per-turn-control-2026-07-01",
+                     "mid-conversation-tool-changes-2026-07-01",
+                     "thinking-token-count-2026-05-13", "advanced-tool-use-2025-11-20",
+                     "effort-2025-11-24"]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,10 @@ def test_claude_code_betas_are_accepted_and_not_forwarded(ant: anthropic.Anthrop
     message = ant.beta.messages.create(
         model="gpt", max_tokens=32, betas=CLAUDE_CODE_BETAS,
         thinking={"type": "enabled", "budget_tokens": 1024},
+        # The context edit Claude Code sends on every call: thinking is never sent to an
+        # OpenAI-format provider, so there is none to clear or keep.
+        context_management={"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        extra_body={"output_config": {"effort": "medium"}},
         system=[{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
         messages=[{"role": "user", "content": "first"},
                   {"role": "assistant", "content": "ok"},

@@ -24,7 +24,7 @@ def test_beta_names_lose_their_dates(value: str, name: str) -> None:
 def test_every_row_says_why_and_every_use_names_a_known_beta() -> None:
     assert all(row.why for row in b.BETAS.values())
     used = {beta for _, _, beta in (*b.TOOL_TYPES, *b.FIELDS)} | {
-        beta for _, beta in b.BLOCK_TYPES.values()}
+        beta for _, beta in b.BLOCK_TYPES.values()} | {"context-management"}
     assert used <= {name for name, row in b.BETAS.items() if row.effect == "provider"}
 
 
@@ -66,3 +66,13 @@ def test_structured_output_other_than_a_json_schema_is_refused() -> None:
     with pytest.raises(TranslationError, match="output_format"):
         request({**BASE, "output_format": {"type": "regex", "pattern": "x"}},
                 upstream_model="up")
+
+
+def test_clearing_thinking_is_reproduced_other_context_edits_are_not() -> None:
+    keep_all = {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}
+    b.check("context-management-2025-06-27", {**BASE, "context_management": keep_all})
+    both = {"edits": [keep_all["edits"][0], {"type": "clear_tool_uses_20250919"}]}
+    with pytest.raises(TranslationError, match=r"context_management\.edits\.1.*clear_tool_uses"):
+        b.check(None, {**BASE, "context_management": both})
+    with pytest.raises(TranslationError, match="context_management"):
+        b.check(None, {**BASE, "context_management": {"edits": "all"}})
