@@ -22,7 +22,12 @@ from gateway_cli.formats.sse import SSEParser, encode_event
 from gateway_cli.formats.strict_json import JsonProblem, decode_unique
 from gateway_cli.providers.operations import CLIENT_FAMILY, Family, Op
 from gateway_cli.providers.wire import Unsupported
-from gateway_cli.translate import anthropic_to_openai, openai_to_anthropic
+from gateway_cli.translate import (
+    anthropic_betas,
+    anthropic_to_openai,
+    openai_to_anthropic,
+    responses_to_anthropic,
+)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -70,25 +75,39 @@ class Adapter:
     def passthrough(self) -> bool:
         return self.client == self.upstream
 
-    def body(self, parsed: dict[str, Any], raw: bytes, upstream_model: str) -> bytes:
+    def body(self, parsed: dict[str, Any], raw: bytes, upstream_model: str,
+             betas: str | None = None) -> bytes:
+        """The upstream body; `betas` is the client's `anthropic-beta` header, which an
+        OpenAI-format upstream never sees (anthropic_betas says which ones may cross)."""
         if self.passthrough:
             if parsed.get("model") == upstream_model:
                 return raw
             return _encode({**parsed, "model": upstream_model})
         if self.op is Op.CHAT:
             return _encode(openai_to_anthropic.request(parsed, upstream_model=upstream_model))
+        if self.op is Op.RESPONSES:
+            return _encode(responses_to_anthropic.request(parsed,
+                                                          upstream_model=upstream_model))
         if self.op is Op.MESSAGES:
+            anthropic_betas.check(betas, parsed)
             return _encode(anthropic_to_openai.request(parsed, upstream_model=upstream_model))
         raise Unsupported(f"its provider speaks the {self.upstream} API, which has no "
                           f"{self.op.value} endpoint")
 
-    def answer(self, upstream_body: bytes, ids: Ids, model: str) -> bytes:
+    def answer(self, upstream_body: bytes, ids: Ids, model: str,
+               request: dict[str, Any] | None = None) -> bytes:
+        """The client's answer; `request` is the client's body (a Responses answer echoes
+        its settings)."""
         if self.passthrough:
             return upstream_body
         value = decode_unique(upstream_body)
         if self.op is Op.CHAT:
             return _encode(openai_to_anthropic.response(
                 value, request_id=ids.request_id, created=ids.created, model=model))
+        if self.op is Op.RESPONSES:
+            return _encode(responses_to_anthropic.response(
+                value, request or {}, request_id=ids.request_id, created=ids.created,
+                model=model))
         return _encode(anthropic_to_openai.response(value, message_id=f"msg_{ids.request_id}",
                                                     model=model))
 
@@ -98,11 +117,14 @@ class Adapter:
         message = upstream_error_message(upstream_body) or f"upstream answered HTTP {status}"
         return client_error(self.client, status, message)
 
-    def stream(self, ids: Ids, model: str, include_usage: bool) -> StreamConverter | None:
+    def stream(self, ids: Ids, model: str, include_usage: bool,
+               request: dict[str, Any] | None = None) -> StreamConverter | None:
         if self.passthrough:
             return None
         if self.op is Op.CHAT:
             return _AnthropicToOpenAIStream(ids, model, include_usage)
+        if self.op is Op.RESPONSES:
+            return _AnthropicToResponsesStream(ids, model, request or {})
         return _OpenAIToAnthropicStream(ids, model)
 
 
@@ -132,6 +154,29 @@ class _AnthropicToOpenAIStream:
 
     def finish(self) -> list[bytes]:
         return [] if self._done else [b"data: [DONE]\n\n"]
+
+
+class _AnthropicToResponsesStream:
+    """Anthropic SSE events in, Responses API events (named, numbered) out."""
+
+    def __init__(self, ids: Ids, model: str, request: dict[str, Any]) -> None:
+        self._parser = SSEParser()
+        self._translator = responses_to_anthropic.StreamTranslator(
+            request, request_id=ids.request_id, created=ids.created, model=model)
+
+    def _events(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
+        return [encode_event(_encode(data), event=name) for name, data in pairs]
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        for event in self._parser.feed(data):
+            if event.data:
+                out += self._events(self._translator.feed(event.event or "message",
+                                                          decode_unique(event.data)))
+        return out
+
+    def finish(self) -> list[bytes]:
+        return self._events(self._translator.finish())
 
 
 class _OpenAIToAnthropicStream:

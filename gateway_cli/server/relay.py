@@ -54,7 +54,8 @@ from gateway_cli.upstream.pool import UpstreamPool
 log = logging.getLogger("gateway.relay")
 _failovers = Throttle(60.0)  # one line per deployment per minute, with a count
 
-_UPSTREAM_OP = {Op.CHAT: Op.MESSAGES, Op.MESSAGES: Op.CHAT}
+# What a translated call becomes upstream (the client's op, in the provider's family).
+_UPSTREAM_OP = {Op.CHAT: Op.MESSAGES, Op.MESSAGES: Op.CHAT, Op.RESPONSES: Op.MESSAGES}
 
 
 @dataclass
@@ -75,7 +76,9 @@ def _plan(dep: Deployment, call: Call) -> _Plan:
         # in the client's format (a pass-through adapter relays it as it is).
         return _Plan(dep, Adapter(call.op, "anthropic", "anthropic"), call.op, b"", True)
     adapter = adapter_for(call.op, dep.family)
-    body = adapter.body(call.body, call.raw, dep.model)
+    betas = call.client_headers.get(b"anthropic-beta")
+    body = adapter.body(call.body, call.raw, dep.model,
+                        betas.decode("latin-1") if betas is not None else None)
     op = adapter.op if adapter.passthrough else _UPSTREAM_OP.get(adapter.op, adapter.op)
     if dep.provider is None:
         if op not in MOCK_OPS:
@@ -98,7 +101,7 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
         tap = UsageTap(strip=call.strip_usage and plan.adapter.passthrough) \
             if call.count_usage else None
         converter: StreamConverter | None = plan.adapter.stream(
-            call.ids, call.asked or plan.dep.model, call.include_usage)
+            call.ids, call.asked or plan.dep.model, call.include_usage, call.body)
         if _names_other_model(plan, call):
             converter = RenamingStream(call.asked)
         restorer = RestoringStream(plan.adapter.client, call.redactions) \
@@ -116,7 +119,8 @@ async def _deliver(plan: _Plan, outcome: Full | Stream, call: Call, send: Send,
     if call.count_usage:
         call.usage = reported_usage(plan.adapter.upstream, outcome.body)
     try:
-        answer = plan.adapter.answer(outcome.body, call.ids, call.asked or plan.dep.model)
+        answer = plan.adapter.answer(outcome.body, call.ids, call.asked or plan.dep.model,
+                                     call.body)
         if outcome.status < 400 and _names_other_model(plan, call):
             answer = with_model(answer, call.asked)
         if outcome.status < 400 and (call.output is not None or call.redactions):

@@ -19,6 +19,8 @@ from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.keys.refs import Secret
 from gateway_cli.limits.usage_tap import UsageTap
 from gateway_cli.providers.adapt import Adapter, StreamConverter, stream_error
+from gateway_cli.providers.operations import Op
+from gateway_cli.providers.renumber import Renumbering
 from gateway_cli.request.trace import StreamEnd, Trace
 from gateway_cli.server import asgi_io
 from gateway_cli.translate.errors import TranslationError, UpstreamStreamError
@@ -47,14 +49,22 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
     await asgi_io.start_sse(send, headers)
     ended: StreamEnd = "upstream"
     report = policy
+    # Restoring and judging change the event count; Responses events are numbered after them.
+    numbering = Renumbering() if adapter.op is Op.RESPONSES and (
+        restorer is not None or policy is not None) else None
+
+    async def send_all(pieces: list[bytes]) -> None:
+        if numbering is not None:
+            pieces = [out for piece in pieces for out in numbering.feed(piece)]
+        for piece in pieces:
+            await asgi_io.send_chunk(send, piece)
 
     async def forward(pieces: list[bytes]) -> None:
         if restorer is not None:
             pieces = [out for piece in pieces for out in restorer.feed(piece)]
         if policy is not None:
             pieces = [out for piece in pieces for out in policy.feed(piece)]
-        for piece in pieces:
-            await asgi_io.send_chunk(send, piece)
+        await send_all(pieces)
         if policy is not None and policy.blocked is not None:
             raise _Withheld  # what it returned came before the finding; nothing more
 
@@ -70,8 +80,7 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
             await forward([rest] if converter is None else converter.feed(rest))
         await forward(converter.finish() if converter is not None else [])
         if policy is not None:
-            for piece in policy.finish():
-                await asgi_io.send_chunk(send, piece)
+            await send_all(policy.finish())
             if policy.blocked is not None:
                 raise _Withheld
         ended = "complete"

@@ -14,9 +14,15 @@ What cannot cross, and why:
   code execution...), which run inside Anthropic's platform.
 - dropped: `thinking` and `redacted_thinking` blocks replayed in assistant
   history (Anthropic itself ignores earlier turns' thinking), `thinking`,
-  `top_k`, `cache_control`, `citations`, `service_tier`, `container`,
-  `mcp_servers` and the rest of `metadata` (only `user_id` has a place);
+  `top_k`, `cache_control`, `citations`, `service_tier` and the rest of
+  `metadata` (only `user_id` has a place),
+  `output_config.effort`;
   `tool_choice` when no tools are sent, since OpenAI rejects it then.
+- structured output (`output_format` or `output_config.format`, a JSON
+  schema) becomes a strict `response_format`.
+- beta features (anthropic_betas): a request that uses one only Anthropic's
+  platform runs (MCP servers, containers, context management, file_id
+  sources...) is refused by name before translation.
 - kept in place: a `system` turn inside `messages` (mid-conversation system
   messages) becomes a system message at the same position.
 - approximated: a tool_result with `is_error` becomes a tool message whose
@@ -90,12 +96,32 @@ def request(body: JSON, *, upstream_model: str) -> JSON:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         out["user"] = metadata["user_id"]
+    response_format = _output_format(body)
+    if response_format is not None:
+        out["response_format"] = response_format
     stream = body.get("stream")
     if isinstance(stream, bool):
         out["stream"] = stream
         if stream:
             out["stream_options"] = {"include_usage": True}
     return out
+
+
+def _output_format(body: JSON) -> JSON | None:
+    """Structured output (`output_format`, or `output_config.format`) as OpenAI's
+    response_format: Anthropic's is always enforced, so the schema is sent strict."""
+    config = body.get("output_config")
+    fmt, where = body.get("output_format"), "output_format"
+    if fmt is None and isinstance(config, dict):
+        fmt, where = config.get("format"), "output_config.format"
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" \
+            or not isinstance(fmt.get("schema"), dict):
+        raise TranslationError(f"{where}: only a json_schema format with a 'schema' object "
+                               "can be sent to this model")
+    return {"type": "json_schema",
+            "json_schema": {"name": "output", "schema": fmt["schema"], "strict": True}}
 
 
 def _system(system: Any, where: str = "system") -> list[JSON]:

@@ -20,6 +20,8 @@ import pytest
 
 from gateway_cli.cli.agents import codex_overrides
 from tests.conftest import IN_CI, ROOT, Gateway, gateway_cmd, stop_gateway
+from tests.fakes.config import GatewayConfig, deployment
+from tests.fakes.upstream import FakeUpstream
 from tests.integration.test_client_keys import Home, create_client, make_home
 
 BIN = ROOT / "tests" / "npm" / "agents" / "node_modules" / ".bin"
@@ -133,3 +135,41 @@ def test_codex_exec_under_gateway_run(live: Live) -> None:
     _answered(live.run(live.under_gateway_run(str(codex), "exec", "--skip-git-repo-check",
                                               "-m", "mock-echo", PROMPT), live.quiet_env()),
               live)
+
+
+# Codex offers built-in tools (web_search, a tool namespace) and asks for reasoning summaries on
+# every call; the Responses translation for Anthropic providers refuses those by name, so these
+# of its own settings turn them off (README: Codex CLI).
+CODEX_FOR_ANTHROPIC = ["-c", 'web_search="disabled"', "-c", "features.multi_agent=false",
+                       "-c", 'model_reasoning_summary="none"']
+
+
+def test_codex_exec_on_an_anthropic_provider(tmp_path: Path) -> None:
+    """Codex's Responses calls translated to Anthropic's Messages API (a fake Anthropic
+    server on loopback answers), client keys required, the default policy on."""
+    codex = _agent("codex")
+    home = make_home(tmp_path)
+    token = create_client(home, "codex")
+    key_file = tmp_path / "anthropic.key"
+    key_file.write_text("sk-ant-live-" + "k" * 24 + "\n")
+    key_file.chmod(0o600)
+    with FakeUpstream("an", api_key="sk-ant-live-" + "k" * 24, kind="anthropic") as fake:
+        config = (GatewayConfig()
+                  .provider("an", "anthropic", base_url=fake.url, secret=f"file:{key_file}")
+                  .model("house-claude", deployment("an", "claude-sonnet-4-5")))
+        gateway = home.serve(tmp_path, config=config.toml())
+        live = Live(home, gateway, token, tmp_path)
+        try:
+            overrides = [arg.replace('"OPENAI_API_KEY"', '"GATEWAY_KEY"')
+                         for arg in codex_overrides(gateway.url)]
+            result = live.run([str(codex), *overrides, *CODEX_FOR_ANTHROPIC, "exec",
+                               "--skip-git-repo-check", "-m", "house-claude", PROMPT],
+                              live.quiet_env(GATEWAY_KEY=token))
+            _answered(result, live)
+            assert [r.path for r in fake.requests] == ["/v1/messages"] * len(fake.requests)
+            assert fake.requests and fake.requests[-1].json["stream"] is True
+            # The provider gets the gateway's own key, never the client's.
+            assert not any(token in str(r.headers) or token.encode() in r.body
+                           for r in fake.requests)
+        finally:
+            stop_gateway(gateway)

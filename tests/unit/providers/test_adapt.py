@@ -29,11 +29,17 @@ def test_passthrough_changes_only_model() -> None:
 
 
 @pytest.mark.parametrize(("op", "upstream"), [(Op.EMBEDDINGS, "anthropic"),
-                                              (Op.RESPONSES, "anthropic"),
                                               (Op.COUNT_TOKENS, "openai")])
 def test_unsupported_crossings(op: Op, upstream: str) -> None:
     with pytest.raises(Unsupported):
         adapter_for(op, upstream).body({"model": "m"}, b"{}", "m")  # type: ignore[arg-type]
+
+
+def test_responses_cross_to_anthropic_as_messages() -> None:
+    body = {"model": "alias", "input": "hi", "max_output_tokens": 9}
+    out = json.loads(adapter_for(Op.RESPONSES, "anthropic").body(body, b"", "claude-x"))
+    assert out == {"model": "claude-x", "max_tokens": 9,
+                   "messages": [{"role": "user", "content": "hi"}]}
 
 
 def test_errors_are_rendered_in_the_client_format() -> None:
