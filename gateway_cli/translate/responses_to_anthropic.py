@@ -164,7 +164,10 @@ def _refuse_service_features(body: JSON) -> None:
         if entry not in _VACUOUS_INCLUDES:
             raise _unsupported(f"{where} = {entry!r} (extra output from the provider)")
     reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("summary") not in (None, "none"):
+    # "auto" leaves it to the model whether a summary comes back, and a model that gives
+    # none answers it faithfully (Codex asks for "auto" on every call); a summary asked
+    # for by name ("concise", "detailed") cannot be produced, so it is refused.
+    if isinstance(reasoning, dict) and reasoning.get("summary") not in (None, "none", "auto"):
         raise _unsupported("reasoning.summary (summaries of the model's reasoning)")
     text = body.get("text")
     fmt = text.get("format") if isinstance(text, dict) else None

@@ -164,7 +164,7 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
      "'code_interpreter'"),
     ({"include": ["file_search_call.results"]}, "include[0] = 'file_search_call.results'"),
     ({"include": ["message.output_text.logprobs"]}, "message.output_text.logprobs"),
-    ({"reasoning": {"effort": "low", "summary": "auto"}}, "reasoning.summary"),
+    ({"reasoning": {"effort": "low", "summary": "detailed"}}, "reasoning.summary"),
     ({"text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}},
      "text.format of type 'json_schema'"),
     ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input item type 'item_reference'"),

@@ -129,3 +129,15 @@ def test_images_and_reasoning_items() -> None:
         {"type": "text", "text": "look"},
         {"type": "image", "source": {"type": "base64", "media_type": "image/png",
                                      "data": "AAAA"}}]}]
+
+
+def test_a_summary_left_to_the_model_is_answered_without_one() -> None:
+    # Codex asks for summary "auto" on every call: the model may give none, so a
+    # provider without summaries answers it faithfully; nothing of it goes upstream.
+    out = t.request({**BODY, "reasoning": {"effort": "low", "summary": "auto"}},
+                    upstream_model="up", default_max_tokens=64)
+    assert "reasoning" not in out and "thinking" not in out
+    for named in ("concise", "detailed"):
+        with pytest.raises(TranslationError, match=r"reasoning\.summary"):
+            t.request({**BODY, "reasoning": {"summary": named}}, upstream_model="up",
+                      default_max_tokens=64)
