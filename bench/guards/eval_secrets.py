@@ -136,6 +136,12 @@ def adversarial_inputs(size: int) -> dict[str, str]:
             "-----BEGIN PRIVATE KEY-----!" * 600 + "-----END PRIVATE KEY-----\n"
         ) * (size // 16_826),
         "secret flood (capped)": ("ghp_" + "aB3" * 12 + " ") * (size // 41),
+        "authorization headers": ("Proxy-Authorization: Basic " * (size // 27 + 1))[:size],
+        "JQQJ": "JQQJ" * (size // 4),
+        "base32 and azure": (
+            "azure " + "abcdefghijklmnopqrstuvwxyz234567" * 2 + " "
+        ) * (size // 71),
+        "sgp_": "sgp_" * (size // 4),
     }
 
 

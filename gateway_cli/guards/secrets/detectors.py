@@ -21,6 +21,8 @@ yields (kind, start, end, confidence).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from bisect import bisect_right
@@ -28,12 +30,15 @@ from collections.abc import Iterator
 
 from gateway_cli.guards.secrets.values import (
     ALNUM,
+    DIGITS,
     TOKEN_CHARS,
     TOKEN_CHARS_STR,
     Hit,
     b64decode,
     entropy,
     is_placeholder,
+    is_repetitive,
+    is_sequential,
     left_ok,
     mixed,
     right_ok,
@@ -108,7 +113,8 @@ def discord(text: str, lower: str) -> Iterator[Hit]:
         # The first segment is the bot's numeric user id, base64-encoded: proof.
         raw = b64decode(first)
         if raw is not None and raw.isdigit() and len(raw) >= 17:
-            yield "discord_bot_token", s, m.end(), 0.9
+            if not is_placeholder(m.group(1)) and not is_placeholder(m.group(2)):
+                yield "discord_bot_token", s, m.end(), 0.9
         elif 24 <= len(first) <= 26 and len(m.group(2)) in (27, 38):
             # The documented shape ([MNO] + 23-25, 6, 27 or 38) without that proof.
             value = text[s : m.end()]
@@ -270,21 +276,94 @@ def curl(text: str, lower: str) -> Iterator[Hit]:
         yield "basic_auth_credentials", m.start(1), m.end(2), 0.8
 
 
-# Matched on the lower-cased copy (same offsets); the value is read from the text.
-_BEARER = re.compile(r"authorization:[ \t]{0,5}bearer[ \t]{1,5}([a-z0-9._~+/=-]{20,2000})")
+# Authorization headers of every scheme, matched on the lower-cased copy (same
+# offsets; the value is read from the text): `Authorization: <scheme> <value>` as a
+# header, a curl `-H` line, a JSON or dict entry (`"Authorization": "..."`) or a
+# query/config pair (`authorization=...`); `Proxy-Authorization` contains the name.
+# The scheme is optional (a bare token after the name is a credential too).
+_AUTH_HEADER = re.compile(
+    r"authorization[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?"
+    r"(?:([a-z][a-z0-9-]{1,19})[ \t]{1,5})?([a-z0-9._~+/=:-]{8,2000})"
+)
+_AUTH_CHARS = TOKEN_CHARS | {".", "~", "+", "/", "=", ":"}
+# Schemes whose value is the credential itself. `Basic` is decoded instead; a
+# scheme not listed (`Digest`, `Negotiate`, `AWS4-HMAC-SHA256`) is a signature or
+# a handshake, not a reusable secret, and is left alone.
+_TOKEN_SCHEMES = {
+    "bearer": "bearer_token",
+    "token": "authorization_token",
+    "api-token": "authorization_token",
+    "apikey": "authorization_token",
+    "api-key": "authorization_token",
+    "key": "authorization_token",
+    "bot": "authorization_token",
+    "sso-key": "authorization_token",
+    "pat": "authorization_token",
+    "splunk": "authorization_token",
+    "ssws": "authorization_token",
+    "geniekey": "authorization_token",
+    "klaviyo-api-key": "authorization_token",
+}
+# Passwords that say they are examples: a credential word, a default, a name.
+_TRIVIAL_PASSWORDS = frozenset(
+    {"password", "passwd", "pass", "pwd", "secret", "admin", "root", "test", "user", "guest",
+     "demo", "changeit", "letmein", "qwerty", "default", "open sesame", "opensesame"}
+)
 
 
-_BEARER_CHARS = TOKEN_CHARS | {".", "~", "+", "/", "="}
+def token_like(value: str) -> bool:
+    """An opaque credential rather than a word, a name or a stub: long, varied, random."""
+    if len(value) < 16 or len(set(value)) < 8 or is_placeholder(value):
+        return False
+    if DIGITS.isdisjoint(value) and (value.lower() == value or value.upper() == value):
+        return False  # `ACCESS_TOKEN`, `authentication-required`: words, not keys
+    if is_sequential(value) or is_repetitive(value) or looks_like_name(value):
+        return False
+    return entropy(value) >= 3.0
 
 
-def bearer(text: str, lower: str) -> Iterator[Hit]:
-    for m in _BEARER.finditer(lower):
-        start, end = m.span(1)
+def looks_like_name(value: str) -> bool:
+    """`self.api_token`, `Config.ACCESS_TOKEN`, `getToken`: code that names a token."""
+    parts = value.split(".")
+    named = all(p.isidentifier() and not (len(p) >= 16 and mixed(p)) for p in parts)
+    return (len(parts) >= 2 and named) or (value.isidentifier() and DIGITS.isdisjoint(value))
+
+
+def basic_credentials(value: str) -> float | None:
+    """`Basic <base64 of user:password>`: acted on when the password is a real one."""
+    try:
+        raw = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep or not raw.isprintable() or len(password) < 4:
+        return None  # `dXNlcjo=` is "user:" (no password); text, not a credential pair
+    if is_placeholder(password) or password.lower() in _TRIVIAL_PASSWORDS or password == user:
+        return None
+    return 0.85 if len(password) >= 8 else 0.6
+
+
+def authorization(text: str, lower: str) -> Iterator[Hit]:
+    for m in _AUTH_HEADER.finditer(lower):
+        start, end = m.span(2)
+        if not right_ok(text, end, _AUTH_CHARS) or text.startswith(("(", "["), end):
+            continue  # a call or an index: code that computes the value
+        scheme = m.group(1) or ""
         value = text[start:end]
-        if len(set(value)) < 8 or not right_ok(text, end, _BEARER_CHARS):
-            continue  # the set check is a cheap stand-in for entropy on junk
-        if entropy(value) >= 3.0 and not is_placeholder(value):
-            yield "bearer_token", start, end, 0.8
+        if scheme == "basic":
+            conf = basic_credentials(value)
+            if conf is not None:
+                yield "basic_auth_credentials", start, end, conf
+        elif scheme in _TOKEN_SCHEMES or not scheme:
+            if token_like(value):
+                kind = _TOKEN_SCHEMES.get(scheme, "authorization_token")
+                yield kind, start, end, 0.8 if scheme else 0.75
+        else:
+            # No scheme we know: the first word may be a bare token followed by text
+            # (a scheme name such as `AWS4-HMAC-SHA256` has dashes and one case).
+            s, e = m.span(1)
+            if "-" not in text[s:e] and mixed(text[s:e]) and token_like(text[s:e]):
+                yield "authorization_token", s, e, 0.75
 
 
 _NPMRC = re.compile(r"/:_authToken=\s{0,3}")
@@ -349,6 +428,51 @@ def terraform(text: str, lower: str) -> Iterator[Hit]:
             continue
         if right_ok(text, m.end()) and not is_placeholder(text[s : m.end()]):
             yield "terraform_cloud_token", s, m.end(), 0.9
+
+
+# Azure DevOps personal access tokens. The current format is 84 base62 characters
+# with Microsoft's common-annotated-key signature `JQQJ` at offset 52 and the
+# provider signature `AZDO` at 76: found from `JQQJ`, then the characters around
+# it are checked (a class-led regex would try every position of a long run).
+_ADO_SIGNATURE = re.compile(r"JQQJ[A-Za-z0-9]{20}AZDO[A-Za-z0-9]{4}")
+
+
+def azure_devops(text: str, lower: str) -> Iterator[Hit]:
+    for m in _ADO_SIGNATURE.finditer(text):
+        s = m.start() - 52
+        if s < 0 or not ALNUM.issuperset(text[s : m.start()]) or not left_ok(text, s, ALNUM):
+            continue
+        value = text[s : m.end()]
+        if right_ok(text, m.end(), ALNUM) and mixed(value[:52]) and not is_placeholder(value):
+            yield "azure_devops_pat", s, m.end(), 0.95
+    yield from _ado_legacy(text, lower)
+
+
+# The legacy format: 52 characters of lowercase base32, no marker of its own, so
+# acted on only with words around it that name Azure DevOps or a PAT.
+_ADO_LEGACY = re.compile(r"(?<![a-z0-9])[a-z2-7]{52}(?![a-z0-9])")
+ADO_LEGACY_WORD = re.compile(r"[a-z2-7]{52}")
+_ADO_CONTEXT = re.compile(
+    r"azure|devops|visualstudio\.com|vsts|(?<![a-z])(?:ado|pat|az)(?![a-z])"
+    r"|personal access token|system_accesstoken"
+)
+
+
+def _ado_legacy(text: str, lower: str) -> Iterator[Hit]:
+    if _ADO_CONTEXT.search(lower) is None:
+        return  # no word anywhere that could name one: no pass over the runs
+    for m in _ADO_LEGACY.finditer(text):
+        start, end = m.span()
+        if not left_ok(text, start, ALNUM) or not right_ok(text, end, ALNUM):
+            continue
+        value = m.group(0)
+        if DIGITS.isdisjoint(value) or len(set(value)) < 16 or is_placeholder(value):
+            continue
+        if is_sequential(value) or is_repetitive(value):
+            continue
+        window = lower[max(0, start - 120) : start] + " " + lower[end : end + 60]
+        if _ADO_CONTEXT.search(window) is not None:
+            yield "azure_devops_pat", start, end, 0.85
 
 
 # --------------------------------------------------------------------------- context windows

@@ -62,11 +62,14 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("text", ("service_account",), detectors.gcp),
     ("text", ("://",), detectors.url_creds),
     ("text", ("-u",), detectors.curl),  # also the start of "--user"
-    ("lower", ("bearer",), detectors.bearer),
+    ("lower", ("authorization",), detectors.authorization),
     ("long", ("_authToken",), detectors.npmrc),
     ("lower", ("x-jfrog-art-api",), detectors.jfrog),
     ("long", ("PuTTY-User-Key-File-",), detectors.putty),
     ("long", (".atlasv1.",), detectors.terraform),
+    # The new format has `JQQJ`; a legacy PAT is one 52-char lowercase base32 run.
+    ("long", ("JQQJ",), detectors.azure_devops),
+    ("long-rx", ("",), detectors.azure_devops),
     ("lower", ("aws", "amazon"), detectors.aws_secret),
     ("long", ("AKIA", "ASIA"), detectors.aws_secret),  # a key id is context for its secret
     ("lower", ("azure", "ocp-apim"), detectors.azure_key),
@@ -76,7 +79,10 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("env", ("=",), assignments.env_assign),
 )
 # The "long-rx" detectors' own regexes, each found whole within one long word.
-LONG_GATES: dict[Detector, re.Pattern[str]] = {detectors.discord: detectors.DISCORD}
+LONG_GATES: dict[Detector, re.Pattern[str]] = {
+    detectors.discord: detectors.DISCORD,
+    detectors.azure_devops: detectors.ADO_LEGACY_WORD,
+}
 _MIN_TOKEN = 20
 # An ASCII text's bytes with each whitespace character (as `str.split` has it) a
 # space and every other character an "a": a run of 20 "a"s is in a long word.
