@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from itertools import chain
 
+from gateway_cli.guards.secrets.passwords import is_trivial
 from gateway_cli.guards.secrets.values import (
     DIGITS,
     HEX,
@@ -24,6 +25,7 @@ from gateway_cli.guards.secrets.values import (
     UUID,
     Hit,
     entropy,
+    is_counting,
     is_placeholder,
     is_repetitive,
     is_sequential,
@@ -164,11 +166,15 @@ def _judge_value(
     if word in _PASSWORD_WORDS and not prose:
         if len(value) < _MIN_PASSWORD or value.lower() in ("null", "none", "true", "false"):
             return None
+        if is_trivial(value):
+            return None  # `password`, `P@ssw0rd`, `admin123`, a stored hash: no credential
         # An unquoted bare word is more likely a variable than the password itself.
         word_only = not quote and DIGITS.isdisjoint(value) and value.isidentifier()
         return "password_assignment", 0.4 if word_only else 0.8
     if len(value) < _MIN_SECRET or UUID.fullmatch(value) or is_sequential(value):
         return None
+    if is_counting(value):
+        return None  # `abc123def456...`: typed by a person, not generated
     if is_repetitive(value):
         return None
     if DIGITS.isdisjoint(value) or LETTERS.isdisjoint(value):

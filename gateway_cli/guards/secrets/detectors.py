@@ -28,6 +28,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator
 
+from gateway_cli.guards.secrets.passwords import is_trivial
 from gateway_cli.guards.secrets.values import (
     ALNUM,
     DIGITS,
@@ -36,6 +37,7 @@ from gateway_cli.guards.secrets.values import (
     Hit,
     b64decode,
     entropy,
+    is_counting,
     is_placeholder,
     is_repetitive,
     is_sequential,
@@ -304,22 +306,15 @@ _TOKEN_SCHEMES = {
     "geniekey": "authorization_token",
     "klaviyo-api-key": "authorization_token",
 }
-# Passwords that say they are examples: a credential word, a default, a name.
-_TRIVIAL_PASSWORDS = frozenset(
-    {"password", "passwd", "pass", "pwd", "secret", "admin", "root", "test", "user", "guest",
-     "demo", "changeit", "letmein", "qwerty", "default", "open sesame", "opensesame"}
-)
-
-
 def token_like(value: str) -> bool:
     """An opaque credential rather than a word, a name or a stub: long, varied, random."""
     if len(value) < 16 or len(set(value)) < 8 or is_placeholder(value):
         return False
     if DIGITS.isdisjoint(value) and (value.lower() == value or value.upper() == value):
         return False  # `ACCESS_TOKEN`, `authentication-required`: words, not keys
-    if is_sequential(value) or is_repetitive(value) or looks_like_name(value):
+    if is_sequential(value) or is_counting(value) or is_repetitive(value):
         return False
-    return entropy(value) >= 3.0
+    return not looks_like_name(value) and entropy(value) >= 3.0
 
 
 def looks_like_name(value: str) -> bool:
@@ -338,7 +333,7 @@ def basic_credentials(value: str) -> float | None:
     user, sep, password = raw.partition(":")
     if not sep or not raw.isprintable() or len(password) < 4:
         return None  # `dXNlcjo=` is "user:" (no password); text, not a credential pair
-    if is_placeholder(password) or password.lower() in _TRIVIAL_PASSWORDS or password == user:
+    if is_placeholder(password) or is_trivial(password) or password == user:
         return None
     return 0.85 if len(password) >= 8 else 0.6
 

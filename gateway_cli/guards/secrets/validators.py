@@ -141,13 +141,24 @@ def deepseek(m: re.Match[str]) -> float | None:
 _GOOGLE_WORDS = (*KEY_WORDS, "goog", "gemini", "genai", "vertex", "maps", "youtube")
 
 
+# A web app's public configuration: a Firebase config object, a Maps script tag.
+_GOOGLE_PUBLIC = ("firebase", "authdomain", "messagingsenderid", "storagebucket",
+                  "measurementid", "maps/api/js", "<script")
+_GOOGLE_AI = ("gemini", "genai", "generativelanguage", "vertex", "aiplatform")
+
+
 def google(m: re.Match[str]) -> float | None:
     # Browser, Maps and Firebase keys are published on purpose (shipped in web pages
     # and apps, restricted by referrer) and have the same shape as a Gemini key: a
-    # bare key is reported, and acted on when the text around it says what it is.
-    if key_context(m.string, m.start(), m.end(), _GOOGLE_WORDS):
-        return 0.85
-    return 0.45
+    # bare key is reported, and acted on when the text around it says what it is,
+    # unless that text is a web app's public configuration (`apiKey` in a Firebase
+    # config, `key=` in a Maps script tag) with no word of the AI APIs.
+    if not key_context(m.string, m.start(), m.end(), _GOOGLE_WORDS):
+        return 0.45
+    near = m.string[max(0, m.start() - 300) : m.end() + 300].lower()
+    if any(w in near for w in _GOOGLE_PUBLIC) and not any(w in near for w in _GOOGLE_AI):
+        return 0.45
+    return 0.85
 
 
 def square_access(m: re.Match[str]) -> float | None:

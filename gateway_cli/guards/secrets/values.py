@@ -109,6 +109,15 @@ def is_sequential(value: str, run: int = 6) -> bool:
     return False
 
 
+def is_counting(value: str) -> bool:
+    """`abc123def456ghi789`: counting in pieces. In random base62 about one neighbour in
+    60 is the next character; here two in five or more are."""
+    if len(value) < 12:
+        return False
+    steps = sum(ord(b) - ord(a) == 1 for a, b in pairwise(value))
+    return steps * 5 >= len(value) * 2
+
+
 def mixed(s: str) -> bool:
     """Digits and both cases: what random base62/base64 of any length has."""
     return not DIGITS.isdisjoint(s) and s.lower() != s and s.upper() != s
@@ -121,7 +130,7 @@ def varied(body: str, n: int = 8) -> bool:
 
 def looks_random(value: str) -> bool:
     """Long, both cases and digits, near the entropy of random base62/base64 of its length."""
-    if not mixed(value) or is_placeholder(value) or is_sequential(value):
+    if not mixed(value) or is_placeholder(value) or is_sequential(value) or is_counting(value):
         return False
     if is_repetitive(value):
         return False
