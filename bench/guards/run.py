@@ -8,10 +8,15 @@
 3. Times every guard on every 1 MB adversarial shape (the eval scripts' shapes
    and more: ReDoS shapes, long runs of one character, deep nesting), the
    median of 3 runs in ms, and flags any over the 100 ms budget.
-4. If an interpreter with google-re2 is available (--re2-python, default
+4. Runs the over-defence set (overdefence.py: 4 KB chunks of the locked
+   packages' code and docs, pasted as a user turn and as a tool result) and
+   prints the block and rewrite rates per slot kind (--overdefence-chunks N,
+   0 to skip).
+5. If an interpreter with google-re2 is available (--re2-python, default
    /tmp/re2venv/bin/python), runs re2_compare.py with it.
 
-Options: --no-eval, --no-timing, --runs N, --re2-python PATH (or "" to skip).
+Options: --no-eval, --no-timing, --runs N, --overdefence-chunks N,
+--re2-python PATH (or "" to skip).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ sys.path.insert(0, str(HERE))
 import eval_injection  # noqa: E402
 import eval_pii  # noqa: E402
 import eval_secrets  # noqa: E402
+import overdefence  # noqa: E402
 
 from gateway_cli.config import parse_config  # noqa: E402
 from gateway_cli.guards import extract, pii, secrets  # noqa: E402
@@ -202,6 +208,7 @@ def main() -> int:
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--overdefence-chunks", type=int, default=2000)
     ap.add_argument("--re2-python", default="/tmp/re2venv/bin/python")
     args = ap.parse_args()
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f}\n")
@@ -214,6 +221,9 @@ def main() -> int:
         print(f"\nshapes over {BUDGET_MS:.0f} ms: {len(over)}")
         for line in over:
             print("  " + line)
+    if args.overdefence_chunks:
+        print("\n== over-defence: default policy on code and docs, per slot kind ==")
+        overdefence.run(args.overdefence_chunks, show=0)
     if args.re2_python and Path(args.re2_python).exists():
         print("\n== regex engines: Python re vs google-re2 (re2_compare.py) ==")
         subprocess.run([args.re2_python, str(HERE / "re2_compare.py")], check=False,
