@@ -1,7 +1,9 @@
 """One command for the guards' quality and speed: `.venv/bin/python bench/guards/run.py`.
 
 1. Runs the three evaluations (secrets, PII, injection) on the labelled data
-   in /work/shared/fixtures/eval/ (read in place, never copied).
+   in /work/shared/fixtures/eval/ (read in place, never copied), and the
+   secrets guard on generated texts of issue 21's categories
+   (secrets_categories.py).
 2. Times every guard alone and all of them together through the gateway's own
    `Inspector(parse_config({}).inspection).inspect_slots(...)` on realistic
    4 KB prompts (p50/p99 over --runs runs, default 2000).
@@ -40,6 +42,7 @@ import eval_injection  # noqa: E402
 import eval_pii  # noqa: E402
 import eval_secrets  # noqa: E402
 import overdefence  # noqa: E402
+import secrets_categories  # noqa: E402
 
 from gateway_cli.config import parse_config  # noqa: E402
 from gateway_cli.guards import extract, pii, secrets  # noqa: E402
@@ -176,6 +179,13 @@ def run_evals() -> None:
         eval_secrets.evaluate(DATA / "secrets.jsonl")
     # Per kind, then the misses and false positives (masked previews).
     print(buf.getvalue().rstrip())
+    print("\n== secrets: issue 21's categories, generated (secrets_categories.py) ==")
+    argv = sys.argv
+    sys.argv = [argv[0]]
+    try:
+        secrets_categories.main()
+    finally:
+        sys.argv = argv
     print("\n== PII (a finding counts when its span overlaps a labelled entity of its type) ==")
     for conf in (0.0, 0.5):
         results = eval_pii.evaluate(DATA / "pii.jsonl", conf, False)

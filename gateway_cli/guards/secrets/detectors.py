@@ -427,46 +427,67 @@ def terraform(text: str, lower: str) -> Iterator[Hit]:
 
 # Azure DevOps personal access tokens. The current format is 84 base62 characters
 # with Microsoft's common-annotated-key signature `JQQJ` at offset 52 and the
-# provider signature `AZDO` at 76: found from `JQQJ`, then the characters around
-# it are checked (a class-led regex would try every position of a long run).
-_ADO_SIGNATURE = re.compile(r"JQQJ[A-Za-z0-9]{20}AZDO[A-Za-z0-9]{4}")
+# provider signature `AZDO` at 76: found from `AZDO` (the regex's literal start,
+# so `re` skips to it), with `JQQJ` checked 24 characters back by a look-behind
+# in the regex, then the 52 characters before it in Python.
+_ADO_SIGNATURE = re.compile(r"AZDO(?<=JQQJ[A-Za-z0-9]{20}AZDO)[A-Za-z0-9]{4}")
 
 
 def azure_devops(text: str, lower: str) -> Iterator[Hit]:
     for m in _ADO_SIGNATURE.finditer(text):
-        s = m.start() - 52
-        if s < 0 or not ALNUM.issuperset(text[s : m.start()]) or not left_ok(text, s, ALNUM):
+        s = m.start() - 76
+        if s < 0 or not ALNUM.issuperset(text[s : m.start() - 24]):
             continue
         value = text[s : m.end()]
-        if right_ok(text, m.end(), ALNUM) and mixed(value[:52]) and not is_placeholder(value):
+        if not left_ok(text, s, ALNUM) or not right_ok(text, m.end(), ALNUM):
+            continue
+        if mixed(value[:52]) and not is_placeholder(value):
             yield "azure_devops_pat", s, m.end(), 0.95
-    yield from _ado_legacy(text, lower)
 
 
 # The legacy format: 52 characters of lowercase base32, no marker of its own, so
-# acted on only with words around it that name Azure DevOps or a PAT.
-_ADO_LEGACY = re.compile(r"(?<![a-z0-9])[a-z2-7]{52}(?![a-z0-9])")
-ADO_LEGACY_WORD = re.compile(r"[a-z2-7]{52}")
-_ADO_CONTEXT = re.compile(
-    r"azure|devops|visualstudio\.com|vsts|(?<![a-z])(?:ado|pat|az)(?![a-z])"
-    r"|personal access token|system_accesstoken"
+# acted on only with words near it that name Azure DevOps or a PAT. The words
+# are found as literals (a short one must stand alone: `pat`, not `path`), and
+# runs are looked for only in merged windows around them.
+_ADO_LEGACY = re.compile(r"(?<![A-Za-z0-9])[a-z2-7]{52}(?![A-Za-z0-9])")
+_ADO_WORDS = tuple(
+    re.compile(w) for w in ("azure", "devops", "visualstudio", "vsts", "personal access token",
+                            "system_accesstoken", "pat", "ado", "az")
 )
+# The gate over the long words: each byte a class mark (base32 `a`, other letters
+# and digits `b`, anything else a space), so a run of exactly 52 base32
+# characters is one `find` at C speed, with no regex pass.
+_ADO_MARKS = bytes(
+    0x61 if chr(b) in "abcdefghijklmnopqrstuvwxyz234567"
+    else 0x62 if chr(b).isascii() and chr(b).isalnum() else 0x20
+    for b in range(256)
+)
+_ADO_RUN = b" " + b"a" * 52 + b" "
 
 
-def _ado_legacy(text: str, lower: str) -> Iterator[Hit]:
-    if _ADO_CONTEXT.search(lower) is None:
-        return  # no word anywhere that could name one: no pass over the runs
-    for m in _ADO_LEGACY.finditer(text):
-        start, end = m.span()
-        if not left_ok(text, start, ALNUM) or not right_ok(text, end, ALNUM):
-            continue
-        value = m.group(0)
-        if DIGITS.isdisjoint(value) or len(set(value)) < 16 or is_placeholder(value):
-            continue
-        if is_sequential(value) or is_repetitive(value):
-            continue
-        window = lower[max(0, start - 120) : start] + " " + lower[end : end + 60]
-        if _ADO_CONTEXT.search(window) is not None:
+def ado_legacy_gate(long: str) -> bool:
+    """Whether the long words hold a run of exactly 52 lowercase base32 characters."""
+    marks = long.encode("ascii", "replace").translate(_ADO_MARKS)
+    return _ADO_RUN in b" " + marks + b" "
+
+
+def azure_devops_legacy(text: str, lower: str) -> Iterator[Hit]:
+    anchors = []
+    for p in _ADO_WORDS:
+        short = len(p.pattern) <= 3
+        for w in p.finditer(lower):
+            s, e = w.span()
+            if short and ((s and lower[s - 1].isalpha()) or lower[e : e + 1].isalpha()):
+                continue  # `path`, `shadow`, `hazard`: not the word
+            anchors.append(s)
+    for lo, hi in _windows(text, anchors):
+        for m in _ADO_LEGACY.finditer(text, lo, hi):
+            start, end = m.span()
+            value = m.group(0)
+            if DIGITS.isdisjoint(value) or len(set(value)) < 16 or is_placeholder(value):
+                continue
+            if is_sequential(value) or is_repetitive(value):
+                continue
             yield "azure_devops_pat", start, end, 0.85
 
 

@@ -26,7 +26,6 @@ Every prompt goes through every guard, so most text must cost about one pass:
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import Final
@@ -49,7 +48,8 @@ Detector = Callable[[str, str], Iterator[Hit]]
 # characters joined (every prefixed token is at least that long, so checking
 # dozens of needles there is nearly free), "text" the text, "lower" its
 # lower-cased copy; "env" is "long" plus a NAME=value word among the long words,
-# "long-rx" is "long" plus a match of the detector's own regex among them.
+# "long-rx" is "long" plus a match of the detector's own shape among them
+# (`LONG_GATES`).
 DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("long", (":AA",), detectors.telegram),
     ("long", ("-us",), detectors.mailchimp),
@@ -67,9 +67,9 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("lower", ("x-jfrog-art-api",), detectors.jfrog),
     ("long", ("PuTTY-User-Key-File-",), detectors.putty),
     ("long", (".atlasv1.",), detectors.terraform),
-    # The new format has `JQQJ`; a legacy PAT is one 52-char lowercase base32 run.
-    ("long", ("JQQJ",), detectors.azure_devops),
-    ("long-rx", ("",), detectors.azure_devops),
+    # The new format has `JQQJ` and `AZDO`; a legacy PAT is a 52-char base32 run.
+    ("long", ("AZDO",), detectors.azure_devops),
+    ("long-rx", ("",), detectors.azure_devops_legacy),
     ("lower", ("aws", "amazon"), detectors.aws_secret),
     ("long", ("AKIA", "ASIA"), detectors.aws_secret),  # a key id is context for its secret
     ("lower", ("azure", "ocp-apim"), detectors.azure_key),
@@ -79,9 +79,9 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("env", ("=",), assignments.env_assign),
 )
 # The "long-rx" detectors' own regexes, each found whole within one long word.
-LONG_GATES: dict[Detector, re.Pattern[str]] = {
-    detectors.discord: detectors.DISCORD,
-    detectors.azure_devops: detectors.ADO_LEGACY_WORD,
+LONG_GATES: dict[Detector, Callable[[str], bool]] = {
+    detectors.discord: lambda long: detectors.DISCORD.search(long) is not None,
+    detectors.azure_devops_legacy: detectors.ado_legacy_gate,
 }
 _MIN_TOKEN = 20
 # An ASCII text's bytes with each whitespace character (as `str.split` has it) a
@@ -189,7 +189,7 @@ def _scan(text: str) -> list[Finding]:
             continue
         hay = long if where in ("long", "env", "long-rx") else lower if where == "lower" else text
         if any(map(hay.__contains__, needles)) and (where != "env" or env_gate(long)) and (
-                where != "long-rx" or LONG_GATES[detector].search(long) is not None):
+                where != "long-rx" or LONG_GATES[detector](long)):
             ran.add(detector)
             hits.extend(capped(detector(text, lower), len(text)))
     overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)

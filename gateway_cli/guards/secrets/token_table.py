@@ -113,10 +113,10 @@ TOKENS: tuple[Token, ...] = (
     Token("square_secret", r"sq0(?:csp|atp)-[A-Za-z0-9_-]{22,43}", 0.9),
     Token("square_access_token", r"EAAA[A-Za-z0-9_+=-]{60}", 0.85, ALNUM, v.square_access,
           needle="EAA"),
-    # Sourcegraph's documented formats: v3 `sgp_<instance>_<40 hex>` (the instance part
-    # is not verified by the server, so any short id), v2 `sgp_<40 hex>`; the backend
-    # tokens `sgd_`, `slk_`, `sgs_` with 64 hex. (v1, 40 bare hex, is left to the names.)
-    Token("sourcegraph_token", r"sgp_(?:[A-Za-z0-9]{1,32}_)?([a-fA-F0-9]{40})", 0.9,
+    # Sourcegraph's documented formats: v3 `sgp_<16 hex instance id or local>_<40 hex>`,
+    # v2 `sgp_<40 hex>`; the backend tokens `sgd_`, `slk_`, `sgs_` with 64 hex. (v1, 40
+    # bare hex, is left to the names: `SRC_ACCESS_TOKEN=...`.)
+    Token("sourcegraph_token", r"sgp_(?:[a-fA-F0-9]{16}_|local_)?([a-fA-F0-9]{40})", 0.9,
           validate=v.hex_body),
     Token("sourcegraph_token", r"(?:sgd|slk|sgs)_([a-fA-F0-9]{64})", 0.9, validate=v.hex_body,
           needle=("sgd_", "slk_", "sgs_")),
