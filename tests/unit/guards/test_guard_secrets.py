@@ -541,7 +541,9 @@ ADVERSARIAL = {
     "authorization": "Proxy-Authorization: Basic " * 7_500,
     "authorization values": ("Authorization: Basic " + "QWxhZGRpbjpvcGVu" * 4 + " ") * 2_200,
     "JQQJ": "JQQJ" * 50_000,
-    "base32 and azure": ("azure " + "abcdefghijklmnopqrstuvwxyz234567" * 2 + " ") * 2_800,
+    "base32 and azure": ("azure " + rand(52, "abcdefghijklmnopqrstuvwxyz234567") + " ") * 3_400,
+    "ADO signatures": ("JQQJ" + "a" * 20 + "AZDO") * 7_000,
+    "pat words and runs": ("pat " + "a" * 52 + " ") * 3_500,
     "sgp_": "sgp_" * 50_000,
     "gitlab routable": ("glpat-" + "a" * 30 + ".01.") * 5_000,
 }
