@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import re
+import string
 from bisect import bisect_right
 from collections.abc import Iterator
 
@@ -285,7 +286,10 @@ def curl(text: str, lower: str) -> Iterator[Hit]:
 # The scheme is optional (a bare token after the name is a credential too).
 _AUTH_HEADER = re.compile(
     r"authorization[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?"
-    r"(?:([a-z][a-z0-9-]{1,19})[ \t]{1,5})?([a-z0-9._~+/=:-]{8,2000})"
+    # A value is never the next header's name: a flood of names is refused by
+    # `re` itself, with no match object for each.
+    r"(?:([a-z][a-z0-9-]{1,19})[ \t]{1,5})?(?![a-z-]{0,20}authorization)"
+    r"([a-z0-9._~+/=:-]{8,2000})"
 )
 _AUTH_CHARS = TOKEN_CHARS | {".", "~", "+", "/", "=", ":"}
 # Schemes whose value is the credential itself. `Basic` is decoded instead; a
@@ -324,8 +328,13 @@ def looks_like_name(value: str) -> bool:
     return (len(parts) >= 2 and named) or (value.isidentifier() and DIGITS.isdisjoint(value))
 
 
+_B64_PADDED = frozenset(string.ascii_letters + string.digits + "+/=")
+
+
 def basic_credentials(value: str) -> float | None:
     """`Basic <base64 of user:password>`: acted on when the password is a real one."""
+    if len(value) % 4 or not _B64_PADDED.issuperset(value):
+        return None  # not padded standard base64: no decoding (and no exception) to try
     try:
         raw = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
