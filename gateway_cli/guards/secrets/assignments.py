@@ -27,6 +27,7 @@ from gateway_cli.guards.secrets.values import (
     entropy,
     is_counting,
     is_placeholder,
+    is_public_key,
     is_repetitive,
     is_sequential,
     looks_random,
@@ -175,6 +176,8 @@ def _judge_value(
         return None
     if is_counting(value):
         return None  # `abc123def456...`: typed by a person, not generated
+    if is_public_key(value):
+        return None  # `ssh_key = "AAAAC3NzaC1lZDI1NTE5..."`: published on purpose
     if is_repetitive(value):
         return None
     if DIGITS.isdisjoint(value) or LETTERS.isdisjoint(value):

@@ -268,6 +268,27 @@ def url_creds(text: str, lower: str) -> Iterator[Hit]:
         yield kind, s, m.end(), 0.9 if kind == "database_url" else 0.8
 
 
+# A user and password given to an HTTP client as a pair: `auth=("user", "pass")`
+# (requests, httpx) and `HTTPBasicAuth("user", "pass")`, `BasicAuth(...)`
+# (aiohttp). Two literal-led regexes; the password is the finding.
+_PAIR = r"[ \t]{0,3}(['\"])([^'\"\s]{1,64})\1[ \t]{0,3},[ \t]{0,3}(['\"])([^'\"\s]{4,128})\3"
+_AUTH_PAIRS = (
+    re.compile(r"auth[ \t]{0,3}=[ \t]{0,3}\(" + _PAIR),
+    re.compile(r"BasicAuth\(" + _PAIR),
+)
+
+
+def auth_pair(text: str, lower: str) -> Iterator[Hit]:
+    for pattern in _AUTH_PAIRS:
+        for m in pattern.finditer(text):
+            user, password = m.group(2), m.group(4)
+            if len(password) < 6 or is_placeholder(password) or is_trivial(password):
+                continue
+            if password == user or password[0] in "${(<%":
+                continue
+            yield "basic_auth_credentials", m.start(4), m.end(4), 0.8
+
+
 _CURL_USER = re.compile(r"(?:-u|--user)\s{1,5}['\"]?([^\s:'\"$]{1,64}):['\"]?([^\s'\"]{4,128})")
 
 

@@ -128,9 +128,22 @@ def varied(body: str, n: int = 8) -> bool:
     return len(set(body)) >= n
 
 
+# The base64 of an SSH public key starts with its type's length and name
+# (`ssh-rsa`, `ssh-dss`, `ssh-ed25519`, `ecdsa-...`, `sk-...`): published on purpose.
+_SSH_PUBLIC = ("AAAAB3NzaC1", "AAAAC3NzaC1", "AAAAE2VjZHNh", "AAAAGnNrLW", "AAAAGnNrLX",
+               "AAAAInNrLW")
+
+
+def is_public_key(value: str) -> bool:
+    """An SSH public key's body (what `authorized_keys` holds): random, and no secret."""
+    return value.startswith(_SSH_PUBLIC)
+
+
 def looks_random(value: str) -> bool:
     """Long, both cases and digits, near the entropy of random base62/base64 of its length."""
     if not mixed(value) or is_placeholder(value) or is_sequential(value) or is_counting(value):
+        return False
+    if is_public_key(value):
         return False
     if is_repetitive(value):
         return False

@@ -544,6 +544,8 @@ ADVERSARIAL = {
     "base32 and azure": ("azure " + rand(52, "abcdefghijklmnopqrstuvwxyz234567") + " ") * 3_400,
     "ADO signatures": ("JQQJ" + "a" * 20 + "AZDO") * 7_000,
     "pat words and runs": ("pat " + "a" * 52 + " ") * 3_500,
+    "auth pairs": "auth=('a', 'b" * 16_000,
+    "BasicAuth(": "HTTPBasicAuth(" * 14_000,
     "sgp_": "sgp_" * 50_000,
     "gitlab routable": ("glpat-" + "a" * 30 + ".01.") * 5_000,
 }

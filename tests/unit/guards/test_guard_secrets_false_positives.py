@@ -9,6 +9,7 @@ category, not a list of values.
 
 from __future__ import annotations
 
+import base64
 import random
 import string
 
@@ -130,3 +131,13 @@ def test_public_google_keys_in_web_configuration_are_reported_not_acted_on() -> 
     for text in (f"GEMINI_API_KEY={key}", f"genai.configure(api_key='{key}')",
                  firebase + f"\n// generativelanguage: use key {key}"):
         assert "google_api_key" in acted(text), text
+
+
+def test_ssh_public_keys_are_published_not_secret() -> None:
+    ed25519 = "AAAAC3NzaC1lZDI1NTE5AAAAI" + base64.b64encode(RNG.randbytes(32)).decode()
+    rsa = "AAAAB3NzaC1yc2EAAAADAQABAAABAQ" + base64.b64encode(RNG.randbytes(90)).decode()
+    for text in (f"key: {ed25519}", f"ssh_key = '{ed25519}'", f"authorized_key = \"{rsa}\"",
+                 f"DEPLOY_KEY_PUB={ed25519}\n"):
+        assert acted(text) == [], text
+    # A random base64 value under the same names is still a secret.
+    assert acted(f"ssh_key = '{base64.b64encode(RNG.randbytes(32)).decode()}'") != []

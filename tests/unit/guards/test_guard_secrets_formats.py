@@ -305,3 +305,35 @@ def test_authorization_previews_never_reveal_the_value() -> None:
     text = f"Authorization: Basic {b64('deploy:' + pw)}"
     for f in scan(text):
         assert pw not in f.preview and b64("deploy:" + pw) not in f.preview
+
+
+# --------------------------------------------------------------------------- auth pairs in code
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "requests.get(url, auth=('deploy', '{v}'))",
+        'httpx.Client(auth = ("svc-build", "{v}"))',
+        "session.auth = HTTPBasicAuth('admin', '{v}')",
+        'aiohttp.BasicAuth("ci", "{v}")',
+    ],
+)
+def test_basic_auth_pairs_in_code(template: str) -> None:
+    pw = rand(14)
+    found(template.format(v=pw), pw, "basic_auth_credentials")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "auth=('user', 'password')",
+        "auth=('admin', 'admin123')",
+        "auth=(username, password)",
+        "auth = ('u', '${PASSWORD}')",
+        "HTTPBasicAuth('user', '<password>')",
+        "auth=('same-name', 'same-name')",
+    ],
+)
+def test_auth_pairs_that_are_not_credentials(text: str) -> None:
+    assert not_acted(text), acted(text)
