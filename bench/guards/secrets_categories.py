@@ -138,6 +138,9 @@ def categories(g: Gen) -> dict[str, tuple[str, Callable[[], str]]]:
                                                 "Bearer " + g.s(32)])),
         "curl -H": ("secret", lambda: f"curl -H \"Authorization: {g.rng.choice(['', 'Bearer '])}"
                     f"{g.s(36)}\" https://api.corp.test"),
+        "basic auth pair in code": ("secret", lambda: g.rng.choice([
+            "requests.get(url, auth=('{u}', '{p}'))", "HTTPBasicAuth('{u}', '{p}')",
+            'aiohttp.BasicAuth("{u}", "{p}")']).format(u=user() or "svc", p=g.s(14))),
         # --- clean
         "placeholders": ("clean", lambda: g.rng.choice([
             "glpat-xxxxxxxxxxxxxxxxxxxx", "GITLAB_TOKEN=<your-token>", "sgp_" + "x" * 40,
@@ -168,6 +171,9 @@ def categories(g: Gen) -> dict[str, tuple[str, Callable[[], str]]]:
             "Authorization: AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date",
             "Authorization: the caller must be an admin", "Authorization: Required"])),
         "base32 without context": ("clean", lambda: f"see {g.s(52, BASE32)} in the log"),
+        "ssh public key body": ("clean", lambda: g.rng.choice(["key: {v}", "ssh_key = '{v}'"])
+                                .format(v="AAAAC3NzaC1lZDI1NTE5AAAAI"
+                                        + base64.b64encode(g.rng.randbytes(32)).decode())),
         # --- near-miss (neutral)
         "near: gitlab routable bad crc": ("near", lambda: g.ctx(g.gitlab_routable(False))),
         "near: gitlab wrong length": ("near", lambda: g.ctx("glptt-" + g.s(39))),

@@ -278,6 +278,15 @@ _AUTH_PAIRS = (
 )
 
 
+def auth(text: str, lower: str) -> Iterator[Hit]:
+    """Authorization headers, then user/password pairs: one gate (`auth`) for both,
+    since most texts have neither and each literal costs a pass over the text."""
+    if "authorization" in lower:
+        yield from authorization(text, lower)
+    if "auth=" in lower or "auth =" in lower or "Auth(" in text:
+        yield from auth_pair(text, lower)
+
+
 def auth_pair(text: str, lower: str) -> Iterator[Hit]:
     for pattern in _AUTH_PAIRS:
         for m in pattern.finditer(text):
@@ -498,6 +507,8 @@ _ADO_RUN = b" " + b"a" * 52 + b" "
 
 def ado_legacy_gate(long: str) -> bool:
     """Whether the long words hold a run of exactly 52 lowercase base32 characters."""
+    if not any(d in long for d in "234567"):
+        return False  # a legacy PAT has a digit (checked by the detector): no marks needed
     marks = long.encode("ascii", "replace").translate(_ADO_MARKS)
     return _ADO_RUN in b" " + marks + b" "
 

@@ -62,8 +62,7 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("text", ("service_account",), detectors.gcp),
     ("text", ("://",), detectors.url_creds),
     ("text", ("-u",), detectors.curl),  # also the start of "--user"
-    ("text", ("auth=", "auth =", "BasicAuth("), detectors.auth_pair),
-    ("lower", ("authorization",), detectors.authorization),
+    ("lower", ("auth",), detectors.auth),  # Authorization headers and auth=(user, pw)
     ("long", ("_authToken",), detectors.npmrc),
     ("lower", ("x-jfrog-art-api",), detectors.jfrog),
     ("long", ("PuTTY-User-Key-File-",), detectors.putty),
