@@ -194,6 +194,13 @@ def _judge_value(
     return ("high_entropy_secret", 0.6) if prose else ("secret_assignment", 0.7)
 
 
+def judge_named(value: str, word: str, quote: str, closed: bool) -> tuple[str, float] | None:
+    """A value named by a sibling field (pairs.py), judged as if assigned to `word`."""
+    if len(value) < (_MIN_PASSWORD if word in _PASSWORD_WORDS else _MIN_SECRET):
+        return None  # the cheapest check first: a flood of short values costs little
+    return _judge_value(value, word, quote, closed, False)
+
+
 def _looks_like_reference(value: str) -> bool:
     """`X25519.secret_length`, `os.environ.get`, `Key128Bit`: code, not a credential."""
     parts = value.split(".")

@@ -379,25 +379,35 @@ def basic_credentials(value: str) -> float | None:
 
 def authorization(text: str, lower: str) -> Iterator[Hit]:
     for m in _AUTH_HEADER.finditer(lower):
-        start, end = m.span(2)
-        if not right_ok(text, end, _AUTH_CHARS) or text.startswith(("(", "["), end):
-            continue  # a call or an index: code that computes the value
-        scheme = m.group(1) or ""
-        value = text[start:end]
-        if scheme == "basic":
-            conf = basic_credentials(value)
-            if conf is not None:
-                yield "basic_auth_credentials", start, end, conf
-        elif scheme in _TOKEN_SCHEMES or not scheme:
-            if token_like(value):
-                kind = _TOKEN_SCHEMES.get(scheme, "authorization_token")
-                yield kind, start, end, 0.8 if scheme else 0.75
-        else:
-            # No scheme we know: the first word may be a bare token followed by text
-            # (a scheme name such as `AWS4-HMAC-SHA256` has dashes and one case).
-            s, e = m.span(1)
-            if "-" not in text[s:e] and mixed(text[s:e]) and token_like(text[s:e]):
-                yield "authorization_token", s, e, 0.75
+        yield from auth_value(text, m)
+
+
+# An Authorization header's value alone (`Bearer x`, `Basic x`, a bare token), as
+# in a HAR file's or a Postman export's `{"name": "Authorization", "value": "..."}`.
+AUTH_VALUE = re.compile(r"(?:([a-z][a-z0-9-]{1,19})[ \t]{1,5})?([a-z0-9._~+/=:-]{8,2000})")
+
+
+def auth_value(text: str, m: re.Match[str]) -> Iterator[Hit]:
+    """Judge a match whose group 1 is the scheme (lower-cased, or None), 2 the value."""
+    start, end = m.span(2)
+    if not right_ok(text, end, _AUTH_CHARS) or text.startswith(("(", "["), end):
+        return  # a call or an index: code that computes the value
+    scheme = m.group(1) or ""
+    value = text[start:end]
+    if scheme == "basic":
+        conf = basic_credentials(value)
+        if conf is not None:
+            yield "basic_auth_credentials", start, end, conf
+    elif scheme in _TOKEN_SCHEMES or not scheme:
+        if token_like(value):
+            kind = _TOKEN_SCHEMES.get(scheme, "authorization_token")
+            yield kind, start, end, 0.8 if scheme else 0.75
+    else:
+        # No scheme we know: the first word may be a bare token followed by text
+        # (a scheme name such as `AWS4-HMAC-SHA256` has dashes and one case).
+        s, e = m.span(1)
+        if "-" not in text[s:e] and mixed(text[s:e]) and token_like(text[s:e]):
+            yield "authorization_token", s, e, 0.75
 
 
 _NPMRC = re.compile(r"/:_authToken=\s{0,3}")

@@ -32,7 +32,7 @@ from typing import Final
 
 from gateway_cli.guards.base import Finding, mask
 from gateway_cli.guards.normalise import on_original
-from gateway_cli.guards.secrets import assignments, detectors
+from gateway_cli.guards.secrets import assignments, detectors, pairs
 from gateway_cli.guards.secrets.assignments import env_gate
 from gateway_cli.guards.secrets.needles import NEEDLES
 from gateway_cli.guards.secrets.token_table import GATE_CHARS, TOKENS, Token
@@ -74,6 +74,8 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("long", ("AKIA", "ASIA"), detectors.aws_secret),  # a key id is context for its secret
     ("lower", ("azure", "ocp-apim"), detectors.azure_key),
     ("lower", ("", ), assignments.generic),
+    # A name and its value in sibling fields (HAR, Postman, Kubernetes env lists).
+    ("lower", ("value",), pairs.pairs),
     # After the keywords (a named credential is the more specific finding): every
     # NAME=value with a long value is one long word.
     ("env", ("=",), assignments.env_assign),

@@ -546,6 +546,9 @@ ADVERSARIAL = {
     "pat words and runs": ("pat " + "a" * 52 + " ") * 3_500,
     "auth pairs": "auth=('a', 'b" * 16_000,
     "BasicAuth(": "HTTPBasicAuth(" * 14_000,
+    "name/value": '{"name": "password", "value": ' * 5_000,
+    "name: value:": "name: value: " * 15_000,
+    "key lines": "- key: token\n  value: " * 9_000,
     "sgp_": "sgp_" * 50_000,
     "gitlab routable": ("glpat-" + "a" * 30 + ".01.") * 5_000,
 }

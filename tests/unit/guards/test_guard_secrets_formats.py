@@ -337,3 +337,42 @@ def test_basic_auth_pairs_in_code(template: str) -> None:
 )
 def test_auth_pairs_that_are_not_credentials(text: str) -> None:
     assert not_acted(text), acted(text)
+
+
+# --------------------------------------------------------------------------- name/value pairs
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "kind"),
+    [
+        ('{{"name": "Authorization", "value": "Bearer {v}"}}', TOKEN, "bearer_token"),
+        ('{{"key": "Authorization", "value": "Basic {v}", "type": "text"}}',
+         b64("deploy:" + rand(14)), "basic_auth_credentials"),
+        ('{{"key": "token", "value": "{v}", "type": "string"}}', TOKEN, "secret_assignment"),
+        ('{{"name": "X-Api-Key", "value": "{v}"}}', TOKEN, "secret_assignment"),
+        ("env:\n  - name: DB_PASSWORD\n    value: \"{v}\"\n", "Zq8" + rand(12),
+         "password_assignment"),
+        ("env:\n- name: API_TOKEN\n  value: {v}\n", TOKEN, "secret_assignment"),
+    ],
+)
+def test_name_value_pairs_of_har_postman_and_kubernetes(template: str, value: str,
+                                                        kind: str) -> None:
+    found(template.format(v=value), value, kind)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "Authorization", "value": "Bearer {{token}}"}',
+        '{"key": "Authorization", "value": "Basic dXNlcjo="}',
+        '{"name": "password", "value": "password"}',
+        '{"name": "token_type", "value": "' + TOKEN + '"}',
+        '{"name": "public_key", "value": "' + TOKEN + '"}',
+        '{"name": "content-type", "value": "application/json"}',
+        "- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef:\n      name: db\n",
+        "- name: PASSWORD\n  value: ${DB_PASSWORD}\n",
+        "- name: API_TOKEN\n  value: get_token()\n",
+    ],
+)
+def test_name_value_pairs_that_are_not_credentials(text: str) -> None:
+    assert not_acted(text), acted(text)
