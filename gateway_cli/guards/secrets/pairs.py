@@ -24,8 +24,8 @@ from gateway_cli.guards.secrets.values import Hit
 _PAIR_TAIL = (
     r"[\"']?[ \t]{0,3}:[ \t]{0,3}[\"']?([a-z0-9_.-]{1,64})[\"']?[ \t]{0,3}(?:,|\r?\n)"
     r"[ \t-]{0,12}[\"']?value[\"']?[ \t]{0,3}:[ \t]{0,3}([\"']?)"
-    # The shortest value any name accepts (a password's 6): shorter fails in `re`.
-    r"(?=[^\s\"'`,;)(\]\[{}<>]{6})"
+    # The shortest word a value starts with (`Bot`, a password is 6): shorter fails in `re`.
+    r"(?=[^\s\"'`,;)(\]\[{}<>]{3})"
 )
 _PAIRS = tuple(re.compile(head + _PAIR_TAIL) for head in ("name", "key"))
 # Names whose value is a credential, by the word they end in or contain.
