@@ -141,6 +141,10 @@ def categories(g: Gen) -> dict[str, tuple[str, Callable[[], str]]]:
         "basic auth pair in code": ("secret", lambda: g.rng.choice([
             "requests.get(url, auth=('{u}', '{p}'))", "HTTPBasicAuth('{u}', '{p}')",
             'aiohttp.BasicAuth("{u}", "{p}")']).format(u=user() or "svc", p=g.s(14))),
+        "har/postman/k8s name-value pair": ("secret", lambda: g.rng.choice([
+            '{{"name": "Authorization", "value": "Bearer {t}"}}',
+            '{{"key": "token", "value": "{t}", "type": "string"}}',
+            "env:\n  - name: DB_PASSWORD\n    value: \"{p}\"\n"]).format(t=g.s(32), p=g.s(14))),
         # --- clean
         "placeholders": ("clean", lambda: g.rng.choice([
             "glpat-xxxxxxxxxxxxxxxxxxxx", "GITLAB_TOKEN=<your-token>", "sgp_" + "x" * 40,
@@ -171,6 +175,11 @@ def categories(g: Gen) -> dict[str, tuple[str, Callable[[], str]]]:
             "Authorization: AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date",
             "Authorization: the caller must be an admin", "Authorization: Required"])),
         "base32 without context": ("clean", lambda: f"see {g.s(52, BASE32)} in the log"),
+        "name-value pair, no credential": ("clean", lambda: g.rng.choice([
+            '{{"name": "token_type", "value": "{t}"}}',
+            '{{"name": "password", "value": "password"}}',
+            "- name: PASSWORD\n  valueFrom:\n    secretKeyRef:\n      name: db\n",
+            '{{"name": "Authorization", "value": "Bearer {{{{token}}}}"}}']).format(t=g.s(32))),
         "ssh public key body": ("clean", lambda: g.rng.choice(["key: {v}", "ssh_key = '{v}'"])
                                 .format(v="AAAAC3NzaC1lZDI1NTE5AAAAI"
                                         + base64.b64encode(g.rng.randbytes(32)).decode())),
