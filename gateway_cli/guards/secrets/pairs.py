@@ -44,7 +44,12 @@ def _word(name: str) -> str | None:
     return next((w for key, w in _WORDS if key in name), None)
 
 
+_VALUE_FIELD = re.compile(r"value[\"']?[ \t]{0,3}:")
+
+
 def pairs(text: str, lower: str) -> Iterator[Hit]:
+    if _VALUE_FIELD.search(lower) is None:
+        return  # "value" only as a word: one literal-led pass, not two pair regexes
     words: dict[str, str | None] = {}
     seen: dict[tuple[str, str, str, bool], tuple[str, float] | None] = {}
     for pattern in _PAIRS:
