@@ -14,8 +14,11 @@ import base64
 import random
 import string
 import zlib
+from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway_cli.guards.base import mask
 from gateway_cli.guards.secrets import ACT_THRESHOLD, scan
@@ -376,3 +379,27 @@ def test_name_value_pairs_of_har_postman_and_kubernetes(template: str, value: st
 )
 def test_name_value_pairs_that_are_not_credentials(text: str) -> None:
     assert not_acted(text), acted(text)
+
+
+# --------------------------------------------------------------------------- properties
+
+_PIECES = ["Authorization", "authorization", "Proxy-", ":", "=", " ", "\t", "\n", '"', "'",
+           "Basic ", "Bearer ", "Token ", "Bot ", "name", "value", "key", ",", "- ", "auth=(",
+           "HTTPBasicAuth(", "JQQJ", "AZDO", "sgp_", "glpat-", ".01.", "azure pat ", "mfa.",
+           "dXNlcjo=", "QWxhZGRpbjpvcGVu", "password", "token", rand(12), rand(24, B64URL),
+           rand(52, BASE32), rand(40, HEX), "é", "\u200b"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
+def test_new_detectors_never_raise_and_findings_are_disjoint_and_masked(text: str) -> None:
+    findings = scan(text)
+    spans = sorted((f.start, f.end) for f in findings)
+    for (_, end), (start, _) in pairwise(spans):
+        assert end <= start
+    for f in findings:
+        assert 0 <= f.start < f.end <= len(text)
+        value = text[f.start : f.end]
+        assert f.preview == mask(value)
+        if len(value) > 8:
+            assert value not in f.preview
