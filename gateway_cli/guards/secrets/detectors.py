@@ -7,8 +7,11 @@ looks for first (see engine.py), then checked in Python.
   would try every position of a long alphanumeric run.
 - Structured values: a JWT whose header decodes to JSON with `alg`, a Discord
   id that decodes to digits, PEM and PuTTY private keys, a GCP service-account
-  file, credentials in URLs, `curl -u`, `Authorization: Bearer`, `.npmrc` and
-  Artifactory headers.
+  file, credentials in URLs, `curl -u`, `auth=(user, password)` pairs,
+  `Authorization` headers of every scheme (Basic decoded to a real
+  `user:password`, Bearer, Token, a bare token), Azure DevOps PATs (by their
+  signatures, or by context for the legacy format), `.npmrc` and Artifactory
+  headers.
 - Context windows: the AWS secret key and Azure keys have no shape of their
   own, so they are looked for only in merged windows around context words;
   values already read are not read again.
