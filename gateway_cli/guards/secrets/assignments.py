@@ -24,6 +24,7 @@ from gateway_cli.guards.secrets.values import (
     LETTERS,
     UUID,
     Hit,
+    encoded_text,
     entropy,
     is_counting,
     is_placeholder,
@@ -163,6 +164,11 @@ def _judge_value(
     if quote and not closed:
         return None  # a quoted value with spaces is prose, not a credential
     if value[0] in "$%&@*" or is_placeholder(value) or _looks_like_reference(value):
+        return None
+    decoded = encoded_text(value)
+    if decoded is not None and (is_placeholder(decoded) or is_trivial(decoded)):
+        # Base64 of a stub (`password: cGFzc3dvcmQ=` in a Kubernetes Secret is
+        # "password"): the text decides. Other encoded text is judged as it stands.
         return None
     if word in _PASSWORD_WORDS and not prose:
         if len(value) < _MIN_PASSWORD or value.lower() in ("null", "none", "true", "false"):

@@ -22,7 +22,7 @@ _WORDS = frozenset(
         "administrator", "root", "test", "testing", "user", "username", "guest", "demo",
         "changeit", "letmein", "qwerty", "default", "welcome", "login", "my", "your", "our",
         "super", "new", "old", "strong", "dev", "local", "db", "mysql", "postgres",
-        "redis", "app", "foo", "bar", "baz", "abc", "example", "sample", "dummy", "temp",
+        "redis", "app", "foo", "bar", "baz", "qux", "abc", "example", "sample", "dummy", "temp",
         "tmp", "open", "sesame", "hello", "world", "master",
     }
 )  # fmt: skip

@@ -180,6 +180,26 @@ def checksum_ok(body: str) -> bool:
     return len(body) == 36 and _base62(zlib.crc32(body[:30].encode())) == body[30:]
 
 
+_B64_STD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def encoded_text(value: str) -> str | None:
+    """The text a base64 value encodes (Kubernetes Secret data, an encoded example),
+    or None. Random key material almost never decodes to printable ASCII (about one
+    12-byte value in 150,000), so a value that does is encoded text, and it is the
+    text that is a credential or not."""
+    if len(value) < 8 or len(value) % 4 or not _B64_STD.issuperset(value):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not raw.isascii():
+        return None
+    text = raw.decode("ascii")
+    return text if text.isprintable() and len(text) >= 4 else None
+
+
 def b64decode(seg: str) -> bytes | None:
     try:
         return base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4))

@@ -141,3 +141,17 @@ def test_ssh_public_keys_are_published_not_secret() -> None:
         assert acted(text) == [], text
     # A random base64 value under the same names is still a secret.
     assert acted(f"ssh_key = '{base64.b64encode(RNG.randbytes(32)).decode()}'") != []
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_base64_of_a_stub_is_a_stub() -> None:
+    # Kubernetes Secret data is base64 of the value: the decoded text decides.
+    for text in (f"data:\n  password: {b64('password')}\n", f"password: {b64('admin123')}",
+                 f"token: {b64('<your-token-here>')}", f"secret = '{b64('foobarbazqux123456789')}'"):
+        assert acted(text) == [], text
+    real = b64("Zq8" + rand(13))
+    assert acted(f"data:\n  password: {real}\n") != []
+    assert acted(f"secret_key: {base64.b64encode(RNG.randbytes(32)).decode()}") != []
