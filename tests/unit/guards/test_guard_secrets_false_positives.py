@@ -150,7 +150,8 @@ def b64(text: str) -> str:
 def test_base64_of_a_stub_is_a_stub() -> None:
     # Kubernetes Secret data is base64 of the value: the decoded text decides.
     for text in (f"data:\n  password: {b64('password')}\n", f"password: {b64('admin123')}",
-                 f"token: {b64('<your-token-here>')}", f"secret = '{b64('foobarbazqux123456789')}'"):
+                 f"token: {b64('<your-token-here>')}",
+                 f"secret = '{b64('foobarbazqux123456789')}'"):
         assert acted(text) == [], text
     real = b64("Zq8" + rand(13))
     assert acted(f"data:\n  password: {real}\n") != []
