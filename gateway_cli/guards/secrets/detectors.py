@@ -366,10 +366,10 @@ _B64_PADDED = frozenset(string.ascii_letters + string.digits + "+/=")
 
 def basic_credentials(value: str) -> float | None:
     """`Basic <base64 of user:password>`: acted on when the password is a real one."""
-    if len(value) % 4 or not _B64_PADDED.issuperset(value):
-        return None  # not padded standard base64: no decoding (and no exception) to try
+    if len(value) % 4 == 1 or not _B64_PADDED.issuperset(value):
+        return None  # not standard base64: no decoding (and no exception) to try
     try:
-        raw = base64.b64decode(value, validate=True).decode("utf-8")
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
         return None
     user, sep, password = raw.partition(":")

@@ -403,3 +403,9 @@ def test_new_detectors_never_raise_and_findings_are_disjoint_and_masked(text: st
         assert f.preview == mask(value)
         if len(value) > 8:
             assert value not in f.preview
+
+
+def test_basic_credentials_with_the_padding_stripped() -> None:
+    value = b64("deploy:" + rand(12)).rstrip("=")  # 19 bytes: two padding characters
+    found(f"Authorization: Basic {value}", value, "basic_auth_credentials")
+    assert not_acted("Authorization: Basic dXNlcjo")  # "user:" again, unpadded
