@@ -314,11 +314,12 @@ def curl(text: str, lower: str) -> Iterator[Hit]:
 
 # Authorization headers of every scheme, matched on the lower-cased copy (same
 # offsets; the value is read from the text): `Authorization: <scheme> <value>` as a
-# header, a curl `-H` line, a JSON or dict entry (`"Authorization": "..."`) or a
-# query/config pair (`authorization=...`); `Proxy-Authorization` contains the name.
+# header, a curl `-H` line, a JSON or dict entry (`"Authorization": "..."`), a
+# query/config pair (`authorization=...`) or a call's two arguments
+# (`.header("Authorization", "Bearer ...")`); `Proxy-Authorization` contains the name.
 # The scheme is optional (a bare token after the name is a credential too).
 _AUTH_HEADER = re.compile(
-    r"authorization[\"']?[ \t]{0,5}[:=][ \t]{0,5}[\"']?"
+    r"authorization[\"']?[ \t]{0,5}[:=,][ \t]{0,5}[\"']?"
     # A value is never the next header's name: a flood of names is refused by
     # `re` itself, with no match object for each.
     r"(?:([a-z][a-z0-9-]{1,19})[ \t]{1,5})?(?![a-z-]{0,20}authorization)"

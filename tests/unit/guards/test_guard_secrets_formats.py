@@ -264,6 +264,9 @@ TOKEN = rand(32)
         ("headers = {{'authorization': 'Token {v}'}}", TOKEN, "authorization_token"),
         ("Proxy-Authorization: {v}", TOKEN, "authorization_token"),
         ("Authorization: {v} (rotated daily)", rand(18), "authorization_token"),
+        # A header set by a call: the name and the value as two arguments.
+        ('req.header("Authorization", "Bearer {v}")', TOKEN, "bearer_token"),
+        ("xhr.setRequestHeader('Authorization', 'Token {v}');", TOKEN, "authorization_token"),
     ],
 )
 def test_authorization_schemes(template: str, value: str, kind: str) -> None:
@@ -297,6 +300,9 @@ def test_authorization_schemes(template: str, value: str, kind: str) -> None:
         "Authorization: Required",
         "authorization = request.headers.get('Authorization')",
         "Authorization: getAuthorizationHeaderValue()",
+        "xhr.setRequestHeader('Authorization', 'Basic ' + btoa(user + ':' + pw));",
+        "req.headers.set('Authorization', `Bearer ${token}`)",
+        "Authorization, as described in RFC 7235, carries credentials",
     ],
 )
 def test_authorization_values_that_are_not_credentials(text: str) -> None:
