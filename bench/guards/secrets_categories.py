@@ -141,6 +141,9 @@ def categories(g: Gen) -> dict[str, tuple[str, Callable[[], str]]]:
         "basic auth pair in code": ("secret", lambda: g.rng.choice([
             "requests.get(url, auth=('{u}', '{p}'))", "HTTPBasicAuth('{u}', '{p}')",
             'aiohttp.BasicAuth("{u}", "{p}")']).format(u=user() or "svc", p=g.s(14))),
+        "authorization set by a call": ("secret", lambda: g.rng.choice([
+            'req.header("Authorization", "Bearer {t}")',
+            "xhr.setRequestHeader('Authorization', 'Token {t}')"]).format(t=g.s(32))),
         "har/postman/k8s name-value pair": ("secret", lambda: g.rng.choice([
             '{{"name": "Authorization", "value": "Bearer {t}"}}',
             '{{"key": "token", "value": "{t}", "type": "string"}}',
