@@ -344,6 +344,8 @@ _TOKEN_SCHEMES = {
     "geniekey": "authorization_token",
     "klaviyo-api-key": "authorization_token",
 }
+
+
 def token_like(value: str) -> bool:
     """An opaque credential rather than a word, a name or a stub: long, varied, random."""
     if len(value) < 16 or len(set(value)) < 8 or is_placeholder(value):
