@@ -117,6 +117,10 @@ def realistic_prompt(size: int = 4096) -> str:
     return (block * (size // len(block) + 1))[:size]
 
 
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+_BASE32_52 = "".join(random.Random(52).choices(_BASE32, k=52))
+
+
 def adversarial_inputs(size: int) -> dict[str, str]:
     rng = random.Random(7)
     b64 = string.ascii_letters + string.digits + "+/"
@@ -136,6 +140,12 @@ def adversarial_inputs(size: int) -> dict[str, str]:
             "-----BEGIN PRIVATE KEY-----!" * 600 + "-----END PRIVATE KEY-----\n"
         ) * (size // 16_826),
         "secret flood (capped)": ("ghp_" + "aB3" * 12 + " ") * (size // 41),
+        "authorization headers": ("Proxy-Authorization: Basic " * (size // 27 + 1))[:size],
+        "JQQJ": "JQQJ" * (size // 4),
+        # A legacy Azure DevOps PAT (52 base32 chars) after its context word, dense.
+        "base32 and azure": ("azure " + _BASE32_52 + " ") * (size // 59),
+        "ADO signatures": ("JQQJ" + "a" * 20 + "AZDO") * (size // 28),
+        "sgp_": "sgp_" * (size // 4),
     }
 
 

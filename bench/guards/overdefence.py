@@ -56,17 +56,15 @@ def chunks(site: Path, count: int, seed: int) -> list[tuple[str, int, str]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--chunks", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=21)
-    parser.add_argument("--show", type=int, default=5)
-    parser.add_argument("--site", type=Path, default=Path(sysconfig.get_paths()["purelib"]))
-    args = parser.parse_args()
+SITE = Path(sysconfig.get_paths()["purelib"])
+
+
+def run(count: int = 2000, seed: int = 21, show: int = 5, site: Path = SITE) -> None:
+    """Print block and rewrite rates per slot kind (and why) for `count` chunks."""
     inspector = Inspector(parse_config({}).inspection)
-    sample = chunks(args.site, args.chunks, args.seed)
-    print(f"corpus: {len(corpus_files(args.site))} files under {args.site}, "
-          f"{len(sample)} chunks of {CHUNK} chars, seed {args.seed}")
+    sample = chunks(site, count, seed)
+    print(f"corpus: {len(corpus_files(site))} files under {site}, "
+          f"{len(sample)} chunks of {CHUNK} chars, seed {seed}")
     for source in SLOTS:
         verdicts: Counter[str] = Counter()
         why: Counter[str] = Counter()
@@ -77,7 +75,7 @@ def main() -> None:
             verdicts[decision.verdict] += 1
             if decision.verdict != "allow":
                 why[f"{decision.verdict} {decision.reason}"] += 1
-            if decision.verdict == "block" and len(shown) < args.show:
+            if decision.verdict == "block" and len(shown) < show:
                 shown.append(f"    {name} @ {offset}: {decision.reason}")
         n = len(sample)
         print(f"\n== pasted as {source}: block {verdicts['block'] / n:.2%} "
@@ -88,6 +86,16 @@ def main() -> None:
         if shown:
             print("  first blocked chunks:")
             print("\n".join(shown))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chunks", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--show", type=int, default=5)
+    parser.add_argument("--site", type=Path, default=SITE)
+    args = parser.parse_args()
+    run(args.chunks, args.seed, args.show, args.site)
 
 
 if __name__ == "__main__":

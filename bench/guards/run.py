@@ -1,17 +1,24 @@
 """One command for the guards' quality and speed: `.venv/bin/python bench/guards/run.py`.
 
 1. Runs the three evaluations (secrets, PII, injection) on the labelled data
-   in /work/shared/fixtures/eval/ (read in place, never copied).
+   in /work/shared/fixtures/eval/ (read in place, never copied), and the
+   secrets guard on generated texts of issue 21's categories
+   (secrets_categories.py).
 2. Times every guard alone and all of them together through the gateway's own
    `Inspector(parse_config({}).inspection).inspect_slots(...)` on realistic
    4 KB prompts (p50/p99 over --runs runs, default 2000).
 3. Times every guard on every 1 MB adversarial shape (the eval scripts' shapes
    and more: ReDoS shapes, long runs of one character, deep nesting), the
    median of 3 runs in ms, and flags any over the 100 ms budget.
-4. If an interpreter with google-re2 is available (--re2-python, default
+4. Runs the over-defence set (overdefence.py: 4 KB chunks of the locked
+   packages' code and docs, pasted as a user turn and as a tool result) and
+   prints the block and rewrite rates per slot kind (--overdefence-chunks N,
+   0 to skip).
+5. If an interpreter with google-re2 is available (--re2-python, default
    /tmp/re2venv/bin/python), runs re2_compare.py with it.
 
-Options: --no-eval, --no-timing, --runs N, --re2-python PATH (or "" to skip).
+Options: --no-eval, --no-timing, --runs N, --overdefence-chunks N,
+--re2-python PATH (or "" to skip).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ sys.path.insert(0, str(HERE))
 import eval_injection  # noqa: E402
 import eval_pii  # noqa: E402
 import eval_secrets  # noqa: E402
+import overdefence  # noqa: E402
+import secrets_categories  # noqa: E402
 
 from gateway_cli.config import parse_config  # noqa: E402
 from gateway_cli.guards import extract, pii, secrets  # noqa: E402
@@ -170,6 +179,13 @@ def run_evals() -> None:
         eval_secrets.evaluate(DATA / "secrets.jsonl")
     # Per kind, then the misses and false positives (masked previews).
     print(buf.getvalue().rstrip())
+    print("\n== secrets: issue 21's categories, generated (secrets_categories.py) ==")
+    argv = sys.argv
+    sys.argv = [argv[0]]
+    try:
+        secrets_categories.main()
+    finally:
+        sys.argv = argv
     print("\n== PII (a finding counts when its span overlaps a labelled entity of its type) ==")
     for conf in (0.0, 0.5):
         results = eval_pii.evaluate(DATA / "pii.jsonl", conf, False)
@@ -202,6 +218,7 @@ def main() -> int:
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--runs", type=int, default=2000)
+    ap.add_argument("--overdefence-chunks", type=int, default=2000)
     ap.add_argument("--re2-python", default="/tmp/re2venv/bin/python")
     args = ap.parse_args()
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f}\n")
@@ -214,6 +231,9 @@ def main() -> int:
         print(f"\nshapes over {BUDGET_MS:.0f} ms: {len(over)}")
         for line in over:
             print("  " + line)
+    if args.overdefence_chunks:
+        print("\n== over-defence: default policy on code and docs, per slot kind ==")
+        overdefence.run(args.overdefence_chunks, show=0)
     if args.re2_python and Path(args.re2_python).exists():
         print("\n== regex engines: Python re vs google-re2 (re2_compare.py) ==")
         subprocess.run([args.re2_python, str(HERE / "re2_compare.py")], check=False,

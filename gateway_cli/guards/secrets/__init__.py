@@ -17,9 +17,12 @@ Why it is shaped this way (each module's docstring says more):
 
 Modules: token_table.py (the prefixed formats, data), needles.py (generated
 from it by scripts/generate-secret-tables), validators.py (checks on a token
-match), detectors.py (shaped and contextual detectors), assignments.py
-(values found by a name), values.py (what a secret value looks like),
-engine.py (gating, the scan and overlap resolution).
+match), detectors.py (shaped and contextual detectors, Authorization headers
+of every scheme), assignments.py (values found by a name), pairs.py (values
+named by a sibling field: HAR, Postman, Kubernetes env lists), passwords.py
+(password values that are no credential: defaults, examples, stored
+hashes), values.py (what a secret value looks like), engine.py (gating, the
+scan and overlap resolution).
 """
 
 from __future__ import annotations

@@ -17,14 +17,18 @@ import re
 from collections.abc import Iterator
 from itertools import chain
 
+from gateway_cli.guards.secrets.passwords import is_trivial
 from gateway_cli.guards.secrets.values import (
     DIGITS,
     HEX,
     LETTERS,
     UUID,
     Hit,
+    encoded_text,
     entropy,
+    is_counting,
     is_placeholder,
+    is_public_key,
     is_repetitive,
     is_sequential,
     looks_random,
@@ -161,14 +165,25 @@ def _judge_value(
         return None  # a quoted value with spaces is prose, not a credential
     if value[0] in "$%&@*" or is_placeholder(value) or _looks_like_reference(value):
         return None
+    decoded = encoded_text(value)
+    if decoded is not None and (is_placeholder(decoded) or is_trivial(decoded)):
+        # Base64 of a stub (`password: cGFzc3dvcmQ=` in a Kubernetes Secret is
+        # "password"): the text decides. Other encoded text is judged as it stands.
+        return None
     if word in _PASSWORD_WORDS and not prose:
         if len(value) < _MIN_PASSWORD or value.lower() in ("null", "none", "true", "false"):
             return None
+        if is_trivial(value):
+            return None  # `password`, `P@ssw0rd`, `admin123`, a stored hash: no credential
         # An unquoted bare word is more likely a variable than the password itself.
         word_only = not quote and DIGITS.isdisjoint(value) and value.isidentifier()
         return "password_assignment", 0.4 if word_only else 0.8
     if len(value) < _MIN_SECRET or UUID.fullmatch(value) or is_sequential(value):
         return None
+    if is_counting(value):
+        return None  # `abc123def456...`: typed by a person, not generated
+    if is_public_key(value):
+        return None  # `ssh_key = "AAAAC3NzaC1lZDI1NTE5..."`: published on purpose
     if is_repetitive(value):
         return None
     if DIGITS.isdisjoint(value) or LETTERS.isdisjoint(value):
@@ -183,6 +198,13 @@ def _judge_value(
     elif not ((mixed(value) and ent >= 3.5) or (len(value) >= 24 and ent >= 4.0)):
         return None
     return ("high_entropy_secret", 0.6) if prose else ("secret_assignment", 0.7)
+
+
+def judge_named(value: str, word: str, quote: str, closed: bool) -> tuple[str, float] | None:
+    """A value named by a sibling field (pairs.py), judged as if assigned to `word`."""
+    if len(value) < (_MIN_PASSWORD if word in _PASSWORD_WORDS else _MIN_SECRET):
+        return None  # the cheapest check first: a flood of short values costs little
+    return _judge_value(value, word, quote, closed, False)
 
 
 def _looks_like_reference(value: str) -> bool:

@@ -7,8 +7,11 @@ looks for first (see engine.py), then checked in Python.
   would try every position of a long alphanumeric run.
 - Structured values: a JWT whose header decodes to JSON with `alg`, a Discord
   id that decodes to digits, PEM and PuTTY private keys, a GCP service-account
-  file, credentials in URLs, `curl -u`, `Authorization: Bearer`, `.npmrc` and
-  Artifactory headers.
+  file, credentials in URLs, `curl -u`, `auth=(user, password)` pairs,
+  `Authorization` headers of every scheme (Basic decoded to a real
+  `user:password`, Bearer, Token, a bare token), Azure DevOps PATs (by their
+  signatures, or by context for the legacy format), `.npmrc` and Artifactory
+  headers.
 - Context windows: the AWS secret key and Azure keys have no shape of their
   own, so they are looked for only in merged windows around context words;
   values already read are not read again.
@@ -21,19 +24,27 @@ yields (kind, start, end, confidence).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
+import string
 from bisect import bisect_right
 from collections.abc import Iterator
 
+from gateway_cli.guards.secrets.passwords import is_trivial
 from gateway_cli.guards.secrets.values import (
     ALNUM,
+    DIGITS,
     TOKEN_CHARS,
     TOKEN_CHARS_STR,
     Hit,
     b64decode,
     entropy,
+    is_counting,
     is_placeholder,
+    is_repetitive,
+    is_sequential,
     left_ok,
     mixed,
     right_ok,
@@ -108,7 +119,8 @@ def discord(text: str, lower: str) -> Iterator[Hit]:
         # The first segment is the bot's numeric user id, base64-encoded: proof.
         raw = b64decode(first)
         if raw is not None and raw.isdigit() and len(raw) >= 17:
-            yield "discord_bot_token", s, m.end(), 0.9
+            if not is_placeholder(m.group(1)) and not is_placeholder(m.group(2)):
+                yield "discord_bot_token", s, m.end(), 0.9
         elif 24 <= len(first) <= 26 and len(m.group(2)) in (27, 38):
             # The documented shape ([MNO] + 23-25, 6, 27 or 38) without that proof.
             value = text[s : m.end()]
@@ -259,6 +271,36 @@ def url_creds(text: str, lower: str) -> Iterator[Hit]:
         yield kind, s, m.end(), 0.9 if kind == "database_url" else 0.8
 
 
+# A user and password given to an HTTP client as a pair: `auth=("user", "pass")`
+# (requests, httpx) and `HTTPBasicAuth("user", "pass")`, `BasicAuth(...)`
+# (aiohttp). Two literal-led regexes; the password is the finding.
+_PAIR = r"[ \t]{0,3}(['\"])([^'\"\s]{1,64})\1[ \t]{0,3},[ \t]{0,3}(['\"])([^'\"\s]{4,128})\3"
+_AUTH_PAIRS = (
+    re.compile(r"auth[ \t]{0,3}=[ \t]{0,3}\(" + _PAIR),
+    re.compile(r"BasicAuth\(" + _PAIR),
+)
+
+
+def auth(text: str, lower: str) -> Iterator[Hit]:
+    """Authorization headers, then user/password pairs: one gate (`auth`) for both,
+    since most texts have neither and each literal costs a pass over the text."""
+    if "authorization" in lower:
+        yield from authorization(text, lower)
+    if "auth=" in lower or "auth =" in lower or "Auth(" in text:
+        yield from auth_pair(text, lower)
+
+
+def auth_pair(text: str, lower: str) -> Iterator[Hit]:
+    for pattern in _AUTH_PAIRS:
+        for m in pattern.finditer(text):
+            user, password = m.group(2), m.group(4)
+            if len(password) < 6 or is_placeholder(password) or is_trivial(password):
+                continue
+            if password == user or password[0] in "${(<%":
+                continue
+            yield "basic_auth_credentials", m.start(4), m.end(4), 0.8
+
+
 _CURL_USER = re.compile(r"(?:-u|--user)\s{1,5}['\"]?([^\s:'\"$]{1,64}):['\"]?([^\s'\"]{4,128})")
 
 
@@ -270,21 +312,108 @@ def curl(text: str, lower: str) -> Iterator[Hit]:
         yield "basic_auth_credentials", m.start(1), m.end(2), 0.8
 
 
-# Matched on the lower-cased copy (same offsets); the value is read from the text.
-_BEARER = re.compile(r"authorization:[ \t]{0,5}bearer[ \t]{1,5}([a-z0-9._~+/=-]{20,2000})")
+# Authorization headers of every scheme, matched on the lower-cased copy (same
+# offsets; the value is read from the text): `Authorization: <scheme> <value>` as a
+# header, a curl `-H` line, a JSON or dict entry (`"Authorization": "..."`), a
+# query/config pair (`authorization=...`) or a call's two arguments
+# (`.header("Authorization", "Bearer ...")`); `Proxy-Authorization` contains the name.
+# The scheme is optional (a bare token after the name is a credential too).
+_AUTH_HEADER = re.compile(
+    r"authorization[\"']?[ \t]{0,5}[:=,][ \t]{0,5}[\"']?"
+    # A value is never the next header's name: a flood of names is refused by
+    # `re` itself, with no match object for each.
+    r"(?:([a-z][a-z0-9-]{1,19})[ \t]{1,5})?(?![a-z-]{0,20}authorization)"
+    r"([a-z0-9._~+/=:-]{8,2000})"
+)
+_AUTH_CHARS = TOKEN_CHARS | {".", "~", "+", "/", "=", ":"}
+# Schemes whose value is the credential itself. `Basic` is decoded instead; a
+# scheme not listed (`Digest`, `Negotiate`, `AWS4-HMAC-SHA256`) is a signature or
+# a handshake, not a reusable secret, and is left alone.
+_TOKEN_SCHEMES = {
+    "bearer": "bearer_token",
+    "token": "authorization_token",
+    "api-token": "authorization_token",
+    "apikey": "authorization_token",
+    "api-key": "authorization_token",
+    "key": "authorization_token",
+    "bot": "authorization_token",
+    "sso-key": "authorization_token",
+    "pat": "authorization_token",
+    "splunk": "authorization_token",
+    "ssws": "authorization_token",
+    "geniekey": "authorization_token",
+    "klaviyo-api-key": "authorization_token",
+}
 
 
-_BEARER_CHARS = TOKEN_CHARS | {".", "~", "+", "/", "="}
+def token_like(value: str) -> bool:
+    """An opaque credential rather than a word, a name or a stub: long, varied, random."""
+    if len(value) < 16 or len(set(value)) < 8 or is_placeholder(value):
+        return False
+    if DIGITS.isdisjoint(value) and (value.lower() == value or value.upper() == value):
+        return False  # `ACCESS_TOKEN`, `authentication-required`: words, not keys
+    if is_sequential(value) or is_counting(value) or is_repetitive(value):
+        return False
+    return not looks_like_name(value) and entropy(value) >= 3.0
 
 
-def bearer(text: str, lower: str) -> Iterator[Hit]:
-    for m in _BEARER.finditer(lower):
-        start, end = m.span(1)
-        value = text[start:end]
-        if len(set(value)) < 8 or not right_ok(text, end, _BEARER_CHARS):
-            continue  # the set check is a cheap stand-in for entropy on junk
-        if entropy(value) >= 3.0 and not is_placeholder(value):
-            yield "bearer_token", start, end, 0.8
+def looks_like_name(value: str) -> bool:
+    """`self.api_token`, `Config.ACCESS_TOKEN`, `getToken`: code that names a token."""
+    parts = value.split(".")
+    named = all(p.isidentifier() and not (len(p) >= 16 and mixed(p)) for p in parts)
+    return (len(parts) >= 2 and named) or (value.isidentifier() and DIGITS.isdisjoint(value))
+
+
+_B64_PADDED = frozenset(string.ascii_letters + string.digits + "+/=")
+
+
+def basic_credentials(value: str) -> float | None:
+    """`Basic <base64 of user:password>`: acted on when the password is a real one."""
+    if len(value) % 4 == 1 or not _B64_PADDED.issuperset(value):
+        return None  # not standard base64: no decoding (and no exception) to try
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep or not raw.isprintable() or len(password) < 4:
+        return None  # `dXNlcjo=` is "user:" (no password); text, not a credential pair
+    if is_placeholder(password) or is_trivial(password) or password == user:
+        return None
+    return 0.85 if len(password) >= 8 else 0.6
+
+
+def authorization(text: str, lower: str) -> Iterator[Hit]:
+    for m in _AUTH_HEADER.finditer(lower):
+        yield from auth_value(text, m)
+
+
+# An Authorization header's value alone (`Bearer x`, `Basic x`, a bare token), as
+# in a HAR file's or a Postman export's `{"name": "Authorization", "value": "..."}`.
+AUTH_VALUE = re.compile(r"(?:([a-z][a-z0-9-]{1,19})[ \t]{1,5})?([a-z0-9._~+/=:-]{8,2000})")
+
+
+def auth_value(text: str, m: re.Match[str]) -> Iterator[Hit]:
+    """Judge a match whose group 1 is the scheme (lower-cased, or None), 2 the value."""
+    start, end = m.span(2)
+    if not right_ok(text, end, _AUTH_CHARS) or text.startswith(("(", "["), end):
+        return  # a call or an index: code that computes the value
+    scheme = m.group(1) or ""
+    value = text[start:end]
+    if scheme == "basic":
+        conf = basic_credentials(value)
+        if conf is not None:
+            yield "basic_auth_credentials", start, end, conf
+    elif scheme in _TOKEN_SCHEMES or not scheme:
+        if token_like(value):
+            kind = _TOKEN_SCHEMES.get(scheme, "authorization_token")
+            yield kind, start, end, 0.8 if scheme else 0.75
+    else:
+        # No scheme we know: the first word may be a bare token followed by text
+        # (a scheme name such as `AWS4-HMAC-SHA256` has dashes and one case).
+        s, e = m.span(1)
+        if "-" not in text[s:e] and mixed(text[s:e]) and token_like(text[s:e]):
+            yield "authorization_token", s, e, 0.75
 
 
 _NPMRC = re.compile(r"/:_authToken=\s{0,3}")
@@ -349,6 +478,75 @@ def terraform(text: str, lower: str) -> Iterator[Hit]:
             continue
         if right_ok(text, m.end()) and not is_placeholder(text[s : m.end()]):
             yield "terraform_cloud_token", s, m.end(), 0.9
+
+
+# Azure DevOps personal access tokens. The current format is 84 base62 characters
+# with Microsoft's common-annotated-key signature `JQQJ` at offset 52 and the
+# provider signature `AZDO` at 76: found from `AZDO` (the regex's literal start,
+# so `re` skips to it), with the 76 characters before it (`JQQJ` among them, and
+# no letter or digit before those) checked by a look-behind inside the regex: a
+# flood of either signature costs no Python per match.
+_ADO_SIGNATURE = re.compile(
+    r"AZDO(?<=(?<![A-Za-z0-9])[A-Za-z0-9]{52}JQQJ[A-Za-z0-9]{20}AZDO)[A-Za-z0-9]{4}"
+)
+
+
+def azure_devops(text: str, lower: str) -> Iterator[Hit]:
+    for m in _ADO_SIGNATURE.finditer(text):
+        s = m.start() - 76
+        value = text[s : m.end()]
+        if not right_ok(text, m.end(), ALNUM):
+            continue
+        if mixed(value[:52]) and not is_placeholder(value):
+            yield "azure_devops_pat", s, m.end(), 0.95
+
+
+# The legacy format: 52 characters of lowercase base32, no marker of its own, so
+# acted on only with words near it that name Azure DevOps or a PAT. The words
+# are found as literals (a short one must stand alone: `pat`, not `path`), and
+# runs are looked for only in merged windows around them.
+_ADO_LEGACY = re.compile(r"(?<![A-Za-z0-9])[a-z2-7]{52}(?![A-Za-z0-9])")
+_ADO_WORDS = tuple(
+    re.compile(w) for w in ("azure", "devops", "visualstudio", "vsts", "personal access token",
+                            "system_accesstoken", "pat", "ado", "az")
+)
+# The gate over the long words: each byte a class mark (base32 `a`, other letters
+# and digits `b`, anything else a space), so a run of exactly 52 base32
+# characters is one `find` at C speed, with no regex pass.
+_ADO_MARKS = bytes(
+    0x61 if chr(b) in "abcdefghijklmnopqrstuvwxyz234567"
+    else 0x62 if chr(b).isascii() and chr(b).isalnum() else 0x20
+    for b in range(256)
+)
+_ADO_RUN = b" " + b"a" * 52 + b" "
+
+
+def ado_legacy_gate(long: str) -> bool:
+    """Whether the long words hold a run of exactly 52 lowercase base32 characters."""
+    if not any(d in long for d in "234567"):
+        return False  # a legacy PAT has a digit (checked by the detector): no marks needed
+    marks = long.encode("ascii", "replace").translate(_ADO_MARKS)
+    return _ADO_RUN in b" " + marks + b" "
+
+
+def azure_devops_legacy(text: str, lower: str) -> Iterator[Hit]:
+    anchors = []
+    for p in _ADO_WORDS:
+        short = len(p.pattern) <= 3
+        for w in p.finditer(lower):
+            s, e = w.span()
+            if short and ((s and lower[s - 1].isalpha()) or lower[e : e + 1].isalpha()):
+                continue  # `path`, `shadow`, `hazard`: not the word
+            anchors.append(s)
+    for lo, hi in _windows(text, anchors):
+        for m in _ADO_LEGACY.finditer(text, lo, hi):
+            start, end = m.span()
+            value = m.group(0)
+            if DIGITS.isdisjoint(value) or len(set(value)) < 16 or is_placeholder(value):
+                continue
+            if is_sequential(value) or is_repetitive(value):
+                continue
+            yield "azure_devops_pat", start, end, 0.85
 
 
 # --------------------------------------------------------------------------- context windows

@@ -26,14 +26,13 @@ Every prompt goes through every guard, so most text must cost about one pass:
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import Final
 
 from gateway_cli.guards.base import Finding, mask
 from gateway_cli.guards.normalise import on_original
-from gateway_cli.guards.secrets import assignments, detectors
+from gateway_cli.guards.secrets import assignments, detectors, pairs
 from gateway_cli.guards.secrets.assignments import env_gate
 from gateway_cli.guards.secrets.needles import NEEDLES
 from gateway_cli.guards.secrets.token_table import GATE_CHARS, TOKENS, Token
@@ -49,7 +48,8 @@ Detector = Callable[[str, str], Iterator[Hit]]
 # characters joined (every prefixed token is at least that long, so checking
 # dozens of needles there is nearly free), "text" the text, "lower" its
 # lower-cased copy; "env" is "long" plus a NAME=value word among the long words,
-# "long-rx" is "long" plus a match of the detector's own regex among them.
+# "long-rx" is "long" plus a match of the detector's own shape among them
+# (`LONG_GATES`).
 DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("long", (":AA",), detectors.telegram),
     ("long", ("-us",), detectors.mailchimp),
@@ -62,21 +62,29 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], Detector], ...] = (
     ("text", ("service_account",), detectors.gcp),
     ("text", ("://",), detectors.url_creds),
     ("text", ("-u",), detectors.curl),  # also the start of "--user"
-    ("lower", ("bearer",), detectors.bearer),
+    ("lower", ("auth",), detectors.auth),  # Authorization headers and auth=(user, pw)
     ("long", ("_authToken",), detectors.npmrc),
     ("lower", ("x-jfrog-art-api",), detectors.jfrog),
     ("long", ("PuTTY-User-Key-File-",), detectors.putty),
     ("long", (".atlasv1.",), detectors.terraform),
+    # The new format has `JQQJ` and `AZDO`; a legacy PAT is a 52-char base32 run.
+    ("long", ("AZDO",), detectors.azure_devops),
+    ("long-rx", ("",), detectors.azure_devops_legacy),
     ("lower", ("aws", "amazon"), detectors.aws_secret),
     ("long", ("AKIA", "ASIA"), detectors.aws_secret),  # a key id is context for its secret
     ("lower", ("azure", "ocp-apim"), detectors.azure_key),
     ("lower", ("", ), assignments.generic),
+    # A name and its value in sibling fields (HAR, Postman, Kubernetes env lists).
+    ("lower", ("value",), pairs.pairs),
     # After the keywords (a named credential is the more specific finding): every
     # NAME=value with a long value is one long word.
     ("env", ("=",), assignments.env_assign),
 )
 # The "long-rx" detectors' own regexes, each found whole within one long word.
-LONG_GATES: dict[Detector, re.Pattern[str]] = {detectors.discord: detectors.DISCORD}
+LONG_GATES: dict[Detector, Callable[[str], bool]] = {
+    detectors.discord: lambda long: detectors.DISCORD.search(long) is not None,
+    detectors.azure_devops_legacy: detectors.ado_legacy_gate,
+}
 _MIN_TOKEN = 20
 # An ASCII text's bytes with each whitespace character (as `str.split` has it) a
 # space and every other character an "a": a run of 20 "a"s is in a long word.
@@ -183,7 +191,7 @@ def _scan(text: str) -> list[Finding]:
             continue
         hay = long if where in ("long", "env", "long-rx") else lower if where == "lower" else text
         if any(map(hay.__contains__, needles)) and (where != "env" or env_gate(long)) and (
-                where != "long-rx" or LONG_GATES[detector].search(long) is not None):
+                where != "long-rx" or LONG_GATES[detector](long)):
             ran.add(detector)
             hits.extend(capped(detector(text, lower), len(text)))
     overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)

@@ -66,9 +66,12 @@ TOKENS: tuple[Token, ...] = (
     Token("google_oauth_client_secret", r"GOCSPX-[A-Za-z0-9_-]{28}", 0.95),
     Token("github_token", r"gh[pousr]_([A-Za-z0-9]{36})", 0.97, validate=v.github),
     Token("github_fine_grained_pat", r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}", 0.97),
+    # Routable tokens (GitLab 17.x+) end in ".01." (the version), the body's length in
+    # base36 (2) and CRC32 of everything before it in base36 (7); an earlier build
+    # wrote ".01" and the CRC with no length: both are checked (validators.gitlab).
     Token("gitlab_token",
-          r"(gl[a-z]{2,7})-([A-Za-z0-9_-]{20,1024})(\.[0-9a-z]{2}\.?[0-9a-z]{7})?", 0.9,
-          validate=v.gitlab),
+          r"(gl[a-z]{2,7})-([A-Za-z0-9_-]{20,1024})(\.[0-9a-z]{2}(?:\.[0-9a-z]{2})?[0-9a-z]{7})?",
+          0.9, validate=v.gitlab),
     Token("gitlab_runner_registration_token", r"GR1348941([A-Za-z0-9_-]{20})", 0.9,
           validate=v.varied_body),
     Token("gitlab_session_cookie", r"_gitlab_session=([0-9a-z]{32})", 0.85, span_group=1),
@@ -110,12 +113,20 @@ TOKENS: tuple[Token, ...] = (
     Token("square_secret", r"sq0(?:csp|atp)-[A-Za-z0-9_-]{22,43}", 0.9),
     Token("square_access_token", r"EAAA[A-Za-z0-9_+=-]{60}", 0.85, ALNUM, v.square_access,
           needle="EAA"),
-    Token("sourcegraph_token", r"sgp_(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}", 0.9),
+    # Sourcegraph's documented formats: v3 `sgp_<16 hex instance id or local>_<40 hex>`,
+    # v2 `sgp_<40 hex>`; the backend tokens `sgd_`, `slk_`, `sgs_` with 64 hex. (v1, 40
+    # bare hex, is left to the names: `SRC_ACCESS_TOKEN=...`.)
+    Token("sourcegraph_token", r"sgp_(?:[a-fA-F0-9]{16}_|local_)?([a-fA-F0-9]{40})", 0.9,
+          validate=v.hex_body),
+    Token("sourcegraph_token", r"(?:sgd|slk|sgs)_([a-fA-F0-9]{64})", 0.9, validate=v.hex_body,
+          needle=("sgd_", "slk_", "sgs_")),
     Token("onepassword_service_token", r"ops_eyJ[A-Za-z0-9+/=_-]{100,4000}", 0.9, frozenset()),
     Token("onepassword_secret_key",
           r"A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}"
           r"-[A-Z0-9]{5}", 0.9),
     Token("facebook_access_token", r"EAA[A-Za-z0-9]{90,400}", 0.7, ALNUM),
+    # Discord user tokens of accounts with two-factor auth (bot tokens are in detectors.py).
+    Token("discord_user_token", r"mfa\.([A-Za-z0-9_-]{84})", 0.9, validate=v.mixed_body),
     Token("notion_token", r"ntn_[0-9]{11}[A-Za-z0-9]{35}", 0.9),
     Token("atlassian_api_token", r"ATATT3[A-Za-z0-9_=-]{186}", 0.95),
     Token("airtable_token", r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}", 0.9, gate="."),

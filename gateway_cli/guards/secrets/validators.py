@@ -16,6 +16,7 @@ group holds what) and returns the confidence, or None for no finding.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Callable
 
 from gateway_cli.guards.secrets.values import (
@@ -24,6 +25,7 @@ from gateway_cli.guards.secrets.values import (
     checksum_ok,
     entropy,
     is_placeholder,
+    is_sequential,
     key_context,
     mixed,
     varied,
@@ -75,14 +77,41 @@ _GITLAB_LENGTHS = {
 }
 
 
+def _base36(n: int, width: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out.rjust(width, "0")
+
+
 def gitlab(m: re.Match[str]) -> float | None:
     prefix, body, routable = m.group(1), m.group(2), m.group(3)
     if not varied(body):
         return None
-    if routable is not None:  # glpat-/glrt- with the ".01.xxxxxxx" routing suffix
-        return 0.95 if prefix in ("glpat", "glrt") and 27 <= len(body) <= 300 else None
+    if routable is not None:
+        # A routable token: base64url body, ".01", the body's length in base36 (two
+        # chars, after a dot) in the current format, and CRC32 of all before it in
+        # base36 (seven). The CRC proves the format; a wrong one is a near-miss.
+        token = m.group(0)
+        if prefix not in _GITLAB_LENGTHS or not 27 <= len(body) <= 300:
+            return None
+        if _base36(zlib.crc32(token[:-7].encode()), 7) != token[-7:]:
+            return 0.4
+        if len(routable) == 13 and routable[4:6] != _base36(len(body), 2):
+            return 0.4
+        return 0.97
     allowed = _GITLAB_LENGTHS.get(prefix)
     return 0.9 if allowed is not None and len(body) in allowed else None
+
+
+def hex_body(m: re.Match[str]) -> float | None:
+    """Hex secrets behind a prefix: random hex uses most of its 16 digits."""
+    body = m.group(1)
+    if is_placeholder(body) or not varied(body, 10) or is_sequential(body):
+        return None
+    return 0.9
 
 
 def varied_body(m: re.Match[str]) -> float | None:
@@ -112,13 +141,24 @@ def deepseek(m: re.Match[str]) -> float | None:
 _GOOGLE_WORDS = (*KEY_WORDS, "goog", "gemini", "genai", "vertex", "maps", "youtube")
 
 
+# A web app's public configuration: a Firebase config object, a Maps script tag.
+_GOOGLE_PUBLIC = ("firebase", "authdomain", "messagingsenderid", "storagebucket",
+                  "measurementid", "maps/api/js", "<script")
+_GOOGLE_AI = ("gemini", "genai", "generativelanguage", "vertex", "aiplatform")
+
+
 def google(m: re.Match[str]) -> float | None:
     # Browser, Maps and Firebase keys are published on purpose (shipped in web pages
     # and apps, restricted by referrer) and have the same shape as a Gemini key: a
-    # bare key is reported, and acted on when the text around it says what it is.
-    if key_context(m.string, m.start(), m.end(), _GOOGLE_WORDS):
-        return 0.85
-    return 0.45
+    # bare key is reported, and acted on when the text around it says what it is,
+    # unless that text is a web app's public configuration (`apiKey` in a Firebase
+    # config, `key=` in a Maps script tag) with no word of the AI APIs.
+    if not key_context(m.string, m.start(), m.end(), _GOOGLE_WORDS):
+        return 0.45
+    near = m.string[max(0, m.start() - 300) : m.end() + 300].lower()
+    if any(w in near for w in _GOOGLE_PUBLIC) and not any(w in near for w in _GOOGLE_AI):
+        return 0.45
+    return 0.85
 
 
 def square_access(m: re.Match[str]) -> float | None:

@@ -109,6 +109,15 @@ def is_sequential(value: str, run: int = 6) -> bool:
     return False
 
 
+def is_counting(value: str) -> bool:
+    """`abc123def456ghi789`: counting in pieces. In random base62 about one neighbour in
+    60 is the next character; here two in five or more are."""
+    if len(value) < 12:
+        return False
+    steps = sum(ord(b) - ord(a) == 1 for a, b in pairwise(value))
+    return steps * 5 >= len(value) * 2
+
+
 def mixed(s: str) -> bool:
     """Digits and both cases: what random base62/base64 of any length has."""
     return not DIGITS.isdisjoint(s) and s.lower() != s and s.upper() != s
@@ -119,9 +128,22 @@ def varied(body: str, n: int = 8) -> bool:
     return len(set(body)) >= n
 
 
+# The base64 of an SSH public key starts with its type's length and name
+# (`ssh-rsa`, `ssh-dss`, `ssh-ed25519`, `ecdsa-...`, `sk-...`): published on purpose.
+_SSH_PUBLIC = ("AAAAB3NzaC1", "AAAAC3NzaC1", "AAAAE2VjZHNh", "AAAAGnNrLW", "AAAAGnNrLX",
+               "AAAAInNrLW")
+
+
+def is_public_key(value: str) -> bool:
+    """An SSH public key's body (what `authorized_keys` holds): random, and no secret."""
+    return value.startswith(_SSH_PUBLIC)
+
+
 def looks_random(value: str) -> bool:
     """Long, both cases and digits, near the entropy of random base62/base64 of its length."""
-    if not mixed(value) or is_placeholder(value) or is_sequential(value):
+    if not mixed(value) or is_placeholder(value) or is_sequential(value) or is_counting(value):
+        return False
+    if is_public_key(value):
         return False
     if is_repetitive(value):
         return False
@@ -156,6 +178,26 @@ def _base62(n: int, width: int = 6) -> str:
 def checksum_ok(body: str) -> bool:
     """GitHub/npm tokens end in base62(CRC32(first 30 chars)): a typo or a fake fails."""
     return len(body) == 36 and _base62(zlib.crc32(body[:30].encode())) == body[30:]
+
+
+_B64_STD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def encoded_text(value: str) -> str | None:
+    """The text a base64 value encodes (Kubernetes Secret data, an encoded example),
+    or None. Random key material almost never decodes to printable ASCII (about one
+    12-byte value in 150,000), so a value that does is encoded text, and it is the
+    text that is a credential or not."""
+    if len(value) < 8 or len(value) % 4 or not _B64_STD.issuperset(value):
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not raw.isascii():
+        return None
+    text = raw.decode("ascii")
+    return text if text.isprintable() and len(text) >= 4 else None
 
 
 def b64decode(seg: str) -> bytes | None:
