@@ -97,6 +97,7 @@ _MIN_GENERIC_LEN = 24
 _NOT_PROVIDER_KEYS = frozenset({
     guard.OVERFLOW, "jwt", "private_key", "gcp_service_account", "database_url",
     "url_credentials", "basic_auth_credentials", "password_assignment",
+    "authorization_token", "azure_devops_pat", "sourcegraph_token", "discord_user_token",
 })
 
 # Shell start-up files that `export` keys, relative to $HOME.
