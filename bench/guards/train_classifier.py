@@ -99,7 +99,7 @@ def features(text: str) -> tuple[tuple[Key, ...], int]:
     keys += [(1, b"\x00".join(k)) for k in bigrams]
     keys += [(2, k) for k in stems]
     keys += [(3, k.encode("utf-8", "surrogatepass")) for k in chars]
-    keys += [(4, m.encode("ascii")) for m in markers]
+    keys += [(4, m) for m in markers]
     return tuple(sorted(keys)), len(keys)
 
 

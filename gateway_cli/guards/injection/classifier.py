@@ -39,7 +39,7 @@ from itertools import chain
 from typing import Final
 
 from gateway_cli.guards.injection import classifier_digest
-from gateway_cli.guards.injection.features import MARKERS, prepare, window_features
+from gateway_cli.guards.injection.features import MARKER_BYTES, prepare, window_features
 from gateway_cli.guards.injection.weights import Weights, WeightsError, decode
 
 RESOURCE: Final = "classifier.bin"
@@ -71,10 +71,10 @@ class Model:
         try:
             self.chars: dict[str, float] = {k.decode("utf-8", "surrogatepass"): v
                                             for k, v in zip(*t["char_bigrams"], strict=True)}
-            markers = {k.decode("ascii"): v for k, v in zip(*t["markers"], strict=True)}
         except UnicodeDecodeError as err:
-            raise WeightsError(f"a character-bigram or marker key is not text: {err}") from err
-        unknown = set(markers) - set(MARKERS)
+            raise WeightsError(f"a character-bigram key is not text: {err}") from err
+        markers = dict(zip(*t["markers"], strict=True))
+        unknown = set(markers) - set(MARKER_BYTES)
         if unknown:
             raise WeightsError(f"markers this gateway does not extract: {sorted(unknown)}")
         self.markers = markers
@@ -122,14 +122,24 @@ class Model:
 
 
 def load(data: bytes, expected_sha256: str | None = classifier_digest.SHA256) -> Model:
-    """A model from a weights file's bytes, checked against the pinned digest first."""
+    """A model from a weights file's bytes: the format checked, then the pinned digest.
+
+    The format first, so a damaged file is reported as what it is (truncated,
+    corrupt); the digest then refuses a file that is well-formed but is not
+    the one this gateway was released with.
+    """
+    where = f"the classifier weights (gateway_cli/guards/injection/{RESOURCE})"
+    try:
+        weights = decode(data)
+    except WeightsError as err:
+        raise WeightsError(f"{where}: {err}; reinstall the gateway") from None
     if expected_sha256 is not None:
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256:
             raise WeightsError(
-                f"the classifier weights' sha256 is {actual}, this gateway pins "
-                f"{expected_sha256}: the file was changed or replaced; reinstall the gateway")
-    return Model(decode(data))
+                f"{where}: sha256 {actual}, but this gateway pins {expected_sha256}: the file "
+                "was changed or replaced; reinstall the gateway")
+    return Model(weights)
 
 
 def read_shipped() -> bytes:
@@ -145,11 +155,11 @@ _lock = threading.Lock()
 _shipped: Model | None = None
 
 
-def shipped(read: Callable[[], bytes] = read_shipped) -> Model:
+def shipped(read: Callable[[], bytes] | None = None) -> Model:
     """The shipped model, loaded and checked on first use and kept for the process."""
     global _shipped
     if _shipped is None:
         with _lock:
             if _shipped is None:
-                _shipped = load(read())
+                _shipped = load((read or read_shipped)())
     return _shipped

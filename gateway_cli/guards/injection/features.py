@@ -49,7 +49,7 @@ MARKERS: Final = (
     "<|", "|>", "[/", "<<", ">>", "###", "```", "---", "===", "***", "{{", "}}", "](",
     "<!--", "-->", "=>", "::", "!!", "??", "**", "[]", "()", "<>", "</", "/>", "\\", "~~",
 )
-_MARKER_BYTES: Final = tuple((m, m.encode("ascii")) for m in MARKERS)
+MARKER_BYTES: Final = tuple(m.encode("ascii") for m in MARKERS)
 
 
 def split_words(lowered: str) -> list[bytes]:
@@ -63,7 +63,7 @@ def prepare(text: str) -> str:
 
 
 def window_features(lowered: str) -> tuple[set[bytes], set[tuple[bytes, bytes]], set[bytes],
-                                           set[str], list[str]]:
+                                           set[str], list[bytes]]:
     """(unigrams, bigrams, stems, character bigrams, markers) of one prepared window."""
     data = lowered.encode("utf-8", "surrogatepass")
     words = data.translate(_SPLIT).split()
@@ -82,5 +82,6 @@ def window_features(lowered: str) -> tuple[set[bytes], set[tuple[bytes, bytes]],
         grams.update(pairs)
         budget -= len(pairs)
     skeleton = data.translate(None, _NOT_PUNCT)
-    markers = [m for m, b in _MARKER_BYTES if b in skeleton]
+    # Every marker is two characters or more: a skeleton of one cannot hold any.
+    markers = list(filter(skeleton.__contains__, MARKER_BYTES)) if len(skeleton) > 1 else []
     return unigrams, bigrams, stems, grams, markers

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import struct
 import sys
 from array import array
@@ -44,8 +45,12 @@ MAX_ENTRIES: Final = 1_000_000
 class WeightsError(GatewayError, ValueError):
     """The weights file cannot be used; the message says why and what to do.
 
-    A `GatewayError`: at start-up the CLI prints it as one line and exits non-zero.
+    A `GatewayError`: at start-up the CLI prints it as one line and exits 3, a
+    status of its own, so `gateway inspect` in CI (1 = blocked, 2 = usage) never
+    reads a damaged install as a verdict.
     """
+
+    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,7 @@ def decode(data: bytes) -> Weights:
         for n in lengths:
             keys.append(blob[at : at + n])
             at += n
-        if keys != sorted(set(keys)):
+        if not all(map(operator.lt, keys, keys[1:])):
             raise WeightsError(f"table {name}: keys are not unique and sorted")
         floats = tuple(values.tolist())
         if not all(map(math.isfinite, floats)):
