@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from gateway_cli.guards.injection import InjectionGuard  # noqa: E402
 from gateway_cli.guards.injection import weights as wfile  # noqa: E402
 from gateway_cli.guards.injection.classifier import Model, sigmoid  # noqa: E402
 from gateway_cli.guards.injection.features import prepare, window_features  # noqa: E402
@@ -201,6 +202,21 @@ def rates(rows: Sequence[tuple[int, float]], threshold: float) -> dict[str, floa
             "tp": tp, "fp": fp, "positives": pos, "negatives": neg}
 
 
+def with_rules(records: Sequence[Record], flagged: Sequence[bool] | None) -> dict[str, float]:
+    """The injection guard's verdict (score >= 0.5 as user text) with the classifier's
+    out-of-fold decisions added as its finding would be: evaluation only."""
+    from gateway_cli.guards.base import Finding
+    from gateway_cli.guards.injection import combine, scan
+
+    rows = []
+    for n, r in enumerate(records):
+        found = scan(r.text)
+        if flagged is not None and flagged[n]:
+            found.append(Finding("injection", "classifier", 0, len(r.text), 0.5, "classifier"))
+        rows.append((int(r.injection), combine(found)))
+    return rates(rows, 0.5)
+
+
 def to_weights(fit: Fit, shift: float) -> wfile.Weights:
     tables: dict[str, tuple[list[bytes], list[float]]] = {n: ([], []) for n in wfile.TABLES}
     for (table, key), value in zip(fit.vocab, fit.w, strict=True):
@@ -250,7 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold = threshold_for([p for y, p in oof if not y], TARGET_FPR)
         report["cv"] = {"folds": args.folds, "threshold": threshold,
                         "at_threshold": rates(oof, threshold),
-                        "at_0.5": rates(oof, 0.5)}
+                        "at_0.5": rates(oof, 0.5),
+                        "rules_alone": with_rules(licensed, None),
+                        "rules_and_classifier": with_rules(licensed, [p >= threshold
+                                                                      for _, p in oof])}
     else:
         threshold = 0.5
     shift = math.log(threshold / (1.0 - threshold)) if 0.0 < threshold < 1.0 else 0.0
@@ -263,6 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                for name, (keys, _) in wfile.decode(data).tables.items()}
     if evaluation_only:
         report["evaluation_only_benign"] = rates(score_records(model, evaluation_only), 0.5)
+        report["evaluation_only_benign_rules_and_classifier"] = rates(
+            [(int(r.injection), InjectionGuard(classifier=model).score(r.text))
+             for r in evaluation_only], 0.5)
     if args.dev and args.dev.is_file():
         report["dev"] = rates(score_records(model, read(args.dev)), 0.5)
     report["seconds"] = round(time.monotonic() - started, 1)

@@ -8,12 +8,15 @@ payloads; the model catches what has no rule (a short hijack without a trigger
 phrase, a persona set-up, an attack inside a document).
 
 How a text is scored: it is prepared once (folded and lowered, `features`),
-cut into windows of `window` characters every `stride` characters (one window
-for any text up to `window`, which covers every training text), and each
+and scored as one window when it is up to `window` characters (every
+training text is); a longer one in windows of two neighbouring pieces of
+`stride` characters, of which the `SCORED` whose distinct words weigh most
+are scored in full (`_windows`: what keeps a megabyte linear and cheap). A
 window's logit is the bias plus the sum of its features' weights over the
 square root of their number, or of `floor` when they are fewer: three words
-are three words' worth of evidence, not a paragraph's. The text's probability is that of its highest
-window, so an attack inside a long document is not diluted by the document.
+are three words' worth of evidence, not a paragraph's. The text's
+probability is that of its highest scored window, so an attack inside a long
+document is not diluted by it.
 Sums use `math.fsum`, exact whatever order a set yields its members in, so a
 score is the same in every process.
 
@@ -35,14 +38,23 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 from importlib import resources
-from itertools import chain
+from itertools import chain, pairwise
 from typing import Final
 
 from gateway_cli.guards.injection import classifier_digest
-from gateway_cli.guards.injection.features import MARKER_BYTES, prepare, window_features
+from gateway_cli.guards.injection.features import (
+    MARKER_BYTES,
+    Features,
+    count,
+    prepare,
+    split_words,
+    window_features,
+)
 from gateway_cli.guards.injection.weights import Weights, WeightsError, decode
 
 RESOURCE: Final = "classifier.bin"
+_CUT_REACH: Final = 64  # a piece ends at the last space this close to its length, if any
+SCORED: Final = 8  # windows of a long text scored in full
 _LOGIT_CAP: Final = 40.0
 
 
@@ -79,42 +91,76 @@ class Model:
             raise WeightsError(f"markers this gateway does not extract: {sorted(unknown)}")
         self.markers = markers
 
-    def window_logit(self, lowered: str) -> float:
-        unigrams, bigrams, stems, chars, markers = window_features(lowered)
-        n = len(unigrams) + len(bigrams) + len(stems) + len(chars) + len(markers)
+    def _weigh(self, features: Features) -> float:
+        unigrams, bigrams, stems, chars, markers = features
         found: Iterable[float] = chain(
             filter(None, map(self.unigrams.get, unigrams)),
             filter(None, map(self.bigrams.get, bigrams)),
             filter(None, map(self.stems.get, stems)),
             filter(None, map(self.chars.get, chars)),
             map(self.markers.__getitem__, filter(self.markers.__contains__, markers)))
-        return self.bias + math.fsum(found) / math.sqrt(max(n, self.floor))
+        return math.fsum(found)
 
-    def spans(self, length: int) -> list[tuple[int, int]]:
-        """The windows of a prepared text of `length` characters; the last one ends at the end."""
-        if length <= self.window:
-            return [(0, length)]
-        starts = list(range(0, length - self.window + 1, self.stride))
-        if starts[-1] + self.window < length:
-            starts.append(length - self.window)
-        return [(s, s + self.window) for s in starts]
+    def _logit(self, weight: float, n: int) -> float:
+        return self.bias + weight / math.sqrt(max(n, self.floor))
+
+    def window_logit(self, lowered: str) -> float:
+        """The logit of one prepared window: what the model was trained on, text by text."""
+        features = window_features(lowered)
+        return self._logit(self._weigh(features), count(features))
+
+    def _halves(self, prepared: str) -> list[tuple[int, int]]:
+        """`prepared` cut into pieces of about `stride` characters, at a space where one is near."""
+        cuts, at, size = [], 0, len(prepared)
+        while at < size:
+            end = min(size, at + self.stride)
+            if end < size:
+                space = prepared.rfind(" ", end - _CUT_REACH, end)
+                end = space + 1 if space > at else end
+            cuts.append((at, end))
+            at = end
+        return cuts
+
+    def _windows(self, prepared: str) -> list[tuple[int, int]]:
+        """The windows of a long text worth scoring in full: the `SCORED` whose words weigh most.
+
+        Every pair of neighbouring pieces is a window (so every span of up to
+        `stride` characters lies wholly inside one); each is ranked by the summed
+        weights of its two pieces' distinct words, a set lookup per distinct word
+        (once per distinct piece: a flood of one phrase costs one piece). The
+        full features (pairs, stems, markers) of every window would cost ten
+        times that on a megabyte of short words.
+        """
+        seen: dict[str, float] = {}
+        pieces = []
+        for start, end in self._halves(prepared):
+            piece = prepared[start:end]
+            weight = seen.get(piece)
+            if weight is None:
+                words = set(split_words(piece))
+                weight = seen[piece] = math.fsum(filter(None, map(self.unigrams.get, words)))
+            pieces.append((weight, start, end))
+        ranked = sorted(((-(a[0] + b[0]), a[1], b[2]) for a, b in pairwise(pieces)))
+        return [(start, end) for _, start, end in ranked[:SCORED]]
 
     def locate(self, text: str) -> tuple[float, int, int]:
         """(probability, start, end): the highest-scoring window, as offsets into `text`.
 
-        When folding or lowering changed the text's length (invisible characters
+        A text up to `window` characters is one window (every training text was);
+        a longer one is scored in windows of two neighbouring pieces. When
+        folding or lowering changed the text's length (invisible characters
         removed, a full-width form folded to two), the window's offsets no longer
         point into `text`: the span is then the whole text.
         """
         prepared = prepare(text)
-        best, where = -math.inf, (0, len(text))
-        for start, end in self.spans(len(prepared)):
-            z = self.window_logit(prepared[start:end])
-            if z > best:
-                best, where = z, (start, end)
+        if len(prepared) <= self.window:
+            z, start, end = self.window_logit(prepared), 0, len(text)
+        else:
+            z, start, end = max((self.window_logit(prepared[a:b]), a, b)
+                                for a, b in self._windows(prepared))
         if len(prepared) != len(text):
-            where = (0, len(text))
-        return sigmoid(best), where[0], where[1]
+            start, end = 0, len(text)
+        return sigmoid(z), start, end
 
     def predict(self, text: str) -> float:
         """P(injection) of `text`, in 0..1 (the `Classifier` protocol)."""

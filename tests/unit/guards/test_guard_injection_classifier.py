@@ -253,6 +253,7 @@ def test_known_shapes_score_on_the_right_side() -> None:
 
 
 def test_an_attack_at_the_end_of_a_long_document_is_scored_in_its_window() -> None:
+    """Every window of a long text is ranked, the best scored in full: the attack's wins."""
     model = shipped()
     prose = ("The quarterly report covers revenue, staffing and the roadmap for the next "
              "release of the storage service, with notes from each team lead. ")
@@ -262,7 +263,8 @@ def test_an_attack_at_the_end_of_a_long_document_is_scored_in_its_window() -> No
     assert len(document) > 4 * model.window
     p, start, end = model.locate(document)
     assert p >= 0.5
-    assert end == len(document) and end - start == model.window
+    assert end == len(document) and start <= document.index(attack)
+    assert 0 < end - start <= model.window
     assert model.predict(prose * 200) < 0.5
 
 
