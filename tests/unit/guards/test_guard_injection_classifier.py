@@ -32,6 +32,7 @@ from gateway_cli.guards.injection import weights as wfile
 from gateway_cli.guards.injection.classifier import Model, load, read_shipped, shipped
 from gateway_cli.guards.injection.weights import WeightsError, decode, encode
 from gateway_cli.guards.pipeline import Inspector
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 TRAINER = ROOT / "bench" / "guards" / "train_classifier.py"
@@ -183,8 +184,15 @@ def test_an_inspector_refuses_to_start_without_good_weights(monkeypatch: pytest.
         Inspector(config)
 
 
-def test_the_cli_refuses_to_run_on_a_tampered_weights_file(tmp_path: Path) -> None:
-    """A copy of the package with one byte of the weights changed: one line, exit 1."""
+@pytest.mark.parametrize("command", [["inspect", "prompt.txt"],
+                                     ["serve", "--port", "PORT", "--verify", "off"]])
+def test_the_cli_refuses_to_run_on_a_tampered_weights_file(tmp_path: Path,
+                                                           command: list[str]) -> None:
+    """A copy of the package with one byte of the weights changed: one line, exit 3.
+
+    `serve` stops before it listens (its dependency check is off here only
+    because the copy has no lockfiles next to it).
+    """
     copy = tmp_path / "site"
     shutil.copytree(ROOT / "gateway_cli", copy / "gateway_cli",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -192,16 +200,16 @@ def test_the_cli_refuses_to_run_on_a_tampered_weights_file(tmp_path: Path) -> No
     data = bytearray(target.read_bytes())
     data[-3] ^= 0x01
     target.write_bytes(bytes(data))
-    prompt = tmp_path / "prompt.txt"
-    prompt.write_text("hello\n", encoding="utf-8")
+    (tmp_path / "prompt.txt").write_text("hello\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(copy), "GATEWAY_HOME": str(tmp_path / "home")}
-    done = subprocess.run([sys.executable, "-m", "gateway_cli", "inspect", str(prompt)],
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    command = [str(free_port()) if arg == "PORT" else arg for arg in command]
+    done = subprocess.run([sys.executable, "-m", "gateway_cli", *command], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 3, done.stdout + done.stderr
-    assert done.stderr.startswith("gateway: ") and "Traceback" not in done.stderr
-    assert "classifier weights" in done.stderr and "reinstall" in done.stderr
-    assert done.stdout == ""
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("gateway: the classifier weights") and "reinstall" in last
+    assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 # -- scores -------------------------------------------------------------------------------
