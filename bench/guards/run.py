@@ -191,6 +191,17 @@ def time_adversarial() -> list[str]:
     return over
 
 
+def time_linearity() -> None:
+    """The classifier's time per megabyte at four sizes of two non-repeating texts."""
+    print("\n== classifier: ms at 128 KB / 256 KB / 512 KB / 1 MB (median of 3), and ms per MB ==")
+    for name, text in classifier_shapes().items():
+        cells = []
+        for size in (MB // 8, MB // 4, MB // 2, MB):
+            ms = statistics.median(_samples(partial(_classifier.locate, text[:size]), 3))
+            cells.append(f"{ms:.1f} ({ms * MB / size:.0f}/MB)")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def run_evals() -> None:
     print("== secrets (detected = a finding with confidence >= 0.5) ==")
     buf = io.StringIO()
@@ -239,6 +250,7 @@ def main() -> int:
     if not args.no_timing:
         time_prompts(args.runs)
         over = time_adversarial()
+        time_linearity()
         print(f"\nshapes over {BUDGET_MS:.0f} ms: {len(over)}")
         for line in over:
             print("  " + line)

@@ -5,7 +5,7 @@ weights were fitted on are exactly the ones the gateway looks up. Rules of
 the representation:
 
 - The text is folded like the format guards fold it (invisible characters
-  out, NFKC: `prepare`) and lowered, so full-width `IGNORE`, `I\u200bgnore`
+  out, NFKC: `prepare`, `window_features`) and lowered, so full-width `IGNORE`, `I\u200bgnore`
   and `IGNORE` are one word.
 - Words are runs of letters, digits, `_` and any non-ASCII character, cut by
   ASCII punctuation and whitespace, as bytes (UTF-8): splitting bytes after
@@ -69,17 +69,17 @@ def split_words(lowered: str) -> list[bytes]:
 def prepare(text: str) -> str:
     """Fold and lower a text once (C-speed steps only); windows are cut from the result.
 
-    Invisible characters out and NFKC over the whole text, the same folding
-    `normalise.folded` does (which also maps offsets back, in Python, per
-    character: too slow for a megabyte of zero-width characters).
+    The common invisible characters go here with `str.replace` (C speed, where
+    a regex pays per match), then NFKC and lower-casing. The rarer ones are
+    removed per window (`window_features`): a megabyte of letters each followed
+    by a rare invisible character costs a regex match per character, which is
+    paid only for the windows scored in full.
     """
     if text.isascii():
         return text.lower()
-    for invisible in _COMMON_INVISIBLE:  # str.replace: C speed, where re.sub pays per match
+    for invisible in _COMMON_INVISIBLE:
         if invisible in text:
             text = text.replace(invisible, "")
-    if _IGNORABLE.search(text):
-        text = _IGNORABLE_RUNS.sub("", text)
     return unicodedata.normalize("NFKC", text).lower()
 
 
@@ -94,6 +94,8 @@ def count(features: Features) -> int:
 
 def window_features(lowered: str) -> Features:
     """(unigrams, bigrams, stems, character bigrams, markers) of one prepared window."""
+    if not lowered.isascii() and _IGNORABLE.search(lowered):
+        lowered = _IGNORABLE_RUNS.sub("", lowered)
     data = lowered.encode("utf-8", "surrogatepass")
     words = data.translate(_SPLIT).split()
     unigrams = set(words)
