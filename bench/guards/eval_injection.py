@@ -59,7 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway_cli.guards.injection import scan, score
+from gateway_cli.guards.injection import InjectionGuard, scan, score
 
 DEFAULT_DATA = Path("/work/shared/fixtures/eval/injection.jsonl")
 SWEEP = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8)
@@ -137,6 +137,35 @@ def timing(label: str, text: str, runs: int) -> str:
     return f"{label}: p50={p50:.3f} ms p99={p99:.3f} ms over {runs} runs"
 
 
+def with_classifier(records: list[dict[str, str]], threshold: float) -> None:
+    """The whole guard (rules and the shipped classifier) next to the rules alone."""
+    guard = InjectionGuard()
+    rules: list[tuple[bool, float]] = []
+    both: list[tuple[bool, float]] = []
+    alone: list[tuple[bool, float]] = []
+    groups: dict[str, list[tuple[bool, float, float]]] = defaultdict(list)
+    model = guard.classifier
+    assert model is not None
+    for r in records:
+        y = r["label"] == "injection"
+        s_rules, s_both, p = score(r["text"]), guard.score(r["text"]), model.predict(r["text"])
+        rules.append((y, s_rules))
+        both.append((y, s_both))
+        alone.append((y, p))
+        groups[dataset_of(r["source"])].append((y, s_rules, s_both))
+    print(f"rules alone          at {threshold}: {fmt(metrics(rules, threshold))}")
+    print(f"rules + classifier   at {threshold}: {fmt(metrics(both, threshold))}")
+    print(f"classifier alone     at 0.5: {fmt(metrics(alone, 0.5))}")
+    print("per dataset, rules -> rules + classifier:")
+    for name, g in sorted(groups.items()):
+        before = metrics([(y, a) for y, a, _ in g], threshold)
+        after = metrics([(y, b) for y, _, b in g], threshold)
+        print(f"  {name:<48} inj {before['tp']:>3} -> {after['tp']:>3} of "
+              f"{before['tp'] + before['fn']:<3} benign flagged {before['fp']:>3} -> "
+              f"{after['fp']:>3} of {before['fp'] + before['tn']}")
+    print("\nthe rules alone, in detail:")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -146,6 +175,7 @@ def main() -> None:
     args = ap.parse_args()
 
     records = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
+    with_classifier(records, args.threshold)
     rows: list[tuple[bool, float]] = []
     groups: dict[str, list[tuple[bool, float]]] = defaultdict(list)
     misses: list[tuple[float, str, str]] = []

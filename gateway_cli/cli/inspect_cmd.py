@@ -128,7 +128,8 @@ def inspect(file: Path | None, direction: str, body: bool, jsonl: bool, fmt: str
 
     Exit status: 0 if nothing would be blocked, 1 if the policy's verdict is
     block for any input (also in observe mode, where "applied" stays allow),
-    2 on a usage error (unreadable input, bad JSON line, invalid config).
+    2 on a usage error (unreadable input, bad JSON line, invalid config),
+    3 when the shipped injection-classifier weights fail their integrity check.
     """
     from gateway_cli.config import load_config
     from gateway_cli.guards.pipeline import Inspector

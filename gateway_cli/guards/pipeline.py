@@ -24,6 +24,7 @@ from gateway_cli.guards import extract, pii, redact, secrets
 from gateway_cli.guards.base import Finding, scan_all
 from gateway_cli.guards.custom import CustomGuard
 from gateway_cli.guards.injection import InjectionGuard
+from gateway_cli.guards.injection.classifier import shipped as shipped_classifier
 from gateway_cli.guards.joined import joined as _joined
 from gateway_cli.guards.joined import split_by_slot as _split_by_slot
 from gateway_cli.policy.decide import Decision, decide, policies_for
@@ -55,6 +56,9 @@ class Inspector:
         # With no banned word and no regex the custom guard finds nothing and
         # cannot fail: it is not called at all.
         self._custom_empty = not (any(config.custom.banned) or config.custom.regexes)
+        # The injection classifier's weights are read and checked now, so a changed or
+        # missing file stops start-up (WeightsError) instead of failing every request.
+        shipped_classifier()
 
     def _format_guards(self) -> tuple[tuple[str, Callable[[str], list[Finding]]], ...]:
         return (("secrets", secrets.scan), ("pii", pii.scan),

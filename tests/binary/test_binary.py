@@ -211,6 +211,7 @@ def _copy_onedir(binaries: Binaries, where: Path) -> Path:
 @pytest.mark.parametrize(("change", "named"), [
     ("edit", "lockfiles/provenance.json"),
     ("edit", "gateway_cli/supply/trusted_root.json"),
+    ("edit", "gateway_cli/guards/injection/classifier.bin"),
     ("add", "gateway_cli/sitecustomize.py"),
     ("remove", "sbom/gateway.cdx.json"),
 ])

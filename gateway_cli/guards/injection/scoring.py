@@ -1,4 +1,4 @@
-"""The score: noisy-OR of the findings, reweighted by source, optionally blended with a model.
+"""The score: noisy-OR of the findings (the rules' and the classifier's), reweighted by source.
 
 Each finding carries a confidence; the text's score is the noisy-OR of the
 strongest finding per kind and the rest at a discount (independent weak cues
@@ -79,41 +79,86 @@ def blend(heuristic: float, model: float) -> float:
     return 1.0 / (1.0 + math.exp(-(_logit(heuristic) + _logit(model)) / 2.0))
 
 
-class InjectionGuard:
-    """The injection guard with a threshold and an optional local classifier.
+# The shipped classifier's decision point: its bias already holds the threshold chosen
+# on cross-validation (see classifier.py), so 0.5 is where it measured its target FPR.
+CLASSIFIER_THRESHOLD: Final = 0.5
 
-    `scan` returns the findings only when the (blended) score reaches the
+
+class _Shipped:
+    """Marks the default: the classifier shipped in the package, loaded on first use."""
+
+
+SHIPPED: Final = _Shipped()
+
+
+def classifier_finding(model: Classifier, text: str) -> Finding | None:
+    """The classifier's finding on `text` when its probability reaches the threshold.
+
+    The confidence is the probability itself, so a policy can weigh it per slot;
+    the span is the window that scored highest (the whole text for most texts);
+    the preview names the probability and the window, never the text.
+    """
+    locate = getattr(model, "locate", None)
+    if locate is not None:
+        p, start, end = locate(text)
+    else:
+        p, start, end = float(model.predict(text)), 0, len(text)
+    p = max(0.0, min(1.0, float(p)))
+    if p < CLASSIFIER_THRESHOLD:
+        return None
+    return Finding(GUARD, "classifier", start, end, p,
+                   f"classifier: p={p:.3f} >= {CLASSIFIER_THRESHOLD} over chars {start}-{end}")
+
+
+class InjectionGuard:
+    """The injection guard: the rules' findings, the classifier's, and a threshold.
+
+    `scan` returns the findings only when their combined score reaches the
     threshold, so weak cues in an ordinary prompt do not become verdicts;
-    `score` exposes the number for callers that want their own policy.
+    `score` exposes the number for callers that want their own policy. The
+    classifier (by default the one shipped in the package; `None` for the
+    rules alone) adds one finding of kind `classifier` when its probability
+    reaches `CLASSIFIER_THRESHOLD`; it is combined with the rules' findings
+    like any other kind (noisy-OR, then the source's weight).
     """
 
     name = "injection"
 
-    def __init__(self, threshold: float = 0.5, classifier: Classifier | None = None,
+    def __init__(self, threshold: float = 0.5, classifier: Classifier | _Shipped | None = SHIPPED,
                  *, source: str = "user") -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold {threshold} outside 0..1")
         self.threshold = threshold
-        self.classifier = classifier
+        self._classifier = classifier
         self.source = source
 
+    @property
+    def classifier(self) -> Classifier | None:
+        if isinstance(self._classifier, _Shipped):
+            from gateway_cli.guards.injection.classifier import shipped
+
+            self._classifier = shipped()
+        return self._classifier
+
+    def findings(self, text: str, *, repeats: bool = False) -> list[Finding]:
+        """The rules' findings and the classifier's, before any threshold.
+
+        `repeats` keeps a rule's repeated findings, as the module's `score` does.
+        """
+        found = scan_text(text) if repeats else scan(text)
+        model = self.classifier
+        if model is not None and text:
+            extra = classifier_finding(model, text)
+            if extra is not None:
+                found.append(extra)
+        return found
+
     def score(self, text: str, *, source: str | None = None) -> float:
-        src = self.source if source is None else source
-        heuristic = score(text, source=src)
-        if self.classifier is None:
-            return heuristic
-        return blend(heuristic, float(self.classifier.predict(text)))
+        return combine(self.findings(text, repeats=True),
+                       source=self.source if source is None else source)
 
     def scan(self, text: str, *, source: str | None = None) -> list[Finding]:
-        src = self.source if source is None else source
-        findings = scan(text, source=src)
-        heuristic = combine(findings, source=src)
-        total = (heuristic if self.classifier is None
-                 else blend(heuristic, float(self.classifier.predict(text))))
-        if total < self.threshold:
+        found = self.findings(text)
+        if combine(found, source=self.source if source is None else source) < self.threshold:
             return []
-        if not findings:
-            # Only the model saw it: one whole-text finding so the verdict has evidence.
-            return [Finding(GUARD, "classifier", 0, len(text), min(1.0, total),
-                            f"classifier: p={total:.2f}")]
-        return findings
+        return found
