@@ -43,7 +43,7 @@ def _server(config: Any, name: str) -> Any:
 
 async def _fetch(name: str, server: Any, home: Path, store: Any) -> list[dict[str, Any]]:
     from gateway_cli.mcp.connection import Connection
-    from gateway_cli.mcp.relay import live_tools
+    from gateway_cli.mcp.pinned import live_tools
 
     connection = Connection(name, server, home=home, store=store)
     try:

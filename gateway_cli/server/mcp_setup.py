@@ -35,7 +35,7 @@ def make_relay(runtime: Runtime) -> Relay:
 
     home = runtime.home or gateway_home()
     return Relay(config, config.servers, home=home, store=runtime.store,
-                 inspection=inspection, alert=alert)
+                 inspection=inspection, alert=alert, limiter=lambda: runtime.limiter)
 
 
 def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandler]]:

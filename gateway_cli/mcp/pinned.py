@@ -1,0 +1,147 @@
+"""Each upstream server's live tool definitions checked against its signed pins.
+
+The live list is fetched and compared again for every tools/list and
+list_changed, and a call is checked against a comparison at most
+CALL_RECHECK seconds old, so a rug pull is caught at the next use, not the
+next session. A pin file is re-read whenever it changes on disk (an approval
+applies at once, an edit is caught at the next use). Drift is logged and
+recorded as an alert once per change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway_cli.config import McpServerConfig
+from gateway_cli.keys.store import SecretStore
+from gateway_cli.mcp import pins
+from gateway_cli.mcp.connection import Connection
+from gateway_cli.mcp.transport import UpstreamError
+
+log = logging.getLogger("gateway.mcp")
+MAX_PAGES = 20
+CALL_RECHECK = 5.0  # seconds a pin check stands for calls (tools/list always checks anew)
+Alert = Callable[[dict[str, object]], None]
+
+
+async def live_tools(connection: Connection) -> list[dict[str, Any]]:
+    """Every tool the upstream lists now (all pages); UpstreamError if it cannot."""
+    tools: list[dict[str, Any]] = []
+    cursor: object = None
+    for _ in range(MAX_PAGES):
+        answer = await connection.call(
+            "tools/list", {"cursor": cursor} if isinstance(cursor, str) else {})
+        result = answer.get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+            raise UpstreamError(f"MCP server {connection.name!r} gave no tool list")
+        tools += [t for t in result["tools"] if isinstance(t, dict)
+                  and isinstance(t.get("name"), str)]
+        cursor = result.get("nextCursor")
+        if not isinstance(cursor, str) or not cursor:
+            break
+    return tools
+
+
+@dataclass
+class Server:
+    name: str
+    config: McpServerConfig
+    connection: Connection
+    trusted: pins.Pins | None = None
+    pin_error: str | None = None
+    alerted: pins.Drift = field(default_factory=pins.Drift)
+    stamp: tuple[int, int, int] | None = None  # the pin file's (inode, mtime, size) as read
+    read: bool = False
+    checked: float = -1e9  # when the live list was last compared with the pins (monotonic)
+    approved: frozenset[str] = frozenset()  # the tools that matched then
+
+
+class PinKeeper:
+    """The pin key, and per server its trusted pins and the last comparison with them."""
+
+    def __init__(self, home: Path, store: SecretStore | None, alert: Alert | None) -> None:
+        self.home = home
+        self.store = store
+        self.alert = alert
+        self.key: tuple[str, bytes] | None = None
+
+    def load(self, servers: Mapping[str, Server]) -> None:
+        """Read the pin key once (the store may be slow), then every server's pins."""
+        try:
+            self.key = pins.pin_key(self.store)
+        except pins.PinError as err:
+            self.key = None
+            log.warning("MCP pins cannot be checked: %s", err)
+        for server in servers.values():
+            self.read(server)
+
+    def read(self, server: Server) -> None:
+        """The server's pins as the file is now: checked whenever the file changed, so an
+        approval applies at once and an edit is caught at the next use."""
+        try:
+            info = pins.pin_path(self.home, server.name).stat()
+            stamp: tuple[int, int, int] | None = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None
+        if server.read and stamp == server.stamp:
+            return
+        server.read = True
+        server.stamp = stamp
+        server.checked, server.approved = -1e9, frozenset()  # new pins: compare anew
+        try:
+            server.trusted = pins.load(self.home, server.name, self.key)
+            server.pin_error = None
+        except pins.PinError as err:
+            server.trusted, server.pin_error = None, str(err)
+            log.warning("MCP server %r: %s", server.name, err)
+            self.raise_alert(server.name, {"error": "pins_untrusted"})
+        server.alerted = pins.Drift()
+        if server.trusted is None and server.pin_error is None:
+            log.warning("MCP server %r is not approved: its tools are not served until "
+                        "`gateway mcp approve %s`", server.name, server.name)
+
+    def raise_alert(self, server: str, data: dict[str, object]) -> None:
+        if self.alert is not None:
+            self.alert({"server": server, "changed": [], "added": [], "removed": [],
+                        "error": None, **data})
+
+    async def served_tools(self, server: Server) -> list[dict[str, Any]]:
+        """The live tools that match their pins; drift logged and recorded once per change."""
+        tools = await live_tools(server.connection)
+        self.read(server)
+        if server.trusted is None:
+            server.approved = frozenset()
+            return []
+        drift = pins.compare(server.trusted, tools)
+        if not drift.clean and drift != server.alerted:
+            log.warning("MCP server %r: tool definitions differ from the approved ones "
+                        "(changed: %s; added: %s; removed: %s); those tools are not served "
+                        "until `gateway mcp approve %s`", server.name,
+                        ", ".join(drift.changed) or "-", ", ".join(drift.added) or "-",
+                        ", ".join(drift.removed) or "-", server.name)
+            self.raise_alert(server.name, {"changed": list(drift.changed),
+                                           "added": list(drift.added),
+                                           "removed": list(drift.removed)})
+        server.alerted = drift
+        # Exactly the approved fields: anything else a server adds (_meta, icons...) was not
+        # seen by the person who approved, so it is not passed on.
+        served = [pins.definition(t) for t in pins.served(server.trusted, tools)]
+        server.approved = frozenset(t["name"] for t in served)
+        server.checked = time.monotonic()
+        return served
+
+    async def approved_now(self, server: Server) -> frozenset[str]:
+        """The tools a call may use: from a check at most CALL_RECHECK seconds old (a list,
+        a list_changed or an earlier call), else from a new one. Saves an upstream round
+        trip per call while a changed definition still stops calls within seconds."""
+        self.read(server)
+        if server.trusted is None:
+            return frozenset()
+        if time.monotonic() - server.checked > CALL_RECHECK:
+            await self.served_tools(server)
+        return server.approved
