@@ -25,7 +25,7 @@ from gateway_cli.config import InspectionConfig
 from gateway_cli.formats.errors import HttpError
 from gateway_cli.keys.principal import Principal
 from gateway_cli.mcp import jsonrpc, names, pins, rates, screen
-from gateway_cli.mcp.pinned import Server
+from gateway_cli.mcp.pinned import Server, under_template
 from gateway_cli.mcp.scopes import Kind, Scope, allows
 from gateway_cli.mcp.sessions import Session
 from gateway_cli.request.trace import Trace, Verdict
@@ -73,7 +73,7 @@ async def use(relay: Relay, method: str, message: jsonrpc.Message, session: Sess
         trace.error = "mcp_denied"
         return denied
     # Never trust the list the client saw: the pin is checked again now.
-    if kind == "tool" and name not in await relay.pins.approved_now(server):
+    if not await pinned_now(relay, server, kind, name):
         trace.error = "mcp_not_approved"
         return denied
     if kind == "tool":
@@ -122,15 +122,45 @@ async def use(relay: Relay, method: str, message: jsonrpc.Message, session: Sess
     error = answer.get("error")
     if isinstance(error, dict):
         trace.error = "mcp_upstream_error"
-        code = error.get("code") if isinstance(error.get("code"), int) else -32603
-        text = str(error.get("message", ""))[:500]
-        return jsonrpc.error(message.id, code, text)  # type: ignore[arg-type]
+        return upstream_error(message, server, error, principal, trace, inspection)
     result = answer.get("result")
     if not isinstance(result, dict):
         trace.error = "mcp_upstream"
         return jsonrpc.error(message.id, jsonrpc.UNAVAILABLE,
                              f"MCP server {server.name!r} sent no result")
     return screen_result(message, server, result, principal, trace, inspection)
+
+
+def upstream_error(message: jsonrpc.Message, server: Server, error: dict[str, Any],
+                   principal: Principal, trace: Trace,
+                   inspection: InspectionConfig | None) -> dict[str, Any]:
+    """The upstream's own error, screened like a result before the client sees it."""
+    code = error.get("code")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else -32603
+    screened, text, data = screen.upstream_error(
+        inspection, error, server.name, server.connection.own_secrets(), principal.name,
+        principal.team)
+    if screened is not None:
+        trace.findings.extend(screened.findings)
+        d = screened.decision
+        trace.output = Verdict(d.verdict, d.applied, d.reason)
+        if d.applied == "block":
+            return jsonrpc.error(message.id, jsonrpc.DENIED,
+                                 f"MCP server {server.name!r} answered with an error the "
+                                 f"gateway's policy withheld ({d.reason}); request id "
+                                 f"{trace.request_id}")
+    return jsonrpc.error(message.id, code, text, data)
+
+
+async def pinned_now(relay: Relay, server: Server, kind: Kind, name: str) -> bool:
+    """Whether `name` is approved as it is now: a tool or prompt by its pin, a resource
+    by its own pin or as an instance of a pinned template."""
+    if kind == "tool":
+        return name in await relay.pins.approved_now(server, "tools")
+    if kind == "prompt":
+        return name in await relay.pins.approved_now(server, "prompts")
+    return name in await relay.pins.approved_now(server, "resources") or under_template(
+        await relay.pins.approved_now(server, "resourceTemplates"), name)
 
 
 async def take_rate(relay: Relay, server: Server, tool: str, principal: Principal,
@@ -163,7 +193,7 @@ def screen_result(message: jsonrpc.Message, server: Server, result: dict[str, An
         return jsonrpc.error(message.id, jsonrpc.DENIED,
                              f"the result ({size} bytes) is over this server's limit of "
                              f"{server.config.max_result_bytes} bytes")
-    value = capped.value
+    value = screen.literal(capped.value, server.connection.own_secrets())
     if inspection is not None:
         screened = screen.result(inspection, value, server.name, principal.name,
                                  principal.team)

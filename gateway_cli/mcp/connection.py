@@ -48,12 +48,13 @@ Notice = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def child_env(config: McpServerConfig, home: Path, name: str,
-              store: SecretStore | None) -> dict[str, str]:
-    """The child's whole environment: a minimal PATH and a private HOME, then what the
-    config grants, with `store:NAME` values read from the secret store (and nothing else
-    of the gateway's environment)."""
-    private = home / "mcp" / "home" / name
-    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+              store: SecretStore | None, private: Path | None = None) -> dict[str, str]:
+    """The child's whole environment: a minimal PATH and a private HOME (under the state
+    directory unless `private` is given), then what the config grants, with `store:NAME`
+    values read from the secret store (and nothing else of the gateway's environment)."""
+    if private is None:
+        private = home / "mcp" / "home" / name
+        private.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = {"PATH": MINIMAL_PATH, "HOME": str(private)}
     for var, value in config.env.items():
         env[var] = resolve(value, f"MCP server {name!r} env {var}", store).reveal() \
@@ -85,8 +86,9 @@ def _progress_to(handler: Handler, token: object) -> Handler:
 class Connection:
     def __init__(self, name: str, config: McpServerConfig, *, home: Path,
                  store: SecretStore | None, on_notice: Notice | None = None,
-                 limit: int = 16 * 1024 * 1024) -> None:
+                 limit: int = 16 * 1024 * 1024, child_home: Path | None = None) -> None:
         self.name = name
+        self.child_home = child_home  # the child's HOME when not under the state directory
         self.config = config
         self.home = home
         self.store = store
@@ -102,6 +104,7 @@ class Connection:
         self.progress: dict[str, Handler] = {}
         self.handlers: dict[int, Handler] = {}  # upstream id -> handler of calls in flight
         self.secret: Secret | None = None
+        self.granted: tuple[str, ...] = ()  # the child's env values read from the store
         if config.url is not None and config.secret is not None:
             self.secret = resolve(config.secret, f"MCP server {name!r}", store)
 
@@ -112,9 +115,11 @@ class Connection:
             return HttpTransport(self.name, self.config.url, self.secret, self._message,
                                  self.limit)
         assert self.config.command is not None
-        env = child_env(self.config, self.home, self.name, self.store)
+        env = child_env(self.config, self.home, self.name, self.store, self.child_home)
+        self.granted = tuple(env[var] for var, value in self.config.env.items()
+                             if value.startswith("store:"))
         return StdioTransport(self.name, program(self.config.command, env), env,
-                              self.config.cwd, self._message, self.limit)
+                              self.config.cwd, self._message, self.limit, self.granted)
 
     async def ensure(self) -> Transport:
         transport = self.transport
@@ -175,6 +180,18 @@ class Connection:
         if self.transport is not None:
             await self.transport.close()
             self.transport = None
+
+    def stderr_tail(self) -> list[str]:
+        """The last lines a stdio child wrote on stderr, redacted (none for HTTP)."""
+        transport = self.transport
+        return list(transport.stderr.lines) if isinstance(transport, StdioTransport) else []
+
+    def own_secrets(self) -> tuple[str, ...]:
+        """The credentials the gateway gave this server: never to be shown to a client."""
+        own = self.granted
+        if self.secret is not None:
+            own = (*own, self.secret.reveal())
+        return own
 
     # -- traffic -------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The list methods (tools, prompts, resources, resource templates): what a principal sees.
 
-Only what the principal's scopes grant (deny by default) and, for tools, only
-what matches its signed pin. A server none of whose things are granted is not
-even started. On /mcp names are namespaced `server__name` (URIs by
-names.join_uri); on /mcp/NAME they are the server's own.
+Only what the principal's scopes grant (deny by default) and only what matches
+its signed pin (tools, prompts, resources and templates alike: pinned.py). A
+server none of whose things are granted is not even started. On /mcp names
+are namespaced `server__name` (URIs by names.join_uri); on /mcp/NAME they are
+the server's own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from gateway_cli.config import McpConfig
 from gateway_cli.keys.principal import Principal
 from gateway_cli.mcp import jsonrpc, names
-from gateway_cli.mcp.pinned import MAX_PAGES, Server
+from gateway_cli.mcp.pinned import Server
+from gateway_cli.mcp.pins import Section
 from gateway_cli.mcp.scopes import Kind, Scope, ScopeError, allows, matches, parse_scope
 from gateway_cli.mcp.sessions import Session
 from gateway_cli.mcp.transport import UpstreamError
@@ -26,13 +28,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.mcp")
 # Methods answered per kind: the list method, the result's key and the item's name field.
-LISTS: dict[str, tuple[Kind, str, str]] = {
+LISTS: dict[str, tuple[Kind, Section, str]] = {
     "tools/list": ("tool", "tools", "name"),
     "prompts/list": ("prompt", "prompts", "name"),
     "resources/list": ("resource", "resources", "uri"),
     "resources/templates/list": ("resource", "resourceTemplates", "uriTemplate")}
-_CAPABILITY = {"prompts/list": "prompts", "resources/list": "resources",
-               "resources/templates/list": "resources"}
 
 
 def scopes_of(principal: Principal, config: McpConfig) -> tuple[Scope, ...]:
@@ -56,27 +56,6 @@ def targets(servers: Mapping[str, Server], scope: str | None) -> list[Server]:
     return [servers[scope]] if scope is not None else list(servers.values())
 
 
-async def upstream_list(server: Server, method: str, key: str) -> list[dict[str, Any]]:
-    """Every item of a prompts/resources list (all pages), or none when the server does
-    not offer that capability."""
-    if _CAPABILITY[method] not in server.connection.capabilities \
-            and server.connection.initialized:
-        return []
-    items: list[dict[str, Any]] = []
-    cursor: object = None
-    for _ in range(MAX_PAGES):
-        answer = await server.connection.call(
-            method, {"cursor": cursor} if isinstance(cursor, str) else {})
-        result = answer.get("result")
-        if not isinstance(result, dict) or not isinstance(result.get(key), list):
-            return items
-        items += [i for i in result[key] if isinstance(i, dict)]
-        cursor = result.get("nextCursor")
-        if not isinstance(cursor, str) or not cursor:
-            break
-    return items
-
-
 async def answer(relay: Relay, method: str, message: jsonrpc.Message, session: Session,
                  scopes: tuple[Scope, ...], trace: Trace) -> dict[str, Any]:
     kind, key, field_name = LISTS[method]
@@ -85,10 +64,7 @@ async def answer(relay: Relay, method: str, message: jsonrpc.Message, session: S
         if not grants_of(scopes, server.name):
             continue  # nothing of this server is granted: do not even start it
         try:
-            if kind == "tool":
-                items = await relay.pins.served_tools(server)
-            else:
-                items = await upstream_list(server, method, key)
+            items = await relay.pins.served(server, key)
         except UpstreamError as err:
             if session.server is not None:
                 raise

@@ -31,20 +31,48 @@ Alert = Callable[[dict[str, object]], None]
 
 async def live_tools(connection: Connection) -> list[dict[str, Any]]:
     """Every tool the upstream lists now (all pages); UpstreamError if it cannot."""
-    tools: list[dict[str, Any]] = []
+    return await live_items(connection, "tools")
+
+
+_METHODS: dict[str, str] = {"tools": "tools/list", "prompts": "prompts/list",
+                            "resources": "resources/list",
+                            "resourceTemplates": "resources/templates/list"}
+_CAPABILITY = {"prompts": "prompts", "resources": "resources", "resourceTemplates": "resources"}
+
+
+async def live_items(connection: Connection, section: pins.Section) -> list[dict[str, Any]]:
+    """Every item of one list the upstream gives now (all pages): none when the server does
+    not offer prompts or resources; UpstreamError when it cannot list its tools."""
+    if section != "tools":
+        await connection.ensure()
+        if _CAPABILITY[section] not in connection.capabilities:
+            return []
+    key = pins.FIELDS[section][0]
+    items: list[dict[str, Any]] = []
     cursor: object = None
     for _ in range(MAX_PAGES):
         answer = await connection.call(
-            "tools/list", {"cursor": cursor} if isinstance(cursor, str) else {})
+            _METHODS[section], {"cursor": cursor} if isinstance(cursor, str) else {})
         result = answer.get("result")
-        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
-            raise UpstreamError(f"MCP server {connection.name!r} gave no tool list")
-        tools += [t for t in result["tools"] if isinstance(t, dict)
-                  and isinstance(t.get("name"), str)]
+        if not isinstance(result, dict) or not isinstance(result.get(section), list):
+            if section == "tools":
+                raise UpstreamError(f"MCP server {connection.name!r} gave no tool list")
+            return items
+        items += [t for t in result[section] if isinstance(t, dict)
+                  and isinstance(t.get(key), str)]
         cursor = result.get("nextCursor")
         if not isinstance(cursor, str) or not cursor:
             break
-    return tools
+    return items
+
+
+async def live_all(connection: Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every list of the server (tools, prompts, resources, resource templates)."""
+    return {section: await live_items(connection, section) for section in pins.SECTIONS}
+
+
+def _never() -> dict[str, float]:
+    return dict.fromkeys(pins.SECTIONS, -1e9)
 
 
 @dataclass
@@ -54,11 +82,13 @@ class Server:
     connection: Connection
     trusted: pins.Pins | None = None
     pin_error: str | None = None
-    alerted: pins.Drift = field(default_factory=pins.Drift)
     stamp: tuple[int, int, int] | None = None  # the pin file's (inode, mtime, size) as read
     read: bool = False
-    checked: float = -1e9  # when the live list was last compared with the pins (monotonic)
-    approved: frozenset[str] = frozenset()  # the tools that matched then
+    # Per section (tools, prompts, resources, resourceTemplates): the drift last alerted,
+    # when the live list was last compared with the pins (monotonic) and what matched then.
+    alerted: dict[str, pins.Drift] = field(default_factory=dict)
+    checked: dict[str, float] = field(default_factory=_never)
+    approved: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 class PinKeeper:
@@ -92,7 +122,7 @@ class PinKeeper:
             return
         server.read = True
         server.stamp = stamp
-        server.checked, server.approved = -1e9, frozenset()  # new pins: compare anew
+        server.checked, server.approved = _never(), {}  # new pins: compare anew
         try:
             server.trusted = pins.load(self.home, server.name, self.key)
             server.pin_error = None
@@ -100,7 +130,7 @@ class PinKeeper:
             server.trusted, server.pin_error = None, str(err)
             log.warning("MCP server %r: %s", server.name, err)
             self.raise_alert(server.name, {"error": "pins_untrusted"})
-        server.alerted = pins.Drift()
+        server.alerted = {}
         if server.trusted is None and server.pin_error is None:
             log.warning("MCP server %r is not approved: its tools are not served until "
                         "`gateway mcp approve %s`", server.name, server.name)
@@ -111,37 +141,55 @@ class PinKeeper:
                         "error": None, **data})
 
     async def served_tools(self, server: Server) -> list[dict[str, Any]]:
-        """The live tools that match their pins; drift logged and recorded once per change."""
-        tools = await live_tools(server.connection)
+        return await self.served(server, "tools")
+
+    async def served(self, server: Server, section: pins.Section) -> list[dict[str, Any]]:
+        """The live items that match their pins, with exactly their approved fields; drift
+        logged and recorded once per change."""
+        items = await live_items(server.connection, section)
         self.read(server)
         if server.trusted is None:
-            server.approved = frozenset()
+            server.approved[section] = frozenset()
             return []
-        drift = pins.compare(server.trusted, tools)
-        if not drift.clean and drift != server.alerted:
-            log.warning("MCP server %r: tool definitions differ from the approved ones "
-                        "(changed: %s; added: %s; removed: %s); those tools are not served "
-                        "until `gateway mcp approve %s`", server.name,
+        drift = pins.compare(server.trusted, items, section)
+        if not drift.clean and drift != server.alerted.get(section, pins.Drift()):
+            what = "tool" if section == "tools" else section
+            log.warning("MCP server %r: %s definitions differ from the approved ones "
+                        "(changed: %s; added: %s; removed: %s); those are not served "
+                        "until `gateway mcp approve %s`", server.name, what,
                         ", ".join(drift.changed) or "-", ", ".join(drift.added) or "-",
                         ", ".join(drift.removed) or "-", server.name)
+            extra: dict[str, object] = {} if section == "tools" else {"kind": section}
             self.raise_alert(server.name, {"changed": list(drift.changed),
                                            "added": list(drift.added),
-                                           "removed": list(drift.removed)})
-        server.alerted = drift
+                                           "removed": list(drift.removed), **extra})
+        server.alerted[section] = drift
         # Exactly the approved fields: anything else a server adds (_meta, icons...) was not
         # seen by the person who approved, so it is not passed on.
-        served = [pins.definition(t) for t in pins.served(server.trusted, tools)]
-        server.approved = frozenset(t["name"] for t in served)
-        server.checked = time.monotonic()
+        served = [pins.definition(t, section)
+                  for t in pins.served(server.trusted, items, section)]
+        server.approved[section] = frozenset(pins.key_of(t, section) for t in served)
+        server.checked[section] = time.monotonic()
         return served
 
-    async def approved_now(self, server: Server) -> frozenset[str]:
-        """The tools a call may use: from a check at most CALL_RECHECK seconds old (a list,
+    async def approved_now(self, server: Server, section: pins.Section = "tools"
+                           ) -> frozenset[str]:
+        """The items a call may use: from a check at most CALL_RECHECK seconds old (a list,
         a list_changed or an earlier call), else from a new one. Saves an upstream round
         trip per call while a changed definition still stops calls within seconds."""
         self.read(server)
         if server.trusted is None:
             return frozenset()
-        if time.monotonic() - server.checked > CALL_RECHECK:
-            await self.served_tools(server)
-        return server.approved
+        if time.monotonic() - server.checked.get(section, -1e9) > CALL_RECHECK:
+            await self.served(server, section)
+        return server.approved.get(section, frozenset())
+
+
+def under_template(templates: frozenset[str], uri: str) -> bool:
+    """Whether `uri` is an instance of an approved resource template, by the template's
+    literal text before its first `{` (a template with no variable is one URI)."""
+    for template in templates:
+        head, brace, _ = template.partition("{")
+        if (uri == template) if not brace else (bool(head) and uri.startswith(head)):
+            return True
+    return False

@@ -37,6 +37,7 @@ from gateway_cli.mcp.calling import Emit
 from gateway_cli.mcp.connection import Connection
 from gateway_cli.mcp.held import Held
 from gateway_cli.mcp.pinned import Alert, PinKeeper, Server, live_tools
+from gateway_cli.mcp.pins import Section
 from gateway_cli.mcp.sessions import Session
 from gateway_cli.mcp.transport import UpstreamError
 from gateway_cli.request.limits import Limiter
@@ -49,6 +50,12 @@ SUPPORTED_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
 # Notifications passed on to clients (without params: nothing of the server's text).
 _FORWARDED = frozenset({"notifications/tools/list_changed", "notifications/prompts/list_changed",
                         "notifications/resources/list_changed"})
+
+
+_RECHECK: dict[str, tuple[Section, ...]] = {
+    "notifications/tools/list_changed": ("tools",),
+    "notifications/prompts/list_changed": ("prompts",),
+    "notifications/resources/list_changed": ("resources", "resourceTemplates")}
 
 
 def negotiate(asked: object) -> str:
@@ -83,14 +90,15 @@ class Relay:
         """A notification no call is waiting for: list changes are checked (tools against
         their pins, at once) and passed on to the clients' GET streams."""
         method = message.get("method")
-        if method == "notifications/tools/list_changed":
-            server = self.servers.get(server_name)
-            if server is not None:
-                try:
-                    await self.pins.served_tools(server)
-                except UpstreamError as err:
-                    log.warning("MCP server %r: tools changed but cannot be listed: %s",
-                                server_name, err)
+        sections = _RECHECK.get(str(method), ())
+        server = self.servers.get(server_name)
+        for section in sections if server is not None else ():
+            assert server is not None
+            try:
+                await self.pins.served(server, section)
+            except UpstreamError as err:
+                log.warning("MCP server %r: its %s changed but cannot be listed: %s",
+                            server_name, section, err)
         if method in _FORWARDED and self.broadcast is not None:
             self.broadcast(server_name, {"jsonrpc": "2.0", "method": method})
 

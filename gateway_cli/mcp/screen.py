@@ -6,8 +6,10 @@
   redact, mask, hash, flag) is the one for prompts, with inspection rules
   matched on the model name `mcp/<server>`.
 - Results (tool results, prompt messages, resource contents: what a model
-  will read next) go through the injection guard weighted as `tool_result`
-  (indirect injection) and the secret guard.
+  will read next) and an upstream's own JSON-RPC error message and data go
+  through the injection guard weighted as `tool_result` (indirect injection)
+  and the secret guard, after the server's own credentials (which the gateway
+  knows, whatever their format) are replaced.
 - Results larger than the server's `max_result_bytes` are truncated with a
   marker, or blocked, before any guard reads them, so what is inspected is
   exactly what is sent.
@@ -138,6 +140,50 @@ def result(config: InspectionConfig, value: dict[str, Any], server: str,
         policy, min_confidence=0.0))
     return _screen(relaxed, value, strings(value, skip=_NOT_TEXT), guards, f"mcp/{server}",
                    key, team, "tool_result")
+
+
+OWN_CREDENTIAL = "[redacted: the server's own credential]"
+MIN_LITERAL = 8  # shorter values would redact ordinary words
+
+
+def literal(value: Any, known: tuple[str, ...]) -> Any:
+    """`value` with every occurrence of a known credential (what the gateway gave this
+    server: its bearer secret, its env values from the store) replaced: an upstream that
+    echoes its own credential must not hand it to a client, whatever its format."""
+    known = tuple(k for k in known if len(k) >= MIN_LITERAL)
+    if not known:
+        return value
+    edits: dict[Path_, str] = {}
+    for at, text in strings(value):
+        if at and at[-1] == "":
+            continue  # object keys cannot be rewritten; the guards still read them
+        cleaned = text
+        for secret in known:
+            cleaned = cleaned.replace(secret, OWN_CREDENTIAL)
+        if cleaned != text:
+            edits[at] = cleaned
+    return _replace(value, edits)
+
+
+def upstream_error(config: InspectionConfig | None, error: dict[str, Any], server: str,
+                   known: tuple[str, ...], key: str | None = None, team: str | None = None
+                   ) -> tuple[Screening | None, str, Any]:
+    """An upstream's JSON-RPC error message and data as a client may see them: cut to
+    size, the server's own credentials replaced, then through the injection guard (as a
+    tool result: a model reads it) and the secret guard. (screening, message, data)."""
+    message = str(error.get("message", ""))[:ERROR_CHARS]
+    data = error.get("data")
+    if data is not None and len(msgspec.json.encode(data)) > ERROR_DATA_BYTES:
+        data = f"[gateway: error data of over {ERROR_DATA_BYTES} bytes left out]"
+    value = literal({"message": message, "detail": data}, known)
+    if config is None:
+        return None, value["message"], value["detail"]
+    screened = result(config, value, server, key, team)
+    return screened, screened.value["message"], screened.value["detail"]
+
+
+ERROR_CHARS = 500
+ERROR_DATA_BYTES = 4096
 
 
 @dataclass(frozen=True)
