@@ -11,11 +11,14 @@ test can check the child got nothing of the gateway's own environment.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
 
+from mcp import types
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.shared.exceptions import McpError
 
 DIR = Path(os.environ.get("NOTES_DIR", "."))
 server = FastMCP("notes", host="127.0.0.1", stateless_http=False)
@@ -67,6 +70,26 @@ def noisy(lines: int) -> str:
         print(f"line {i} {chunk}", file=sys.stderr)
     print(f"done, with token {os.environ.get('NOTES_LEAK', '')}", file=sys.stderr, flush=True)
     return f"wrote {lines} lines"
+
+
+@server.tool(description="Ask the client's model (sampling) after a pause; `tagged`: name "
+                         "this call by its progress token in the request's _meta.")
+async def ask(question: str, tagged: bool, ctx: Context) -> str:  # type: ignore[type-arg]
+    await asyncio.sleep(1.0)  # so that a second call is in flight when this one asks
+    meta = ctx.request_context.meta
+    token = meta.progressToken if meta is not None else None
+    params = types.CreateMessageRequestParams(
+        messages=[types.SamplingMessage(role="user", content=types.TextContent(
+            type="text", text=question))], maxTokens=20,
+        _meta=types.RequestParams.Meta(progressToken=token) if tagged and token else None)
+    try:
+        result = await ctx.session.send_request(
+            types.ServerRequest(types.CreateMessageRequest(params=params)),
+            types.CreateMessageResult)
+    except McpError as err:
+        return f"sampling refused: {err.error.message}"
+    content = result.content
+    return content.text if isinstance(content, types.TextContent) else "?"
 
 
 @server.tool(description="Stop this server's process.")
