@@ -9,6 +9,7 @@ the server's own.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,12 @@ LISTS: dict[str, tuple[Kind, Section, str]] = {
 def scopes_of(principal: Principal, config: McpConfig) -> tuple[Scope, ...]:
     """What the principal is granted; a malformed scope grants nothing (never everything)."""
     texts = config.open_scopes if principal.kind == "open" else principal.scopes
+    return _parsed(tuple(texts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(texts: tuple[str, ...]) -> tuple[Scope, ...]:
+    """Parsed once per distinct list of scope strings (pure), not once per request."""
     out = []
     for text in texts:
         try:

@@ -11,6 +11,7 @@ recorded as an alert once per change.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class Server:
     pin_error: str | None = None
     stamp: tuple[int, int, int] | None = None  # the pin file's (inode, mtime, size) as read
     read: bool = False
+    pin_file: str | None = None  # its path, made once (a stat per call, not a path too)
     # Per section (tools, prompts, resources, resourceTemplates): the drift last alerted,
     # when the live list was last compared with the pins (monotonic) and what matched then.
     alerted: dict[str, pins.Drift] = field(default_factory=dict)
@@ -113,8 +115,10 @@ class PinKeeper:
     def read(self, server: Server) -> None:
         """The server's pins as the file is now: checked whenever the file changed, so an
         approval applies at once and an edit is caught at the next use."""
+        if server.pin_file is None:
+            server.pin_file = str(pins.pin_path(self.home, server.name))
         try:
-            info = pins.pin_path(self.home, server.name).stat()
+            info = os.stat(server.pin_file)
             stamp: tuple[int, int, int] | None = (info.st_ino, info.st_mtime_ns, info.st_size)
         except OSError:
             stamp = None

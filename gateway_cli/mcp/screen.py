@@ -39,6 +39,9 @@ Path_ = tuple[str | int, ...]
 # Strings in results that are not text a model reads as instructions: identifiers,
 # media types and base64 payloads.
 _NOT_TEXT = frozenset({"type", "mimeType", "uri", "blob", "data", "progressToken", "cursor"})
+# Long object keys MCP itself defines: names, not data a server chose.
+_PROTOCOL_KEYS = frozenset({"structuredContent", "resourceTemplates", "outputSchema",
+                            "destructiveHint", "idempotentHint", "openWorldHint"})
 _STYLE = {"redact": "mask", "mask": "mask", "hash": "hash"}
 TRUNCATED = "\n[gateway: result truncated from {size} to {limit} bytes]"
 
@@ -62,7 +65,7 @@ def strings(value: Any, *, skip: frozenset[str] = frozenset()) -> list[tuple[Pat
                 out.append((at, node))
         elif isinstance(node, dict):
             for key, item in reversed(list(node.items())):
-                if isinstance(key, str) and len(key) > 16:
+                if isinstance(key, str) and len(key) > 16 and key not in _PROTOCOL_KEYS:
                     out.append(((*at, key, ""), key))
                 stack.append((item, (*at, key)))
         elif isinstance(node, list):
@@ -93,7 +96,17 @@ def _screen(config: InspectionConfig, value: Any, texts: list[tuple[Path_, str]]
             key: str | None, team: str | None, slot: str) -> Screening:
     policies = policies_for(config, model, key, team)
     errors: set[str] = set()
-    per_text = [(at, text, scan_all(guards, text, errors)) for at, text in texts]
+    # A text that appears twice (FastMCP, for one, sends a tool's return value both as
+    # text content and as structuredContent) is scanned once: the guards are pure, so the
+    # same text gives the same findings; each place it appears still counts and is
+    # redacted.
+    scanned: dict[str, list[Finding]] = {}
+    per_text = []
+    for at, text in texts:
+        found = scanned.get(text)
+        if found is None:
+            found = scanned[text] = scan_all(guards, text, errors)
+        per_text.append((at, text, found))
     findings = [f for _, _, found in per_text for f in found]
     decision = decide(findings, policies, mode=config.mode, errors=sorted(errors))
     actions = {id(a.finding): a.action for a in decision.acted}
