@@ -70,6 +70,9 @@ class Runtime:
     # With a client-key table shared through Redis: swaps in the shared table (the control
     # socket's "clients" reloads use it instead of clients.json; see shared_keys.py).
     shared_reload: Callable[[], Awaitable[None]] | None = None
+    # Scoped tokens revoked on any instance (keys/shared_revoked.py), kept beside this
+    # state directory's own list, which a control-socket reload reads again.
+    shared_jtis: frozenset[str] = frozenset()
     audit: AuditWriter | None = None  # the request log's writer, started by launch.run
     config_path: Path | None = None  # what `gateway reload` reads again
     # `gateway serve --workers N`: this process is worker `worker` of `workers`, each a
