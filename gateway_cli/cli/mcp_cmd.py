@@ -382,32 +382,68 @@ def check(server: str | None, fmt: str, config_path: Path | None, home: Path | N
         sys.exit(1)
 
 
-def _send_decision(home: Path, call_id: str, allow: bool) -> list[tuple[str, bool, str]]:
-    """Ask every gateway running from this state directory; (socket, ok, detail) each."""
+def _ask_all(home: Path, request: dict[str, object]) -> list[tuple[str, dict[str, Any]]]:
+    """Ask every gateway running from this state directory; (socket, answer) each (an
+    answer with ok false and an error when there was none usable)."""
     import socket as sock
 
     from gateway_cli.keys.notify import RUN_DIR
 
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     directory = home / RUN_DIR
     for path in sorted(directory.glob("*.sock")) if directory.is_dir() else ():
         try:
             with sock.socket(sock.AF_UNIX, sock.SOCK_STREAM) as conn:
                 conn.settimeout(5)
                 conn.connect(str(path))
-                conn.sendall(json.dumps({"mcp_call": call_id, "allow": allow}).encode()
-                             + b"\n")
+                conn.sendall(json.dumps(request).encode() + b"\n")
                 reply = b""
-                while not reply.endswith(b"\n") and len(reply) < 65536:
-                    chunk = conn.recv(4096)
+                while not reply.endswith(b"\n") and len(reply) < 1024 * 1024:
+                    chunk = conn.recv(65536)
                     if not chunk:
                         break
                     reply += chunk
             answer = json.loads(reply or b"{}")
-            out.append((path.name, bool(answer.get("ok")), str(answer.get("error", ""))))
+            out.append((path.name, answer if isinstance(answer, dict) else {}))
         except (OSError, ValueError) as err:
-            out.append((path.name, False, f"no usable answer ({type(err).__name__})"))
+            out.append((path.name, {"ok": False,
+                                    "error": f"no usable answer ({type(err).__name__})"}))
     return out
+
+
+def _send_decision(home: Path, call_id: str, allow: bool) -> list[tuple[str, bool, str]]:
+    """Ask every gateway running from this state directory; (socket, ok, detail) each."""
+    return [(name, bool(a.get("ok")), str(a.get("error", "")))
+            for name, a in _ask_all(home, {"mcp_call": call_id, "allow": allow})]
+
+
+@mcp.command("status")
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The gateway's state directory.")
+def status(home: Path | None) -> None:
+    """What each running gateway (each worker) of this state directory holds: per MCP
+    server whether it runs, its failures in a row, its pin state and a stdio server's
+    last stderr lines (redacted). Only reads."""
+    from gateway_cli.keys.home import gateway_home
+
+    answers = _ask_all(gateway_home(home, create=False), {"mcp_status": True})
+    if not answers:
+        raise GatewayError("no gateway is running from this state directory")
+    for name, answer in answers:
+        if not answer.get("ok"):
+            click.echo(f"{name}: {answer.get('error', 'no answer')}")
+            continue
+        servers = answer.get("servers")
+        click.echo(f"gateway pid {answer.get('pid')}:"
+                   + ("" if servers else " no MCP servers"))
+        for server, state in (servers or {}).items() if isinstance(servers, dict) else ():
+            if not isinstance(state, dict):
+                continue
+            click.echo(f"  {server}: {'running' if state.get('running') else 'stopped'}, "
+                       f"pins {state.get('pins')}, failures {state.get('failures')}")
+            lines = state.get("stderr") if isinstance(state.get("stderr"), list) else []
+            for line in lines or ():
+                click.echo(f"    stderr: {line}")
 
 
 @mcp.command("approve-call")

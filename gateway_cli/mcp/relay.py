@@ -102,6 +102,20 @@ class Relay:
         if method in _FORWARDED and self.broadcast is not None:
             self.broadcast(server_name, {"jsonrpc": "2.0", "method": method})
 
+    def status(self) -> dict[str, object]:
+        """Per server, for `gateway mcp status`: whether it runs, its failures in a row,
+        its pin state and a stdio child's last stderr lines (redacted, stderr.py)."""
+        out: dict[str, object] = {}
+        for name, server in self.servers.items():
+            transport = server.connection.transport
+            out[name] = {
+                "running": transport is not None and transport.alive,
+                "failures": server.connection.failures,
+                "pins": "untrusted" if server.pin_error else
+                        "approved" if server.trusted is not None else "unapproved",
+                "stderr": server.connection.stderr_tail()}
+        return out
+
     async def close(self) -> None:
         await asyncio.gather(*(s.connection.close() for s in self.servers.values()),
                              return_exceptions=True)

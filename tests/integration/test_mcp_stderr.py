@@ -1,6 +1,7 @@
 """A stdio MCP server's stderr through the real gateway: drained all the time (a child
 writing megabytes there does not stall), logged under the server's name after
-redaction, bounded in the log, and its last lines shown by `gateway mcp list`."""
+redaction, bounded in the log, and its last lines shown by `gateway mcp list` (the
+command's own child) and `gateway mcp status` (the running gateway's)."""
 
 from __future__ import annotations
 
@@ -44,5 +45,13 @@ def test_stderr_is_drained_redacted_and_shown(tmp_path: Path) -> None:
         assert "writes a lot on stderr: its lines are counted, not logged" in text
         logged = text.count("MCP server 'notes' stderr: line ")
         assert 0 < logged <= 40, logged  # bounded: not 20000 lines in the log
+        # The running gateway's view: the child's last lines, redacted, over the control
+        # socket.
+        status = home.run("mcp", "status", timeout=30)
+        assert status.returncode == 0, status.stderr
+        assert "  notes: running, pins approved, failures 0" in status.stdout
+        assert "    stderr: done, with token ghp_" in status.stdout
+        assert LEAK not in status.stdout
+        assert status.stdout.count("    stderr: ") <= 64
     finally:
         stop_gateway(gateway)
