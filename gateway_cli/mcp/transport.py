@@ -236,8 +236,11 @@ class HttpTransport:
     async def start(self) -> None:
         import aiohttp
 
+        # No cookie jar: an upstream's cookies are never kept or sent back (and no jar is
+        # searched per call).
         self.session = aiohttp.ClientSession(
-            trust_env=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+            trust_env=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            cookie_jar=aiohttp.DummyCookieJar())
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json",

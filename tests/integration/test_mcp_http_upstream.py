@@ -52,7 +52,7 @@ def test_http_upstream_with_the_gateways_own_credential(tmp_path: Path) -> None:
 [mcp]
 open_scopes = ["mcp:notes:read_*", "mcp:notes:echo", "mcp:notes:resource/*"]
 [mcp.servers.notes]
-url = "http://127.0.0.1:{port}/mcp"
+url = "http://localhost:{port}/mcp"  # a name: cookie jars keep cookies for names
 secret = "store:notes-mcp"
 """
         path = tmp_path / "gateway.toml"

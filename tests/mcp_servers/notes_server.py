@@ -2,7 +2,8 @@
 
 `python -m tests.mcp_servers.notes_server stdio` speaks stdio;
 `... http PORT` serves Streamable HTTP on 127.0.0.1:PORT at /mcp (a bearer token, when
-NOTES_TOKEN is set, is required: the gateway's own credential for this server).
+NOTES_TOKEN is set, is required: the gateway's own credential for this server; then every
+answer sets a cookie and a request that sends one back is refused).
 NOTES_DESCRIPTION replaces read_note's description (the rug pull), NOTES_PROMPT_DESCRIPTION
 the summarise prompt's, NOTES_DIR is where
 notes live. `env_report` answers with the names of the environment variables it sees, so a
@@ -15,6 +16,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcp import types
 from mcp.server.fastmcp import Context, FastMCP
@@ -146,11 +148,23 @@ def main() -> None:
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and token is not None:
-            given = dict(scope["headers"]).get(b"authorization", b"").decode()
-            if given != f"Bearer {token}":
+            headers = dict(scope["headers"])
+            given = headers.get(b"authorization", b"").decode()
+            # Every answer sets a cookie; a client that sends one back is refused (the
+            # gateway keeps no upstream cookies).
+            if given != f"Bearer {token}" or b"cookie" in headers:
                 await send({"type": "http.response.start", "status": 401, "headers": []})
                 await send({"type": "http.response.body", "body": b"no"})
                 return
+
+            async def with_cookie(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []),
+                                                      (b"set-cookie", b"upstream=1; Path=/")]}
+                await send(message)
+
+            await app(scope, receive, with_cookie)
+            return
         await app(scope, receive, send)
 
     uvicorn.run(guarded, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
