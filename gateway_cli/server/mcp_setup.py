@@ -43,7 +43,8 @@ def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandle
     the app."""
     relay = make_relay(runtime)
     mcp = runtime.config.mcp
-    sessions = Sessions(mcp.max_sessions, mcp.session_idle)
+    sessions = Sessions(mcp.max_sessions, mcp.session_idle, key=runtime.mcp_session_key,
+                        adopt=runtime.workers > 1)
     relay.broadcast = sessions.broadcast
     relay.load_pins()
 

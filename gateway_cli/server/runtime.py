@@ -8,6 +8,7 @@ shared by every request handler in this process.
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,10 @@ class Runtime:
     # process of its own (what must be shared goes through the stores; see workers.py).
     worker: int = 1
     workers: int = 1
+    # Signs MCP session ids; made before the workers fork, so each worker can take up a
+    # session another opened (mcp/sessions.py).
+    mcp_session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32),
+                                   repr=False)
 
     # The current generation's parts, for code that runs outside a request.
     @property

@@ -14,7 +14,7 @@ from mcp.shared.exceptions import McpError
 
 from tests.conftest import Gateway, stop_gateway
 from tests.fakes.redis_server import RedisServer, redis_running
-from tests.integration.mcp_helpers import approve, call, notes_stdio
+from tests.integration.mcp_helpers import approve, call, notes_stdio, tool_names
 from tests.integration.test_client_keys import Home, make_home
 
 OPEN = '[mcp]\nopen_scopes = ["mcp:notes:*"]\n'
@@ -93,6 +93,36 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
     workdir = tmp_path / "redis"
     workdir.mkdir()
     yield from redis_running(workdir)
+
+
+def test_two_workers_share_sessions_and_rates(tmp_path: Path) -> None:
+    """`serve --workers 2`: a client's requests reach either worker (each SDK client opens
+    more than one connection), its session goes on, and the rate counted in the store the
+    workers share (SQLite, in place of the per-process memory store) holds exactly."""
+    home = make_home(tmp_path)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    config = OPEN + notes_stdio("notes", notes, extra='rate = { "echo" = 4 }')
+    path = tmp_path / "gateway.toml"
+    path.write_text(config)
+    approve(home, path, "notes")
+    gateway = home.serve(tmp_path, "--workers", "2", config=config)
+    try:
+        url = gateway.url + "/mcp/notes"
+        _clear_of_minute_edge()
+        for _ in range(3):
+            assert "echo" in tool_names(url)
+        answers = []
+        for i in range(6):
+            try:
+                answers.append(call(url, "echo", {"text": f"n{i}"}).content[0].text)
+            except McpError as err:
+                assert err.error.code == RATE_LIMITED, err
+                answers.append("refused")
+        assert answers == ["n0", "n1", "n2", "n3", "refused", "refused"]
+        assert "Traceback" not in gateway.log()
+    finally:
+        stop_gateway(gateway)
 
 
 def test_two_gateways_share_a_rate_through_redis(redis: RedisServer, tmp_path: Path) -> None:

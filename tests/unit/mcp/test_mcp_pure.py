@@ -204,3 +204,30 @@ def test_resource_templates_allow_uris_under_their_literal_start() -> None:
     assert not under_template(templates, "fixed://one/more")
     assert not under_template(templates, "notes://other")
     assert not under_template(templates, "anything")  # "{whole}" has no literal start
+
+
+def test_another_worker_takes_up_a_session_only_for_its_caller() -> None:
+    from gateway_cli.mcp.sessions import Sessions
+
+    key = b"k" * 32
+    opener = Sessions(limit=10, idle=10, key=key, adopt=True)
+    other = Sessions(limit=10, idle=10, key=key, adopt=True)
+    session = opener.open("alice", "fs", "2025-11-25")
+    assert session is not None
+    assert other.get(session.id, "bob", "fs") is None  # another principal
+    assert other.get(session.id, "alice", None) is None  # another endpoint
+    taken = other.get(session.id, "alice", "fs")
+    assert taken is not None and taken.initialized and taken.version == "2025-11-25"
+    assert other.get(session.id, "alice", "fs") is taken
+    nonce, version, mac = session.id.split(".")
+    forged = f"{nonce}.{version}.{'0' * len(mac)}"
+    assert other.get(forged, "alice", "fs") is None
+    assert other.get(f"{nonce}.2024-01-01.{mac}", "alice", "fs") is None  # version is signed
+    assert other.end(session.id) and other.get(session.id, "alice", "fs") is None
+    stranger = Sessions(limit=10, idle=10, adopt=True)  # another gateway: another key
+    assert stranger.get(session.id, "alice", "fs") is None
+    single = Sessions(limit=10, idle=10, key=key)  # one process: an unknown id ended
+    assert single.get(session.id, "alice", "fs") is None
+    full = Sessions(limit=1, idle=10, key=key, adopt=True)
+    assert full.open("carol", "fs", "2025-11-25") is not None
+    assert full.get(session.id, "alice", "fs") is None  # the cap holds for taken-up ones
