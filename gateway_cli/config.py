@@ -343,6 +343,11 @@ class McpServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     # client, or answered with an error here.
     client_requests: Literal["relay", "refuse"] = "refuse"
     timeout: Seconds = 60.0  # one request to the server
+    # Calls per minute per caller, by tool name or `*` pattern (mcp/rates.py): an exact
+    # name before any pattern, then patterns longest first; `rate_default` for the rest.
+    rate: dict[str, Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]] = \
+        msgspec.field(default_factory=dict)
+    rate_default: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
 
 
 class McpConfig(_Strict, frozen=True, forbid_unknown_fields=True):
@@ -586,6 +591,10 @@ def _mcp_checks(mcp: McpConfig) -> list[str]:
                 problems.append(f"{key}.env: {var[:60]!r} is not an environment variable name")
         if server.cwd is not None and not Path(server.cwd).is_absolute():
             problems.append(f"{key}.cwd = {server.cwd!r}: expected an absolute path")
+        for pattern in server.rate:
+            if not re.fullmatch(r"[A-Za-z0-9_.*/-]{1,128}", pattern):
+                problems.append(f"{key}.rate: {pattern[:60]!r} is not a tool name or a "
+                                "pattern of letters, digits, _ . - / and *")
     return problems
 
 

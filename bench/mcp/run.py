@@ -1,7 +1,7 @@
 """MCP gateway overhead: one tool call straight to a Streamable HTTP MCP server versus the
 same call through the gateway, and the same call to a stdio server through the gateway.
 
-    .venv/bin/python -m bench.mcp.run [--calls N]
+    .venv/bin/python -m bench.mcp.run [--calls N] [--profile FILE [--py-spy PATH]]
 
 Starts (and stops) the SDK-written notes server (tests/mcp_servers/notes_server.py) on
 loopback, a gateway in front of it (open scope for `echo`, pins approved in a throwaway
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -78,7 +79,12 @@ def _p(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=500)
-    calls = parser.parse_args().calls
+    parser.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                        help="also record the gateway's stacks (HTTP path) with py-spy into "
+                             "FILE (collapsed stacks); py-spy from --py-spy or PATH")
+    parser.add_argument("--py-spy", default="py-spy", metavar="PATH")
+    args = parser.parse_args()
+    calls = args.calls
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         port = free_port()
@@ -117,9 +123,19 @@ cwd = {str(ROOT)!r}
                                 str(tmp / "gateway.toml"), store=True, timeout=120)
                 assert done.returncode == 0, done.stderr
             gateway = home.serve(tmp, config=config)
+            spy = None
+            if args.profile is not None:
+                spy = subprocess.Popen([args.py_spy, "record", "--subprocesses", "--format",
+                                        "raw", "--rate", "500", "-o", str(args.profile),
+                                        "-p", str(gateway.process.pid)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1)
             cpu0 = _cpu(gateway.process.pid)
             direct, through = _times([direct_url, gateway.url + "/mcp/http"], calls)
             cpu_http = (_cpu(gateway.process.pid) - cpu0) / (calls + 20) * 1000
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
             cpu0 = _cpu(gateway.process.pid)
             [stdio] = _times([gateway.url + "/mcp/stdio"], calls)
             cpu_stdio = (_cpu(gateway.process.pid) - cpu0) / (calls + 20) * 1000

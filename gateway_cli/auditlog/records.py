@@ -47,7 +47,8 @@ from typing import Final
 LLM_EVENT: Final = "llm.request"
 MCP_EVENT: Final = "mcp.call"
 # A tool definition that no longer matches its pin (changed, added, removed), or pins that
-# fail their signature: {"server", "changed", "added", "removed", "error"} (names only).
+# fail their signature: {"server", "changed", "added", "removed", "error"} (names only);
+# for prompts and resources also "kind" ("prompts", "resources", "resourceTemplates").
 MCP_ALERT_EVENT: Final = "mcp.alert"
 REQUEST_EVENTS: Final = frozenset({LLM_EVENT, MCP_EVENT})
 

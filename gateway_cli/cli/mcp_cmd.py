@@ -41,57 +41,93 @@ def _server(config: Any, name: str) -> Any:
     return servers[name]
 
 
-async def _fetch(name: str, server: Any, home: Path, store: Any) -> list[dict[str, Any]]:
-    from gateway_cli.mcp.connection import Connection
-    from gateway_cli.mcp.relay import live_tools
+Lists = dict[str, list[dict[str, Any]]]  # section (tools, prompts, ...) -> live items
+_SINGULAR = {"tools": "tool", "prompts": "prompt", "resources": "resource",
+             "resourceTemplates": "resource template"}
 
-    connection = Connection(name, server, home=home, store=store)
+
+async def _fetch(name: str, server: Any, home: Path, store: Any,
+                 child_home: Path | None, stderr: list[str]) -> Lists:
+    from gateway_cli.mcp.connection import Connection
+    from gateway_cli.mcp.pinned import live_all
+
+    connection = Connection(name, server, home=home, store=store, child_home=child_home)
     try:
         # Some servers register tools just after the handshake (announcing each with
-        # list_changed): approve the list once it has settled, not a half-made one.
-        tools = await live_tools(connection)
+        # list_changed): approve the lists once they have settled, not half-made ones.
+        lists: Lists = dict(await live_all(connection))
         for _ in range(SETTLE_TRIES):
             await asyncio.sleep(SETTLE_PAUSE)
-            again = await live_tools(connection)
-            if again == tools:
+            again: Lists = dict(await live_all(connection))
+            if again == lists:
                 break
-            tools = again
-        return tools
+            lists = again
+        return lists
     finally:
+        stderr += connection.stderr_tail()
         await connection.close()
 
 
-def fetch(name: str, server: Any, home: Path, store: Any) -> list[dict[str, Any]]:
+def fetch(name: str, server: Any, home: Path, store: Any, *, read_only: bool = False,
+          stderr: list[str] | None = None) -> Lists:
+    """Every list of the server as it is now. `read_only`: the child's HOME is a temporary
+    directory, so nothing is written under the state directory. `stderr` receives the
+    last lines a stdio child wrote there (redacted)."""
+    stderr = [] if stderr is None else stderr
+    import tempfile
+
     from gateway_cli.mcp.transport import UpstreamError
 
     try:
-        return asyncio.run(_fetch(name, server, home, store))
+        if not read_only:
+            return asyncio.run(_fetch(name, server, home, store, None, stderr))
+        with tempfile.TemporaryDirectory(prefix="gateway-mcp-") as scratch:
+            return asyncio.run(_fetch(name, server, home, store, Path(scratch), stderr))
     except UpstreamError as err:
         raise GatewayError(str(err)) from None
 
 
-def _state(name: str, home: Path, store: Any, tools: list[dict[str, Any]] | None
-           ) -> tuple[Any, str | None, Any]:
-    """(pins or None, why they cannot be trusted or None, drift or None)."""
+NO_KEY = ("no pin key in the secret store of {home}: nothing was approved with this store, "
+          "so nothing can be verified (`gateway mcp approve SERVER` makes the key; or give "
+          "the store the gateway uses with --secrets)")
+
+
+def _key(state: Path, store: Any) -> Any:
+    """The pin key, read only (never created here); GatewayError for a malformed one."""
     from gateway_cli.mcp import pins
 
     try:
-        trusted = pins.load(home, name, pins.pin_key(store))
+        return pins.pin_key(store)
+    except pins.PinError as err:
+        raise GatewayError(str(err)) from None
+
+
+def _state(name: str, home: Path, key: Any, lists: Lists | None
+           ) -> tuple[Any, str | None, dict[str, Any] | None]:
+    """(pins or None, why they cannot be trusted or None, drift per section or None)."""
+    from gateway_cli.mcp import pins
+
+    try:
+        trusted = pins.load(home, name, key)
     except pins.PinError as err:
         return None, str(err), None
-    drift = pins.compare(trusted, tools) if tools is not None and trusted is not None else None
-    return trusted, None, drift
+    if lists is None or trusted is None:
+        return trusted, None, None
+    return trusted, None, {s: pins.compare(trusted, lists.get(s, []), s)
+                           for s in pins.SECTIONS}
 
 
-def description_findings(tool: dict[str, Any]) -> list[str]:
-    """What the injection guard finds in a tool's texts (description, titles, schema text)."""
+def description_findings(item: dict[str, Any], section: str = "tools") -> list[str]:
+    """What the injection guard finds in an item's texts (description, titles, schema text,
+    prompt arguments)."""
     from gateway_cli.guards.injection import InjectionGuard
     from gateway_cli.mcp import pins
     from gateway_cli.mcp.screen import strings
 
     guard = InjectionGuard(threshold=0.5, source="tool_result")
     out = []
-    for at, text in strings(pins.definition(tool), skip=frozenset({"type"})):
+    skip = frozenset({"type", "uri", "uriTemplate", "mimeType"})
+    for at, text in strings(pins.definition(item, section), skip=skip):  # type: ignore[arg-type]
         for finding in guard.scan(text):
             where = "/".join(map(str, at))
             out.append(f"{where}: {finding.kind} (confidence {finding.confidence:.2f})")
@@ -121,39 +157,49 @@ def approve(server: str, yes: bool, config_path: Path | None, home: Path | None,
     settings = _server(config, server)
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
                                   create=True, config_path=config_path)
-    tools = fetch(server, settings, state, store)
-    trusted, error, drift = _state(server, state, store, tools)
+    lists = fetch(server, settings, state, store)
+    trusted, error, drift = _state(server, state, _key(state, store), lists)
     flagged = 0
-    for tool in sorted(tools, key=lambda t: str(t.get("name"))):
-        name = str(tool.get("name"))
-        mark = ""
-        if trusted is not None and drift is not None:
-            mark = " (changed)" if name in drift.changed else \
-                " (new)" if name in drift.added else ""
-        click.echo(f"{name}{mark}  sha256:{pins.digest(tool)[:16]}")
-        for line in description_findings(tool):
-            flagged += 1
-            click.echo(f"  injection guard: {line}")
+    for section in pins.SECTIONS:
+        prefix = "" if section == "tools" else f"{_SINGULAR[section]} "
+        for item in sorted(lists.get(section, []), key=lambda t: pins.key_of(t, section)):
+            name = pins.key_of(item, section)
+            mark = ""
+            if trusted is not None and drift is not None:
+                mark = " (changed)" if name in drift[section].changed else \
+                    " (new)" if name in drift[section].added else ""
+            click.echo(f"{prefix}{name}{mark}  sha256:{pins.digest(item, section)[:16]}")
+            for line in description_findings(item, section):
+                flagged += 1
+                click.echo(f"  injection guard: {line}")
     if error is not None:
         click.echo(f"gateway: note: {error}", err=True)
-    if drift is not None and drift.removed:
-        click.echo(f"removed since the last approval: {', '.join(drift.removed)}")
+    for listed, found in (drift or {}).items():
+        if found.removed:
+            click.echo(f"removed since the last approval ({listed}): "
+                       f"{', '.join(found.removed)}")
     if flagged:
         click.echo(f"{flagged} finding(s) in these definitions: read them before approving",
                    err=True)
+    count = sum(len(v) for v in lists.values())
     if not yes:
         if not sys.stdin.isatty():
             raise GatewayError("not approved: pass --yes to approve without a terminal")
-        if not click.confirm(f"approve these {len(tools)} tool(s) of {server!r}?"):
+        if not click.confirm(f"approve these {count} definition(s) of {server!r}?"):
             raise GatewayError("not approved; nothing was changed")
     key = pins.pin_key(store, create=True)
     assert key is not None
-    pinned = pins.make(server, tools, timestamp(time.time()))
+    pinned = pins.make(server, lists.get("tools", []), timestamp(time.time()),
+                       {s: lists.get(s, []) for s in pins.SECTIONS[1:]})
     path = pins.save(state, pinned, key)
-    record_event(state, store, "mcp.approve", {"server": server, "tools": sorted(pinned.tools),
-                                               "findings": flagged})
-    click.echo(f"approved {len(tools)} tool(s) of {server!r} ({path}); a running gateway "
-               "reads them at its next start or `gateway reload`", err=True)
+    record_event(state, store, "mcp.approve", {
+        "server": server, "tools": sorted(pinned.tools), "prompts": sorted(pinned.prompts),
+        "resources": len(pinned.resources) + len(pinned.resourceTemplates),
+        "findings": flagged})
+    click.echo(f"approved {len(lists.get('tools', []))} tool(s) of {server!r}"
+               + (f" and {count - len(lists.get('tools', []))} prompt(s) and resource(s)"
+                  if count > len(lists.get("tools", [])) else "")
+               + f" ({path}); a running gateway applies it at once", err=True)
 
 
 @mcp.command("diff")
@@ -163,62 +209,94 @@ def approve(server: str, yes: bool, config_path: Path | None, home: Path | None,
 @store_options
 def diff(server: str, config_path: Path | None, home: Path | None, secrets_spec: str | None,
          passphrase_fd: int | None, passphrase_file: Path | None) -> None:
-    """Show exactly how SERVER's live tool definitions differ from the approved ones.
-    Exit status 1 when they differ."""
+    """Show exactly how SERVER's live tool, prompt and resource definitions differ from
+    the approved ones. Exit status 1 when they differ. Only reads: nothing is written."""
     from gateway_cli.mcp import pins
 
     config = _config(config_path)
     settings = _server(config, server)
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
-                                  config_path=config_path)
-    tools = fetch(server, settings, state, store)
-    trusted, error, _drift = _state(server, state, store, tools)
+                                  config_path=config_path, read_only=True)
+    key = _key(state, store)
+    if key is None:
+        raise GatewayError(NO_KEY.format(home=state))
+    lists = fetch(server, settings, state, store, read_only=True)
+    trusted, error, _drift = _state(server, state, key, lists)
     if error is not None:
         raise GatewayError(error)
     if trusted is None:
         raise GatewayError(f"{server!r} was never approved: `gateway mcp approve {server}`")
-    lines = pins.diff_text(trusted, tools)
+    lines = [line for s in pins.SECTIONS
+             for line in pins.diff_text(trusted, lists.get(s, []), s)]
     for line in lines:
         click.echo(line)
     if lines:
         sys.exit(1)
-    click.echo(f"{server}: the live tools are the approved ones", err=True)
+    click.echo(f"{server}: the live definitions are the approved ones", err=True)
 
 
 def _report(config: Any, state: Path, store: Any, only: str | None) -> list[dict[str, Any]]:
+    """Per server: its state and, per section (tools, prompts, resources, resource
+    templates), each item's state against its pin. Only reads."""
+    from gateway_cli.mcp import pins
+
+    key = _key(state, store)
     report = []
     for name, settings in config.mcp.servers.items():
         if only is not None and name != only:
             continue
-        entry: dict[str, Any] = {"server": name, "state": "approved", "tools": []}
+        entry: dict[str, Any] = {"server": name, "state": "approved", "stderr": []}
         try:
-            tools: list[dict[str, Any]] | None = fetch(name, settings, state, store)
+            lists: Lists | None = fetch(name, settings, state, store, read_only=True,
+                                        stderr=entry["stderr"])
         except GatewayError as err:
-            tools, entry["error"] = None, str(err)
-        trusted, error, drift = _state(name, state, store, tools)
-        if error is not None:
+            lists, entry["error"] = None, str(err)
+        trusted, error, drift = _state(name, state, key, lists)
+        if key is None:
+            entry["state"], entry["error"] = "unverifiable", NO_KEY.format(home=state)
+        elif error is not None:
             entry["state"], entry["error"] = "untrusted", error
         elif trusted is None:
             entry["state"] = "unapproved"
-        elif tools is None:
+        elif lists is None:
             entry["state"] = "unreachable"
-        elif drift is not None and not drift.clean:
+        elif drift is not None and not all(d.clean for d in drift.values()):
             entry["state"] = "drift"
-        names = sorted({str(t.get("name")) for t in tools or ()} |
-                       set(trusted.tools if trusted is not None else ()))
-        for tool in names:
-            status = "approved"
-            if trusted is None:
-                status = "unapproved"
-            elif drift is not None:
-                status = ("changed" if tool in drift.changed else "added"
-                          if tool in drift.added else "removed" if tool in drift.removed
-                          else "approved")
-            elif tools is None:
-                status = "unknown"
-            entry["tools"].append({"name": tool, "state": status})
+        for section in pins.SECTIONS:
+            entry[section] = _items(section, lists, trusted, drift)
         report.append(entry)
     return report
+
+
+def _items(section: Any, lists: Lists | None, trusted: Any, drift: dict[str, Any] | None
+           ) -> list[dict[str, str]]:
+    from gateway_cli.mcp import pins
+
+    live = {pins.key_of(t, section) for t in (lists or {}).get(section, [])}
+    names = sorted(live | set(trusted.section(section) if trusted is not None else ()))
+    out = []
+    for item in names:
+        status = "approved"
+        if trusted is None:
+            status = "unapproved"
+        elif drift is not None:
+            found = drift[section]
+            status = ("changed" if item in found.changed else "added"
+                      if item in found.added else "removed" if item in found.removed
+                      else "approved")
+        elif lists is None:
+            status = "unknown"
+        out.append({"name": item, "state": status})
+    return out
+
+
+def _every(entry: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    """(label, item) of every item of a report entry, tools first; a label is the item's
+    name, with its kind before it for prompts and resources."""
+    from gateway_cli.mcp import pins
+
+    return [("" if s == "tools" else f"{_SINGULAR[s]} ", item)
+            for s in pins.SECTIONS for item in entry.get(s, [])]
 
 
 @mcp.command("list")
@@ -227,31 +305,40 @@ def _report(config: Any, state: Path, store: Any, only: str | None) -> list[dict
 @store_options
 def list_servers(config_path: Path | None, home: Path | None, secrets_spec: str | None,
                  passphrase_fd: int | None, passphrase_file: Path | None) -> None:
-    """Servers, their tools, and whether each tool is approved as it is now."""
+    """Servers, their tools, prompts and resources, and whether each is approved as it is
+    now. Only reads: nothing is written."""
     config = _config(config_path)
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
-                                  config_path=config_path)
+                                  config_path=config_path, read_only=True)
     for entry in _report(config, state, store, None):
         click.echo(f"{entry['server']}: {entry['state']}"
                    + (f" ({entry['error']})" if entry.get("error") else ""))
-        for tool in entry["tools"]:
-            click.echo(f"  {tool['name']}: {tool['state']}")
+        for label, item in _every(entry):
+            click.echo(f"  {label}{item['name']}: {item['state']}")
+        if entry["stderr"]:
+            click.echo(f"  stderr (its last {len(entry['stderr'])} line(s), redacted):")
+            for line in entry["stderr"]:
+                click.echo(f"    {line}")
 
 
 def _sarif(report: list[dict[str, Any]]) -> dict[str, Any]:
     results = []
     for entry in report:
-        for tool in entry["tools"]:
+        for label, tool in _every(entry):
             if tool["state"] != "approved":
+                what = label.strip() or "tool"
                 results.append({
-                    "ruleId": f"mcp-tool-{tool['state']}", "level": "error",
-                    "message": {"text": f"MCP server {entry['server']}: tool {tool['name']} "
-                                        f"is {tool['state']} against its approved pin"},
+                    "ruleId": f"mcp-{what.replace(' ', '-')}-{tool['state']}",
+                    "level": "error",
+                    "message": {"text": f"MCP server {entry['server']}: {what} "
+                                        f"{tool['name']} is {tool['state']} against its "
+                                        "approved pin"},
                     "locations": [{"logicalLocations": [
                         {"name": tool["name"], "fullyQualifiedName":
-                         f"{entry['server']}__{tool['name']}", "kind": "function"}]}]})
-        if entry["state"] in ("untrusted", "unreachable") or (
-                entry["state"] == "unapproved" and not entry["tools"]):
+                         f"{entry['server']}__{tool['name']}",
+                         "kind": "function" if what == "tool" else "resource"}]}]})
+        if entry["state"] in ("untrusted", "unreachable", "unverifiable") or (
+                entry["state"] == "unapproved" and not _every(entry)):
             results.append({"ruleId": f"mcp-server-{entry['state']}", "level": "error",
                             "message": {"text": f"MCP server {entry['server']}: "
                                                 f"{entry.get('error') or entry['state']}"}})
@@ -271,13 +358,14 @@ def _sarif(report: list[dict[str, Any]]) -> dict[str, Any]:
 def check(server: str | None, fmt: str, config_path: Path | None, home: Path | None,
           secrets_spec: str | None, passphrase_fd: int | None,
           passphrase_file: Path | None) -> None:
-    """Exit 1 when any server's live tools differ from their approved pins, its pins
-    cannot be trusted, it was never approved, or it cannot be reached (for CI)."""
+    """Exit 1 when any server's live tools, prompts or resources differ from their
+    approved pins, its pins cannot be trusted or verified (no pin key), it was never
+    approved, or it cannot be reached (for CI). Only reads: nothing is written."""
     config = _config(config_path)
     if server is not None:
         _server(config, server)
     state, store = open_cli_store(home, secrets_spec, passphrase_fd, passphrase_file,
-                                  config_path=config_path)
+                                  config_path=config_path, read_only=True)
     report = _report(config, state, store, server)
     failed = any(e["state"] != "approved" for e in report)
     if fmt == "json":
@@ -286,40 +374,76 @@ def check(server: str | None, fmt: str, config_path: Path | None, home: Path | N
         click.echo(json.dumps(_sarif(report), indent=2))
     else:
         for entry in report:
-            bad = [t for t in entry["tools"] if t["state"] != "approved"]
+            bad = [(label, t) for label, t in _every(entry) if t["state"] != "approved"]
             click.echo(f"{entry['server']}: {entry['state']}"
-                       + "".join(f"\n  {t['name']}: {t['state']}" for t in bad)
+                       + "".join(f"\n  {label}{t['name']}: {t['state']}" for label, t in bad)
                        + (f"\n  {entry['error']}" if entry.get("error") else ""))
     if failed:
         sys.exit(1)
 
 
-def _send_decision(home: Path, call_id: str, allow: bool) -> list[tuple[str, bool, str]]:
-    """Ask every gateway running from this state directory; (socket, ok, detail) each."""
+def _ask_all(home: Path, request: dict[str, object]) -> list[tuple[str, dict[str, Any]]]:
+    """Ask every gateway running from this state directory; (socket, answer) each (an
+    answer with ok false and an error when there was none usable)."""
     import socket as sock
 
     from gateway_cli.keys.notify import RUN_DIR
 
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     directory = home / RUN_DIR
     for path in sorted(directory.glob("*.sock")) if directory.is_dir() else ():
         try:
             with sock.socket(sock.AF_UNIX, sock.SOCK_STREAM) as conn:
                 conn.settimeout(5)
                 conn.connect(str(path))
-                conn.sendall(json.dumps({"mcp_call": call_id, "allow": allow}).encode()
-                             + b"\n")
+                conn.sendall(json.dumps(request).encode() + b"\n")
                 reply = b""
-                while not reply.endswith(b"\n") and len(reply) < 65536:
-                    chunk = conn.recv(4096)
+                while not reply.endswith(b"\n") and len(reply) < 1024 * 1024:
+                    chunk = conn.recv(65536)
                     if not chunk:
                         break
                     reply += chunk
             answer = json.loads(reply or b"{}")
-            out.append((path.name, bool(answer.get("ok")), str(answer.get("error", ""))))
+            out.append((path.name, answer if isinstance(answer, dict) else {}))
         except (OSError, ValueError) as err:
-            out.append((path.name, False, f"no usable answer ({type(err).__name__})"))
+            out.append((path.name, {"ok": False,
+                                    "error": f"no usable answer ({type(err).__name__})"}))
     return out
+
+
+def _send_decision(home: Path, call_id: str, allow: bool) -> list[tuple[str, bool, str]]:
+    """Ask every gateway running from this state directory; (socket, ok, detail) each."""
+    return [(name, bool(a.get("ok")), str(a.get("error", "")))
+            for name, a in _ask_all(home, {"mcp_call": call_id, "allow": allow})]
+
+
+@mcp.command("status")
+@click.option("--home", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="The gateway's state directory.")
+def status(home: Path | None) -> None:
+    """What each running gateway (each worker) of this state directory holds: per MCP
+    server whether it runs, its failures in a row, its pin state and a stdio server's
+    last stderr lines (redacted). Only reads."""
+    from gateway_cli.keys.home import gateway_home
+
+    answers = _ask_all(gateway_home(home, create=False), {"mcp_status": True})
+    if not answers:
+        raise GatewayError("no gateway is running from this state directory")
+    for name, answer in answers:
+        if not answer.get("ok"):
+            click.echo(f"{name}: {answer.get('error', 'no answer')}")
+            continue
+        servers = answer.get("servers")
+        click.echo(f"gateway pid {answer.get('pid')}:"
+                   + ("" if servers else " no MCP servers"))
+        for server, state in (servers or {}).items() if isinstance(servers, dict) else ():
+            if not isinstance(state, dict):
+                continue
+            click.echo(f"  {server}: {'running' if state.get('running') else 'stopped'}, "
+                       f"pins {state.get('pins')}, failures {state.get('failures')}")
+            lines = state.get("stderr") if isinstance(state.get("stderr"), list) else []
+            for line in lines or ():
+                click.echo(f"    stderr: {line}")
 
 
 @mcp.command("approve-call")

@@ -131,12 +131,14 @@ def store_choice(config_path: Path | None, secrets_spec: str | None,
 
 def open_cli_store(home: Path | None, secrets_spec: str | None, passphrase_fd: int | None,
                    passphrase_file: Path | None, *, create: bool = False,
-                   config_path: Path | None = None) -> tuple[Path, Any]:
-    """(state directory, secret store) for a command's options."""
+                   config_path: Path | None = None, read_only: bool = False
+                   ) -> tuple[Path, Any]:
+    """(state directory, secret store) for a command's options; `read_only`: a command
+    that only reads (the state directory is not created when missing)."""
     from gateway_cli.keys.home import gateway_home
     from gateway_cli.keys.store import open_store
 
-    state = gateway_home(home)
+    state = gateway_home(home, create=not read_only)
     spec, passphrase = store_choice(config_path, secrets_spec, passphrase_fd, passphrase_file)
     store = open_store(spec, home=state, passphrase=passphrase, create=create)
     return state, store

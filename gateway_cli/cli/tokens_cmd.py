@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,10 +22,12 @@ from gateway_cli.cli.shared import (
     notify,
     open_cli_store,
     record_event,
+    shared_keys,
     signing_store,
     store_options,
     write_token,
 )
+from gateway_cli.errors import GatewayError
 
 
 @click.group()
@@ -122,6 +125,28 @@ def list_(fmt: str, show_all: bool, home: Path | None) -> None:
                    f"{' '.join(r.scopes) or '-'}")
 
 
+def share_revocations(shared: Any, live: dict[str, float], now: float) -> None:
+    """Put the ids on the list every gateway on the shared store follows."""
+    import asyncio
+
+    from gateway_cli.keys import shared_revoked, shared_table
+    from gateway_cli.limits.model import StoreUnavailable
+    from gateway_cli.limits.resp import ReplyError
+
+    async def push() -> None:
+        client = shared_table.connect(shared.url, shared.password)
+        try:
+            await shared_revoked.add(client, live, now)
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(push())
+    except (StoreUnavailable, ReplyError) as err:
+        raise GatewayError(f"the shared revocation list cannot be updated ({err}); nothing "
+                           "was revoked on any instance") from None
+
+
 @tokens.command("revoke")
 @click.argument("ident", metavar="ID")
 @config_option
@@ -135,10 +160,19 @@ def revoke(ident: str, config_path: Path | None, home: Path | None,
     from gateway_cli.keys.home import gateway_home
 
     state = gateway_home(home)
+    shared = shared_keys(config_path)  # a bad config stops the command before any change
     signer = signing_store(state, secrets_spec, passphrase_fd, passphrase_file,
                            config_path=config_path)
+    if shared is not None:
+        # Shared first: if Redis cannot take it, nothing changes anywhere (a revocation
+        # only some instances know would be reported done while others accept the token).
+        now = time.time()
+        live = {r.jti: r.expires for r in issued.list_issued(state)
+                if (r.jti == ident or r.name == ident) and r.state(now) in ("active", "grace")}
+        if live:
+            share_revocations(shared, live, now)
     gone = issued.revoke(state, ident)
     record_event(state, signer, "token.revoked", {"jtis": [r.jti for r in gone]})
     for record in gone:
         click.echo(f"revoked token {record.jti} ({record.name})", err=True)
-    notify(state, ("clients",))
+    notify(state, ("clients",), shared=shared)

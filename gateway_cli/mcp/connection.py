@@ -7,9 +7,11 @@ that both use id 1 never collide upstream) and progress tokens the gateway
 substitutes (so one client never sees another's progress).
 
 A request the server sends on its own (sampling, elicitation, roots) goes to
-the handler of the call whose stream carried it; on stdio, where nothing
-says which call that is, to the one call in flight when there is exactly one,
-and is refused otherwise (never guessed).
+the handler of the call whose stream carried it. On stdio nothing in MCP
+says which call that is: it goes to the call whose (gateway-assigned)
+progress token the server names in `_meta.progressToken`, else to the one
+call in flight when there is exactly one, and is refused with an error that
+says why otherwise (never guessed).
 """
 
 from __future__ import annotations
@@ -48,12 +50,13 @@ Notice = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def child_env(config: McpServerConfig, home: Path, name: str,
-              store: SecretStore | None) -> dict[str, str]:
-    """The child's whole environment: a minimal PATH and a private HOME, then what the
-    config grants, with `store:NAME` values read from the secret store (and nothing else
-    of the gateway's environment)."""
-    private = home / "mcp" / "home" / name
-    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+              store: SecretStore | None, private: Path | None = None) -> dict[str, str]:
+    """The child's whole environment: a minimal PATH and a private HOME (under the state
+    directory unless `private` is given), then what the config grants, with `store:NAME`
+    values read from the secret store (and nothing else of the gateway's environment)."""
+    if private is None:
+        private = home / "mcp" / "home" / name
+        private.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = {"PATH": MINIMAL_PATH, "HOME": str(private)}
     for var, value in config.env.items():
         env[var] = resolve(value, f"MCP server {name!r} env {var}", store).reveal() \
@@ -85,8 +88,9 @@ def _progress_to(handler: Handler, token: object) -> Handler:
 class Connection:
     def __init__(self, name: str, config: McpServerConfig, *, home: Path,
                  store: SecretStore | None, on_notice: Notice | None = None,
-                 limit: int = 16 * 1024 * 1024) -> None:
+                 limit: int = 16 * 1024 * 1024, child_home: Path | None = None) -> None:
         self.name = name
+        self.child_home = child_home  # the child's HOME when not under the state directory
         self.config = config
         self.home = home
         self.store = store
@@ -101,7 +105,9 @@ class Connection:
         self.initialized: dict[str, Any] = {}
         self.progress: dict[str, Handler] = {}
         self.handlers: dict[int, Handler] = {}  # upstream id -> handler of calls in flight
+        self.owners: dict[str, Handler] = {}  # our progress token -> its call's handler
         self.secret: Secret | None = None
+        self.granted: tuple[str, ...] = ()  # the child's env values read from the store
         if config.url is not None and config.secret is not None:
             self.secret = resolve(config.secret, f"MCP server {name!r}", store)
 
@@ -112,9 +118,11 @@ class Connection:
             return HttpTransport(self.name, self.config.url, self.secret, self._message,
                                  self.limit)
         assert self.config.command is not None
-        env = child_env(self.config, self.home, self.name, self.store)
+        env = child_env(self.config, self.home, self.name, self.store, self.child_home)
+        self.granted = tuple(env[var] for var, value in self.config.env.items()
+                             if value.startswith("store:"))
         return StdioTransport(self.name, program(self.config.command, env), env,
-                              self.config.cwd, self._message, self.limit)
+                              self.config.cwd, self._message, self.limit, self.granted)
 
     async def ensure(self) -> Transport:
         transport = self.transport
@@ -176,6 +184,18 @@ class Connection:
             await self.transport.close()
             self.transport = None
 
+    def stderr_tail(self) -> list[str]:
+        """The last lines a stdio child wrote on stderr, redacted (none for HTTP)."""
+        transport = self.transport
+        return list(transport.stderr.lines) if isinstance(transport, StdioTransport) else []
+
+    def own_secrets(self) -> tuple[str, ...]:
+        """The credentials the gateway gave this server: never to be shown to a client."""
+        own = self.granted
+        if self.secret is not None:
+            own = (*own, self.secret.reveal())
+        return own
+
     # -- traffic -------------------------------------------------------------------------
 
     @property
@@ -196,6 +216,7 @@ class Connection:
             token = f"gw-{self.name}-{upstream_id}"
             params["_meta"] = {**meta, "progressToken": token}
             self.progress[token] = _progress_to(handler, meta["progressToken"])
+            self.owners[token] = handler
         elif isinstance(meta, dict) and "progressToken" in meta:
             params["_meta"] = {k: v for k, v in meta.items() if k != "progressToken"}
         if handler is not None:
@@ -209,6 +230,34 @@ class Connection:
             self.handlers.pop(upstream_id, None)
             if token is not None:
                 self.progress.pop(token, None)
+                self.owners.pop(token, None)
+
+    def _owner(self, message: dict[str, Any], params: dict[str, Any]
+               ) -> tuple[Handler | None, dict[str, Any]]:
+        """The call a server's request (sampling, elicitation, roots) belongs to, on a
+        transport that does not say (stdio): the call whose progress token the server
+        gives in `_meta` (taken out before the client sees it: it is the gateway's), else
+        the one call in flight when there is exactly one; else none (never guessed)."""
+        meta = params.get("_meta")
+        if isinstance(meta, dict) and isinstance(meta.get("progressToken"), str | int):
+            owner = self.owners.get(str(meta["progressToken"]))
+            if owner is not None:
+                rest = {k: v for k, v in meta.items() if k != "progressToken"}
+                cleaned = {**params, "_meta": rest} if rest else \
+                    {k: v for k, v in params.items() if k != "_meta"}
+                return owner, {**message, "params": cleaned}
+        if len(self.handlers) == 1:
+            return next(iter(self.handlers.values())), message
+        return None, message
+
+    def _unrouted(self, method: str) -> str:
+        if not self.handlers:
+            return f"{method[:60]} arrived while no call is in flight: nobody to ask"
+        return (f"{method[:60]} cannot be routed: {len(self.handlers)} calls are in flight "
+                "and stdio does not say which one this request belongs to (MCP gives a "
+                "server-to-client request no related request id there); name the call by "
+                "its progress token in params._meta.progressToken, or make one call at a "
+                "time")
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         transport = await self.ensure()
@@ -222,11 +271,14 @@ class Connection:
         params = message.get("params") if isinstance(message.get("params"), dict) else {}
         assert isinstance(params, dict)
         if "id" in message:  # a request of the server's own
-            target = handler
-            if target is None and len(self.handlers) == 1:
-                target = next(iter(self.handlers.values()))
+            target, message = (handler, message) if handler is not None \
+                else self._owner(message, params)
             answer = await target(message) if target is not None else None
-            if answer is None:
+            if answer is None and target is None:
+                answer = jsonrpc.error(message.get("id"), jsonrpc.INVALID_REQUEST,
+                                       self._unrouted(method))
+                log.warning("MCP server %r: %s", self.name, answer["error"]["message"])
+            elif answer is None:
                 answer = jsonrpc.error(message.get("id"), jsonrpc.METHOD_NOT_FOUND,
                                        f"the gateway does not relay {method[:60]} here")
             if self.transport is not None:

@@ -30,6 +30,7 @@ INTERNAL_ERROR = -32603
 DENIED = -32001  # not granted, not approved, or blocked by policy: never says which tool exists
 UNAVAILABLE = -32002  # the upstream server cannot be reached or died
 TIMEOUT = -32003
+RATE_LIMITED = -32004  # a per-tool rate of [mcp.servers.NAME] rate; data says which, and when
 
 Kind = Literal["request", "notification", "response"]
 Id = str | int
@@ -116,8 +117,11 @@ def classify(value: object) -> Message | Problem:
     return Message("response", value, readable, None)
 
 
-def error(id: Id | None, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}
+def error(id: Id | None, code: int, message: str, data: object = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        body["data"] = data
+    return {"jsonrpc": "2.0", "id": id, "error": body}
 
 
 def result(id: Id | None, value: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,22 @@
-"""Tool pinning: what a person approved, as a signed file, and how a live list compares.
+"""Definition pinning: what a person approved, as a signed file, and how a live list compares.
 
 `gateway mcp approve` records, per tool, the SHA-256 of its canonical
 definition (name, title, description, input and output schema, annotations)
-and the definition itself (so `gateway mcp diff` can show what changed), in
+and the definition itself, and the same for each prompt (name, title,
+description, arguments), resource (uri, name, title, description, mimeType,
+annotations) and resource template (the same with uriTemplate), so
+`gateway mcp diff` can show what changed, in
 `<home>/mcp/pins/<server>.json`, with an HMAC over the whole file keyed by a
 key that lives in the secret store, not beside the file. An edited file (a
 tool's hash replaced to re-trust a changed description) fails the MAC and
 the server is served with no tool at all until re-approved: a pin that
 cannot be trusted is refused, never re-trusted.
 
-A tool is served only when its live definition hashes to its pin. A changed,
-added or removed tool is drift; a list naming one tool twice is drift for
-that name (an upstream must not show two definitions under one name).
+A tool (prompt, resource) is served only when its live definition hashes to
+its pin. A changed, added or removed one is drift; a list naming one twice is
+drift for that name (an upstream must not show two definitions under one
+name). A pin file written before prompts and resources were pinned has none:
+they are drift ("added") until the server is approved again.
 
 Pure except `load`/`save`, which read and write the file.
 """
@@ -26,9 +31,9 @@ import json
 import secrets as _secrets
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gateway_cli.errors import GatewayError
 from gateway_cli.keys.home import write_private
@@ -38,6 +43,17 @@ from gateway_cli.keys.store import SecretStore
 FORMAT = "gateway-mcp-pins/1"
 KEY_ITEM = "gateway-mcp-pins"
 PINNED_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
+Section = Literal["tools", "prompts", "resources", "resourceTemplates"]
+SECTIONS: tuple[Section, ...] = ("tools", "prompts", "resources", "resourceTemplates")
+# Per section: the field that names an item, and the fields pinned (what a model is told
+# and what it may send; never a size or anything else that changes with the content).
+FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tools": ("name", PINNED_FIELDS),
+    "prompts": ("name", ("name", "title", "description", "arguments")),
+    "resources": ("uri", ("uri", "name", "title", "description", "mimeType", "annotations")),
+    "resourceTemplates": ("uriTemplate", ("uriTemplate", "name", "title", "description",
+                                          "mimeType", "annotations")),
+}
 
 
 class PinError(GatewayError):
@@ -49,23 +65,36 @@ def canonical(value: object) -> bytes:
                       ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
-def definition(tool: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a tool that decide what a model is told and what it may send."""
-    return {name: tool[name] for name in PINNED_FIELDS if name in tool}
+def definition(item: Mapping[str, Any], section: Section = "tools") -> dict[str, Any]:
+    """The parts of an item that decide what a model is told and what it may send."""
+    return {name: item[name] for name in FIELDS[section][1] if name in item}
 
 
-def digest(tool: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(definition(tool))).hexdigest()
+def digest(item: Mapping[str, Any], section: Section = "tools") -> str:
+    return hashlib.sha256(canonical(definition(item, section))).hexdigest()
+
+
+def key_of(item: Mapping[str, Any], section: Section = "tools") -> str:
+    return str(item.get(FIELDS[section][0]))
+
+
+Entries = dict[str, dict[str, Any]]  # name -> {"sha256": ..., "definition": {...}}
 
 
 @dataclass(frozen=True)
 class Pins:
     server: str
-    tools: dict[str, dict[str, Any]]  # name -> {"sha256": ..., "definition": {...}}
+    tools: Entries
     approved: str  # when, ISO 8601 UTC
+    prompts: Entries = field(default_factory=dict)
+    resources: Entries = field(default_factory=dict)
+    resourceTemplates: Entries = field(default_factory=dict)  # the MCP name
 
-    def hashes(self) -> dict[str, str]:
-        return {name: str(entry["sha256"]) for name, entry in self.tools.items()}
+    def section(self, section: Section) -> Entries:
+        return dict(getattr(self, section))
+
+    def hashes(self, section: Section = "tools") -> dict[str, str]:
+        return {name: str(entry["sha256"]) for name, entry in self.section(section).items()}
 
 
 @dataclass(frozen=True)
@@ -79,55 +108,69 @@ class Drift:
         return not (self.changed or self.added or self.removed)
 
 
-def _names(tools: Sequence[Mapping[str, Any]]) -> Counter[str]:
-    return Counter(str(t.get("name")) for t in tools)
+def _names(items: Sequence[Mapping[str, Any]], section: Section) -> Counter[str]:
+    return Counter(key_of(t, section) for t in items)
 
 
-def served(pins: Pins | None, tools: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The live tools that match their pin exactly; nothing without (trusted) pins."""
+def served(pins: Pins | None, items: Sequence[Mapping[str, Any]],
+           section: Section = "tools") -> list[Mapping[str, Any]]:
+    """The live items that match their pin exactly; nothing without (trusted) pins."""
     if pins is None:
         return []
-    hashes = pins.hashes()
-    counts = _names(tools)
-    return [t for t in tools if counts[str(t.get("name"))] == 1
-            and hashes.get(str(t.get("name"))) == digest(t)]
+    hashes = pins.hashes(section)
+    counts = _names(items, section)
+    return [t for t in items if counts[key_of(t, section)] == 1
+            and hashes.get(key_of(t, section)) == digest(t, section)]
 
 
-def compare(pins: Pins | None, tools: Sequence[Mapping[str, Any]]) -> Drift:
-    hashes = pins.hashes() if pins is not None else {}
-    counts = _names(tools)
-    live = {str(t.get("name")): t for t in tools}
+def compare(pins: Pins | None, items: Sequence[Mapping[str, Any]],
+            section: Section = "tools") -> Drift:
+    hashes = pins.hashes(section) if pins is not None else {}
+    counts = _names(items, section)
+    live = {key_of(t, section): t for t in items}
     changed = sorted(n for n, t in live.items()
-                     if n in hashes and (counts[n] > 1 or hashes[n] != digest(t)))
+                     if n in hashes and (counts[n] > 1 or hashes[n] != digest(t, section)))
     added = sorted(n for n in live if n not in hashes)
     removed = sorted(n for n in hashes if n not in live)
     return Drift(tuple(changed), tuple(added), tuple(removed))
 
 
-def diff_text(pins: Pins | None, tools: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A unified diff per drifted tool, of its pinned and live definitions."""
-    drift = compare(pins, tools)
-    pinned = {n: e["definition"] for n, e in (pins.tools.items() if pins else ())}
-    live = {str(t.get("name")): definition(t) for t in tools}
+def diff_text(pins: Pins | None, items: Sequence[Mapping[str, Any]],
+              section: Section = "tools") -> list[str]:
+    """A unified diff per drifted item, of its pinned and live definitions."""
+    drift = compare(pins, items, section)
+    pinned = {n: e["definition"] for n, e in (pins.section(section).items() if pins else ())}
+    live = {key_of(t, section): definition(t, section) for t in items}
+    prefix = "" if section == "tools" else f"{section}/"
     out: list[str] = []
     for name in (*drift.changed, *drift.added, *drift.removed):
         before = json.dumps(pinned.get(name), indent=2, sort_keys=True,
                             ensure_ascii=False).splitlines() if name in pinned else []
         after = json.dumps(live.get(name), indent=2, sort_keys=True,
                            ensure_ascii=False).splitlines() if name in live else []
-        out += list(difflib.unified_diff(before, after, f"approved/{name}", f"live/{name}",
-                                         lineterm=""))
+        out += list(difflib.unified_diff(before, after, f"approved/{prefix}{name}",
+                                         f"live/{prefix}{name}", lineterm=""))
     return out
 
 
-def make(server: str, tools: Sequence[Mapping[str, Any]], approved: str) -> Pins:
-    counts = _names(tools)
+def _entries(server: str, items: Sequence[Mapping[str, Any]], section: Section) -> Entries:
+    counts = _names(items, section)
     twice = sorted(n for n, c in counts.items() if c > 1)
     if twice:
-        raise PinError(f"server {server!r} lists tool {twice[0]!r} more than once: refusing "
-                       "to approve an ambiguous list")
-    return Pins(server, {str(t.get("name")): {"sha256": digest(t), "definition": definition(t)}
-                         for t in tools}, approved)
+        what = {"tools": "tool", "prompts": "prompt", "resources": "resource",
+                "resourceTemplates": "resource template"}[section]
+        raise PinError(f"server {server!r} lists {what} {twice[0]!r} more than once: "
+                       "refusing to approve an ambiguous list")
+    return {key_of(t, section): {"sha256": digest(t, section),
+                                 "definition": definition(t, section)} for t in items}
+
+
+def make(server: str, tools: Sequence[Mapping[str, Any]], approved: str,
+         others: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> Pins:
+    """Pins of `tools` and of `others` (prompts, resources, resourceTemplates by section)."""
+    others = others or {}
+    return Pins(server, _entries(server, tools, "tools"), approved,
+                **{s: _entries(server, others.get(s, ()), s) for s in SECTIONS[1:]})
 
 
 # -- the signing key and the file ----------------------------------------------------------
@@ -171,7 +214,8 @@ def _mac(key: bytes, body: Mapping[str, object]) -> str:
 def encode(pins: Pins, key: tuple[str, bytes]) -> bytes:
     kid, secret = key
     body: dict[str, object] = {"format": FORMAT, "server": pins.server,
-                               "approved": pins.approved, "tools": pins.tools, "kid": kid}
+                               "approved": pins.approved, "kid": kid,
+                               **{s: pins.section(s) for s in SECTIONS}}
     return json.dumps({**body, "mac": _mac(secret, body)}, indent=1, sort_keys=True,
                       ensure_ascii=False).encode() + b"\n"
 
@@ -193,13 +237,13 @@ def decode(data: bytes, server: str, key: tuple[str, bytes] | None) -> Pins:
         raise PinError(f"the pin file of {server!r} fails its signature check (edited, or "
                        "signed with another key): its tools are not served until "
                        f"`gateway mcp approve {server}` is run again")
-    tools = raw.get("tools")
-    if raw.get("format") != FORMAT or raw.get("server") != server \
-            or not isinstance(tools, dict) or not all(
+    sections = {s: raw.get(s, {} if s != "tools" else None) for s in SECTIONS}
+    if raw.get("format") != FORMAT or raw.get("server") != server or not all(
+            isinstance(entries, dict) and all(
                 isinstance(e, dict) and isinstance(e.get("sha256"), str)
-                for e in tools.values()):
+                for e in entries.values()) for entries in sections.values()):
         raise PinError(f"the pin file of {server!r} is for another server or format")
-    return Pins(server, tools, str(raw.get("approved", "")))
+    return Pins(server, approved=str(raw.get("approved", "")), **sections)  # type: ignore[arg-type]
 
 
 def load(home: Path, server: str, key: tuple[str, bytes] | None) -> Pins | None:

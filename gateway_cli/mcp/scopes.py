@@ -61,7 +61,7 @@ def parse_scope(text: str) -> Scope:
     return Scope(compile_pattern(server), compile_pattern(target), text)
 
 
-def _match(pieces: tuple[str, ...], name: str) -> bool:
+def matches(pieces: tuple[str, ...], name: str) -> bool:
     return name == pieces[0] if len(pieces) == 1 else glob_match(pieces, name)
 
 
@@ -73,7 +73,7 @@ def target_name(kind: Kind, name: str) -> str:
 def allows(scopes: Iterable[Scope], server: str, kind: Kind, name: str) -> bool:
     """Whether any scope grants `kind` `name` on `server`. No scopes: nothing."""
     target = target_name(kind, name)
-    return any(_match(s.server, server) and _match(s.target, target) for s in scopes)
+    return any(matches(s.server, server) and matches(s.target, target) for s in scopes)
 
 
 def parse_scopes(texts: Iterable[str]) -> tuple[Scope, ...]:

@@ -6,8 +6,10 @@
   redact, mask, hash, flag) is the one for prompts, with inspection rules
   matched on the model name `mcp/<server>`.
 - Results (tool results, prompt messages, resource contents: what a model
-  will read next) go through the injection guard weighted as `tool_result`
-  (indirect injection) and the secret guard.
+  will read next) and an upstream's own JSON-RPC error message and data go
+  through the injection guard weighted as `tool_result` (indirect injection)
+  and the secret guard, after the server's own credentials (which the gateway
+  knows, whatever their format) are replaced.
 - Results larger than the server's `max_result_bytes` are truncated with a
   marker, or blocked, before any guard reads them, so what is inspected is
   exactly what is sent.
@@ -37,6 +39,9 @@ Path_ = tuple[str | int, ...]
 # Strings in results that are not text a model reads as instructions: identifiers,
 # media types and base64 payloads.
 _NOT_TEXT = frozenset({"type", "mimeType", "uri", "blob", "data", "progressToken", "cursor"})
+# Long object keys MCP itself defines: names, not data a server chose.
+_PROTOCOL_KEYS = frozenset({"structuredContent", "resourceTemplates", "outputSchema",
+                            "destructiveHint", "idempotentHint", "openWorldHint"})
 _STYLE = {"redact": "mask", "mask": "mask", "hash": "hash"}
 TRUNCATED = "\n[gateway: result truncated from {size} to {limit} bytes]"
 
@@ -60,7 +65,7 @@ def strings(value: Any, *, skip: frozenset[str] = frozenset()) -> list[tuple[Pat
                 out.append((at, node))
         elif isinstance(node, dict):
             for key, item in reversed(list(node.items())):
-                if isinstance(key, str) and len(key) > 16:
+                if isinstance(key, str) and len(key) > 16 and key not in _PROTOCOL_KEYS:
                     out.append(((*at, key, ""), key))
                 stack.append((item, (*at, key)))
         elif isinstance(node, list):
@@ -91,7 +96,17 @@ def _screen(config: InspectionConfig, value: Any, texts: list[tuple[Path_, str]]
             key: str | None, team: str | None, slot: str) -> Screening:
     policies = policies_for(config, model, key, team)
     errors: set[str] = set()
-    per_text = [(at, text, scan_all(guards, text, errors)) for at, text in texts]
+    # A text that appears twice (FastMCP, for one, sends a tool's return value both as
+    # text content and as structuredContent) is scanned once: the guards are pure, so the
+    # same text gives the same findings; each place it appears still counts and is
+    # redacted.
+    scanned: dict[str, list[Finding]] = {}
+    per_text = []
+    for at, text in texts:
+        found = scanned.get(text)
+        if found is None:
+            found = scanned[text] = scan_all(guards, text, errors)
+        per_text.append((at, text, found))
     findings = [f for _, _, found in per_text for f in found]
     decision = decide(findings, policies, mode=config.mode, errors=sorted(errors))
     actions = {id(a.finding): a.action for a in decision.acted}
@@ -138,6 +153,50 @@ def result(config: InspectionConfig, value: dict[str, Any], server: str,
         policy, min_confidence=0.0))
     return _screen(relaxed, value, strings(value, skip=_NOT_TEXT), guards, f"mcp/{server}",
                    key, team, "tool_result")
+
+
+OWN_CREDENTIAL = "[redacted: the server's own credential]"
+MIN_LITERAL = 8  # shorter values would redact ordinary words
+
+
+def literal(value: Any, known: tuple[str, ...]) -> Any:
+    """`value` with every occurrence of a known credential (what the gateway gave this
+    server: its bearer secret, its env values from the store) replaced: an upstream that
+    echoes its own credential must not hand it to a client, whatever its format."""
+    known = tuple(k for k in known if len(k) >= MIN_LITERAL)
+    if not known:
+        return value
+    edits: dict[Path_, str] = {}
+    for at, text in strings(value):
+        if at and at[-1] == "":
+            continue  # object keys cannot be rewritten; the guards still read them
+        cleaned = text
+        for secret in known:
+            cleaned = cleaned.replace(secret, OWN_CREDENTIAL)
+        if cleaned != text:
+            edits[at] = cleaned
+    return _replace(value, edits)
+
+
+def upstream_error(config: InspectionConfig | None, error: dict[str, Any], server: str,
+                   known: tuple[str, ...], key: str | None = None, team: str | None = None
+                   ) -> tuple[Screening | None, str, Any]:
+    """An upstream's JSON-RPC error message and data as a client may see them: cut to
+    size, the server's own credentials replaced, then through the injection guard (as a
+    tool result: a model reads it) and the secret guard. (screening, message, data)."""
+    message = str(error.get("message", ""))[:ERROR_CHARS]
+    data = error.get("data")
+    if data is not None and len(msgspec.json.encode(data)) > ERROR_DATA_BYTES:
+        data = f"[gateway: error data of over {ERROR_DATA_BYTES} bytes left out]"
+    value = literal({"message": message, "detail": data}, known)
+    if config is None:
+        return None, value["message"], value["detail"]
+    screened = result(config, value, server, key, team)
+    return screened, screened.value["message"], screened.value["detail"]
+
+
+ERROR_CHARS = 500
+ERROR_DATA_BYTES = 4096
 
 
 @dataclass(frozen=True)

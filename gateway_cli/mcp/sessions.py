@@ -1,23 +1,39 @@
 """Downstream MCP sessions: who opened each one, what it negotiated, what it has in flight.
 
-A session id is 32 random bytes (URL-safe), handed out by `initialize` in
-`Mcp-Session-Id`, and bound to the principal that opened it: another caller
-presenting it is answered as if it did not exist. Sessions end by DELETE,
-after `session_idle` seconds unused, or when the gateway stops; their
-number is capped, so a client cannot fill memory by initialising forever.
+A session id is 24 random bytes (URL-safe), the negotiated protocol version
+and an HMAC over them, the principal and the endpoint, handed out by
+`initialize` in `Mcp-Session-Id`; a session is bound to the principal that
+opened it: another caller presenting it is answered as if it did not exist.
+Sessions end by DELETE, after `session_idle` seconds unused, or when the
+gateway stops; their number is capped, so a client cannot fill memory by
+initialising forever.
+
+With `serve --workers N` each worker is a process with its own sessions, and a
+client's next request may reach another worker. There (`adopt`), an id this
+worker never saw is taken up when its HMAC, under the key every worker
+inherited, matches the caller and the endpoint: the session goes on, already
+initialised. What lives in one process does not follow it: a request in flight
+can be cancelled, and a server's own request (sampling) answered, only on the
+worker that holds it; a DELETE ends the session on the worker that gets it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway_cli.mcp.jsonrpc import Id
 
 STREAM_QUEUE = 64
+ENDED_KEPT = 4096  # ids of sessions ended here, never taken up again by this worker
+_VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass
@@ -38,10 +54,34 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, limit: int, idle: float) -> None:
+    def __init__(self, limit: int, idle: float, *, key: bytes | None = None,
+                 adopt: bool = False) -> None:
         self.limit = limit
         self.idle = idle
         self.by_id: dict[str, Session] = {}
+        self.key = key if key is not None else secrets.token_bytes(32)
+        self.adopt = adopt
+        self.ended: OrderedDict[str, None] = OrderedDict()
+
+    def _mac(self, nonce: str, version: str, principal_id: str, server: str | None) -> str:
+        message = "\x00".join((nonce, version, principal_id, server or "")).encode()
+        return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
+
+    def _take_up(self, sid: str, principal_id: str, server: str | None) -> Session | None:
+        """A session another worker opened, when its id proves it was made for this
+        caller and endpoint (and it did not end here)."""
+        parts = sid.split(".")
+        if len(parts) != 3 or sid in self.ended or not _VERSION.fullmatch(parts[1]):
+            return None
+        nonce, version, mac = parts
+        if not hmac.compare_digest(mac, self._mac(nonce, version, principal_id, server)):
+            return None
+        self.sweep()
+        if len(self.by_id) >= self.limit:
+            return None
+        session = Session(sid, principal_id, server, version, initialized=True)
+        self.by_id[sid] = session
+        return session
 
     def sweep(self, now: float | None = None) -> None:
         moment = time.monotonic() if now is None else now
@@ -54,12 +94,16 @@ class Sessions:
         self.sweep()
         if len(self.by_id) >= self.limit:
             return None
-        session = Session(secrets.token_urlsafe(32), principal_id, server, version)
+        nonce = secrets.token_urlsafe(24)
+        sid = f"{nonce}.{version}.{self._mac(nonce, version, principal_id, server)}"
+        session = Session(sid, principal_id, server, version)
         self.by_id[session.id] = session
         return session
 
     def get(self, sid: str, principal_id: str, server: str | None) -> Session | None:
         session = self.by_id.get(sid)
+        if session is None and self.adopt:
+            session = self._take_up(sid, principal_id, server)
         if session is None or session.principal_id != principal_id or session.server != server:
             return None
         session.last = time.monotonic()
@@ -69,6 +113,9 @@ class Sessions:
         session = self.by_id.pop(sid, None)
         if session is None:
             return False
+        self.ended[sid] = None
+        while len(self.ended) > ENDED_KEPT:
+            self.ended.popitem(last=False)
         for _server, _upstream, task in session.inflight.values():
             if task is not None:
                 task.cancel()

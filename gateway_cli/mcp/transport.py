@@ -7,7 +7,8 @@ with the handler of the request whose stream carried it (Streamable HTTP
 knows; stdio does not, and passes None).
 
 The stdio child gets exactly the environment it is given (see
-connection.child_env): never the gateway's own. The HTTP upstream gets the
+connection.child_env): never the gateway's own. Its stderr is drained all the
+time, kept bounded and redacted, and logged (stderr.py). The HTTP upstream gets the
 gateway's own credential for it and nothing of the client's: no header of a
 client request is ever copied here. Redirects are not followed (a credential
 must not be sent on to another host) and no proxy is taken from the
@@ -27,6 +28,8 @@ import msgspec
 from gateway_cli.formats.sse import SSEError, SSEParser
 from gateway_cli.keys.refs import Secret
 from gateway_cli.mcp import jsonrpc
+from gateway_cli.mcp.stderr import Tail
+from gateway_cli.mcp.stderr import loud as stderr_loud
 
 log = logging.getLogger("gateway.mcp")
 _encode = msgspec.json.Encoder().encode
@@ -35,6 +38,8 @@ _decode = msgspec.json.Decoder().decode
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 OnMessage = Callable[[dict[str, Any], Handler | None], Coroutine[Any, Any, None]]
 PROTOCOL_VERSION = "2025-11-25"
+LOG_BURST = 20  # stderr lines logged per LOG_WINDOW seconds and server; the rest counted
+LOG_WINDOW = 10.0
 
 
 class UpstreamError(Exception):
@@ -59,8 +64,11 @@ class StdioTransport:
     """A child process speaking newline-delimited JSON-RPC on stdin/stdout."""
 
     def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str],
-                 cwd: str | None, on_message: OnMessage, limit: int) -> None:
+                 cwd: str | None, on_message: OnMessage, limit: int,
+                 known: tuple[str, ...] = ()) -> None:
         self.name = name
+        self.stderr = Tail(known)  # the last lines the child wrote on stderr, redacted
+        self.err_reader: asyncio.Task[None] | None = None
         self.command = list(command)
         self.env = dict(env)
         self.cwd = cwd
@@ -80,12 +88,47 @@ class StdioTransport:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL, env=self.env, cwd=self.cwd,
+                stderr=asyncio.subprocess.PIPE, env=self.env, cwd=self.cwd,
                 start_new_session=True, limit=self.limit)
         except OSError as err:
             raise UpstreamError(f"MCP server {self.name!r} could not be started "
                                 f"({err.strerror or type(err).__name__})") from None
         self.reader = asyncio.create_task(self._read())
+        self.err_reader = asyncio.create_task(self._read_stderr())
+
+    async def _read_stderr(self) -> None:
+        """Drain the child's stderr as it comes (a full pipe would block the child), keep
+        the last lines redacted, and log them under the server's name: at most
+        LOG_BURST lines per LOG_WINDOW seconds, then a count of those left out."""
+        assert self.process is not None and self.process.stderr is not None
+        stream = self.process.stderr
+        window, logged, skipped = 0.0, 0, 0
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await stream.read(65536)
+            lines = self.stderr.feed(chunk) if chunk else self.stderr.end()
+            now = loop.time()
+            if now - window > LOG_WINDOW:
+                if skipped:
+                    log.warning("MCP server %r wrote %d more stderr line(s), not logged "
+                                "(`gateway mcp list` shows the last ones)", self.name, skipped)
+                window, logged, skipped = now, 0, 0
+            for line in lines:
+                if logged >= LOG_BURST:
+                    if not skipped:
+                        log.warning("MCP server %r writes a lot on stderr: its lines are "
+                                    "counted, not logged, for up to %g s", self.name,
+                                    LOG_WINDOW)
+                    skipped += 1
+                    continue
+                logged += 1
+                log.log(logging.WARNING if stderr_loud(line) else logging.INFO,
+                        "MCP server %r stderr: %s", self.name, line)
+            if not chunk:
+                if skipped:
+                    log.warning("MCP server %r wrote %d more stderr line(s), not logged",
+                                self.name, skipped)
+                return
 
     async def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -164,10 +207,11 @@ class StdioTransport:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.reader
+        for task in (self.reader, self.err_reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 class HttpTransport:
@@ -192,8 +236,11 @@ class HttpTransport:
     async def start(self) -> None:
         import aiohttp
 
+        # No cookie jar: an upstream's cookies are never kept or sent back (and no jar is
+        # searched per call).
         self.session = aiohttp.ClientSession(
-            trust_env=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+            trust_env=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            cookie_jar=aiohttp.DummyCookieJar())
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json",

@@ -246,6 +246,13 @@ class Limiter:
         return Admission(counters, result.held, ask, store,
                          rate_headers(result.remaining, now)), body
 
+    async def count(self, counters: list[Counter]) -> Refused | None:
+        """Take fixed amounts (the MCP per-tool call rates): nothing is estimated or
+        settled later. The refusal, or None when every counter had room; HttpError (503)
+        when the store is down and `on_store_failure = "closed"`."""
+        result, _ = await self._reserve(counters, time.time())
+        return result if isinstance(result, Refused) else None
+
     def cost_of(self, usage: Usage, dep: Deployment) -> float | None:
         """What `usage` on `dep` cost in US dollars, or None when no price is known."""
         price = self._price(dep)

@@ -29,6 +29,8 @@ log = logging.getLogger("gateway.control")
 Reloader = Callable[[tuple[str, ...]], Awaitable[list[str]]]
 # `gateway mcp approve-call ID [--deny]`: (call id, allow) -> whether that call was held here.
 CallDecider = Callable[[str, bool], bool]
+# `gateway mcp status`: each MCP server's state and its last stderr lines (redacted).
+StatusReader = Callable[[], dict[str, object]]
 _MAX_LINE = 4096
 
 
@@ -79,7 +81,8 @@ def _decide_call(request: dict[str, object], decide: CallDecider | None) -> dict
 
 
 async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     reload: Reloader, decide: CallDecider | None = None) -> None:
+                     reload: Reloader, decide: CallDecider | None = None,
+                     status: StatusReader | None = None) -> None:
     try:
         uid = _peer_uid(writer)
         # The request is read (bounded) either way, so a refused caller gets its answer
@@ -92,6 +95,9 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             what = request.get("reload") if isinstance(request, dict) else None
             if isinstance(request, dict) and "mcp_call" in request:
                 answer = _decide_call(request, decide)
+            elif isinstance(request, dict) and request.get("mcp_status") is True:
+                answer = {"ok": True, "pid": os.getpid(),
+                          "servers": status() if status is not None else {}}
             elif not isinstance(what, list) or not what \
                     or not all(isinstance(w, str) and w in ACCEPTED for w in what):
                 answer = {"ok": False,
@@ -113,13 +119,13 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         writer.close()
 
 
-async def start(path: Path, reload: Reloader,
-                decide: CallDecider | None = None) -> asyncio.AbstractServer:
+async def start(path: Path, reload: Reloader, decide: CallDecider | None = None,
+                status: StatusReader | None = None) -> asyncio.AbstractServer:
     path.unlink(missing_ok=True)
     old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
     try:
         server = await asyncio.start_unix_server(
-            lambda r, w: _serve_one(r, w, reload, decide), path=str(path))
+            lambda r, w: _serve_one(r, w, reload, decide, status), path=str(path))
     finally:
         os.umask(old_umask)
     # No chmod by name (it would follow a link planted in its place): the umask made it

@@ -94,7 +94,7 @@ async def reload(runtime: Runtime, what: tuple[str, ...]) -> list[str]:
             table = await _off_loop(clients.load_table, home)
         elif "clients" in what:  # the shared table, never a local file that may be stale
             await runtime.shared_reload()
-        jtis = await _off_loop(revoked.load, home)
+        jtis = await _off_loop(revoked.load, home) | runtime.shared_jtis
         keys = (await _off_loop(jwt_keys, runtime.store) if "signing" in what
                 else None)
         if "signing" in what and runtime.audit is not None:

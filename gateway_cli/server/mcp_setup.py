@@ -35,7 +35,7 @@ def make_relay(runtime: Runtime) -> Relay:
 
     home = runtime.home or gateway_home()
     return Relay(config, config.servers, home=home, store=runtime.store,
-                 inspection=inspection, alert=alert)
+                 inspection=inspection, alert=alert, limiter=lambda: runtime.limiter)
 
 
 def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandler]]:
@@ -43,7 +43,8 @@ def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandle
     the app."""
     relay = make_relay(runtime)
     mcp = runtime.config.mcp
-    sessions = Sessions(mcp.max_sessions, mcp.session_idle)
+    sessions = Sessions(mcp.max_sessions, mcp.session_idle, key=runtime.mcp_session_key,
+                        adopt=runtime.workers > 1)
     relay.broadcast = sessions.broadcast
     relay.load_pins()
 

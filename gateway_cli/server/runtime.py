@@ -8,6 +8,7 @@ shared by every request handler in this process.
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,12 +71,19 @@ class Runtime:
     # With a client-key table shared through Redis: swaps in the shared table (the control
     # socket's "clients" reloads use it instead of clients.json; see shared_keys.py).
     shared_reload: Callable[[], Awaitable[None]] | None = None
+    # Scoped tokens revoked on any instance (keys/shared_revoked.py), kept beside this
+    # state directory's own list, which a control-socket reload reads again.
+    shared_jtis: frozenset[str] = frozenset()
     audit: AuditWriter | None = None  # the request log's writer, started by launch.run
     config_path: Path | None = None  # what `gateway reload` reads again
     # `gateway serve --workers N`: this process is worker `worker` of `workers`, each a
     # process of its own (what must be shared goes through the stores; see workers.py).
     worker: int = 1
     workers: int = 1
+    # Signs MCP session ids; made before the workers fork, so each worker can take up a
+    # session another opened (mcp/sessions.py).
+    mcp_session_key: bytes = field(default_factory=lambda: secrets.token_bytes(32),
+                                   repr=False)
 
     # The current generation's parts, for code that runs outside a request.
     @property

@@ -6,7 +6,9 @@ While serving, a subscription to `gw:keys` reloads the table on every
 message, and on every (re)subscription too, since messages published while
 it was down were missed. Each reload swaps `runtime.auth` whole, as a
 rotation over the control socket does, so a revocation made on any instance
-is refused here within one message and one round trip.
+is refused here within one message and one round trip. The same reload reads
+the scoped tokens revoked on any instance (keys/shared_revoked.py), announced
+on the same channel.
 
 Reloads run one at a time (a lock), so a slow one can never swap in an older
 table after a newer one. A reload that fails keeps the table in force and
@@ -26,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from gateway_cli.errors import GatewayError, StartupError
-from gateway_cli.keys import clients, shared_table
+from gateway_cli.keys import clients, revoked, shared_revoked, shared_table
 from gateway_cli.limits.model import StoreUnavailable
 from gateway_cli.limits.resp import RedisClient, ReplyError
 from gateway_cli.server.runtime import Runtime
@@ -98,10 +101,16 @@ class SharedKeys:
         async with self._lock:
             try:
                 table = await fetch(self.client, self.runtime.auth.table)
+                shared = await shared_revoked.pull(self.client, time.time())
             except (StoreUnavailable, ReplyError) as err:
                 raise GatewayError(f"the shared client-key table cannot be read ({err})") \
                     from None
-            self.runtime.auth = self.runtime.auth.replaced(table=table)
+            home = self.runtime.home
+            local = await asyncio.to_thread(revoked.load, home) if home is not None \
+                else frozenset()
+            self.runtime.shared_jtis = shared
+            self.runtime.auth = self.runtime.auth.replaced(table=table,
+                                                           revoked_jtis=local | shared)
 
     async def follow(self) -> None:
         """Reload on every message and every (re)subscription, until cancelled."""

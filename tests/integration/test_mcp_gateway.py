@@ -15,6 +15,8 @@ import httpx
 import pytest
 from mcp import ClientSession
 from mcp.shared.exceptions import McpError
+from mcp.types import TextContent
+from pydantic import AnyUrl
 
 from tests.conftest import ROOT, Gateway, stop_gateway
 from tests.integration.mcp_helpers import approve, call, run_client, tool_names
@@ -141,6 +143,27 @@ def test_prompts_and_resources_are_served(setup: tuple[Gateway, Home, Path]) -> 
     assert prompts == ["notes__summarise"]
     assert resources == ["mcp-gateway:notes/notes://readme"]
     assert text == "Summarise the note plan."
+
+
+def test_prompt_messages_and_resource_contents_are_screened(
+        setup: tuple[Gateway, Home, Path]) -> None:
+    gateway, _, _ = setup
+    secret = with_crc("ghp_")
+
+    async def prompt(session: ClientSession) -> str:
+        got = await session.get_prompt("summarise", {"name": secret})
+        content = got.messages[0].content
+        return content.text if isinstance(content, TextContent) else ""
+
+    text = run_client(gateway.url + "/mcp/notes", prompt)
+    assert text.startswith("Summarise the note ") and secret not in text
+
+    async def read(session: ClientSession) -> object:
+        return await session.read_resource(AnyUrl("notes://page/evil"))
+
+    with pytest.raises(McpError) as blocked:
+        run_client(gateway.url + "/mcp/notes", read)
+    assert "policy blocked this result (injection." in str(blocked.value)
 
 
 def test_dying_server_is_an_error_then_restarted(setup: tuple[Gateway, Home, Path]) -> None:

@@ -156,3 +156,78 @@ def test_mcp_changes_need_a_restart() -> None:
     new = parse_config({"mcp": {"servers": {"fs": {"command": ["x"]}}}})
     assert needs_restart(old, new) == ["mcp.servers"]
     assert needs_restart(old, parse_config({"mcp": {"max_message_bytes": 2048}})) == []
+
+
+PROMPT = {"name": "summarise", "description": "Summarise a note.",
+          "arguments": [{"name": "name", "required": True}]}
+RESOURCE = {"uri": "notes://readme", "name": "readme", "description": "About the notes.",
+            "mimeType": "text/plain", "size": 10}
+
+
+def test_prompts_and_resources_are_pinned_per_section(tmp_path: Path) -> None:
+    pinned = pins.make("fs", [TOOL], "now", {"prompts": [PROMPT], "resources": [RESOURCE]})
+    assert pins.served(pinned, [PROMPT], "prompts") == [PROMPT]
+    changed = {**PROMPT, "arguments": [{"name": "name"}, {"name": "secret_path"}]}
+    assert pins.compare(pinned, [changed], "prompts") == pins.Drift(changed=("summarise",))
+    assert pins.served(pinned, [{**RESOURCE, "size": 99}], "resources")  # size is not pinned
+    assert pins.compare(pinned, [{**RESOURCE, "mimeType": "text/html"}], "resources").changed
+    assert any("+++ live/prompts/summarise" in line
+               for line in pins.diff_text(pinned, [changed], "prompts"))
+    pins.save(tmp_path, pinned, KEY)
+    assert pins.load(tmp_path, "fs", KEY) == pinned
+    with pytest.raises(pins.PinError, match="more than once"):
+        pins.make("fs", [], "now", {"prompts": [PROMPT, PROMPT]})
+
+
+def test_a_pin_file_from_before_prompts_were_pinned_serves_none_of_them(
+        tmp_path: Path) -> None:
+    old = pins.Pins("fs", pins.make("fs", [TOOL], "now").tools, "now")
+    data = json.loads(pins.encode(old, KEY))
+    for section in ("prompts", "resources", "resourceTemplates"):
+        del data[section]
+    del data["mac"]
+    data["mac"] = pins._mac(KEY[1], data)
+    (tmp_path / "mcp" / "pins").mkdir(parents=True)
+    (tmp_path / "mcp" / "pins" / "fs.json").write_text(json.dumps(data))
+    loaded = pins.load(tmp_path, "fs", KEY)
+    assert loaded is not None and loaded.tools == old.tools
+    assert pins.served(loaded, [PROMPT], "prompts") == []
+    assert pins.compare(loaded, [PROMPT], "prompts").added == ("summarise",)
+
+
+def test_resource_templates_allow_uris_under_their_literal_start() -> None:
+    from gateway_cli.mcp.pinned import under_template
+
+    templates = frozenset({"notes://lookup/{key}", "fixed://one", "{whole}"})
+    assert under_template(templates, "notes://lookup/plan")
+    assert under_template(templates, "fixed://one")
+    assert not under_template(templates, "fixed://one/more")
+    assert not under_template(templates, "notes://other")
+    assert not under_template(templates, "anything")  # "{whole}" has no literal start
+
+
+def test_another_worker_takes_up_a_session_only_for_its_caller() -> None:
+    from gateway_cli.mcp.sessions import Sessions
+
+    key = b"k" * 32
+    opener = Sessions(limit=10, idle=10, key=key, adopt=True)
+    other = Sessions(limit=10, idle=10, key=key, adopt=True)
+    session = opener.open("alice", "fs", "2025-11-25")
+    assert session is not None
+    assert other.get(session.id, "bob", "fs") is None  # another principal
+    assert other.get(session.id, "alice", None) is None  # another endpoint
+    taken = other.get(session.id, "alice", "fs")
+    assert taken is not None and taken.initialized and taken.version == "2025-11-25"
+    assert other.get(session.id, "alice", "fs") is taken
+    nonce, version, mac = session.id.split(".")
+    forged = f"{nonce}.{version}.{'0' * len(mac)}"
+    assert other.get(forged, "alice", "fs") is None
+    assert other.get(f"{nonce}.2024-01-01.{mac}", "alice", "fs") is None  # version is signed
+    assert other.end(session.id) and other.get(session.id, "alice", "fs") is None
+    stranger = Sessions(limit=10, idle=10, adopt=True)  # another gateway: another key
+    assert stranger.get(session.id, "alice", "fs") is None
+    single = Sessions(limit=10, idle=10, key=key)  # one process: an unknown id ended
+    assert single.get(session.id, "alice", "fs") is None
+    full = Sessions(limit=1, idle=10, key=key, adopt=True)
+    assert full.open("carol", "fs", "2025-11-25") is not None
+    assert full.get(session.id, "alice", "fs") is None  # the cap holds for taken-up ones
