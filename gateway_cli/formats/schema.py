@@ -188,7 +188,7 @@ def _message(api: Api, roles: frozenset[str], message: Any, i: int,
     if not isinstance(message, dict):
         raise _problem(api, _path(api, "messages", i), "must be an object")
     role = message.get("role")
-    if role not in roles:
+    if not isinstance(role, str) or role not in roles:  # a list is no role (nor hashable)
         raise _problem(api, _path(api, "messages", i, "role"),
                        f"must be one of {', '.join(sorted(roles))}")
     content = message.get("content")
@@ -209,7 +209,7 @@ def _input_items(api: Api, items: list[Any]) -> None:
         if not isinstance(item, dict):
             raise _problem(api, _path(api, "input", i), "must be an object")
         if "role" in item:
-            if item["role"] not in RESPONSES_ROLES:
+            if not isinstance(item["role"], str) or item["role"] not in RESPONSES_ROLES:
                 raise _problem(api, _path(api, "input", i, "role"),
                                f"must be one of {', '.join(sorted(RESPONSES_ROLES))}")
             content = item.get("content")

@@ -212,3 +212,13 @@ def test_any_json_is_refused_cleanly_or_passes(op: Op, extra: dict[str, Any]) ->
         check_request(op, {**MINIMAL[op], **extra})
     except RequestProblem as problem:
         assert problem.param is not None and problem.message
+
+
+@pytest.mark.parametrize("role", [[], {}, ["user"], 1, None])
+@pytest.mark.parametrize("op", [Op.CHAT, Op.MESSAGES, Op.RESPONSES])
+def test_a_role_that_is_no_string_is_refused_naming_it(op: Op, role: Any) -> None:
+    # Found by the property test above: an unhashable role once raised a TypeError (a 500).
+    key = "input" if op is Op.RESPONSES else "messages"
+    with pytest.raises(RequestProblem) as info:
+        check_request(op, {**MINIMAL[op], key: [{"role": role, "content": "hi"}]})
+    assert info.value.param is not None and "role" in info.value.param
