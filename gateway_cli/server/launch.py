@@ -222,9 +222,12 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     if workers == 1:
         _serve(prepared, 1)
     else:
+        from gateway_cli.keys.notify import socket_path
         from gateway_cli.server.workers import supervise
 
-        code = supervise(workers, lambda index: _serve(prepared, index))
+        code = supervise(workers, lambda index, restarted: _serve(prepared, index, restarted),
+                         after_death=lambda pid: socket_path(state, pid).unlink(
+                             missing_ok=True))
     log.info("gateway stopped")
     # Granian's I/O threads may still be winding down; letting the interpreter finalize
     # under them aborts the process now and then (a Rust panic at exit, seen in about
@@ -235,8 +238,9 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     os._exit(code)
 
 
-def _serve(prepared: _Prepared, worker: int) -> None:
-    """One worker: its request log, control socket and Granian server, until stopped."""
+def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
+    """One worker: its request log, control socket and Granian server, until stopped
+    (`restarted`: forked again after the worker of this index died)."""
     from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -323,11 +327,14 @@ def _serve(prepared: _Prepared, worker: int) -> None:
                                       relay.held.decide if relay is not None else None)
         if runtime.workers > 1:
             # Keys were read before the fork; a revocation sent before this worker's
-            # control socket existed would not have reached it: read them again now.
+            # control socket existed would not have reached it: read them again now. A
+            # restarted worker may have missed rotations too (signing keys, secrets).
+            again = ("clients", "signing", "secrets") if restarted else ("clients",)
             try:
-                await keystate.reload(runtime, ("clients",))
+                await keystate.reload(runtime, again)
             except GatewayError as err:
-                log.warning("worker %d kept the client keys read at start: %s", worker, err)
+                log.warning("worker %d kept the %s read at start: %s", worker,
+                            ", ".join(again), err)
         started = loop.create_task(certificate.started()) if certificate else None
         try:
             await server.serve()

@@ -159,15 +159,62 @@ def test_tampering_with_a_workers_chain_fails_verification(pair: Pair) -> None:
     assert "TAMPERED" in result.stdout and "requests.worker2.jsonl" in result.stdout
 
 
-def test_a_worker_that_dies_stops_the_gateway(pair: Pair) -> None:
+def test_a_killed_worker_is_replaced_and_its_chain_resumes(pair: Pair) -> None:
     import os
     import signal
 
-    sockets = control_sockets(pair.home)
-    pid = int(sockets[0].stem.removeprefix("gateway-"))
-    os.kill(pid, signal.SIGKILL)
-    assert pair.gw.process.wait(timeout=20) == 1
-    assert "ended on its own" in pair.gw.log()
+    # Both workers have recorded requests before one is killed.
+    mark = pair.marks()
+    for _ in range(ROUNDS):
+        assert pair.post(pair.tokens["alive"]) == 200
+    assert all(pair.settle(mark, ROUNDS).values())
+    before = {p.stem.removeprefix("gateway-") for p in control_sockets(pair.home)}
+    victim = sorted(before)[0]
+    os.kill(int(victim), signal.SIGKILL)
+
+    # The gateway keeps serving while the worker is forked again.
+    deadline = time.monotonic() + 20
+    while "restarted (pid" not in pair.gw.log():
+        assert pair.gw.process.poll() is None, pair.gw.log()
+        assert pair.post(pair.tokens["alive"]) == 200
+        assert time.monotonic() < deadline, pair.gw.log()
+    log = pair.gw.log()
+    assert f"(pid {victim}) ended on its own (killed by SIGKILL); restarting it in" in log
+    assert " WARNING " in next(line for line in log.splitlines() if "ended on its own" in line)
+
+    # Its control socket is replaced: two sockets again, the dead one's removed.
+    deadline = time.monotonic() + 20
+    while True:
+        after = {p.stem.removeprefix("gateway-") for p in control_sockets(pair.home)}
+        if len(after) == 2 and victim not in after:
+            break
+        assert time.monotonic() < deadline, after
+        time.sleep(0.05)
+    replacement = (after - before).pop()
+    assert f"restarted (pid {replacement})" in log
+
+    # The replacement answers (its chain grows again) and reloads reach it.
+    mark = pair.marks()
+    assert {pair.post(pair.tokens["alive"]) for _ in range(ROUNDS)} == {200}
+    seen = pair.settle(mark, ROUNDS)
+    assert seen["worker 1"] and seen["worker 2"], seen
+    result = pair.home.run("reload")
+    assert result.returncode == 0, result.stderr
+    assert sum(": reloaded" in line for line in result.stdout.splitlines()) == 2, result.stdout
+    assert f"gateway-{replacement}.sock" in result.stdout
+
+    # A revocation after the restart is refused by both, the replacement included.
+    assert pair.home.run("clients", "revoke", "doomed", store=True).returncode == 0
+    mark = pair.marks()
+    assert {pair.post(pair.tokens["doomed"]) for _ in range(ROUNDS)} == {401}
+    seen = pair.settle(mark, ROUNDS)
+    assert seen["worker 1"] and seen["worker 2"], seen
+
+    # Both chains verify: the restarted worker resumed its own chain where it ended.
+    stop_gateway(pair.gw)
+    result = pair.home.run("log", "verify", store=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sum(line.endswith("intact") for line in result.stdout.splitlines()) == 2
 
 
 @pytest.mark.parametrize("value", ["0", "65", "many", "-1"])
