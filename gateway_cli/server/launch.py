@@ -70,6 +70,14 @@ def _configure_logging(level: str, kind: Literal["text", "json"] = "text") -> No
     root.propagate = False
 
 
+def _mark_worker(kind: Literal["text", "json"], worker: int) -> None:
+    """From here on this process's log lines (access lines too) name its worker."""
+    for handler in logging.getLogger("gateway").handlers:
+        handler.setFormatter(formatter(kind, worker))
+        if isinstance(handler, logging.StreamHandler):
+            access_log.write_to(handler, kind, worker)
+
+
 def _start_audit(config: Config, home: Path, store: SecretStore | None,
                  worker: int = 1) -> AuditWriter | None:
     """The request log's writer, holding the log's lock: a second gateway on the same log
@@ -146,6 +154,7 @@ class _Prepared:
     listener: socket.socket
     tls: tuple[Path, Path] | None
     tls_fixed: tuple[Path, Path] | None
+    log_format: Literal["text", "json"] = "text"
 
 
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
@@ -217,7 +226,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         log.info("limits: %d workers count in the shared SQLite store %s (the memory store "
                  "is per process)", workers, state / "limits.sqlite")
     prepared = _Prepared(config, runtime, store, state, host, port, sock, tls,
-                         tls if tls_fixed else None)
+                         tls if tls_fixed else None, log_format)
     code = 0
     if workers == 1:
         _serve(prepared, 1)
@@ -253,6 +262,8 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
 
     runtime, config, state = prepared.runtime, prepared.config, prepared.state
     runtime.worker = worker
+    if runtime.workers > 1:
+        _mark_worker(prepared.log_format, worker)
     runtime.audit = _start_audit(config, state, prepared.store, worker)
     app = create_app(runtime=runtime, listen_host=prepared.host)
     limits = config.server

@@ -92,6 +92,9 @@ def test_two_workers_share_revocations_limits_reloads_and_keep_the_log_intact(
     log = pair.gw.log()
     assert "2 workers serving" in log
     assert "limits: 2 workers count in the shared SQLite store" in log
+    # Each worker's lines name it; the supervising process's do not.
+    serving = next(line for line in log.splitlines() if "2 workers serving" in line)
+    assert " INFO gateway: " in serving
     assert len(control_sockets(pair.home)) == 2  # one control socket per worker
 
     # Both workers serve the live key.
@@ -117,11 +120,18 @@ def test_two_workers_share_revocations_limits_reloads_and_keep_the_log_intact(
     seen = pair.settle(mark, 20)
     assert seen["worker 1"] and seen["worker 2"], seen
 
-    # `gateway reload` reaches both and each answers.
+    # `gateway reload` reaches both and each answers, and says which worker it is.
     result = pair.home.run("reload")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if ": reloaded" in line]
     assert len(lines) == 2, result.stdout
+    deadline = time.monotonic() + 10
+    while not all(f"gateway[worker {k}]: " in pair.gw.log() for k in (1, 2)):
+        assert time.monotonic() < deadline, pair.gw.log()
+        time.sleep(0.05)
+    access = [line for line in pair.gw.log().splitlines() if "gateway.access" in line]
+    assert {line.split(": ", 1)[0].split(" INFO ", 1)[1] for line in access} == {
+        "gateway.access[worker 1]", "gateway.access[worker 2]"}, access[:4]
 
     # /metrics is per worker, and says which worker answered the scrape.
     answered = set()
