@@ -215,6 +215,9 @@ def peers_table(w: Any, wrk: dict[tuple[str, str, int], dict[str, Any]],
         elif memory.get("processes", 1) > 1:
             mem_text = (f"{memory['hwm_kb'] / 1024:.0f} MB per process, "
                         f"{memory['hwm_total_kb'] / 1024:.0f} MB in all")
+            if memory.get("pss_total_kb"):
+                mem_text += (f" ({memory['pss_total_kb'] / 1024:.0f} MB proportional set "
+                             "size at the end: shared pages counted once)")
         else:
             mem_text = f"{memory['hwm_kb'] / 1024:.0f} MB"
         begun = (startup or {}).get(target)

@@ -116,9 +116,11 @@ def _fork(index: int, serve: Callable[[int, bool], None], restarted: bool) -> in
     pid = os.fork()
     if pid:
         return pid
-    # The child: the parent's handlers (set before a restart) are not the worker's.
+    # The child: the parent's handlers (set before a restart) are not the worker's; it
+    # starts with Python's defaults, as the first workers did.
     for signum in _PASSED_ON:
-        signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                      else signal.SIG_DFL)
     # SIGHUP stays held until the worker's reload handler is set (launch.py).
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON - {signal.SIGHUP})
     code = 0

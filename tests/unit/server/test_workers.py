@@ -98,7 +98,9 @@ def note(**what):
 
 def serve(index, restarted):
     note(index=index, restarted=restarted, pid=os.getpid(),
-         default_term=signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+         default_term=signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+         and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+         and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     if mode == "always-dies" or (index == 2 and not restarted):
         os._exit(3)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
