@@ -108,7 +108,10 @@ def describe_status(status: int) -> str:
     return f"exit {os.waitstatus_to_exitcode(status)}"
 
 
-_PASSED_ON = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+def _passed_on() -> set[signal.Signals]:
+    """The signals the parent passes on to its workers (a function: Windows, which has no
+    SIGHUP, imports this module for parse_count)."""
+    return {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 def _fork(index: int, serve: Callable[[int, bool], None], restarted: bool) -> int:
@@ -118,11 +121,12 @@ def _fork(index: int, serve: Callable[[int, bool], None], restarted: bool) -> in
         return pid
     # The child: the parent's handlers (set before a restart) are not the worker's; it
     # starts with Python's defaults, as the first workers did.
-    for signum in _PASSED_ON:
+    passed_on = _passed_on()
+    for signum in passed_on:
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
                       else signal.SIG_DFL)
     # SIGHUP stays held until the worker's reload handler is set (launch.py).
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON - {signal.SIGHUP})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on - {signal.SIGHUP})
     code = 0
     try:
         serve(index, restarted)
@@ -160,11 +164,12 @@ def supervise(count: int, serve: Callable[[int, bool], None], *,
         log.warning("%d threads run before the workers are forked",
                     threading.active_count() - 1)
     budget = budget if budget is not None else RestartBudget()
+    passed_on = _passed_on()
     children: dict[int, int] = {}
     # Until the handlers below pass them on, a stop signal waits: the parent must never
     # end between two forks and leave workers nobody stops. Each later fork blocks them
     # again, so a signal never reaches a child that still has the parent's handler.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _PASSED_ON)
+    signal.pthread_sigmask(signal.SIG_BLOCK, passed_on)
     for index in range(1, count + 1):
         children[_fork(index, serve, False)] = index
     log.info("%d workers serving (pids %s)", count, ", ".join(map(str, children)))
@@ -178,9 +183,9 @@ def supervise(count: int, serve: Callable[[int, bool], None], *,
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    for signum in _PASSED_ON:
+    for signum in passed_on:
         signal.signal(signum, forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on)
     code = 0
     due: dict[int, float] = {}  # index -> when (monotonic) it is forked again
     while children or (due and not stopping):
@@ -188,7 +193,7 @@ def supervise(count: int, serve: Callable[[int, bool], None], *,
             now = time.monotonic()
             ready = [index for index, when in due.items() if when <= now]
             if ready:
-                signal.pthread_sigmask(signal.SIG_BLOCK, _PASSED_ON)
+                signal.pthread_sigmask(signal.SIG_BLOCK, passed_on)
                 try:
                     for index in ready:
                         del due[index]
@@ -196,7 +201,7 @@ def supervise(count: int, serve: Callable[[int, bool], None], *,
                         children[pid] = index
                         log.warning("worker %d restarted (pid %d)", index, pid)
                 finally:
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, _PASSED_ON)
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, passed_on)
                 continue
             timeout: float | None = min(due.values()) - now
         else:
