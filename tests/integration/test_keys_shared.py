@@ -275,7 +275,7 @@ def test_both_workers_of_a_gateway_follow_the_shared_table(
     """`serve --workers 2` on home A; a key made on A and revoked on home B (its own state
     directory, as on another machine): each of A's workers follows the table in Redis,
     so both serve the key and, once B's command returns, both refuse it."""
-    from tests.integration.test_serve_workers import ROUNDS, Pair
+    from tests.integration.test_serve_workers import ROUNDS, Pair, control_sockets
 
     config = tmp_path / "gateway.toml"
     config.write_text(_config(redis))
@@ -287,6 +287,7 @@ def test_both_workers_of_a_gateway_follow_the_shared_table(
                                config=config.read_text())
     try:
         workers = Pair(homes["a"], gateway, {}, config)
+        assert len(control_sockets(homes["a"])) == 2  # both workers serve
         token = create_client(homes["a"], "ci", "--config", str(config))
         mark = workers.marks()
         with httpx.Client(timeout=10) as http:

@@ -174,6 +174,7 @@ def test_a_killed_worker_is_replaced_and_its_chain_resumes(pair: Pair) -> None:
     import signal
 
     # Both workers have recorded requests before one is killed.
+    assert len(control_sockets(pair.home)) == 2  # both serve
     mark = pair.marks()
     for _ in range(ROUNDS):
         assert pair.post(pair.tokens["alive"]) == 200
