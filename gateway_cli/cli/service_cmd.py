@@ -175,6 +175,7 @@ def install(home: Path | None, user_scope: bool, name: str, unit_dir: Path | Non
             state_directory=name if system_systemd else None,
             writable=tuple(PurePosixPath(p) for p in writable),
             credentials=credentials,
+            supervises=bool(worker_args),
             header="Written by `gateway service install`; `gateway service uninstall` "
                    "removes it.\nInstall again with --force rather than editing it: "
                    "uninstall refuses a changed file."))

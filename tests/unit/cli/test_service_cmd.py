@@ -272,9 +272,10 @@ def test_workers_go_into_the_unit_and_it_verifies(tmp_path: Path, env: dict[str,
     exec_start = next(line for line in unit.read_text().splitlines()
                       if line.startswith("ExecStart="))
     if written is None:
-        assert "--workers" not in exec_start
+        assert "--workers" not in exec_start and "KillMode" not in unit.read_text()
     else:
         assert exec_start.endswith(written), exec_start
+        assert "\nKillMode=mixed\n" in unit.read_text()  # stop signals to the supervisor
     checked = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                              timeout=60, check=False, cwd=units)
     assert (checked.stdout + checked.stderr).strip() == ""
