@@ -135,12 +135,17 @@ def follow(active: Path, fd: int, position: int, emit: Callable[[bytes], None],
 
 
 def follow_all(chains: list[tuple[Path, int, int]], emit: Callable[[int, bytes], None],
-               stop: Callable[[], bool], poll: float = 0.2) -> None:
+               stop: Callable[[], bool], poll: float = 0.2,
+               discover: Callable[[], list[tuple[Path, int, int]]] | None = None) -> None:
     """Follow several chains (active file, open fd, position) at once: emit(k, line) for
-    each whole line added to the k-th, until `stop()`."""
+    each whole line added to the k-th, until `stop()`. `discover()`, asked before each
+    round, returns chains begun since (a gateway started again with more workers):
+    they are followed too, numbered on from the last."""
     followed = [_Followed(*chain) for chain in chains]
     try:
         while True:
+            if discover is not None:
+                followed += [_Followed(*chain) for chain in discover()]
             busy = False
             for k, one in enumerate(followed):
                 while one.step(lambda line, k=k: emit(k, line)):  # type: ignore[misc]

@@ -133,14 +133,29 @@ def tail(count: int, follow: bool, as_json: bool, config_path: Path | None,
         for _, fd, _ in followed:
             os.close(fd)
         return
-    workers = [_worker_of(path, active) for active, _, _ in followed]
-    reading.follow_all(followed, lambda k, line: emit(workers[k], line), stop=lambda: False)
-
-
-def _worker_of(log: Path, active: Path) -> int:
     from gateway_cli.auditlog.files import every_chain
 
-    return next((w for w, p in every_chain(log) if p == active), 1)
+    known = {active: worker for worker, active in every_chain(path)}
+    workers = [known.get(active, 1) for active, _, _ in followed]
+
+    def discover() -> list[tuple[Path, int, int]]:
+        """Chains begun since (a gateway started again with more workers), from their
+        first line; a chain that exists only as rotated files waits for its active file."""
+        nonlocal chains
+        fresh = []
+        for worker, active in every_chain(path):
+            if worker in workers or not active.exists():
+                continue
+            try:
+                fresh.append((active, reading.open_log_file(active), 0))
+            except GatewayError:
+                continue
+            workers.append(worker)
+            chains += 1
+        return fresh
+
+    reading.follow_all(followed, lambda k, line: emit(workers[k], line), stop=lambda: False,
+                       discover=discover)
 
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

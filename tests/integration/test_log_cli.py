@@ -327,3 +327,35 @@ def test_stats_counts_every_workers_chain(env: Env) -> None:
     names = {f["name"] for f in report["files"]}
     assert "requests.jsonl" in names and "requests.worker2.jsonl" in names
     assert any(name.startswith("requests.worker2-") for name in names)  # its rotated file
+
+
+def test_tail_follow_picks_up_a_workers_chain_begun_later(env: Env, tmp_path: Path) -> None:
+    """`gateway log tail -f` started while one chain exists follows a second one that a
+    gateway started with --workers 2 begins afterwards, and marks lines by worker."""
+    import subprocess
+
+    from tests.conftest import gateway_cmd
+
+    key = env.key()
+    write_log(env.log, 1, key)
+    out = tmp_path / "tail.out"
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            gateway_cmd("log", "tail", "-f", "-n", "1", "--home", str(env.home.path)),
+            stdout=sink, stderr=subprocess.STDOUT, env=env.home.env)
+    try:
+        wait_for(lambda: out.read_text().count("\n") >= 1, timeout=30)  # a CLI start
+        assert out.read_text().splitlines()[0].split()[1] == "req-00000000"
+        for path, start in ((files.worker_log_path(env.log, 2), 100), (env.log, 200)):
+            w = writer(path, key)
+            w.start()
+            assert w.submit("llm.request", request(start), NOW + start)
+            assert w.close()
+        wait_for(lambda: out.read_text().count("\n") >= 3, timeout=30)
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    later = out.read_text().splitlines()[1:]
+    assert sorted(line.split()[1] + " " + line.rsplit(" ", 2)[-1] for line in later) == [
+        "req-00000100 2]", "req-00000200 1]"], later
