@@ -17,9 +17,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
@@ -222,6 +223,10 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
                  len(auth.table.by_id) - live)
     if store is not None:
         log.info("secret store: %s", store.describe())
+    if workers > 1:
+        from gateway_cli.server import served_config
+
+        served_config.forget(state)  # an earlier run's reloads are not this run's
     if workers > 1 and effective_store(config.limits.store, workers) != config.limits.store:
         log.info("limits: %d workers count in the shared SQLite store %s (the memory store "
                  "is per process)", workers, state / "limits.sqlite")
@@ -245,6 +250,14 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+async def _when_serving(server: Any, then: Coroutine[Any, Any, None]) -> None:
+    """Run `then` once Granian's first worker serves."""
+    while not server.wrks:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    await then
 
 
 def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
@@ -346,12 +359,22 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
             except GatewayError as err:
                 log.warning("worker %d kept the %s read at start: %s", worker,
                             ", ".join(again), err)
+        caught_up = None
+        if restarted:
+            # gateway.toml as the other workers serve it, if they reloaded it since the
+            # start; with TLS once serving (a new certificate is swapped on a live server).
+            if certificate is None:
+                await reconfigure.catch_up(runtime, pool, None, worker)
+            else:
+                caught_up = loop.create_task(_when_serving(server, reconfigure.catch_up(
+                    runtime, pool, certificate, worker)))
         started = loop.create_task(certificate.started()) if certificate else None
         try:
             await server.serve()
         finally:
-            if started is not None:
-                started.cancel()
+            for task in (started, caught_up):
+                if task is not None:
+                    task.cancel()
             if certificate is not None:
                 certificate.close()
             if runtime.audit is not None:

@@ -15,10 +15,10 @@ takes over from there).
 A restarted worker is forked from the parent, so it starts from what the parent
 read at start: it reads the client keys, signing keys and provider secrets
 again before serving (a rotation or revocation since then applies to it too),
-but gateway.toml as the parent read it (a `gateway reload` applied to the
-others since is not; the warning says so). Its requests in flight when it died
-are lost with their connections; their in-flight counts in the limits store
-expire (limits/windows.py, GAUGE_TTL).
+and serves gateway.toml as the other workers reloaded it, if they did and the
+file still holds it (served_config.py; else it says so). Its requests in
+flight when it died are lost with their connections; their in-flight counts
+in the limits store expire (limits/windows.py, GAUGE_TTL).
 
 What each worker shares with the others, and how:
 - client keys, revocations, `gateway run` leases, signing keys and rotated
@@ -230,9 +230,8 @@ def supervise(count: int, serve: Callable[[int, bool], None], *,
             code, stopping = 1, True
             forward(signal.SIGTERM, None)
             continue
-        log.warning("worker %d (pid %d) ended on its own (%s); restarting it in %.1f s "
-                    "(it serves gateway.toml as read at start: run `gateway reload` if it "
-                    "was reloaded since)", index, pid, describe_status(status), delay)
+        log.warning("worker %d (pid %d) ended on its own (%s); restarting it in %.1f s",
+                    index, pid, describe_status(status), delay)
         due[index] = time.monotonic() + delay
     return code
 

@@ -166,3 +166,24 @@ def test_workers_that_keep_dying_stop_the_gateway_with_exit_1(tmp_path: Path) ->
     assert err.count("restarting it in") == 3, err
     assert "the 4th death in 60 s; stopping the gateway" in err
     assert notes[-1] == {"code": 1}
+
+
+def test_the_served_configuration_is_recorded_by_digest_only(tmp_path: Path) -> None:
+    from gateway_cli.config import Config, ServerConfig
+    from gateway_cli.server import served_config
+
+    assert served_config.recorded(tmp_path) is None
+    start, reloaded = Config(), Config(server=ServerConfig(log_level="debug"))
+    assert served_config.digest(start) == served_config.digest(Config())
+    assert served_config.digest(start) != served_config.digest(reloaded)
+    served_config.record(tmp_path, reloaded)
+    assert served_config.recorded(tmp_path) == served_config.digest(reloaded)
+    where = tmp_path / "run" / "served-config"
+    assert where.read_text() == served_config.digest(reloaded) + "\n"
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o700
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["served-config"]  # no temp left
+    where.write_bytes(b"\xff\xfe not a digest")
+    assert served_config.recorded(tmp_path) is None  # a damaged record is no record
+    served_config.forget(tmp_path)
+    served_config.forget(tmp_path)  # twice: nothing to remove is fine
+    assert served_config.recorded(tmp_path) is None
