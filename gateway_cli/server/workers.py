@@ -217,7 +217,10 @@ def supervise(count: int, serve: Callable[[int, bool], None], *,
             continue
         index = children.pop(pid)
         if after_death is not None:
-            after_death(pid)
+            try:
+                after_death(pid)
+            except Exception:  # a cleanup must never end the supervision of the others
+                log.exception("cleaning up after worker %d (pid %d) failed", index, pid)
         if stopping:
             if os.waitstatus_to_exitcode(status) != 0:
                 code = 1

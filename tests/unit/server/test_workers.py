@@ -108,7 +108,12 @@ def serve(index, restarted):
         time.sleep(1)
 
 budget = RestartBudget(limit=3, window=60.0, first_delay=0.05, max_delay=0.2)
-code = supervise(2, serve, budget=budget, after_death=lambda pid: note(dead=pid))
+def after_death(pid):
+    note(dead=pid)
+    if mode == "always-dies":
+        raise OSError("the run directory is gone")  # logged; supervision goes on
+
+code = supervise(2, serve, budget=budget, after_death=after_death)
 note(code=code)
 sys.exit(code)
 """
@@ -165,6 +170,7 @@ def test_workers_that_keep_dying_stop_the_gateway_with_exit_1(tmp_path: Path) ->
     assert len([n for n in notes if "index" in n]) == 4, notes
     assert err.count("restarting it in") == 3, err
     assert "the 4th death in 60 s; stopping the gateway" in err
+    assert err.count("cleaning up after worker") == 4 and "OSError" in err
     assert notes[-1] == {"code": 1}
 
 
