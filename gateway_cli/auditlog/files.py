@@ -69,9 +69,7 @@ def worker_log_path(active: Path, worker: int) -> Path:
     return active.with_name(f"{active.stem}{_WORKER_INFIX}{worker}{active.suffix}")
 
 
-def worker_chains(active: Path) -> list[Path]:
-    """The active files (existing or only rotated out) of the chains workers 2, 3, ...
-    wrote beside `active`, in worker order."""
+def _other_workers(active: Path) -> list[int]:
     pattern = re.compile(re.escape(active.stem + _WORKER_INFIX) + r"([2-9]|[1-9]\d{1,3})"
                          + rf"(?:-\d{{{SEQ_DIGITS}}})?" + re.escape(active.suffix))
     try:
@@ -79,4 +77,17 @@ def worker_chains(active: Path) -> list[Path]:
                  if (m := pattern.fullmatch(p.name))}
     except FileNotFoundError:
         return []
-    return [worker_log_path(active, worker) for worker in sorted(found)]
+    return sorted(found)
+
+
+def worker_chains(active: Path) -> list[Path]:
+    """The active files (existing or only rotated out) of the chains workers 2, 3, ...
+    wrote beside `active`, in worker order."""
+    return [worker_log_path(active, worker) for worker in _other_workers(active)]
+
+
+def every_chain(active: Path) -> list[tuple[int, Path]]:
+    """(worker, active file) of each chain that has a file: worker 1's (the configured
+    path) first, then the others in worker order."""
+    first = [(1, active)] if log_files(active) else []
+    return first + [(w, worker_log_path(active, w)) for w in _other_workers(active)]

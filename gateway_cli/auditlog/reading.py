@@ -7,10 +7,16 @@ gateway rotates (after finishing the old one, whose last batch may have
 landed just before the rename). What is printed for a person has its
 control characters replaced: the log is data, and a tampered one must not
 be able to drive the terminal.
+
+A gateway served with --workers N wrote one chain per worker: the `*_all`
+functions read every chain and merge their records by time (each chain is
+in time order already; a line that is not a record keeps its place after the
+record before it in its own chain).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import stat
@@ -94,31 +100,64 @@ def _whole(fd: int, size: int) -> int:
     return size - len(lines[0]) + 1 if lines else 0
 
 
+class _Followed:
+    """One chain being followed: its open file, how far it was read, a partial line."""
+
+    def __init__(self, active: Path, fd: int, position: int) -> None:
+        self.active, self.fd, self.position, self.pending = active, fd, position, b""
+
+    def step(self, emit: Callable[[bytes], None]) -> bool:
+        """Emit what was added since the last step; True if anything was read."""
+        data = os.pread(self.fd, _CHUNK, self.position)
+        if data:
+            self.position += len(data)
+            self.pending = _emit_lines(self.pending + data, emit)
+            return True
+        if not _same_file(self.active, self.fd):
+            while data := os.pread(self.fd, _CHUNK, self.position):  # the last batch
+                self.position += len(data)
+                self.pending = _emit_lines(self.pending + data, emit)
+            fresh = _next_file(self.active, self.fd)
+            if fresh >= 0:
+                os.close(self.fd)
+                self.fd, self.position, self.pending = fresh, 0, b""
+                return True
+        return False
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def follow(active: Path, fd: int, position: int, emit: Callable[[bytes], None],
            stop: Callable[[], bool], poll: float = 0.2) -> None:
     """Emit each whole line added to the log from `position` on, until `stop()`."""
-    pending = b""
+    follow_all([(active, fd, position)], lambda _, line: emit(line), stop, poll)
+
+
+def follow_all(chains: list[tuple[Path, int, int]], emit: Callable[[int, bytes], None],
+               stop: Callable[[], bool], poll: float = 0.2,
+               discover: Callable[[], list[tuple[Path, int, int]]] | None = None) -> None:
+    """Follow several chains (active file, open fd, position) at once: emit(k, line) for
+    each whole line added to the k-th, until `stop()`. `discover()`, asked before each
+    round, returns chains begun since (a gateway started again with more workers):
+    they are followed too, numbered on from the last."""
+    followed = [_Followed(*chain) for chain in chains]
     try:
         while True:
-            data = os.pread(fd, _CHUNK, position)
-            if data:
-                position += len(data)
-                pending = _emit_lines(pending + data, emit)
+            if discover is not None:
+                followed += [_Followed(*chain) for chain in discover()]
+            busy = False
+            for k, one in enumerate(followed):
+                while one.step(lambda line, k=k: emit(k, line)):  # type: ignore[misc]
+                    busy = True
+            if busy:
                 continue
-            if not _same_file(active, fd):
-                while data := os.pread(fd, _CHUNK, position):  # the last batch, then move
-                    position += len(data)
-                    pending = _emit_lines(pending + data, emit)
-                fresh = _next_file(active, fd)
-                if fresh >= 0:
-                    os.close(fd)
-                    fd, position, pending = fresh, 0, b""
-                    continue
             if stop():
                 return
             time.sleep(poll)
     finally:
-        os.close(fd)
+        for one in followed:
+            one.close()
 
 
 def _next_file(active: Path, fd: int) -> int:
@@ -208,3 +247,65 @@ def describe(line: bytes) -> str:
     if data.get("dropped"):
         parts.append(f"(+{data['dropped']} dropped before)")
     return clean(head + " ".join(parts))
+
+
+def record_time(line: bytes) -> str | None:
+    """The time a record line was written, as the log spells it (None: not a record)."""
+    record = parse(line)
+    stamp = record.get("time") if record is not None else None
+    return stamp if isinstance(stamp, str) else None
+
+
+def _timed(lines: list[bytes]) -> list[str]:
+    """Each line's sort time: its record's, else the time of the line before it."""
+    keys, last = [], ""
+    for line in lines:
+        last = record_time(line) or last
+        keys.append(last)
+    return keys
+
+
+Tagged = tuple[int, bytes]  # (worker, line)
+
+
+def tail_all(active: Path, count: int) -> tuple[list[Tagged], list[tuple[Path, int, int]],
+                                                  int]:
+    """The last `count` lines across every worker's chain, merged by time, each with its
+    worker; the chains' active files (path, fd, end) to follow; how many chains."""
+    chains = files.every_chain(active)
+    if not chains:
+        raise AuditError(f"there is no request log at {active}")
+    merged: list[tuple[str, int, int, bytes]] = []
+    open_files: list[tuple[Path, int, int]] = []
+    try:
+        for worker, path in chains:
+            lines, fd, end = tail(path, count)
+            if fd is not None:
+                open_files.append((path, fd, end))
+            merged += [(key, worker, n, line)
+                       for n, (key, line) in enumerate(zip(_timed(lines), lines, strict=True))]
+    except BaseException:
+        for _, fd, _ in open_files:
+            os.close(fd)
+        raise
+    merged.sort()
+    chosen = merged[-count:] if count else []
+    return [(worker, line) for _, worker, _, line in chosen], open_files, len(chains)
+
+
+def records_all(active: Path) -> Iterator[tuple[int, bytes, dict[str, object] | None]]:
+    """Every line of every worker's chain, merged by time: (worker, line, record)."""
+    chains = files.every_chain(active)
+    if not chains:
+        raise AuditError(f"there is no request log at {active}")
+
+    def keyed(worker: int, path: Path) -> Iterator[tuple[str, int, int, bytes,
+                                                         dict[str, object] | None]]:
+        last = ""
+        for n, (line, record) in enumerate(records(path)):
+            stamp = record.get("time") if record is not None else None
+            last = stamp if isinstance(stamp, str) else last
+            yield last, worker, n, line, record
+
+    for _, worker, _, line, record in heapq.merge(*(keyed(w, p) for w, p in chains)):
+        yield worker, line, record

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 import msgspec
 
-from gateway_cli.auditlog.files import rotated_files
+from gateway_cli.auditlog.files import rotated_files, worker_chains
 from gateway_cli.auditlog.summary import (
     BUCKETS,
     LATENCY_BOUNDS,
@@ -220,8 +220,23 @@ def _add_cached(usage: Usage, summary: FileSummary, rows: list[Row]) -> None:
 def collect(active: Path, cache_dir: Path | None, *, since: str | None = None,
             until: str | None = None) -> Usage:
     """Sum the request log: rotated files through their caches (whole hours), the active
-    file exactly. `since`/`until` are record time strings; `cache_dir` None: no cache."""
+    file exactly. `since`/`until` are record time strings; `cache_dir` None: no cache.
+
+    A gateway served with --workers N wrote one chain per worker (files.py): every
+    chain is summed."""
     usage = Usage()
+    found = [_add_chain(usage, chain, cache_dir, since, until)
+             for chain in [active, *worker_chains(active)]]
+    if not any(found):
+        raise NoLogError(f"no request log at {active} (audit.path in gateway.toml, else "
+                         "<home>/requests.jsonl; the gateway writes it with [audit] "
+                         "enabled)")
+    return usage
+
+
+def _add_chain(usage: Usage, active: Path, cache_dir: Path | None, since: str | None,
+               until: str | None) -> bool:
+    """Add one chain's files to `usage`; False if it has none."""
     try:
         active_handle: BinaryIO | None = open_log(active)
     except FileNotFoundError:
@@ -234,9 +249,7 @@ def collect(active: Path, cache_dir: Path | None, *, since: str | None = None,
             mine = os.fstat(active_handle.fileno())
             rotated = [p for p in rotated if not _same_file(p, mine)]
         if active_handle is None and not rotated:
-            raise NoLogError(f"no request log at {active} (audit.path in gateway.toml, else "
-                             "<home>/requests.jsonl; the gateway writes it with [audit] "
-                             "enabled)")
+            return False
         _add_rotated_files(usage, rotated, cache_dir, *hour_window(since, until))
         if active_handle is not None:
             _add_partial(usage, _scan_active(active_handle.fileno(), since, until))
@@ -244,7 +257,7 @@ def collect(active: Path, cache_dir: Path | None, *, since: str | None = None,
     finally:
         if active_handle is not None:
             active_handle.close()
-    return usage
+    return True
 
 
 def lines_in(fd: int, start: int, end: int) -> Iterator[bytes]:

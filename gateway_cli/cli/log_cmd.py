@@ -104,29 +104,58 @@ def verify(config_path: Path | None, home: Path | None, secrets_spec: str | None
 def tail(count: int, follow: bool, as_json: bool, config_path: Path | None,
          home: Path | None) -> None:
     """The last records, one line each: time, id, principal, model, deployment, status,
-    latency, tokens, cost, verdict."""
+    latency, tokens, cost, verdict.
+
+    A gateway served with --workers N wrote one chain per worker: the records of all
+    of them are shown, merged by time, each line ending with the worker that wrote it.
+    """
     from gateway_cli.auditlog import reading
 
     path = _exists(_log_path(home, config_path))
-    lines, fd, end = reading.tail(path, count)
+    lines, followed, chains = reading.tail_all(path, count)
     out = sys.stdout
 
-    def emit(line: bytes) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\n") if as_json else \
-            reading.describe(line)
+    def emit(worker: int, line: bytes) -> None:
+        if as_json:
+            text = line.decode("utf-8", "replace").rstrip("\n")
+        else:
+            text = reading.describe(line) + (f" [worker {worker}]" if chains > 1 else "")
         out.write(text + "\n")
         out.flush()
 
-    for line in lines:
-        emit(line)
-    if fd is None:
+    for worker, line in lines:
+        emit(worker, line)
+    if not followed:
         if follow:
             raise GatewayError(f"there is no active request log {path} to follow")
         return
     if not follow:
-        os.close(fd)
+        for _, fd, _ in followed:
+            os.close(fd)
         return
-    reading.follow(path, fd, end, emit, stop=lambda: False)
+    from gateway_cli.auditlog.files import every_chain
+
+    known = {active: worker for worker, active in every_chain(path)}
+    workers = [known.get(active, 1) for active, _, _ in followed]
+
+    def discover() -> list[tuple[Path, int, int]]:
+        """Chains begun since (a gateway started again with more workers), from their
+        first line; a chain that exists only as rotated files waits for its active file."""
+        nonlocal chains
+        fresh = []
+        for worker, active in every_chain(path):
+            if worker in workers or not active.exists():
+                continue
+            try:
+                fresh.append((active, reading.open_log_file(active), 0))
+            except GatewayError:
+                continue
+            workers.append(worker)
+            chains += 1
+        return fresh
+
+    reading.follow_all(followed, lambda k, line: emit(workers[k], line), stop=lambda: False,
+                       discover=discover)
 
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -163,6 +192,10 @@ def export(since: str | None, until: str | None, fmt: str, config_path: Path | N
            home: Path | None) -> None:
     """Request records (llm.request, mcp.call) in a time range, to stdout.
 
+    A gateway served with --workers N wrote one chain per worker: the records of all
+    of them come out merged by time (seq counts within a worker's chain; the csv
+    format's last column, worker, says which).
+
     The records are not verified here: run `gateway log verify` first.
     """
     from gateway_cli.auditlog import reading
@@ -173,8 +206,8 @@ def export(since: str | None, until: str | None, fmt: str, config_path: Path | N
     binary = sys.stdout.buffer
     writer = csv.writer(sys.stdout, lineterminator="\n")
     if fmt == "csv":
-        writer.writerow(["time", "seq", "event", *FIELDS])
-    for line, record in reading.records(path):
+        writer.writerow(["time", "seq", "event", *FIELDS, "worker"])
+    for worker, line, record in reading.records_all(path):
         if record is None:
             skipped += 1
             continue
@@ -190,7 +223,7 @@ def export(since: str | None, until: str | None, fmt: str, config_path: Path | N
         assert isinstance(data, dict)
         writer.writerow([csv_cell(stamp), csv_cell(record.get("seq")),
                          csv_cell(record.get("event")),
-                         *(csv_cell(data.get(name)) for name in FIELDS)])
+                         *(csv_cell(data.get(name)) for name in FIELDS), csv_cell(worker)])
     binary.flush()
     if skipped:
         click.echo(f"warning: {skipped} line(s) are not records and were skipped; run "

@@ -77,6 +77,9 @@ def service() -> None:
 @click.option("--run-as", default=None, metavar="USER",
               help="systemd system unit: User= (default: gateway; create it with useradd "
                    "--system). launchd daemon: UserName=.")
+@click.option("--workers", default=None, metavar="N|auto",
+              help="Run `gateway serve --workers N`: worker processes on the one socket "
+                   "(auto: one per core of the machine it runs on). Default: 1.")
 @click.option("--force", is_flag=True, help="Replace a unit file install did not write "
                                              "or that was changed since.")
 @click.option("--now", is_flag=True, help="Then run systemctl daemon-reload and enable --now "
@@ -85,7 +88,8 @@ def service() -> None:
                                                "nothing.")
 def install(home: Path | None, user_scope: bool, name: str, unit_dir: Path | None,
             manager: str, config_path: Path, secrets_spec: str, passphrase_file: Path | None,
-            run_as: str | None, force: bool, now: bool, dry_run: bool) -> None:
+            run_as: str | None, workers: str | None, force: bool, now: bool,
+            dry_run: bool) -> None:
     """Write a unit (systemd) or plist (launchd) that runs `gateway serve --config PATH`.
 
     Restarted after a failure, reloaded with SIGHUP (`systemctl reload`), sandboxed
@@ -102,6 +106,7 @@ def install(home: Path | None, user_scope: bool, name: str, unit_dir: Path | Non
 
     check_name(name)
     kind = _manager(manager)
+    worker_args = _worker_args(workers)
     config_file = config_path.expanduser().absolute()
     config = load_config(config_file)
     secrets_spec = _absolute_secrets(secrets_spec)
@@ -142,6 +147,7 @@ def install(home: Path | None, user_scope: bool, name: str, unit_dir: Path | Non
             argv += ["--passphrase-file", Specifier("%d/passphrase")]
         else:
             argv += ["--passphrase-file", str(passphrase_file)]
+    argv += worker_args
     writable = _writable(service_home, effective, config.audit.path, warnings)
 
     label = label_for(name) if kind == "launchd" else name
@@ -169,6 +175,7 @@ def install(home: Path | None, user_scope: bool, name: str, unit_dir: Path | Non
             state_directory=name if system_systemd else None,
             writable=tuple(PurePosixPath(p) for p in writable),
             credentials=credentials,
+            supervises=bool(worker_args),
             header="Written by `gateway service install`; `gateway service uninstall` "
                    "removes it.\nInstall again with --force rather than editing it: "
                    "uninstall refuses a changed file."))
@@ -261,6 +268,24 @@ def status(home: Path | None, user_scope: bool, name: str, unit_dir: Path | None
     code = (_systemd_status(user_scope, name) if kind == "systemd"
             else _launchd_status(user_scope, label))
     sys.exit(code)
+
+
+def _worker_args(value: str | None) -> list[str]:
+    """`--workers` for the unit's command line, checked now as `gateway serve` would;
+    none for 1 (the default), "auto" kept so it counts the cores where it runs."""
+    from gateway_cli.errors import StartupError
+    from gateway_cli.server.workers import parse_count
+
+    if value is None:
+        return []
+    try:
+        count = parse_count(value, cpus=1)
+    except StartupError as err:
+        raise click.BadParameter(str(err).removeprefix("--workers "),
+                                 param_hint="--workers") from None
+    if value.strip().lower() == "auto":
+        return ["--workers", "auto"]
+    return [] if count == 1 else ["--workers", str(count)]
 
 
 def _manager(choice: str) -> Manager:

@@ -76,5 +76,6 @@ def notify_all(home: Path, what: tuple[str, ...] = WHAT,
     return results
 
 
-def socket_path(home: Path) -> Path:
-    return run_dir(home) / f"gateway-{os.getpid()}.sock"
+def socket_path(home: Path, pid: int | None = None) -> Path:
+    """The control socket of the gateway process `pid` (default: this one)."""
+    return run_dir(home) / f"gateway-{os.getpid() if pid is None else pid}.sock"

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from gateway_cli.observe.log_format import worker_mark
 from gateway_cli.observe.record import model_label
 from gateway_cli.request.trace import Trace
 
@@ -28,10 +29,12 @@ class _Sink:
     directly. Going through logging cost ~14 µs a line (caller lookup, a LogRecord, the
     formatter's strftime); this writes the same line as the formatter would in ~3 µs."""
 
-    def __init__(self, handler: logging.StreamHandler[Any], kind: Literal["text", "json"]
-                 ) -> None:
+    def __init__(self, handler: logging.StreamHandler[Any], kind: Literal["text", "json"],
+                 worker: int | None = None) -> None:
         self.handler = handler
         self.json = kind == "json"
+        self.worker = worker
+        self.name = log.name + worker_mark(worker)
         self._second = -1
         self._stamp = ""
 
@@ -50,10 +53,13 @@ class _Sink:
         now = time.time()
         line = text_line(f)
         if self.json:
-            out = _encode({"time": self.stamp(now), "level": "info", "logger": log.name,
-                           "message": line, **f}).decode() + "\n"
+            head: dict[str, Any] = {"time": self.stamp(now), "level": "info",
+                                    "logger": log.name}
+            if self.worker is not None:
+                head["worker"] = self.worker
+            out = _encode({**head, "message": line, **f}).decode() + "\n"
         else:
-            out = f"{self.stamp(now)} INFO {log.name}: {line}\n"
+            out = f"{self.stamp(now)} INFO {self.name}: {line}\n"
         handler = self.handler
         with handler.lock or _NO_LOCK:
             try:
@@ -76,10 +82,11 @@ _sink: _Sink | None = None
 
 
 def write_to(handler: logging.StreamHandler[Any] | None,
-             kind: Literal["text", "json"] = "text") -> None:
-    """Send access lines straight to `handler`'s stream (None: through logging)."""
+             kind: Literal["text", "json"] = "text", worker: int | None = None) -> None:
+    """Send access lines straight to `handler`'s stream (None: through logging), marked
+    with `worker` as log_format.formatter marks the others."""
     global _sink
-    _sink = _Sink(handler, kind) if handler is not None else None
+    _sink = _Sink(handler, kind, worker) if handler is not None else None
 
 
 def fields(trace: Trace, known: Container[str]) -> dict[str, Any]:

@@ -17,9 +17,10 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gateway_cli import __version__
 from gateway_cli.config import Config
@@ -68,6 +69,14 @@ def _configure_logging(level: str, kind: Literal["text", "json"] = "text") -> No
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+
+def _mark_worker(kind: Literal["text", "json"], worker: int) -> None:
+    """From here on this process's log lines (access lines too) name its worker."""
+    for handler in logging.getLogger("gateway").handlers:
+        handler.setFormatter(formatter(kind, worker))
+        if isinstance(handler, logging.StreamHandler):
+            access_log.write_to(handler, kind, worker)
 
 
 def _start_audit(config: Config, home: Path, store: SecretStore | None,
@@ -146,6 +155,7 @@ class _Prepared:
     listener: socket.socket
     tls: tuple[Path, Path] | None
     tls_fixed: tuple[Path, Path] | None
+    log_format: Literal["text", "json"] = "text"
 
 
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
@@ -213,18 +223,25 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
                  len(auth.table.by_id) - live)
     if store is not None:
         log.info("secret store: %s", store.describe())
+    if workers > 1:
+        from gateway_cli.server import served_config
+
+        served_config.forget(state)  # an earlier run's reloads are not this run's
     if workers > 1 and effective_store(config.limits.store, workers) != config.limits.store:
         log.info("limits: %d workers count in the shared SQLite store %s (the memory store "
                  "is per process)", workers, state / "limits.sqlite")
     prepared = _Prepared(config, runtime, store, state, host, port, sock, tls,
-                         tls if tls_fixed else None)
+                         tls if tls_fixed else None, log_format)
     code = 0
     if workers == 1:
         _serve(prepared, 1)
     else:
+        from gateway_cli.keys.notify import socket_path
         from gateway_cli.server.workers import supervise
 
-        code = supervise(workers, lambda index: _serve(prepared, index))
+        code = supervise(workers, lambda index, restarted: _serve(prepared, index, restarted),
+                         after_death=lambda pid: socket_path(state, pid).unlink(
+                             missing_ok=True))
     log.info("gateway stopped")
     # Granian's I/O threads may still be winding down; letting the interpreter finalize
     # under them aborts the process now and then (a Rust panic at exit, seen in about
@@ -235,8 +252,17 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     os._exit(code)
 
 
-def _serve(prepared: _Prepared, worker: int) -> None:
-    """One worker: its request log, control socket and Granian server, until stopped."""
+async def _when_serving(server: Any, then: Coroutine[Any, Any, None]) -> None:
+    """Run `then` once Granian's first worker serves."""
+    while not server.wrks:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    await then
+
+
+def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
+    """One worker: its request log, control socket and Granian server, until stopped
+    (`restarted`: forked again after the worker of this index died)."""
     from granian.constants import HTTPModes, Interfaces, SSLProtocols
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
@@ -249,6 +275,8 @@ def _serve(prepared: _Prepared, worker: int) -> None:
 
     runtime, config, state = prepared.runtime, prepared.config, prepared.state
     runtime.worker = worker
+    if runtime.workers > 1:
+        _mark_worker(prepared.log_format, worker)
     runtime.audit = _start_audit(config, state, prepared.store, worker)
     app = create_app(runtime=runtime, listen_host=prepared.host)
     limits = config.server
@@ -324,17 +352,30 @@ def _serve(prepared: _Prepared, worker: int) -> None:
                                       relay.status if relay is not None else None)
         if runtime.workers > 1:
             # Keys were read before the fork; a revocation sent before this worker's
-            # control socket existed would not have reached it: read them again now.
+            # control socket existed would not have reached it: read them again now. A
+            # restarted worker may have missed rotations too (signing keys, secrets).
+            again = ("clients", "signing", "secrets") if restarted else ("clients",)
             try:
-                await keystate.reload(runtime, ("clients",))
+                await keystate.reload(runtime, again)
             except GatewayError as err:
-                log.warning("worker %d kept the client keys read at start: %s", worker, err)
+                log.warning("worker %d kept the %s read at start: %s", worker,
+                            ", ".join(again), err)
+        caught_up = None
+        if restarted:
+            # gateway.toml as the other workers serve it, if they reloaded it since the
+            # start; with TLS once serving (a new certificate is swapped on a live server).
+            if certificate is None:
+                await reconfigure.catch_up(runtime, pool, None, worker)
+            else:
+                caught_up = loop.create_task(_when_serving(server, reconfigure.catch_up(
+                    runtime, pool, certificate, worker)))
         started = loop.create_task(certificate.started()) if certificate else None
         try:
             await server.serve()
         finally:
-            if started is not None:
-                started.cancel()
+            for task in (started, caught_up):
+                if task is not None:
+                    task.cancel()
             if certificate is not None:
                 certificate.close()
             if runtime.audit is not None:

@@ -26,6 +26,7 @@ import logging
 from gateway_cli.config import Config, load_config
 from gateway_cli.errors import GatewayError
 from gateway_cli.routing.table import Provider
+from gateway_cli.server import served_config
 from gateway_cli.server.runtime import Runtime, Serving, build_serving, provider_for
 from gateway_cli.server.tls_reload import ServedCertificate, Snapshot, source_of
 from gateway_cli.upstream.pool import UpstreamPool
@@ -96,19 +97,28 @@ def _prepare(runtime: Runtime, config: Config,
 
 
 async def reload_config(runtime: Runtime, pool: UpstreamPool,
-                        tls: ServedCertificate | None = None) -> list[str]:
-    """Swap in the configuration file (and the TLS files) as they are now; GatewayError
-    (nothing changed) if not."""
+                        tls: ServedCertificate | None = None,
+                        config: Config | None = None) -> list[str]:
+    """Swap in the configuration file (and the TLS files) as they are now, or `config`
+    read from it already; GatewayError (nothing changed) if not."""
     path = runtime.config_path
     if path is None:
         raise GatewayError("this gateway was started without --config: there is no "
                            "configuration file to read again")
     loop = asyncio.get_running_loop()
-    config = await loop.run_in_executor(None, load_config, path)
+    if config is None:
+        config = await loop.run_in_executor(None, load_config, path)
     old = runtime.serving
     serving, snapshot = await loop.run_in_executor(None, _prepare, runtime, config, tls)
     _open_pools(pool, old, serving)
     runtime.serving = serving
+    if runtime.workers > 1 and runtime.home is not None:
+        # A worker restarted later serves this one too (served_config.py).
+        try:
+            served_config.record(runtime.home, config)
+        except OSError as err:
+            log.warning("cannot record the configuration served (%s): a worker restarted "
+                        "later serves the one read at start", err.strerror)
     if tls is not None and snapshot is not None:
         await tls.replace(snapshot)
     later = needs_restart(old.config, config, tls)
@@ -130,3 +140,24 @@ async def reload_logged(runtime: Runtime, pool: UpstreamPool,
         log.error("reload refused, the running configuration keeps serving: %s", err)
     except Exception:
         log.exception("reload failed, the running configuration keeps serving")
+
+
+async def catch_up(runtime: Runtime, pool: UpstreamPool, tls: ServedCertificate | None,
+                   worker: int) -> None:
+    """A restarted worker: serve the configuration the other workers reloaded since the
+    start, if gateway.toml still holds it (served_config.py); else say what it serves."""
+    home, path = runtime.home, runtime.config_path
+    wanted = served_config.recorded(home) if home is not None else None
+    if path is None or wanted is None or wanted == served_config.digest(runtime.serving.config):
+        return
+    loop = asyncio.get_running_loop()
+    try:
+        config = await loop.run_in_executor(None, load_config, path)
+        if served_config.digest(config) != wanted:
+            raise GatewayError(f"{path} changed since the other workers reloaded it")
+        await reload_config(runtime, pool, tls, config)
+    except GatewayError as err:
+        log.warning("worker %d serves the configuration read at start, not the one the other "
+                    "workers reloaded: %s; run `gateway reload`", worker, err)
+        return
+    log.info("worker %d serves the configuration the other workers reloaded", worker)

@@ -108,6 +108,8 @@ class UnitSpec:
     credentials: tuple[tuple[str, PurePosixPath], ...] = field(default=())  # LoadCredential=
     restart_sec: int = 5
     header: str = ""
+    # `serve --workers N`: the main process supervises worker processes.
+    supervises: bool = False
 
 
 # Left out on purpose:
@@ -169,6 +171,11 @@ def render_unit(spec: UnitSpec) -> str:
         "Restart=on-failure",
         f"RestartSec={spec.restart_sec}s",
     ]
+    if spec.supervises:
+        # Stop signals go to the supervising process, which passes them on to its workers
+        # (a worker stopped by systemd directly could look like one that died and be
+        # restarted); whatever remains at the end is killed.
+        lines.append("KillMode=mixed")
     if spec.run_as:
         lines.append(f"User={_plain(spec.run_as)}")
     if spec.state_directory:

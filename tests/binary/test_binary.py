@@ -365,3 +365,65 @@ def test_onefile_refuses_env_secrets_unless_told_then_hands_them_over(
         process.terminate()
         process.wait(timeout=15)
     assert key not in log.read_text()
+
+
+def test_onefile_serves_with_two_workers_and_replaces_a_killed_one(
+        binaries: Binaries, tmp_path: Path) -> None:
+    """The workers are forked inside the one-file binary's unpacked Python process: both
+    answer, a worker killed with SIGKILL is replaced, and SIGTERM ends them all cleanly."""
+    import re
+    import signal
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    home = tmp_path / "home"
+    env = {**os.environ, "GATEWAY_HOME": str(home)}
+    with log.open("wb") as sink:
+        process = subprocess.Popen([str(binaries.onefile), "serve", "--port", str(port),
+                                    "--workers", "2"],
+                                   stdout=sink, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+
+    def workers_answering() -> set[str]:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 30
+        while len(seen) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            try:
+                with httpx.Client(timeout=5) as client:  # a new connection each time
+                    text = client.get(url + "/metrics").text
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            seen |= set(re.findall(r'^gateway_worker\{worker="(\d)"', text, re.M))
+        return seen
+
+    def sockets() -> set[int]:
+        return {int(p.stem.removeprefix("gateway-")) for p in (home / "run").glob("*.sock")}
+
+    try:
+        assert workers_answering() == {"1", "2"}
+        deadline = time.monotonic() + 30
+        while len(sockets()) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        victim = min(sockets())
+        os.kill(victim, signal.SIGKILL)
+        while "restarted (pid" not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline + 30, \
+                log.read_text()
+            time.sleep(0.05)
+        assert "ended on its own (killed by SIGKILL)" in log.read_text()
+        assert workers_answering() == {"1", "2"}
+        while victim in sockets() or len(sockets()) < 2:
+            assert time.monotonic() < deadline + 60, log.read_text()
+            time.sleep(0.05)
+    finally:
+        process.terminate()
+        try:
+            code = process.wait(timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert code == 0, log.read_text()

@@ -268,3 +268,42 @@ def _redis_table(redis: RedisServer) -> object:
         return _redis(redis, "HGET", "gw:clients", "table")
     except StoreUnavailable:
         return None
+
+
+def test_both_workers_of_a_gateway_follow_the_shared_table(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """`serve --workers 2` on home A; a key made on A and revoked on home B (its own state
+    directory, as on another machine): each of A's workers follows the table in Redis,
+    so both serve the key and, once B's command returns, both refuse it."""
+    from tests.integration.test_serve_workers import ROUNDS, Pair, control_sockets
+
+    config = tmp_path / "gateway.toml"
+    config.write_text(_config(redis))
+    homes = {}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        homes[name] = make_home(tmp_path / name)
+    gateway = homes["a"].serve(tmp_path / "a", "--verify", "off", "--workers", "2",
+                               config=config.read_text())
+    try:
+        workers = Pair(homes["a"], gateway, {}, config)
+        assert len(control_sockets(homes["a"])) == 2  # both workers serve
+        token = create_client(homes["a"], "ci", "--config", str(config))
+        mark = workers.marks()
+        with httpx.Client(timeout=10) as http:
+            assert _status(http, gateway, token) == 200
+        assert set(workers.post_many(token)) == {200}  # new connections: both workers
+        seen = workers.settle(mark, ROUNDS + 1)
+        assert seen["worker 1"] and seen["worker 2"], seen
+
+        other = Side(homes["b"], gateway, config)
+        other.cli("clients", "revoke", "ci")
+        refused = _first_refusals((other,), token, time.perf_counter())
+        assert refused[0] <= PROPAGATION, refused
+        mark = workers.marks()
+        assert set(workers.post_many(token)) == {401}
+        seen = workers.settle(mark, ROUNDS)
+        assert seen["worker 1"] and seen["worker 2"], seen
+        assert set(seen["worker 1"]) == set(seen["worker 2"]) == {401}
+    finally:
+        stop_gateway(gateway)

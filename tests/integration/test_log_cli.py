@@ -233,3 +233,129 @@ def test_bad_since(env: Env) -> None:
 def test_csv_cells() -> None:
     assert [csv_cell(v) for v in (None, True, 3, -1.5, "+1", "@x", "a", {"b": [1]})] == [
         "", "true", "3", "-1.5", "'+1", "'@x", "a", '{"b":[1]}']
+
+
+# --- `--workers N`: one chain per worker, read together ---------------------------
+
+def _two_chains(env: Env) -> Path:
+    """Worker 1 wrote requests 0, 2, 4, ... and worker 2 requests 1, 3, 5, ... (one a
+    second, alternating), worker 2's chain rotated once: merged by time they are 0..11."""
+    key = env.key()
+    second = files.worker_log_path(env.log, 2)
+    first_writer = writer(env.log, key)
+    second_writer = writer(second, key, rotate_bytes=4096, max_batch=1)
+    first_writer.start()
+    second_writer.start()
+    for i in range(12):
+        (first_writer if i % 2 == 0 else second_writer).submit(
+            "llm.request", request(i), NOW + i)
+    assert first_writer.close() and second_writer.close()
+    assert files.rotated_files(second)
+    return second
+
+
+def _ids(text: str) -> list[int]:
+    return [int(json.loads(line)["data"]["id"].removeprefix("req-")) for line in
+            text.splitlines()]
+
+
+def test_tail_merges_every_workers_chain_by_time(env: Env) -> None:
+    _two_chains(env)
+    result = env.run("tail", "-n", "3")
+    assert result.exit_code == 0, result.output
+    out = result.output.splitlines()
+    assert [line.split()[1] for line in out] == ["req-00000009", "req-00000010",
+                                                 "req-00000011"]
+    assert [line.rsplit(" ", 2)[-2:] for line in out] == [
+        ["[worker", "2]"], ["[worker", "1]"], ["[worker", "2]"]]
+    assert _ids(env.run("tail", "-n", "100", "--json").output) == list(range(12))
+
+
+def test_follow_reads_every_workers_chain(env: Env) -> None:
+    second = _two_chains(env)
+    _, followed, chains = reading.tail_all(env.log, 0)
+    assert chains == 2 and [path for path, _, _ in followed] == [env.log, second]
+    seen: list[tuple[int, int]] = []
+    stop = threading.Event()
+    thread = threading.Thread(target=reading.follow_all, args=(
+        followed, lambda k, line: seen.append((k, json.loads(line)["seq"])), stop.is_set,
+        0.01))
+    thread.start()
+    try:
+        key = env.key()
+        for path, count, start in ((second, 3, 100), (env.log, 2, 200)):
+            w = writer(path, key, rotate_bytes=4096, max_batch=1)
+            w.start()
+            for i in range(start, start + count):
+                w.submit("llm.request", request(i), NOW + i)
+            assert w.close()
+        wait_for(lambda: len(seen) >= 5)
+    finally:
+        stop.set()
+        thread.join()
+    assert sorted(k for k, _ in seen) == [0, 0, 1, 1, 1]
+    assert [seq for k, seq in seen if k == 0] == [6, 7]  # worker 1's chain continues
+
+
+def test_export_merges_every_workers_chain_by_time(env: Env) -> None:
+    second = _two_chains(env)
+    # A line that is not a record keeps its place in its chain (after record 11).
+    with second.open("ab") as handle:
+        handle.write(b"not a record\n")
+    result = env.run("export")
+    assert result.exit_code == 0
+    assert _ids(result.stdout) == list(range(12))
+    assert "1 line(s) are not records" in result.stderr
+    ranged = env.run("export", "--since", "2025-06-15T15:06:43Z", "--until",
+                     "2025-06-15T15:06:46Z")
+    assert _ids(ranged.stdout) == [3, 4, 5]
+    table = list(csv.reader(io.StringIO(env.run("export", "--format", "csv").stdout)))
+    assert table[0][-1] == "worker"
+    assert [(row[table[0].index("id")], row[-1]) for row in table[1:4]] == [
+        ("req-00000000", "1"), ("req-00000001", "2"), ("req-00000002", "1")]
+    # seq counts within each worker's own chain
+    assert [row[1] for row in table[1:5]] == ["0", "0", "1", "1"]
+
+
+def test_stats_counts_every_workers_chain(env: Env) -> None:
+    _two_chains(env)
+    result = CliRunner().invoke(cli, ["stats", "--home", str(env.home.path), "--format",
+                                      "json", "--no-cache"], env=env.home.env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["records"] == 12 and report["total"]["requests"] == 12
+    names = {f["name"] for f in report["files"]}
+    assert "requests.jsonl" in names and "requests.worker2.jsonl" in names
+    assert any(name.startswith("requests.worker2-") for name in names)  # its rotated file
+
+
+def test_tail_follow_picks_up_a_workers_chain_begun_later(env: Env, tmp_path: Path) -> None:
+    """`gateway log tail -f` started while one chain exists follows a second one that a
+    gateway started with --workers 2 begins afterwards, and marks lines by worker."""
+    import subprocess
+
+    from tests.conftest import gateway_cmd
+
+    key = env.key()
+    write_log(env.log, 1, key)
+    out = tmp_path / "tail.out"
+    with out.open("wb") as sink:
+        process = subprocess.Popen(
+            gateway_cmd("log", "tail", "-f", "-n", "1", "--home", str(env.home.path)),
+            stdout=sink, stderr=subprocess.STDOUT, env=env.home.env)
+    try:
+        wait_for(lambda: out.read_text().count("\n") >= 1, timeout=30)  # a CLI start
+        assert out.read_text().splitlines()[0].split()[1] == "req-00000000"
+        for path, start in ((files.worker_log_path(env.log, 2), 100), (env.log, 200)):
+            w = writer(path, key)
+            w.start()
+            assert w.submit("llm.request", request(start), NOW + start)
+            assert w.close()
+        wait_for(lambda: out.read_text().count("\n") >= 3, timeout=30)
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    later = out.read_text().splitlines()[1:]
+    assert sorted(line.split()[1] + " " + line.rsplit(" ", 2)[-1] for line in later) == [
+        "req-00000100 2]", "req-00000200 1]"], later

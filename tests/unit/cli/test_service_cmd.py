@@ -256,3 +256,48 @@ def test_launchd_agent(tmp_path: Path, env: dict[str, str]) -> None:
     done = service("uninstall", "--user", "--manager", "launchd", env=env)
     assert done.returncode == 0, done.stderr
     assert not agents.exists()
+
+
+@pytest.mark.parametrize(("value", "written"), [("4", "--workers 4"), ("auto", "--workers auto"),
+                                                (" AUTO ", "--workers auto"), ("1", None)])
+def test_workers_go_into_the_unit_and_it_verifies(tmp_path: Path, env: dict[str, str],
+                                                  value: str, written: str | None) -> None:
+    analyze = require_program("systemd-analyze")
+    cfg = config(tmp_path)
+    units = tmp_path / "units"
+    done = service("install", "--config", str(cfg), "--unit-dir", str(units), "--workers",
+                   value, env=env)
+    assert done.returncode == 0, done.stderr
+    unit = units / "gateway.service"
+    exec_start = next(line for line in unit.read_text().splitlines()
+                      if line.startswith("ExecStart="))
+    if written is None:
+        assert "--workers" not in exec_start and "KillMode" not in unit.read_text()
+    else:
+        assert exec_start.endswith(written), exec_start
+        assert "\nKillMode=mixed\n" in unit.read_text()  # stop signals to the supervisor
+    checked = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                             timeout=60, check=False, cwd=units)
+    assert (checked.stdout + checked.stderr).strip() == ""
+
+
+def test_workers_go_into_the_plist(tmp_path: Path, env: dict[str, str]) -> None:
+    agents = tmp_path / "LaunchAgents"
+    done = service("install", "--user", "--manager", "launchd", "--config",
+                   str(config(tmp_path)), "--unit-dir", str(agents), "--workers", "2", env=env)
+    assert done.returncode == 0, done.stderr
+    job = plistlib.loads((agents / "local.gateway.plist").read_bytes())
+    assert job["ProgramArguments"][-2:] == ["--workers", "2"]
+
+
+@pytest.mark.parametrize("value", ["0", "65", "many", "-1", "2.5"])
+def test_a_bad_worker_count_is_refused_before_anything_is_written(
+        tmp_path: Path, env: dict[str, str], value: str) -> None:
+    cfg = config(tmp_path)
+    before = tree(tmp_path)
+    done = service("install", "--config", str(cfg), "--unit-dir", str(tmp_path / "units"),
+                   "--workers", value, env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("gateway: Invalid value for --workers: ")
+    assert len(done.stderr.splitlines()) == 1
+    assert tree(tmp_path) == before

@@ -125,10 +125,12 @@ def test_a_scoped_token_caller_is_named_by_kind_name_and_jti() -> None:
     assert "token_id" not in access_log.fields(_trace(), KNOWN)  # client keys: unchanged
 
 
+@pytest.mark.parametrize("worker", [None, 2])
 @pytest.mark.parametrize("kind", ["text", "json"])
-def test_the_direct_access_line_is_the_formatters_line(kind: str) -> None:
+def test_the_direct_access_line_is_the_formatters_line(kind: str, worker: int | None) -> None:
     """`gateway serve` writes access lines to its handler's stream directly; they must read
-    exactly as the logging formatter would write them (the time aside)."""
+    exactly as the logging formatter would write them (the time aside), and name the
+    worker process alike with --workers N."""
     import io
     import re
 
@@ -138,14 +140,14 @@ def test_the_direct_access_line_is_the_formatters_line(kind: str) -> None:
     trace.ended = trace.started + 0.005
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter(kind))  # type: ignore[arg-type]
+    handler.setFormatter(formatter(kind, worker))  # type: ignore[arg-type]
     access_log.log.setLevel(logging.INFO)
     try:
         access_log.write_to(None)
         access_log.log.addHandler(handler)
         access_log.emit(trace, KNOWN)
         access_log.log.removeHandler(handler)
-        access_log.write_to(handler, kind)  # type: ignore[arg-type]
+        access_log.write_to(handler, kind, worker)  # type: ignore[arg-type]
         access_log.emit(trace, KNOWN)
     finally:
         access_log.write_to(None)
@@ -156,10 +158,38 @@ def test_the_direct_access_line_is_the_formatters_line(kind: str) -> None:
         a, b = json.loads(by_logging), json.loads(direct)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", b["time"])
         assert {**a, "time": ""} == {**b, "time": ""}
+        assert a.get("worker") == worker and list(a)[:4] == list(b)[:4]
     else:
         stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
         assert re.match(stamp, direct) and re.match(stamp, by_logging)
         assert direct[24:] == by_logging[24:]
+        name = "gateway.access[worker 2]: " if worker else "gateway.access: "
+        assert direct[24:].startswith("INFO " + name)
+
+
+@pytest.mark.parametrize("kind", ["text", "json"])
+def test_log_lines_name_the_worker(kind: str) -> None:
+    import io
+
+    from gateway_cli.observe.log_format import formatter
+
+    lines = []
+    for worker in (None, 3):
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(formatter(kind, worker))  # type: ignore[arg-type]
+        record = logging.LogRecord("gateway", logging.WARNING, __file__, 1,
+                                   "worker %d (pid %d) ended 100%%", (2, 7), None)
+        handler.emit(record)
+        lines.append(stream.getvalue().rstrip("\n"))
+    plain, marked = lines
+    if kind == "json":
+        assert "worker" not in json.loads(plain)
+        assert json.loads(marked)["worker"] == 3
+        assert json.loads(marked)["message"] == "worker 2 (pid 7) ended 100%"
+    else:
+        assert plain.endswith(" WARNING gateway: worker 2 (pid 7) ended 100%")
+        assert marked.endswith(" WARNING gateway[worker 3]: worker 2 (pid 7) ended 100%")
 
 
 def test_mcp_record_fields() -> None:
