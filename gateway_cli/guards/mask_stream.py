@@ -417,14 +417,15 @@ class MaskingStream:
             self.blocked = self._watch.blocked
         if self.watching:
             return []  # the bytes go out as they came
-        event = encode_event(_encode(payload), event=name)
         if keep and self._is_tool_call(payload):
-            self._calls.append(event)
+            self._calls.append(encode_event(_encode(payload), event=name))
             self._call_text += other
             return [*before, *self._release()] if self._closes_call(payload) else before
         if self._calls and self._closes_call(payload):
             before = [*before, *self._release()]
-        return [*before, event] if keep else before
+        # An event that carried only text is not sent (its text goes in the deltas released
+        # from the hold): it is encoded only when it goes on, once per event that does.
+        return [*before, encode_event(_encode(payload), event=name)] if keep else before
 
     def _closes_call(self, payload: dict[str, Any]) -> bool:
         """The event after which held tool calls are complete: release them then."""
