@@ -171,7 +171,7 @@ class TextMasker:
         self._pending.append(chunk)
         self._pending_len += len(chunk)
         self._sizes.append(len(chunk))
-        if self.held < self._due:
+        if len(self._buf) - self._cut + self._pending_len < self._due:  # `held`, inlined
             return []
         return self._release(final=False)
 
