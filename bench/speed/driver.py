@@ -61,7 +61,7 @@ def chat_request() -> bytes:
     lua = (BENCH / "chat.lua").read_text()
     system_src = lua.split("local system =", 1)[1].split("local turns", 1)[0]
     system = "".join(re.findall(r'"([^"]*)"', system_src))
-    turns_src = lua.split("local turns = {", 1)[1].split("\n}\n", 1)[0]
+    turns_src = lua.split("local turns = {", 1)[1].split("\n}\n", 1)[0] + "\n"
     turns = []
     for role, rest in re.findall(r'\{"(user|assistant)", (.*?)\},?\n', turns_src, re.S):
         turns.append({"role": role, "content": "".join(re.findall(r'"([^"]*)"', rest))})
@@ -77,12 +77,12 @@ def answer_bytes() -> bytes:
 
 def stream_events(text: str, events: int = EVENTS) -> list[bytes]:
     """The answer's text cut into `events` deltas, framed as the upstream frames them."""
-    step = -(-len(text) // events)
+    cuts = [len(text) * i // events for i in range(events + 1)]
     out = []
     head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0,
             "model": "bench-model"}
     for i in range(events):
-        delta: dict[str, Any] = {"content": text[i * step:(i + 1) * step]}
+        delta: dict[str, Any] = {"content": text[cuts[i]:cuts[i + 1]]}
         if i == 0:
             delta["role"] = "assistant"
         chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
