@@ -79,11 +79,17 @@ class SSEParser:
             # LF-only, as every provider sends: split at C speed rather than match per line.
             lines = self._pending.split(b"\n")
             self._pending = lines.pop()
+            limit = self._max
             for piece in lines:
                 self._event_bytes += len(piece) + 1
-                self._check_size(0)
-                self._process_line(piece, events)
-            self._check_size(len(self._pending))
+                if self._event_bytes > limit:
+                    self._check_size(0)
+                if piece.startswith(b"data: "):  # nearly every line: `_process_line`'s first case
+                    self._data.append(piece[6:].decode("utf-8", errors="replace"))
+                else:
+                    self._process_line(piece, events)
+            if self._event_bytes + len(self._pending) > limit:
+                self._check_size(len(self._pending))
             return events
         pos = 0
         for match in _LINE_END.finditer(self._pending):

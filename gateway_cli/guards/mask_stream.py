@@ -115,6 +115,7 @@ HOLD = 256  # the default of `[inspection.output] stream_hold`
 CONTEXT = 256  # released text kept in view of later scans, at least
 MAX_HOLD = 8192  # a still-growing finding is held whole up to this, at least
 Judge = Callable[[str], list[Finding]]
+_CHOICE_FIELDS = frozenset({"index", "delta", "logprobs", "finish_reason"})
 Slot = tuple[Any, ...]  # ("chat", index) | ("anthropic", index) | ("responses", output, part)
 
 
@@ -170,7 +171,7 @@ class TextMasker:
         self._pending.append(chunk)
         self._pending_len += len(chunk)
         self._sizes.append(len(chunk))
-        if self.held < self._due:
+        if len(self._buf) - self._cut + self._pending_len < self._due:  # `held`, inlined
             return []
         return self._release(final=False)
 
@@ -417,14 +418,15 @@ class MaskingStream:
             self.blocked = self._watch.blocked
         if self.watching:
             return []  # the bytes go out as they came
-        event = encode_event(_encode(payload), event=name)
         if keep and self._is_tool_call(payload):
-            self._calls.append(event)
+            self._calls.append(encode_event(_encode(payload), event=name))
             self._call_text += other
             return [*before, *self._release()] if self._closes_call(payload) else before
         if self._calls and self._closes_call(payload):
             before = [*before, *self._release()]
-        return [*before, event] if keep else before
+        # An event that carried only text is not sent (its text goes in the deltas released
+        # from the hold): it is encoded only when it goes on, once per event that does.
+        return [*before, encode_event(_encode(payload), event=name)] if keep else before
 
     def _closes_call(self, payload: dict[str, Any]) -> bool:
         """The event after which held tool calls are complete: release them then."""
@@ -499,16 +501,18 @@ class MaskingStream:
 
     def _chat(self, chunk: dict[str, Any], other: list[str]) -> tuple[list[bytes], bool]:
         before: list[bytes] = []
-        keep = chunk.get("usage") is not None or not chunk.get("choices")
-        for choice in chunk.get("choices") or []:
+        choices = chunk.get("choices")
+        keep = chunk.get("usage") is not None or not choices
+        for choice in choices or []:
             if not isinstance(choice, dict):
                 keep = True
                 continue
             key = ("chat", index_of(choice.get("index")))
             delta = choice.get("delta")
             if isinstance(delta, dict):
-                if isinstance(delta.get("content"), str) and delta["content"]:
-                    before += self._text(key, delta["content"])
+                content = delta.get("content")
+                if isinstance(content, str) and content:
+                    before += self._text(key, content)
                     delta["content"] = ""
                     if len(delta) > 1:
                         keep = True  # a role, a tool call, a refusal... goes on, text emptied
@@ -527,9 +531,9 @@ class MaskingStream:
             if choice.get("finish_reason") is not None:
                 before += self._close(key)
                 keep = True
-            elif any(v is not None for k, v in choice.items()
-                     if k not in ("index", "delta", "logprobs", "finish_reason")):
-                keep = True
+            elif not choice.keys() <= _CHOICE_FIELDS and any(
+                    v is not None for k, v in choice.items() if k not in _CHOICE_FIELDS):
+                keep = True  # (the set test spares the scan for the usual four fields)
         return before, keep
 
     # -- Anthropic messages ------------------------------------------------------------------

@@ -54,6 +54,9 @@ _ATTR = re.compile(
 )
 _ENCODED = re.compile(r"[A-Za-z0-9+/=_%.~-]+")
 _SCHEME_JUNK = re.compile(r"[\x00-\x20]+")
+# A literal every match of the regex contains: without it, its pass is skipped.
+_GATES = ((_INLINE, "]("), (_REF_DEF, "]:"), (_AUTOLINK, "<"), (_TAG, "<"),
+          (_BARE_URL, "://"))
 
 _LINK_ATTRS = {("a", "href"), ("area", "href"), ("form", "action"), ("button", "formaction")}
 _URL_ATTRS = {"src", "href", "srcset", "poster", "background", "action", "formaction", "data",
@@ -123,14 +126,28 @@ class OutputGuard:
                 yield from self._url(url, start, image=image, bare=bare, length=length)
 
     def _candidates(self, text: str) -> Iterator[tuple[int, str, int, bool, bool]]:
-        for m in _INLINE.finditer(text):
-            # `!` is read from the text, not the match: a previous match may have consumed it
-            image = text[m.start() - 1 : m.start()] == "!"
-            yield m.start(1), m.group(1), len(m.group(1)), image, False
-        image_labels = {_label(m.group(2) or m.group(1)) for m in _REF_IMAGE.finditer(text)}
-        for m in _REF_DEF.finditer(text):
-            image = _label(m.group(1)) in image_labels
-            yield m.start(2), m.group(2), len(m.group(2)), image, False
+        # Each regex's pass is skipped when its gate literal (`_GATES`) is absent: every
+        # match contains it, so the pass would find nothing (tests/unit/guards/
+        # test_output_gates.py proves it per regex). Prose has none of them.
+        if "](" in text:
+            for m in _INLINE.finditer(text):
+                # `!` is read from the text, not the match: a previous match may have
+                # consumed it
+                image = text[m.start() - 1 : m.start()] == "!"
+                yield m.start(1), m.group(1), len(m.group(1)), image, False
+        if "]:" in text:
+            image_labels = {_label(m.group(2) or m.group(1))
+                            for m in _REF_IMAGE.finditer(text)}
+            for m in _REF_DEF.finditer(text):
+                image = _label(m.group(1)) in image_labels
+                yield m.start(2), m.group(2), len(m.group(2)), image, False
+        if "<" in text:
+            yield from self._tag_candidates(text)
+        if "://" in text:
+            for m in _BARE_URL.finditer(text):
+                yield m.start(), m.group(), len(m.group()), False, True
+
+    def _tag_candidates(self, text: str) -> Iterator[tuple[int, str, int, bool, bool]]:
         for m in _AUTOLINK.finditer(text):
             yield m.start(1), m.group(1), len(m.group(1)), False, False
         for tag in _TAG.finditer(text):
@@ -146,8 +163,6 @@ class OutputGuard:
                 if key == "srcset":  # "url 2x, url 3x": judged by the first off-list URL
                     value = self._srcset_pick(value)
                 yield start, value, len(raw), (name, key) not in _LINK_ATTRS, False
-        for m in _BARE_URL.finditer(text):
-            yield m.start(), m.group(), len(m.group()), False, True
 
     def _srcset_pick(self, srcset: str) -> str:
         urls = [c.strip().split(" ", 1)[0] for c in srcset.split(",") if c.strip()]
@@ -196,6 +211,8 @@ class OutputGuard:
     # -- active HTML -------------------------------------------------------------------------
 
     def _html(self, text: str) -> Iterator[Finding]:
+        if "<" not in text:  # every tag starts with it
+            return
         for tag in _TAG.finditer(text):
             name = tag.group(1).lower()
             if name == "script":
