@@ -39,14 +39,13 @@ from gateway_cli.errors import GatewayError
 from gateway_cli.keys import jsonstate, jwt, revoked
 from gateway_cli.keys.principal import Principal
 from gateway_cli.keys.signing import KeyEntry
-from gateway_cli.mcp.scopes import ScopeError, parse_scope
+from gateway_cli.mcp.scopes import MAX_SCOPES, ScopeError, check_list, parse_scope
 
 AUDIENCE = "gateway:token"
 ISSUER = "gateway"
 DEFAULT_TTL = 600
 MAX_TTL = 86400
 MIN_TTL = 10
-MAX_SCOPES = 64
 MAX_MODELS = 64
 KEEP_ENDED = 7 * 86400  # registry entries stay listed this long after they ended
 
@@ -97,15 +96,10 @@ class Issued:
 def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     """The scopes, each checked with the grammar the MCP relay enforces; TokenError names
     the first malformed one, so nothing is stored or signed with it."""
-    out = tuple(scopes)
-    if len(out) > MAX_SCOPES:
-        raise TokenError(f"at most {MAX_SCOPES} scopes")
-    for text in out:
-        try:
-            parse_scope(text)
-        except ScopeError as err:
-            raise TokenError(f"--scope: {err}") from None
-    return tuple(dict.fromkeys(out))  # repeated scopes once, order kept
+    try:
+        return check_list(scopes)
+    except ScopeError as err:
+        raise TokenError(f"--scope: {err}") from None
 
 
 def check_name(name: str) -> None:

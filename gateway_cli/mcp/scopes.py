@@ -27,6 +27,7 @@ Kind = Literal["tool", "prompt", "resource"]
 
 PREFIX = "mcp"
 MAX_SCOPE = 512
+MAX_SCOPES = 64  # per client key or token
 # What a scope's server part may hold: configured server names are plain words.
 _SERVER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*")
 
@@ -74,6 +75,17 @@ def allows(scopes: Iterable[Scope], server: str, kind: Kind, name: str) -> bool:
     """Whether any scope grants `kind` `name` on `server`. No scopes: nothing."""
     target = target_name(kind, name)
     return any(matches(s.server, server) and matches(s.target, target) for s in scopes)
+
+
+def check_list(texts: Iterable[str]) -> tuple[str, ...]:
+    """`--scope` values as stored (each once, order kept), every one checked; ScopeError
+    names the first malformed one, so nothing is stored or signed with it."""
+    out = tuple(dict.fromkeys(texts))
+    if len(out) > MAX_SCOPES:
+        raise ScopeError(f"at most {MAX_SCOPES} scopes")
+    for text in out:
+        parse_scope(text)
+    return out
 
 
 def parse_scopes(texts: Iterable[str]) -> tuple[Scope, ...]:
