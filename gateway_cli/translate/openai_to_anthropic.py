@@ -51,7 +51,7 @@ _FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
-_TOOL_CHOICES = {"auto": "auto", "none": "none", "required": "any"}
+TOOL_CHOICES = {"auto": "auto", "none": "none", "required": "any"}
 _EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 
 
@@ -337,24 +337,30 @@ def _tools(tools: Any) -> list[JSON]:
         function = tool.get("function")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise TranslationError(f"{where}.function.name must be a string")
-        schema = function.get("parameters")
-        if schema is not None and not isinstance(schema, dict):
-            raise TranslationError(f"{where}.function.parameters must be an object")
-        converted: JSON = {"name": function["name"], "input_schema": schema or dict(_EMPTY_SCHEMA)}
-        if isinstance(function.get("description"), str):
-            converted["description"] = function["description"]
-        if isinstance(function.get("strict"), bool):
-            converted["strict"] = function["strict"]
-        out.append(converted)
+        out.append(function_tool(function["name"], function, f"{where}.function"))
     return out
+
+
+def function_tool(name: str, spec: JSON, where: str) -> JSON:
+    """An Anthropic tool from a function's name and the object holding its `parameters`,
+    `description` and `strict` (chat nests them under `function`, Responses does not)."""
+    schema = spec.get("parameters")
+    if schema is not None and not isinstance(schema, dict):
+        raise TranslationError(f"{where}.parameters must be an object")
+    converted: JSON = {"name": name, "input_schema": schema or dict(_EMPTY_SCHEMA)}
+    if isinstance(spec.get("description"), str):
+        converted["description"] = spec["description"]
+    if isinstance(spec.get("strict"), bool):
+        converted["strict"] = spec["strict"]
+    return converted
 
 
 def _tool_choice(choice: Any, parallel: Any) -> JSON | None:
     converted: JSON | None
     if choice is None:
         converted = None
-    elif isinstance(choice, str) and choice in _TOOL_CHOICES:
-        converted = {"type": _TOOL_CHOICES[choice]}
+    elif isinstance(choice, str) and choice in TOOL_CHOICES:
+        converted = {"type": TOOL_CHOICES[choice]}
     elif (isinstance(choice, dict) and choice.get("type") == "function"
           and isinstance(choice.get("function"), dict)
           and isinstance(choice["function"].get("name"), str)):
@@ -364,10 +370,14 @@ def _tool_choice(choice: Any, parallel: Any) -> JSON | None:
             "'tool_choice' must be 'auto', 'none', 'required' or "
             '{"type": "function", "function": {"name": ...}}'
         )
-    if parallel is False:
-        converted = converted or {"type": "auto"}
-        if converted["type"] != "none":
-            converted["disable_parallel_tool_use"] = True
+    return no_parallel(converted) if parallel is False else converted
+
+
+def no_parallel(choice: JSON | None) -> JSON:
+    """`parallel_tool_calls: false` as Anthropic says it, on the tool choice."""
+    converted = choice or {"type": "auto"}
+    if converted["type"] != "none":
+        converted["disable_parallel_tool_use"] = True
     return converted
 
 

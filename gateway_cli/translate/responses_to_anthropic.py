@@ -78,8 +78,6 @@ _BUILT_IN_TOOLS = frozenset({
 })
 # include[] entries that change nothing for an answer with no reasoning items.
 _VACUOUS_INCLUDES = frozenset({"reasoning.encrypted_content"})
-_TOOL_CHOICES = {"auto": "auto", "none": "none", "required": "any"}
-_EMPTY_SCHEMA: JSON = {"type": "object", "properties": {}}
 
 
 # -- request ---------------------------------------------------------------------------------
@@ -295,17 +293,10 @@ def _tools(tools: Any) -> list[JSON]:
             what = "built-in tool" if kind in _BUILT_IN_TOOLS else "tool type"
             raise _unsupported(f"{where}: {what} {kind!r} (only function tools can be "
                                "offered to this model)")
-        name, schema = tool.get("name"), tool.get("parameters")
+        name = tool.get("name")
         if not isinstance(name, str) or not name:
             raise TranslationError(f"{where}.name must be a non-empty string")
-        if schema is not None and not isinstance(schema, dict):
-            raise TranslationError(f"{where}.parameters must be an object")
-        converted: JSON = {"name": name, "input_schema": schema or dict(_EMPTY_SCHEMA)}
-        if isinstance(tool.get("description"), str):
-            converted["description"] = tool["description"]
-        if isinstance(tool.get("strict"), bool):
-            converted["strict"] = tool["strict"]
-        out.append(converted)
+        out.append(chat.function_tool(name, tool, where))
     return out
 
 
@@ -313,8 +304,8 @@ def _tool_choice(choice: Any, parallel: Any) -> JSON | None:
     converted: JSON | None
     if choice is None:
         converted = None
-    elif isinstance(choice, str) and choice in _TOOL_CHOICES:
-        converted = {"type": _TOOL_CHOICES[choice]}
+    elif isinstance(choice, str) and choice in chat.TOOL_CHOICES:
+        converted = {"type": chat.TOOL_CHOICES[choice]}
     elif isinstance(choice, dict) and choice.get("type") == "function" \
             and isinstance(choice.get("name"), str):
         converted = {"type": "tool", "name": choice["name"]}
@@ -323,11 +314,7 @@ def _tool_choice(choice: Any, parallel: Any) -> JSON | None:
     else:
         raise TranslationError("'tool_choice' must be 'auto', 'none', 'required' or "
                                '{"type": "function", "name": ...}')
-    if parallel is False:
-        converted = converted or {"type": "auto"}
-        if converted["type"] != "none":
-            converted["disable_parallel_tool_use"] = True
-    return converted
+    return chat.no_parallel(converted) if parallel is False else converted
 
 
 # -- response --------------------------------------------------------------------------------
