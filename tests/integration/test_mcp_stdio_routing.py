@@ -53,7 +53,8 @@ async def _ask(url: str, client: str, tagged: bool) -> str:
             ClientSession(read, write, read_timeout_seconds=timedelta(seconds=60),
                           sampling_callback=sampling) as session:  # type: ignore[arg-type]
         await session.initialize()
-        result = await session.call_tool("ask", {"question": f"q-{client}", "tagged": tagged},
+        result = await session.call_tool("ask", {"question": f"q-{client}", "tagged": tagged,
+                                                   "together": 2},
                                          progress_callback=progress)
         content = result.content[0]
         assert isinstance(content, types.TextContent)

@@ -13,6 +13,7 @@ test can check the child got nothing of the gateway's own environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -74,10 +75,33 @@ def noisy(lines: int) -> str:
     return f"wrote {lines} lines"
 
 
-@server.tool(description="Ask the client's model (sampling) after a pause; `tagged`: name "
-                         "this call by its progress token in the request's _meta.")
-async def ask(question: str, tagged: bool, ctx: Context) -> str:  # type: ignore[type-arg]
-    await asyncio.sleep(1.0)  # so that a second call is in flight when this one asks
+# How many `ask` calls are running now, so a test can make sure they overlap.
+_asking = 0
+_arrived: asyncio.Condition | None = None
+
+
+@server.tool(description="Ask the client's model (sampling) once `together` asks are running "
+                         "(at most 20 s); `tagged`: name this call by its progress token in "
+                         "the request's _meta.")
+async def ask(question: str, tagged: bool, ctx: Context,  # type: ignore[type-arg]
+              together: int = 1) -> str:
+    global _asking, _arrived
+    if _arrived is None:
+        _arrived = asyncio.Condition()
+    async with _arrived:
+        _asking += 1
+        _arrived.notify_all()
+        # Every call of the test is in flight when any of them asks, however slowly they
+        # arrived (a fixed pause raced a slow second client).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(_arrived.wait_for(lambda: _asking >= together), 20)
+    try:
+        return await _sample(question, tagged, ctx)
+    finally:
+        _asking -= 1
+
+
+async def _sample(question: str, tagged: bool, ctx: Context) -> str:  # type: ignore[type-arg]
     meta = ctx.request_context.meta
     token = meta.progressToken if meta is not None else None
     params = types.CreateMessageRequestParams(
