@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from gateway_cli.guards.injection import InjectionGuard  # noqa: E402
 from gateway_cli.guards.injection import weights as wfile  # noqa: E402
 from gateway_cli.guards.injection.classifier import Model, sigmoid  # noqa: E402
-from gateway_cli.guards.injection.features import count, prepare, window_features  # noqa: E402
+from gateway_cli.guards.injection.features import prepare, window_features  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "fixtures" / "train" / "injection.jsonl"
 DEV = ROOT.parent / "shared" / "fixtures" / "eval" / "injection.jsonl"
@@ -80,7 +80,7 @@ class Record(NamedTuple):
 
 class Doc(NamedTuple):
     keys: tuple[Key, ...]  # sorted
-    n: int  # `features.count`: what the text's sum is scaled by, in the vocabulary or not
+    n: int  # every feature of the text, in the vocabulary or not
     y: int
 
 
@@ -95,14 +95,13 @@ def read(path: Path) -> list[Record]:
 
 
 def features(text: str) -> tuple[tuple[Key, ...], int]:
-    found = window_features(prepare(text))
-    unigrams, bigrams, stems, chars, markers = found
+    unigrams, bigrams, stems, chars, markers = window_features(prepare(text))
     keys: list[Key] = [(0, k) for k in unigrams]
     keys += [(1, b"\x00".join(k)) for k in bigrams]
     keys += [(2, k) for k in stems]
     keys += [(3, k.encode("utf-8", "surrogatepass")) for k in chars]
     keys += [(4, m) for m in markers]
-    return tuple(sorted(keys)), count(found)
+    return tuple(sorted(keys)), len(keys)
 
 
 def to_docs(records: Sequence[Record]) -> list[Doc]:

@@ -45,13 +45,9 @@ from gateway_cli.guards.injection import classifier_digest
 from gateway_cli.guards.injection.features import (
     MARKER_BYTES,
     Features,
-    char_bigrams,
     count,
-    markers_of,
     prepare,
     split_words,
-    stems_of,
-    tokens,
     window_features,
 )
 from gateway_cli.guards.injection.weights import Weights, WeightsError, decode
@@ -83,10 +79,6 @@ class Model:
             if not sep:
                 raise WeightsError(f"bigram key {key[:20]!r} has no separator")
             self.bigrams[(first, second)] = value
-        # A pair's position in `_pair_weights` (from 1: 0 is falsy), so the window's pairs
-        # are looked up by `dict.get` straight from `zip` and deduplicated as small ints.
-        self._pair_index = {pair: n for n, pair in enumerate(self.bigrams, 1)}
-        self._pair_weights = [0.0, *self.bigrams.values()]
         self.stems: dict[bytes, float] = dict(zip(*t["stems"], strict=True))
         try:
             self.chars: dict[str, float] = {k.decode("utf-8", "surrogatepass"): v
@@ -113,31 +105,7 @@ class Model:
         return self.bias + weight / math.sqrt(max(n, self.floor))
 
     def window_logit(self, lowered: str) -> float:
-        """The logit of one prepared window: what the model was trained on, text by text.
-
-        The same features and sum as `_weigh(window_features(...))` (a test compares
-        them), but a pair of adjacent words is looked up where `zip` yields it and
-        only the pairs in the file are kept: building the set of every pair, then
-        hashing each again for its lookup, was half the cost of a 4 KB window.
-        """
-        lowered, data, words = tokens(lowered)
-        unigrams = set(words)
-        pairs = set(filter(None, map(self._pair_index.get,
-                                     pairwise(words))))
-        stems = stems_of(unigrams)
-        chars = char_bigrams(lowered, unigrams)
-        markers = markers_of(data)
-        found: Iterable[float] = chain(
-            filter(None, map(self.unigrams.get, unigrams)),
-            map(self._pair_weights.__getitem__, pairs),
-            filter(None, map(self.stems.get, stems)),
-            filter(None, map(self.chars.get, chars)),
-            map(self.markers.__getitem__, filter(self.markers.__contains__, markers)))
-        n = 2 * len(unigrams) + len(stems) + len(chars) + len(markers)  # features.count
-        return self._logit(math.fsum(found), n)
-
-    def reference_logit(self, lowered: str) -> float:
-        """`window_logit` the plain way, from every feature: for tests of the fast path."""
+        """The logit of one prepared window: what the model was trained on, text by text."""
         features = window_features(lowered)
         return self._logit(self._weigh(features), count(features))
 

@@ -1,3 +1,3 @@
 """The sha256 of the shipped classifier weights (written by bench/guards/train_classifier.py)."""
 
-SHA256 = "bd22d7af7432178083c05da23422a2d6f566f882ac0857e5d4da254349df4f1f"
+SHA256 = "dc47aebc373e6180402a42cec6a78ee60449c22ecc3193ee4d57a55a0a2f43bb"

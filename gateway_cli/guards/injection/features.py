@@ -87,56 +87,32 @@ Features = tuple[set[bytes], set[tuple[bytes, bytes]], set[bytes], set[str], set
 
 
 def count(features: Features) -> int:
-    """The number a window's sum is scaled by (its square root), from what scoring sees cheaply.
-
-    Twice the distinct words stands for the words and their pairs: scoring
-    looks pairs up only where they are in the weights file (`Model`), so the
-    number of distinct pairs is never built (it was 40% of the cost), and a
-    flood of one phrase still counts once, as before.
-    """
-    unigrams, _, stems, chars, markers = features
-    return 2 * len(unigrams) + len(stems) + len(chars) + len(markers)
+    """How many features a window has: the scale of its sum is the square root of this."""
+    unigrams, bigrams, stems, chars, markers = features
+    return len(unigrams) + len(bigrams) + len(stems) + len(chars) + len(markers)
 
 
-def tokens(lowered: str) -> tuple[str, bytes, list[bytes]]:
-    """(window without rare invisible characters, its UTF-8 bytes, its words): one pass each."""
+def window_features(lowered: str) -> Features:
+    """(unigrams, bigrams, stems, character bigrams, markers) of one prepared window."""
     if not lowered.isascii() and _IGNORABLE.search(lowered):
         lowered = _IGNORABLE_RUNS.sub("", lowered)
     data = lowered.encode("utf-8", "surrogatepass")
-    return lowered, data, data.translate(_SPLIT).split()
-
-
-def stems_of(unigrams: set[bytes]) -> set[bytes]:
-    return {w[:STEM] for w in unigrams if len(w) >= STEM_MIN}
-
-
-def char_bigrams(lowered: str, unigrams: set[bytes]) -> set[str]:
-    """Character pairs inside long non-ASCII words, at most `MAX_CHAR_BIGRAMS`."""
+    words = data.translate(_SPLIT).split()
+    unigrams = set(words)
+    bigrams = set(pairwise(words))
+    stems = {w[:STEM] for w in unigrams if len(w) >= STEM_MIN}
     grams: set[str] = set()
-    if lowered.isascii():
-        return grams
     budget = MAX_CHAR_BIGRAMS
-    # Sorted: the same cap keeps the same bigrams in every process.
-    for w in sorted(w for w in unigrams if len(w) >= CJK_MIN and not w.isascii()):
+    long_non_ascii = () if lowered.isascii() else sorted(
+        w for w in unigrams if len(w) >= CJK_MIN and not w.isascii())
+    for w in long_non_ascii:  # sorted: the same cap keeps the same bigrams in every process
         if budget <= 0:
             break
         chars = w[: 4 * (budget + 1)].decode("utf-8", "ignore")
         pairs = [chars[i:i + 2] for i in range(min(len(chars) - 1, budget))]
         grams.update(pairs)
         budget -= len(pairs)
-    return grams
-
-
-def markers_of(data: bytes) -> set[bytes]:
     skeleton = data.translate(None, _NOT_PUNCT)
     # Every marker is two characters or more: a skeleton of one cannot hold any.
-    return {m for m in MARKER_BYTES if m in skeleton} if len(skeleton) > 1 else set()
-
-
-def window_features(lowered: str) -> Features:
-    """(unigrams, bigrams, stems, character bigrams, markers) of one prepared window: all of
-    them, what the trainer builds its vocabulary from."""
-    lowered, data, words = tokens(lowered)
-    unigrams = set(words)
-    return (unigrams, set(pairwise(words)), stems_of(unigrams), char_bigrams(lowered, unigrams),
-            markers_of(data))
+    markers = set(filter(skeleton.__contains__, MARKER_BYTES)) if len(skeleton) > 1 else set()
+    return unigrams, bigrams, stems, grams, markers
