@@ -89,13 +89,34 @@ class SqliteStore:
         self._since_sweep = 0
         try:
             with self._failures("open"):
-                self._db.execute("PRAGMA journal_mode = WAL")
-                self._db.execute("PRAGMA synchronous = NORMAL")
-                self._db.executescript(_SCHEMA)
+                self._prepare(busy_timeout)
             self.sweep(time.time())
         except StoreUnavailable:
             self._db.close()
             raise
+
+    def _prepare(self, busy_timeout: float) -> None:
+        """WAL mode and the tables. Several processes opening one new file at once (the
+        workers of `serve --workers N`) can find it locked: switching the journal mode takes
+        an exclusive lock and SQLite answers "database is locked" at once rather than
+        waiting, so that step is retried until the busy timeout. WAL is a property of the
+        file, so whoever comes second usually finds it already set."""
+        deadline = time.monotonic() + busy_timeout
+        pause = 0.01
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode").fetchone()
+                if not mode or str(mode[0]).lower() != "wal":
+                    self._db.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) \
+                        or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.executescript(_SCHEMA)
 
     @contextlib.contextmanager
     def _failures(self, doing: str) -> Iterator[None]:

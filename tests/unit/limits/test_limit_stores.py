@@ -88,7 +88,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         return Backend(kind, lambda: SqliteStore(tmp_path / "limits.db"))
     server: RedisServer = request.getfixturevalue("redis_server")
     prefix = f"t{uuid.uuid4().hex[:8]}:"
-    return Backend(kind, lambda: RedisStore("127.0.0.1", server.port, prefix=prefix))
+    # Semantics, not the production 0.5 s command timeout: 300 reserves queued on one
+    # connection of a loaded CI machine once waited longer than that.
+    return Backend(kind, lambda: RedisStore("127.0.0.1", server.port, prefix=prefix,
+                                            command_timeout=5.0))
 
 
 def with_store(backend: Backend, body: Callable[[Store], Awaitable[T]]) -> T:
@@ -703,3 +706,27 @@ def test_outcome_ttl_and_fits() -> None:
     assert outcome.fits(0.9999999999999999, 0.0, 1.0)
     assert not outcome.fits(1.0, 0.001, 1.0)
 
+
+
+_OPEN_AT_ONCE = textwrap.dedent("""
+    import asyncio, sys, time
+    from gateway_cli.limits.sqlite_store import SqliteStore
+    start = float(sys.argv[2])
+    while time.time() < start:
+        pass
+    asyncio.run(SqliteStore(sys.argv[1]).close())
+""")
+
+
+def test_processes_opening_one_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    # `serve --workers N` opens the store in every worker at the same moment; switching a
+    # new file to WAL answered "database is locked" at once to all but one (a worker crash).
+    for round_ in range(4):
+        path = tmp_path / f"limits-{round_}.sqlite"
+        start = time.time() + 1.0
+        children = [subprocess.Popen([sys.executable, "-c", _OPEN_AT_ONCE, str(path),
+                                      str(start)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+                    for _ in range(4)]
+        for child in children:
+            _, err = child.communicate(timeout=30)
+            assert child.returncode == 0, err
