@@ -217,7 +217,8 @@ def test_openai_sdk_needs_a_valid_key(keys: Keys) -> None:
         assert info.value.type == "authentication_error"
 
     assert chat(sdk(keys.gateway, full)) == "hello gateway"
-    assert [m.id for m in sdk(keys.gateway, full).models.list()] == ["mock/echo", "mock/second"]
+    assert [m.id for m in sdk(keys.gateway, full).models.list()] == ["mock-echo", "mock/echo",
+                                                                     "mock/second"]
 
 
 def test_anthropic_sdk_with_x_api_key(keys: Keys) -> None:

@@ -90,7 +90,7 @@ def test_command_line_overrides_config(tmp_path: Path, pki: Pki) -> None:
     gw = start_gateway(tmp_path, "--tls-cert", str(pki.cert), "--tls-key", str(pki.key),
                        config=wrong, verify=pki.client_context())
     try:
-        assert _client(gw, pki).models.list().data[0].id == "mock/echo"
+        assert _client(gw, pki).models.list().data[0].id == "mock-echo"
     finally:
         stop_gateway(gw)
 
