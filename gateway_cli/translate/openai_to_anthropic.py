@@ -86,6 +86,12 @@ def request(body: JSON, *, upstream_model: str, default_max_tokens: int = 4096) 
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             out["tool_choice"] = choice
+    return sampling_fields(body, out)
+
+
+def sampling_fields(body: JSON, out: JSON) -> JSON:
+    """`stop`, `temperature` (clamped to Anthropic's 0..1), `top_p`, `user` and `stream`,
+    spelt the same in chat and Responses requests, added to `out`."""
     stop = body.get("stop")
     if isinstance(stop, str):
         out["stop_sequences"] = [stop]

@@ -122,27 +122,7 @@ def request(body: JSON, *, upstream_model: str,
             out["tool_choice"] = choice
     else:
         _tool_choice(body.get("tool_choice"), None)  # still checked: a bad one is refused
-    stop = body.get("stop")
-    if isinstance(stop, str):
-        out["stop_sequences"] = [stop]
-    elif isinstance(stop, list) and stop:
-        if not all(isinstance(s, str) for s in stop):
-            raise TranslationError("'stop' must be a string or an array of strings")
-        out["stop_sequences"] = list(stop)
-    elif stop is not None and stop != []:
-        raise TranslationError("'stop' must be a string or an array of strings")
-    temperature = chat._number(body, "temperature")
-    if temperature is not None:
-        out["temperature"] = min(max(temperature, 0), 1)
-    top_p = chat._number(body, "top_p")
-    if top_p is not None:
-        out["top_p"] = top_p
-    user = body.get("user")
-    if isinstance(user, str) and user:
-        out["metadata"] = {"user_id": user}
-    if isinstance(body.get("stream"), bool):
-        out["stream"] = body["stream"]
-    return out
+    return chat.sampling_fields(body, out)
 
 
 def _unsupported(feature: str) -> TranslationError:
