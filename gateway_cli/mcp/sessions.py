@@ -34,6 +34,7 @@ from gateway_cli.mcp.jsonrpc import Id
 STREAM_QUEUE = 64
 ENDED_KEPT = 4096  # ids of sessions ended here, never taken up again by this worker
 _VERSION = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MAC = re.compile(r"[0-9a-f]{32}")  # also keeps non-ASCII out of hmac.compare_digest
 
 
 @dataclass
@@ -71,7 +72,8 @@ class Sessions:
         """A session another worker opened, when its id proves it was made for this
         caller and endpoint (and it did not end here)."""
         parts = sid.split(".")
-        if len(parts) != 3 or sid in self.ended or not _VERSION.fullmatch(parts[1]):
+        if len(parts) != 3 or sid in self.ended or not _VERSION.fullmatch(parts[1]) \
+                or not _MAC.fullmatch(parts[2]):
             return None
         nonce, version, mac = parts
         if not hmac.compare_digest(mac, self._mac(nonce, version, principal_id, server)):

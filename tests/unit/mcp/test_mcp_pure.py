@@ -231,3 +231,14 @@ def test_another_worker_takes_up_a_session_only_for_its_caller() -> None:
     full = Sessions(limit=1, idle=10, key=key, adopt=True)
     assert full.open("carol", "fs", "2025-11-25") is not None
     assert full.get(session.id, "alice", "fs") is None  # the cap holds for taken-up ones
+
+
+def test_a_session_id_of_any_bytes_is_unknown_never_an_error() -> None:
+    # The header is decoded as latin-1, so a client can send any character; a non-ASCII
+    # MAC once reached hmac.compare_digest, which raises TypeError on such strings.
+    from gateway_cli.mcp.sessions import Sessions
+
+    sessions = Sessions(limit=10, idle=10, key=b"k" * 32, adopt=True)
+    for sid in ["n.2025-11-25." + "\xe9" * 32, "n.2025-11-25." + "A" * 32,
+                "n.2025-11-25.", "\x00.\x00.\x00", "." * 5000, "n.2025-11-25." + "0" * 31]:
+        assert sessions.get(sid, "alice", "fs") is None
