@@ -44,6 +44,9 @@ def agent_of(command: Sequence[str]) -> str | None:
 def _toml_string(value: str) -> str:
     """A TOML basic string (Codex parses each `-c` value as TOML)."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    # A control character (a newline would end the value and start a new key) as \uXXXX.
+    escaped = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
+                      for c in escaped)
     return f'"{escaped}"'
 
 

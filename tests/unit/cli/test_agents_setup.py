@@ -76,3 +76,16 @@ def test_print_env_for_claude_shows_the_auth_token_masked() -> None:
 def test_run_without_a_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["run"])
     assert result.exit_code == 2 and "COMMAND" in result.output
+
+
+def test_codex_override_values_round_trip_through_toml_whatever_they_hold() -> None:
+    import tomllib
+
+    from gateway_cli.cli.agents import codex_overrides
+
+    for url in ['http://h:1/"x"', "http://h:1/a\\b", "http://h:1/\nmodel_provider=\"evil\""]:
+        flags = codex_overrides(url)
+        values = [flags[i + 1] for i in range(0, len(flags), 2)]
+        base = next(v for v in values if v.startswith("model_providers.gateway.base_url="))
+        parsed = tomllib.loads(base)  # one key, one value: nothing smuggled in
+        assert parsed == {"model_providers": {"gateway": {"base_url": f"{url}/v1"}}}
