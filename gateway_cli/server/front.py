@@ -37,6 +37,7 @@ from gateway_cli.server.auth import Denied
 from gateway_cli.server.observer import Observer
 from gateway_cli.server.proxy import AsgiHandler, model_payload, new_request_id
 from gateway_cli.server.runtime import Runtime
+from gateway_cli.server.unread_body import Reading
 from gateway_cli.upstream.pool import UpstreamPool
 
 if TYPE_CHECKING:
@@ -67,13 +68,17 @@ def _wants_anthropic(scope: Scope) -> bool:
         name == b"anthropic-version" for name, _ in scope["headers"])
 
 
-def _traced(send: Send, trace: Trace) -> Send:
-    """`send`, noting the status and when the first byte of the body went out."""
+def _traced(send: Send, trace: Trace, reading: Reading) -> Send:
+    """`send`, noting the status and when the first byte of the body went out; a
+    response that starts before the request body was read settles it first."""
 
     async def traced(message: Message) -> None:
         if trace.first_byte is None:
             if message["type"] == "http.response.start":
                 trace.status = message["status"]
+                if not reading.done:
+                    message = {**message, "headers": await reading.settle(
+                        message.get("headers", ()))}
             elif message.get("body"):
                 trace.first_byte = time.perf_counter()
         await send(message)
@@ -234,9 +239,10 @@ class Front:
         trace = Trace(new_request_id(), method if method in _METHODS else "OTHER",
                       path if exact else "other", address)
         scope[TRACE] = trace  # type: ignore[literal-required]
+        reading = Reading(scope, receive)
         try:
-            await self._serve(scope, receive, _traced(send, trace), trace, path, exact,
-                              address)
+            await self._serve(scope, reading, _traced(send, trace, reading), trace, path,
+                              exact, address)
         finally:
             self.observer.finish(trace)
 

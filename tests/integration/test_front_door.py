@@ -206,6 +206,56 @@ def test_no_spelling_of_a_path_gets_past_the_rpm_limit(tmp_path: Path) -> None:
         stop_gateway(gateway)
 
 
+# ------------------------------------------- refusals before the body: the connection
+
+def _head(port: int, token: str, length: int) -> bytes:
+    return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n\r\n").encode()
+
+
+def _read_answer(sock: socket.socket) -> http.client.HTTPResponse:
+    answer = http.client.HTTPResponse(sock)
+    answer.begin()
+    answer.read()
+    return answer
+
+
+def test_a_refusal_racing_its_own_body_keeps_the_connection_usable(keyed: Keyed) -> None:
+    """A bad key refused while its body is still on the way: the body is read first, so
+    the next request on the same connection is answered (it used to find the connection
+    closed without a word: "Server disconnected" under load after a key rotation)."""
+    port = keyed.gateway.port
+    body = json.dumps({**CHAT, "model": "mock/echo"}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for _ in range(3):
+            sock.sendall(_head(port, "gwk_not-a-key", len(body)))
+            time.sleep(0.15)  # the refusal is decided on the head alone
+            sock.sendall(body)
+            first = _read_answer(sock)
+            assert first.status == 401
+            assert first.getheader("connection") is None
+        sock.sendall(_head(port, keyed.token, len(body)) + body)
+        assert _read_answer(sock).status == 200
+
+
+def test_a_refusal_whose_body_is_large_or_slow_says_the_connection_closes(
+        keyed: Keyed) -> None:
+    port = keyed.gateway.port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(_head(port, "gwk_not-a-key", 10_000_000))  # never read for a refusal
+        answer = _read_answer(sock)
+        assert (answer.status, answer.getheader("connection")) == (401, "close")
+        assert sock.recv(1) == b""  # closed, as announced
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(_head(port, "gwk_not-a-key", 100) + b"{")  # and the rest never comes
+        started = time.monotonic()
+        answer = _read_answer(sock)
+        assert (answer.status, answer.getheader("connection")) == (401, "close")
+        assert time.monotonic() - started < 4
+        assert sock.recv(1) == b""
+
+
 # -------------------------------------------------------------------- HTTP/2 cleartext
 
 
