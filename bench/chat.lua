@@ -11,6 +11,13 @@
 --   BENCH_LABEL   a label copied into the result line
 --   BENCH_HEADERS extra request headers, "Name: value" pairs separated by "|"
 --                 (a peer such as Portkey takes its upstream from headers)
+--   BENCH_FRESH   unset: the same body every time. "turn": the last user turn
+--                 is new in every request (a counter in it), the history the
+--                 same: a conversation, turn after turn, as chat clients and
+--                 agents send it. "all": a counter in every message, so no
+--                 text was ever seen before (what a gateway that remembers
+--                 judged texts gains nothing from). Bodies stay within a few
+--                 bytes of the same size.
 --
 -- done() prints, after wrk's own report, one line:
 --   BENCH_RESULT {"label":..,"requests":..,"duration_us":..,"rps":..,
@@ -47,18 +54,27 @@ local turns = {
   {"user", "Explain briefly why connection pooling helps and how to size the pool."},
 }
 
-local parts = {}
-parts[#parts + 1] = '{"role":"system","content":"' .. system .. '"}'
-for _, t in ipairs(turns) do
-  parts[#parts + 1] = '{"role":"' .. t[1] .. '","content":"' .. t[2] .. '"}'
+local fresh = os.getenv("BENCH_FRESH") or ""
+
+local function make_body(n)
+  -- n: nil for the fixed body; a counter put in the last turn ("turn") or everywhere ("all")
+  local mark = n and (" (" .. n .. ")") or ""
+  local everywhere = fresh == "all" and mark or ""
+  local parts = {}
+  parts[#parts + 1] = '{"role":"system","content":"' .. system .. everywhere .. '"}'
+  for i, t in ipairs(turns) do
+    local extra = (i == #turns) and mark or everywhere
+    parts[#parts + 1] = '{"role":"' .. t[1] .. '","content":"' .. t[2] .. extra .. '"}'
+  end
+  local b = '{"model":"' .. model .. '","messages":[' .. table.concat(parts, ",") .. ']'
+    .. ',"temperature":0.2,"max_tokens":400,"user":"bench-user-0001"'
+  if stream then
+    b = b .. ',"stream":true'
+  end
+  return b .. '}'
 end
 
-local body = '{"model":"' .. model .. '","messages":[' .. table.concat(parts, ",") .. ']'
-  .. ',"temperature":0.2,"max_tokens":400,"user":"bench-user-0001"'
-if stream then
-  body = body .. ',"stream":true'
-end
-body = body .. '}'
+local body = make_body(nil)
 
 wrk.method = "POST"
 wrk.body = body
@@ -70,15 +86,25 @@ for pair in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^|]+") do
   if name then wrk.headers[name] = value end
 end
 
+if fresh == "turn" or fresh == "all" then
+  local counter = 0
+  function request()
+    counter = counter + 1
+    return wrk.format(nil, nil, nil, make_body(counter))
+  end
+elseif fresh ~= "" then
+  error("BENCH_FRESH must be unset, \"turn\" or \"all\"")
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   local secs = summary.duration / 1e6
   io.write(string.format(
-    'BENCH_RESULT {"label":"%s","stream":%s,"body_bytes":%d,"requests":%d,'
+    'BENCH_RESULT {"label":"%s","stream":%s,"fresh":"%s","body_bytes":%d,"requests":%d,'
     .. '"duration_us":%d,"rps":%.1f,"p50_us":%d,"p90_us":%d,"p99_us":%d,'
     .. '"max_us":%d,"mean_us":%.1f,"errors":{"connect":%d,"read":%d,"write":%d,'
     .. '"status":%d,"timeout":%d}}\n',
-    label, tostring(stream), #body, summary.requests, summary.duration,
+    label, tostring(stream), fresh, #body, summary.requests, summary.duration,
     summary.requests / secs, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, latency.mean,
     e.connect, e.read, e.write, e.status, e.timeout))

@@ -58,6 +58,12 @@ def main() -> int:
       f"wrk {meta.get('wrk', '?')}. CPU busy before the run (other work on the machine): "
       f"{meta.get('busy_before_pct', '?')}%; load average at the end: {meta.get('loadavg', '?')}.")
     w("")
+    fresh = meta.get("fresh", "")
+    w({"turn": "Request bodies: a new last user turn in every request, the rest of the "
+               "conversation the same (BENCH_FRESH=turn).",
+       "all": "Request bodies: a counter in every message, so no text was seen before "
+              "(BENCH_FRESH=all)."}.get(fresh, "Request bodies: the same body every time."))
+    w("")
 
     def table(scenario: str, conns: list[int], title: str) -> None:
         w(f"## {title}")

@@ -237,6 +237,9 @@ class InspectionConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     slot_rules: list[SlotRule] = msgspec.field(default_factory=list)
     # False: only the configured slot rules apply (every slot weighs the same otherwise).
     default_slot_rules: bool = True
+    # The injection guard's findings on texts already judged for the same client key,
+    # reused when a conversation sends them again (guards/verdict_cache.py); 0: off.
+    cache_entries: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 20_000
 
 
 class RoutingConfig(_Strict, frozen=True, forbid_unknown_fields=True):

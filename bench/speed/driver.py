@@ -20,6 +20,16 @@ Shapes (the issue 22 bench shapes and the 4 KB prompts of bench/guards):
   `Inspector.inspect_slots`, as bench/guards/run.py times them;
 - `empty`: nothing (the loop alone).
 
+Every shape above judges its texts in full each time (the verdict cache off),
+so counts stay comparable with earlier runs. Two more show the cache
+(guards/verdict_cache.py) as a conversation meets it:
+
+- `conversation`: the `request` shape whose last user turn is new at every
+  call (a counter in it; 2,000 bodies built in advance), the rest of the
+  history the same: what a chat client or agent sends turn after turn;
+- `repeat`: the same request every time (what `bench/chat.lua` sends), every
+  text remembered after the first.
+
 Usage: driver.py N SHAPE...  (runs `empty` first, then each shape N times
 between two `mark()` calls; prints a digest of what each shape produced, so a
 change that alters a result shows up next to its count).
@@ -28,9 +38,11 @@ change that alters a result shows up next to its count).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +83,16 @@ def chat_request() -> bytes:
     return msgspec.json.encode(body)
 
 
+def conversation_bodies(raw: bytes, count: int) -> Iterator[bytes]:
+    """`raw` with its last user turn made new each time; the history stays the same."""
+    body = msgspec.json.decode(raw)
+    last = body["messages"][-1]["content"]
+    bodies = [msgspec.json.encode({**body, "messages": [
+        *body["messages"][:-1], {"role": "user", "content": f"{last} (turn {i})"}]})
+        for i in range(count)]
+    return itertools.cycle(bodies)
+
+
 def answer_bytes() -> bytes:
     return (BENCH / "upstream" / "chat.json").read_bytes()
 
@@ -96,8 +118,10 @@ def stream_events(text: str, events: int = EVENTS) -> list[bytes]:
 def shapes() -> dict[str, Any]:
     config = parse_config({})
     inspection = config.inspection
-    inspector = Inspector(inspection)
+    inspector = Inspector(msgspec.structs.replace(inspection, cache_entries=0))
+    remembering = Inspector(inspection)
     raw = chat_request()
+    turns = conversation_bodies(raw, 2000)
     answer = answer_bytes()
     text = msgspec.json.decode(answer)["choices"][0]["message"]["content"]
     events = stream_events(text)
@@ -107,6 +131,18 @@ def shapes() -> dict[str, Any]:
         rid = new_request_id()
         screened = screen(inspector, Op.CHAT, body, raw, body["model"], OPEN, rid)
         return (screened.raw, screened.headers, sorted(screened.known))
+
+    def screened(inspector: Inspector, raw: bytes) -> object:
+        body = parse(Op.CHAT, raw, config.server.max_json_depth)
+        rid = new_request_id()
+        screened = screen(inspector, Op.CHAT, body, raw, body["model"], OPEN, rid)
+        return (screened.raw, screened.headers, sorted(screened.known))
+
+    def conversation() -> object:
+        return screened(remembering, next(turns))
+
+    def repeat() -> object:
+        return screened(remembering, raw)
 
     def judged() -> object:
         call = Call(op=Op.CHAT, body={}, raw=b"", client_headers={},
@@ -141,6 +177,7 @@ def shapes() -> dict[str, Any]:
         return run
 
     return {"empty": lambda: None, "request": request, "answer": judged, "stream": stream,
+            "conversation": conversation, "repeat": repeat,
             **{name: four_kb(t) for name, t in prompts.items()}}
 
 

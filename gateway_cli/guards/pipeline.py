@@ -27,6 +27,7 @@ from gateway_cli.guards.injection import InjectionGuard
 from gateway_cli.guards.injection.classifier import shipped as shipped_classifier
 from gateway_cli.guards.joined import joined as _joined
 from gateway_cli.guards.joined import split_by_slot as _split_by_slot
+from gateway_cli.guards.verdict_cache import VerdictCache
 from gateway_cli.policy.decide import Decision, decide, policies_for
 from gateway_cli.policy.slots import guard_weight, slot_rules_for
 from gateway_cli.providers.operations import Op
@@ -56,6 +57,7 @@ class Inspector:
         # With no banned word and no regex the custom guard finds nothing and
         # cannot fail: it is not called at all.
         self._custom_empty = not (any(config.custom.banned) or config.custom.regexes)
+        self.cache = VerdictCache(config.cache_entries) if config.cache_entries else None
         # The injection classifier's weights are read and checked now, so a changed or
         # missing file stops start-up (WeightsError) instead of failing every request.
         shipped_classifier()
@@ -98,11 +100,7 @@ class Inspector:
                     injection = guards[weight] = InjectionGuard(
                         threshold=min(1.0, threshold / weight))
 
-                def judge(text: str, source: str = source,
-                          guard: InjectionGuard = injection) -> list[Finding]:
-                    return guard.scan(text, source=source)
-
-                inj = scan_all((("injection", judge),), slot.text, errors)
+                inj = self._injection(injection, source, slot.text, key, errors)
             for finding in (*mine.get("secrets", ()), *mine.get("pii", ()), *inj,
                             *mine.get("custom", ())):
                 pairs.append(SlotFinding(slot, finding))
@@ -110,6 +108,27 @@ class Inspector:
                           mode=self.config.mode, errors=sorted(errors),
                           sources=[p.slot.source for p in pairs], slot_rules=rules)
         return decision, pairs, errors
+
+    def _injection(self, guard: InjectionGuard, source: str, text: str, key: str | None,
+                   errors: set[str]) -> list[Finding]:
+        """The injection guard's findings on one text, judged once per client and setting."""
+        def judge(text: str) -> list[Finding]:
+            return guard.scan(text, source=source)
+
+        cache = self.cache
+        if cache is None:
+            return scan_all((("injection", judge),), text, errors)
+        where = cache.key(key or "", source, guard.threshold, text)
+        found = cache.get(where)
+        if found is not None:
+            return found
+        failed: set[str] = set()
+        found = scan_all((("injection", judge),), text, failed)
+        if failed:
+            errors |= failed  # a guard that raised is judged again next time
+        else:
+            cache.put(where, found)
+        return found
 
     def inspect_request(self, op: Op, body: Mapping[str, Any], model: str,
                         key: str | None = None, team: str | None = None) -> Inspection:

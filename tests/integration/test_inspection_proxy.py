@@ -112,6 +112,34 @@ def test_injection_in_a_tool_result_is_blocked(gw: Gateway) -> None:
     assert r.json()["type"] == "error" and "blocked" in r.json()["error"]["message"]
 
 
+def test_a_conversation_turn_after_turn_keeps_its_verdicts(
+        gw: Gateway, fakes: dict[str, FakeUpstream]) -> None:
+    """The history comes again with every turn (its injection verdicts remembered): each
+    request still gets the verdict of its own texts, the same the second time round."""
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+    history: list[dict[str, str]] = [
+        {"role": "system", "content": "You help the support team answer tickets."},
+        {"role": "user", "content": "A customer asks how to reset a password."},
+        {"role": "assistant", "content": "Point them to Settings, then Security."}]
+    for _ in range(2):
+        before = len(fakes["oa"].requests)
+        ok = client.chat.completions.create(model="gpt", messages=[
+            *history, {"role": "user", "content": "And if they lost their phone?"}])
+        assert ok.choices[0].message.content
+        assert len(fakes["oa"].requests) == before + 1
+        with pytest.raises(openai.BadRequestError) as blocked:
+            client.chat.completions.create(model="gpt", messages=[
+                *history, {"role": "tool", "tool_call_id": "c1", "content": INJECTION}])
+        assert "injection" in str(blocked.value)
+        assert len(fakes["oa"].requests) == before + 1  # the blocked one never went on
+        # The injection guard's verdict on a remembered benign turn covers only that text:
+        # the same turn with the attack appended is judged again, and blocked.
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="gpt", messages=[
+                *history[:-1], {"role": "assistant",
+                                "content": history[-1]["content"] + " " + INJECTION}])
+
+
 def test_observe_mode_changes_nothing(fakes: dict[str, FakeUpstream],
                                       tmp_path_factory: pytest.TempPathFactory) -> None:
     gateway = _start(tmp_path_factory.mktemp("observe"),
