@@ -6,7 +6,8 @@ be judged whole, so the text of each slot (an OpenAI choice's
 goes through its own `TextMasker`, which holds back the end of the text:
 
 - Text is released once more than `hold + step` characters are held, down
-  to `hold` (or more: a release ends where a chunk fed ended). A finding of
+  to `hold` (or more: a release ends where a chunk fed ended); after the
+  first release, once more than `hold + then` are held. A finding of
   up to `hold` characters is therefore seen whole before any of it leaves,
   however the upstream cut it into events (one character per event
   included), and the released text is masked exactly as
@@ -38,7 +39,7 @@ that machinery, in one of three ways:
   the policy's threshold is judged while it is still held, so `blocked` is
   set before any of its characters is released; the caller ends the stream
   with an error event, the client having received only text from before the
-  finding (all of it but the last `hold` to `hold + step` characters, or
+  finding (all of it but the last `hold` to `hold + then` characters, or
   less). A stream with no finding arrives whole, in the upstream's deltas.
 - `action = "flag"`, or `mode = "observe"`: watching only. Each `feed`
   returns the bytes it was given, at once and unchanged; the same machinery
@@ -59,10 +60,14 @@ nothing the built-in guards need. The price is latency: the first text of a
 slot goes out once `hold + step` characters have arrived (288 by default,
 about 70 tokens: 0.75 s measured at 100 four-character events per second,
 1.5 s with a hold of 512), and the text then trails the upstream by `hold`
-to `hold + step` characters until the slot closes (the end of the answer is
-not later: the rest is flushed at once). A long unbroken token delays it
+to `hold + then` characters until the slot closes (the end of the answer is
+not later: the rest is flushed at once). `step` is `hold // 8` (32) and
+`then` is `hold // 2` (128): the first text is not delayed for the sake of
+fewer scans, and once text flows it goes out 128 characters (about 30
+tokens) at a time, which is a quarter of the scans of the held text and
+its context that releasing every 32 characters needed. A long unbroken token delays it
 further while it arrives. Memory per slot is bounded by `2 * context +
-max_hold + step` characters plus one event; `context` is at least 256
+max_hold + then` characters plus one event; `context` is at least 256
 characters, whatever the hold (the AWS rule looks 200 characters back).
 
 Released text goes out in the deltas the upstream cut it into (a release
@@ -133,18 +138,22 @@ class TextMasker:
     """
 
     __slots__ = ("_buf", "_context", "_cut", "_due", "_head", "_hold", "_judge", "_max_hold",
-                 "_pending", "_pending_len", "_sizes", "_step", "masked")
+                 "_pending", "_pending_len", "_sizes", "_step", "_then", "masked")
 
     def __init__(self, judge: Judge, *, hold: int = HOLD, step: int | None = None,
-                 context: int | None = None, max_hold: int | None = None) -> None:
+                 context: int | None = None, max_hold: int | None = None,
+                 then: int | None = None) -> None:
         if hold < 1:
             raise ValueError("hold must be positive")
         self._judge = judge
         self._hold = hold
         self._step = max(1, hold // 8) if step is None else step
+        # The step once text has started to go out (see `MaskingStream`): `step` again
+        # unless given.
+        self._then = self._step if then is None else then
         self._context = hold if context is None else context
         self._max_hold = max(MAX_HOLD, hold) if max_hold is None else max_hold
-        if self._step < 1 or self._context < 0 or self._max_hold < hold:
+        if min(self._step, self._then) < 1 or self._context < 0 or self._max_hold < hold:
             raise ValueError("need step >= 1, context >= 0 and max_hold >= hold")
         self._buf = ""  # released context, then the held text
         self._cut = 0  # where the held text starts in _buf
@@ -210,7 +219,7 @@ class TextMasker:
             self._head = ""
         self._buf = buf[keep:]
         self._cut = end - keep
-        self._due = max(self._hold, size - end) + self._step
+        self._due = max(self._hold, size - end) + self._then
         return out
 
     def _pieces(self, text: str, spans: list[Finding]) -> list[str]:
@@ -340,7 +349,7 @@ class MaskingStream:
             check_room(len(self._slots))
             masker = self._slots[key] = TextMasker(
                 self._judge, hold=self._hold, context=max(self._hold, CONTEXT),
-                max_hold=max(self._hold, MAX_HOLD))
+                max_hold=max(self._hold, MAX_HOLD), then=max(1, self._hold // 2))
         return masker
 
     def _text(self, key: Slot, text: str) -> list[bytes]:

@@ -64,6 +64,20 @@ def test_each_shape_does_the_work_it_names() -> None:
         assert isinstance(findings, list)
 
 
+def test_the_conversation_shape_sends_a_new_last_turn_each_time() -> None:
+    bodies = driver.conversation_bodies(driver.chat_request(), 3)
+    first, second, third, again = (msgspec.json.decode(next(bodies)) for _ in range(4))
+    original = msgspec.json.decode(driver.chat_request())
+    assert first["messages"][:-1] == second["messages"][:-1] == original["messages"][:-1]
+    assert len({m["messages"][-1]["content"] for m in (first, second, third)}) == 3
+    assert again == first  # a cycle of the bodies built in advance
+    shapes = driver.shapes()
+    sent, headers, known = shapes["conversation"]()
+    assert msgspec.json.decode(sent)["messages"][-1]["content"].endswith("(turn 0)")
+    assert headers == () and known == []
+    assert shapes["repeat"]() == shapes["request"]()  # remembered or judged, the same
+
+
 def test_a_leak_in_the_stream_shape_is_cut() -> None:
     """The stream shape runs the enforcing policy: the same events with a key are cut."""
     from gateway_cli.config import parse_config
