@@ -8,7 +8,7 @@ client headers that change the upstream's behaviour is passed on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -25,6 +25,23 @@ _FORWARD = {
     "openai": (b"openai-beta",),
     "anthropic": (b"anthropic-beta",),
 }
+
+
+_LISTS = tuple(name for names in _FORWARD.values() for name in names)
+
+
+def client_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The client's headers by name. A forwarded list header sent on several lines
+    (`anthropic-beta: a` then `anthropic-beta: b`, as RFC 9110 allows) is one
+    comma-separated value, so no beta the client named is dropped on the way."""
+    raw = list(raw)
+    headers = dict(raw)
+    for name in _LISTS:
+        if name in headers:
+            values = [value for key, value in raw if key == name]
+            if len(values) > 1:
+                headers[name] = b",".join(values)
+    return headers
 
 
 class Unsupported(Exception):

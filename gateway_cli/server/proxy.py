@@ -27,6 +27,7 @@ from gateway_cli.keys.principal import OPEN, Principal
 from gateway_cli.limits.tokens import with_stream_usage
 from gateway_cli.providers.adapt import Ids, client_error
 from gateway_cli.providers.operations import CLIENT_FAMILY, Op
+from gateway_cli.providers.wire import client_headers
 from gateway_cli.request.call import Call, asks_stream_usage
 from gateway_cli.request.choose_route import choose_route
 from gateway_cli.request.give_up import Passthrough
@@ -217,7 +218,7 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                 limited, strip_usage = with_stream_usage(op, limited)
             if limited is not body:
                 body, raw = limited, _encode(limited)
-            call = Call(op=op, body=body, raw=raw, client_headers=dict(scope["headers"]),
+            call = Call(op=op, body=body, raw=raw, client_headers=client_headers(scope["headers"]),
                         ids=Ids(request_id, int(time.time())), response_headers=headers,
                         redactions=screened.redactions, output=output,
                         mode=inspection.mode, canary=canary, known=screened.known,

@@ -86,6 +86,18 @@ def test_anthropic_client_redaction_round_trip(gw: Gateway,
     assert EMAIL.encode() not in fakes["an"].requests[-1].body
 
 
+def test_anthropic_beta_on_two_header_lines_reaches_the_provider_whole(
+        gw: Gateway, fakes: dict[str, FakeUpstream]) -> None:
+    r = httpx.post(gw.url + "/v1/messages", headers=[
+        ("anthropic-version", "2023-06-01"), ("anthropic-beta", "first-beta-2025-01-01"),
+        ("anthropic-beta", "second-beta-2026-01-01")],
+        json={"model": "claude", "max_tokens": 10,
+              "messages": [{"role": "user", "content": "hello"}]})
+    assert r.status_code == 200, r.text
+    assert fakes["an"].requests[-1].headers["anthropic-beta"] == \
+        "first-beta-2025-01-01,second-beta-2026-01-01"
+
+
 def test_injection_is_blocked_and_never_forwarded(gw: Gateway,
                                                   fakes: dict[str, FakeUpstream]) -> None:
     before = len(fakes["oa"].requests)
