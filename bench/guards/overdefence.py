@@ -7,10 +7,10 @@ Python packages installed in .venv (they come from the hash-pinned lock, so
 the same lock gives the same files), their sources and their docs (.py,
 .pyi, .md, .rst, .txt), files in sorted order, chunks picked with a fixed
 seed. Each chunk is pasted as a user turn, then as a tool result (what a
-coding agent's `Read` returns), and judged by `Inspector` with the default
-config. Reported: block and rewrite (redact) rates per slot kind, and the
-guard.kind behind each; `--show N` prints the path and offset of the first N
-blocked chunks (never their text) to look at.
+coding agent's `Read` returns), then as a retrieved document, and judged by
+`Inspector` with the default config. Reported: block and rewrite (redact)
+rates per slot kind, and the guard.kind behind each; `--show N` prints the
+path and offset of the first N blocked chunks (never their text) to look at.
 
 Target: block rate <= 0.3% with the default policy.
 """
@@ -33,7 +33,7 @@ from gateway_cli.guards.pipeline import Inspector  # noqa: E402
 
 SUFFIXES = (".py", ".pyi", ".md", ".rst", ".txt")
 CHUNK = 4096
-SLOTS = ("user", "tool_result")
+SLOTS = ("user", "tool_result", "document")
 
 
 def corpus_files(site: Path) -> list[Path]:

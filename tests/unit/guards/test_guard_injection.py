@@ -222,7 +222,7 @@ def test_a_classifier_adds_one_finding_with_its_probability_from_the_threshold_u
     assert InjectionGuard(classifier=_Fixed(0.8)).score(attack) > score(attack)
     # The source still weighs it: a system prompt needs more, a tool result less.
     assert InjectionGuard(classifier=_Fixed(0.6)).scan(benign, source="system") == []
-    assert InjectionGuard(classifier=_Fixed(0.6)).score(benign, source="tool_result") > 0.8
+    assert InjectionGuard(classifier=_Fixed(0.6)).score(benign, source="tool_result") > 0.65
     assert blend(0.0, 0.0) < 0.05 and blend(1.0, 1.0) > 0.95
 
 
