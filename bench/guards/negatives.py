@@ -63,16 +63,30 @@ class Negative(NamedTuple):
     licence: str
 
 
+_NAMES = {"MIT": "MIT", "MIT License": "MIT", "Apache-2.0": "Apache-2.0",
+          "Apache 2.0": "Apache-2.0", "Apache License 2.0": "Apache-2.0",
+          "Apache License, Version 2.0": "Apache-2.0", "Apache Software License": "Apache-2.0"}
+
+
 def licence_of(dist: str) -> str:
-    """The SPDX id a package's metadata states (expression, licence field or classifier)."""
+    """The SPDX id a package's metadata states, or what it states when that is not one
+    permissive licence: an expression with AND, or classifiers naming two licences,
+    comes back as it is (and is refused). An OR expression gives its permissive choice."""
     meta = md.metadata(dist)
-    said = " ".join([meta.get("License-Expression") or "", meta.get("License") or "",
-                     *(c for c in (meta.get_all("Classifier") or []) if "License ::" in c)])
-    if "MIT" in said:
-        return "MIT"
-    if "Apache" in said:
-        return "Apache-2.0"
-    return said.strip() or "unknown"
+    expression = (meta.get("License-Expression") or "").strip()
+    if expression:
+        if " AND " in expression or " WITH " in expression:
+            return expression
+        choices = [c.strip("() ") for c in expression.split(" OR ")]
+        return next((c for c in choices if c in LICENCES), expression)
+    named = {_NAMES.get(c.split("::")[-1].strip(), c.split("::")[-1].strip())
+             for c in (meta.get_all("Classifier") or []) if c.startswith("License ::")}
+    field = (meta.get("License") or "").strip()
+    if field and "\n" not in field and len(field) < 40:
+        named.add(_NAMES.get(field, field))
+    if len(named) == 1:
+        return named.pop()
+    return " | ".join(sorted(named)) or "unknown"
 
 
 def _checked(dist: str) -> str:
