@@ -6,11 +6,13 @@ The corpus is regenerated on every run, never committed: 4 KB chunks of the
 Python packages installed in .venv (they come from the hash-pinned lock, so
 the same lock gives the same files), their sources and their docs (.py,
 .pyi, .md, .rst, .txt), files in sorted order, chunks picked with a fixed
-seed. Each chunk is pasted as a user turn, then as a tool result (what a
-coding agent's `Read` returns), and judged by `Inspector` with the default
-config. Reported: block and rewrite (redact) rates per slot kind, and the
-guard.kind behind each; `--show N` prints the path and offset of the first N
-blocked chunks (never their text) to look at.
+seed; the half of some packages' files that `negatives.py` trains the
+classifier on is left out. Each chunk is pasted as a user turn, then as a
+tool result (what a coding agent's `Read` returns), then as a retrieved
+document, and judged by `Inspector` with the default config. Reported:
+block and rewrite (redact) rates per slot kind, and the guard.kind behind
+each; `--show N` prints the path and offset of the first N blocked chunks
+(never their text) to look at.
 
 Target: block rate <= 0.3% with the default policy.
 """
@@ -27,19 +29,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import negatives  # noqa: E402
+
 from gateway_cli.config import parse_config  # noqa: E402
 from gateway_cli.guards.extract import TextSlot  # noqa: E402
 from gateway_cli.guards.pipeline import Inspector  # noqa: E402
 
 SUFFIXES = (".py", ".pyi", ".md", ".rst", ".txt")
 CHUNK = 4096
-SLOTS = ("user", "tool_result")
+SLOTS = ("user", "tool_result", "document")
 
 
 def corpus_files(site: Path) -> list[Path]:
-    """Sources and docs of the installed packages, in a stable order (not the gateway itself)."""
+    """Sources and docs of the installed packages, in a stable order (not the gateway itself,
+    nor the files the classifier's code and docs negatives are cut from: never trained on)."""
+    trained = set(negatives.training_files(site))
     files = [p for p in site.rglob("*") if p.suffix in SUFFIXES and p.is_file()
-             and "gateway_cli" not in p.parts and p.stat().st_size >= 512]
+             and "gateway_cli" not in p.parts and p.stat().st_size >= 512 and p not in trained]
     return sorted(files, key=lambda p: p.relative_to(site).as_posix())
 
 

@@ -20,12 +20,18 @@ from gateway_cli.guards.injection.scanner import scan, scan_text
 
 Source = Literal["user", "system", "tool_result", "document"]
 
-# Score exponent per source: score' = 1 - (1 - score) ** weight.
+# Score exponent per source: score' = 1 - (1 - score) ** weight. A tool result or a
+# document needs one cue of 0.42 or more to be refused on it alone (a user turn: 0.5), so
+# the strongest weak cues (0.45: "has no restrictions", "you are now ...") refuse there and
+# the single 0.3-0.4 cues that ordinary code and docs carry (an "override" docstring, the
+# words "system prompt" in an SDK's types, a `user:` field) do not. At 2.0 any one cue from
+# 0.3 refused a pasted file: 0.75% of 4 KB chunks of the locked packages' code and docs, and
+# 4.8% of the dev split's benign prompts as tool results (bench/guards/README.md, issue 21).
 _SOURCE_WEIGHT: Final[dict[str, float]] = {
     "user": 1.0,
     "system": 0.5,
-    "tool_result": 2.0,
-    "document": 2.0,
+    "tool_result": 1.3,
+    "document": 1.3,
 }
 
 
