@@ -184,8 +184,8 @@ def count(n: int, modes: list[str]) -> None:
         env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", "--dump-before=getppid",
-             f"--callgrind-out-file={out}", sys.executable, __file__, "loops", "--n", str(n),
-             *modes], capture_output=True, text=True, env=env, check=False)
+             f"--callgrind-out-file={out}", sys.executable, __file__, "loops", *modes,
+             "--n", str(n)], capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
             raise SystemExit(f"driver failed:\n{done.stderr[-3000:]}")
         # cg.out.1: start-up to the first mark; then per mode a loop dump and a gap dump.
@@ -203,7 +203,7 @@ def main() -> int:
     parser.add_argument("modes", nargs="*", default=list(MODES))
     parser.add_argument("--n", type=int, default=0, help="requests per loop")
     parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     modes = ["off", *[m for m in args.modes if m != "off"]]
     if args.what == "count":
         count(args.n or 200, modes)
