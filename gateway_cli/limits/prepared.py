@@ -46,7 +46,9 @@ class Layout:
     entries: tuple[_Entry, ...]
     kinds: tuple[Kind, ...]
     zero: int | None  # the first counter whose limit is 0 (a budget of 0 refuses at once)
-    rated: tuple[tuple[int, Kind], ...]  # the per-minute requests and tokens counters
+    # The per-minute requests and tokens counters, for the x-ratelimit-* headers: index,
+    # kind, limit, and the limit as the header gives it.
+    rated: tuple[tuple[int, Kind, float, bytes], ...]
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ def _layout(found: list[plan.Scope], asked: bool) -> Layout:
         fixed = c if kind in ("requests", "inflight") else None
         entries.append(_Entry(kind, c.key, c.limit, c.period, c.label, fixed))
     zero = next((i for i, e in enumerate(entries) if e.limit <= 0), None)
-    rated = tuple((i, e.kind) for i, e in enumerate(entries)
+    rated = tuple((i, e.kind, e.limit, str(int(e.limit)).encode())
+                  for i, e in enumerate(entries)
                   if e.period == "minute" and e.kind in ("requests", "tokens"))
     return Layout(tuple(entries), tuple(e.kind for e in entries), zero, rated)
 

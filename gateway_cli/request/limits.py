@@ -16,6 +16,7 @@ requests in flight are given back however the call ends.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -79,9 +80,14 @@ class Taken:
 
 def _duration(seconds: float) -> str:
     """A reset time in the style of OpenAI's x-ratelimit-reset-* headers: 1m5s, 12s."""
-    whole = max(0, math.ceil(seconds))
+    return _whole_duration(max(0, math.ceil(seconds))).decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_duration(whole: int) -> bytes:
+    """`whole` seconds as a header says them; a minute's limits ask for 0-60 s, over again."""
     minutes, secs = divmod(whole, 60)
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    return (f"{minutes}m{secs}s" if minutes else f"{secs}s").encode()
 
 
 def rate_headers(remaining: Sequence[Remaining], now: float) -> list[tuple[bytes, bytes]]:
@@ -108,7 +114,25 @@ def _tightest(rated: Sequence[tuple[str, float, float, float]],
     for kind, limit, left, resets_at in tightest.values():
         out += [(_HEADERS[kind][0], str(int(limit)).encode()),
                 (_HEADERS[kind][1], str(max(0, int(left))).encode()),
-                (_HEADERS[kind][2], _duration(resets_at - now).encode())]
+                (_HEADERS[kind][2], _whole_duration(max(0, math.ceil(resets_at - now))))]
+    return out
+
+
+def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Sequence[float],
+                     held: Sequence[Held], now: float) -> list[tuple[bytes, bytes]]:
+    """`_tightest` of a prepared layout's rated counters (prepared.Layout.rated), with their
+    limits' header values made once."""
+    tightest: dict[str, tuple[int, float, float, bytes]] = {}
+    for i, kind, limit, text in rated:
+        left = limit - values[i]
+        best = tightest.get(kind)
+        if best is None or left * best[1] < best[2] * limit:
+            tightest[kind] = (i, limit, left, text)
+    out: list[tuple[bytes, bytes]] = []
+    for kind, (i, _, left, text) in tightest.items():
+        names = _HEADERS[kind]
+        out += [(names[0], text), (names[1], str(max(0, int(left))).encode()),
+                (names[2], _whole_duration(max(0, math.ceil(held[i].expires_at - now))))]
     return out
 
 
@@ -162,9 +186,11 @@ class Limiter:
         self._unpriced: set[str] = set()
         # Worked out once per caller and model, per deployment, per route (see prepared.py):
         # they depend on this config only, which a reload replaces with a new Limiter.
-        self._prepared: dict[tuple[Principal, str], prepared.Prepared] = {}
+        self._prepared: dict[tuple[object, ...], prepared.Prepared] = {}
         self._prices: dict[tuple[str, str], prices.Price | None] = {}
         self._route_prices: dict[int, tuple[ModelRoute, list[prices.Price | None]]] = {}
+        # The cost `settle` worked out last, for the audit record's `cost_of` that follows it.
+        self._last_cost: tuple[Usage, Deployment, float | None] | None = None
         self.store_failures = 0  # for metrics: how often the shared store failed
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
@@ -205,7 +231,10 @@ class Limiter:
         return each
 
     def _prepared_for(self, principal: Principal, model: str) -> prepared.Prepared:
-        key = (principal, model)
+        # What plan.scopes reads of the caller, and no more: cheaper to hash than the whole
+        # Principal (its scopes and models), and one entry for every token of one key.
+        key = (principal.kind, principal.name, principal.team, principal.rpm, principal.budget,
+               model)
         found = self._prepared.get(key)
         if found is None:
             found = prepared.prepare(self.config, principal, model)
@@ -241,8 +270,10 @@ class Limiter:
                                 f"no price for a deployment of model {route.name!r}, so it "
                                 "cannot count its spend; an operator must add the price "
                                 "under [[limits.prices]]", "budget_unpriced")
-            cost = max(prices.fresh_cost(input_tokens, output, p)
-                       for p in each if p is not None)
+            cost = 0.0
+            for p in each:
+                if p is not None:
+                    cost = max(cost, prices.fresh_cost(input_tokens, output, p))
         return plan.Ask(input_tokens, output, cost), body
 
     async def _reserve(self, counters: list[Counter], now: float) -> tuple[Granted | Refused,
@@ -293,11 +324,9 @@ class Limiter:
             # Debug: a client over its limit would otherwise write a line per request.
             log.debug("request refused by a limit: %s", result.counter.label)
             raise refusal(result, now)
-        held, values = result.held, result.values
-        rated = [(kind, counters[i].limit, counters[i].limit - values[i], held[i].expires_at)
-                 for i, kind in chosen.rated]
-        return Admission(counters, held, ask, store, _tightest(rated, now) if rated else [],
-                         kinds=chosen.kinds), body
+        headers = _granted_headers(chosen.rated, result.values, result.held, now) \
+            if chosen.rated else []
+        return Admission(counters, result.held, ask, store, headers, kinds=chosen.kinds), body
 
     async def count(self, counters: list[Counter]) -> Refused | None:
         """Take fixed amounts (the MCP per-tool call rates): nothing is estimated or
@@ -308,6 +337,9 @@ class Limiter:
 
     def cost_of(self, usage: Usage, dep: Deployment) -> float | None:
         """What `usage` on `dep` cost in US dollars, or None when no price is known."""
+        last = self._last_cost
+        if last is not None and last[0] is usage and last[1] is dep:
+            return last[2]  # settled just now: the same (frozen) usage, the same deployment
         price = self._price(dep)
         return prices.cost(usage, price) if price is not None else None
 
@@ -321,6 +353,8 @@ class Limiter:
         if usage is not None and dep is not None and admission.ask is not None:
             price = self._price(dep) if admission.ask.cost is not None else None
             actual_cost = prices.cost(usage, price) if price is not None else None
+            if price is not None:
+                self._last_cost = (usage, dep, actual_cost)
         kinds = admission.kinds or [c.key.rpartition(":")[2] for c in admission.counters]
         for kind, held in zip(kinds, admission.held, strict=True):
             if kind == "inflight":

@@ -135,3 +135,27 @@ def test_the_stage_headers_and_settling_are_unchanged_by_the_caches() -> None:
             assert used[3] == pytest.approx(n * (10 * 1.0 + 5 * 2.0) / 1e6)  # this month
 
     asyncio.run(go())
+
+
+def test_granted_headers_are_the_tightest_of_the_remaining() -> None:
+    """The headers read from a prepared layout equal rate_headers over every Remaining."""
+    from gateway_cli.limits.model import Held
+    from gateway_cli.request.limits import _granted_headers, rate_headers
+
+    rng = random.Random(22)
+    raw = {"per_key": {"rpm": 60, "tpm": 1000, "concurrent": 2},
+           "teams": [{"name": "research", "rpm": 30, "tpm": 5000}],
+           "models": [{"name": "gpt", "rpm": 100, "tpm": 900, "monthly_budget": 5.0}]}
+    ready = prepared.prepare(msgspec.convert(raw, LimitsConfig), CALLERS[1], "gpt")
+    chosen = prepared.layout(ready, ASKS[1])
+    counters = prepared.counters(chosen, ASKS[1])
+    seen = set()
+    for _ in range(300):
+        now = rng.uniform(1.7e9, 1.8e9)
+        values = [rng.choice([0.0, 1.0, c.limit / 2, c.limit, c.limit + 3]) for c in counters]
+        held = tuple(Held(f"{c.key}@w", c.amount, now + rng.choice([0.2, 1.0, 59.5, 61.0]))
+                     for c in counters)
+        got = _granted_headers(chosen.rated, values, held, now)
+        assert got == rate_headers(Granted(held, counters, values, now).remaining, now)
+        seen.add(dict(got)[b"x-ratelimit-limit-requests"])
+    assert seen == {b"60", b"30", b"100"}  # each party's limit was the tightest at times
