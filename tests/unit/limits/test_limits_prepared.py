@@ -159,3 +159,30 @@ def test_granted_headers_are_the_tightest_of_the_remaining() -> None:
         assert got == rate_headers(Granted(held, counters, values, now).remaining, now)
         seen.add(dict(got)[b"x-ratelimit-limit-requests"])
     assert seen == {b"60", b"30", b"100"}  # each party's limit was the tightest at times
+
+
+
+def test_a_callers_changed_team_or_limits_are_not_served_from_the_cache() -> None:
+    raw = {"teams": [{"name": "a", "rpm": 10}, {"name": "b", "rpm": 10}]}
+    lim = Limiter(msgspec.convert(raw, LimitsConfig), MemoryStore())
+    body = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def keys(who: Principal) -> list[str]:
+        admission, _ = await lim.admit(who, Op.CHAT, body, 60, ROUTE)
+        assert admission is not None
+        return [c.key for c in admission.counters]
+
+    async def go() -> None:
+        assert await keys(Principal(id="c_1", name="ci", kind="client", team="a")) == \
+            ["team:a:requests"]
+        # The same key moved to team b (a reloaded key table): b's counter, not a's.
+        assert await keys(Principal(id="c_1", name="ci", kind="client", team="b")) == \
+            ["team:b:requests"]
+        # Given an rpm of its own, then a budget: its own counters come first.
+        assert await keys(Principal(id="c_1", name="ci", kind="client", team="a", rpm=5)) \
+            == ["client:ci:requests", "team:a:requests"]
+        # A token of the same name is another party.
+        assert await keys(Principal(id="t_1", name="ci", kind="token", rpm=5)) \
+            == ["token:ci:requests"]
+
+    asyncio.run(go())
