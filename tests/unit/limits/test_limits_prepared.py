@@ -178,7 +178,7 @@ def test_a_callers_changed_team_or_limits_are_not_served_from_the_cache() -> Non
         # The same key moved to team b (a reloaded key table): b's counter, not a's.
         assert await keys(Principal(id="c_1", name="ci", kind="client", team="b")) == \
             ["team:b:requests"]
-        # Given an rpm of its own, then a budget: its own counters come first.
+        # Given an rpm of its own: its own counter comes first.
         assert await keys(Principal(id="c_1", name="ci", kind="client", team="a", rpm=5)) \
             == ["client:ci:requests", "team:a:requests"]
         # A token of the same name is another party.
