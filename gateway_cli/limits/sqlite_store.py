@@ -3,16 +3,11 @@
 A monthly budget kept in memory starts afresh whenever the gateway does;
 kept here it does not. One table, one row per slot (counter + window). A
 reservation is one `BEGIN IMMEDIATE` transaction, which takes the file's
-write lock before anything is read, so two processes sharing the file (or
-two stores in one) are serialised and cannot both take the last of a limit.
-In it, one upsert adds every amount and returns where each slot now stands;
-if every counter is within its limit the transaction commits, else it is
-rolled back and the refusal is worked out by reading first (the value a
-refused counter stood at before). An adjustment after the call decides
-nothing from what it reads, so it is one statement in its own transaction,
-without BEGIN IMMEDIATE or COMMIT. The lock is held for tens of
-microseconds; a writer that finds it taken waits up to `busy_timeout`
-seconds, then the store reports itself unavailable.
+write lock before reading: it reads every slot, checks, and writes every new
+value, so two processes sharing the file (or two stores in one) are
+serialised and cannot both take the last of a limit. The lock is held for
+tens of microseconds; a writer that finds it taken waits up to
+`busy_timeout` seconds, then the store reports itself unavailable.
 
 The calls are made inline on the event loop rather than in a thread: a
 reservation takes well under 100 µs (bench/limits/README.md), less than a
@@ -61,28 +56,6 @@ def _upsert(n: int) -> str:
     return (f"INSERT INTO counters (slot, value, expires_at) VALUES {rows} "  # noqa: S608
             f"ON CONFLICT (slot) DO UPDATE SET value = excluded.value, "
             f"expires_at = excluded.expires_at")
-
-
-@functools.cache
-def _add(n: int) -> str:
-    """One statement adding each of `n` amounts to its slot (a slot whose window has ended
-    starts again from zero) and saying where each slot now stands."""
-    rows = ",".join(["(?,?,?)"] * n)
-    return (f"INSERT INTO counters (slot, value, expires_at) VALUES {rows} "  # noqa: S608
-            f"ON CONFLICT (slot) DO UPDATE SET value = CASE WHEN counters.expires_at > ? "
-            f"THEN counters.value + excluded.value ELSE excluded.value END, "
-            f"expires_at = excluded.expires_at RETURNING slot, value")
-
-
-@functools.cache
-def _adjust(n: int) -> str:
-    """One statement adding `n` deltas: a slot never goes below zero, and a slot that is gone
-    (expired and swept) is written again only to add to it, until its window ends."""
-    rows = ",".join(["(?,?,?)"] * n)
-    return ("INSERT INTO counters (slot, value, expires_at) "  # noqa: S608
-            f"SELECT column1, column2, column3 FROM (VALUES {rows}) "
-            "WHERE column2 > 0 OR EXISTS (SELECT 1 FROM counters WHERE slot = column1) "
-            "ON CONFLICT (slot) DO UPDATE SET value = max(0.0, counters.value + excluded.value)")
 
 
 @functools.cache
@@ -166,6 +139,14 @@ class SqliteStore:
                 raise
             self._db.execute("COMMIT")
 
+    def _unavailable(self, doing: str, exc: sqlite3.Error) -> StoreUnavailable:
+        """What `_failures` does, for the two calls of every request, which spell it out
+        (two generator-based context managers cost them some 5 µs, a tenth of the store)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+        return StoreUnavailable(f"sqlite store {self.path}: {doing}: {exc}")
+
     def _read(self, db: sqlite3.Connection, where: Sequence[tuple[str, float]],
               now: float) -> list[float]:
         names = [s for s, _ in where]
@@ -178,56 +159,13 @@ class SqliteStore:
         if not counters:
             return Granted((), ())
         where = outcome.slots(counters, now)
-        if len({s for s, _ in where}) == len(where):
-            granted = self._add(counters, where, now)
-            if granted is not None:
-                return granted
-        return self._check_then_add(counters, where, now)
-
-    def _add(self, counters: Sequence[Counter], where: Sequence[tuple[str, float]],
-             now: float) -> Granted | None:
-        """The common case, a grant, in one statement: add every amount and read back where
-        each slot stands, then keep that if every counter is within its limit, else undo it
-        (None: `_check_then_add` decides, and names what was refused)."""
         db = self._db
-        args = [x for c, (s, end) in zip(counters, where, strict=True)
-                for x in (s, c.amount, end)]
-        args.append(now)
         try:
             db.execute("BEGIN IMMEDIATE")
-            try:
-                found = dict(db.execute(_add(len(where)), args).fetchall())
-                values = [found[s] for s, _ in where]
-                for c, v in zip(counters, values, strict=True):
-                    # v is the old value plus the amount, added in the same double precision
-                    # as outcome.fits adds them: the same decision.
-                    if v > c.limit + outcome.SLACK:
-                        db.execute("ROLLBACK")
-                        return None
-                self._since_sweep += 1
-                if self._since_sweep >= SWEEP_EVERY:
-                    self._since_sweep = 0
-                    db.execute(_SWEEP, (now,))
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise StoreUnavailable(f"sqlite store {self.path}: reserve: {exc}") from exc
-        return outcome.granted(counters, where, values, now)
-
-    def _check_then_add(self, counters: Sequence[Counter], where: Sequence[tuple[str, float]],
-                        now: float) -> Granted | Refused:
-        """Read, decide, then write: what a refusal needs (the value the refused counter
-        stood at before this request), and the way a slot named twice is counted once."""
-        with self._transaction("reserve") as db:
             values = self._read(db, where, now)
             refused = outcome.first_without_room(counters, values)
             if refused is not None:
+                db.execute("ROLLBACK")
                 return outcome.refused(counters[refused], values[refused], where[refused][1],
                                        now)
             new_values = [v + c.amount for c, v in zip(counters, values, strict=True)]
@@ -237,26 +175,34 @@ class SqliteStore:
             if self._since_sweep >= SWEEP_EVERY:
                 self._since_sweep = 0
                 db.execute(_SWEEP, (now,))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._unavailable("reserve", exc) from exc
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         return outcome.granted(counters, where, new_values, now)
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
         outcome.check_deltas(changes)
         if not changes:
             return
-        if len({h.slot for h, _ in changes}) == len(changes):
-            # One statement, its own transaction: no read decides anything, so it needs no
-            # lock taken before it (BEGIN IMMEDIATE) and no COMMIT of its own.
-            args = [x for h, delta in changes for x in (h.slot, delta, h.expires_at)]
-            with self._failures("adjust"):
-                self._db.execute(_adjust(len(changes)), args)
-            return
-        # A slot named twice: one after the other, each clamped at zero in turn.
-        with self._transaction("adjust") as db:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
             for held, delta in changes:
                 cursor = db.execute("UPDATE counters SET value = max(0.0, value + ?) "
                                     "WHERE slot = ?", (delta, held.slot))
                 if cursor.rowcount == 0 and delta > 0:  # forgotten already: count it again
                     db.execute(_upsert(1), (held.slot, delta, held.expires_at))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._unavailable("adjust", exc) from exc
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     async def usage(self, counters: Sequence[Counter], now: float) -> list[float]:
         with self._failures("usage"):
