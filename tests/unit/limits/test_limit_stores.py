@@ -658,7 +658,7 @@ def test_each_call_has_its_own_timeout_on_a_shared_connection() -> None:
             assert await client.execute("PING") == "PONG"  # at 0.3 + 0.25: after 0.4
             assert loop.time() - started > 0.5
             sent = loop.time()
-            with pytest.raises(StoreUnavailable, match="no answer within 0.4 s"):
+            with pytest.raises(StoreUnavailable, match=r"no answer within 0\.4 s"):
                 await client.execute("PING")
             assert 0.35 < loop.time() - sent < 1.0
             await client.close()
