@@ -15,7 +15,7 @@ record (`Limiter.cost_of`). `off` is the same loop with no `[limits]` set and
 a key without limits: the gateway always has a limiter, which then plans
 nothing and reserves nothing.
 
-`count` runs `cpu.py loops N off memory sqlite redis` under callgrind
+`count` runs `cpu.py loops off memory sqlite redis --n N` under callgrind
 with a dump at every `os.getppid()` between the loops (as bench/speed/count.py
 does): instructions per request of each store, minus the `off` loop's, over
 N. Callgrind counts this process's user-space instructions only: Redis's own
@@ -66,8 +66,8 @@ from gateway_cli.routing.table import Deployment, ModelRoute  # noqa: E402
 MODES = ("off", "memory", "sqlite", "redis")
 RAW = chat_request()
 BODY = msgspec.json.decode(RAW)
-# A deployment with a provider, so that the price applies: any non-None object will do
-# for the limits stage, which reads only its model and id.
+# The limits stage reads only a deployment's id and model (and tpm etc., unset here); the
+# proxy prices the audit record of a deployment with a provider, which `one` always does.
 DEP = Deployment(id="openai/bench-model", provider=None, model="bench-model", weight=1.0,
                  priority=0, timeout=10.0)
 ROUTE = ModelRoute("bench-model", "priority", (DEP,), "openai")
