@@ -40,21 +40,21 @@ class MemoryStore:
         if not counters:
             return Granted((), ())
         self._sweep(now)
+        slots = self._slots
         where = outcome.slots(counters, now)
-        got = self._slots.get
-        values = []
-        for s, _ in where:
-            entry = got(s)
-            values.append(entry[0] if entry is not None and entry[1] > now else 0.0)
-        refused = outcome.first_without_room(counters, values)
-        if refused is not None:
-            return outcome.refused(counters[refused], values[refused], where[refused][1], now)
+        values: list[float] = []
+        for c, (s, _) in zip(counters, where, strict=True):
+            entry = slots.get(s)
+            value = entry[0] if entry is not None and entry[1] > now else 0.0
+            if not value + c.amount <= c.limit + outcome.SLACK:  # outcome.fits, inline
+                return outcome.refused(c, value, where[len(values)][1], now)
+            values.append(value)
         new_values = []
         for c, (s, end), v in zip(counters, where, values, strict=True):
             value = v + c.amount
-            if s not in self._slots:
+            if s not in slots:
                 heapq.heappush(self._expiry, (end, s))
-            self._slots[s] = (value, end)
+            slots[s] = (value, end)
             new_values.append(value)
         return outcome.granted(counters, where, new_values, now)
 

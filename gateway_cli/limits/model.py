@@ -55,8 +55,22 @@ class Remaining:
 
 @dataclass(frozen=True)
 class Granted:
+    """A reservation made: where each amount went and what each counter stands at now.
+
+    What remains of each limit is worked out only when asked for (`remaining`): the
+    request path reads the few numbers it needs for its rate headers from `values`.
+    """
+
     held: tuple[Held, ...]
-    remaining: tuple[Remaining, ...]
+    counters: Sequence[Counter] = ()
+    values: Sequence[float] = ()  # each counter's value once this reservation was added
+    now: float = 0.0
+
+    @property
+    def remaining(self) -> tuple[Remaining, ...]:
+        """Room left under each limit, and when its window frees more (a gauge: now)."""
+        return tuple(Remaining(c, c.limit - v, self.now if c.period == "none" else h.expires_at)
+                     for c, h, v in zip(self.counters, self.held, self.values, strict=True))
 
 
 @dataclass(frozen=True)

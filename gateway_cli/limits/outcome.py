@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from gateway_cli.limits.model import Counter, Granted, Held, Refused, Remaining
+from gateway_cli.limits.model import Counter, Granted, Held, Refused
 from gateway_cli.limits.windows import slot
 
 # Amounts are floats (spend in USD): 0.1 + 0.2 is 0.30000000000000004, and a request
@@ -44,11 +44,8 @@ def refused(counter: Counter, used: float, end: float, now: float) -> Refused:
 def granted(counters: Sequence[Counter], where: Sequence[tuple[str, float]],
             values: Sequence[float], now: float) -> Granted:
     """The grant of `counters` reserved at `where` (slot, end), now standing at `values`."""
-    held = tuple(Held(s, c.amount, end) for c, (s, end) in zip(counters, where, strict=True))
-    remaining = tuple(
-        Remaining(c, c.limit - v, now if c.period == "none" else end)
-        for c, (_, end), v in zip(counters, where, values, strict=True))
-    return Granted(held, remaining)
+    held = tuple([Held(s, c.amount, end) for c, (s, end) in zip(counters, where, strict=True)])
+    return Granted(held, counters, values, now)
 
 
 def first_without_room(counters: Sequence[Counter], values: Sequence[float]) -> int | None:

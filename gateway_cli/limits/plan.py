@@ -58,7 +58,10 @@ def _named(entries: list[NamedLimits], name: str) -> LimitSet | None:
 
 
 def scopes(config: LimitsConfig, principal: Principal, model: str) -> list[Scope]:
-    """The parties whose limits apply to `principal` calling `model`, narrowest first."""
+    """The parties whose limits apply to `principal` calling `model`, narrowest first.
+
+    Reads the caller's kind, name, team, rpm and budget only: the Limiter keeps what this
+    gives by those five (request/limits.py `_prepared_for`)."""
     key = config.per_key
     named = _named(config.keys, principal.name) if principal.kind != "open" else None
     if named is not None:

@@ -125,3 +125,10 @@ def cost(usage: Usage, price: Price) -> float:
     total = (fresh * price.input + cached * price.cached_input + written * write_price
              + max(0, usage.output) * price.output)
     return total / 1_000_000
+
+
+def fresh_cost(input_tokens: int, output_tokens: int, price: Price) -> float:
+    """`cost(Usage(input_tokens, output_tokens), price)` without building the Usage: the
+    estimate of a request before its call knows of no cached input."""
+    return (max(0, input_tokens) * price.input + max(0, output_tokens) * price.output) \
+        / 1_000_000

@@ -80,6 +80,8 @@ class _Incomplete(Exception):
 
 
 def _encode_arg(arg: Arg) -> bytes:
+    if type(arg) is str:  # the common case first: keys, script hashes
+        return arg.encode()
     if isinstance(arg, bytes):
         return arg
     if isinstance(arg, str):
@@ -200,12 +202,13 @@ def parse_url(url: str) -> Address:
 
 
 class _Batch:
-    __slots__ = ("future", "replies", "want")
+    __slots__ = ("deadline", "future", "replies", "want")
 
-    def __init__(self, future: asyncio.Future[list[Reply]], want: int) -> None:
+    def __init__(self, future: asyncio.Future[list[Reply]], want: int, deadline: float) -> None:
         self.future = future
         self.replies: list[Reply] = []
         self.want = want
+        self.deadline = deadline  # loop time by which its replies must have come
 
 
 def _retrieved(future: asyncio.Future[list[Reply]]) -> None:
@@ -219,6 +222,12 @@ class _Connection(asyncio.Protocol):
 
     With `push` set (a subscription), every reply goes to it instead, and a lost
     connection is pushed as the exception.
+
+    A batch not answered by its deadline drops the connection (failing it and every
+    batch behind it). One timer watches the oldest batch, rather than a timer per call:
+    Redis answers in order, so while the oldest is within its deadline so are the rest,
+    and a call costs no timer of its own (arming and cancelling one per call was a
+    tenth of what a reservation cost this process).
     """
 
     def __init__(self, where: str) -> None:
@@ -228,6 +237,7 @@ class _Connection(asyncio.Protocol):
         self.waiting: deque[_Batch] = deque()
         self.lost: BaseException | None = None
         self.push: Callable[[Reply | BaseException], None] | None = None
+        self._watch: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -271,6 +281,9 @@ class _Connection(asyncio.Protocol):
         """Drop the connection; every call still waiting on it fails."""
         if self.lost is None:
             self.lost = exc
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self.transport is not None:
             self.transport.abort()
         error = unavailable(self.where, self.lost)
@@ -288,15 +301,35 @@ class _Connection(asyncio.Protocol):
             raise unavailable(self.where, self.lost)
         self.transport.write(payload)
 
-    def send(self, payload: bytes, want: int) -> asyncio.Future[list[Reply]]:
-        """Send `want` commands; the future is their replies, in order."""
+    def send(self, payload: bytes, want: int,
+             timeout: float | None = None) -> asyncio.Future[list[Reply]]:
+        """Send `want` commands; the future is their replies, in order, or RedisUnavailable
+        when they have not all come within `timeout` seconds (None: the caller times it)."""
         if self.lost is not None or self.transport is None:
             raise unavailable(self.where, self.lost)
-        future: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Reply]] = loop.create_future()
         future.add_done_callback(_retrieved)
-        self.waiting.append(_Batch(future, want))
+        batch = _Batch(future, want, math.inf if timeout is None else loop.time() + timeout)
+        self.waiting.append(batch)
+        if self._watch is None and timeout is not None:
+            self._watch = loop.call_at(batch.deadline, self._check, timeout)
         self.transport.write(payload)
         return future
+
+    def _check(self, timeout: float) -> None:
+        """The watch timer: fail the connection if its oldest batch is overdue, else wait
+        for that batch's deadline."""
+        self._watch = None
+        if self.lost is not None or not self.waiting:
+            return
+        loop = asyncio.get_running_loop()
+        oldest = min(b.deadline for b in self.waiting) if self.waiting[0].deadline == math.inf \
+            else self.waiting[0].deadline  # a batch the caller times (AUTH) can come first
+        if oldest <= loop.time():
+            self.fail(RedisUnavailable(f"redis at {self.where}: no answer within {timeout} s"))
+        elif oldest != math.inf:
+            self._watch = loop.call_at(oldest, self._check, timeout)
 
 
 def unavailable(where: str, why: BaseException | None) -> RedisUnavailable:
@@ -409,16 +442,11 @@ class RedisClient:
     async def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[Reply]:
         """Send `commands` in one write and return their replies, errors included as
         ReplyError values."""
-        payload = b"".join(encode(c) for c in commands)
-        conn = await self._connection()
-        future = conn.send(payload, len(commands))
-        try:
-            async with asyncio.timeout(self.command_timeout):
-                return await future
-        except TimeoutError as exc:
-            conn.fail(exc)
-            raise RedisUnavailable(
-                f"redis at {self.where}: no answer within {self.command_timeout} s") from None
+        payload = b"".join([encode(c) for c in commands])
+        conn = self._conn
+        if conn is None or conn.lost is not None:
+            conn = await self._connection()
+        return await conn.send(payload, len(commands), self.command_timeout)
 
     async def execute(self, *command: Arg) -> Reply:
         """One command's reply; an error reply is raised as ReplyError."""

@@ -139,6 +139,14 @@ class SqliteStore:
                 raise
             self._db.execute("COMMIT")
 
+    def _unavailable(self, doing: str, exc: sqlite3.Error) -> StoreUnavailable:
+        """What `_failures` does, for the two calls of every request, which spell it out
+        (two generator-based context managers cost them some 5 µs, a tenth of the store)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+        return StoreUnavailable(f"sqlite store {self.path}: {doing}: {exc}")
+
     def _read(self, db: sqlite3.Connection, where: Sequence[tuple[str, float]],
               now: float) -> list[float]:
         names = [s for s, _ in where]
@@ -151,10 +159,13 @@ class SqliteStore:
         if not counters:
             return Granted((), ())
         where = outcome.slots(counters, now)
-        with self._transaction("reserve") as db:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
             values = self._read(db, where, now)
             refused = outcome.first_without_room(counters, values)
             if refused is not None:
+                db.execute("ROLLBACK")
                 return outcome.refused(counters[refused], values[refused], where[refused][1],
                                        now)
             new_values = [v + c.amount for c, v in zip(counters, values, strict=True)]
@@ -164,18 +175,34 @@ class SqliteStore:
             if self._since_sweep >= SWEEP_EVERY:
                 self._since_sweep = 0
                 db.execute(_SWEEP, (now,))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._unavailable("reserve", exc) from exc
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         return outcome.granted(counters, where, new_values, now)
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
         outcome.check_deltas(changes)
         if not changes:
             return
-        with self._transaction("adjust") as db:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
             for held, delta in changes:
                 cursor = db.execute("UPDATE counters SET value = max(0.0, value + ?) "
                                     "WHERE slot = ?", (delta, held.slot))
                 if cursor.rowcount == 0 and delta > 0:  # forgotten already: count it again
                     db.execute(_upsert(1), (held.slot, delta, held.expires_at))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._unavailable("adjust", exc) from exc
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     async def usage(self, counters: Sequence[Counter], now: float) -> list[float]:
         with self._failures("usage"):

@@ -17,21 +17,38 @@ from gateway_cli.limits.model import Period
 # mid-request, what it held is forgotten after this long rather than held forever.
 GAUGE_TTL = 900.0
 
+# The last window computed of each period: (start, end, id). Every request of a minute, a
+# day or a month asks for the same one, and a calendar window costs a gmtime, a strftime
+# and a timegm to compute (some 2 µs per request for a monthly budget).
+_LAST: dict[str, tuple[float, float, str]] = {}
+
 
 def window(period: Period, now: float) -> tuple[str, float]:
     """(window id, epoch second it ends) of `period` at `now`; a gauge has one window,
     which ends GAUGE_TTL after its last use."""
-    if period == "minute":
-        start = int(now // 60) * 60
-        return str(start), float(start + 60)
     if period == "none":
         return "now", now + GAUGE_TTL
+    last = _LAST.get(period)
+    if last is not None and last[0] <= now < last[1]:
+        return last[2], last[1]
+    name, start, end = _compute(period, now)
+    _LAST[period] = (start, end, name)
+    return name, end
+
+
+def _compute(period: Period, now: float) -> tuple[str, float, float]:
+    """(window id, start, end) of a minute, day or month window, from the calendar."""
+    if period == "minute":
+        start = int(now // 60) * 60
+        return str(start), float(start), float(start + 60)
     t = time.gmtime(now)
     if period == "day":
         start = calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0))
-        return time.strftime("%Y-%m-%d", t), float(start + 86400)
+        return time.strftime("%Y-%m-%d", t), float(start), float(start + 86400)
     year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
-    return time.strftime("%Y-%m", t), float(calendar.timegm((year, month, 1, 0, 0, 0)))
+    start = calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0))
+    return (time.strftime("%Y-%m", t), float(start),
+            float(calendar.timegm((year, month, 1, 0, 0, 0))))
 
 
 def slot(key: str, period: Period, now: float) -> tuple[str, float]:

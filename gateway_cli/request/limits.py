@@ -16,6 +16,7 @@ requests in flight are given back however the call ends.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -26,7 +27,7 @@ from typing import Any
 from gateway_cli.config import LimitsConfig, LimitSet
 from gateway_cli.formats.errors import HttpError
 from gateway_cli.keys.principal import Principal
-from gateway_cli.limits import plan, prices, tokens
+from gateway_cli.limits import plan, prepared, prices, tokens
 from gateway_cli.limits.model import (
     Counter,
     Granted,
@@ -50,6 +51,11 @@ log = logging.getLogger("gateway.limits")
 # and per-request input caps, which refuse on the number, use the estimator.
 QUICK_BOUND_BYTES = 16 * 1024
 
+# Entries kept at most in each of a Limiter's caches (callers, deployments, routes)
+# before it starts afresh.
+_CACHED = 4096
+NOTHING = prepared.prepare(LimitsConfig(), Principal(id="-", name="-", kind="open"), "-")
+
 
 @dataclass
 class Admission:
@@ -61,6 +67,7 @@ class Admission:
     store: Store
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     deployment: list[tuple[Counter, Held]] = field(default_factory=list)
+    kinds: Sequence[str] = ()  # each counter's kind ("tokens", ...); () : read from its key
 
 
 @dataclass(frozen=True)
@@ -73,27 +80,59 @@ class Taken:
 
 def _duration(seconds: float) -> str:
     """A reset time in the style of OpenAI's x-ratelimit-reset-* headers: 1m5s, 12s."""
-    whole = max(0, math.ceil(seconds))
+    return _whole_duration(max(0, math.ceil(seconds))).decode()
+
+
+@functools.lru_cache(maxsize=256)
+def _whole_duration(whole: int) -> bytes:
+    """`whole` seconds as a header says them; a minute's limits ask for 0-60 s, over again."""
     minutes, secs = divmod(whole, 60)
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    return (f"{minutes}m{secs}s" if minutes else f"{secs}s").encode()
 
 
 def rate_headers(remaining: Sequence[Remaining], now: float) -> list[tuple[bytes, bytes]]:
     """x-ratelimit-* for the tightest requests and tokens limits, as OpenAI sends them."""
-    tightest: dict[str, Remaining] = {}
+    rated = []
     for r in remaining:
         counter = r.counter
         kind = counter.key[counter.key.rfind(":") + 1:]
-        if counter.period != "minute" or kind not in ("requests", "tokens"):
-            continue
-        best = tightest.get(kind)
-        if best is None or r.remaining * best.counter.limit < best.remaining * counter.limit:
-            tightest[kind] = r
+        if counter.period == "minute" and kind in ("requests", "tokens"):
+            rated.append((kind, counter.limit, r.remaining, r.resets_at))
+    return _tightest(rated, now)
+
+
+def _tightest(rated: Sequence[tuple[str, float, float, float]],
+              now: float) -> list[tuple[bytes, bytes]]:
+    """The headers of the tightest of (kind, limit, remaining, resets at) of each kind: the
+    least room left as a share of its limit."""
+    tightest: dict[str, tuple[str, float, float, float]] = {}
+    for r in rated:
+        best = tightest.get(r[0])
+        if best is None or r[2] * best[1] < best[2] * r[1]:
+            tightest[r[0]] = r
     out: list[tuple[bytes, bytes]] = []
-    for kind, r in tightest.items():
-        out += [(_HEADERS[kind][0], str(int(r.counter.limit)).encode()),
-                (_HEADERS[kind][1], str(max(0, int(r.remaining))).encode()),
-                (_HEADERS[kind][2], _duration(r.resets_at - now).encode())]
+    for kind, limit, left, resets_at in tightest.values():
+        out += [(_HEADERS[kind][0], str(int(limit)).encode()),
+                (_HEADERS[kind][1], str(max(0, int(left))).encode()),
+                (_HEADERS[kind][2], _whole_duration(max(0, math.ceil(resets_at - now))))]
+    return out
+
+
+def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Sequence[float],
+                     held: Sequence[Held], now: float) -> list[tuple[bytes, bytes]]:
+    """`_tightest` of a prepared layout's rated counters (prepared.Layout.rated), with their
+    limits' header values made once."""
+    tightest: dict[str, tuple[int, float, float, bytes]] = {}
+    for i, kind, limit, text in rated:
+        left = limit - values[i]
+        best = tightest.get(kind)
+        if best is None or left * best[1] < best[2] * limit:
+            tightest[kind] = (i, limit, left, text)
+    out: list[tuple[bytes, bytes]] = []
+    for kind, (i, _, left, text) in tightest.items():
+        names = _HEADERS[kind]
+        out += [(names[0], text), (names[1], str(max(0, int(left))).encode()),
+                (names[2], _whole_duration(max(0, math.ceil(held[i].expires_at - now))))]
     return out
 
 
@@ -145,6 +184,13 @@ class Limiter:
             p.input, p.cached_input if p.cached_input is not None else p.input, p.output)
             for p in config.prices if p.deployment is not None}
         self._unpriced: set[str] = set()
+        # Worked out once per caller and model, per deployment, per route (see prepared.py):
+        # they depend on this config only, which a reload replaces with a new Limiter.
+        self._prepared: dict[tuple[object, ...], prepared.Prepared] = {}
+        self._prices: dict[tuple[str, str], prices.Price | None] = {}
+        self._route_prices: dict[int, tuple[ModelRoute, list[prices.Price | None]]] = {}
+        # The cost `settle` worked out last, for the audit record's `cost_of` that follows it.
+        self._last_cost: tuple[Usage, Deployment, float | None] | None = None
         self.store_failures = 0  # for metrics: how often the shared store failed
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
@@ -158,17 +204,49 @@ class Limiter:
         return limiter
 
     def _price(self, dep: Deployment) -> prices.Price | None:
+        key = (dep.id, dep.model)
+        try:
+            return self._prices[key]
+        except KeyError:
+            pass
         found = self._by_deployment.get(dep.id) or prices.price_for(dep.model, self._by_model)
         if found is None and dep.model not in self._unpriced:
             self._unpriced.add(dep.model)
             log.warning("no price known for model %r (deployment %s): its spend counts as "
                         "unknown; add it under [[limits.prices]]", dep.model, dep.id)
+        if len(self._prices) >= _CACHED:
+            self._prices.clear()
+        self._prices[key] = found
+        return found
+
+    def _prices_of(self, route: ModelRoute) -> list[prices.Price | None]:
+        """The price of each of `route`'s deployments (a route lives as long as its config)."""
+        known = self._route_prices.get(id(route))
+        if known is not None and known[0] is route:
+            return known[1]
+        each = [self._price(d) for d in route.deployments]
+        if len(self._route_prices) >= _CACHED:
+            self._route_prices.clear()
+        self._route_prices[id(route)] = (route, each)
+        return each
+
+    def _prepared_for(self, principal: Principal, model: str) -> prepared.Prepared:
+        # What plan.scopes reads of the caller, and no more: cheaper to hash than the whole
+        # Principal (its scopes and models), and one entry for every token of one key.
+        key = (principal.kind, principal.name, principal.team, principal.rpm, principal.budget,
+               model)
+        found = self._prepared.get(key)
+        if found is None:
+            found = prepared.prepare(self.config, principal, model)
+            if len(self._prepared) >= _CACHED:  # scoped tokens come and go: stay bounded
+                self._prepared.clear()
+            self._prepared[key] = found
         return found
 
     def _ask(self, op: Op, body: dict[str, Any], size: int, route: ModelRoute,
-             found: list[plan.Scope]) -> tuple[plan.Ask, dict[str, Any]]:
+             found: prepared.Prepared) -> tuple[plan.Ask, dict[str, Any]]:
         """The estimate of this request, and its body with the output cap applied."""
-        cap = plan.input_cap(found)
+        cap = found.input_cap
         input_tokens = size // 3 + 1 if cap is None and size <= QUICK_BOUND_BYTES \
             else tokens.estimate_input(op, body)
         if cap is not None and input_tokens > cap[0]:
@@ -176,7 +254,7 @@ class Limiter:
                             f"{cap[0]} per request allowed for {cap[1]}",
                             "input_tokens_exceeded")
         asked = tokens.requested_output(op, body)
-        out_cap = plan.output_cap(found)
+        out_cap = found.output_cap
         if out_cap is not None and (asked is None or asked > out_cap[0]):
             if asked is not None and self.config.on_excess_output == "refuse":
                 raise HttpError(400, f"max output tokens {asked} is over the {out_cap[0]} "
@@ -185,15 +263,17 @@ class Limiter:
             asked = out_cap[0]
         output = asked if asked is not None else self.config.assumed_output_tokens
         cost: float | None = None
-        if plan.needs_price(found):
-            each = [self._price(d) for d in route.deployments]
+        if found.price:
+            each = self._prices_of(route)
             if any(p is None for p in each):
                 raise HttpError(403, f"a budget applies to this request but the gateway knows "
                                 f"no price for a deployment of model {route.name!r}, so it "
                                 "cannot count its spend; an operator must add the price "
                                 "under [[limits.prices]]", "budget_unpriced")
-            cost = max(prices.cost(Usage(input_tokens, output, 0), p)
-                       for p in each if p is not None)
+            cost = 0.0
+            for p in each:
+                if p is not None:
+                    cost = max(cost, prices.fresh_cost(input_tokens, output, p))
         return plan.Ask(input_tokens, output, cost), body
 
     async def _reserve(self, counters: list[Counter], now: float) -> tuple[Granted | Refused,
@@ -224,27 +304,29 @@ class Limiter:
     async def admit(self, principal: Principal, op: Op, body: dict[str, Any], size: int,
                     route: ModelRoute) -> tuple[Admission | None, dict[str, Any]]:
         """Reserve this request's share of every limit, or raise the refusal."""
-        found = plan.scopes(self.config, principal, route.name) \
+        found = self._prepared_for(principal, route.name) \
             if self._configured or principal.rpm is not None or principal.budget is not None \
-            else []
+            else NOTHING
         ask: plan.Ask | None = None
-        if plan.needs_estimate(found) or any(d.tpm for d in route.deployments):
+        if found.estimate or any(d.tpm for d in route.deployments):
             ask, body = self._ask(op, body, size, route, found)
-        counters = plan.counters(found, ask)
-        if not counters:
+        chosen = prepared.layout(found, ask)
+        if not chosen.entries:
             # Only a deployment's capacity may apply: its tokens are settled like the rest.
             return (Admission([], (), ask, self.store) if ask is not None else None), body
+        counters = prepared.counters(chosen, ask)
         now = time.time()
-        for counter in counters:
-            if counter.limit <= 0:  # a budget of zero: nothing may be spent
-                raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
+        if chosen.zero is not None:  # a budget of zero: nothing may be spent
+            counter = counters[chosen.zero]
+            raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
         result, store = await self._reserve(counters, now)
         if isinstance(result, Refused):
             # Debug: a client over its limit would otherwise write a line per request.
             log.debug("request refused by a limit: %s", result.counter.label)
             raise refusal(result, now)
-        return Admission(counters, result.held, ask, store,
-                         rate_headers(result.remaining, now)), body
+        headers = _granted_headers(chosen.rated, result.values, result.held, now) \
+            if chosen.rated else []
+        return Admission(counters, result.held, ask, store, headers, kinds=chosen.kinds), body
 
     async def count(self, counters: list[Counter]) -> Refused | None:
         """Take fixed amounts (the MCP per-tool call rates): nothing is estimated or
@@ -255,6 +337,9 @@ class Limiter:
 
     def cost_of(self, usage: Usage, dep: Deployment) -> float | None:
         """What `usage` on `dep` cost in US dollars, or None when no price is known."""
+        last = self._last_cost
+        if last is not None and last[0] is usage and last[1] is dep:
+            return last[2]  # settled just now: the same (frozen) usage, the same deployment
         price = self._price(dep)
         return prices.cost(usage, price) if price is not None else None
 
@@ -268,8 +353,10 @@ class Limiter:
         if usage is not None and dep is not None and admission.ask is not None:
             price = self._price(dep) if admission.ask.cost is not None else None
             actual_cost = prices.cost(usage, price) if price is not None else None
-        for counter, held in zip(admission.counters, admission.held, strict=True):
-            kind = counter.key.rpartition(":")[2]
+            if price is not None:
+                self._last_cost = (usage, dep, actual_cost)
+        kinds = admission.kinds or [c.key.rpartition(":")[2] for c in admission.counters]
+        for kind, held in zip(kinds, admission.held, strict=True):
             if kind == "inflight":
                 changes.append((held, -1.0))
             elif kind == "tokens" and usage is not None and admission.ask is not None:

@@ -633,6 +633,39 @@ def test_a_silent_server_times_out() -> None:
     run(main())
 
 
+def test_each_call_has_its_own_timeout_on_a_shared_connection() -> None:
+    """One timer watches a connection's oldest call: a later call answered within its own
+    timeout must not be failed at an earlier call's deadline, and a call never answered
+    fails at its own deadline, taking the connection with it."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked = 0
+        while await reader.read(4096):  # one PING per read: the calls are spaced out
+            asked += 1
+            if asked == 1:
+                writer.write(b"+PONG\r\n")
+            elif asked == 2:
+                await asyncio.sleep(0.25)  # within 0.4 s of this call, past the first's
+                writer.write(b"+PONG\r\n")
+            # the third is never answered
+
+    async def main() -> None:
+        async with fake_server(answer) as port:
+            client = resp.RedisClient("127.0.0.1", port, command_timeout=0.4)
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            assert await client.execute("PING") == "PONG"
+            await asyncio.sleep(0.3)
+            assert await client.execute("PING") == "PONG"  # at 0.3 + 0.25: after 0.4
+            assert loop.time() - started > 0.5
+            sent = loop.time()
+            with pytest.raises(StoreUnavailable, match=r"no answer within 0\.4 s"):
+                await client.execute("PING")
+            assert 0.35 < loop.time() - sent < 1.0
+            await client.close()
+
+    run(main())
+
+
 def test_nothing_listening_is_unavailable_at_once() -> None:
     async def main() -> None:
         store = open_store("redis", url=f"redis://127.0.0.1:{free_port()}")
