@@ -59,11 +59,6 @@ MARKERS: Final = (
     "<!--", "-->", "=>", "::", "!!", "??", "**", "[]", "()", "<>", "</", "/>", "\\", "~~",
 )
 MARKER_BYTES: Final = tuple(m.encode("ascii") for m in MARKERS)
-# With letters, digits and whitespace deleted, the skeleton's other bytes (punctuation no
-# marker has, every byte of a non-ASCII character) become a space: a marker, made of
-# marker characters only, lies in the skeleton exactly when it lies in one of these runs.
-_MARKER_CHARS: Final = frozenset("".join(MARKERS).encode("ascii"))
-_MARKER_RUNS: Final = bytes(b if b in _MARKER_CHARS else 0x20 for b in range(256))
 
 
 def split_words(lowered: str) -> list[bytes]:
@@ -117,20 +112,7 @@ def window_features(lowered: str) -> Features:
         pairs = [chars[i:i + 2] for i in range(min(len(chars) - 1, budget))]
         grams.update(pairs)
         budget -= len(pairs)
-    return unigrams, bigrams, stems, grams, markers_in(data)
-
-
-def markers_in(data: bytes) -> set[bytes]:
-    """The structural markers in a window's punctuation skeleton.
-
-    Searched in the distinct runs of marker characters joined by spaces, not in
-    the skeleton itself: a code window's skeleton repeats the same few runs
-    (`()`, `=`, `**`), so two dozen searches read a few dozen bytes instead of
-    a few hundred each. A skeleton of one byte counts as holding no marker (not
-    even the one-byte backslash): the features were trained so.
-    """
-    skeleton = data.translate(_MARKER_RUNS, _NOT_PUNCT)
-    if len(skeleton) <= 1:
-        return set()
-    hay = b" ".join(set(skeleton.split()))
-    return set(filter(hay.__contains__, MARKER_BYTES))
+    skeleton = data.translate(None, _NOT_PUNCT)
+    # Every marker is two characters or more: a skeleton of one cannot hold any.
+    markers = set(filter(skeleton.__contains__, MARKER_BYTES)) if len(skeleton) > 1 else set()
+    return unigrams, bigrams, stems, grams, markers

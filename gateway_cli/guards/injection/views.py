@@ -115,7 +115,7 @@ class Text:
             self._pieces = self._words
             # The word map keeps apostrophes: a word holds one only if the text does
             # (without one, `joined()` is not needed here: a megabyte of distinct words).
-            if b"'" in self._low_bytes:
+            if self._joined or b"'" in self._low_bytes:
                 self.joined()
             if self._apostrophe:
                 # Each cut adds the piece before it and the one after it.

@@ -1,9 +1,5 @@
 """Shortcuts in the injection guard's text preparation give what the plain computation gives.
 
-- The classifier's markers are searched in the distinct runs of marker
-  characters, not in the whole punctuation skeleton (`features.markers_in`):
-  the same markers for any window, so the trainer and the gateway still see
-  the same features.
 - A text's distinct words are not joined when they could not be short enough
   to search, and their pieces need the join only when the text has an
   apostrophe (`views.Text`): `holds` and `pieces` answer as with the join.
@@ -21,31 +17,7 @@ from hypothesis import strategies as st
 
 from gateway_cli.guards.injection import features, views
 from gateway_cli.guards.injection.classifier import shipped
-from gateway_cli.guards.injection.features import MARKER_BYTES, markers_in, prepare
-
-_NOT_PUNCT = bytes(b for b in range(128) if chr(b).isalnum() or chr(b).isspace())
-_PIECES = [*features.MARKERS, "a", "Z", "7", " ", "\n", ".", ",", "'", '"', ";", "$", "@",
-           "_", "%", "&", "^", "+", "é", "中", "\u200b", "\u180b", "\\\\"]
-
-
-def _plain_markers(data: bytes) -> set[bytes]:
-    skeleton = data.translate(None, _NOT_PUNCT)
-    return set(filter(skeleton.__contains__, MARKER_BYTES)) if len(skeleton) > 1 else set()
-
-
-@settings(max_examples=2000, deadline=None)
-@given(st.lists(st.sampled_from(_PIECES), max_size=40))
-def test_markers_from_runs_are_the_skeletons_markers(parts: list[str]) -> None:
-    data = prepare("".join(parts)).encode("utf-8", "surrogatepass")
-    assert markers_in(data) == _plain_markers(data)
-
-
-def test_a_lone_backslash_is_a_marker_only_beside_other_punctuation() -> None:
-    """The one one-byte marker: a skeleton of one byte holds no marker (as trained)."""
-    assert markers_in(b"a\\b") == set()
-    assert markers_in(b"a\\b;") == {b"\\"}
-    assert markers_in(b"<a|b") == {b"<|"}
-    assert markers_in(b"<.|") == set()
+from gateway_cli.guards.injection.features import prepare
 
 
 def _words(text: str) -> views.Text:
