@@ -18,6 +18,8 @@ Shapes (the issue 22 bench shapes and the 4 KB prompts of bench/guards):
   through the output policy's `MaskingStream` (default: block, hold 256);
 - `code`, `ticket`, `agent`: the three 4 KB prompts of bench/guards through
   `Inspector.inspect_slots`, as bench/guards/run.py times them;
+- `code:secrets`, `ticket:classifier`, ... (prompt:guard, guard one of
+  `secrets`, `pii`, `rules`, `classifier`): one guard alone on one prompt;
 - `empty`: nothing (the loop alone).
 
 Every shape above judges its texts in full each time (the verdict cache off),
@@ -176,9 +178,22 @@ def shapes() -> dict[str, Any]:
                                             p.finding.end) for p in inspection_.findings])
         return run
 
+    from gateway_cli.guards import pii, secrets
+    from gateway_cli.guards.injection import InjectionGuard
+    from gateway_cli.guards.injection.classifier import shipped
+
+    # Each guard alone on each prompt (`code:secrets`, `ticket:classifier`, ...): what the
+    # Inspector's count is made of, the rest being policy, decision and redaction.
+    alone = {"secrets": secrets.scan, "pii": pii.scan,
+             "rules": InjectionGuard(classifier=None).scan, "classifier": shipped().locate}
+
+    def one(guard: Any, text: str) -> Any:
+        return lambda: guard(text)
+
     return {"empty": lambda: None, "request": request, "answer": judged, "stream": stream,
             "conversation": conversation, "repeat": repeat,
-            **{name: four_kb(t) for name, t in prompts.items()}}
+            **{name: four_kb(t) for name, t in prompts.items()},
+            **{f"{name}:{g}": one(fn, t) for name, t in prompts.items() for g, fn in alone.items()}}
 
 
 def digest(result: object) -> str:

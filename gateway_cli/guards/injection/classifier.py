@@ -79,6 +79,12 @@ class Model:
             if not sep:
                 raise WeightsError(f"bigram key {key[:20]!r} has no separator")
             self.bigrams[(first, second)] = value
+        # The vocabularies as sets: a window's features are intersected with them (set
+        # against set reuses the hashes the window's sets stored; a pair of words is a
+        # tuple, whose hash is not kept, so a lookup would hash it again), and only the
+        # features that have a weight are looked up.
+        self._unigram_keys = frozenset(self.unigrams)
+        self._bigram_keys = frozenset(self.bigrams)
         self.stems: dict[bytes, float] = dict(zip(*t["stems"], strict=True))
         try:
             self.chars: dict[str, float] = {k.decode("utf-8", "surrogatepass"): v
@@ -95,7 +101,7 @@ class Model:
         unigrams, bigrams, stems, chars, markers = features
         found: Iterable[float] = chain(
             filter(None, map(self.unigrams.get, unigrams)),
-            filter(None, map(self.bigrams.get, bigrams)),
+            filter(None, map(self.bigrams.__getitem__, self._bigram_keys.intersection(bigrams))),
             filter(None, map(self.stems.get, stems)),
             filter(None, map(self.chars.get, chars)),
             map(self.markers.__getitem__, filter(self.markers.__contains__, markers)))
@@ -137,8 +143,10 @@ class Model:
             piece = prepared[start:end]
             weight = seen.get(piece)
             if weight is None:
-                words = set(split_words(piece))
-                weight = seen[piece] = math.fsum(filter(None, map(self.unigrams.get, words)))
+                # The piece's distinct words that have a weight, without the set of all of them.
+                known = self._unigram_keys.intersection(split_words(piece))
+                weight = seen[piece] = math.fsum(filter(None, map(self.unigrams.__getitem__,
+                                                                  known)))
             pieces.append((weight, start, end))
         ranked = sorted(((-(a[0] + b[0]), a[1], b[2]) for a, b in pairwise(pieces)))
         return [(start, end) for _, start, end in ranked[:SCORED]]

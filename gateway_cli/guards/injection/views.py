@@ -101,15 +101,22 @@ class Text:
         `joined()` is short for an ordinary text, but as long as the text for a
         megabyte of one word: then the checks are not worth their passes.
         """
+        limit = max(MAX_JOINED, len(self._low_bytes) // 4)
+        if not self._joined and 2 * len(self._words) + 1 > limit:
+            # Every word is a byte or more and a space follows it: joined would be
+            # longer than the limit, so it is not built (a megabyte of distinct words).
+            return _yes
         joined = self.joined()
-        short = len(joined) <= max(MAX_JOINED, len(self._low_bytes) // 4)
-        return joined.__contains__ if short else _yes
+        return joined.__contains__ if len(joined) <= limit else _yes
 
     def pieces(self) -> frozenset[bytes]:
         """The pieces of `joined()` (and the words with an apostrophe, which no probe is)."""
         if self._pieces is None:
-            self.joined()
             self._pieces = self._words
+            # The word map keeps apostrophes: a word holds one only if the text does
+            # (without one, `joined()` is not needed here: a megabyte of distinct words).
+            if self._joined or b"'" in self._low_bytes:
+                self.joined()
             if self._apostrophe:
                 # Each cut adds the piece before it and the one after it.
                 cut = self._apostrophe.split(b"'")

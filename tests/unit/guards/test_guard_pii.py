@@ -24,6 +24,8 @@ from gateway_cli.guards.pii.iban import (
     IBAN_AT_START,
     IBAN_BY_EDGE,
     IBAN_BY_LETTER,
+    _iban_spans,
+    _spans_at_places,
     iban_valid,
 )
 from gateway_cli.guards.pii.ip import IPV4, IPV4_IN, IPV6_TAIL, ipv4_is_local, ipv6s
@@ -296,6 +298,31 @@ def test_the_three_iban_anchors_find_the_same_candidates(text: str) -> None:
     by_edge += [m.span(1) for m in IBAN_BY_EDGE.finditer(text, first.end() if first else 0)]
     assert by_letter == by_digits
     assert by_edge == by_digits
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("GBDEgbAZ0123456789 \n.,:-_WEST")), max_size=400))
+def test_an_ascii_texts_iban_places_find_what_the_pattern_finds(text: str) -> None:
+    """Trying the pattern only where letters meet digits (`aadd`) gives its `finditer`."""
+    by_digits = [(m.start() - 2, m.end()) for m in IBAN.finditer(text)]
+    at_places = _spans_at_places(text)
+    if at_places is None:  # too many places: the plain pass runs
+        assert len(re.findall(r"(?=[A-Za-z]{2}[0-9]{2})", text)) > 32
+    else:
+        assert at_places == by_digits
+    assert list(_iban_spans(text)) == by_digits
+
+
+def test_ibans_in_an_ascii_text_are_found_at_few_places_or_by_the_plain_pass() -> None:
+    iban = "DE89 3704 0044 0532 0130 00"
+    few = f"sha256 of ab12: {iban}, and GB82WEST12345698765432."
+    spans = _spans_at_places(few)
+    assert spans == [(m.start() - 2, m.end()) for m in IBAN.finditer(few)]
+    assert [few[a:b] for a, b in spans] == [iban, "GB82WEST12345698765432"]
+    assert ("iban", iban) in found(few)
+    many = "ab12 " * 40 + iban
+    assert _spans_at_places(many) is None
+    assert ("iban", iban) in found(many)
 
 
 @pytest.mark.parametrize(

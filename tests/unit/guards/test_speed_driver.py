@@ -92,3 +92,15 @@ def test_a_leak_in_the_stream_shape_is_cut() -> None:
         out.extend(policy.feed(event))
     assert policy.blocked is not None
     assert not any(key[:8].encode() in piece for piece in out)
+
+
+def test_each_guard_alone_runs_on_each_prompt() -> None:
+    """The per-guard shapes do the guard's own work: the classifier gives its (p, start, end),
+    the format guards their findings, on the same prompt the Inspector shape screens."""
+    table = driver.shapes()
+    for prompt in ("code", "ticket", "agent"):
+        p, start, end = table[f"{prompt}:classifier"]()
+        assert 0.0 < p < 0.5 and start == 0 and end == 4096
+        assert table[f"{prompt}:rules"]() == []
+    assert [f.kind for f in table["ticket:pii"]()].count("email") >= 1
+    assert table["code:secrets"]() == []
