@@ -100,6 +100,7 @@ class Connection:
         self.ids = itertools.count(1)
         self.lock = asyncio.Lock()
         self.failures = 0
+        self.starts = 0  # successful starts, for /metrics (restarts are the ones after the first)
         self.next_try = 0.0
         self.started = 0.0
         self.initialized: dict[str, Any] = {}
@@ -151,6 +152,7 @@ class Connection:
                 await transport.close()
                 raise
             self.transport = transport
+            self.starts += 1
             log.info("MCP server %r ready (%s)", self.name,
                      self.initialized.get("serverInfo", {}).get("name", "?")
                      if isinstance(self.initialized.get("serverInfo"), dict) else "?")
