@@ -36,6 +36,7 @@ MAX_TRAILERS = 32
 READ_SIZE = 65536
 IDLE_KEPT = 15.0  # seconds an idle connection is kept (aiohttp's default keep-alive)
 MAX_IDLE = 8
+MAX_OPEN = 100  # connections to one upstream at once (aiohttp's default); more calls wait
 _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CHUNK = re.compile(rb"[0-9A-Fa-f]{1,15}")
@@ -199,6 +200,7 @@ class Client:
         self.connect_timeout = connect_timeout
         self.idle: list[_Conn] = []
         self.closed = False
+        self.slots = asyncio.Semaphore(MAX_OPEN)
 
     def _head(self, method: str, headers: dict[str, str], size: int) -> bytes:
         lines = [f"{method} {self.target} HTTP/1.1", f"host: {self.authority}"]
@@ -233,20 +235,21 @@ class Client:
         """One exchange; the connection is kept for the next one only if the caller read
         the answer to its end."""
         head = self._head(method, headers, len(body))
-        conn = await self._connection()
-        response: Response | None = None
-        try:
-            conn.writer.write(head + body)
-            await conn.writer.drain()
-            response = await read_head(conn.reader, method)
-            yield response
-        finally:
-            if response is not None and response.done and response.keep_alive \
-                    and not self.closed and len(self.idle) < MAX_IDLE:
-                conn.since = time.monotonic()
-                self.idle.append(conn)
-            else:
-                conn.writer.close()
+        async with self.slots:
+            conn = await self._connection()
+            response: Response | None = None
+            try:
+                conn.writer.write(head + body)
+                await conn.writer.drain()
+                response = await read_head(conn.reader, method)
+                yield response
+            finally:
+                if response is not None and response.done and response.keep_alive \
+                        and not self.closed and len(self.idle) < MAX_IDLE:
+                    conn.since = time.monotonic()
+                    self.idle.append(conn)
+                else:
+                    conn.writer.close()
 
     async def close(self) -> None:
         self.closed = True

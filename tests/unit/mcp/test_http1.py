@@ -5,11 +5,14 @@ an answer was read to its end, nothing sent that could split a header."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from gateway_cli.mcp import http1
+from tests.fakes.pki import make_pki
 
 Answer = Callable[[bytes], bytes | None]  # the request's bytes -> the raw answer
 CLOSE = b"<then close>"  # at the end of an answer: the server closes after writing it
@@ -20,17 +23,19 @@ class Server:
     None closes the connection without a word, an answer ending in CLOSE closes it after
     writing the rest. Counts connections."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, tls: ssl.SSLContext | None = None) -> None:
         self.answer = answer
+        self.tls = tls
         self.connections = 0
         self.requests: list[bytes] = []
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.AbstractServer | None = None
 
     async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/mcp?x=1"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{port}/mcp?x=1"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -51,7 +56,7 @@ class Server:
                 await writer.drain()
                 if raw.endswith(CLOSE):
                     break
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()
@@ -250,3 +255,56 @@ def test_an_idle_connection_the_server_closed_is_not_used() -> None:
 
     served = run(lambda _request: next(answers), body)
     assert served.connections == 2 and len(served.requests) == 2
+
+
+def _tls_run(tmp_path: Path, trusted: bool, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    tmp_path.mkdir()
+    pki = make_pki(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(pki.cert, pki.key)
+    if trusted:  # the system's trust, extended the standard way (OpenSSL reads it)
+        monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
+    else:
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    seen: list[object] = []
+
+    async def main() -> None:
+        server = Server(fixed(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"), served)
+        client = http1.Client(await server.start())
+        try:
+            seen.append(await fetch(client))
+        except ssl.SSLError as err:
+            seen.append(err)
+        finally:
+            await client.close()
+            await server.stop()
+
+    asyncio.run(main())
+    return seen
+
+
+def test_https_upstreams_are_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _tls_run(tmp_path / "a", True, monkeypatch) == [(200, b"ok")]
+    [refused] = _tls_run(tmp_path / "b", False, monkeypatch)
+    assert isinstance(refused, ssl.SSLCertVerificationError), refused
+
+
+def test_connections_to_one_upstream_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http1, "MAX_OPEN", 2)
+    most = 0
+
+    async def body(client: http1.Client, server: Server) -> None:
+        nonlocal most
+
+        async def one() -> tuple[int, bytes]:
+            return await fetch(client)
+
+        calls = [asyncio.ensure_future(one()) for _ in range(5)]
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            most = max(most, server.connections)
+        assert await asyncio.gather(*calls) == [(200, b"x")] * 5
+
+    run(fixed(b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nx"), body)
+    assert most <= 2
