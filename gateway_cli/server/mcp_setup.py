@@ -63,6 +63,5 @@ def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandle
     app.on_shutdown.append(relay.close)
     out = {"/mcp": mcp_endpoint.make_handler(relay, sessions, None, limit, peers)}
     for name in mcp.servers:
-        out[f"/mcp/{name}"] = mcp_endpoint.make_handler(relay, sessions, name, limit,
-                                                               peers)
+        out[f"/mcp/{name}"] = mcp_endpoint.make_handler(relay, sessions, name, limit, peers)
     return relay, out
