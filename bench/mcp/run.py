@@ -1,7 +1,7 @@
 """MCP gateway overhead: one tool call straight to a Streamable HTTP MCP server versus the
 same call through the gateway, and the same call to a stdio server through the gateway.
 
-    .venv/bin/python -m bench.mcp.run [--calls N] [--profile FILE [--py-spy PATH]]
+    .venv/bin/python -m bench.mcp.run [--calls N] [--no-audit] [--profile FILE [--py-spy PATH]]
 
 Starts (and stops) the SDK-written notes server (tests/mcp_servers/notes_server.py) on
 loopback, a gateway in front of it (open scope for `echo`, pins approved in a throwaway
@@ -83,6 +83,9 @@ def main() -> None:
                         help="also record the gateway's stacks (HTTP path) with py-spy into "
                              "FILE (collapsed stacks); py-spy from --py-spy or PATH")
     parser.add_argument("--py-spy", default="py-spy", metavar="PATH")
+    parser.add_argument("--no-audit", action="store_true",
+                        help="run the gateway with [audit] enabled = false, to see the "
+                             "request log's share of the CPU per call")
     args = parser.parse_args()
     calls = args.calls
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -109,6 +112,7 @@ def main() -> None:
 [server]
 log_level = "warning"
 access_log = false
+{"[audit]" + chr(10) + "enabled = false" if args.no_audit else ""}
 [mcp]
 open_scopes = ["mcp:http:echo", "mcp:stdio:echo"]
 [mcp.servers.http]

@@ -224,7 +224,7 @@ def client_handler(relay: Relay, session: Session, server: Server, emit: Emit
                                "server (client_requests = \"refuse\")")
         if server.config.client_requests != "relay":
             return refuse
-        gateway_id = f"gw-{next(relay.ids)}"
+        gateway_id = f"{relay.id_prefix}{next(relay.ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         session.waiting[gateway_id] = future
         try:

@@ -9,7 +9,8 @@ substitutes (so one client never sees another's progress).
 A request the server sends on its own (sampling, elicitation, roots) goes to
 the handler of the call whose stream carried it. On stdio nothing in MCP
 says which call that is: it goes to the call whose (gateway-assigned)
-progress token the server names in `_meta.progressToken`, else to the one
+progress token the server names in `_meta.progressToken` (every stdio call
+gets one, whether its client asked for progress or not), else to the one
 call in flight when there is exactly one, and is refused with an error that
 says why otherwise (never guessed).
 """
@@ -100,6 +101,7 @@ class Connection:
         self.ids = itertools.count(1)
         self.lock = asyncio.Lock()
         self.failures = 0
+        self.starts = 0  # successful starts, for /metrics (restarts are the ones after the first)
         self.next_try = 0.0
         self.started = 0.0
         self.initialized: dict[str, Any] = {}
@@ -151,6 +153,7 @@ class Connection:
                 await transport.close()
                 raise
             self.transport = transport
+            self.starts += 1
             log.info("MCP server %r ready (%s)", self.name,
                      self.initialized.get("serverInfo", {}).get("name", "?")
                      if isinstance(self.initialized.get("serverInfo"), dict) else "?")
@@ -212,12 +215,21 @@ class Connection:
         params = dict(params or {})
         token = None
         meta = params.get("_meta")
-        if handler is not None and isinstance(meta, dict) and "progressToken" in meta:
+        asked = isinstance(meta, dict) and "progressToken" in meta
+        # On stdio every call with a handler gets a token of the gateway's, asked for
+        # progress or not: it is the only name a server can give a call when it sends a
+        # request of its own (see _owner). Progress under a token the client did not ask
+        # for goes nowhere.
+        if handler is not None and (asked or self.config.command is not None):
             token = f"gw-{self.name}-{upstream_id}"
-            params["_meta"] = {**meta, "progressToken": token}
-            self.progress[token] = _progress_to(handler, meta["progressToken"])
+            params["_meta"] = {**(meta if isinstance(meta, dict) else {}),
+                               "progressToken": token}
+            if asked:
+                assert isinstance(meta, dict)
+                self.progress[token] = _progress_to(handler, meta["progressToken"])
             self.owners[token] = handler
-        elif isinstance(meta, dict) and "progressToken" in meta:
+        elif asked:
+            assert isinstance(meta, dict)
             params["_meta"] = {k: v for k, v in meta.items() if k != "progressToken"}
         if handler is not None:
             self.handlers[upstream_id] = handler

@@ -24,7 +24,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,17 @@ class Relay:
         self.store = store
         self.inspection = inspection
         self.ids = itertools.count(1)
+        # Ids of the requests relayed to clients (sampling, elicitation) carry this
+        # process's own prefix: under `--workers` a session lives in several processes,
+        # and an answer passed on between them must match one request only.
+        self.id_prefix = f"gw-{secrets.token_hex(4)}-"
         self.held = Held()
         self.pins = PinKeeper(home, store, alert)
         # Set by the endpoint: a notification to the GET streams that show a server.
         self.broadcast: Callable[[str, dict[str, Any]], None] | None = None
+        # Set under `--workers N`: applies what a sibling worker passed on over the control
+        # socket (server/mcp_peers.py).
+        self.from_peer: Callable[[object], Awaitable[dict[str, object]]] | None = None
         self.servers = {name: Server(name, cfg, Connection(name, cfg, home=home, store=store,
                                                            on_notice=self._notice))
                         for name, cfg in servers.items()}
@@ -160,14 +168,17 @@ class Relay:
         return jsonrpc.error(message.id, jsonrpc.METHOD_NOT_FOUND,
                              f"method not found: {method[:80]}")
 
-    async def client_message(self, session: Session, message: jsonrpc.Message) -> None:
-        """A notification or a response from the client."""
+    async def client_message(self, session: Session, message: jsonrpc.Message) -> bool:
+        """A notification or a response from the client; False when it names something
+        this process does not hold (an answer to a request it did not send, a cancel of
+        a request it is not serving): under `--workers` another worker may (mcp_peers.py)."""
         if message.kind == "response":
             future = session.waiting.get(str(message.id))
-            if future is not None and not future.done():
-                body = {k: v for k, v in message.body.items() if k in ("result", "error")}
-                future.set_result({"jsonrpc": "2.0", **body})
-            return
+            if future is None or future.done():
+                return False
+            body = {k: v for k, v in message.body.items() if k in ("result", "error")}
+            future.set_result({"jsonrpc": "2.0", **body})
+            return True
         if message.method == "notifications/initialized":
             session.initialized = True
         elif message.method == "notifications/cancelled":
@@ -175,7 +186,7 @@ class Relay:
             entry = session.inflight.get(request_id) \
                 if isinstance(request_id, str | int) else None
             if entry is None:
-                return
+                return False
             server_name, upstream_id, task = entry
             if server_name is not None and upstream_id is not None:
                 with contextlib.suppress(UpstreamError):
@@ -183,3 +194,4 @@ class Relay:
                         "notifications/cancelled", {"requestId": upstream_id})
             if task is not None:
                 task.cancel()
+        return True

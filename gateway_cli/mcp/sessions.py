@@ -12,9 +12,11 @@ With `serve --workers N` each worker is a process with its own sessions, and a
 client's next request may reach another worker. There (`adopt`), an id this
 worker never saw is taken up when its HMAC, under the key every worker
 inherited, matches the caller and the endpoint: the session goes on, already
-initialised. What lives in one process does not follow it: a request in flight
-can be cancelled, and a server's own request (sampling) answered, only on the
-worker that holds it; a DELETE ends the session on the worker that gets it.
+initialised. What lives in one process does not move: a request in flight and a
+server's own request (sampling) waiting for the client's answer stay on the
+worker that serves them, and a cancel, an answer or a DELETE that lands on
+another worker is passed on to the one that holds its target
+(server/mcp_peers.py).
 """
 
 from __future__ import annotations
@@ -68,22 +70,43 @@ class Sessions:
         message = "\x00".join((nonce, version, principal_id, server or "")).encode()
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()[:32]
 
+    def _made_for(self, sid: str, principal_id: str, server: str | None) -> bool:
+        """Whether the id's MAC proves it was made (by any worker) for this caller and
+        endpoint."""
+        parts = sid.split(".")
+        if len(parts) != 3 or not _VERSION.fullmatch(parts[1]) or not _MAC.fullmatch(parts[2]):
+            return False
+        nonce, version, mac = parts
+        return hmac.compare_digest(mac, self._mac(nonce, version, principal_id, server))
+
     def _take_up(self, sid: str, principal_id: str, server: str | None) -> Session | None:
         """A session another worker opened, when its id proves it was made for this
         caller and endpoint (and it did not end here)."""
-        parts = sid.split(".")
-        if len(parts) != 3 or sid in self.ended or not _VERSION.fullmatch(parts[1]) \
-                or not _MAC.fullmatch(parts[2]):
-            return None
-        nonce, version, mac = parts
-        if not hmac.compare_digest(mac, self._mac(nonce, version, principal_id, server)):
+        if sid in self.ended or not self._made_for(sid, principal_id, server):
             return None
         self.sweep()
         if len(self.by_id) >= self.limit:
             return None
-        session = Session(sid, principal_id, server, version, initialized=True)
+        session = Session(sid, principal_id, server, sid.split(".")[1], initialized=True)
         self.by_id[sid] = session
         return session
+
+    def held(self, sid: str, principal_id: str, server: str | None) -> Session | None:
+        """The session if this process holds it for this caller and endpoint; never one
+        taken up now (a message passed on by another worker reaches only what is here)."""
+        session = self.by_id.get(sid)
+        if session is None or session.principal_id != principal_id or session.server != server:
+            return None
+        return session
+
+    def ended_elsewhere(self, sid: str, principal_id: str, server: str | None) -> bool:
+        """Another worker ended this session (DELETE): end it here if held, and never
+        take it up again; True when it was held here."""
+        if self.held(sid, principal_id, server) is not None:
+            return self.end(sid)
+        if self._made_for(sid, principal_id, server):
+            self._forget(sid)
+        return False
 
     def sweep(self, now: float | None = None) -> None:
         moment = time.monotonic() if now is None else now
@@ -115,9 +138,7 @@ class Sessions:
         session = self.by_id.pop(sid, None)
         if session is None:
             return False
-        self.ended[sid] = None
-        while len(self.ended) > ENDED_KEPT:
-            self.ended.popitem(last=False)
+        self._forget(sid)
         for _server, _upstream, task in session.inflight.values():
             if task is not None:
                 task.cancel()
@@ -127,6 +148,11 @@ class Sessions:
         if session.stream is not None:
             session.stream.put_nowait(None)
         return True
+
+    def _forget(self, sid: str) -> None:
+        self.ended[sid] = None
+        while len(self.ended) > ENDED_KEPT:
+            self.ended.popitem(last=False)
 
     def broadcast(self, server: str, message: dict[str, Any]) -> None:
         """A notification to every open GET stream that shows `server` (bounded queues: a

@@ -11,8 +11,8 @@ connection.child_env): never the gateway's own. Its stderr is drained all the
 time, kept bounded and redacted, and logged (stderr.py). The HTTP upstream gets the
 gateway's own credential for it and nothing of the client's: no header of a
 client request is ever copied here. Redirects are not followed (a credential
-must not be sent on to another host) and no proxy is taken from the
-environment.
+must not be sent on to another host), no proxy is taken from the environment
+and no cookie is kept (http1.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import msgspec
 
 from gateway_cli.formats.sse import SSEError, SSEParser
 from gateway_cli.keys.refs import Secret
-from gateway_cli.mcp import jsonrpc
+from gateway_cli.mcp import http1, jsonrpc
 from gateway_cli.mcp.stderr import Tail
 from gateway_cli.mcp.stderr import loud as stderr_loud
 
@@ -215,7 +215,8 @@ class StdioTransport:
 
 
 class HttpTransport:
-    """A Streamable HTTP upstream (MCP 2025-11-25): one POST per message, JSON or SSE back."""
+    """A Streamable HTTP upstream (MCP 2025-11-25): one POST per message, JSON or SSE back,
+    over the small HTTP/1.1 client of http1.py (no redirects, proxies or cookies)."""
 
     def __init__(self, name: str, url: str, secret: Secret | None, on_message: OnMessage,
                  limit: int) -> None:
@@ -224,23 +225,20 @@ class HttpTransport:
         self.secret = secret
         self.on_message = on_message
         self.limit = limit
-        self.session: Any = None  # aiohttp.ClientSession, made in the running loop
+        self.client: http1.Client | None = None  # made when started
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self.dead = False
 
     @property
     def alive(self) -> bool:
-        return self.session is not None and not self.dead
+        return self.client is not None and not self.dead
 
     async def start(self) -> None:
-        import aiohttp
-
-        # No cookie jar: an upstream's cookies are never kept or sent back (and no jar is
-        # searched per call).
-        self.session = aiohttp.ClientSession(
-            trust_env=False, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-            cookie_jar=aiohttp.DummyCookieJar())
+        try:
+            self.client = http1.Client(self.url)
+        except ValueError as err:
+            raise UpstreamError(f"MCP server {self.name!r}: {err}") from None
 
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json",
@@ -255,45 +253,51 @@ class HttpTransport:
 
     async def _exchange(self, body: dict[str, Any], handler: Handler | None
                         ) -> dict[str, Any] | None:
-        import aiohttp
-
+        client = self.client
+        if client is None:
+            raise UpstreamError(f"MCP server {self.name!r} is not connected")
         want = body.get("id") if "method" in body else None
         try:
-            async with self.session.post(self.url, data=_encode(body), headers=self._headers(),
-                                         allow_redirects=False) as resp:
-                if resp.status == 404 and self.session_id is not None:
-                    self.dead = True  # the upstream ended our session: start a new one
-                    raise UpstreamError(f"MCP server {self.name!r} ended the session")
-                if resp.status in (202, 204):
-                    return None
-                if resp.status >= 300:
-                    raise UpstreamError(f"MCP server {self.name!r} answered HTTP "
-                                        f"{resp.status}")
-                session_id = resp.headers.get("mcp-session-id")
-                if session_id and self.session_id is None:
-                    self.session_id = session_id
-                kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-                if kind == "text/event-stream":
-                    return await self._events(resp, want, handler)
-                data = await resp.content.read(self.limit + 1)
-                if len(data) > self.limit:
-                    raise UpstreamError(f"MCP server {self.name!r} sent a message over "
-                                        f"{self.limit} bytes")
-                message = _decode(data) if data else None
-                return message if isinstance(message, dict) else None
-        except (aiohttp.ClientError, msgspec.DecodeError, UnicodeDecodeError,
-                RecursionError, SSEError) as err:
+            async with client.request("POST", self._headers(), _encode(body)) as resp:
+                return await self._answer(resp, want, handler)
+        except ValueError:  # a header the client would not send (the credential's text)
+            raise UpstreamError(f"MCP server {self.name!r}: its credential cannot be sent "
+                                "in an HTTP header") from None
+        except http1.ProtocolError as err:  # its text names no value of the answer
+            raise UpstreamError(f"MCP server {self.name!r} sent a bad answer: {err}") \
+                from None
+        except (OSError, msgspec.DecodeError, UnicodeDecodeError, RecursionError,
+                SSEError) as err:
             raise UpstreamError(f"MCP server {self.name!r} cannot be reached or sent a bad "
                                 f"answer ({type(err).__name__})") from None
 
-    async def _events(self, resp: Any, want: object, handler: Handler | None
+    async def _answer(self, resp: http1.Response, want: object, handler: Handler | None
+                      ) -> dict[str, Any] | None:
+        if resp.status == 404 and self.session_id is not None:
+            self.dead = True  # the upstream ended our session: start a new one
+            raise UpstreamError(f"MCP server {self.name!r} ended the session")
+        if resp.status >= 300:
+            raise UpstreamError(f"MCP server {self.name!r} answered HTTP {resp.status}")
+        session_id = resp.headers.get("mcp-session-id")
+        if session_id and self.session_id is None:
+            self.session_id = session_id
+        if resp.status in (202, 204):
+            await resp.read(self.limit)  # nothing, read so the connection can be kept
+            return None
+        kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "text/event-stream":
+            return await self._events(resp, want, handler)
+        data = await resp.read(self.limit)
+        message = _decode(data) if data else None
+        return message if isinstance(message, dict) else None
+
+    async def _events(self, resp: http1.Response, want: object, handler: Handler | None
                       ) -> dict[str, Any] | None:
         parser = SSEParser(max_event_bytes=self.limit)
         answer: dict[str, Any] | None = None
-        # Read to the end of the stream (the server ends it after the answer): a
-        # connection left with unread body is closed, and the next call would pay for a
-        # new one.
-        async for chunk in resp.content.iter_any():
+        # Read to the end of the stream (the server ends it after the answer): only a
+        # connection whose answer was read to its end is kept for the next call.
+        async for chunk in resp.chunks():
             for event in parser.feed(chunk):
                 if not event.data:
                     continue
@@ -322,12 +326,13 @@ class HttpTransport:
         await self._exchange(body, None)
 
     async def close(self) -> None:
-        if self.session is None:
+        client = self.client
+        if client is None:
             return
         if self.session_id is not None and not self.dead:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
-                    await self.session.delete(self.url, headers=self._headers(),
-                                              allow_redirects=False)
-        await self.session.close()
+                async with asyncio.timeout(2), client.request("DELETE", self._headers()) \
+                        as resp:
+                    await resp.read(65536)
+        await client.close()
         self.dead = True

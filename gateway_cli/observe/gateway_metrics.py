@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from gateway_cli.metrics.exposition import render
 from gateway_cli.metrics.registry import Labels, Registry
 from gateway_cli.request.trace import Trace
 from gateway_cli.routing.readiness import breaker_state
 from gateway_cli.server.runtime import Runtime
+
+if TYPE_CHECKING:
+    from gateway_cli.observe.mcp_metrics import McpMetrics
 
 _FAST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                  30.0, 60.0)
@@ -29,6 +33,7 @@ _STATES = ("closed", "open", "half_open")
 class GatewayMetrics:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.mcp: McpMetrics | None = None  # set by app.py when MCP servers are configured
         r = self.registry = Registry()
         self.requests = r.counter(
             "gateway_requests", "HTTP requests answered, by path, model, status and kind of "
@@ -126,6 +131,8 @@ class GatewayMetrics:
             self.limit_refusals.inc((_limit_kind(trace.limit),))
         if trace.stream is not None:
             self.streams.inc((trace.stream,))
+        if self.mcp is not None and path.startswith("/mcp"):
+            self.mcp.observe(trace)
 
     def _breakers(self) -> Iterator[tuple[Labels, float]]:
         now = time.monotonic()

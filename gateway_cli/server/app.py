@@ -82,6 +82,10 @@ def create_app(config: Config | None = None, runtime: Runtime | None = None,
     front = Front(app, {**handlers, **mcp_routes}, runtime, listen_host,
                   Observer(runtime, metrics))
     front.mcp_relay = relay  # `gateway mcp approve-call` reaches its held calls
+    if metrics is not None and relay is not None:
+        from gateway_cli.observe.mcp_metrics import McpMetrics
+
+        metrics.mcp = McpMetrics(metrics.registry, relay)
     front.pool = pool  # `gateway reload` opens pools for new providers in it
 
     async def start() -> None:

@@ -31,7 +31,12 @@ Reloader = Callable[[tuple[str, ...]], Awaitable[list[str]]]
 CallDecider = Callable[[str, bool], bool]
 # `gateway mcp status`: each MCP server's state and its last stderr lines (redacted).
 StatusReader = Callable[[], dict[str, object]]
+# `serve --workers N`: a sibling worker's passed-on MCP message (server/mcp_peers.py).
+PeerReceiver = Callable[[object], Awaitable[dict[str, object]]]
 _MAX_LINE = 4096
+# A passed-on MCP message carries a client's JSON-RPC message ([mcp] max_message_bytes, at
+# most 64 MiB), escaped once more inside this line.
+_MAX_PEER_LINE = 2 * 64 * 1024 * 1024 + 65536
 
 
 # macOS and the BSDs: getsockopt(SOL_LOCAL, LOCAL_PEERCRED) fills a struct xucred
@@ -82,7 +87,8 @@ def _decide_call(request: dict[str, object], decide: CallDecider | None) -> dict
 
 async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      reload: Reloader, decide: CallDecider | None = None,
-                     status: StatusReader | None = None) -> None:
+                     status: StatusReader | None = None,
+                     peer: PeerReceiver | None = None) -> None:
     try:
         uid = _peer_uid(writer)
         # The request is read (bounded) either way, so a refused caller gets its answer
@@ -91,9 +97,13 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         if uid is None or uid not in (os.getuid(), 0):
             answer: dict[str, object] = {"ok": False, "error": "permission denied"}
         else:
-            request = json.loads(line[:_MAX_LINE] or b"{}")
+            peer_line = line.startswith(b'{"mcp_session"')
+            request = json.loads((line if peer_line else line[:_MAX_LINE]) or b"{}")
             what = request.get("reload") if isinstance(request, dict) else None
-            if isinstance(request, dict) and "mcp_call" in request:
+            if peer_line and isinstance(request, dict) and "mcp_session" in request:
+                answer = await peer(request["mcp_session"]) if peer is not None \
+                    else {"ok": False, "error": "no MCP sessions here"}
+            elif isinstance(request, dict) and "mcp_call" in request:
                 answer = _decide_call(request, decide)
             elif isinstance(request, dict) and request.get("mcp_status") is True:
                 answer = {"ok": True, "pid": os.getpid(),
@@ -120,12 +130,14 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 async def start(path: Path, reload: Reloader, decide: CallDecider | None = None,
-                status: StatusReader | None = None) -> asyncio.AbstractServer:
+                status: StatusReader | None = None,
+                peer: PeerReceiver | None = None) -> asyncio.AbstractServer:
     path.unlink(missing_ok=True)
     old_umask = os.umask(0o177)  # the socket is born 0600: no window where others can connect
     try:
         server = await asyncio.start_unix_server(
-            lambda r, w: _serve_one(r, w, reload, decide, status), path=str(path))
+            lambda r, w: _serve_one(r, w, reload, decide, status, peer), path=str(path),
+            limit=_MAX_PEER_LINE)
     finally:
         os.umask(old_umask)
     # No chmod by name (it would follow a link planted in its place): the umask made it

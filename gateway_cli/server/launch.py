@@ -349,7 +349,8 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
         relay = app.mcp_relay
         channel = await control.start(sock, on_control,
                                       relay.held.decide if relay is not None else None,
-                                      relay.status if relay is not None else None)
+                                      relay.status if relay is not None else None,
+                                      relay.from_peer if relay is not None else None)
         if runtime.workers > 1:
             # Keys were read before the fork; a revocation sent before this worker's
             # control socket existed would not have reached it: read them again now. A

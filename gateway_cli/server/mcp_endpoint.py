@@ -11,7 +11,9 @@ before anything here runs. Per HTTP request:
   spec asks so clients start over). Notifications and responses get 202.
   A request is answered with JSON, or with an SSE stream once the upstream
   sends something before its answer (progress, a request for the client).
-- DELETE ends the session. GET opens the session's one standalone SSE stream,
+- DELETE ends the session (under `--workers`, on every worker: mcp_peers.py,
+  which also carries a cancel or an answer to the worker that holds its
+  target). GET opens the session's one standalone SSE stream,
   which carries the list_changed notifications of the servers it shows (a
   second one is 409); it ends with the session or the client.
 
@@ -38,6 +40,7 @@ from gateway_cli.mcp.relay import SUPPORTED_VERSIONS, Relay
 from gateway_cli.mcp.sessions import Session, Sessions
 from gateway_cli.request.trace import TRACE, Trace
 from gateway_cli.server import asgi_io, gate
+from gateway_cli.server.mcp_peers import Peers, passes_on
 from gateway_cli.server.proxy import AsgiHandler
 
 log = logging.getLogger("gateway.mcp")
@@ -87,13 +90,13 @@ class Answer:
 
 
 def make_handler(relay: Relay, sessions: Sessions, server: str | None,
-                 limit: Callable[[], int]) -> AsgiHandler:
+                 limit: Callable[[], int], peers: Peers | None = None) -> AsgiHandler:
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         trace = cast(Trace, scope[TRACE])  # type: ignore[literal-required]
         principal = cast(Principal, scope[PRINCIPAL])  # type: ignore[literal-required]
         try:
             await _serve(relay, sessions, server, limit(), scope, receive, send, trace,
-                         principal)
+                         principal, peers)
         except asgi_io.ClientGone:
             trace.error = "client_gone"
         except HttpError as err:
@@ -113,7 +116,7 @@ def make_handler(relay: Relay, sessions: Sessions, server: str | None,
 
 async def _serve(relay: Relay, sessions: Sessions, server: str | None, limit: int,
                  scope: Scope, receive: Receive, send: Send, trace: Trace,
-                 principal: Principal) -> None:
+                 principal: Principal, peers: Peers | None = None) -> None:
     method = scope.get("method", "")
     sid_raw = asgi_io.header(scope, SESSION_HEADER)
     sid = sid_raw.decode("latin-1") if sid_raw is not None else None
@@ -125,6 +128,8 @@ async def _serve(relay: Relay, sessions: Sessions, server: str | None, limit: in
                                                  "no such session"))
             return
         sessions.end(session.id)
+        if peers is not None:  # every worker that took it up ends it too
+            await peers.ended(session.id, principal.id, server)
         await _json(send, 200, None)
         return
     if method == "GET":
@@ -176,7 +181,9 @@ async def _serve(relay: Relay, sessions: Sessions, server: str | None, limit: in
                                              "unknown or ended session: initialize again"))
         return
     if parsed.kind != "request":
-        await relay.client_message(session, parsed)
+        if not await relay.client_message(session, parsed) and peers is not None \
+                and passes_on(parsed):
+            await peers.message(session.id, principal.id, server, parsed)
         await _json(send, 202, None)
         return
     await _request(relay, session, parsed, send, trace, principal)

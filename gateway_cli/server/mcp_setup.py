@@ -15,9 +15,11 @@ from litestar import Litestar
 from gateway_cli.auditlog.records import MCP_ALERT_EVENT
 from gateway_cli.config import InspectionConfig
 from gateway_cli.keys.home import gateway_home
+from gateway_cli.keys.notify import run_dir
 from gateway_cli.mcp.relay import Relay
 from gateway_cli.mcp.sessions import Sessions
 from gateway_cli.server import mcp_endpoint
+from gateway_cli.server.mcp_peers import Peers
 from gateway_cli.server.proxy import AsgiHandler
 from gateway_cli.server.runtime import Runtime
 
@@ -47,6 +49,10 @@ def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandle
                         adopt=runtime.workers > 1)
     relay.broadcast = sessions.broadcast
     relay.load_pins()
+    peers = None
+    if runtime.workers > 1:
+        peers = Peers(relay, sessions, run_dir(relay.home))
+        relay.from_peer = peers.receive
 
     def limit() -> int:
         return runtime.config.mcp.max_message_bytes
@@ -55,7 +61,7 @@ def routes(runtime: Runtime, app: Litestar) -> tuple[Relay, dict[str, AsgiHandle
     # calls them from Front.start/stop (app.create_app), once for all of Granian's workers.
     app.on_startup.append(relay.start_eager)
     app.on_shutdown.append(relay.close)
-    out = {"/mcp": mcp_endpoint.make_handler(relay, sessions, None, limit)}
+    out = {"/mcp": mcp_endpoint.make_handler(relay, sessions, None, limit, peers)}
     for name in mcp.servers:
-        out[f"/mcp/{name}"] = mcp_endpoint.make_handler(relay, sessions, name, limit)
+        out[f"/mcp/{name}"] = mcp_endpoint.make_handler(relay, sessions, name, limit, peers)
     return relay, out

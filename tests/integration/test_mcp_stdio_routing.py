@@ -35,7 +35,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     stop_gateway(served)
 
 
-async def _ask(url: str, client: str, tagged: bool) -> str:
+async def _ask(url: str, client: str, tagged: bool, progress_wanted: bool = True) -> str:
     """One client (its own session) asking through the tool; its sampling callback answers
     with its own name, so an answer that reached the wrong client shows."""
     async def sampling(context: RequestContext[ClientSession, object],
@@ -55,21 +55,30 @@ async def _ask(url: str, client: str, tagged: bool) -> str:
         await session.initialize()
         result = await session.call_tool("ask", {"question": f"q-{client}", "tagged": tagged,
                                                    "together": 2},
-                                         progress_callback=progress)
+                                         progress_callback=progress if progress_wanted
+                                         else None)
         content = result.content[0]
         assert isinstance(content, types.TextContent)
         return content.text
 
 
-def _both(url: str, tagged: bool) -> list[str]:
+def _both(url: str, tagged: bool, progress_wanted: bool = True) -> list[str]:
     async def main() -> list[str]:
-        return list(await asyncio.gather(_ask(url, "alice", tagged), _ask(url, "bob", tagged)))
+        return list(await asyncio.gather(_ask(url, "alice", tagged, progress_wanted),
+                                         _ask(url, "bob", tagged, progress_wanted)))
 
     return asyncio.run(main())
 
 
 def test_requests_naming_their_call_reach_the_calling_client(gateway: Gateway) -> None:
     assert _both(gateway.url + "/mcp/notes", tagged=True) == ["alice:q-alice", "bob:q-bob"]
+
+
+def test_calls_that_asked_for_no_progress_can_be_named_too(gateway: Gateway) -> None:
+    """The server names its call by the token the gateway gave it, which every stdio call
+    gets (the clients here asked for no progress, so there is no token of theirs)."""
+    assert _both(gateway.url + "/mcp/notes", tagged=True, progress_wanted=False) == [
+        "alice:q-alice", "bob:q-bob"]
 
 
 def test_requests_that_cannot_be_routed_are_refused_not_guessed(gateway: Gateway) -> None:

@@ -118,6 +118,12 @@ async def _sample(question: str, tagged: bool, ctx: Context) -> str:  # type: ig
     return content.text if isinstance(content, types.TextContent) else "?"
 
 
+@server.tool(description="Answer after `seconds` (a call long enough to be cancelled).")
+async def wait(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return f"waited {seconds:g} s"
+
+
 @server.tool(description="Stop this server's process.")
 def crash() -> str:
     os._exit(3)
