@@ -158,7 +158,9 @@ def _p(samples: list[float], q: float) -> float:
 
 
 def time_prompts(runs: int) -> None:
-    inspector = Inspector(parse_config({}).inspection)
+    # The verdict cache off: the same text is inspected run after run, and what is timed
+    # is the guards judging it, not the cache remembering it (guards/verdict_cache.py).
+    inspector = Inspector(parse_config({"inspection": {"cache_entries": 0}}).inspection)
     print(f"\n== 4 KB realistic prompts: p50 / p99 in ms over {runs} runs ==")
     head = ["prompt", *GUARDS, "sum of p50", "Inspector"]
     print("| " + " | ".join(head) + " |")
