@@ -18,6 +18,7 @@ Pure functions over the ASGI scope's parts, so each rule is tested alone and
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -66,6 +67,7 @@ def host_name(value: bytes) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
+@functools.lru_cache(maxsize=256)  # every request's Host: parsed once per name, not each time
 def _is_loopback_literal(name: str) -> bool:
     literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
     try:
