@@ -68,20 +68,25 @@ _NAMES = {"MIT": "MIT", "MIT License": "MIT", "Apache-2.0": "Apache-2.0",
           "Apache License, Version 2.0": "Apache-2.0", "Apache Software License": "Apache-2.0"}
 
 
+def _field(meta: md.PackageMetadata, name: str) -> str:
+    values = meta.get_all(name) or []
+    return str(values[0]).strip() if values else ""
+
+
 def licence_of(dist: str) -> str:
     """The SPDX id a package's metadata states, or what it states when that is not one
     permissive licence: an expression with AND, or classifiers naming two licences,
     comes back as it is (and is refused). An OR expression gives its permissive choice."""
     meta = md.metadata(dist)
-    expression = (meta.get("License-Expression") or "").strip()
+    expression = _field(meta, "License-Expression")
     if expression:
         if " AND " in expression or " WITH " in expression:
             return expression
         choices = [c.strip("() ") for c in expression.split(" OR ")]
         return next((c for c in choices if c in LICENCES), expression)
-    named = {_NAMES.get(c.split("::")[-1].strip(), c.split("::")[-1].strip())
+    named: set[str] = {_NAMES.get(c.split("::")[-1].strip(), c.split("::")[-1].strip())
              for c in (meta.get_all("Classifier") or []) if c.startswith("License ::")}
-    field = (meta.get("License") or "").strip()
+    field = _field(meta, "License")
     if field and "\n" not in field and len(field) < 40:
         named.add(_NAMES.get(field, field))
     if len(named) == 1:
