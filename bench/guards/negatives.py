@@ -148,13 +148,21 @@ def code_and_docs(count: int = CODE_CHUNKS, site: Path = SITE) -> list[Negative]
     return out
 
 
+def long_description(dist: str) -> str:
+    """The body of a package's METADATA file (after its headers' blank line), read as
+    text: the same bytes whatever state the email parser or its policy is in."""
+    text = md.distribution(dist).read_text("METADATA") or ""
+    _, sep, body = text.replace("\r\n", "\n").partition("\n\n")
+    return body if sep else ""
+
+
 def readmes(per_package: int = README_PIECES) -> list[Negative]:
     """The packages' own READMEs (their metadata's long description), cut at blank lines
     into pieces of up to ~1,500 characters: markdown links, install steps, "you should"."""
     out: list[Negative] = []
     for dist in sorted(PACKAGES):
         licence = _checked(dist)
-        body = md.metadata(dist).get_payload() or ""  # type: ignore[attr-defined]
+        body = long_description(dist)
         pieces: list[str] = []
         current = ""
         for block in body.split("\n\n"):

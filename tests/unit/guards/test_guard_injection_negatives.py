@@ -73,7 +73,8 @@ def test_the_same_packages_give_the_same_texts(negatives: ModuleType) -> None:
     first = negatives.negatives(2, 20)
     assert first == negatives.negatives(2, 20)
     kinds = {n.source.split(" ", 1)[0] for n in first}
-    assert kinds == {"lorem", "readme", "code"}
+    assert kinds == {"lorem", "readme", "code"}, {
+        dist: len(negatives.long_description(dist)) for dist in negatives.PACKAGES}
     locales = {n.source.split()[3] for n in first if n.source.startswith("lorem")}
     assert {"es_ES", "fr_FR", "de_DE", "zh_CN"} <= locales
     assert all(n.licence in {"MIT", "Apache-2.0"} and n.text.strip() for n in first)
