@@ -33,6 +33,7 @@ neighbours.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 from hashlib import blake2b
 
@@ -49,7 +50,10 @@ def digest(text: str) -> bytes:
 class VerdictCache:
     def __init__(self, entries: int) -> None:
         self.entries = entries
-        self._kept: dict[Key, tuple[Finding, ...]] = {}
+        # An OrderedDict, not a dict: taking the oldest entry of a dict that has lost many
+        # from its front walks over every deleted slot (next(iter(d)) is linear then),
+        # which a cache full of texts seen once did at every insertion.
+        self._kept: OrderedDict[Key, tuple[Finding, ...]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -59,11 +63,11 @@ class VerdictCache:
 
     def get(self, key: Key) -> list[Finding] | None:
         with self._lock:
-            found = self._kept.pop(key, None)
+            found = self._kept.get(key)
             if found is None:
                 self.misses += 1
                 return None
-            self._kept[key] = found  # the most recently used goes last
+            self._kept.move_to_end(key)  # the most recently used goes last
             self.hits += 1
         return [replace(f) for f in found]
 
@@ -71,7 +75,7 @@ class VerdictCache:
         with self._lock:
             self._kept[key] = tuple(findings)
             while len(self._kept) > self.entries:
-                del self._kept[next(iter(self._kept))]
+                self._kept.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._kept)
