@@ -43,6 +43,14 @@ def require_program(name: str) -> str:
     return path
 
 
+def clear_of_minute_edge(left: float = 15.0) -> None:
+    """Limits count in fixed calendar-minute windows: start with at least `left` seconds of
+    the minute to go, so a window edge in the middle of a test cannot give extra calls."""
+    into = time.time() % 60
+    if into > 60 - left:
+        time.sleep(61 - into)
+
+
 def gateway_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "gateway_cli", *args]
 

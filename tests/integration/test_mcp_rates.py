@@ -5,28 +5,19 @@ is a JSON-RPC error that names the limit and when it resets."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mcp.shared.exceptions import McpError
 
-from tests.conftest import Gateway, stop_gateway
+from tests.conftest import Gateway, clear_of_minute_edge, stop_gateway
 from tests.fakes.redis_server import RedisServer, redis_running
 from tests.integration.mcp_helpers import approve, call, notes_stdio, tool_names
 from tests.integration.test_client_keys import Home, make_home
 
 OPEN = '[mcp]\nopen_scopes = ["mcp:notes:*"]\n'
 RATE_LIMITED = -32004
-
-
-def _clear_of_minute_edge() -> None:
-    """Counts live in fixed minute windows: start well inside one, so a window edge in the
-    middle of a test cannot give an extra call."""
-    into = time.time() % 60
-    if into > 45:
-        time.sleep(61 - into)
 
 
 def _refused(url: str, tool: str, arguments: dict[str, object]) -> McpError:
@@ -54,7 +45,7 @@ def test_rates_per_tool_counted_in_the_sqlite_store(tmp_path: Path) -> None:
     gateway, home, config = _setup(tmp_path, '[limits]\nstore = "sqlite"\n',
                                    'rate = { "echo" = 3, "read_*" = 2, "*note" = 50 }')
     url = gateway.url + "/mcp/notes"
-    _clear_of_minute_edge()
+    clear_of_minute_edge()
     try:
         for i in range(2):
             assert call(url, "echo", {"text": f"n{i}"}).content[0].text == f"n{i}"
@@ -109,7 +100,7 @@ def test_two_workers_share_sessions_and_rates(tmp_path: Path) -> None:
     gateway = home.serve(tmp_path, "--workers", "2", config=config)
     try:
         url = gateway.url + "/mcp/notes"
-        _clear_of_minute_edge()
+        clear_of_minute_edge()
         for _ in range(3):
             assert "echo" in tool_names(url)
         answers = []
@@ -135,7 +126,7 @@ def test_two_gateways_share_a_rate_through_redis(redis: RedisServer, tmp_path: P
         stop_gateway(one)
         raise
     try:
-        _clear_of_minute_edge()
+        clear_of_minute_edge()
         assert call(one.url + "/mcp/notes", "echo", {"text": "a"}).content[0].text == "a"
         assert call(two.url + "/mcp/notes", "echo", {"text": "b"}).content[0].text == "b"
         for gateway in (one, two):
