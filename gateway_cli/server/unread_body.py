@@ -38,12 +38,12 @@ def declares_body(scope: Scope) -> bool:
 class Reading:
     """The request's `receive`, noting when the last of the body has been read."""
 
-    __slots__ = ("_declared", "done", "receive")
+    __slots__ = ("_scope", "done", "receive")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.receive = receive
         self.done = not declares_body(scope)
-        self._declared = _length(scope)
+        self._scope = scope  # its Content-Length is read only if a drain is needed
 
     async def __call__(self) -> ReceiveMessage:
         message = await self.receive()
@@ -63,7 +63,8 @@ class Reading:
         return out
 
     async def _drain(self) -> bool:
-        if self._declared is not None and self._declared > DRAIN_LIMIT:
+        declared = _length(self._scope)
+        if declared is not None and declared > DRAIN_LIMIT:
             return False
         total = 0
         try:
