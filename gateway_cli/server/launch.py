@@ -268,7 +268,7 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
     from granian.log import LogLevels
 
     from gateway_cli.keys.notify import run_dir, socket_path
-    from gateway_cli.server import control, keystate, reconfigure, shared_keys
+    from gateway_cli.server import collector, control, keystate, reconfigure, shared_keys
     from gateway_cli.server.app import create_app
     from gateway_cli.server.listener import SharedSocketServer
     from gateway_cli.server.tls_reload import ServedCertificate, take
@@ -371,6 +371,7 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
                 caught_up = loop.create_task(_when_serving(server, reconfigure.catch_up(
                     runtime, pool, certificate, worker)))
         started = loop.create_task(certificate.started()) if certificate else None
+        collector.settle()
         try:
             await server.serve()
         finally:
