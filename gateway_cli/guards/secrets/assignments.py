@@ -91,11 +91,18 @@ _KW_ASSIGN = (
 )
 _KW_SUFFIX = r"([a-z0-9_.-]{0,12})"
 _MIN_PASSWORD, _MIN_SECRET = 6, 16
+# A value of this many characters or more has no whitespace in it (`\s` is out of
+# its class), so it lies inside one word of the text at least as long: a text
+# with no such word cannot hold a match of the keywords that need one, and
+# their passes are skipped (`generic`). Prose rarely has a word of 16.
+LONG_VALUE = _MIN_SECRET
+# (gate, shortest value, regex): the gate is a literal the regex needs, looked for
+# once for several keywords; the shortest value is written into the regex.
 _KEYWORDS = tuple(
-    (gate, re.compile(
+    (gate, shortest, re.compile(
         head
         + ("" if head.endswith("()") else _KW_SUFFIX)
-        + _KW_ASSIGN % (_MIN_PASSWORD if head.startswith(("(pass", "(pwd")) else _MIN_SECRET)
+        + _KW_ASSIGN % shortest
     ))
     for gate, head in (
         ("", r"(pass(?:word|wd|phrase))"),
@@ -113,6 +120,7 @@ _KEYWORDS = tuple(
         # Bare `key` takes no suffix (`keyboard`, `key_id`): the assignment follows it.
         ("key", r"(key)()"),
     )
+    for shortest in (_MIN_PASSWORD if head.startswith(("(pass", "(pwd")) else _MIN_SECRET,)
 )
 _OK_SUFFIXES = frozenset({"", "s", "key", "token", "value", "str", "string"})
 _PASSWORD_WORDS = ("password", "passwd", "passphrase", "pwd")
@@ -122,10 +130,14 @@ _STRICT_WORDS = ("key", "auth", "creds")
 _NOT_SECRET_BEFORE = ("public", "csrf", "xsrf")
 
 
-def generic(text: str, lower: str) -> Iterator[Hit]:
-    gates = {"": True, "key": "key" in lower}
+def generic(text: str, lower: str, long_word: bool = True) -> Iterator[Hit]:
+    """Values assigned to a credential's name. `long_word`: whether the text has a
+    word of `LONG_VALUE` characters or more (False skips the keywords that need one)."""
+    gates = {"": True, "key": long_word and "key" in lower}
     matches = sorted(
-        (m for gate, pattern in _KEYWORDS if gates[gate] for m in pattern.finditer(lower)),
+        (m for gate, shortest, pattern in _KEYWORDS
+         if gates[gate] and (long_word or shortest < LONG_VALUE)
+         for m in pattern.finditer(lower)),
         key=lambda m: m.start(),
     )
     consumed = 0  # a keyword inside an already-read value is not read again
