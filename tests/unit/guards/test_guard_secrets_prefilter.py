@@ -6,7 +6,9 @@ Three shortcuts skip work where a finding is impossible (engine.py, plan.py):
   character is in the text (`memchr`), which every text holding the needle has;
 - the steps on the long words are dropped for a text that has none;
 - the keyword regexes whose value needs 16+ characters run only when the text
-  has a word that long (a value has no whitespace in it).
+  has a word that long (a value has no whitespace in it);
+- each keyword regex runs only when its literal prefix is in the text (and the
+  four that need "key" only when "key" is), from the literal's first occurrence.
 
 Each is checked mechanically from the tables, and the scan is compared, hit
 for hit and in order, with the plain loop it replaced (`plain_hits`, the code
@@ -17,8 +19,13 @@ wrong.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
+import re
+from pathlib import Path
 from re import _constants, _parser  # type: ignore[attr-defined]  # no stubs for these
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -47,8 +54,16 @@ def plain_hits(text: str, lower: str) -> list[Hit]:
         if any(n in hay for n in needles) and (where != "env" or env_gate(long)) and (
                 where != "long-rx" or engine.LONG_GATES[detector](long)):
             ran.add(detector)
-            hits.extend(engine.capped(detector(text, lower), len(text)))
+            found = (assignments.judged(text, lower, plain_keyword_matches(lower))
+                     if detector is assignments.generic else detector(text, lower))
+            hits.extend(engine.capped(found, len(text)))
     return hits
+
+
+def plain_keyword_matches(lower: str) -> list[re.Match[str]]:
+    """Every keyword regex over the whole text (as `assignments.generic` ran them)."""
+    return sorted((m for *_, pattern in assignments._KEYWORDS for m in pattern.finditer(lower)),
+                  key=lambda m: m.start())
 
 
 def same_as_plain(text: str) -> bool:
@@ -103,9 +118,63 @@ def _value_group(pattern: str) -> tuple[int, list[tuple[object, object]]]:
     raise AssertionError(f"no value group in {pattern}")
 
 
+def _group(pattern: str, number: int) -> list[tuple[object, object]]:
+    todo = list(_parser.parse(pattern))
+    while todo:
+        op, av = todo.pop()
+        if op is _constants.SUBPATTERN:
+            if av[0] == number:
+                return list(av[3])
+            todo.extend(av[3])
+    raise AssertionError(f"no group {number} in {pattern}")
+
+
+def _nodes(items: object) -> list[tuple[object, object]]:
+    """Every node of a parsed regex, nested ones included."""
+    out = []
+    todo = list(items)  # type: ignore[call-overload]
+    while todo:
+        op, av = todo.pop()
+        out.append((op, av))
+        if op is _constants.SUBPATTERN:
+            todo.extend(av[3])
+        elif op in (_constants.MAX_REPEAT, _constants.MIN_REPEAT):
+            todo.extend(av[2])
+        elif op is _constants.BRANCH:
+            for branch in av[1]:
+                todo.extend(branch)
+        elif op in (_constants.ASSERT, _constants.ASSERT_NOT):
+            todo.extend(av[1])
+    return out
+
+
+def test_keyword_regexes_start_with_their_literal_and_need_key_where_said() -> None:
+    generator = _generator()
+    for literal, needs_key, _, pattern in assignments._KEYWORDS:
+        # No match starts before the literal's first occurrence ...
+        assert generator.literal_prefix(pattern.pattern) == literal, pattern.pattern
+        # ... and searching from there reads nothing before it: no anchor, no look-behind.
+        for op, av in _nodes(_parser.parse(pattern.pattern)):
+            assert op is not _constants.AT, pattern.pattern
+            assert not (op in (_constants.ASSERT, _constants.ASSERT_NOT) and av[0] < 0)
+        ends = [av for op, av in _group(pattern.pattern, 1)[-3:] if op is _constants.LITERAL]
+        assert needs_key == ("".join(map(chr, ends)) == "key"), pattern.pattern
+    assert sum(k for _, k, _, _ in assignments._KEYWORDS) == 4
+
+
+def _generator() -> Any:
+    script = Path(__file__).resolve().parents[3] / "scripts" / "generate-secret-tables"
+    loader = importlib.machinery.SourceFileLoader("generate_secret_tables", str(script))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
 def test_keyword_values_are_words_of_their_shortest_length() -> None:
     skipped = 0
-    for _, shortest, pattern in assignments._KEYWORDS:
+    for _, _, shortest, pattern in assignments._KEYWORDS:
         lo, items = _value_group(pattern.pattern)
         assert lo == shortest, pattern.pattern
         # A negated class that holds `\s`: no whitespace (as `str.split` has it) in a
@@ -195,4 +264,13 @@ def test_a_long_word_gate_one_too_long_is_caught(monkeypatch: pytest.MonkeyPatch
     text = "token = aB3dE5gH7jK9mN1p"  # a 16-character value, the shortest a token takes
     assert same_as_plain(text) and plain_hits(text, engine.lowered(text))
     monkeypatch.setattr(engine, "_VALUE_RUN", b"a" * (assignments.LONG_VALUE + 1))
+    assert not same_as_plain(text)
+
+
+def test_a_keyword_literal_the_regex_does_not_start_with_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "token = aB3dE5gH7jK9mN1p"
+    wrong = tuple(("tokens" if literal == "token" else literal, *rest)
+                  for literal, *rest in assignments._KEYWORDS)
+    monkeypatch.setattr(assignments, "_KEYWORDS", wrong)
     assert not same_as_plain(text)
