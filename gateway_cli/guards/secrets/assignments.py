@@ -152,6 +152,8 @@ def keyword_matches(lower: str, long_word: bool) -> list[re.Match[str]]:
         first = lower.find(literal)
         if first >= 0:
             runs.append(pattern.finditer(lower, first))
+    if not runs:
+        return []
     return sorted((m for run in runs for m in run), key=lambda m: m.start())
 
 

@@ -241,6 +241,8 @@ def all_hits(text: str, lower: str) -> list[Hit]:
 
 def findings(hits: list[Hit], text: str) -> list[Finding]:
     """One finding per region (`_resolve`), and the overflow finding if there is one."""
+    if not hits:
+        return []
     overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)
     if overflow is None:
         return _resolve(hits, text)
