@@ -10,7 +10,13 @@ Every prompt goes through every guard, so most text must cost about one pass:
   a token's regex only runs over the text when its needle is there
   (`tokens`). The needles and what they arm are generated from the token
   table into needles.py. The other detectors are gated by a few literal
-  needles the same way (`DETECTORS`).
+  needles the same way (`DETECTORS`), each needle behind its rarest
+  character, a `memchr` that spares the needle's pass when the character is
+  missing (plan.py); a text with no long word skips the long-word steps.
+- The same marks say whether the text has a word of 16+ characters: the
+  keyword regexes whose values need one do not run without it
+  (`assignments.LONG_VALUE`), and each keyword regex runs only once `find`
+  sees its literal (`assignments.keyword_matches`).
 - Regexes start with a literal where the format allows, so `re` skips ahead
   to it; alternations (which would cost a step per character) are split into
   one literal-led regex each.
