@@ -118,10 +118,15 @@ def words(text: str, lower: str) -> tuple[str, bool]:
     """
     if not text.isascii():
         # `str.split` and `re`'s `\s` (what the keyword values exclude) are the same
-        # whitespace (Py_UNICODE_ISSPACE); the words are counted on `lower`, which
-        # the keyword regexes scan.
-        long = "\n".join(dict.fromkeys(w for w in text.split() if len(w) >= _MIN_TOKEN))
-        return long, any(len(w) >= assignments.LONG_VALUE for w in lower.split())
+        # whitespace (Py_UNICODE_ISSPACE), and `lower`, which the keyword regexes
+        # scan, has it where `text` has (tests check every code point for both).
+        # The longest word first, in C: prose has no long word, and then no word
+        # goes through a Python loop.
+        split = text.split()
+        longest = max(map(len, split), default=0)
+        if longest < _MIN_TOKEN:
+            return "", longest >= assignments.LONG_VALUE
+        return "\n".join(dict.fromkeys(w for w in split if len(w) >= _MIN_TOKEN)), True
     marks = text.encode("ascii").translate(_WORD_MARKS)  # lower-casing keeps whitespace
     start = marks.find(_VALUE_RUN)
     if start < 0:

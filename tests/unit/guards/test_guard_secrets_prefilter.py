@@ -200,6 +200,15 @@ def test_the_long_word_flag_is_a_word_of_sixteen(text: str) -> None:
     assert set(long.split("\n")) - {""} == set(plain_long_words(text).split("\n")) - {""}
 
 
+def test_words_are_split_where_the_keyword_values_end() -> None:
+    # The word-length gate splits `text` as `str.split` does; the keyword values
+    # (on `lower`) end at `re`'s `\s`. The same code points, before and after lowering.
+    space = re.compile(r"\s")
+    for code in range(0x110000):
+        c = chr(code)
+        assert (space.fullmatch(c) is not None) == c.isspace() == engine.lowered(c).isspace(), code
+
+
 # --------------------------------------------------------------------------- differential
 
 _VALUES = ["aB3dE5gH7jK9mN1", "aB3dE5gH7jK9mN1p", "aB3dE5gH7jK9mN1pQ", "Xk9#mPq2vL",
