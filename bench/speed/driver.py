@@ -22,7 +22,10 @@ Shapes (the issue 22 bench shapes and the 4 KB prompts of bench/guards):
   `secrets`, `pii`, `rules`, `classifier`): one guard alone on one prompt;
 - `request:secrets`, `answer:secrets`: the secrets guard alone on the text the
   `request` and `answer` shapes hand it (the request's strings joined, the
-  answer's), captured from one run of each;
+  answer's), captured from one run of each; `request-unicode:secrets`,
+  `answer-unicode:secrets`: the same with "That\u2019s it \u2014 thanks." appended
+  (a curly apostrophe or a dash makes a text non-ASCII, and the guard takes
+  another path for it);
 - `empty`: nothing (the loop alone).
 
 Every shape above judges its texts in full each time (the verdict cache off),
@@ -194,6 +197,8 @@ def shapes() -> dict[str, Any]:
         return lambda: guard(text)
 
     scanned = {"request": scanned_texts(request), "answer": scanned_texts(judged)}
+    scanned |= {f"{name}-unicode": f"{text} That\u2019s it \u2014 thanks."
+                for name, text in scanned.items()}
 
     return {"empty": lambda: None, "request": request, "answer": judged, "stream": stream,
             "conversation": conversation, "repeat": repeat,
