@@ -20,6 +20,12 @@ Shapes (the issue 22 bench shapes and the 4 KB prompts of bench/guards):
   `Inspector.inspect_slots`, as bench/guards/run.py times them;
 - `code:secrets`, `ticket:classifier`, ... (prompt:guard, guard one of
   `secrets`, `pii`, `rules`, `classifier`): one guard alone on one prompt;
+- `request:secrets`, `answer:secrets`: the secrets guard alone on the text the
+  `request` and `answer` shapes hand it (the request's strings joined, the
+  answer's), captured from one run of each; `request-unicode:secrets`,
+  `answer-unicode:secrets`: the same with "That\u2019s it \u2014 thanks." appended
+  (a curly apostrophe or a dash makes a text non-ASCII, and the guard takes
+  another path for it);
 - `empty`: nothing (the loop alone).
 
 Every shape above judges its texts in full each time (the verdict cache off),
@@ -190,10 +196,37 @@ def shapes() -> dict[str, Any]:
     def one(guard: Any, text: str) -> Any:
         return lambda: guard(text)
 
+    scanned = {"request": scanned_texts(request), "answer": scanned_texts(judged)}
+    scanned |= {f"{name}-unicode": f"{text} That\u2019s it \u2014 thanks."
+                for name, text in scanned.items()}
+
     return {"empty": lambda: None, "request": request, "answer": judged, "stream": stream,
             "conversation": conversation, "repeat": repeat,
             **{name: four_kb(t) for name, t in prompts.items()},
-            **{f"{name}:{g}": one(fn, t) for name, t in prompts.items() for g, fn in alone.items()}}
+            **{f"{name}:{g}": one(fn, t) for name, t in prompts.items() for g, fn in alone.items()},
+            **{f"{name}:secrets": one(secrets.scan, t) for name, t in scanned.items()}}
+
+
+def scanned_texts(run: Any) -> str:
+    """The one text the secrets guard is handed when `run` runs (the path joins a
+    request's or an answer's strings before the format guards see them)."""
+    from gateway_cli.guards.secrets import engine
+
+    seen: list[str] = []
+    scan = engine._scan
+
+    def spy(text: str) -> Any:
+        seen.append(text)
+        return scan(text)
+
+    engine._scan = spy
+    try:
+        run()
+    finally:
+        engine._scan = scan
+    if len(seen) != 1:
+        raise SystemExit(f"expected one secrets scan, saw {len(seen)}")
+    return seen[0]
 
 
 def digest(result: object) -> str:

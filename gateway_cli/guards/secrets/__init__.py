@@ -21,8 +21,9 @@ match), detectors.py (shaped and contextual detectors, Authorization headers
 of every scheme), assignments.py (values found by a name), pairs.py (values
 named by a sibling field: HAR, Postman, Kubernetes env lists), passwords.py
 (password values that are no credential: defaults, examples, stored
-hashes), values.py (what a secret value looks like), engine.py (gating, the
-scan and overlap resolution).
+hashes), values.py (what a secret value looks like), plan.py (the detector
+table compiled for the scan: needles behind a pre-gate character), engine.py
+(gating, the scan and overlap resolution).
 """
 
 from __future__ import annotations

@@ -91,28 +91,39 @@ _KW_ASSIGN = (
 )
 _KW_SUFFIX = r"([a-z0-9_.-]{0,12})"
 _MIN_PASSWORD, _MIN_SECRET = 6, 16
+# A value of this many characters or more has no whitespace in it (`\s` is out of
+# its class), so it lies inside one word of the text at least as long: a text
+# with no such word cannot hold a match of the keywords that need one, and
+# their passes are skipped (`generic`). Prose rarely has a word of 16.
+LONG_VALUE = _MIN_SECRET
+# (literal, needs "key", shortest value, regex). Each regex starts with its literal,
+# so no match starts before the literal's first occurrence: the regex runs only
+# when `find` (a faster pass than `re`'s scan for a literal prefix, and one that
+# stops at the first) finds it, and from there. The "key" keywords (`api key`,
+# `access key`, ...) need "key" too: one check for it spares four passes.
 _KEYWORDS = tuple(
-    (gate, re.compile(
+    (literal, needs_key, shortest, re.compile(
         head
         + ("" if head.endswith("()") else _KW_SUFFIX)
-        + _KW_ASSIGN % (_MIN_PASSWORD if head.startswith(("(pass", "(pwd")) else _MIN_SECRET)
+        + _KW_ASSIGN % shortest
     ))
-    for gate, head in (
-        ("", r"(pass(?:word|wd|phrase))"),
-        ("", r"(pwd)"),
-        ("", r"(secret)"),
-        ("", r"(token)"),
+    for literal, needs_key, head in (
+        ("pass", False, r"(pass(?:word|wd|phrase))"),
+        ("pwd", False, r"(pwd)"),
+        ("secret", False, r"(secret)"),
+        ("token", False, r"(token)"),
         # Broad words (`ibm_iam_key`, `user_auth`, `creds`) have their values judged
         # strictly (see _judge_value); a longer keyword starting earlier wins.
-        ("", r"(cred(?:entials?|s))"),
+        ("cred", False, r"(cred(?:entials?|s))"),
         # Not followed by a letter: `authorization`, `author`, `keyboard` are other words.
-        ("", r"(auth(?:[ _-]?key)?)(?![a-z])"),
-        ("key", r"(api[ _-]?key)"),  # one check for "key" spares four scans
-        ("key", r"(access[ _-]?key)"),
-        ("key", r"(private[ _-]?key)"),
+        ("auth", False, r"(auth(?:[ _-]?key)?)(?![a-z])"),
+        ("api", True, r"(api[ _-]?key)"),
+        ("access", True, r"(access[ _-]?key)"),
+        ("private", True, r"(private[ _-]?key)"),
         # Bare `key` takes no suffix (`keyboard`, `key_id`): the assignment follows it.
-        ("key", r"(key)()"),
+        ("key", True, r"(key)()"),
     )
+    for shortest in (_MIN_PASSWORD if head.startswith(("(pass", "(pwd")) else _MIN_SECRET,)
 )
 _OK_SUFFIXES = frozenset({"", "s", "key", "token", "value", "str", "string"})
 _PASSWORD_WORDS = ("password", "passwd", "passphrase", "pwd")
@@ -122,12 +133,32 @@ _STRICT_WORDS = ("key", "auth", "creds")
 _NOT_SECRET_BEFORE = ("public", "csrf", "xsrf")
 
 
-def generic(text: str, lower: str) -> Iterator[Hit]:
-    gates = {"": True, "key": "key" in lower}
-    matches = sorted(
-        (m for gate, pattern in _KEYWORDS if gates[gate] for m in pattern.finditer(lower)),
-        key=lambda m: m.start(),
-    )
+def generic(text: str, lower: str, long_word: bool = True) -> Iterator[Hit]:
+    """Values assigned to a credential's name. `long_word`: whether the text has a
+    word of `LONG_VALUE` characters or more (False skips the keywords that need one)."""
+    return judged(text, lower, keyword_matches(lower, long_word))
+
+
+def keyword_matches(lower: str, long_word: bool) -> list[re.Match[str]]:
+    """Every keyword regex's matches, by start (stable: a tie keeps the table's order).
+
+    A regex runs only where a match is possible (see `_KEYWORDS`, `LONG_VALUE`).
+    """
+    has_key = long_word and "key" in lower
+    runs = []
+    for literal, needs_key, shortest, pattern in _KEYWORDS:
+        if (needs_key and not has_key) or (shortest >= LONG_VALUE and not long_word):
+            continue
+        first = lower.find(literal)
+        if first >= 0:
+            runs.append(pattern.finditer(lower, first))
+    if not runs:
+        return []
+    return sorted((m for run in runs for m in run), key=lambda m: m.start())
+
+
+def judged(text: str, lower: str, matches: list[re.Match[str]]) -> Iterator[Hit]:
+    """The keyword matches whose values are credentials."""
     consumed = 0  # a keyword inside an already-read value is not read again
     seen: dict[tuple[str, str, str, bool, bool], tuple[str, float] | None] = {}
     for m in matches:

@@ -10,7 +10,13 @@ Every prompt goes through every guard, so most text must cost about one pass:
   a token's regex only runs over the text when its needle is there
   (`tokens`). The needles and what they arm are generated from the token
   table into needles.py. The other detectors are gated by a few literal
-  needles the same way (`DETECTORS`).
+  needles the same way (`DETECTORS`), each needle behind its rarest
+  character, a `memchr` that spares the needle's pass when the character is
+  missing (plan.py); a text with no long word skips the long-word steps.
+- The same marks say whether the text has a word of 16+ characters: the
+  keyword regexes whose values need one do not run without it
+  (`assignments.LONG_VALUE`), and each keyword regex runs only once `find`
+  sees its literal (`assignments.keyword_matches`).
 - Regexes start with a literal where the format allows, so `re` skips ahead
   to it; alternations (which would cost a step per character) are split into
   one literal-led regex each.
@@ -35,14 +41,13 @@ from gateway_cli.guards.normalise import on_original
 from gateway_cli.guards.secrets import assignments, detectors, pairs
 from gateway_cli.guards.secrets.assignments import env_gate
 from gateway_cli.guards.secrets.needles import NEEDLES
+from gateway_cli.guards.secrets.plan import Detector, compile_plan
 from gateway_cli.guards.secrets.token_table import GATE_CHARS, TOKENS, Token
 from gateway_cli.guards.secrets.values import Hit, is_placeholder, left_ok, right_ok
 
 GUARD: Final = "secrets"
 # Confidence at or above which a finding is meant to be acted on (redact/block).
 ACT_THRESHOLD = 0.5
-
-Detector = Callable[[str, str], Iterator[Hit]]
 
 # Where a detector's needles are looked for: "long" is the words of 20+
 # characters joined (every prefixed token is at least that long, so checking
@@ -85,25 +90,49 @@ LONG_GATES: dict[Detector, Callable[[str], bool]] = {
     detectors.discord: lambda long: detectors.DISCORD.search(long) is not None,
     detectors.azure_devops_legacy: detectors.ado_legacy_gate,
 }
+# The table compiled for the loop in `_scan` (plan.py): needles behind a pre-gate
+# character, and a shorter plan for a text with no long word.
+PLAN, PLAN_NO_LONG = compile_plan(DETECTORS, LONG_GATES, env_gate)
 _MIN_TOKEN = 20
 # An ASCII text's bytes with each whitespace character (as `str.split` has it) a
 # space and every other character an "a": a run of 20 "a"s is in a long word.
 _WORD_MARKS = bytes(0x20 if chr(b).isspace() else 0x61 for b in range(128)) + b"a" * 128
 _LONG_RUN = b"a" * _MIN_TOKEN
+_VALUE_RUN = b"a" * assignments.LONG_VALUE
 
 
 def long_words(text: str) -> str:
-    """The distinct words (split at whitespace) of 20+ characters, joined by newlines.
+    """The distinct words (split at whitespace) of 20+ characters, joined by newlines."""
+    return words(text, text)[0]
 
-    Only ever searched for needles and word shapes that hold no newline, so
-    neither their order nor repeats matter. An ASCII text is not split: its
-    long words are found with `find` on its marks (`_WORD_MARKS`).
+
+def words(text: str, lower: str) -> tuple[str, bool]:
+    """`text`'s distinct words (split at whitespace) of 20+ characters joined by newlines,
+    and whether `lower` (its lower-cased copy) has a word of `assignments.LONG_VALUE`+.
+
+    The long words are only ever searched for needles and word shapes that hold
+    no newline, so neither their order nor repeats matter. An ASCII text is not
+    split: its words are found with `find` on its marks (`_WORD_MARKS`), one
+    `find` for both answers when no word is that long (a run of 20 starts at or
+    after the first run of 16).
     """
     if not text.isascii():
-        return "\n".join(dict.fromkeys(w for w in text.split() if len(w) >= _MIN_TOKEN))
-    marks = text.encode("ascii").translate(_WORD_MARKS)
+        # `str.split` and `re`'s `\s` (what the keyword values exclude) are the same
+        # whitespace (Py_UNICODE_ISSPACE), and `lower`, which the keyword regexes
+        # scan, has it where `text` has (tests check every code point for both).
+        # The longest word first, in C: prose has no long word, and then no word
+        # goes through a Python loop.
+        split = text.split()
+        longest = max(map(len, split), default=0)
+        if longest < _MIN_TOKEN:
+            return "", longest >= assignments.LONG_VALUE
+        return "\n".join(dict.fromkeys(w for w in split if len(w) >= _MIN_TOKEN)), True
+    marks = text.encode("ascii").translate(_WORD_MARKS)  # lower-casing keeps whitespace
+    start = marks.find(_VALUE_RUN)
+    if start < 0:
+        return "", False
     found: list[str] = []
-    start = marks.find(_LONG_RUN)
+    start = marks.find(_LONG_RUN, start)
     while start >= 0:
         end = marks.find(b" ", start + _MIN_TOKEN)  # the run goes on to the next space
         if end < 0:
@@ -111,7 +140,7 @@ def long_words(text: str) -> str:
             break
         found.append(text[start:end])
         start = marks.find(_LONG_RUN, end)
-    return "\n".join(dict.fromkeys(found))
+    return "\n".join(dict.fromkeys(found)), True
 
 
 OVERFLOW = "secrets_overflow"
@@ -180,20 +209,51 @@ def _scan(text: str) -> list[Finding]:
     If a detector finds more than `MAX_HITS_PER_DETECTOR`, the text from its
     first unreported hit to the end is one `secrets_overflow` finding.
     """
+    lower = lowered(text)
+    return findings(all_hits(text, lower), text)
+
+
+def lowered(text: str) -> str:
+    """`text` lower-cased, one character for one (same offsets)."""
     lower = text.lower()
     if len(lower) != len(text):  # a few code points change length when lowered
         lower = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    long = long_words(text)
+    return lower
+
+
+def all_hits(text: str, lower: str) -> list[Hit]:
+    """Every detector's hits, in the table's order (the most specific first).
+
+    Each detector runs when a needle of its step is in its haystack (each
+    needle behind its pre-gate character, plan.py), the steps on the long
+    words only when there are some.
+    """
+    long, long_word = words(text, lower)
     hits: list[Hit] = list(tokens(text, long)) if long else []
     ran: set[Detector] = set()
-    for where, needles, detector in DETECTORS:
+    hays = (long, lower, text)
+    for where, needles, gate, detector in PLAN if long else PLAN_NO_LONG:
         if detector in ran:
             continue
-        hay = long if where in ("long", "env", "long-rx") else lower if where == "lower" else text
-        if any(map(hay.__contains__, needles)) and (where != "env" or env_gate(long)) and (
-                where != "long-rx" or LONG_GATES[detector](long)):
-            ran.add(detector)
-            hits.extend(capped(detector(text, lower), len(text)))
+        hay = hays[where]
+        for char, needle in needles:
+            if char in hay and needle in hay:
+                break
+        else:
+            continue
+        if gate is not None and not gate(long):
+            continue
+        ran.add(detector)
+        found = (assignments.generic(text, lower, long_word)
+                 if detector is assignments.generic else detector(text, lower))
+        hits.extend(capped(found, len(text)))
+    return hits
+
+
+def findings(hits: list[Hit], text: str) -> list[Finding]:
+    """One finding per region (`_resolve`), and the overflow finding if there is one."""
+    if not hits:
+        return []
     overflow = min((h[1] for h in hits if h[0] == OVERFLOW), default=None)
     if overflow is None:
         return _resolve(hits, text)
