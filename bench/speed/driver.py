@@ -25,7 +25,8 @@ Shapes (the issue 22 bench shapes and the 4 KB prompts of bench/guards):
   answer's), captured from one run of each; `request-unicode:secrets`,
   `answer-unicode:secrets`: the same with "That\u2019s it \u2014 thanks." appended
   (a curly apostrophe or a dash makes a text non-ASCII, and the guard takes
-  another path for it);
+  another path for it); `request:format`, `request-unicode:format`, ...: the
+  secrets then the PII guard on a fresh copy of that text, as the path runs them;
 - `empty`: nothing (the loop alone).
 
 Every shape above judges its texts in full each time (the verdict cache off),
@@ -204,7 +205,19 @@ def shapes() -> dict[str, Any]:
             "conversation": conversation, "repeat": repeat,
             **{name: four_kb(t) for name, t in prompts.items()},
             **{f"{name}:{g}": one(fn, t) for name, t in prompts.items() for g, fn in alone.items()},
-            **{f"{name}:secrets": one(secrets.scan, t) for name, t in scanned.items()}}
+            **{f"{name}:secrets": one(secrets.scan, t) for name, t in scanned.items()},
+            **{f"{name}:format": both(t) for name, t in scanned.items()}}
+
+
+def both(text: str) -> Any:
+    """The secrets then the PII guard on one new copy of `text`, as a request's joined
+    text meets them (a copy each call: nothing is kept from the call before)."""
+    from gateway_cli.guards import pii, secrets
+
+    def run() -> Any:
+        fresh = text[:1] + text[1:]
+        return secrets.scan(fresh), pii.scan(fresh)
+    return run
 
 
 def scanned_texts(run: Any) -> str:

@@ -52,3 +52,52 @@ def test_disguised_personal_data_is_found(text: str, kind: str, original: str) -
     found = [f for f in pii.scan(text) if f.kind == kind]
     assert found, pii.scan(text)
     assert text[found[0].start:found[0].end] == original
+
+
+def test_the_utf8_search_finds_exactly_the_ignorable_characters() -> None:
+    # Every code point, alone and between other text (a lone surrogate, which a JSON
+    # body can carry, included): the UTF-8 search agrees with the character class.
+    for code in range(0x110000):
+        char = chr(code)
+        expected = normalise._IGNORABLE.search(char) is not None
+        assert normalise.has_ignorable(char) is expected, hex(code)
+        if code % 97 == 0 or expected:
+            assert normalise.has_ignorable(f"é{char}\ud800x") is expected, hex(code)
+
+
+def _reference_view(text: str) -> str:
+    """quick_view as it was before the UTF-8 search and the kept answer."""
+    import unicodedata
+    if text.isascii() or (unicodedata.is_normalized("NFKC", text)
+                          and not normalise._IGNORABLE.search(text)):
+        return text
+    view = normalise._IGNORABLE.sub("", text).translate(normalise._FULL_WIDTH)
+    return view if unicodedata.is_normalized("NFKC", view) else normalise.folded(text)[0]
+
+
+def test_quick_view_is_unchanged_over_eval_texts_and_disguises() -> None:
+    texts = _eval_texts()
+    extra = ["caf\u00e9 \u2019quoted\u2019", "a\u200bb", "\uff27\uff28\uff30", "x\ufb01y",
+             "\ud800 lone", "\U000e0041tag", "\u3164filler", "\u00e9" * 3]
+    assert len(texts) > 100
+    for text in texts + extra + [t + " \u2019" for t in texts[:300]]:
+        assert normalise.quick_view(text) == _reference_view(text)
+        # asked again (the kept answer) and for an equal text that is another object
+        assert normalise.quick_view(text) == _reference_view(text)
+        twin = "".join(list(text))
+        assert normalise.quick_view(twin) == _reference_view(text)
+
+
+def _eval_texts() -> list[str]:
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "eval"
+    out: list[str] = []
+    for path in sorted(root.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            text = record.get("text") or record.get("prompt")
+            if isinstance(text, str):
+                out.append(text)
+    return out
