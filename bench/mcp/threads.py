@@ -5,8 +5,8 @@ request does.
 
 bench.mcp.run gives one number, the gateway process's CPU per tools/call; front_cost.py
 gives the Python path in process, without Granian. This runs the real served process
-(`gateway serve`, Granian's embedded server) and splits its CPU (Linux /proc, per
-thread) between the main thread (the event loop: every line of the gateway's Python)
+(`gateway serve`, Granian's embedded server) and splits its CPU (Linux
+/proc/PID/task/TID/schedstat, per thread, in nanoseconds) between the main thread (the event loop: every line of the gateway's Python)
 and the other threads (Granian's Rust I/O threads and the request log's writer), for
 requests that do more and more of the MCP path, over one keep-alive connection:
 
@@ -49,14 +49,15 @@ KINDS = ("health", "ping", "list", "call")
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (user+system) of each thread of `pid`, by thread id."""
+    """CPU seconds of each thread of `pid`, by thread id: the scheduler's own count in
+    nanoseconds (schedstat), not /proc's stat in clock ticks, which steps by 10 ms."""
     out: dict[int, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            ran = (task / "schedstat").read_text().split()[0]
         except OSError:  # a thread that ended meanwhile
             continue
-        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[int(task.name)] = int(ran) / 1e9
     return out
 
 
