@@ -7,8 +7,9 @@ bench.mcp.run gives one number, the gateway process's CPU per tools/call; front_
 gives the Python path in process, without Granian. This runs the real served process
 (`gateway serve`, Granian's embedded server) and splits its CPU (Linux
 /proc/PID/task/TID/schedstat, per thread, in nanoseconds) between the main thread (the
-event loop: every line of the gateway's Python) and the other threads (Granian's Rust I/O threads and the request log's writer), for
-requests that do more and more of the MCP path, over one keep-alive connection:
+event loop: every line of the gateway's Python) and the other threads (Granian's Rust
+I/O threads and the request log's writer), for requests that do more and more of the
+MCP path, over one keep-alive connection:
 
 - `health`: GET /health, the floor of a request (Granian, the front door, the request
   log), no authentication, no body;
