@@ -2,6 +2,7 @@
 MCP endpoint, the relay and the HTTP client to a real upstream, without Granian.
 
     .venv/bin/python -m bench.mcp.front_cost [--calls N] [--rounds R] [--profile]
+                                             [--no-inspection]
 
 Starts the SDK-written notes server (Streamable HTTP, loopback) in a child process,
 builds the gateway's ASGI app (`create_app`) for it with its pins approved, and calls the
@@ -101,11 +102,14 @@ def by_package(stats: pstats.Stats, calls: int) -> str:
                      ((w, t / calls * 1e6) for w, t in rows))
 
 
-async def _run(calls: int, profile: bool, rounds: int, upstream: str, home: Path) -> None:
+async def _run(calls: int, profile: bool, rounds: int, upstream: str, home: Path,
+               inspection: bool = True) -> None:
     config = parse_config(tomllib.loads(f"""
 [server]
 log_level = "warning"
 access_log = false
+[inspection]
+enabled = {"true" if inspection else "false"}
 [mcp]
 open_scopes = ["mcp:http:echo"]
 [mcp.servers.http]
@@ -177,6 +181,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--no-inspection", action="store_true",
+                        help="[inspection] enabled = false: the screening's share")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -198,7 +204,8 @@ def main() -> None:
                     time.sleep(0.2)
             home = tmp / "home"
             home.mkdir(mode=0o700)
-            asyncio.run(_run(args.calls, args.profile, args.rounds, url, home))
+            asyncio.run(_run(args.calls, args.profile, args.rounds, url, home,
+                             not args.no_inspection))
         finally:
             child.terminate()
             child.wait(timeout=10)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import msgspec
@@ -284,13 +284,25 @@ async def _request(relay: Relay, session: Session, message: jsonrpc.Message, sen
                                              "session"))
         return
     answer = Answer(send, [])
-    session.inflight[message.id] = (None, None, None)
-    task = asyncio.ensure_future(relay.handle(session, message, principal, trace,
-                                              answer.emit))
-    session.inflight[message.id] = (None, None, task)
+    own = _cancellable()
+    if own is None:  # no task of our own to cancel: serve the call in one
+        session.inflight[message.id] = (None, None, None)
+        task = asyncio.ensure_future(relay.handle(session, message, principal, trace,
+                                                  answer.emit))
+        session.inflight[message.id] = (None, None, task)
+        serving: Awaitable[dict[str, Any]] = task
+    else:
+        # In the request's own task (Granian runs each request in one): a task per call
+        # cost two more turns of the event loop. A cancel (notifications/cancelled, the
+        # session's end) cancels this task while the call is in flight, and nothing
+        # after the `finally` below awaits before the answer is handed over.
+        session.inflight[message.id] = (None, None, own)
+        serving = relay.handle(session, message, principal, trace, answer.emit)
     try:
-        reply = await task
+        reply = await serving
     except asyncio.CancelledError:
+        if own is not None:
+            own.uncancel()  # the cancel was ours to take; the answer still goes out
         trace.error = "mcp_cancelled"
         reply = jsonrpc.error(message.id, -32800, "request cancelled")
     except GatewayError as err:
@@ -299,3 +311,13 @@ async def _request(relay: Relay, session: Session, message: jsonrpc.Message, sen
     finally:
         session.inflight.pop(message.id, None)
     await answer.finish(reply)
+
+
+def _cancellable() -> asyncio.Task[Any] | None:
+    """The task serving this request, when cancelling it interrupts the call: a plain
+    asyncio task (Granian's default task implementation, and any test client's), not a
+    scheduler's stand-in whose `cancel` does nothing."""
+    task = asyncio.current_task()
+    if task is None or type(task).cancel is not asyncio.Task.cancel:
+        return None
+    return task

@@ -242,3 +242,17 @@ def test_a_session_id_of_any_bytes_is_unknown_never_an_error() -> None:
     for sid in ["n.2025-11-25." + "\xe9" * 32, "n.2025-11-25." + "A" * 32,
                 "n.2025-11-25.", "\x00.\x00.\x00", "." * 5000, "n.2025-11-25." + "0" * 31]:
         assert sessions.get(sid, "alice", "fs") is None
+
+
+def test_canonical_json_is_the_recorded_format() -> None:
+    """Pins and the audit log's argument digests are compared across versions: the bytes
+    hashed stay sorted keys, no spaces, non-ASCII as UTF-8 (a lone surrogate kept)."""
+    value = {"b": [1.5, None, True], "a": "é\u2028\ud800", "c": {"z": 1e16, "y": {}}}
+    assert pins.canonical(value) == (
+        '{"a":"é\u2028\ud800","b":[1.5,null,true],"c":{"y":{},"z":1e+16}}'
+        .encode("utf-8", "surrogatepass"))
+    assert pins.canonical(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8", "surrogatepass")
+    with pytest.raises(TypeError):  # keys that cannot be sorted are refused, not guessed
+        pins.canonical({1: "a", "2": "b"})
