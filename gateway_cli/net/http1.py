@@ -57,6 +57,9 @@ READ_SIZE = 65536
 IDLE_KEPT = 15.0  # seconds an idle connection is kept (aiohttp's default keep-alive)
 MAX_IDLE = 8
 MAX_OPEN = 100  # connections to one upstream at once (aiohttp's default); more calls wait
+# A host with IPv6 and IPv4 addresses: the next address is tried after this long rather
+# than after the connect timeout (RFC 8305, as aiohttp did), so a dead route costs 0.25 s.
+HAPPY_EYEBALLS = 0.25
 _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CHUNK = re.compile(rb"[0-9A-Fa-f]{1,15}")
@@ -319,7 +322,7 @@ class Client:
                 reader, writer = await asyncio.open_connection(
                     self.host, self.port, ssl=self.tls,
                     server_hostname=self.host if self.tls is not None else None,
-                    limit=LINE_LIMIT)
+                    limit=LINE_LIMIT, happy_eyeballs_delay=HAPPY_EYEBALLS)
         except TimeoutError:  # this timeout's own (a caller's would be a CancelledError)
             raise ConnectTimeout(f"no connection within {self.connect_timeout:g} s") from None
         return _Conn(reader, writer)
