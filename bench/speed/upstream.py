@@ -91,7 +91,6 @@ async def _serve(port: int, pace: float) -> None:
 
 
 def start_upstream(pace: float) -> tuple[subprocess.Popen[bytes], str]:
-    sys.path.insert(0, str(ROOT))
     from tests.conftest import free_port
 
     port = free_port()

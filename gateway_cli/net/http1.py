@@ -41,9 +41,10 @@ import re
 import select
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
+from gateway_cli.net.chunked import Dechunker
 from gateway_cli.net.errors import ConnectTimeout, ProtocolError, TooLarge
 from gateway_cli.net.inflate import Inflater, inflater_for
 
@@ -62,7 +63,6 @@ MAX_OPEN = 100  # connections to one upstream at once (aiohttp's default); more 
 HAPPY_EYEBALLS = 0.25
 _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_CHUNK = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
 _OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -104,49 +104,74 @@ class Response:
         self.length = length  # as declared (before decoding); None: chunked or until closed
         self._conn: _Conn | None = conn
         self._client = client
-        self._chunked = chunked
+        self._dechunk = Dechunker(LINE_LIMIT, MAX_TRAILERS) if chunked else None
+        self._left = length  # of a Content-Length body
         self._inflate = inflate
+        self._pending: Iterator[bytes] | None = None  # decoded pieces of the last read
         self.keep_alive = keep_alive and (chunked or length is not None)
         self.done = length == 0
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (dechunked, decoded); `done` once read to its end."""
-        if self.done:
-            return
-        inflate = self._inflate
-        if inflate is None:
-            async for data in self._framed():
-                yield data
-        else:
-            async for data in self._framed():
-                for piece in inflate.feed(data, READ_SIZE):
-                    yield piece
-            inflate.finish()
-        self.done = True
+    async def read_some(self) -> bytes:
+        """The next piece of the body as it arrives (dechunked, decoded), at most one
+        socket read's worth; b"" at its end, and `done` from then on."""
+        if self._pending is not None:
+            piece = next(self._pending, None)
+            if piece is not None:
+                return piece
+            self._pending = None
+        while not self.done:
+            raw = await self._framed()
+            if raw is None:
+                if self._inflate is not None:
+                    self._inflate.finish()
+                self.done = True
+                break
+            if self._inflate is None:
+                return raw
+            self._pending = self._inflate.feed(raw, READ_SIZE)
+            piece = next(self._pending, None)
+            if piece is not None:
+                return piece
+            self._pending = None
+        return b""
 
-    async def _framed(self) -> AsyncIterator[bytes]:
+    async def _framed(self) -> bytes | None:
+        """What one socket read gives of the body (framing removed); None at its end."""
         assert self._conn is not None, "the response was released"
         reader = self._conn.reader
-        if self._chunked:
-            async for data in _dechunk(reader):
-                yield data
-        elif self.length is not None:
-            left = self.length
-            while left:
-                data = await reader.read(min(READ_SIZE, left))
+        dechunk = self._dechunk
+        if dechunk is not None:
+            while not dechunk.done:
+                data = await reader.read(READ_SIZE)
                 if not data:
-                    raise ProtocolError("the answer ended before its Content-Length")
-                left -= len(data)
-                yield data
-        else:
-            while data := await reader.read(READ_SIZE):
-                yield data
+                    raise ProtocolError(dechunk.ended_early())
+                data = dechunk.feed(data)
+                if data:
+                    return data
+            if dechunk.extra:
+                self.keep_alive = False
+            return None
+        left = self._left
+        if left is not None:
+            if not left:
+                return None
+            data = await reader.read(min(READ_SIZE, left))
+            if not data:
+                raise ProtocolError("the answer ended before its Content-Length")
+            self._left = left - len(data)
+            return data
+        return await reader.read(READ_SIZE) or None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (dechunked, decoded); `done` once read to its end."""
+        while data := await self.read_some():
+            yield data
 
     async def read(self, limit: int) -> bytes:
         """The whole body; TooLarge past `limit` bytes (decoded)."""
         parts: list[bytes] = []
         size = 0
-        async for data in self.chunks():
+        while data := await self.read_some():
             size += len(data)
             if size > limit:
                 raise TooLarge(f"the answer is over {limit} bytes")
@@ -179,29 +204,6 @@ async def _line(reader: asyncio.StreamReader) -> bytes:
     except asyncio.IncompleteReadError:
         raise ProtocolError("the connection closed in the middle of the answer") from None
     return line[:-2]
-
-
-async def _dechunk(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while True:
-        size_line = (await _line(reader)).split(b";", 1)[0].strip(b" \t")
-        if not _CHUNK.fullmatch(size_line):
-            raise ProtocolError("a chunk size is not a hex number")
-        size = int(size_line, 16)
-        if size == 0:
-            for _ in range(MAX_TRAILERS + 1):
-                if not await _line(reader):
-                    return
-            raise ProtocolError("too many trailer lines")
-        try:
-            while size:  # in pieces: a chunk's size is the upstream's to claim
-                data = await reader.readexactly(min(size, READ_SIZE))
-                size -= len(data)
-                yield data
-            end = await reader.readexactly(2)
-        except asyncio.IncompleteReadError:
-            raise ProtocolError("the connection closed in the middle of a chunk") from None
-        if end != b"\r\n":
-            raise ProtocolError("a chunk does not end with CRLF")
 
 
 async def _read_head(conn: _Conn, client: Client, method: str) -> Response:

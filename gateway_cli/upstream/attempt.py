@@ -77,10 +77,9 @@ async def _read_capped(response: http1.Response) -> bytes:
 
 async def _idle_limited(response: http1.Response, idle: float) -> AsyncIterator[bytes]:
     """The upstream stream as it arrives; a silence longer than `idle` ends it."""
-    chunks = response.chunks()
     while True:
         async with asyncio.timeout(idle):
-            chunk = await anext(chunks, b"")
+            chunk = await response.read_some()
         if not chunk:
             return
         yield chunk
