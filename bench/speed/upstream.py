@@ -15,7 +15,9 @@ Shapes: `attempt_old`/`attempt_new` are the request stage alone (`http_attempt`:
 headers, send, read, release), the old one being `upstream/attempt.py` and `pool.py`
 of commit OLD (default 78de8e2, the last on aiohttp) loaded from git beside the new;
 `stream_old`/`stream_new` the same for a stream read to its end (the upstream writes
-it in one burst, so the count does not depend on timing); `app`/`app_stream` the whole
+it in one burst, so the count does not depend on timing; `--pace 0.02` spaces the events
+20 ms apart, long enough under callgrind that each is read on its own, as from a real
+provider); `app`/`app_stream` the whole
 gateway (`create_app`, default inspection, ASGI called directly) on whatever tree is
 first on the path (`--tree DIR` runs the driver on another checkout, e.g. an export of
 OLD, for the before/after of the whole path; the attempt shapes then need this tree's
@@ -244,8 +246,8 @@ def mark() -> None:
     os.getppid()
 
 
-async def _drive(n: int, shapes: list[str], commit: str) -> None:
-    child, url = start_upstream(0.0)
+async def _drive(n: int, shapes: list[str], commit: str, pace: float) -> None:
+    child, url = start_upstream(pace)
     try:
         runs: dict[str, Any] = {"empty": None}
         attempts = None
@@ -281,14 +283,15 @@ async def _drive(n: int, shapes: list[str], commit: str) -> None:
         child.kill()
 
 
-def count(n: int, shapes: list[str], tree: Path, commit: str) -> dict[str, int]:
+def count(n: int, shapes: list[str], tree: Path, commit: str, pace: float
+          ) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": f"{tree}:{ROOT}"}
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", "--dump-before=getppid",
              f"--callgrind-out-file={out}", sys.executable, __file__, "drive", str(n),
-             commit, *shapes],
+             commit, str(pace), *shapes],
             capture_output=True, text=True, env=env, check=False, cwd=tree)
         if done.returncode != 0:
             raise SystemExit(f"driver failed:\n{done.stderr[-3000:]}")
@@ -331,7 +334,7 @@ def main() -> int:
         return 0
     if len(sys.argv) > 1 and sys.argv[1] == "drive":
         sys.path.insert(0, os.getcwd())
-        asyncio.run(_drive(int(sys.argv[2]), sys.argv[4:], sys.argv[3]))
+        asyncio.run(_drive(int(sys.argv[2]), sys.argv[5:], sys.argv[3], float(sys.argv[4])))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=["count", "ab"])
@@ -340,6 +343,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--tree", type=Path, default=ROOT)
+    parser.add_argument("--pace", type=float, default=0.0,
+                        help="count: seconds between stream events (0: one burst)")
     parser.add_argument("--old", default=OLD, help=f"the aiohttp commit ({OLD})")
     args = parser.parse_args()
     if args.mode == "ab":
@@ -349,7 +354,7 @@ def main() -> int:
         return 0
     shapes = args.shapes or ["attempt_old", "attempt_new", "stream_old", "stream_new",
                              "app", "app_stream"]
-    result = count(args.n, shapes, args.tree.resolve(), args.old)
+    result = count(args.n, shapes, args.tree.resolve(), args.old, args.pace)
     print("| shape | instructions per call |\n|---|---:|")
     for shape, per in result.items():
         print(f"| {shape} | {per:,} |")
