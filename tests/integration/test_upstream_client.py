@@ -240,3 +240,35 @@ def test_a_malformed_answer_is_a_502_naming_the_problem(tmp_path: Path, raw: byt
         r = _post(gateway)
     assert r.status_code == 502
     assert problem in r.json()["error"]["message"]
+
+
+def test_a_stream_gone_silent_ends_after_the_idle_limit(tmp_path: Path) -> None:
+    """Two events, then nothing: the stream ends with an error event after the
+    deployment's timeout of silence, and its connection is dropped."""
+    release = threading.Event()
+
+    def serve(conn: socket.socket, up: SocketUpstream) -> None:
+        while (request := up.read_request(conn)) is not None:
+            if b'"stream":true' not in request.replace(b" ", b""):
+                conn.sendall(answer(CHAT))
+                continue
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"transfer-encoding: chunked\r\n\r\n" +
+                         chunk(sse_event("first " + "word " * 100)) +
+                         chunk(sse_event("second " + "word " * 100)))
+            release.wait(20)
+            return
+
+    up = SocketUpstream(serve)
+    with _run(tmp_path, up, timeout=1) as gateway:
+        started = time.monotonic()
+        r = httpx.post(gateway.url + "/v1/chat/completions", json={**BODY, "stream": True},
+                       timeout=30)
+        took = time.monotonic() - started
+        release.set()
+        assert _post(gateway).status_code == 200
+    assert r.status_code == 200
+    assert "first word" in r.text  # what the output policy had released before
+    assert "the upstream stream stalled; the answer is incomplete" in r.text
+    assert 0.9 < took < 8
+    assert up.connections == 2  # the stalled stream's connection was not reused
