@@ -195,6 +195,8 @@ async def http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,
     except http1.ProtocolError as err:  # its text names no value of the answer
         return Failure("connect", message=(
             f"deployment {dep.id} gave no usable answer: {err}"))
+    except http1.ConnectTimeout as err:  # its text: the timeout, nothing of the upstream's
+        return Failure("connect", message=f"deployment {dep.id} unreachable ({err})")
     except OSError as err:
         return Failure("connect", message=(
             f"deployment {dep.id} unreachable ({type(err).__name__})"))

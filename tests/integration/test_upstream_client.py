@@ -272,3 +272,37 @@ def test_a_stream_gone_silent_ends_after_the_idle_limit(tmp_path: Path) -> None:
     assert "the upstream stream stalled; the answer is incomplete" in r.text
     assert 0.9 < took < 8
     assert up.connections == 2  # the stalled stream's connection was not reused
+
+
+def test_a_connect_timeout_says_so(tmp_path: Path) -> None:
+    """A listener whose backlog is full never completes the handshake: the attempt fails
+    after the provider's connect timeout, not its (much longer) answer timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    config = (GatewayConfig()
+              .provider("p", "openai-compatible", base_url=f"http://127.0.0.1:{port}/v1",
+                        connect_timeout=0.5, timeout=30)
+              .model("m", deployment("p", "m"))
+              .section("routing", retries=0))
+    gateway = start_gateway(tmp_path, config=config.toml())
+    try:
+        started = time.monotonic()
+        r = _post(gateway)
+        took = time.monotonic() - started
+    finally:
+        stop_gateway(gateway)
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert r.status_code == 502
+    assert "deployment p/m unreachable (no connection within 0.5 s)" in \
+        r.json()["error"]["message"]
+    assert took < 10
