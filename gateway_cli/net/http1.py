@@ -20,8 +20,9 @@ An upstream is not trusted to be well-formed, so the framing is read strictly: a
 Transfer-Encoding other than exactly `chunked`, a Content-Length that is not one decimal
 number, and both together (RFC 9112 section 6.3, a request-smuggling pattern) are
 errors; the status line, header lines, their number and chunk-size lines are bounded.
-The headers that frame the request (host, content-length, transfer-encoding,
-connection) are the client's own and refused from a caller.
+The headers that frame the request (content-length, transfer-encoding, connection) are
+the client's own and refused from a caller; a caller's Host (lower-case `host`, e.g. a
+provider's configured headers) replaces the URL's.
 
 A connection goes back to the pool only when its answer was read to the end and neither
 side asked to close; an answer closed early (a client that went away, a policy cut)
@@ -65,7 +66,7 @@ _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
-_OWN = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_OWN = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class _Conn:
@@ -303,7 +304,9 @@ class Client:
         return target
 
     def _head(self, method: str, target: str, headers: Mapping[str, str], size: int) -> bytes:
-        lines = [f"{method} {target} HTTP/1.1", f"host: {self.authority}"]
+        lines = [f"{method} {target} HTTP/1.1"]
+        if "host" not in headers:  # a configured Host (a virtual host behind a proxy) wins
+            lines.append(f"host: {self.authority}")
         lines += _lines(headers.items())
         lines += [f"{name}: {value}" for name, value in self._fixed if name not in headers]
         lines.append(f"content-length: {size}")

@@ -214,8 +214,7 @@ def test_a_connect_timeout_is_its_own_error() -> None:
         listener.close()
 
 
-@pytest.mark.parametrize("name", ["host", "Content-Length", "transfer-encoding",
-                                  "connection"])
+@pytest.mark.parametrize("name", ["Content-Length", "transfer-encoding", "connection"])
 def test_the_framing_headers_are_the_clients_own(name: str) -> None:
     async def body(client: http1.Client, server: Server) -> None:
         with pytest.raises(ValueError, match="set by the client itself"):
@@ -241,6 +240,23 @@ def test_fixed_headers_go_with_every_request_unless_it_names_them() -> None:
     first, second = asyncio.run(main())
     assert b"\r\nuser-agent: gw/1\r\n" in first
     assert b"\r\nuser-agent: other\r\n" in second and b"gw/1" not in second
+
+
+def test_a_callers_host_replaces_the_urls_once() -> None:
+    async def main() -> list[bytes]:
+        server = Server(fixed(OK))
+        client = http1.Client(await server.start())
+        try:
+            async with client.request("POST", {"host": "inside.example"}, b"{}") as r:
+                await r.read(10)
+        finally:
+            await client.close()
+            await server.stop()
+        return server.requests
+
+    [request] = asyncio.run(main())
+    assert request.lower().count(b"\r\nhost:") == 1
+    assert b"\r\nhost: inside.example\r\n" in request
 
 
 def test_an_answer_lost_without_release_frees_its_slot() -> None:
