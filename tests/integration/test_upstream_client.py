@@ -306,3 +306,29 @@ def test_a_connect_timeout_says_so(tmp_path: Path) -> None:
     assert "deployment p/m unreachable (no connection within 0.5 s)" in \
         r.json()["error"]["message"]
     assert took < 10
+
+
+def test_proxy_variables_in_the_environment_are_ignored(tmp_path: Path) -> None:
+    """Where a request goes is gateway.toml's decision: a proxy the process inherited
+    sees nothing."""
+    import os
+
+    def nothing(conn: socket.socket, up: SocketUpstream) -> None:
+        up.read_request(conn)
+
+    up, proxy = SocketUpstream(keep_alive), SocketUpstream(nothing)
+    with up, proxy:
+        config = (GatewayConfig()
+                  .provider("p", "openai-compatible", base_url=f"{up.url}/v1")
+                  .model("m", deployment("p", "m"))
+                  .section("routing", retries=0))
+        env = {**os.environ, **{name: proxy.url for name in (
+            "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+            "all_proxy")}, "NO_PROXY": "", "no_proxy": ""}
+        gateway = start_gateway(tmp_path, config=config.toml(), env=env)
+        try:
+            r = _post(gateway)
+        finally:
+            stop_gateway(gateway)
+    assert r.status_code == 200, r.text
+    assert len(up.requests) == 1 and proxy.connections == 0
