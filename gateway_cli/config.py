@@ -516,6 +516,9 @@ def _cross_check(config: Config) -> list[str]:
             elif header.lower() in {"authorization", "api-key", "x-api-key"}:
                 problems.append(f"{key}.headers.{header}: credentials go in 'secret', "
                                 "not in headers")
+            elif header.lower() in {"content-length", "transfer-encoding", "connection"}:
+                problems.append(f"{key}.headers.{header}: the gateway frames each request "
+                                "itself; this header cannot be set")
             elif any(c in value for c in "\r\n\0") or value != value.strip():
                 problems.append(f"{key}.headers.{header}: a header value may not hold line "
                                 "breaks, NUL or surrounding whitespace")

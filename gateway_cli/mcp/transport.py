@@ -27,9 +27,10 @@ import msgspec
 
 from gateway_cli.formats.sse import SSEError, SSEParser
 from gateway_cli.keys.refs import Secret
-from gateway_cli.mcp import http1, jsonrpc
+from gateway_cli.mcp import jsonrpc
 from gateway_cli.mcp.stderr import Tail
 from gateway_cli.mcp.stderr import loud as stderr_loud
+from gateway_cli.net import http1
 
 log = logging.getLogger("gateway.mcp")
 _encode = msgspec.json.Encoder().encode

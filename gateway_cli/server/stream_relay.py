@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 
-import aiohttp
 from litestar.types import Send
 
 from gateway_cli.formats.sse import SSEError
 from gateway_cli.guards.mask_stream import MaskingStream
 from gateway_cli.keys.refs import Secret
 from gateway_cli.limits.usage_tap import UsageTap
+from gateway_cli.net.errors import ProtocolError
 from gateway_cli.providers.adapt import Adapter, StreamConverter, stream_error
 from gateway_cli.providers.operations import Op
 from gateway_cli.providers.renumber import Renumbering
@@ -102,7 +102,7 @@ async def relay_stream(send: Send, stream: Stream, converter: StreamConverter | 
         message = without_credentials(err.message.encode(), *credentials).decode()
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, f"the upstream reported an error mid-stream: {message}"))
-    except (aiohttp.ClientError, OSError, SSEError, TranslationError, ValueError) as err:
+    except (ProtocolError, OSError, SSEError, TranslationError, ValueError) as err:
         log.debug("upstream stream broke: %s", type(err).__name__)
         await asgi_io.send_chunk(send, b"\n\n" + stream_error(
             adapter.client, "the upstream stream broke off; the answer is incomplete"))

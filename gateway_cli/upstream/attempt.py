@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import msgspec
 
 from gateway_cli.formats.sse import encode_event
 from gateway_cli.keys.refs import Secret
 from gateway_cli.limits.tokens import estimate_input
+from gateway_cli.net import http1
 from gateway_cli.observe.throttle import Throttle
 from gateway_cli.providers import mock, mock_responses
 from gateway_cli.providers.adapt import Ids
@@ -66,27 +66,20 @@ class Failure(Failed):
     body: bytes = b""  # the upstream's error body, the provider's credentials cut out
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    declared = response.content_length
+async def _read_capped(response: http1.Response) -> bytes:
+    """The whole answer; TooLarge over MAX_UPSTREAM_BODY decoded bytes, and before reading
+    anything when the declared Content-Length is already over it."""
+    declared = response.length
     if declared is not None and declared > MAX_UPSTREAM_BODY:
-        raise _TooLarge
-    data = bytearray()
-    async for chunk in response.content.iter_any():
-        data += chunk
-        if len(data) > MAX_UPSTREAM_BODY:
-            raise _TooLarge
-    return bytes(data)
+        raise http1.TooLarge("declared over the cap")
+    return await response.read(MAX_UPSTREAM_BODY)
 
 
-async def _idle_limited(response: aiohttp.ClientResponse, idle: float) -> AsyncIterator[bytes]:
+async def _idle_limited(response: http1.Response, idle: float) -> AsyncIterator[bytes]:
     """The upstream stream as it arrives; a silence longer than `idle` ends it."""
     while True:
         async with asyncio.timeout(idle):
-            chunk = await response.content.readany()
+            chunk = await response.read_some()
         if not chunk:
             return
         yield chunk
@@ -140,15 +133,17 @@ async def http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,
     headers = headers_for(provider.wire, secret, client_headers)
     if streaming:
         headers["accept"] = "text/event-stream"
-    response: aiohttp.ClientResponse | None = None
+    response: http1.Response | None = None
     try:
         async with asyncio.timeout(dep.timeout):
-            # Never follow a redirect: aiohttp would carry x-api-key / api-key (not
-            # Authorization) and the prompt to wherever Location points.
-            response = await pool.session(provider.name).post(
-                url, data=body, headers=headers, allow_redirects=False)
+            # Waiting for a pooled connection counts against the deployment's timeout.
+            # A redirect is never followed (the client returns a 3xx as it is): the
+            # provider's key and the prompt would go wherever Location points.
+            response = await pool.client(provider.name, url).send("POST", headers, body, url)
             if streaming and response.status == 200:
-                stream = Stream(_idle_limited(response, dep.timeout), response.close)
+                # Released at the end: the connection is kept only if the stream was
+                # read to its end, dropped when the client left or the policy cut it.
+                stream = Stream(_idle_limited(response, dep.timeout), response.release)
                 response = None  # ownership passes to the stream
                 return stream
             data = await _read_capped(response)
@@ -194,10 +189,15 @@ async def http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,
     except TimeoutError:
         return Failure("timeout", message=(
             f"deployment {dep.id} did not answer within {dep.timeout:g} s"))
-    except _TooLarge:
+    except http1.TooLarge:
         return Failure("connect", message=(
             f"deployment {dep.id} sent a response over {MAX_UPSTREAM_BODY} bytes"))
-    except (aiohttp.ClientError, OSError) as err:
+    except http1.ProtocolError as err:  # its text names no value of the answer
+        return Failure("connect", message=(
+            f"deployment {dep.id} gave no usable answer: {err}"))
+    except http1.ConnectTimeout as err:  # its text: the timeout, nothing of the upstream's
+        return Failure("connect", message=f"deployment {dep.id} unreachable ({err})")
+    except OSError as err:
         return Failure("connect", message=(
             f"deployment {dep.id} unreachable ({type(err).__name__})"))
     finally:

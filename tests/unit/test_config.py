@@ -222,6 +222,9 @@ def test_an_at_sign_in_the_path_is_not_a_credential() -> None:
     ({"X Org": "a"}, "not a valid header name"),
     ({"X-Org\r\n": "a"}, "not a valid header name"),
     ({"": "a"}, "not a valid header name"),
+    ({"Content-Length": "5"}, "frames each request itself"),
+    ({"transfer-encoding": "chunked"}, "frames each request itself"),
+    ({"Connection": "close"}, "frames each request itself"),
 ])
 def test_extra_headers_are_validated_at_load_time(headers: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError, match=says):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway_cli.mcp import http1
+from gateway_cli.net import http1
 from tests.fakes.pki import make_pki
 
 Answer = Callable[[bytes], bytes | None]  # the request's bytes -> the raw answer

@@ -1,0 +1,1 @@
+"""Network clients the gateway speaks with upstreams."""
