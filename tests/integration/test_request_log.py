@@ -199,16 +199,25 @@ def test_access_log_has_one_line_per_request(observed: tuple[Home, Gateway, str,
         bad = client.post("/v1/chat/completions", headers=auth, content=b"{nope",
                           )
         missing = client.get("/v1/nothing", headers=auth)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and ok.headers["x-request-id"] not in gw.log():
-        time.sleep(0.05)
-    lines = [line for line in gw.log().splitlines() if "gateway.access" in line]
-    assert any('"POST /v1/chat/completions" 200 model=mock/echo' in line and "key=alice" in line
-               and ok.headers["x-request-id"] in line for line in lines), lines
     assert bad.status_code in (400, 415)
-    assert any(f'" {bad.status_code} ' in line for line in lines)
     assert missing.status_code == 404
-    assert any('"GET other" 404' in line for line in lines)
+
+    def seen() -> tuple[list[str], bool, bool, bool]:
+        lines = [line for line in gw.log().splitlines() if "gateway.access" in line]
+        return (lines,
+                any('"POST /v1/chat/completions" 200 model=mock/echo' in line
+                    and "key=alice" in line and ok.headers["x-request-id"] in line
+                    for line in lines),
+                any(f'" {bad.status_code} ' in line for line in lines),
+                any('"GET other" 404' in line for line in lines))
+
+    # Each line is written when its response is done: wait for all three, not the first.
+    deadline = time.monotonic() + 10
+    lines, *found = seen()
+    while time.monotonic() < deadline and not all(found):
+        time.sleep(0.05)
+        lines, *found = seen()
+    assert found == [True, True, True], lines
 
 
 def test_metrics_are_for_loopback_and_admin_keys(
