@@ -72,13 +72,20 @@ class Poisoned:
     root: Path
 
 
+def hard_linked_copy(venv: Path) -> None:
+    """A copy of the developer's venv: hard links, so it is quick; pip replaces files
+    (new inodes) rather than writing into them, so the original is never touched. The
+    venv's real path is copied: `cp -a` of a symlinked .venv (a worktree sharing one)
+    would copy the link, and pip would then change the developer's own venv."""
+    subprocess.run(["cp", "-al", os.path.realpath(sys.prefix), str(venv)], check=True)
+    assert not venv.is_symlink() and (venv / "bin" / "python").exists()
+
+
 @pytest.fixture(scope="module")
 def poisoned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Poisoned]:
     root = tmp_path_factory.mktemp("attack")
     venv = root / "venv"
-    # A copy of the developer's venv: hard links, so it is quick; pip replaces files
-    # (new inodes) rather than writing into them, so the original is never touched.
-    subprocess.run(["cp", "-al", sys.prefix, str(venv)], check=True)
+    hard_linked_copy(venv)
     wheel = build_poisoned_wheel(root)
     python = venv / "bin" / "python"
     installed = subprocess.run(
@@ -166,7 +173,7 @@ def test_a_checkout_install_without_the_test_tools_still_starts(tmp_path: Path) 
     """The README's install (runtime and build locks only, the project in place): the
     checkout's test and release locks are allowed, never required."""
     venv = tmp_path / "venv"
-    subprocess.run(["cp", "-al", sys.prefix, str(venv)], check=True)
+    hard_linked_copy(venv)
     python = venv / "bin" / "python"
     removed = subprocess.run(
         [str(python), "-m", "pip", "uninstall", "-y", "-q", "hypothesis", "anthropic",
