@@ -31,16 +31,15 @@ from itertools import pairwise
 from typing import Final, NamedTuple
 
 from gateway_cli.guards.injection.features import _SPLIT
-from gateway_cli.guards.injection.views import LEET, table
+from gateway_cli.guards.injection.views import LEET, WORD_MAP, table
 
 JOINERS: Final = b"'@$"
 # Every byte as `_SPLIT` has it, but the three joiners kept: `_SPLIT` is this then the
 # joiners to a space (`CUT`), and `WORD_MAP` is this then `LEET` (the unit tests check both).
 JOIN_MAP: Final = bytes(b if b in JOINERS else _SPLIT[b] for b in range(256))
 CUT: Final = table({chr(j): " " for j in JOINERS})
-# Past this many joiners, the pairs next to the words holding them are picked out of the
-# distinct pairs (a pass over those) rather than found at each joiner in the split.
-MAX_PLACES: Final = 64
+# The bytes the leetspeak fold changes: a text without them is its own fold.
+_LEETSPEAK: Final = tuple(b for b in range(256) if LEET[b] != b)
 
 
 class Shared(NamedTuple):
@@ -62,69 +61,34 @@ def share(text: str) -> Shared | None:
     split = data.translate(JOIN_MAP).split()
     words = set(split)
     pairs = set(pairwise(split))
-    joined = b" ".join((b"", *words, b""))
-    folded = joined.translate(LEET)
-    rules_words = frozenset(words) if folded == joined else frozenset(folded.split())
-    if not any(j in data for j in (b"'", b"@", b"$")):
+    if not any(map(data.__contains__, _LEETSPEAK)):  # ints: `bytes in bytes` costs more
+        rules_words = frozenset(words)
+    elif 2 * len(words) < len(split):
+        # Most words repeat: the distinct ones folded cost less than the text split again.
+        rules_words = frozenset(b" ".join(words).translate(LEET).split())
+    else:
+        rules_words = frozenset(data.translate(WORD_MAP).split())
+    if 0x27 not in data and 0x40 not in data and 0x24 not in data:  # ' @ $
         return Shared(lowered, data, rules_words, words, pairs)
-    # Where the joiners are in the split (one space between words): each word holding one
-    # is the word after as many spaces as precede it.
-    spaced = b" ".join(split)
-    places = sorted(at for j in (b"'", b"@", b"$") for at in _finds(spaced, j, MAX_PLACES + 1))
-    if len(places) > MAX_PLACES:
-        return _cut_all(lowered, data, rules_words, words, pairs)
-    held: dict[int, bytes] = {}
-    index = last = 0
-    for at in places:
-        index += spaced.count(b" ", last, at)
-        last = at
-        held[index] = split[index]
+    # The words holding a joiner, found in the distinct words joined (a few `find`s).
+    joined = b" ".join((b"", *words, b""))
     cut: dict[bytes, tuple[bytes, ...]] = {}
-    for word in held.values():
-        if word not in cut:
-            pieces = tuple(word.translate(CUT).split())
-            if not pieces:
-                return None  # its neighbours meet: see the module's docstring
-            cut[word] = pieces
-    touching: set[tuple[bytes, bytes]] = set()
-    for i in held:
-        touching.update(pairwise(split[max(0, i - 1):i + 2]))
-    return _apply(lowered, data, rules_words, words, pairs, cut, touching)
-
-
-def _finds(data: bytes, sub: bytes, most: int) -> list[int]:
-    """The offsets of `sub` in `data`, at most `most` of them."""
-    out: list[int] = []
-    at = data.find(sub)
-    while at >= 0 and len(out) < most:
-        out.append(at)
-        at = data.find(sub, at + 1)
-    return out
-
-
-def _cut_all(lowered: str, data: bytes, rules_words: frozenset[bytes], words: set[bytes],
-             pairs: set[tuple[bytes, bytes]]) -> Shared | None:
-    """`share`'s end for a text with many joiners: the words holding one and the pairs next
-    to them picked out of the distinct words and pairs."""
-    cut: dict[bytes, tuple[bytes, ...]] = {}
-    for word in words:
-        if word.translate(CUT) != word:
-            pieces = tuple(word.translate(CUT).split())
-            if not pieces:
-                return None
-            cut[word] = pieces
-    touching = {p for p in pairs if p[0] in cut or p[1] in cut}
-    return _apply(lowered, data, rules_words, words, pairs, cut, touching)
-
-
-def _apply(lowered: str, data: bytes, rules_words: frozenset[bytes], words: set[bytes],
-           pairs: set[tuple[bytes, bytes]], cut: dict[bytes, tuple[bytes, ...]],
-           touching: set[tuple[bytes, bytes]]) -> Shared:
-    """The classifier's words and pairs: those of the split with the words in `cut` cut."""
+    for joiner in (b"'", b"@", b"$"):
+        at = joined.find(joiner)
+        while at >= 0:
+            end = joined.find(b" ", at)
+            word = joined[joined.rfind(b" ", 0, at) + 1:end]
+            if word not in cut:
+                pieces = tuple(word.translate(CUT).split())
+                if not pieces:
+                    return None  # its neighbours meet: see the module's docstring
+                cut[word] = pieces
+            at = joined.find(joiner, end)
     words.difference_update(cut)
     for pieces in cut.values():
         words.update(pieces)
         pairs.update(pairwise(pieces))
+    touching = [p for p in pairs if p[0] in cut or p[1] in cut]
     pairs.difference_update(touching)
     pairs.update((cut[a][-1] if a in cut else a, cut[b][0] if b in cut else b)
                  for a, b in touching)
