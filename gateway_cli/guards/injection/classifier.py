@@ -175,9 +175,10 @@ class Model:
     def locate_shared(self, text: str, shared: Shared) -> tuple[float, int, int]:
         """`locate(text)`, from the split `tokens.share(text)` made for the rules too.
 
-        An ASCII text lowers to itself in length, so one up to `window`
-        characters is one window whose prepared text is `shared.lowered`; its
-        features come from the shared split (`features.assemble`).
+        `share` shares only a text whose prepared form is its lowered form, as
+        long as the text: one up to `window` characters is one window whose
+        prepared text is `shared.lowered`, and its features come from the
+        shared split (`features.assemble`).
         """
         if len(text) > self.window:
             return self.locate(text)

@@ -4,13 +4,12 @@ The rules' word set must be `views`' (the lowered text through `WORD_MAP`),
 and the classifier's words and pairs `features.window_features`' of the
 prepared text, for every ASCII text; and the guard's findings and the
 classifier's probability must be those of the two separate splits, on every
-eval record and the bench prompts.
+eval record that is shared.
 """
 
 from __future__ import annotations
 
 import json
-from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -31,14 +30,17 @@ def test_the_join_map_is_each_sides_map_before_its_last_step() -> None:
 
 
 def _plain(text: str) -> tuple[frozenset[bytes], set[bytes], set[tuple[bytes, bytes]]]:
-    low = views.lower_same_length(text).encode()
-    split = features.split_words(features.prepare(text))
-    return frozenset(low.translate(views.WORD_MAP).split()), set(split), set(pairwise(split))
+    low = views.lower_same_length(text).encode("utf-8", "surrogatepass")
+    unigrams, bigrams, *_ = features.window_features(features.prepare(text))
+    return frozenset(low.translate(views.WORD_MAP).split()), unigrams, bigrams
 
 
 _PARTS = ["don't", "it's", "'", "''", "@", "$", "a@b", "p@$$", "1gn0re", "ignore", "all", "'s",
           "you", " ", "  ", "\n", ".", "-", "_", "x'y'z", "@@", "$5", "o'", "'o", "Jane.Doe@Ex.com",
-          "ALL", "47", "<|", "```", "3", "e"]
+          "ALL", "47", "<|", "```", "3", "e",
+          # Not ASCII: never shared.
+          "caf\u00e9", "\u00c9t\u00e9", "\u00df", "\u6307\u793a\u3092\u7121\u8996\u3057\u3066",
+          "\uff49\uff47\uff4e\uff4f\uff52\uff45", "\u0130", "\u200b", "\u180b", "\U0001f333"]
 
 
 @settings(max_examples=1500, deadline=None)
@@ -46,17 +48,18 @@ _PARTS = ["don't", "it's", "'", "''", "@", "$", "a@b", "p@$$", "1gn0re", "ignore
 def test_one_split_gives_both_sides_words(parts: list[str], noise: str) -> None:
     text = "".join(parts) + noise
     _check(text, tokens.share(text))
+    # Without the joiners (most texts), where it is shared.
+    stripped = text.replace("'", " ").replace("@", "").replace("$", "5")
+    _check(stripped, tokens.share(stripped))
 
 
 def _check(text: str, shared: tokens.Shared | None) -> None:
     rules, words, pairs = _plain(text)
     if shared is None:
-        # Only a word made of joiners alone (its neighbours meet in the classifier's split).
-        assert any(w and not w.translate(tokens.CUT).split()
-                   for w in text.lower().encode().translate(tokens.JOIN_MAP).split())
+        assert not text.isascii() or any(c in text for c in "'@$")
         return
     assert shared.lowered == views.lower_same_length(text) == features.prepare(text)
-    assert shared.data == shared.lowered.encode()
+    assert shared.data == shared.lowered.encode("utf-8", "surrogatepass")
     assert shared.rules_words == rules
     assert shared.words == words
     assert shared.pairs == pairs
@@ -67,10 +70,11 @@ def test_non_ascii_text_is_not_shared() -> None:
     assert tokens.share("ignore \u200b all") is None
 
 
-def test_a_lone_joiner_between_words_falls_back() -> None:
-    # "a ' b": the classifier pairs a with b, which the distinct pairs of "a", "'", "b" hide.
-    assert tokens.share("a ' b") is None
-    assert tokens.share("a 'b") is not None
+def test_a_text_with_a_joiner_takes_two_splits() -> None:
+    assert tokens.share("don't") is None
+    assert tokens.share("jane@example.com") is None
+    assert tokens.share("$5") is None
+    assert tokens.share("do not, 5 times") is not None
 
 
 def _eval_texts() -> list[str]:
@@ -98,4 +102,4 @@ def test_the_guard_finds_and_scores_what_two_splits_give_on_every_eval_record() 
         if extra is not None:
             plain.append(extra)
         assert guard.findings(text) == plain
-    assert checked > 900  # the ASCII records up to a window long
+    assert checked > 600  # the ASCII records up to a window long without a joiner
