@@ -45,11 +45,13 @@ from gateway_cli.guards.injection import classifier_digest
 from gateway_cli.guards.injection.features import (
     MARKER_BYTES,
     Features,
+    assemble,
     count,
     prepare,
     split_words,
     window_features,
 )
+from gateway_cli.guards.injection.tokens import Shared
 from gateway_cli.guards.injection.weights import Weights, WeightsError, decode
 
 RESOURCE: Final = "classifier.bin"
@@ -169,6 +171,19 @@ class Model:
         if len(prepared) != len(text):
             start, end = 0, len(text)
         return sigmoid(z), start, end
+
+    def locate_shared(self, text: str, shared: Shared) -> tuple[float, int, int]:
+        """`locate(text)`, from the split `tokens.share(text)` made for the rules too.
+
+        `share` shares only a text whose prepared form is its lowered form, as
+        long as the text: one up to `window` characters is one window whose
+        prepared text is `shared.lowered`, and its features come from the
+        shared split (`features.assemble`).
+        """
+        if len(text) > self.window:
+            return self.locate(text)
+        features = assemble(shared.data, shared.words, shared.pairs)
+        return sigmoid(self._logit(self._weigh(features), count(features))), 0, len(text)
 
     def predict(self, text: str) -> float:
         """P(injection) of `text`, in 0..1 (the `Classifier` protocol)."""

@@ -39,7 +39,7 @@ def _quoted(view: str, start: int, end: int) -> bool:
 
 
 def run_detectors(v: Views) -> list[Finding]:
-    text, lowered, folded, words, ascii_only, t = v
+    text, lowered, words, ascii_only, t = v.text, v.lowered, v.words, v.ascii_only, v.t
     detectors, finditer = PREFILTER.detectors, PREFILTER.finditer
     out: list[Finding] = []
     for i in PREFILTER.armed(lowered, words, t):  # in declaration order
@@ -48,8 +48,8 @@ def run_detectors(v: Views) -> list[Finding]:
             continue
         if det.also and det.also.isdisjoint(words):
             continue
-        view = folded if det.view == "fold" else text if det.view == "raw" else lowered
-        for n, m in enumerate(finditer(i, view, t)):
+        view = text if det.view == "raw" else lowered if det.view == "lower" else None
+        for n, m in enumerate(finditer(i, v if view is None else view, t)):
             if n >= MAX_PER_DETECTOR:
                 break
             start, end = m.span()
@@ -60,10 +60,11 @@ def run_detectors(v: Views) -> list[Finding]:
             if conf <= 0.0:
                 continue  # the second look says it is not this kind at all
             kind = det.kind
-            if det.view == "fold" and lowered[start:end] != matched:
+            if view is None and lowered[start:end] != matched:
                 # Only the leet-folded view matched: obfuscation is itself a tell.
                 kind, conf = "encoded_payload", max(conf, 0.6) + 0.1
-            elif kind in _MENTION_DAMPED and _quoted(view, start, end):
+            elif kind in _MENTION_DAMPED and _quoted(
+                    v.folded if view is None else view, start, end):
                 conf *= 0.5
             out.append(finding(kind, start, end, conf, text[start:end]))
     return out

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from gateway_cli.guards.injection.views import ENC, RUN_MAP, Text
+from gateway_cli.guards.injection.views import ENC, RUN_MAP, Text, Views
 
 if TYPE_CHECKING:
     from gateway_cli.guards.injection.detector import Detector
@@ -193,8 +193,11 @@ class Prefilter:
                 armed.add(i)
         return sorted(armed)
 
-    def finditer(self, i: int, view: str, t: Text) -> Iterable[re.Match[str]]:
+    def finditer(self, i: int, view: str | Views, t: Text) -> Iterable[re.Match[str]]:
         """What detector `i`'s `pattern.finditer(view)` gives when its `need` allows a match.
+
+        `view` may be the text's `Views`, for its folded view: that is then made
+        only once a start is viable (on most texts none is).
 
         Every match begins with one of the detector's starts; a start whose
         words are not all in the text (see `Text`) cannot occur, and the
@@ -206,9 +209,10 @@ class Prefilter:
         """
         det, plan, needs, firsts = self._entries[i]
         if plan is None:
-            if needs and not _needed(needs, firsts, view, t):
+            text = _view(view)
+            if needs and not _needed(needs, firsts, text, t):
                 return ()
-            return det.pattern.finditer(view)
+            return det.pattern.finditer(text)
         joined_has = t.holds()
         spaced = t.ascii_only and det.view == "fold"
         if spaced:
@@ -219,12 +223,15 @@ class Prefilter:
         else:
             viable = [s for s in (plan.ascii if t.ascii_only else det.starts)
                       if all(map(joined_has, s.loose))]
+        if not viable:
+            return ()
+        text = _view(view)
         # `need` can rule out what the regex alone would match (a line break where
         # the literal has a space), so it is checked whenever a match could begin.
-        if not viable or (needs and not _needed(needs, firsts, view, t)):
+        if needs and not _needed(needs, firsts, text, t):
             return ()
         places: list[int] = []
-        limit = MAX_TRIES + len(view) // 128
+        limit = MAX_TRIES + len(text) // 128
         for start in viable:
             if spaced:
                 copy, needle, shift = t.spaced(), start.needle, start.shift
@@ -234,18 +241,22 @@ class Prefilter:
                     at = copy.find(needle, at + 1)
             else:
                 literal = start.literal
-                at = view.find(literal)
+                at = text.find(literal)
                 while at >= 0 and len(places) <= limit:
                     places.append(at)
-                    at = view.find(literal, at + 1)
+                    at = text.find(literal, at + 1)
             if len(places) > limit:
                 break
         if not places:
             return ()
         if len(places) > limit:
-            return det.pattern.finditer(view)
+            return det.pattern.finditer(text)
         places.sort()
-        return _match_at(det.pattern, view, places)
+        return _match_at(det.pattern, text, places)
+
+
+def _view(view: str | Views) -> str:
+    return view if isinstance(view, str) else view.folded
 
 
 def _needed(needs: _Needs, firsts: tuple[bytes, ...], view: str, t: Text) -> bool:

@@ -15,8 +15,10 @@ from collections.abc import Iterable
 from typing import Final, Literal, Protocol
 
 from gateway_cli.guards.base import Finding
+from gateway_cli.guards.injection.classifier import Model
 from gateway_cli.guards.injection.findings import GUARD
 from gateway_cli.guards.injection.scanner import scan, scan_text
+from gateway_cli.guards.injection.tokens import Shared, share
 
 Source = Literal["user", "system", "tool_result", "document"]
 
@@ -97,7 +99,8 @@ class _Shipped:
 SHIPPED: Final = _Shipped()
 
 
-def classifier_finding(model: Classifier, text: str) -> Finding | None:
+def classifier_finding(model: Classifier, text: str,
+                       shared: Shared | None = None) -> Finding | None:
     """The classifier's finding on `text` when its probability reaches the threshold.
 
     The confidence is the probability itself, so a policy can weigh it per slot;
@@ -105,7 +108,9 @@ def classifier_finding(model: Classifier, text: str) -> Finding | None:
     the preview names the probability and the window, never the text.
     """
     locate = getattr(model, "locate", None)
-    if locate is not None:
+    if shared is not None and isinstance(model, Model):
+        p, start, end = model.locate_shared(text, shared)
+    elif locate is not None:
         p, start, end = locate(text)
     else:
         p, start, end = float(model.predict(text)), 0, len(text)
@@ -151,10 +156,14 @@ class InjectionGuard:
 
         `repeats` keeps a rule's repeated findings, as the module's `score` does.
         """
-        found = scan_text(text) if repeats else scan(text)
         model = self.classifier
+        # The shipped model's split serves the rules too (`tokens`), for the texts it
+        # scores as one window; any other text or model gets a split of each.
+        shared = (share(text) if isinstance(model, Model) and len(text) <= model.window
+                  else None)
+        found = scan_text(text, shared=shared) if repeats else scan(text, shared=shared)
         if model is not None and text:
-            extra = classifier_finding(model, text)
+            extra = classifier_finding(model, text, shared)
             if extra is not None:
                 found.append(extra)
         return found

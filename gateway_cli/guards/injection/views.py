@@ -11,7 +11,10 @@ split into words; everything else asks those.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from gateway_cli.guards.injection.tokens import Shared
 
 ENC: Final = "surrogatepass"
 
@@ -71,6 +74,10 @@ class Text:
 
     __slots__ = ("_apostrophe", "_joined", "_low_bytes", "_pieces", "_spaced", "_words",
                  "ascii_only")
+
+    @property
+    def low_bytes(self) -> bytes:
+        return self._low_bytes
 
     def __init__(self, low_bytes: bytes, words: frozenset[bytes], ascii_only: bool) -> None:
         self._low_bytes = low_bytes
@@ -132,21 +139,36 @@ class Text:
         return self._spaced
 
 
-class Views(NamedTuple):
-    """A text with its lowered and leet-folded views (same offsets), its words, and `Text`."""
+class Views:
+    """A text with its lowered and leet-folded views (same offsets), its words, and `Text`.
 
-    text: str
-    lowered: str
-    folded: str
-    words: frozenset[bytes]  # of the lowered, leet-folded text
-    ascii_only: bool
-    t: Text
+    The folded view is made on first use: a detector that reads it runs only
+    where its prefilter found a place to try, which on most texts is nowhere.
+    """
+
+    __slots__ = ("_folded", "ascii_only", "lowered", "t", "text", "words")
+
+    def __init__(self, text: str, lowered: str, low_bytes: bytes, words: frozenset[bytes]) -> None:
+        self.text = text
+        self.lowered = lowered
+        self.words = words  # of the lowered, leet-folded text
+        self.ascii_only = text.isascii()
+        self.t = Text(low_bytes, words, self.ascii_only)
+        self._folded = ""
+
+    @property
+    def folded(self) -> str:
+        if not self._folded and self.text:
+            self._folded = self.t.low_bytes.translate(LEET).decode("utf-8", ENC)
+        return self._folded
 
 
-def views(text: str) -> Views:
+def views(text: str, shared: Shared | None = None) -> Views:
+    """The views of `text`; its lowering and words from `shared` when the classifier's split
+    made them (`tokens.share`, for an ASCII text: the same lowering, the same words)."""
+    if shared is not None:
+        return Views(text, shared.lowered, shared.data, shared.rules_words)
     lowered = lower_same_length(text)
     low_bytes = lowered.encode("utf-8", ENC)
-    folded = low_bytes.translate(LEET).decode("utf-8", ENC)
     words = frozenset(low_bytes.translate(WORD_MAP).split())
-    ascii_only = text.isascii()
-    return Views(text, lowered, folded, words, ascii_only, Text(low_bytes, words, ascii_only))
+    return Views(text, lowered, low_bytes, words)
