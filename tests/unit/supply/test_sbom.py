@@ -214,6 +214,13 @@ def test_committed_sbom_is_valid_cyclonedx_1_6(committed: dict[str, Any]) -> Non
     assert _validate(committed) == []
 
 
+def _with_licence_id(doc: dict[str, Any]) -> dict[str, Any]:
+    """The first component whose licence is given by SPDX id (not an expression)."""
+    return next(c for c in doc["components"]
+                if c.get("licenses") and "license" in c["licenses"][0]
+                and "id" in c["licenses"][0]["license"])
+
+
 @pytest.mark.parametrize(("mutate", "fragment"), [
     (lambda d: d["components"][0]["externalReferences"][0]["hashes"][0].update(alg="sha256"),
      "'sha256' not in enum"),
@@ -222,8 +229,8 @@ def test_committed_sbom_is_valid_cyclonedx_1_6(committed: dict[str, Any]) -> Non
     (lambda d: d["components"][0].pop("type"), "missing required 'type'"),
     (lambda d: d["components"][0].update(colour="blue"), "unexpected property 'colour'"),
     (lambda d: d.update(serialNumber="42"), "does not match"),
-    (lambda d: d["components"][1]["licenses"].append({"expression": "MIT"}), "of oneOf"),
-    (lambda d: d["components"][0]["licenses"][0]["license"].update(id="Not-A-Licence"),
+    (lambda d: _with_licence_id(d)["licenses"].append({"expression": "MIT"}), "of oneOf"),
+    (lambda d: _with_licence_id(d)["licenses"][0]["license"].update(id="Not-A-Licence"),
      "of oneOf"),
 ])
 def test_the_validator_catches_invalid_documents(committed: dict[str, Any], mutate: Any,
