@@ -143,10 +143,10 @@ def test_added_sitecustomize_fails(env: Path, lock: Path) -> None:
 
 def test_extra_distribution_fails(env: Path, lock: Path, tmp_path: Path) -> None:
     extra = tmp_path / "extra.txt"
-    extra.write_text(lock_lines(["attrs"]))
+    extra.write_text(lock_lines(["sniffio"]))
     pip_install(env / "bin" / "python", "--require-hashes", "-r", str(extra))
     code, report = verify_json(env, lock)
-    assert code == 1 and checks_of(report) == [("lock.extra", "attrs")]
+    assert code == 1 and checks_of(report) == [("lock.extra", "sniffio")]
     assert "no lockfile in use pins it" in report["violations"][0]["message"]
 
 
