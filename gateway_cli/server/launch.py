@@ -152,7 +152,7 @@ class _Prepared:
     state: Path
     host: str
     port: int
-    listener: socket.socket
+    listeners: list[socket.socket]  # one per worker (the same socket when they share it)
     tls: tuple[Path, Path] | None
     tls_fixed: tuple[Path, Path] | None
     log_format: Literal["text", "json"] = "text"
@@ -178,7 +178,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         # lost: SIGHUP waits until its handler is in place (main(), in each worker).
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     limits = config.server
-    sock = listener.bind(host, port, limits.backlog)
+    socks = listener.bind_each(host, port, limits.backlog, workers)
     state = gateway_home(home)
     shared = config.limits.store == "redis"  # the client-key table is shared through Redis
     # Client-key hashes are not secrets: refuse an open non-loopback listener first.
@@ -230,7 +230,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     if workers > 1 and effective_store(config.limits.store, workers) != config.limits.store:
         log.info("limits: %d workers count in the shared SQLite store %s (the memory store "
                  "is per process)", workers, state / "limits.sqlite")
-    prepared = _Prepared(config, runtime, store, state, host, port, sock, tls,
+    prepared = _Prepared(config, runtime, store, state, host, port, socks, tls,
                          tls if tls_fixed else None, log_format)
     code = 0
     if workers == 1:
@@ -275,8 +275,12 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
 
     runtime, config, state = prepared.runtime, prepared.config, prepared.state
     runtime.worker = worker
+    listening = prepared.listeners[worker - 1]
     if runtime.workers > 1:
         _mark_worker(prepared.log_format, worker)
+        for other in prepared.listeners:
+            if other is not listening:
+                other.close()  # this process's copies of the siblings' sockets
     runtime.audit = _start_audit(config, state, prepared.store, worker)
     app = create_app(runtime=runtime, listen_host=prepared.host)
     limits = config.server
@@ -288,7 +292,7 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
     snapshot = certificate.snapshot if certificate is not None else None
     server = SharedSocketServer(
         target=app,
-        listener=prepared.listener,
+        listener=listening,
         address=prepared.host,
         port=prepared.port,
         # No ASGI lifespan: a worker Granian replaces (a certificate reload) would run
