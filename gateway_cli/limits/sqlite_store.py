@@ -9,6 +9,15 @@ serialised and cannot both take the last of a limit. The lock is held for
 tens of microseconds; a writer that finds it taken waits up to
 `busy_timeout` seconds, then the store reports itself unavailable.
 
+Writers first take turns on a side file (`<file>.lock`, an flock) and only then
+ask SQLite for its lock. SQLite's own wait sleeps 1, 2, 5, 10... ms between tries,
+which is fine for an occasional meeting and ruinous for the workers of
+`serve --workers N`, which meet at the lock hundreds of times a second: two
+workers served fewer requests than one (bench/README.md, "2026-12-07: two workers
+with limits"). The turn is asked for without blocking and again every 50 µs, so a
+meeting costs about one transaction's time; a holder that never lets go (a
+stopped process) still ends in `StoreUnavailable` after `busy_timeout`.
+
 The calls are made inline on the event loop rather than in a thread: a
 reservation takes well under 100 µs (bench/limits/README.md), less than a
 hop to a worker thread and back would. WAL with synchronous=NORMAL means a
@@ -26,6 +35,7 @@ whose size is the slots in use.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import sqlite3
@@ -38,6 +48,7 @@ from gateway_cli.limits import outcome
 from gateway_cli.limits.model import Counter, Granted, Held, Refused, StoreUnavailable
 
 SWEEP_EVERY = 1000
+TURN_POLL = 50e-6  # seconds between tries for the writers' turn while another holds it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -75,6 +86,41 @@ def _create_private(path: Path) -> None:
         os.close(fd)
 
 
+class _Turn:
+    """The writers' turn: an exclusive flock on the side file, polled (see the module)."""
+
+    def __init__(self, path: Path, patience: float) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                          | getattr(os, "O_CLOEXEC", 0), 0o600)
+        if stat.S_IMODE(os.fstat(self.fd).st_mode) & 0o077:
+            os.fchmod(self.fd, 0o600)
+        self.patience = patience
+
+    def take(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        deadline = time.monotonic() + self.patience
+        while True:
+            time.sleep(TURN_POLL)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError(
+                        f"another process held the writers' turn for {self.patience:g} s"
+                    ) from None
+
+    def give(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class SqliteStore:
     name = "sqlite"
 
@@ -82,9 +128,14 @@ class SqliteStore:
         self.path = Path(path)
         try:
             _create_private(self.path)
+            self._turn = _Turn(self.path.with_name(self.path.name + ".lock"), busy_timeout)
+        except OSError as exc:
+            raise StoreUnavailable(f"sqlite store {self.path}: cannot open: {exc}") from exc
+        try:
             self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
                                        check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
+            self._turn.close()
             raise StoreUnavailable(f"sqlite store {self.path}: cannot open: {exc}") from exc
         self._since_sweep = 0
         try:
@@ -93,6 +144,7 @@ class SqliteStore:
             self.sweep(time.time())
         except StoreUnavailable:
             self._db.close()
+            self._turn.close()
             raise
 
     def _prepare(self, busy_timeout: float) -> None:
@@ -131,13 +183,17 @@ class SqliteStore:
     @contextlib.contextmanager
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
         with self._failures(doing):
-            self._db.execute("BEGIN IMMEDIATE")
+            self._turn.take()
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                self._turn.give()
 
     def _unavailable(self, doing: str, exc: sqlite3.Error) -> StoreUnavailable:
         """What `_failures` does, for the two calls of every request, which spell it out
@@ -161,6 +217,10 @@ class SqliteStore:
         where = outcome.slots(counters, now)
         db = self._db
         try:
+            self._turn.take()
+        except sqlite3.Error as exc:
+            raise self._unavailable("reserve", exc) from exc
+        try:
             db.execute("BEGIN IMMEDIATE")
             values = self._read(db, where, now)
             refused = outcome.first_without_room(counters, values)
@@ -182,6 +242,8 @@ class SqliteStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        finally:
+            self._turn.give()
         return outcome.granted(counters, where, new_values, now)
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
@@ -189,6 +251,10 @@ class SqliteStore:
         if not changes:
             return
         db = self._db
+        try:
+            self._turn.take()
+        except sqlite3.Error as exc:
+            raise self._unavailable("adjust", exc) from exc
         try:
             db.execute("BEGIN IMMEDIATE")
             for held, delta in changes:
@@ -203,6 +269,8 @@ class SqliteStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        finally:
+            self._turn.give()
 
     async def usage(self, counters: Sequence[Counter], now: float) -> list[float]:
         with self._failures("usage"):
@@ -215,3 +283,4 @@ class SqliteStore:
 
     async def close(self) -> None:
         self._db.close()
+        self._turn.close()

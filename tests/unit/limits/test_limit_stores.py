@@ -386,6 +386,37 @@ def test_sqlite_two_processes_on_one_file_never_overshoot(tmp_path: Path) -> Non
     assert run(SqliteStore(path).usage([c], now)) == [300.0]
 
 
+def test_sqlite_writers_wait_their_turn_and_give_up_on_a_holder_that_never_lets_go(
+        tmp_path: Path) -> None:
+    import fcntl
+    import threading
+
+    path = tmp_path / "limits.db"
+    c = counter("k:turn", 10)
+    now = minute_start() + 60
+
+    async def main() -> None:
+        store = SqliteStore(path, busy_timeout=0.3)
+        turn = tmp_path / "limits.db.lock"
+        assert stat.S_IMODE(turn.stat().st_mode) == 0o600
+        holder = os.open(turn, os.O_RDWR)  # another process's turn, as far as flock goes
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX)
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailable, match=r"held the writers' turn for 0\.3 s"):
+                await store.reserve([c], now)
+            assert 0.3 <= time.monotonic() - began < 2
+            # Let go a little later: the writer waits rather than failing.
+            threading.Timer(0.05, fcntl.flock, (holder, fcntl.LOCK_UN)).start()
+            assert isinstance(await store.reserve([c], now), Granted)
+        finally:
+            os.close(holder)
+        assert await store.usage([c], now) == [1.0]  # the refused attempt counted nothing
+        await store.close()
+
+    run(main())
+
+
 # --- Redis --------------------------------------------------------------------------------
 
 def test_redis_survives_a_kill_and_a_restart(own_redis: RedisServer) -> None:
