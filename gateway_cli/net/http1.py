@@ -66,6 +66,10 @@ _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _FORBIDDEN = re.compile(r"[\r\n\x00]")
+# RFC 9110 field values: visible characters, obs-text, space and tab. A bare CR, NUL or
+# other control character in an answer's header is refused: its value may be handed to
+# the client (content-type, retry-after) and to logs.
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _OWN = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
@@ -228,6 +232,8 @@ async def _read_head(conn: _Conn, client: Client, method: str) -> Response:
             name, sep, value = line.partition(b":")
             if not sep or not _TOKEN.fullmatch(name):
                 raise ProtocolError("a header line of the answer is malformed")
+            if _CONTROL.search(value):
+                raise ProtocolError("a header value of the answer holds a control character")
             key = name.decode("ascii").lower()
             text = value.strip(b" \t").decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
