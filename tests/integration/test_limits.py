@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import Gateway, stop_gateway
+from tests.conftest import Gateway, clear_of_minute_edge, stop_gateway
 from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.upstream import FakeUpstream, ok
 from tests.integration.test_client_keys import Home, create_client, make_home
@@ -77,6 +77,7 @@ def test_requests_per_minute_with_headers_and_retry_after(
     scoped = create_client(home, "scoped", "--models", "gpt", "--rpm", "1")
     gw = _serve(home, tmp_path, _config(fakes, per_key={"rpm": 2}))
     try:
+        clear_of_minute_edge()
         client = _sdk(gw, token)
         raw = client.chat.completions.with_raw_response.create(model="gpt",
                                                                messages=MESSAGES)  # type: ignore[arg-type]
@@ -174,6 +175,7 @@ def test_tokens_per_minute_count_streamed_usage(
     token = create_client(home, "ci")
     gw = _serve(home, tmp_path, _config(fakes, per_key={"tpm": 400}))
     try:
+        clear_of_minute_edge()
         client = _sdk(gw, token)
         events = list(client.chat.completions.create(model="gpt", messages=MESSAGES,  # type: ignore[arg-type]
                                                      stream=True, max_tokens=50))
@@ -215,6 +217,7 @@ def test_a_deployment_at_capacity_fails_over(fakes: dict[str, FakeUpstream],
                                              tmp_path: Path) -> None:
     gw = _serve(make_home(tmp_path), tmp_path, _config(fakes))
     try:
+        clear_of_minute_edge()
         first = httpx.post(gw.url + "/v1/chat/completions",
                            json={"model": "pair", "messages": MESSAGES}, timeout=10)
         second = httpx.post(gw.url + "/v1/chat/completions",

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.conftest import Gateway, clear_of_minute_edge, start_gateway, stop_gateway
 from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.redis_server import RedisServer, redis_running
 from tests.fakes.upstream import FakeUpstream
@@ -75,6 +75,8 @@ def test_two_instances_share_one_rate_limit_under_load(
     (tmp_path / "two").mkdir()
     one, two = _pair(tmp_path, _config(upstream, redis, per_key={"rpm": 30}))
     try:
+        # Fixed calendar-minute windows: across an edge both minutes would admit 30.
+        clear_of_minute_edge()
         before = len(upstream.requests)
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             codes = list(pool.map(_post, [one, two] * 40))
@@ -118,6 +120,7 @@ def test_redis_down_is_never_unlimited_and_recovers(
     one, two = _pair(tmp_path, _config(upstream, redis, per_key={"rpm": 5},
                                        on_store_failure=policy))
     try:
+        clear_of_minute_edge(25)
         assert _post(one) == 200
         redis.stop()
         codes = [_post(gw) for gw in [one, two] * 6]
