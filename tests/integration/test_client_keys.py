@@ -28,7 +28,14 @@ import openai
 import pytest
 
 from gateway_cli.keys.encrypted_file import LOG2_N_RANGE, EncryptedFileStore
-from tests.conftest import Gateway, free_port, run_gateway, start_gateway, stop_gateway
+from tests.conftest import (
+    Gateway,
+    clear_of_minute_edge,
+    free_port,
+    run_gateway,
+    start_gateway,
+    stop_gateway,
+)
 
 # A session bus address that leads nowhere: commands that look for the OS keyring
 # (the audit log's signing key, `--secrets auto`) never reach the developer's.
@@ -251,6 +258,7 @@ def test_models_scope(keys: Keys) -> None:
 
 
 def test_requests_per_minute(keys: Keys) -> None:
+    clear_of_minute_edge()
     client = sdk(keys.gateway, keys.tokens["limited"])
     for _ in range(3):
         assert chat(client) == "hello gateway"

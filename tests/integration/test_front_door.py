@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Gateway, start_gateway, stop_gateway
+from tests.conftest import Gateway, clear_of_minute_edge, start_gateway, stop_gateway
 from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.raw_upstream import RawUpstream
 from tests.fakes.upstream import FakeUpstream, ok
@@ -195,6 +195,7 @@ def test_no_spelling_of_a_path_gets_past_the_rpm_limit(tmp_path: Path) -> None:
     token = create_client(home, "limited", "--rpm", "2")
     gateway = home.serve(tmp_path)
     try:
+        clear_of_minute_edge()
         port = gateway.port
         body = json.dumps({**CHAT, "model": "mock/echo"}).encode()
         statuses = [send(port, "POST", target, body=body, headers=_token_header(token)).status

@@ -12,7 +12,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.conftest import Gateway, stop_gateway
+from tests.conftest import Gateway, clear_of_minute_edge, stop_gateway
 from tests.fakes.config import GatewayConfig, deployment
 from tests.fakes.upstream import FakeUpstream, status
 from tests.integration.test_client_keys import Home, create_client, make_home
@@ -117,6 +117,7 @@ def test_policy_block_is_recorded_with_its_findings(setup: Setup) -> None:
 
 
 def test_limit_refusal_is_recorded(setup: Setup) -> None:
+    clear_of_minute_edge()
     client = setup.sdk(setup.limited)
     client.chat.completions.create(model="pair", messages=MESSAGES)
     with pytest.raises(openai.RateLimitError) as info:
