@@ -271,6 +271,7 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
     from gateway_cli.server import collector, control, keystate, reconfigure, shared_keys
     from gateway_cli.server.app import create_app
     from gateway_cli.server.listener import SharedSocketServer
+    from gateway_cli.server.rsgi_bridge import RsgiBridge
     from gateway_cli.server.tls_reload import ServedCertificate, take
 
     runtime, config, state = prepared.runtime, prepared.config, prepared.state
@@ -291,14 +292,17 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
                                         prepared.tls_fixed)
     snapshot = certificate.snapshot if certificate is not None else None
     server = SharedSocketServer(
-        target=app,
+        # Served over RSGI: the app is ASGI, the bridge hands responses over in one call
+        # (see rsgi_bridge.py for why, and what differs).
+        target=RsgiBridge(app),
         listener=listening,
         address=prepared.host,
         port=prepared.port,
-        # No ASGI lifespan: a worker Granian replaces (a certificate reload) would run
-        # it again and close the pool and limits store the new worker uses. They are
-        # opened and closed below, around the server, once.
-        interface=Interfaces.ASGINL,
+        # No lifespan (RSGI has none; the app's ASGI lifespan is not run): a worker
+        # Granian replaces (a certificate reload) would run it again and close the pool
+        # and limits store the new worker uses. They are opened and closed below,
+        # around the server, once.
+        interface=Interfaces.RSGI,
         log_level=LogLevels.warning,
         log_access=False,
         # Nothing here speaks WebSocket; the front door refuses any upgrade as well.

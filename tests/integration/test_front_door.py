@@ -77,8 +77,7 @@ def spellings(path: str, port: int) -> list[str]:
         "/" + path, "///" + path, "/%2F" + tail, "/%2f" + tail, "/%2F%2F" + tail,
         f"/{first}//{rest}" if rest else path + "//", f"/{first}/./{rest}" if rest else path + "/.",
         f"/{first}/../{first}/{rest}" if rest else f"/x/..{path}", "/./" + tail,
-        path.upper(), path + "/", path + "%20", path[:-1] + "%" + format(ord(path[-1]), "02X"),
-        path + ";x", path + "%00", path + "%2F", f"http://evil.example/{path}",
+        path.upper(), path + "/", path + "%20", path + ";x", path + "%00", path + "%2F", f"http://evil.example/{path}",
         f"http://127.0.0.1:{port}/{path}", path.replace("/", "\\"),
     ]
 
@@ -160,8 +159,24 @@ def test_no_other_spelling_of_a_path_reaches_a_handler(keyed: Keyed, path: str) 
 def test_health_alone_is_public_and_only_in_its_exact_spelling(keyed: Keyed) -> None:
     port = keyed.gateway.port
     assert send(port, "GET", "/health").status == 200
-    for target in ("//health", "/%68ealth", "/health/", "/HEALTH", "/v1/../health"):
+    for target in ("//health", "/%2Fhealth", "/health/", "/HEALTH", "/v1/../health",
+                   "/health%2F", "/health%00"):
         assert send(port, "GET", target).status in (400, 401), target
+
+
+def test_a_percent_encoded_spelling_is_the_path_it_decodes_to(keyed: Keyed) -> None:
+    """The server hands the gateway each path percent-decoded once (RSGI keeps no raw
+    path), so `/v1/model%73` is `/v1/models`: served as that path, with every check that
+    path has (a key first), never as another one."""
+    port = keyed.gateway.port
+    assert send(port, "GET", "/%68ealth").status == 200
+    for target in ("/v1/model%73", "/v1%2Fmodels"):
+        assert send(port, "GET", target).status == 401, target
+        assert send(port, "GET", target, headers=_token_header(keyed.token)).json() == \
+            send(port, "GET", "/v1/models", headers=_token_header(keyed.token)).json()
+    body = json.dumps(CHAT).encode()
+    assert send(port, "POST", "/v1/chat%2Fcompletions", body=body,
+                headers={"Content-Type": "application/json"}).status == 401
 
 
 def test_unknown_paths_ask_for_a_key_before_saying_they_do_not_exist(keyed: Keyed) -> None:
