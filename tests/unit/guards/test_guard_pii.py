@@ -329,6 +329,10 @@ def test_ibans_in_an_ascii_text_are_found_at_few_places_or_by_the_plain_pass() -
     spans = _spans_at_places(hashes)
     assert spans == [(m.start() - 2, m.end()) for m in IBAN.finditer(hashes)]
     assert [hashes[a:b] for a, b in spans] == [iban]
+    # Glued places without end (each found in Python) take the plain pass too.
+    glued = "ab12" * 300 + f" {iban}"
+    assert _spans_at_places(glued) is None
+    assert list(_iban_spans(glued)) == [(m.start() - 2, m.end()) for m in IBAN.finditer(glued)]
 
 
 @pytest.mark.parametrize(
