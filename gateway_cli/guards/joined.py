@@ -35,6 +35,12 @@ def split_by_slot(found: list[Finding], starts: list[int],
     the text) is cut into one finding per slot it covers, so each slot redacts its
     own part.
     """
+    if len(slots) == 1:
+        # One text: every finding lies in it (a guard's spans are within what it scanned),
+        # so each is its own (0, finding) unmoved; one pass instead of the walk below.
+        size = len(slots[0])
+        if all(f.end <= size for f in found):
+            return [(0, f) for f in found]
     out = []
     for finding in found:
         first = max(bisect_right(starts, finding.start) - 1, 0)

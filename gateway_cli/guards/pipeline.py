@@ -58,6 +58,9 @@ class Inspector:
         # cannot fail: it is not called at all.
         self._custom_empty = not (any(config.custom.banned) or config.custom.regexes)
         self.cache = VerdictCache(config.cache_entries) if config.cache_entries else None
+        # One injection guard per threshold a slot's weight gives, made on first use and
+        # kept (it holds only its threshold and the shipped model): not one per request.
+        self._injection_guards: dict[float, InjectionGuard] = {}
         # The injection classifier's weights are read and checked now, so a changed or
         # missing file stops start-up (WeightsError) instead of failing every request.
         shipped_classifier()
@@ -76,7 +79,7 @@ class Inspector:
         # A slot rule's weight on the whole guard scales that score: the threshold
         # is divided by it (weight 0: the guard does not judge that kind of slot).
         threshold = policies["injection"].min_confidence
-        guards: dict[float, InjectionGuard] = {}
+        guards = self._injection_guards
         policies["injection"] = msgspec.structs.replace(policies["injection"], min_confidence=0.0)
         # The format guards (credentials, personal data, custom patterns) run once over
         # all the texts joined: their cost is mostly per call, and a request has many
@@ -95,10 +98,10 @@ class Inspector:
             weight = guard_weight("injection", slot.source, rules)
             inj: list[Finding] = []
             if weight > 0.0:
-                injection = guards.get(weight)
+                at = min(1.0, threshold / weight)
+                injection = guards.get(at)
                 if injection is None:
-                    injection = guards[weight] = InjectionGuard(
-                        threshold=min(1.0, threshold / weight))
+                    injection = guards[at] = InjectionGuard(threshold=at)
 
                 inj = self._injection(injection, source, slot.text, key, errors)
             for finding in (*mine.get("secrets", ()), *mine.get("pii", ()), *inj,

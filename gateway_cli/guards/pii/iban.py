@@ -51,30 +51,43 @@ _IBAN_LETTERS = str.maketrans({c: str(int(c, 36)) for c in string.ascii_uppercas
 _SAMPLE_FROM = 1 << 16
 _DROP_DIGITS = str.maketrans("", "", string.digits)
 _DROP_LETTERS = str.maketrans("", "", string.ascii_letters)
-# ASCII letters as `a`, digits as `d`, every other byte a space: every candidate begins
-# where its country code and check digits spell `aadd` (what all four patterns require).
+# ASCII letters as `a`, digits as `d`, `_` as `w`, every other byte a space: every
+# candidate begins where its country code and check digits spell `aadd` (what all four
+# patterns require), at the text's start or after a space here: `IBAN_BY_LETTER`'s
+# look-behind refuses a country code after a word character (`[A-Za-z0-9_]` in ASCII).
 _SHAPE = bytes(0x61 if chr(b).isascii() and chr(b).isalpha()
-               else 0x64 if chr(b).isascii() and chr(b).isdigit() else 0x20 for b in range(256))
+               else 0x64 if chr(b).isascii() and chr(b).isdigit()
+               else 0x77 if chr(b) == "_" else 0x20 for b in range(256))
 # Past this many places one pass of the regex costs less than a match at each.
 _MAX_PLACES = 32
+# ... and past this many `aadd` in all (most inside words, not tried, but each found
+# in Python): a text of glued `ab12ab12...` takes the plain pass as it did before.
+_MAX_SEEN = 256
 
 
 def _spans_at_places(text: str) -> list[tuple[int, int]] | None:
     """The candidates of an ASCII text, tried only where a country code meets check digits.
 
-    `IBAN_BY_LETTER` matches only at such a place; matching there in order and
-    past the end of the last match gives what its `finditer` gives (it tries
-    the same places, left to right, and `match` sees the text before the place
-    for its look-behind), at a few C-speed passes instead of a look-behind at
-    every digit. None when there are more places than are worth it.
+    `IBAN_BY_LETTER` matches only at such a place that no word character
+    precedes; matching there in order and past the end of the last match gives
+    what its `finditer` gives (it tries the same places, left to right, and
+    `match` sees the text before the place for its look-behind), at a few
+    C-speed passes instead of a look-behind at every digit. Hashes and ids
+    (`...a20ed25e0...`) are full of `aadd` inside a word: those places are not
+    tried. None when there are more places than are worth it.
     """
     shape = text.encode("ascii").translate(_SHAPE)
     places: list[int] = []
+    seen = 0
     at = shape.find(b"aadd")
     while at >= 0:
-        if len(places) == _MAX_PLACES:
+        seen += 1
+        if seen > _MAX_SEEN:
             return None
-        places.append(at)
+        if not at or shape[at - 1] == 0x20:
+            if len(places) == _MAX_PLACES:
+                return None
+            places.append(at)
         at = shape.find(b"aadd", at + 1)
     spans: list[tuple[int, int]] = []
     end = 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway_cli.config import parse_config
 from gateway_cli.guards import extract
@@ -73,3 +75,36 @@ def test_findings_of_the_joined_pass_land_on_their_own_slots_with_their_own_offs
     cut = _split_by_slot([rest], starts, [s.text for s in slots])
     assert [(i, f.start, f.end) for i, f in cut] == [
         (0, 3, len(slots[0].text)), (1, 0, len(slots[1].text)), (2, 0, len(slots[2].text))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), st.lists(st.tuples(st.integers(0, 45), st.integers(0, 10)),
+                                     max_size=8))
+def test_one_slot_findings_are_what_the_walk_over_slots_gives(size: int,
+                                                              spans: list[tuple[int, int]]
+                                                              ) -> None:
+    """The one-slot shortcut of `split_by_slot` equals its walk (two slots, the second
+    empty and past the first, gives the walk for the first slot), findings kept as they
+    are; a finding past the text's end takes the walk."""
+    from gateway_cli.guards.base import Finding
+    from gateway_cli.guards.joined import split_by_slot
+
+    text = "x" * size
+    found = [Finding("pii", "email", a, a + n, 0.9, "") for a, n in spans]
+    one = split_by_slot(found, [0], [text])
+    walked = [(i, f) for i, f in split_by_slot(found, [0, size + 2], [text, ""]) if i == 0]
+    assert one == walked
+    if all(f.end <= size for f in found):
+        assert all(mine is f for (_, mine), f in zip(one, found, strict=True))
+
+
+def test_the_injection_guards_are_made_once_per_threshold() -> None:
+    inspector = Inspector(parse_config({}).inspection)
+    slot = extract.TextSlot(("messages", 0, "content"), "hello there", "user")
+    tool = extract.TextSlot(("tools", 0, "description"), "reads a file", "tool_definition")
+    inspector.inspect([slot, tool], "m")
+    made = dict(inspector._injection_guards)
+    inspector.inspect([slot, tool], "m")
+    assert inspector._injection_guards == made
+    assert all(g.threshold == t for t, g in made.items())
+    assert 0.5 in made

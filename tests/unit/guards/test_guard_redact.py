@@ -209,3 +209,26 @@ def test_finding_previews_show_at_most_four_characters_and_a_quarter(length: int
     value = "".join(chr(ord("A") + i % 26) for i in range(length))
     assert mask(value) == f"{value[:shown]}…({length} chars)"
     assert mask(value, keep=8) == f"{value[:min(8, length // 4)]}…({length} chars)"
+
+
+def test_labels_are_computed_once_per_kind_and_as_before() -> None:
+    from gateway_cli.guards import redact as module
+
+    for kind in ("email", "credit_card", "us-ssn", "iban", "--", "a" * 40, "x.y z"):
+        finding = Finding("custom", kind, 0, 1, 0.5, "")
+        first = module._label(finding)
+        assert first == module._kind_label(kind) == module._label(finding)
+        expected = re.sub(r"[^A-Z0-9]+", "_", kind.upper()).strip("_")[:24] or "REDACTED"
+        assert first == expected
+    assert module._label(Finding("secrets", "x", 0, 1, 0.5, "")) == "SECRET"
+
+
+def test_the_hash_salt_is_drawn_only_when_a_value_is_hashed() -> None:
+    text = "mail jane@example.com now"
+    findings = find(text, "jane@example.com")
+    placed, red = redact(text, findings)
+    assert placed == "mail [EMAIL_1] now"
+    assert red._salt is None
+    hashed, _ = redact(text, findings, style="hash", redactions=red)
+    assert red._salt is not None and len(red._salt) == 16
+    assert redact(text, findings, style="hash", redactions=red)[0] == hashed
