@@ -100,7 +100,7 @@ def _total(path: Path) -> int:
     return int(match.group(1))
 
 
-def run(n: int, warm: int, keep: Path | None, hold: bool = False) -> int:
+def run(n: int, warm: int, keep: Path | None, hold: bool = False) -> dict[str, int]:
     tmp = Path(tempfile.mkdtemp(prefix="gateway-served-"))
     tmp.chmod(0o755)
     procs: list[subprocess.Popen[bytes]] = []
@@ -161,7 +161,8 @@ concurrent = 100000
         serve = ["-m", "gateway_cli", "serve", "--config", str(tmp / "gateway.toml"),
                  "--port", str(gw_port), "--verify", "off", *store]
         if not hold:
-            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+            argv = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+                    f"--callgrind-out-file={out}",
                     sys.executable, *serve]
         elif os.environ.get("CPROFILE"):  # the event loop's thread under cProfile
             argv = [sys.executable, "-c", _PROFILED, os.environ["CPROFILE"], *serve[2:]]
@@ -182,7 +183,7 @@ concurrent = 100000
             print(f"gateway pid {gateway.pid} on http://127.0.0.1:{gw_port} token {token}",
                   flush=True)
             gateway.wait()
-            return 0
+            return {}
         body = chat_request()
         headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
         expected = (BENCH / "upstream" / "chat.json").read_bytes()
@@ -204,13 +205,18 @@ concurrent = 100000
         time.sleep(0.5)  # and the measured one's (a batch waits up to 50 ms)
         subprocess.run(["callgrind_control", "-d", str(gateway.pid)], check=True,
                        capture_output=True)
-        dumps = sorted(tmp.glob("cg.out.*"), key=lambda p: p.stat().st_mtime)
+        # One file per thread per dump: cg.out.<dump>-<thread>; thread 01 is the event loop's.
+        dumps = [p for p in tmp.glob("cg.out.*") if p.name.count("-") == 1]
         if not dumps:
             raise SystemExit("callgrind wrote no dump")
-        total = _total(dumps[-1])
+        last = max(int(p.name.split(".")[-1].split("-")[0]) for p in dumps)
+        threads = {p.name.split("-")[-1]: _total(p) for p in dumps
+                   if int(p.name.split(".")[-1].split("-")[0]) == last}
         if keep is not None:
-            shutil.copy(dumps[-1], keep)
-        return total
+            for p in dumps:
+                if int(p.name.split(".")[-1].split("-")[0]) == last:
+                    shutil.copy(p, f"{keep}-{p.name.split('-')[-1]}")
+        return threads
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -231,8 +237,13 @@ def main() -> int:
     parser.add_argument("--hold", action="store_true",
                         help="no callgrind: start the gateway, print its URL and key, wait")
     args = parser.parse_args()
-    total = run(args.n, args.warm, args.keep, args.hold)
-    print(f"{total:,} instructions for {args.n:,} requests: {total / args.n:,.0f} per request")
+    threads = run(args.n, args.warm, args.keep, args.hold)
+    if threads:
+        total = sum(threads.values())
+        loop = threads.get("01", 0)
+        print(f"{total:,} instructions for {args.n:,} requests: {total / args.n:,.0f} per "
+              f"request; the event loop's thread {loop / args.n:,.0f}, the other "
+              f"{len(threads) - 1} threads {(total - loop) / args.n:,.0f}")
     return 0
 
 
