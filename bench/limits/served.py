@@ -182,6 +182,9 @@ def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Names
         send(port, body, args.n, args.conns)
         subprocess.run(["callgrind_control", "-d", target], check=True, capture_output=True)
         dumps = sorted(work.glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(dumps[-1], Path(args.keep) / f"{mode}.cg")
         return dumps[-1].read_text(errors="replace")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -215,6 +218,8 @@ def main() -> int:
     parser.add_argument("--stream", action="store_true", help="the streamed model")
     parser.add_argument("--strace", action="store_true",
                         help="syscalls per request (strace -c -f) instead of instructions")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep each mode's dump as DIR/MODE.cg (for callgrind_annotate)")
     args = parser.parse_args()
     if not args.modes or any(m not in MODES for m in args.modes):
         parser.error(f"modes are some of {', '.join(MODES)}")

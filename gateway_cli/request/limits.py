@@ -369,12 +369,20 @@ class Limiter:
         changes = [(h, d) for h, d in changes if d]
         if not changes:
             return
+        store = admission.store
+        later = getattr(store, "adjust_later", None)
+        if later is not None:  # SQLite: carried by its next transaction (sqlite_store.py)
+            later(changes, self._not_settled)
+            return
         try:
-            await admission.store.adjust(changes)
+            await store.adjust(changes)
         except StoreUnavailable:
-            self.store_failures += 1
-            log.warning("limits store %s unreachable: a request's usage was not settled",
-                        admission.store.name)
+            self._not_settled(None)
+
+    def _not_settled(self, _exc: StoreUnavailable | None) -> None:
+        self.store_failures += 1
+        log.warning("limits store %s unreachable: a request's usage was not settled",
+                    self.store.name)
 
     async def take_deployment(self, admission: Admission | None, dep: Deployment,
                               ask: plan.Ask | None) -> Refused | Taken:
