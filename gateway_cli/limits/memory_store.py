@@ -50,15 +50,22 @@ class MemoryStore:
                 return outcome.refused(c, value, where[len(values)][1], now)
             values.append(value)
         new_values = []
+        held = []
         for c, (s, end), v in zip(counters, where, values, strict=True):
             value = v + c.amount
             if s not in slots:
                 heapq.heappush(self._expiry, (end, s))
             slots[s] = (value, end)
             new_values.append(value)
-        return outcome.granted(counters, where, new_values, now)
+            held.append(Held(s, c.amount, end))
+        return Granted(tuple(held), counters, new_values, now)  # outcome.granted, inline
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
+        self.adjust_soon(changes, None)
+
+    def adjust_soon(self, changes: Sequence[tuple[Held, float]], on_failure: object) -> None:
+        """`adjust` without a coroutine: the request path's settlement (nothing here can
+        fail, so `on_failure` is never called)."""
         outcome.check_deltas(changes)
         for held, delta in changes:
             entry = self._slots.get(held.slot)

@@ -32,7 +32,7 @@ reservation (about 25 µs, measured) than the occasional full scan of a table
 whose size is the slots in use.
 
 A request's settlement (its tokens corrected to the reported usage, its place in
-flight given back) is not a transaction of its own: `adjust_later` queues it, and
+flight given back) is not a transaction of its own: `adjust_soon` queues it, and
 the next transaction of this store applies it first, before anything else reads
 the counters: the next reservation's (so this process never decides on counts
 without it), or a flush at most SETTLE_DELAY later when no reservation comes. A
@@ -312,7 +312,7 @@ class SqliteStore:
                 # Forgotten already: count what was used again, until its window ends.
                 db.execute(_upsert(1), (held.slot, delta, held.expires_at))
 
-    def adjust_later(self, changes: Sequence[tuple[Held, float]],
+    def adjust_soon(self, changes: Sequence[tuple[Held, float]],
                      on_failure: Callable[[StoreUnavailable], None]) -> None:
         """`adjust`, carried by this store's next transaction (see the module); called from
         the event loop. `on_failure` is told if writing them fails (they are then dropped,
