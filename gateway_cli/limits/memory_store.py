@@ -61,11 +61,10 @@ class MemoryStore:
         return Granted(tuple(held), counters, new_values, now)  # outcome.granted, inline
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
-        self.adjust_soon(changes, None)
+        self.adjust_now(changes)
 
-    def adjust_soon(self, changes: Sequence[tuple[Held, float]], on_failure: object) -> None:
-        """`adjust` without a coroutine: the request path's settlement (nothing here can
-        fail, so `on_failure` is never called)."""
+    def adjust_now(self, changes: Sequence[tuple[Held, float]]) -> None:
+        """`adjust` without a coroutine, for the request path's settlement."""
         outcome.check_deltas(changes)
         for held, delta in changes:
             entry = self._slots.get(held.slot)

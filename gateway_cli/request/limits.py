@@ -207,6 +207,7 @@ class Limiter:
         # The cost `settle` worked out last, for the audit record's `cost_of` that follows it.
         self._last_cost: tuple[Usage, Deployment, float | None] | None = None
         self.store_failures = 0  # for metrics: how often the shared store failed
+        self._unsettled = 0  # admissions holding counters, not settled yet
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
 
@@ -354,6 +355,7 @@ class Limiter:
             raise refusal(result, now)
         headers = _granted_headers(chosen.rated, result.values, result.held, now,
                                    chosen.single) if chosen.rated else []
+        self._unsettled += 1
         return Admission(counters, result.held, ask, store, headers, kinds=chosen.kinds), body
 
     async def count(self, counters: list[Counter]) -> Refused | None:
@@ -376,6 +378,8 @@ class Limiter:
         """Correct the estimate to the reported usage; give back requests in flight."""
         if admission is None:
             return
+        if admission.held:
+            self._unsettled -= 1
         changes: list[tuple[Held, float]] = []
         actual_cost: float | None = None
         if usage is not None and dep is not None and admission.ask is not None:
@@ -401,9 +405,16 @@ class Limiter:
         if not changes:
             return
         store = admission.store
-        later = getattr(store, "adjust_soon", None)
-        if later is not None:  # memory: now, without a coroutine; SQLite: carried by its
-            later(changes, self._not_settled)  # next transaction (sqlite_store.py)
+        now = getattr(store, "adjust_now", None)
+        if now is not None:  # memory: without a coroutine
+            now(changes)
+            return
+        soon = getattr(store, "adjust_soon", None)
+        if soon is not None and self._unsettled:
+            # SQLite, while other requests are under way: carried by the store's next
+            # transaction, likely the next request's reservation (sqlite_store.py). An idle
+            # gateway writes it now: no reservation would come to carry it.
+            soon(changes, self._not_settled)
             return
         try:
             await store.adjust(changes)

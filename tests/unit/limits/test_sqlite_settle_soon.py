@@ -102,31 +102,54 @@ def test_usage_and_close_write_what_is_queued(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
+DEP = Deployment(id="oa/gpt", provider=None, model="gpt", weight=1.0, priority=0, timeout=10.0)
+ROUTE = ModelRoute("gpt", "priority", (DEP,), "oa")
+KEY = Principal(id="c_1", name="app", kind="client")
+BODY = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}
+TWO_IN_FLIGHT = msgspec.convert({"per_key": {"concurrent": 2, "tpm": 10**6}}, LimitsConfig)
+
+
+def test_the_limiter_queues_while_others_are_under_way_and_writes_at_once_when_idle(
+        tmp_path: Path) -> None:
+    async def main() -> None:
+        store, other = SqliteStore(tmp_path / "l.db"), SqliteStore(tmp_path / "l.db")
+        limiter = Limiter(TWO_IN_FLIGHT, store)
+        first, _ = await limiter.admit(KEY, Op.CHAT, BODY, 60, ROUTE)
+        second, _ = await limiter.admit(KEY, Op.CHAT, BODY, 60, ROUTE)
+        gauge = [c for c in first.counters if c.key.endswith(":inflight")]
+        t = time.time()
+        assert await other.usage(gauge, t) == [2.0]
+        await limiter.settle(first, Usage(10, 5), DEP)  # the second is under way: queued
+        assert await other.usage(gauge, t) == [2.0]
+        await limiter.settle(second, Usage(10, 5), DEP)  # the last: written with the queue
+        assert await other.usage(gauge, t) == [0.0]
+        await store.close()
+        await other.close()
+
+    asyncio.run(main())
+
+
 def test_a_settlement_that_cannot_be_written_is_counted_as_a_store_failure(
         tmp_path: Path) -> None:
-    dep = Deployment(id="oa/gpt", provider=None, model="gpt", weight=1.0, priority=0,
-                     timeout=10.0)
-    route = ModelRoute("gpt", "priority", (dep,), "oa")
-    config = msgspec.convert({"per_key": {"concurrent": 1, "tpm": 10**6}}, LimitsConfig)
-    key = Principal(id="c_1", name="app", kind="client")
-    body = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}
-
     async def main() -> None:
         store = SqliteStore(tmp_path / "l.db", busy_timeout=0.05)
-        limiter = Limiter(config, store)
-        admission, _ = await limiter.admit(key, Op.CHAT, body, 60, route)
-        assert admission is not None
+        limiter = Limiter(TWO_IN_FLIGHT, store)
+        first, _ = await limiter.admit(KEY, Op.CHAT, BODY, 60, ROUTE)
+        second, _ = await limiter.admit(KEY, Op.CHAT, BODY, 60, ROUTE)
         holder = os.open(tmp_path / "l.db.lock", os.O_RDWR)  # another writer never lets go
         fcntl.flock(holder, fcntl.LOCK_EX)
         try:
-            await limiter.settle(admission, Usage(10, 5), dep)
+            await limiter.settle(first, Usage(10, 5), DEP)
             assert limiter.store_failures == 0  # queued
             await asyncio.sleep(sqlite_store.SETTLE_DELAY + 0.2)
             assert limiter.store_failures == 1
         finally:
             os.close(holder)
-        store.flush()  # nothing left queued: the failed settlement was dropped
+        await limiter.settle(second, Usage(10, 5), DEP)  # written: nothing failed again
         assert limiter.store_failures == 1
+        gauge = [c for c in second.counters if c.key.endswith(":inflight")]
+        # The failed settlement was dropped, as a failed adjust's is: its place stays held.
+        assert await store.usage(gauge, time.time()) == [1.0]
         await store.close()
 
     asyncio.run(main())
