@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,23 +126,41 @@ def send(port: int, body: bytes, n: int, conns: int) -> None:
         t.join()
 
 
-def gateway_env(home: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT),
+def gateway_env(home: Path, code: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(code),
             "GATEWAY_HOME": str(home)}
 
 
-def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Namespace
-             ) -> str:
-    work = tmp / mode
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, all threads
+
+
+def wrk_cpu(pid: int, port: int, seconds: int, conns: int) -> float:
+    """Gateway CPU µs per request over `seconds` of wrk at `conns` connections."""
+    before = cpu_ticks(pid)
+    done = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "-s",
+                           str(BENCH / "chat.lua"), f"http://127.0.0.1:{port}/v1/chat/completions"],
+                          capture_output=True, text=True, check=True)
+    ticks = cpu_ticks(pid) - before
+    result = json.loads(done.stdout.split("BENCH_RESULT", 1)[1].strip().splitlines()[0])
+    if sum(result["errors"].values()):
+        raise SystemExit(f"wrk saw errors: {result['errors']}")
+    return ticks / os.sysconf("SC_CLK_TCK") * 1e6 / result["requests"]
+
+
+def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Namespace,
+             code: Path = ROOT, tag: str = "") -> str:
+    work = tmp / f"{mode}{tag}"
     home = work / "home"
     home.mkdir(parents=True, mode=0o700)
     secrets = ["--secrets", "file", "--passphrase-file", str(tmp / "passphrase")]
-    env = gateway_env(home)
+    env = gateway_env(home, code)
     gw = [str(PY), "-m", "gateway_cli"]
     subprocess.run([*gw, "keys", "add", "openai", "--name", "unused", *secrets],
-                   input=b"sk-bench-unused-0000000000000000\n", env=env, cwd=ROOT,
+                   input=b"sk-bench-unused-0000000000000000\n", env=env, cwd=code,
                    check=True, capture_output=True)
-    subprocess.run([*gw, "rotate-keys", "--signing", *secrets], env=env, cwd=ROOT,
+    subprocess.run([*gw, "rotate-keys", "--signing", *secrets], env=env, cwd=code,
                    check=True, capture_output=True)
     redis_port = free_port()
     redis = None
@@ -154,14 +174,16 @@ def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Names
     serve = [*gw, "serve", "--config", str(work / "gateway.toml"), "--port", str(port),
              *secrets]
     out = work / "cg.out"
-    wrapper = [] if args.strace else ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                                      f"--callgrind-out-file={out}"]
+    wrapper = [] if args.strace or args.wrk else [
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
     log = (work / "gateway.log").open("wb")
-    proc = subprocess.Popen([*wrapper, *serve], env=env, cwd=ROOT, stdout=log,
+    proc = subprocess.Popen([*wrapper, *serve], env=env, cwd=code, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_http(port, "/health", 600)
         send(port, body, args.warmup, args.conns)
+        if args.wrk:
+            return str(wrk_cpu(proc.pid, port, args.wrk, args.conns))
         if args.strace:  # every thread of the process, from here to the last answer
             tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(proc.pid), "-o",
                                        str(work / "strace.txt")], stderr=subprocess.DEVNULL)
@@ -208,6 +230,31 @@ def strace_table(path: Path, n: int) -> str:
     return ", ".join(lines)
 
 
+def timed(tmp: Path, nginx: int, body: bytes, args: argparse.Namespace) -> int:
+    """CPU per request at --conns connections, each (code, mode) in turn, --rounds times;
+    the median of the rounds."""
+    codes = [("after", ROOT)] + ([("before", Path(args.before))] if args.before else [])
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for r in range(args.rounds):
+        for mode in args.modes:
+            for name, code in codes:
+                value = float(run_mode(tmp, nginx, mode, body, args, code, f"-{name}-{r}"))
+                cpu.setdefault((name, mode), []).append(value)
+                print(f"[served] round {r + 1} {name} {mode}: {value:.0f} µs", file=sys.stderr,
+                      flush=True)
+    print("| code | limits store | CPU µs per request, rounds | median | added |")
+    print("|---|---|---|---:|---:|")
+    for name, _ in codes:
+        base = statistics.median(cpu[(name, "off")]) if (name, "off") in cpu else None
+        for mode in args.modes:
+            values = cpu[(name, mode)]
+            med = statistics.median(values)
+            added = f"{med - base:+.0f}" if base is not None else "-"
+            print(f"| {name} | {mode} | {' / '.join(f'{v:.0f}' for v in values)} | "
+                  f"{med:.0f} | {added} |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modes", nargs="*", default=["off", "memory", "sqlite"],
@@ -218,6 +265,15 @@ def main() -> int:
     parser.add_argument("--stream", action="store_true", help="the streamed model")
     parser.add_argument("--strace", action="store_true",
                         help="syscalls per request (strace -c -f) instead of instructions")
+    parser.add_argument("--wrk", type=int, metavar="SECONDS",
+                        help="instead: gateway CPU µs per request over SECONDS of wrk at "
+                        "--conns connections (no callgrind), --rounds times, alternating")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", metavar="DIR",
+                        help="with --wrk: also run the gateway code in DIR (a snapshot of "
+                        "another commit: git archive), alternating with this one")
+    parser.add_argument("--code", metavar="DIR",
+                        help="count the gateway code in DIR (a snapshot of another commit)")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep each mode's dump as DIR/MODE.cg (for callgrind_annotate)")
     args = parser.parse_args()
@@ -248,9 +304,12 @@ def main() -> int:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_http(nginx_port, "/", 10)
+            if args.wrk:
+                return timed(tmp, nginx_port, body, args)
             for mode in args.modes:
                 print(f"[served] {mode}...", file=sys.stderr, flush=True)
-                dump = run_mode(tmp, nginx_port, mode, body, args)
+                dump = run_mode(tmp, nginx_port, mode, body, args,
+                                Path(args.code) if args.code else ROOT)
                 if args.strace:
                     print(f"{mode}: {strace_table(tmp / mode / 'strace.txt', args.n)}")
                     continue
