@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 from gateway_cli.limits import outcome
 from gateway_cli.limits.model import Counter, Granted, Held, Refused
+from gateway_cli.limits.outcome import SLACK
+from gateway_cli.limits.windows import slot
 
 SWEEP = 16  # expired slots forgotten per reservation at most
 
@@ -41,12 +43,12 @@ class MemoryStore:
             return Granted((), ())
         self._sweep(now)
         slots = self._slots
-        where = outcome.slots(counters, now)
+        where = [slot(c.key, c.period, now) for c in counters]  # outcome.slots, inline
         values: list[float] = []
         for c, (s, _) in zip(counters, where, strict=True):
             entry = slots.get(s)
             value = entry[0] if entry is not None and entry[1] > now else 0.0
-            if not value + c.amount <= c.limit + outcome.SLACK:  # outcome.fits, inline
+            if not value + c.amount <= c.limit + SLACK:  # outcome.fits, inline
                 return outcome.refused(c, value, where[len(values)][1], now)
             values.append(value)
         new_values = []

@@ -20,7 +20,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,8 @@ class Limiter:
         self._last_cost: tuple[Usage, Deployment, float | None] | None = None
         self.store_failures = 0  # for metrics: how often the shared store failed
         self._unsettled = 0  # admissions holding counters, not settled yet
+        self._adjust_now: Callable[[Sequence[tuple[Held, float]]], None] | None = getattr(
+            store, "adjust_now", None)
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
 
@@ -405,9 +407,8 @@ class Limiter:
         if not changes:
             return
         store = admission.store
-        now = getattr(store, "adjust_now", None)
-        if now is not None:  # memory: without a coroutine
-            now(changes)
+        if store is self.store and self._adjust_now is not None:  # memory: no coroutine
+            self._adjust_now(changes)
             return
         soon = getattr(store, "adjust_soon", None)
         if soon is not None and self._unsettled:
