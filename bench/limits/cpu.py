@@ -178,13 +178,24 @@ def _total(path: Path) -> int:
     return int(match.group(1))
 
 
-def count(n: int, modes: list[str]) -> None:
+def like_proxy() -> None:
+    """The limits of bench/run's LIMITS= (bench/limits/proxy.sh): per key rpm, tpm and
+    concurrent, no budget and no price (3 counters)."""
+    global CONFIG, KEY, OFF
+    CONFIG = msgspec.convert({"per_key": {"rpm": 10**8, "tpm": 10**9, "concurrent": 10**5}},
+                             LimitsConfig)
+    KEY = NO_LIMITS_KEY
+    OFF = msgspec.convert({}, LimitsConfig)
+
+
+def count(n: int, modes: list[str], proxy: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", "--dump-before=getppid",
              f"--callgrind-out-file={out}", sys.executable, __file__, "loops", *modes,
+             *(["--like-proxy"] if proxy else []),
              "--n", str(n)], capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
             raise SystemExit(f"driver failed:\n{done.stderr[-3000:]}")
@@ -203,10 +214,14 @@ def main() -> int:
     parser.add_argument("modes", nargs="*", default=list(MODES))
     parser.add_argument("--n", type=int, default=0, help="requests per loop")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--like-proxy", action="store_true",
+                        help="the proxy bench's limits (rpm, tpm, concurrent; no price)")
     args = parser.parse_intermixed_args()
+    if args.like_proxy:
+        like_proxy()
     modes = ["off", *[m for m in args.modes if m != "off"]]
     if args.what == "count":
-        count(args.n or 200, modes)
+        count(args.n or 200, modes, args.like_proxy)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         process, port = start_redis(Path(tmp)) if "redis" in modes else (None, None)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 from gateway_cli.limits import outcome
 from gateway_cli.limits.model import Counter, Granted, Held, Refused
+from gateway_cli.limits.outcome import SLACK
+from gateway_cli.limits.windows import slot
 
 SWEEP = 16  # expired slots forgotten per reservation at most
 
@@ -41,24 +43,30 @@ class MemoryStore:
             return Granted((), ())
         self._sweep(now)
         slots = self._slots
-        where = outcome.slots(counters, now)
+        where = [slot(c.key, c.period, now) for c in counters]  # outcome.slots, inline
         values: list[float] = []
         for c, (s, _) in zip(counters, where, strict=True):
             entry = slots.get(s)
             value = entry[0] if entry is not None and entry[1] > now else 0.0
-            if not value + c.amount <= c.limit + outcome.SLACK:  # outcome.fits, inline
+            if not value + c.amount <= c.limit + SLACK:  # outcome.fits, inline
                 return outcome.refused(c, value, where[len(values)][1], now)
             values.append(value)
         new_values = []
+        held = []
         for c, (s, end), v in zip(counters, where, values, strict=True):
             value = v + c.amount
             if s not in slots:
                 heapq.heappush(self._expiry, (end, s))
             slots[s] = (value, end)
             new_values.append(value)
-        return outcome.granted(counters, where, new_values, now)
+            held.append(Held(s, c.amount, end))
+        return Granted(tuple(held), counters, new_values, now)  # outcome.granted, inline
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
+        self.adjust_now(changes)
+
+    def adjust_now(self, changes: Sequence[tuple[Held, float]]) -> None:
+        """`adjust` without a coroutine, for the request path's settlement."""
         outcome.check_deltas(changes)
         for held, delta in changes:
             entry = self._slots.get(held.slot)

@@ -11,6 +11,7 @@ counters are shared by every key of the team or every caller of the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 
@@ -21,9 +22,9 @@ from gateway_cli.limits.model import Counter
 NO_LIMITS = LimitSet()
 
 
-@dataclass(frozen=True)
-class Ask:
-    """What one request asks for, estimated before the call."""
+class Ask(NamedTuple):
+    """What one request asks for, estimated before the call (a NamedTuple: one per
+    request, and built faster than a frozen dataclass)."""
 
     input_tokens: int
     output_tokens: int  # the cap it asked for (after clamping), else the assumed output

@@ -49,6 +49,7 @@ class Layout:
     # The per-minute requests and tokens counters, for the x-ratelimit-* headers: index,
     # kind, limit, and the limit as the header gives it.
     rated: tuple[tuple[int, Kind, float, bytes], ...]
+    single: bool = False  # no kind among `rated` twice: each is the tightest of its kind
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ def _layout(found: list[plan.Scope], asked: bool) -> Layout:
     rated = tuple((i, e.kind, e.limit, str(int(e.limit)).encode())
                   for i, e in enumerate(entries)
                   if e.period == "minute" and e.kind in ("requests", "tokens"))
-    return Layout(tuple(entries), tuple(e.kind for e in entries), zero, rated)
+    kinds = [r[1] for r in rated]
+    return Layout(tuple(entries), tuple(e.kind for e in entries), zero, rated,
+                  len(set(kinds)) == len(kinds))
 
 
 def prepare(config: LimitsConfig, principal: Principal, model: str) -> Prepared:

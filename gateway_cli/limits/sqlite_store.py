@@ -30,25 +30,47 @@ mode). Expired rows are deleted at open and every SWEEP_EVERY reservations.
 There is no index on expires_at: keeping one up to date cost more on every
 reservation (about 25 µs, measured) than the occasional full scan of a table
 whose size is the slots in use.
+
+A request's settlement (its tokens corrected to the reported usage, its place in
+flight given back) is not a transaction of its own: `adjust_soon` queues it, and
+the next transaction of this store applies it first, before anything else reads
+the counters: the next reservation's (so this process never decides on counts
+without it), or a flush at most SETTLE_DELAY later when no reservation comes. A
+busy gateway then writes one transaction per request instead of two (the file
+locks, the WAL write and the GIL given up and taken back by each statement were
+most of what SQLite cost on the served path: bench/limits/README.md). Other
+processes sharing the file see a settlement up to SETTLE_DELAY late; `usage`
+and `close` apply what is queued first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from gateway_cli.limits import outcome
 from gateway_cli.limits.model import Counter, Granted, Held, Refused, StoreUnavailable
 
+log = logging.getLogger("gateway.limits")
+
 SWEEP_EVERY = 1000
 TURN_POLL = 50e-6  # seconds between tries for the writers' turn while another holds it
+# Seconds a queued settlement waits for a reservation to carry it before it is written on
+# its own: how late another process sharing the file may see it.
+SETTLE_DELAY = 0.002
+# Settlements queued at most; past this they are written at once (a store that keeps
+# failing must not hold an unbounded queue).
+QUEUED_AT_MOST = 10_000
+_UPDATE = "UPDATE counters SET value = max(0.0, value + ?) WHERE slot = ?"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
@@ -138,6 +160,11 @@ class SqliteStore:
             self._turn.close()
             raise StoreUnavailable(f"sqlite store {self.path}: cannot open: {exc}") from exc
         self._since_sweep = 0
+        # Settlements not written yet (see the module), in the order they came; what to
+        # tell when writing them failed; the flush timer while one is armed.
+        self._queued: list[tuple[Held, float]] = []
+        self._on_failure: Callable[[StoreUnavailable], None] | None = None
+        self._flush_timer: asyncio.TimerHandle | None = None
         try:
             with self._failures("open"):
                 self._prepare(busy_timeout)
@@ -220,12 +247,16 @@ class SqliteStore:
             self._turn.take()
         except sqlite3.Error as exc:
             raise self._unavailable("reserve", exc) from exc
+        queued = self._queued
         try:
             db.execute("BEGIN IMMEDIATE")
+            if queued:
+                self._apply(db, queued)
             values = self._read(db, where, now)
             refused = outcome.first_without_room(counters, values)
             if refused is not None:
-                db.execute("ROLLBACK")
+                db.execute("COMMIT" if queued else "ROLLBACK")  # the settlements stand
+                queued.clear()
                 return outcome.refused(counters[refused], values[refused], where[refused][1],
                                        now)
             new_values = [v + c.amount for c, v in zip(counters, values, strict=True)]
@@ -236,6 +267,7 @@ class SqliteStore:
                 self._since_sweep = 0
                 db.execute(_SWEEP, (now,))
             db.execute("COMMIT")
+            queued.clear()
         except sqlite3.Error as exc:
             raise self._unavailable("reserve", exc) from exc
         except BaseException:
@@ -255,13 +287,76 @@ class SqliteStore:
             self._turn.take()
         except sqlite3.Error as exc:
             raise self._unavailable("adjust", exc) from exc
+        queued = self._queued
         try:
             db.execute("BEGIN IMMEDIATE")
-            for held, delta in changes:
-                cursor = db.execute("UPDATE counters SET value = max(0.0, value + ?) "
-                                    "WHERE slot = ?", (delta, held.slot))
-                if cursor.rowcount == 0 and delta > 0:  # forgotten already: count it again
-                    db.execute(_upsert(1), (held.slot, delta, held.expires_at))
+            if queued:
+                self._apply(db, queued)
+            self._apply(db, changes)
+            db.execute("COMMIT")
+            queued.clear()
+        except sqlite3.Error as exc:
+            raise self._unavailable("adjust", exc) from exc
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            self._turn.give()
+
+    @staticmethod
+    def _apply(db: sqlite3.Connection, changes: Sequence[tuple[Held, float]]) -> None:
+        """Add each delta to its slot, in order, never below zero (inside a transaction).
+
+        One UPDATE per change: one statement for all of a settlement's slots (an UPDATE
+        with a CASE over `slot IN (...)`) counted more instructions than two of these."""
+        for held, delta in changes:
+            if db.execute(_UPDATE, (delta, held.slot)).rowcount == 0 and delta > 0:
+                # Forgotten already: count what was used again, until its window ends.
+                db.execute(_upsert(1), (held.slot, delta, held.expires_at))
+
+    def adjust_soon(self, changes: Sequence[tuple[Held, float]],
+                     on_failure: Callable[[StoreUnavailable], None]) -> None:
+        """`adjust`, carried by this store's next transaction (see the module); called from
+        the event loop. `on_failure` is told if writing them fails (they are then dropped,
+        as a failed `adjust` drops them)."""
+        outcome.check_deltas(changes)
+        if not changes:
+            return
+        self._queued += changes
+        self._on_failure = on_failure
+        if len(self._queued) >= QUEUED_AT_MOST:
+            self.flush()
+        elif self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(SETTLE_DELAY,
+                                                                      self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the queued settlements now, in a transaction of their own."""
+        if not self._queued:
+            return
+        changes, self._queued = self._queued, []
+        try:
+            self._write(changes)
+        except StoreUnavailable as exc:
+            if self._on_failure is not None:
+                self._on_failure(exc)
+            else:
+                log.warning("%s: %d settlements were not written", exc, len(changes))
+
+    def _write(self, changes: Sequence[tuple[Held, float]]) -> None:
+        db = self._db
+        try:
+            self._turn.take()
+        except sqlite3.Error as exc:
+            raise self._unavailable("adjust", exc) from exc
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            self._apply(db, changes)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise self._unavailable("adjust", exc) from exc
@@ -273,6 +368,7 @@ class SqliteStore:
             self._turn.give()
 
     async def usage(self, counters: Sequence[Counter], now: float) -> list[float]:
+        self.flush()
         with self._failures("usage"):
             return self._read(self._db, outcome.slots(counters, now), now)
 
@@ -282,5 +378,9 @@ class SqliteStore:
             return db.execute(_SWEEP, (now,)).rowcount
 
     async def close(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self.flush()
         self._db.close()
         self._turn.close()

@@ -367,8 +367,12 @@ def requested_output(op: Op, body: dict[str, Any]) -> int | None:
     output (embeddings, count_tokens)."""
     if not isinstance(body, dict):
         return None
-    asked = [n for key in _CAP_FIELDS.get(op, ()) if (n := _count(body.get(key)))]
-    return min(asked) if asked else None
+    best: int | None = None
+    for key in _CAP_FIELDS.get(op, ()):
+        value = body.get(key)
+        if value is not None and (n := _count(value)) and (best is None or n < best):
+            best = n
+    return best
 
 
 def with_output_cap(op: Op, body: dict[str, Any], cap: int) -> dict[str, Any]:

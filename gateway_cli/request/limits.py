@@ -20,7 +20,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ _CACHED = 4096
 NOTHING = prepared.prepare(LimitsConfig(), Principal(id="-", name="-", kind="open"), "-")
 
 
-@dataclass
+@dataclass(slots=True)
 class Admission:
     """What a request reserved, to be settled when it ends."""
 
@@ -118,17 +118,32 @@ def _tightest(rated: Sequence[tuple[str, float, float, float]],
     return out
 
 
+# The reset header's value for 0-60 s (what a minute's limits ask for), looked up by index.
+_RESETS = tuple(_whole_duration(whole) for whole in range(61))
+
+
 def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Sequence[float],
-                     held: Sequence[Held], now: float) -> list[tuple[bytes, bytes]]:
+                     held: Sequence[Held], now: float,
+                     single: bool = False) -> list[tuple[bytes, bytes]]:
     """`_tightest` of a prepared layout's rated counters (prepared.Layout.rated), with their
-    limits' header values made once."""
+    limits' header values made once. `single`: no kind is rated twice (one party's
+    limits, the usual case), so each counter is the tightest of its kind."""
+    if single:
+        out: list[tuple[bytes, bytes]] = []
+        for i, kind, limit, text in rated:
+            names = _HEADERS[kind]
+            reset = math.ceil(held[i].expires_at - now)
+            out += ((names[0], text), (names[1], str(max(0, int(limit - values[i]))).encode()),
+                    (names[2], _RESETS[reset] if 0 <= reset <= 60
+                     else _whole_duration(max(0, reset))))
+        return out
     tightest: dict[str, tuple[int, float, float, bytes]] = {}
     for i, kind, limit, text in rated:
         left = limit - values[i]
         best = tightest.get(kind)
         if best is None or left * best[1] < best[2] * limit:
             tightest[kind] = (i, limit, left, text)
-    out: list[tuple[bytes, bytes]] = []
+    out = []
     for kind, (i, _, left, text) in tightest.items():
         names = _HEADERS[kind]
         out += [(names[0], text), (names[1], str(max(0, int(left))).encode()),
@@ -192,6 +207,9 @@ class Limiter:
         # The cost `settle` worked out last, for the audit record's `cost_of` that follows it.
         self._last_cost: tuple[Usage, Deployment, float | None] | None = None
         self.store_failures = 0  # for metrics: how often the shared store failed
+        self._unsettled = 0  # admissions holding counters, not settled yet
+        self._adjust_now: Callable[[Sequence[tuple[Held, float]]], None] | None = getattr(
+            store, "adjust_now", None)
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
 
@@ -281,25 +299,30 @@ class Limiter:
         try:
             result = await self.store.reserve(counters, now)
         except StoreUnavailable:
-            self.store_failures += 1
-            if self._local is None:
-                if not self._degraded:
-                    log.error("limits store %s unreachable: refusing requests until it is "
-                              "back (on_store_failure = closed)", self.store.name)
-                    self._degraded = True
-                raise HttpError(503, "the gateway cannot reach its limits store; retry "
-                                "shortly", "limits_unavailable",
-                                headers=[(b"retry-after", b"1")]) from None
-            if not self._degraded:
-                log.error("limits store %s unreachable: counting per instance until it is "
-                          "back (on_store_failure = local)", self.store.name)
-                self._degraded = True
-            return await self._local.reserve(counters, now), self._local
+            return await self._unreachable(counters, now)
         if self._degraded:
             log.warning("limits store %s reachable again: shared limits apply",
                         self.store.name)
             self._degraded = False
         return result, self.store
+
+    async def _unreachable(self, counters: list[Counter], now: float) -> tuple[
+            Granted | Refused, Store]:
+        """The store failed a reservation: 503 (`closed`), or count it locally (`local`)."""
+        self.store_failures += 1
+        if self._local is None:
+            if not self._degraded:
+                log.error("limits store %s unreachable: refusing requests until it is "
+                          "back (on_store_failure = closed)", self.store.name)
+                self._degraded = True
+            raise HttpError(503, "the gateway cannot reach its limits store; retry "
+                            "shortly", "limits_unavailable",
+                            headers=[(b"retry-after", b"1")]) from None
+        if not self._degraded:
+            log.error("limits store %s unreachable: counting per instance until it is "
+                      "back (on_store_failure = local)", self.store.name)
+            self._degraded = True
+        return await self._local.reserve(counters, now), self._local
 
     async def admit(self, principal: Principal, op: Op, body: dict[str, Any], size: int,
                     route: ModelRoute) -> tuple[Admission | None, dict[str, Any]]:
@@ -319,13 +342,22 @@ class Limiter:
         if chosen.zero is not None:  # a budget of zero: nothing may be spent
             counter = counters[chosen.zero]
             raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
-        result, store = await self._reserve(counters, now)
+        if self._degraded:
+            result, store = await self._reserve(counters, now)
+        else:  # what _reserve does when the store answers, without its coroutine
+            try:
+                result = await self.store.reserve(counters, now)
+            except StoreUnavailable:
+                result, store = await self._unreachable(counters, now)
+            else:
+                store = self.store
         if isinstance(result, Refused):
             # Debug: a client over its limit would otherwise write a line per request.
             log.debug("request refused by a limit: %s", result.counter.label)
             raise refusal(result, now)
-        headers = _granted_headers(chosen.rated, result.values, result.held, now) \
-            if chosen.rated else []
+        headers = _granted_headers(chosen.rated, result.values, result.held, now,
+                                   chosen.single) if chosen.rated else []
+        self._unsettled += 1
         return Admission(counters, result.held, ask, store, headers, kinds=chosen.kinds), body
 
     async def count(self, counters: list[Counter]) -> Refused | None:
@@ -348,6 +380,8 @@ class Limiter:
         """Correct the estimate to the reported usage; give back requests in flight."""
         if admission is None:
             return
+        if admission.held:
+            self._unsettled -= 1
         changes: list[tuple[Held, float]] = []
         actual_cost: float | None = None
         if usage is not None and dep is not None and admission.ask is not None:
@@ -356,25 +390,42 @@ class Limiter:
             if price is not None:
                 self._last_cost = (usage, dep, actual_cost)
         kinds = admission.kinds or [c.key.rpartition(":")[2] for c in admission.counters]
+        used = float(usage.input + usage.output) \
+            if usage is not None and admission.ask is not None else None
         for kind, held in zip(kinds, admission.held, strict=True):
             if kind == "inflight":
                 changes.append((held, -1.0))
-            elif kind == "tokens" and usage is not None and admission.ask is not None:
-                changes.append((held, float(usage.input + usage.output) - held.amount))
-            elif kind == "spend" and actual_cost is not None:
+            elif kind == "tokens":
+                if used is not None and used != held.amount:
+                    changes.append((held, used - held.amount))
+            elif kind == "spend" and actual_cost is not None and actual_cost != held.amount:
                 changes.append((held, actual_cost - held.amount))
-        for counter, held in admission.deployment:
-            if counter.key.endswith(":tokens") and usage is not None:
-                changes.append((held, float(usage.input + usage.output) - held.amount))
-        changes = [(h, d) for h, d in changes if d]
+        if admission.deployment and usage is not None:
+            used = float(usage.input + usage.output)
+            changes += [(held, used - held.amount) for counter, held in admission.deployment
+                        if counter.key.endswith(":tokens") and used != held.amount]
         if not changes:
             return
+        store = admission.store
+        if store is self.store and self._adjust_now is not None:  # memory: no coroutine
+            self._adjust_now(changes)
+            return
+        soon = getattr(store, "adjust_soon", None)
+        if soon is not None and self._unsettled:
+            # SQLite, while other requests are under way: carried by the store's next
+            # transaction, likely the next request's reservation (sqlite_store.py). An idle
+            # gateway writes it now: no reservation would come to carry it.
+            soon(changes, self._not_settled)
+            return
         try:
-            await admission.store.adjust(changes)
+            await store.adjust(changes)
         except StoreUnavailable:
-            self.store_failures += 1
-            log.warning("limits store %s unreachable: a request's usage was not settled",
-                        admission.store.name)
+            self._not_settled(None)
+
+    def _not_settled(self, _exc: StoreUnavailable | None) -> None:
+        self.store_failures += 1
+        log.warning("limits store %s unreachable: a request's usage was not settled",
+                    self.store.name)
 
     async def take_deployment(self, admission: Admission | None, dep: Deployment,
                               ask: plan.Ask | None) -> Refused | Taken:

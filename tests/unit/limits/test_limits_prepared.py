@@ -159,6 +159,30 @@ def test_granted_headers_are_the_tightest_of_the_remaining() -> None:
         assert got == rate_headers(Granted(held, counters, values, now).remaining, now)
         seen.add(dict(got)[b"x-ratelimit-limit-requests"])
     assert seen == {b"60", b"30", b"100"}  # each party's limit was the tightest at times
+    assert not chosen.single  # three parties rate requests: the tightest-of search runs
+
+
+def test_one_partys_headers_skip_the_search_and_say_the_same() -> None:
+    """A layout where no kind is rated twice takes the short path, with the same headers
+    as rate_headers over every Remaining, resets past a minute and in the past included."""
+    from gateway_cli.limits.model import Held
+    from gateway_cli.request.limits import _granted_headers, rate_headers
+
+    rng = random.Random(23)
+    raw = {"per_key": {"rpm": 60, "tpm": 1000, "concurrent": 2, "monthly_budget": 5.0}}
+    ready = prepared.prepare(msgspec.convert(raw, LimitsConfig), CALLERS[1], "gpt")
+    chosen = prepared.layout(ready, ASKS[1])
+    assert chosen.single and len(chosen.rated) == 2
+    counters = prepared.counters(chosen, ASKS[1])
+    for _ in range(300):
+        now = rng.uniform(1.7e9, 1.8e9)
+        values = [rng.choice([0.0, 1.0, c.limit / 2, c.limit, c.limit + 3]) for c in counters]
+        held = tuple(Held(f"{c.key}@w", c.amount,
+                          now + rng.choice([-3.0, 0.0, 0.2, 1.0, 59.5, 60.0, 61.0, 3600.5]))
+                     for c in counters)
+        got = _granted_headers(chosen.rated, values, held, now, chosen.single)
+        assert got == rate_headers(Granted(held, counters, values, now).remaining, now)
+        assert got == _granted_headers(chosen.rated, values, held, now)
 
 
 

@@ -1,0 +1,336 @@
+"""Instructions per request that limits add to a real, served gateway, counted by callgrind.
+
+    .venv/bin/python bench/limits/served.py                      # off memory sqlite, N=1000
+    .venv/bin/python bench/limits/served.py --n 2000 off memory --stream
+    .venv/bin/python bench/limits/served.py --strace off sqlite  # syscalls per request instead
+
+The in-process bench (cpu.py) times the limits calls alone; the proxy bench
+(proxy.sh) times the whole served process but cannot resolve 30 µs on this
+machine. This sits between them: `gateway serve` (Granian, the real config of
+bench/run: inspection on, signed request log, metrics, access log) runs under
+`valgrind --tool=callgrind --instr-atstart=no` in front of nginx (bench/nginx.conf).
+After a warm-up, `callgrind_control -i on` starts counting, N requests are sent
+(bench/chat.lua's body, one keep-alive connection per client thread, `--conns`),
+and `callgrind_control -d` dumps the count: every thread of the process
+(Granian's Rust threads, the event loop, the request log's writer), user-space
+instructions only. Instructions per request minus `off`'s is what limits add.
+Each mode is a fresh process with a fresh state directory (PYTHONHASHSEED=0).
+
+With `--strace`, the gateway runs without callgrind and
+`strace -c -f -p` is attached to the gateway after the warm-up and the syscalls of
+the N requests (all threads) are printed per request, per mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCH = HERE.parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH / "speed"))
+from driver import chat_request  # noqa: E402
+
+PY = ROOT / ".venv" / "bin" / "python"
+MODES = ("off", "memory", "sqlite", "redis")
+LIMITS = ('\n[limits]\nstore = "{store}"\nredis_url = "redis://127.0.0.1:{redis}/0"\n\n'
+          "[limits.per_key]\nrpm = 100000000\ntpm = 1000000000\nconcurrent = 100000\n")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(port: int, path: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"nothing answered on port {port} within {seconds:g} s")
+
+
+def config(tmp: Path, nginx: int, mode: str, redis: int) -> str:
+    text = f"""[server]
+log_level = "info"
+access_log = true
+metrics = true
+
+[audit]
+enabled = true
+
+[inspection]
+enabled = true
+mode = "enforce"
+
+[[providers]]
+name = "nginx"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:{nginx}/v1"
+
+[[providers]]
+name = "nginx-stream"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:{nginx}/stream/v1"
+
+[[models]]
+name = "bench-model"
+deployments = [{{ provider = "nginx", model = "bench-model" }}]
+
+[[models]]
+name = "bench-stream"
+deployments = [{{ provider = "nginx-stream", model = "bench-stream" }}]
+"""
+    if mode != "off":
+        text += LIMITS.format(store=mode, redis=redis)
+    return text
+
+
+def send(port: int, body: bytes, n: int, conns: int) -> None:
+    """`n` POSTs over `conns` keep-alive connections; every answer must be a 200."""
+    def one(count: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        for _ in range(count):
+            conn.request("POST", "/v1/chat/completions", body,
+                         {"content-type": "application/json"})
+            answer = conn.getresponse()
+            data = answer.read()
+            if answer.status != 200:
+                raise SystemExit(f"answer {answer.status}: {data[:300]!r}")
+        conn.close()
+    threads = [threading.Thread(target=one, args=(n // conns + (i < n % conns),))
+               for i in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def gateway_env(home: Path, code: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(code),
+            "GATEWAY_HOME": str(home)}
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, all threads
+
+
+def wrk_cpu(pid: int, port: int, seconds: int, conns: int) -> float:
+    """Gateway CPU µs per request over `seconds` of wrk at `conns` connections."""
+    before = cpu_ticks(pid)
+    done = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "-s",
+                           str(BENCH / "chat.lua"), f"http://127.0.0.1:{port}/v1/chat/completions"],
+                          capture_output=True, text=True, check=True)
+    ticks = cpu_ticks(pid) - before
+    result = json.loads(done.stdout.split("BENCH_RESULT", 1)[1].strip().splitlines()[0])
+    if sum(result["errors"].values()):
+        raise SystemExit(f"wrk saw errors: {result['errors']}")
+    return ticks / os.sysconf("SC_CLK_TCK") * 1e6 / result["requests"]
+
+
+def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Namespace,
+             code: Path = ROOT, tag: str = "") -> str:
+    work = tmp / f"{mode}{tag}"
+    home = work / "home"
+    home.mkdir(parents=True, mode=0o700)
+    secrets = ["--secrets", "file", "--passphrase-file", str(tmp / "passphrase")]
+    env = gateway_env(home, code)
+    gw = [str(PY), "-m", "gateway_cli"]
+    subprocess.run([*gw, "keys", "add", "openai", "--name", "unused", *secrets],
+                   input=b"sk-bench-unused-0000000000000000\n", env=env, cwd=code,
+                   check=True, capture_output=True)
+    subprocess.run([*gw, "rotate-keys", "--signing", *secrets], env=env, cwd=code,
+                   check=True, capture_output=True)
+    redis_port = free_port()
+    redis = None
+    if mode == "redis":
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind",
+                                  "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                                  str(work)], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+    (work / "gateway.toml").write_text(config(tmp, nginx, mode, redis_port))
+    port = free_port()
+    serve = [*gw, "serve", "--config", str(work / "gateway.toml"), "--port", str(port),
+             *secrets]
+    out = work / "cg.out"
+    wrapper = [] if args.strace or args.wrk else [
+        "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+    log = (work / "gateway.log").open("wb")
+    proc = subprocess.Popen([*wrapper, *serve], env=env, cwd=code, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(port, "/health", 600)
+        send(port, body, args.warmup, args.conns)
+        if args.wrk:
+            return str(wrk_cpu(proc.pid, port, args.wrk, args.conns))
+        if args.strace:  # every thread of the process, from here to the last answer
+            tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(proc.pid), "-o",
+                                       str(work / "strace.txt")], stderr=subprocess.DEVNULL)
+            time.sleep(2)
+            send(port, body, args.n, args.conns)
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(60)
+            return ""
+        # `valgrind` is a script; the counted process is its child (valgrind.bin).
+        kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                              text=True, check=False).stdout.split()
+        target = kids[0] if kids else str(proc.pid)
+        if not target.isdigit():
+            raise SystemExit("no callgrind process found")
+        subprocess.run(["callgrind_control", "-i", "on", target], check=True,
+                       capture_output=True)
+        subprocess.run(["callgrind_control", "-z", target], check=True, capture_output=True)
+        send(port, body, args.n, args.conns)
+        subprocess.run(["callgrind_control", "-d", target], check=True, capture_output=True)
+        dumps = sorted(work.glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+        if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(dumps[-1], Path(args.keep) / f"{mode}.cg")
+        return dumps[-1].read_text(errors="replace")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        if redis is not None:
+            redis.terminate()
+            redis.wait()
+
+
+def strace_table(path: Path, n: int) -> str:
+    lines = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1].isidentifier() and parts[3].isdigit():
+            lines.append(f"{parts[-1]} {int(parts[3]) / n:.2f}")
+    return ", ".join(lines)
+
+
+def timed(tmp: Path, nginx: int, body: bytes, args: argparse.Namespace) -> int:
+    """CPU per request at --conns connections, each (code, mode) in turn, --rounds times;
+    the median of the rounds."""
+    codes = [("after", ROOT)] + ([("before", Path(args.before))] if args.before else [])
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for r in range(args.rounds):
+        for mode in args.modes:
+            for name, code in codes:
+                value = float(run_mode(tmp, nginx, mode, body, args, code, f"-{name}-{r}"))
+                cpu.setdefault((name, mode), []).append(value)
+                print(f"[served] round {r + 1} {name} {mode}: {value:.0f} µs", file=sys.stderr,
+                      flush=True)
+    print("| code | limits store | CPU µs per request, rounds | median | added |")
+    print("|---|---|---|---:|---:|")
+    for name, _ in codes:
+        base = statistics.median(cpu[(name, "off")]) if (name, "off") in cpu else None
+        for mode in args.modes:
+            values = cpu[(name, mode)]
+            med = statistics.median(values)
+            added = f"{med - base:+.0f}" if base is not None else "-"
+            print(f"| {name} | {mode} | {' / '.join(f'{v:.0f}' for v in values)} | "
+                  f"{med:.0f} | {added} |")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modes", nargs="*", default=["off", "memory", "sqlite"],
+                        help=f"some of {', '.join(MODES)}")
+    parser.add_argument("--n", type=int, default=1000, help="counted requests per mode")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--conns", type=int, default=1, help="client connections (1)")
+    parser.add_argument("--stream", action="store_true", help="the streamed model")
+    parser.add_argument("--strace", action="store_true",
+                        help="syscalls per request (strace -c -f) instead of instructions")
+    parser.add_argument("--wrk", type=int, metavar="SECONDS",
+                        help="instead: gateway CPU µs per request over SECONDS of wrk at "
+                        "--conns connections (no callgrind), --rounds times, alternating")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", metavar="DIR",
+                        help="with --wrk: also run the gateway code in DIR (a snapshot of "
+                        "another commit: git archive), alternating with this one")
+    parser.add_argument("--code", metavar="DIR",
+                        help="count the gateway code in DIR (a snapshot of another commit)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep each mode's dump as DIR/MODE.cg (for callgrind_annotate)")
+    args = parser.parse_args()
+    if not args.modes or any(m not in MODES for m in args.modes):
+        parser.error(f"modes are some of {', '.join(MODES)}")
+    if args.n < 1 or args.conns < 1 or args.warmup < 0:
+        parser.error("--n and --conns must be at least 1, --warmup at least 0")
+    per: dict[str, float] = {}
+    for tool in ("nginx", "strace" if args.strace else "callgrind_control"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed")
+    body = chat_request()
+    if args.stream:
+        body = body.replace(b'"model":"bench-model"', b'"model":"bench-stream","stream":true')
+    with tempfile.TemporaryDirectory(prefix="gateway-served-") as name:
+        tmp = Path(name)
+        os.chmod(tmp, 0o755)  # nginx's worker runs as nobody
+        (tmp / "passphrase").write_text("bench-passphrase-0123456789abcdef\n")
+        os.chmod(tmp / "passphrase", 0o600)
+        nginx_port = free_port()
+        rundir = tmp / "nginx"
+        rundir.mkdir()
+        conf = (BENCH / "nginx.conf").read_text().replace("@PORT@", str(nginx_port)) \
+            .replace("@UPSTREAM@", str(BENCH / "upstream")).replace("@RUNDIR@", str(rundir))
+        (rundir / "nginx.conf").write_text(conf)
+        nginx = subprocess.Popen(["nginx", "-p", str(rundir), "-c", str(rundir / "nginx.conf"),
+                                  "-e", str(rundir / "error.log")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_http(nginx_port, "/", 10)
+            if args.wrk:
+                return timed(tmp, nginx_port, body, args)
+            for mode in args.modes:
+                print(f"[served] {mode}...", file=sys.stderr, flush=True)
+                dump = run_mode(tmp, nginx_port, mode, body, args,
+                                Path(args.code) if args.code else ROOT)
+                if args.strace:
+                    print(f"{mode}: {strace_table(tmp / mode / 'strace.txt', args.n)}")
+                    continue
+                found = re.search(r"^totals: (\d+)", dump, re.M)
+                if found is None:
+                    raise SystemExit(f"no totals in the {mode} dump")
+                per[mode] = int(found.group(1)) / args.n
+                print(f"[served] {mode}: {per[mode]:,.0f} instructions per request",
+                      file=sys.stderr, flush=True)
+        finally:
+            nginx.terminate()
+            nginx.wait()
+    if per:
+        base = per.get("off")
+        print("| limits store | instructions per request | added |")
+        print("|---|---:|---:|")
+        for mode, value in per.items():
+            added = f"{value - base:+,.0f}" if base is not None else "-"
+            print(f"| {mode} | {value:,.0f} | {added} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
