@@ -213,24 +213,27 @@ def make_handler(runtime: Runtime, pool: UpstreamPool, op: Op) -> AsgiHandler:
                     trace.limit = "admitted"
                     headers += admission.headers
                     count_usage = count_usage or admission.ask is not None
-            if count_usage and op is Op.CHAT and body.get("stream") is True \
-                    and not include_usage:
-                limited, strip_usage = with_stream_usage(op, limited)
-            if limited is not body:
-                body, raw = limited, _encode(limited)
-            call = Call(op=op, body=body, raw=raw, client_headers=client_headers(scope["headers"]),
-                        ids=Ids(request_id, int(time.time())), response_headers=headers,
-                        redactions=screened.redactions, output=output,
-                        mode=inspection.mode, canary=canary, known=screened.known,
-                        include_usage=include_usage, count_usage=count_usage,
-                        strip_usage=strip_usage, trace=trace, asked=asked)
-            try:
+            try:  # from the admission on, whatever fails gives back what it holds
+                if count_usage and op is Op.CHAT and body.get("stream") is True \
+                        and not include_usage:
+                    limited, strip_usage = with_stream_usage(op, limited)
+                if limited is not body:
+                    body, raw = limited, _encode(limited)
+                call = Call(op=op, body=body, raw=raw,
+                            client_headers=client_headers(scope["headers"]),
+                            ids=Ids(request_id, int(time.time())), response_headers=headers,
+                            redactions=screened.redactions, output=output,
+                            mode=inspection.mode, canary=canary, known=screened.known,
+                            include_usage=include_usage, count_usage=count_usage,
+                            strip_usage=strip_usage, trace=trace, asked=asked)
                 await _unless_client_leaves(execute(serving, pool, route, call, send,
                                                     admission), receive)
             finally:
                 if admission is not None and limiter is not None:
-                    await limiter.settle(admission, call.usage, call.served_by)
-                _note_usage(trace, call, limiter)
+                    await limiter.settle(admission, call.usage if call is not None else None,
+                                         call.served_by if call is not None else None)
+                if call is not None:
+                    _note_usage(trace, call, limiter)
         except Passthrough as err:
             trace.error = "upstream_error"
             await asgi_io.send_response(send, err.status, err.body,
