@@ -21,9 +21,11 @@ What differs from Granian's ASGI scope, and why it is safe:
   cannot be read as text). No header the gateway reads may carry such bytes
   (keys, model names, content types are ASCII), so a request that relied on
   one is refused as if it had left the header out.
-- A response header value the server cannot send (a control character, a
-  byte outside ASCII) is dropped by Granian instead of sent; the answer path
-  already refuses upstream headers with control characters.
+- A response header the server cannot send (a name that is not a token, a
+  value with a control character) is dropped by Granian instead of sent,
+  and a value byte outside ASCII leaves as its UTF-8 form (headers cross as
+  text). The answer path already refuses upstream headers with control
+  characters; the gateway's own headers are ASCII.
 """
 
 from __future__ import annotations
