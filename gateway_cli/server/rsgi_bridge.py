@@ -47,18 +47,18 @@ def _address(text: str) -> tuple[str, str]:
 
 
 def _body_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    """The body's declared length (0 when none is announced), or None when it is only known
-    at its end (chunked). The server has already refused a malformed or conflicting one."""
-    length = 0
+    """The body's declared length (0 when none is announced), or None when only the
+    server's last part says where it ends: chunked, or a Content-Length repeated or not
+    a plain number (the server decides about those)."""
+    length: int | None = None
     for name, value in headers:
         if name == b"transfer-encoding":
             return None
         if name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
+            if length is not None or not value.isdigit():
                 return None
-    return length
+            length = int(value)
+    return 0 if length is None else length
 
 
 class _Exchange:

@@ -36,34 +36,19 @@ def declares_body(scope: Scope) -> bool:
 
 
 class Reading:
-    """The request's `receive`, noting when the last of the body has been read.
+    """The request's `receive`, noting when the last of the body has been read."""
 
-    A body of a declared Content-Length ends with its last byte: the part that
-    completes it is handed on as the last (`more_body` false). Granian sends a
-    body's bytes with `more_body` true and then an empty last part, and asking
-    for that part cost a hop between its threads and the event loop's per
-    request (a wake-up of the loop, about 4% of a proxied request's
-    instructions); the bytes, and what the handler reads, are the same.
-    """
-
-    __slots__ = ("_left", "_scope", "done", "receive")
+    __slots__ = ("_scope", "done", "receive")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.receive = receive
         self.done = not declares_body(scope)
         self._scope = scope  # its Content-Length is read only if a drain is needed
-        self._left = _declared_only(scope) if not self.done else None
 
     async def __call__(self) -> ReceiveMessage:
         message = await self.receive()
         if not message.get("more_body", False):  # the last body part, or a disconnect
             self.done = True
-        elif self._left is not None and message["type"] == "http.request":
-            body = message.get("body", b"")
-            self._left -= len(body) if isinstance(body, bytes) else 0
-            if self._left == 0:  # the declared length has arrived: nothing more can come
-                self.done = True
-                message = {"type": "http.request", "body": body, "more_body": False}
         return message
 
     async def settle(self, headers: Headers) -> list[tuple[bytes, bytes]]:
@@ -93,22 +78,6 @@ class Reading:
         except TimeoutError:
             return False
         return True
-
-
-def _declared_only(scope: Scope) -> int | None:
-    """The Content-Length when it alone frames the body (HTTP/1.x, no Transfer-Encoding),
-    else None."""
-    if scope.get("http_version", "1.1").startswith("2"):
-        return None
-    length = None
-    for name, value in scope["headers"]:
-        if name == b"transfer-encoding":
-            return None
-        if name == b"content-length":
-            if length is not None or not value.isdigit():
-                return None  # repeated or not a plain number: the server decides
-            length = int(value)
-    return length
 
 
 def _length(scope: Scope) -> int | None:
