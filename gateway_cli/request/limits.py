@@ -20,7 +20,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,14 +128,16 @@ def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Seq
     """`_tightest` of a prepared layout's rated counters (prepared.Layout.rated), with their
     limits' header values made once. `single`: no kind is rated twice (one party's
     limits, the usual case), so each counter is the tightest of its kind."""
-    if single:
+    if single:  # (conditionals rather than max(): a builtin call each, as dear as the rest)
         out: list[tuple[bytes, bytes]] = []
         for i, kind, limit, text in rated:
             names = _HEADERS[kind]
-            reset = math.ceil(held[i].expires_at - now)
-            out += ((names[0], text), (names[1], str(max(0, int(limit - values[i]))).encode()),
+            left = limit - values[i]
+            reset = math.ceil(held[i][2] - now)  # its expires_at
+            out += ((names[0], text),
+                    (names[1], str(int(left)).encode() if left > 0 else b"0"),
                     (names[2], _RESETS[reset] if 0 <= reset <= 60
-                     else _whole_duration(max(0, reset))))
+                     else _whole_duration(reset if reset > 0 else 0)))
         return out
     tightest: dict[str, tuple[int, float, float, bytes]] = {}
     for i, kind, limit, text in rated:
@@ -154,6 +156,19 @@ def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Seq
 _HEADERS = {kind: (f"x-ratelimit-limit-{kind}".encode(),
                    f"x-ratelimit-remaining-{kind}".encode(),
                    f"x-ratelimit-reset-{kind}".encode()) for kind in ("requests", "tokens")}
+
+
+_new = tuple.__new__
+
+
+def _finite(ask: plan.Ask) -> bool:
+    """Whether a request's own amounts (its tokens, its cost) are finite numbers, as
+    outcome.check_amounts wants them; else the store's own check says what is wrong."""
+    try:
+        return math.isfinite(ask.input_tokens + ask.output_tokens) and (
+            ask.cost is None or math.isfinite(ask.cost))
+    except OverflowError:
+        return False
 
 
 class LimitRefusal(HttpError):
@@ -210,6 +225,13 @@ class Limiter:
         self._unsettled = 0  # admissions holding counters, not settled yet
         self._adjust_now: Callable[[Sequence[tuple[Held, float]]], None] | None = getattr(
             store, "adjust_now", None)
+        # Stores' fast paths at slots the request path keeps per window (slots.py).
+        self._reserve_now: Callable[[Sequence[Counter], Sequence[tuple[str, float]], float],
+                                    Granted | Refused] | None = getattr(
+            store, "reserve_now", None)
+        self._reserve_at: Callable[[Sequence[Counter], Sequence[tuple[str, float]], float],
+                                   Awaitable[Granted | Refused]] | None = getattr(
+            store, "reserve_at", None)
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
 
@@ -292,7 +314,8 @@ class Limiter:
             for p in each:
                 if p is not None:
                     cost = max(cost, prices.fresh_cost(input_tokens, output, p))
-        return plan.Ask(input_tokens, output, cost), body
+        # tuple.__new__: the NamedTuple without its Python-level __new__ (half the time)
+        return _new(plan.Ask, (input_tokens, output, cost)), body
 
     async def _reserve(self, counters: list[Counter], now: float) -> tuple[Granted | Refused,
                                                                             Store]:
@@ -342,7 +365,21 @@ class Limiter:
         if chosen.zero is not None:  # a budget of zero: nothing may be spent
             counter = counters[chosen.zero]
             raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
-        if self._degraded:
+        if chosen.finite and (ask is None or _finite(ask)) and not self._degraded:
+            # The store's fast path: slots kept per window, amounts checked (prepared.py).
+            if self._reserve_now is not None:  # memory: no coroutine
+                result, store = self._reserve_now(counters, chosen.slots.at(now), now), \
+                    self.store
+            else:
+                try:
+                    result = await (self.store.reserve(counters, now) if self._reserve_at
+                                    is None else self._reserve_at(counters,
+                                                                  chosen.slots.at(now), now))
+                except StoreUnavailable:
+                    result, store = await self._unreachable(counters, now)
+                else:
+                    store = self.store
+        elif self._degraded:
             result, store = await self._reserve(counters, now)
         else:  # what _reserve does when the store answers, without its coroutine
             try:
@@ -392,7 +429,8 @@ class Limiter:
         kinds = admission.kinds or [c.key.rpartition(":")[2] for c in admission.counters]
         used = float(usage.input + usage.output) \
             if usage is not None and admission.ask is not None else None
-        for kind, held in zip(kinds, admission.held, strict=True):
+        # zip without strict=True (dearer as a keyword call): one kind per counter held.
+        for kind, held in zip(kinds, admission.held):  # noqa: B905
             if kind == "inflight":
                 changes.append((held, -1.0))
             elif kind == "tokens":
