@@ -55,25 +55,31 @@ class MemoryStore:
         if heap and heap[0][0] <= now:
             self._sweep(now)
         slots = self._slots
+        # Indexed loops rather than zips, and a Counter's fields by place (limit: 1, amount:
+        # 2) rather than by name: each zip and each named field read cost about as much as
+        # the arithmetic they feed (bench/limits/README.md, session 10).
         values: list[float] = []
-        # zip without strict=True (a keyword call costs a zip twice over): `where` is one
-        # entry per counter by the contract above.
-        for c, (s, end) in zip(counters, where):  # noqa: B905
+        i = 0
+        for c in counters:
+            s, end = where[i]
             entry = slots.get(s)
             value = entry[0] if entry is not None and entry[1] > now else 0.0
-            if not value + c.amount <= c.limit + SLACK:  # outcome.fits, inline
+            if not value + c[2] <= c[1] + SLACK:  # outcome.fits, inline
                 return outcome.refused(c, value, end, now)
             values.append(value)
+            i += 1  # noqa: SIM113 (enumerate: a call, as dear as a zip)
         held = []
-        new_values = []
-        for c, (s, end), v in zip(counters, where, values):  # noqa: B905
-            value = v + c.amount
+        i = 0
+        for c in counters:
+            s, end = where[i]
+            value = values[i] + c[2]
             if s not in slots:
                 heapq.heappush(heap, (end, s))
             slots[s] = (value, end)
-            new_values.append(value)
-            held.append(_new(Held, (s, c.amount, end)))
-        return _new(Granted, (tuple(held), counters, new_values, now))  # outcome.granted
+            values[i] = value
+            held.append(_new(Held, (s, c[2], end)))
+            i += 1  # noqa: SIM113
+        return _new(Granted, (tuple(held), counters, values, now))  # outcome.granted, inline
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
         self.adjust_now(changes)

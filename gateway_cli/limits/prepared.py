@@ -29,6 +29,12 @@ from gateway_cli.limits.slots import Slots
 Kind = Literal["requests", "tokens", "inflight", "spend"]
 
 
+# The x-ratelimit-* header names of each rated kind: limit, remaining, reset.
+HEADERS = {kind: (f"x-ratelimit-limit-{kind}".encode(),
+                  f"x-ratelimit-remaining-{kind}".encode(),
+                  f"x-ratelimit-reset-{kind}".encode()) for kind in ("requests", "tokens")}
+
+
 @dataclass(frozen=True)
 class _Entry:
     """One counter of the plan: fixed (built once) or a template the request's amount fills."""
@@ -60,6 +66,9 @@ class Layout:
     # (requests, in flight: always 1) are shared by every request.
     template: tuple[Counter, ...] = ()
     variable: tuple[tuple[int, _Entry], ...] = ()
+    # When `single`: per rated counter, its index, its limit, the limit's header as sent
+    # and the names of its remaining and reset headers (request/limits.py).
+    headed: tuple[tuple[int, float, tuple[bytes, bytes], bytes, bytes], ...] = ()
     # Each counter's slot in the current window (slots.py); not part of what a layout is.
     slots: Slots = field(default_factory=lambda: Slots(()), compare=False, repr=False)
 
@@ -103,6 +112,8 @@ def _layout(found: list[plan.Scope], asked: bool) -> Layout:
                   len(set(kinds)) == len(kinds), all(_finite(e.limit) for e in entries),
                   tuple(e.fixed or c for e, c in zip(entries, template, strict=True)),
                   tuple((i, e) for i, e in enumerate(entries) if e.fixed is None),
+                  tuple((i, limit, (HEADERS[kind][0], text), HEADERS[kind][1], HEADERS[kind][2])
+                        for i, kind, limit, text in rated),
                   Slots([(e.key, e.period) for e in entries]))
 
 

@@ -21,8 +21,8 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from gateway_cli.config import LimitsConfig, LimitSet
 from gateway_cli.formats.errors import HttpError
@@ -57,16 +57,19 @@ _CACHED = 4096
 NOTHING = prepared.prepare(LimitsConfig(), Principal(id="-", name="-", kind="open"), "-")
 
 
-@dataclass(slots=True)
-class Admission:
-    """What a request reserved, to be settled when it ends."""
+class Admission(NamedTuple):
+    """What a request reserved, to be settled when it ends.
+
+    A NamedTuple built with tuple.__new__ (one per request: a dataclass's __init__ cost
+    some 2k instructions more); what changes later, the deployments' tokens taken, is
+    added to its `deployment` list."""
 
     counters: list[Counter]
     held: tuple[Held, ...]
     ask: plan.Ask | None
     store: Store
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    deployment: list[tuple[Counter, Held]] = field(default_factory=list)
+    headers: list[tuple[bytes, bytes]]
+    deployment: list[tuple[Counter, Held]]  # its own list: take_deployment extends it
     kinds: Sequence[str] = ()  # each counter's kind ("tokens", ...); () : read from its key
 
 
@@ -153,9 +156,22 @@ def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Seq
     return out
 
 
-_HEADERS = {kind: (f"x-ratelimit-limit-{kind}".encode(),
-                   f"x-ratelimit-remaining-{kind}".encode(),
-                   f"x-ratelimit-reset-{kind}".encode()) for kind in ("requests", "tokens")}
+_HEADERS = prepared.HEADERS
+
+
+def _single_headers(headed: Sequence[tuple[int, float, tuple[bytes, bytes], bytes, bytes]],
+                    values: Sequence[float], held: Sequence[Held],
+                    now: float) -> list[tuple[bytes, bytes]]:
+    """`_granted_headers` of a `single` layout, from its prepared `headed`: the names and
+    the limit's header made once. Conditionals rather than max(), a builtin call each."""
+    out: list[tuple[bytes, bytes]] = []
+    for i, limit, first, remaining, resets in headed:
+        left = limit - values[i]
+        reset = math.ceil(held[i][2] - now)  # its expires_at
+        out += (first, (remaining, str(int(left)).encode() if left > 0 else b"0"),
+                (resets, _RESETS[reset] if 0 <= reset <= 60
+                 else _whole_duration(reset if reset > 0 else 0)))
+    return out
 
 
 _new = tuple.__new__
@@ -356,10 +372,11 @@ class Limiter:
         ask: plan.Ask | None = None
         if found.estimate or any(d.tpm for d in route.deployments):
             ask, body = self._ask(op, body, size, route, found)
-        chosen = prepared.layout(found, ask)
+        chosen = found.with_ask if ask is not None else found.without_ask  # prepared.layout
         if not chosen.entries:
             # Only a deployment's capacity may apply: its tokens are settled like the rest.
-            return (Admission([], (), ask, self.store) if ask is not None else None), body
+            return (Admission([], (), ask, self.store, [], []) if ask is not None
+                    else None), body
         counters = prepared.counters(chosen, ask)
         now = time.time()
         if chosen.zero is not None:  # a budget of zero: nothing may be spent
@@ -392,10 +409,12 @@ class Limiter:
             # Debug: a client over its limit would otherwise write a line per request.
             log.debug("request refused by a limit: %s", result.counter.label)
             raise refusal(result, now)
-        headers = _granted_headers(chosen.rated, result.values, result.held, now,
-                                   chosen.single) if chosen.rated else []
+        headers = _single_headers(chosen.headed, result.values, result.held, now) \
+            if chosen.single else _granted_headers(chosen.rated, result.values, result.held,
+                                                   now) if chosen.rated else []
         self._unsettled += 1
-        return Admission(counters, result.held, ask, store, headers, kinds=chosen.kinds), body
+        return _new(Admission, (counters, result.held, ask, store, headers, [], chosen.kinds)), \
+            body
 
     async def count(self, counters: list[Counter]) -> Refused | None:
         """Take fixed amounts (the MCP per-tool call rates): nothing is estimated or
@@ -429,15 +448,22 @@ class Limiter:
         kinds = admission.kinds or [c.key.rpartition(":")[2] for c in admission.counters]
         used = float(usage.input + usage.output) \
             if usage is not None and admission.ask is not None else None
-        # zip without strict=True (dearer as a keyword call): one kind per counter held.
-        for kind, held in zip(kinds, admission.held):  # noqa: B905
+        # By index rather than a zip, and a Held's amount by place ([1]): each zip and named
+        # field read cost about as much as the comparison it feeds. One kind per held.
+        every = admission.held
+        i = 0
+        for kind in kinds:
             if kind == "inflight":
-                changes.append((held, -1.0))
+                changes.append((every[i], -1.0))
             elif kind == "tokens":
-                if used is not None and used != held.amount:
-                    changes.append((held, used - held.amount))
-            elif kind == "spend" and actual_cost is not None and actual_cost != held.amount:
-                changes.append((held, actual_cost - held.amount))
+                held = every[i]
+                if used is not None and used != held[1]:
+                    changes.append((held, used - held[1]))
+            elif kind == "spend":
+                held = every[i]
+                if actual_cost is not None and actual_cost != held[1]:
+                    changes.append((held, actual_cost - held[1]))
+            i += 1  # noqa: SIM113 (enumerate: a call, as dear as a zip)
         if admission.deployment and usage is not None:
             used = float(usage.input + usage.output)
             changes += [(held, used - held.amount) for counter, held in admission.deployment
@@ -480,7 +506,7 @@ class Limiter:
             return result
         taken = list(zip(counters, result.held, strict=True))
         if admission is not None:
-            admission.deployment += [(c, h) for c, h in taken if c.key.endswith(":tokens")]
+            admission.deployment.extend((c, h) for c, h in taken if c.key.endswith(":tokens"))
         return Taken(tuple(h for c, h in taken if c.period == "none"), store)
 
     async def give_back(self, taken: Taken) -> None:
