@@ -175,6 +175,9 @@ def _single_headers(headed: Sequence[tuple[int, float, tuple[bytes, bytes], byte
 
 
 _new = tuple.__new__
+# A request's tokens within +-this are a finite float (NaN and the infinities compare
+# False): its common case, an estimate without a cost, checked without _finite's call.
+_BIG = 2**1000
 
 
 def _finite(ask: plan.Ask) -> bool:
@@ -382,7 +385,9 @@ class Limiter:
         if chosen.zero is not None:  # a budget of zero: nothing may be spent
             counter = counters[chosen.zero]
             raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
-        if chosen.finite and (ask is None or _finite(ask)) and not self._degraded:
+        if chosen.finite and not self._degraded and (
+                ask is None or (ask[2] is None and -_BIG < ask[0] + ask[1] < _BIG)
+                or _finite(ask)):
             # The store's fast path: slots kept per window, amounts checked (prepared.py).
             if self._reserve_now is not None:  # memory: no coroutine
                 result, store = self._reserve_now(counters, chosen.slots.at(now), now), \
