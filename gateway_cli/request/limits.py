@@ -289,11 +289,9 @@ class Limiter:
         self._route_prices[id(route)] = (route, each)
         return each
 
-    def _prepared_for(self, principal: Principal, model: str) -> prepared.Prepared:
-        # What plan.scopes reads of the caller, and no more: cheaper to hash than the whole
-        # Principal (its scopes and models), and one entry for every token of one key.
-        key = (principal.kind, principal.name, principal.team, principal.rpm, principal.budget,
-               model)
+    def _prepared_for(self, key: tuple[object, ...], principal: Principal,
+                      model: str) -> prepared.Prepared:
+        """`principal`'s limits on `model`, worked out and kept under `key` (see `admit`)."""
         found = self._prepared.get(key)
         if found is None:
             found = prepared.prepare(self.config, principal, model)
@@ -369,9 +367,15 @@ class Limiter:
     async def admit(self, principal: Principal, op: Op, body: dict[str, Any], size: int,
                     route: ModelRoute) -> tuple[Admission | None, dict[str, Any]]:
         """Reserve this request's share of every limit, or raise the refusal."""
-        found = self._prepared_for(principal, route.name) \
-            if self._configured or principal.rpm is not None or principal.budget is not None \
-            else NOTHING
+        if self._configured or principal.rpm is not None or principal.budget is not None:
+            # What plan.scopes reads of the caller, and no more: cheaper to hash than the
+            # whole Principal (its scopes and models), and one entry for every token of one
+            # key. Looked up here; worked out by _prepared_for on a miss.
+            key = (principal.kind, principal.name, principal.team, principal.rpm,
+                   principal.budget, route.name)
+            found = self._prepared.get(key) or self._prepared_for(key, principal, route.name)
+        else:
+            found = NOTHING
         ask: plan.Ask | None = None
         if found.estimate or any(d.tpm for d in route.deployments):
             ask, body = self._ask(op, body, size, route, found)
@@ -441,21 +445,23 @@ class Limiter:
         """Correct the estimate to the reported usage; give back requests in flight."""
         if admission is None:
             return
-        if admission.held:
+        # Every field at once (one unpacking: a NamedTuple's named reads cost more each).
+        counters, every, ask, store, _, deployment, kinds = admission
+        if every:
             self._unsettled -= 1
         changes: list[tuple[Held, float]] = []
         actual_cost: float | None = None
-        if usage is not None and dep is not None and admission.ask is not None:
-            price = self._price(dep) if admission.ask.cost is not None else None
+        if usage is not None and dep is not None and ask is not None:
+            price = self._price(dep) if ask.cost is not None else None
             actual_cost = prices.cost(usage, price) if price is not None else None
             if price is not None:
                 self._last_cost = (usage, dep, actual_cost)
-        kinds = admission.kinds or [c.key.rpartition(":")[2] for c in admission.counters]
-        used = float(usage.input + usage.output) \
-            if usage is not None and admission.ask is not None else None
+        if not kinds:
+            kinds = [c.key.rpartition(":")[2] for c in counters]
+        used = float(usage.input + usage.output) if usage is not None and ask is not None \
+            else None
         # By index rather than a zip, and a Held's amount by place ([1]): each zip and named
         # field read cost about as much as the comparison it feeds. One kind per held.
-        every = admission.held
         i = 0
         for kind in kinds:
             if kind == "inflight":
@@ -469,13 +475,12 @@ class Limiter:
                 if actual_cost is not None and actual_cost != held[1]:
                     changes.append((held, actual_cost - held[1]))
             i += 1  # noqa: SIM113 (enumerate: a call, as dear as a zip)
-        if admission.deployment and usage is not None:
+        if deployment and usage is not None:
             used = float(usage.input + usage.output)
-            changes += [(held, used - held.amount) for counter, held in admission.deployment
+            changes += [(held, used - held.amount) for counter, held in deployment
                         if counter.key.endswith(":tokens") and used != held.amount]
         if not changes:
             return
-        store = admission.store
         if store is self.store and self._adjust_now is not None:  # memory: no coroutine
             self._adjust_now(changes)
             return
