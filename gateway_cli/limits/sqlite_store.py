@@ -168,6 +168,10 @@ class SqliteStore:
         except sqlite3.Error as exc:
             self._turn.close()
             raise StoreUnavailable(f"sqlite store {self.path}: cannot open: {exc}") from exc
+        # One cursor for the statements of every request: Connection.execute makes a cursor
+        # per statement (about 1k instructions each, made and freed). Each statement's rows
+        # are read before the next runs on it.
+        self._cur = self._db.cursor()
         self._since_sweep = 0
         # Settlements not written yet (see the module), in the order they came; what to
         # tell when writing them failed; the flush timer while one is armed.
@@ -239,8 +243,8 @@ class SqliteStore:
                 self._db.execute("ROLLBACK")
         return StoreUnavailable(f"sqlite store {self.path}: {doing}: {exc}")
 
-    def _read(self, db: sqlite3.Connection, where: Sequence[tuple[str, float]],
-              now: float) -> list[float]:
+    def _read(self, db: sqlite3.Connection | sqlite3.Cursor,
+              where: Sequence[tuple[str, float]], now: float) -> list[float]:
         if not where:
             return []
         values = [0.0] * len(where)  # a slot without a row, or expired: nothing counted yet
@@ -259,36 +263,36 @@ class SqliteStore:
         """`reserve` for the request path: at `where`, the counters' (slot, window end) at
         `now` as `outcome.slots` gives them (kept per window: slots.py), of counters whose
         amounts and limits the caller has checked are finite, and at least one counter."""
-        db = self._db
+        db, cur = self._db, self._cur
         try:
             self._turn.take()
         except sqlite3.Error as exc:
             raise self._unavailable("reserve", exc) from exc
         queued = self._queued
         try:
-            db.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN IMMEDIATE")
             if queued:
-                self._apply(db, queued)
+                self._apply(cur, queued)
             # One pass: the check (outcome.first_without_room, in order) and what to write
             # and to answer (outcome.granted), without its zips (each as dear as a loop).
             new_values: list[float] = []
             rows: list[str | float] = []
             held: list[Held] = []
-            for c, (s, end), v in zip(counters, where, self._read(db, where, now)):  # noqa: B905
+            for c, (s, end), v in zip(counters, where, self._read(cur, where, now)):  # noqa: B905
                 value = v + c.amount
                 if not value <= c.limit + SLACK:  # outcome.fits
-                    db.execute("COMMIT" if queued else "ROLLBACK")  # the settlements stand
+                    cur.execute("COMMIT" if queued else "ROLLBACK")  # the settlements stand
                     queued.clear()
                     return outcome.refused(c, v, end, now)
                 new_values.append(value)
                 rows += (s, value, end)
                 held.append(_new(Held, (s, c.amount, end)))
-            db.execute(_upsert(len(where)), rows)
+            cur.execute(_upsert(len(where)), rows)
             self._since_sweep += 1
             if self._since_sweep >= SWEEP_EVERY:
                 self._since_sweep = 0
-                db.execute(_SWEEP, (now,))
-            db.execute("COMMIT")
+                cur.execute(_SWEEP, (now,))
+            cur.execute("COMMIT")
             queued.clear()
         except sqlite3.Error as exc:
             raise self._unavailable("reserve", exc) from exc
@@ -304,18 +308,18 @@ class SqliteStore:
         outcome.check_deltas(changes)
         if not changes:
             return
-        db = self._db
+        db, cur = self._db, self._cur
         try:
             self._turn.take()
         except sqlite3.Error as exc:
             raise self._unavailable("adjust", exc) from exc
         queued = self._queued
         try:
-            db.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN IMMEDIATE")
             if queued:
-                self._apply(db, queued)
-            self._apply(db, changes)
-            db.execute("COMMIT")
+                self._apply(cur, queued)
+            self._apply(cur, changes)
+            cur.execute("COMMIT")
             queued.clear()
         except sqlite3.Error as exc:
             raise self._unavailable("adjust", exc) from exc
@@ -327,7 +331,8 @@ class SqliteStore:
             self._turn.give()
 
     @staticmethod
-    def _apply(db: sqlite3.Connection, changes: Sequence[tuple[Held, float]]) -> None:
+    def _apply(db: sqlite3.Connection | sqlite3.Cursor,
+               changes: Sequence[tuple[Held, float]]) -> None:
         """Add each delta to its slot, in order, never below zero (inside a transaction).
 
         One UPDATE per change: one statement for all of a settlement's slots (an UPDATE
@@ -371,15 +376,15 @@ class SqliteStore:
                 log.warning("%s: %d settlements were not written", exc, len(changes))
 
     def _write(self, changes: Sequence[tuple[Held, float]]) -> None:
-        db = self._db
+        db, cur = self._db, self._cur
         try:
             self._turn.take()
         except sqlite3.Error as exc:
             raise self._unavailable("adjust", exc) from exc
         try:
-            db.execute("BEGIN IMMEDIATE")
-            self._apply(db, changes)
-            db.execute("COMMIT")
+            cur.execute("BEGIN IMMEDIATE")
+            self._apply(cur, changes)
+            cur.execute("COMMIT")
         except sqlite3.Error as exc:
             raise self._unavailable("adjust", exc) from exc
         except BaseException:
