@@ -4,8 +4,10 @@ window's edge, out of order, and never from a config that a reload replaced."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,12 +17,14 @@ from gateway_cli.config import LimitsConfig
 from gateway_cli.keys.principal import Principal
 from gateway_cli.limits import outcome, plan, prepared
 from gateway_cli.limits.memory_store import MemoryStore
-from gateway_cli.limits.model import Counter, Period
+from gateway_cli.limits.model import Counter, Period, Store
+from gateway_cli.limits.redis_store import RedisStore
 from gateway_cli.limits.slots import Slots
-from gateway_cli.limits.sqlite_store import SqliteStore
+from gateway_cli.limits.stores import open_store
 from gateway_cli.providers.operations import Op
 from gateway_cli.request.limits import Admission, Limiter
 from gateway_cli.routing.table import Deployment, ModelRoute
+from tests.fakes.redis_server import redis_running
 
 DEP = Deployment(id="oa/gpt-4o", provider=None, model="gpt-4o", weight=1.0, priority=0,
                  timeout=10.0)
@@ -118,34 +122,44 @@ def test_a_reload_counts_on_with_the_new_limits(monkeypatch: pytest.MonkeyPatch)
     asyncio.run(go())
 
 
-def test_a_fast_path_grant_equals_the_stores_own(tmp_path: Any) -> None:
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "redis"])
+def test_a_fast_path_grant_equals_the_stores_own(kind: str, tmp_path: Path) -> None:
     """The request path's reservation (kept slots, amounts checked once) and a store's own
-    `reserve` leave the same counts and say the same, memory and SQLite alike."""
-    raw = {"per_key": {"rpm": 60, "tpm": 1000, "concurrent": 2, "monthly_budget": 3.0},
+    `reserve` leave the same counts and say the same, in every store, across a minute's
+    edge and up to a refusal."""
+    raw = {"per_key": {"rpm": 3, "tpm": 1000, "concurrent": 9, "monthly_budget": 3.0},
            "prices": [{"model": "gpt-4o", "input": 1.0, "output": 2.0}]}
     ready = prepared.prepare(msgspec.convert(raw, LimitsConfig), WHO, "gpt")
-    chosen = prepared.layout(ready, plan.Ask(100, 50, 0.25))
-    counters = prepared.counters(chosen, plan.Ask(100, 50, 0.25))
+    ask = plan.Ask(100, 50, 0.25)
+    chosen = prepared.layout(ready, ask)
+    counters = prepared.counters(chosen, ask)
     assert chosen.finite
+    stack = contextlib.ExitStack()
+    if kind == "redis":
+        server = stack.enter_context(contextlib.contextmanager(redis_running)(tmp_path))
+
+    def make(name: str) -> Store:
+        if kind == "redis":
+            return RedisStore.from_url(f"redis://127.0.0.1:{server.port}/0", prefix=name)
+        return open_store(kind, path=tmp_path / f"{name}.db")
 
     async def go() -> None:
-        for make in (MemoryStore, lambda: SqliteStore(tmp_path / f"{time.monotonic()}.db")):
-            fast, own = make(), make()
-            for step in range(4):
-                now = MINUTE_END - 1.5 + step
-                where = chosen.slots.at(now)
-                if isinstance(fast, MemoryStore):
-                    a = fast.reserve_now(counters, where, now)
-                else:
-                    a = await fast.reserve_at(counters, where, now)
-                b = await own.reserve(counters, now)
-                assert a == b
-            assert await fast.usage(counters, MINUTE_END) == \
-                await own.usage(counters, MINUTE_END)
-            await fast.close()
-            await own.close()
+        fast, own = make("fast:"), make("own:")
+        answers = []
+        for step in range(6):  # two in the old minute, then four in the new: one refused
+            now = MINUTE_END - 1.5 + step
+            a = await fast.reserve_at(counters, chosen.slots.at(now), now) \
+                if not isinstance(fast, MemoryStore) \
+                else fast.reserve_now(counters, chosen.slots.at(now), now)
+            assert a == await own.reserve(counters, now)
+            answers.append(type(a).__name__)
+        assert answers == ["Granted"] * 5 + ["Refused"]
+        assert await fast.usage(counters, MINUTE_END) == await own.usage(counters, MINUTE_END)
+        await fast.close()
+        await own.close()
 
-    asyncio.run(go())
+    with stack:
+        asyncio.run(go())
 
 
 def test_a_budget_that_is_not_a_finite_number_is_still_refused_by_the_store() -> None:
