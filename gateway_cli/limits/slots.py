@@ -1,11 +1,10 @@
 """The store keys of a prepared layout's counters, worked out once per window.
 
 Every request of one caller in one minute reserves in the same slots
-("key@window"): working them out per request (a window look-up and an
-f-string per counter, `windows.slot`) was some 10% of what the memory store
-cost a request (bench/limits/README.md). A `Slots` keeps what it worked out
-for the first request of a window and answers from it until `now` leaves the
-window of any of its counters (a minute's end, a day's, a month's; or a clock
+("key@window"), which `windows.slot` works out anew for each (a window
+look-up and an f-string per counter, on every request). A `Slots` keeps what
+it worked out for the first request of a window and answers from it until
+`now` leaves the window of any of its counters (a minute's end, a day's, a month's; or a clock
 set back). A gauge's slot never changes; its end (GAUGE_TTL after its last
 use) is the one part that moves with every request.
 

@@ -99,8 +99,8 @@ def _select(n: int) -> str:
     """Each of `n` slots' value (?2 ... ?n+1) unless expired at ?1, by its place in the list.
 
     One point look-up per slot joined with UNION ALL rather than `slot IN (...)`: SQLite
-    builds an ephemeral table for an IN list first, which counted 2.4 times the
-    instructions of the whole statement (bench/limits/README.md, session 10)."""
+    builds an ephemeral table for an IN list first, and that form counted 2.4 times the
+    instructions of this one for three slots (bench/limits/README.md, session 10)."""
     return " UNION ALL ".join(
         f"SELECT {i}, value FROM counters WHERE slot = ?{i + 2} AND expires_at > ?1"  # noqa: S608
         for i in range(n))
