@@ -16,14 +16,18 @@ the slots in use however many keys come and go, at O(log n) per new slot.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 
 from gateway_cli.limits import outcome
 from gateway_cli.limits.model import Counter, Granted, Held, Refused
 from gateway_cli.limits.outcome import SLACK
-from gateway_cli.limits.windows import slot
 
 SWEEP = 16  # expired slots forgotten per reservation at most
+# Builds a NamedTuple from its fields without the Python-level __new__ of its class (half
+# the time, for the few a request builds: bench/limits/README.md).
+_new = tuple.__new__
+_INF = math.inf
 
 
 class MemoryStore:
@@ -41,37 +45,57 @@ class MemoryStore:
         outcome.check_amounts(counters)
         if not counters:
             return Granted((), ())
-        self._sweep(now)
+        return self.reserve_now(counters, outcome.slots(counters, now), now)
+
+    def reserve_now(self, counters: Sequence[Counter], where: Sequence[tuple[str, float]],
+                    now: float) -> Granted | Refused:
+        """`reserve` without a coroutine, for the request path: at `where`, the counters'
+        (slot, window end) at `now` as `outcome.slots` gives them (the request path keeps
+        them per window: slots.py), of counters whose amounts and limits the caller has
+        checked are finite (`outcome.check_amounts`), and at least one counter."""
+        heap = self._expiry
+        if heap and heap[0][0] <= now:
+            self._sweep(now)
         slots = self._slots
-        where = [slot(c.key, c.period, now) for c in counters]  # outcome.slots, inline
+        # Indexed loops rather than zips (each zip is a call, an object and its freeing), and
+        # a Counter's fields by place (limit: 1, amount: 2), as the request path's hot loop.
         values: list[float] = []
-        for c, (s, _) in zip(counters, where, strict=True):
+        i = 0
+        for c in counters:
+            s, end = where[i]
             entry = slots.get(s)
             value = entry[0] if entry is not None and entry[1] > now else 0.0
-            if not value + c.amount <= c.limit + SLACK:  # outcome.fits, inline
-                return outcome.refused(c, value, where[len(values)][1], now)
+            if not value + c[2] <= c[1] + SLACK:  # outcome.fits, inline
+                return outcome.refused(c, value, end, now)
             values.append(value)
-        new_values = []
+            i += 1  # noqa: SIM113 (enumerate: a call, as dear as a zip)
         held = []
-        for c, (s, end), v in zip(counters, where, values, strict=True):
-            value = v + c.amount
+        i = 0
+        for c in counters:
+            s, end = where[i]
+            value = values[i] + c[2]
             if s not in slots:
-                heapq.heappush(self._expiry, (end, s))
+                heapq.heappush(heap, (end, s))
             slots[s] = (value, end)
-            new_values.append(value)
-            held.append(Held(s, c.amount, end))
-        return Granted(tuple(held), counters, new_values, now)  # outcome.granted, inline
+            values[i] = value
+            held.append(_new(Held, (s, c[2], end)))
+            i += 1  # noqa: SIM113
+        return _new(Granted, (tuple(held), counters, values, now))  # outcome.granted, inline
 
     async def adjust(self, changes: Sequence[tuple[Held, float]]) -> None:
         self.adjust_now(changes)
 
     def adjust_now(self, changes: Sequence[tuple[Held, float]]) -> None:
         """`adjust` without a coroutine, for the request path's settlement."""
-        outcome.check_deltas(changes)
+        for _, delta in changes:  # outcome.check_deltas, inline; it says what is wrong
+            if not -_INF < delta < _INF:  # False for NaN and the infinities
+                outcome.check_deltas(changes)
+        slots = self._slots
         for held, delta in changes:
-            entry = self._slots.get(held.slot)
+            entry = slots.get(held.slot)
             if entry is not None:
-                self._slots[held.slot] = (max(0.0, entry[0] + delta), entry[1])
+                value = entry[0] + delta
+                slots[held.slot] = (value if value > 0.0 else 0.0, entry[1])  # never below 0
             elif delta > 0:  # forgotten already: count what was used, until the window ends
                 self._slots[held.slot] = (delta, held.expires_at)
                 heapq.heappush(self._expiry, (held.expires_at, held.slot))

@@ -62,7 +62,7 @@ def scopes(config: LimitsConfig, principal: Principal, model: str) -> list[Scope
     """The parties whose limits apply to `principal` calling `model`, narrowest first.
 
     Reads the caller's kind, name, team, rpm and budget only: the Limiter keeps what this
-    gives by those five (request/limits.py `_prepared_for`)."""
+    gives by those five (request/limits.py `admit`)."""
     key = config.per_key
     named = _named(config.keys, principal.name) if principal.kind != "open" else None
     if named is not None:

@@ -16,15 +16,23 @@ are built once and shared by every request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway_cli.config import LimitsConfig
 from gateway_cli.keys.principal import Principal
 from gateway_cli.limits import plan
 from gateway_cli.limits.model import Counter, Period
+from gateway_cli.limits.slots import Slots
 
 Kind = Literal["requests", "tokens", "inflight", "spend"]
+
+
+# The x-ratelimit-* header names of each rated kind: limit, remaining, reset.
+HEADERS = {kind: (f"x-ratelimit-limit-{kind}".encode(),
+                  f"x-ratelimit-remaining-{kind}".encode(),
+                  f"x-ratelimit-reset-{kind}".encode()) for kind in ("requests", "tokens")}
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,19 @@ class Layout:
     # kind, limit, and the limit as the header gives it.
     rated: tuple[tuple[int, Kind, float, bytes], ...]
     single: bool = False  # no kind among `rated` twice: each is the tightest of its kind
+    # Every limit finite (checked here once): a request then checks only its own amounts
+    # before a store's fast path, which skips outcome.check_amounts.
+    finite: bool = False
+    # The counters in order as the plan gives them for an estimate of nothing, and the place
+    # and entry of each whose amount a request fills in (tokens, spend); the others
+    # (requests, in flight: always 1) are shared by every request.
+    template: tuple[Counter, ...] = ()
+    variable: tuple[tuple[int, _Entry], ...] = ()
+    # When `single`: per rated counter, its index, its limit, the limit's header as sent
+    # and the names of its remaining and reset headers (request/limits.py).
+    headed: tuple[tuple[int, float, tuple[bytes, bytes], bytes, bytes], ...] = ()
+    # Each counter's slot in the current window (slots.py); not part of what a layout is.
+    slots: Slots = field(default_factory=lambda: Slots(()), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -63,12 +84,22 @@ class Prepared:
     without_ask: Layout  # when it was not (no limit counts tokens or spend)
 
 
+def _finite(number: float) -> bool:
+    """math.isfinite, and False for an int too large for a float (which it raises on): the
+    request then takes the stores' own checks, which say what is wrong."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _layout(found: list[plan.Scope], asked: bool) -> Layout:
     # The plan's own counters, with a stand-in estimate: what varies is only the amount of
     # the tokens and spend counters, filled in per request by `counters`.
     probe = plan.Ask(0, 0, None) if asked else None
     entries = []
-    for c in plan.counters(found, probe):
+    template = plan.counters(found, probe)
+    for c in template:
         kind: Kind = c.key.rpartition(":")[2]  # type: ignore[assignment]
         fixed = c if kind in ("requests", "inflight") else None
         entries.append(_Entry(kind, c.key, c.limit, c.period, c.label, fixed))
@@ -78,7 +109,12 @@ def _layout(found: list[plan.Scope], asked: bool) -> Layout:
                   if e.period == "minute" and e.kind in ("requests", "tokens"))
     kinds = [r[1] for r in rated]
     return Layout(tuple(entries), tuple(e.kind for e in entries), zero, rated,
-                  len(set(kinds)) == len(kinds))
+                  len(set(kinds)) == len(kinds), all(_finite(e.limit) for e in entries),
+                  tuple(e.fixed or c for e, c in zip(entries, template, strict=True)),
+                  tuple((i, e) for i, e in enumerate(entries) if e.fixed is None),
+                  tuple((i, limit, (HEADERS[kind][0], text), HEADERS[kind][1], HEADERS[kind][2])
+                        for i, kind, limit, text in rated),
+                  Slots([(e.key, e.period) for e in entries]))
 
 
 def prepare(config: LimitsConfig, principal: Principal, model: str) -> Prepared:
@@ -94,14 +130,15 @@ def layout(prepared: Prepared, ask: plan.Ask | None) -> Layout:
 
 def counters(chosen: Layout, ask: plan.Ask | None) -> list[Counter]:
     """The counters of one request: the fixed ones shared, tokens and spend with its amounts."""
-    out: list[Counter] = []
-    cost = ask.cost if ask is not None and ask.cost is not None else 0.0
-    for e in chosen.entries:
-        if e.fixed is not None:
-            out.append(e.fixed)
-        elif e.kind == "tokens":
-            assert ask is not None  # a tokens counter is only laid out with an estimate
-            out.append(Counter(e.key, e.limit, ask.tokens, e.period, e.label))
-        else:
-            out.append(Counter(e.key, e.limit, cost, e.period, e.label))
+    out = list(chosen.template)
+    if chosen.variable:
+        tokens = ask.input_tokens + ask.output_tokens if ask is not None else 0
+        cost = ask.cost if ask is not None and ask.cost is not None else 0.0
+        for i, e in chosen.variable:
+            # tuple.__new__: the NamedTuple without its Python-level __new__ (half the time)
+            out[i] = _new(Counter, (e.key, e.limit, tokens if e.kind == "tokens" else cost,
+                                    e.period, e.label))
     return out
+
+
+_new = tuple.__new__

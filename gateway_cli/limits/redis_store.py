@@ -126,7 +126,13 @@ class RedisStore:
         outcome.check_amounts(counters)
         if not counters:
             return Granted((), ())
-        where = outcome.slots(counters, now)
+        return await self.reserve_at(counters, outcome.slots(counters, now), now)
+
+    async def reserve_at(self, counters: Sequence[Counter], where: Sequence[tuple[str, float]],
+                         now: float) -> Granted | Refused:
+        """`reserve` for the request path: at `where`, the counters' (slot, window end) at
+        `now` as `outcome.slots` gives them (kept per window: slots.py), of counters whose
+        amounts and limits the caller has checked are finite, and at least one counter."""
         args: list[Arg] = []
         for c, (_, end) in zip(counters, where, strict=True):
             args += (c.limit, c.amount, outcome.ttl_seconds(end, now))

@@ -370,7 +370,11 @@ def requested_output(op: Op, body: dict[str, Any]) -> int | None:
     best: int | None = None
     for key in _CAP_FIELDS.get(op, ()):
         value = body.get(key)
-        if value is not None and (n := _count(value)) and (best is None or n < best):
+        if value is None:
+            continue
+        # A plain int (what JSON gives) is read without the _count call.
+        n = (value if value >= 0 else None) if type(value) is int else _count(value)
+        if n and (best is None or n < best):
             best = n
     return best
 

@@ -36,6 +36,17 @@ def window(period: Period, now: float) -> tuple[str, float]:
     return name, end
 
 
+def bounds(period: Period, now: float) -> tuple[str, float, float]:
+    """(window id, start, end) of a minute, day or month window at `now` (not a gauge,
+    whose window moves with every use): what a cache of slots needs to know how long
+    they hold (slots.py)."""
+    if period == "none":
+        raise ValueError("a gauge has no fixed window")
+    window(period, now)
+    start, end, name = _LAST[period]
+    return name, start, end
+
+
 def _compute(period: Period, now: float) -> tuple[str, float, float]:
     """(window id, start, end) of a minute, day or month window, from the calendar."""
     if period == "minute":

@@ -20,9 +20,9 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from gateway_cli.config import LimitsConfig, LimitSet
 from gateway_cli.formats.errors import HttpError
@@ -57,16 +57,19 @@ _CACHED = 4096
 NOTHING = prepared.prepare(LimitsConfig(), Principal(id="-", name="-", kind="open"), "-")
 
 
-@dataclass(slots=True)
-class Admission:
-    """What a request reserved, to be settled when it ends."""
+class Admission(NamedTuple):
+    """What a request reserved, to be settled when it ends.
+
+    A NamedTuple built with tuple.__new__ (one per request: a dataclass's __init__ cost
+    some 2k instructions more); what changes later, the deployments' tokens taken, is
+    added to its `deployment` list."""
 
     counters: list[Counter]
     held: tuple[Held, ...]
     ask: plan.Ask | None
     store: Store
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    deployment: list[tuple[Counter, Held]] = field(default_factory=list)
+    headers: list[tuple[bytes, bytes]]
+    deployment: list[tuple[Counter, Held]]  # its own list: take_deployment extends it
     kinds: Sequence[str] = ()  # each counter's kind ("tokens", ...); () : read from its key
 
 
@@ -128,14 +131,16 @@ def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Seq
     """`_tightest` of a prepared layout's rated counters (prepared.Layout.rated), with their
     limits' header values made once. `single`: no kind is rated twice (one party's
     limits, the usual case), so each counter is the tightest of its kind."""
-    if single:
+    if single:  # (conditionals rather than max(): a builtin call each, as dear as the rest)
         out: list[tuple[bytes, bytes]] = []
         for i, kind, limit, text in rated:
             names = _HEADERS[kind]
-            reset = math.ceil(held[i].expires_at - now)
-            out += ((names[0], text), (names[1], str(max(0, int(limit - values[i]))).encode()),
+            left = limit - values[i]
+            reset = math.ceil(held[i][2] - now)  # its expires_at
+            out += ((names[0], text),
+                    (names[1], str(int(left)).encode() if left > 0 else b"0"),
                     (names[2], _RESETS[reset] if 0 <= reset <= 60
-                     else _whole_duration(max(0, reset))))
+                     else _whole_duration(reset if reset > 0 else 0)))
         return out
     tightest: dict[str, tuple[int, float, float, bytes]] = {}
     for i, kind, limit, text in rated:
@@ -151,9 +156,38 @@ def _granted_headers(rated: Sequence[tuple[int, str, float, bytes]], values: Seq
     return out
 
 
-_HEADERS = {kind: (f"x-ratelimit-limit-{kind}".encode(),
-                   f"x-ratelimit-remaining-{kind}".encode(),
-                   f"x-ratelimit-reset-{kind}".encode()) for kind in ("requests", "tokens")}
+_HEADERS = prepared.HEADERS
+
+
+def _single_headers(headed: Sequence[tuple[int, float, tuple[bytes, bytes], bytes, bytes]],
+                    values: Sequence[float], held: Sequence[Held],
+                    now: float) -> list[tuple[bytes, bytes]]:
+    """`_granted_headers` of a `single` layout, from its prepared `headed`: the names and
+    the limit's header made once. Conditionals rather than max(), a builtin call each."""
+    out: list[tuple[bytes, bytes]] = []
+    for i, limit, first, remaining, resets in headed:
+        left = limit - values[i]
+        reset = math.ceil(held[i][2] - now)  # its expires_at
+        out += (first, (remaining, str(int(left)).encode() if left > 0 else b"0"),
+                (resets, _RESETS[reset] if 0 <= reset <= 60
+                 else _whole_duration(reset if reset > 0 else 0)))
+    return out
+
+
+_new = tuple.__new__
+# A request's tokens within +-this are a finite float (NaN and the infinities compare
+# False): its common case, an estimate without a cost, checked without _finite's call.
+_BIG = 2**1000
+
+
+def _finite(ask: plan.Ask) -> bool:
+    """Whether a request's own amounts (its tokens, its cost) are finite numbers, as
+    outcome.check_amounts wants them; else the store's own check says what is wrong."""
+    try:
+        return math.isfinite(ask.input_tokens + ask.output_tokens) and (
+            ask.cost is None or math.isfinite(ask.cost))
+    except OverflowError:
+        return False
 
 
 class LimitRefusal(HttpError):
@@ -210,6 +244,13 @@ class Limiter:
         self._unsettled = 0  # admissions holding counters, not settled yet
         self._adjust_now: Callable[[Sequence[tuple[Held, float]]], None] | None = getattr(
             store, "adjust_now", None)
+        # Stores' fast paths at slots the request path keeps per window (slots.py).
+        self._reserve_now: Callable[[Sequence[Counter], Sequence[tuple[str, float]], float],
+                                    Granted | Refused] | None = getattr(
+            store, "reserve_now", None)
+        self._reserve_at: Callable[[Sequence[Counter], Sequence[tuple[str, float]], float],
+                                   Awaitable[Granted | Refused]] | None = getattr(
+            store, "reserve_at", None)
         self._configured = bool(config.keys or config.teams or config.models) or any(
             getattr(config.per_key, name) is not None for name in LimitSet.__struct_fields__)
 
@@ -248,11 +289,9 @@ class Limiter:
         self._route_prices[id(route)] = (route, each)
         return each
 
-    def _prepared_for(self, principal: Principal, model: str) -> prepared.Prepared:
-        # What plan.scopes reads of the caller, and no more: cheaper to hash than the whole
-        # Principal (its scopes and models), and one entry for every token of one key.
-        key = (principal.kind, principal.name, principal.team, principal.rpm, principal.budget,
-               model)
+    def _prepared_for(self, key: tuple[object, ...], principal: Principal,
+                      model: str) -> prepared.Prepared:
+        """`principal`'s limits on `model`, worked out and kept under `key` (see `admit`)."""
         found = self._prepared.get(key)
         if found is None:
             found = prepared.prepare(self.config, principal, model)
@@ -292,7 +331,8 @@ class Limiter:
             for p in each:
                 if p is not None:
                     cost = max(cost, prices.fresh_cost(input_tokens, output, p))
-        return plan.Ask(input_tokens, output, cost), body
+        # tuple.__new__: the NamedTuple without its Python-level __new__ (half the time)
+        return _new(plan.Ask, (input_tokens, output, cost)), body
 
     async def _reserve(self, counters: list[Counter], now: float) -> tuple[Granted | Refused,
                                                                             Store]:
@@ -327,22 +367,45 @@ class Limiter:
     async def admit(self, principal: Principal, op: Op, body: dict[str, Any], size: int,
                     route: ModelRoute) -> tuple[Admission | None, dict[str, Any]]:
         """Reserve this request's share of every limit, or raise the refusal."""
-        found = self._prepared_for(principal, route.name) \
-            if self._configured or principal.rpm is not None or principal.budget is not None \
-            else NOTHING
+        if self._configured or principal.rpm is not None or principal.budget is not None:
+            # What plan.scopes reads of the caller, and no more: cheaper to hash than the
+            # whole Principal (its scopes and models), and one entry for every token of one
+            # key. Looked up here; worked out by _prepared_for on a miss.
+            key = (principal.kind, principal.name, principal.team, principal.rpm,
+                   principal.budget, route.name)
+            found = self._prepared.get(key) or self._prepared_for(key, principal, route.name)
+        else:
+            found = NOTHING
         ask: plan.Ask | None = None
         if found.estimate or any(d.tpm for d in route.deployments):
             ask, body = self._ask(op, body, size, route, found)
-        chosen = prepared.layout(found, ask)
+        chosen = found.with_ask if ask is not None else found.without_ask  # prepared.layout
         if not chosen.entries:
             # Only a deployment's capacity may apply: its tokens are settled like the rest.
-            return (Admission([], (), ask, self.store) if ask is not None else None), body
+            return (Admission([], (), ask, self.store, [], []) if ask is not None
+                    else None), body
         counters = prepared.counters(chosen, ask)
         now = time.time()
         if chosen.zero is not None:  # a budget of zero: nothing may be spent
             counter = counters[chosen.zero]
             raise refusal(Refused(counter, 0.0, window(counter.period, now)[1]), now)
-        if self._degraded:
+        if chosen.finite and not self._degraded and (
+                ask is None or (ask[2] is None and -_BIG < ask[0] + ask[1] < _BIG)
+                or _finite(ask)):
+            # The store's fast path: slots kept per window, amounts checked (prepared.py).
+            if self._reserve_now is not None:  # memory: no coroutine
+                result, store = self._reserve_now(counters, chosen.slots.at(now), now), \
+                    self.store
+            else:
+                try:
+                    result = await (self.store.reserve(counters, now) if self._reserve_at
+                                    is None else self._reserve_at(counters,
+                                                                  chosen.slots.at(now), now))
+                except StoreUnavailable:
+                    result, store = await self._unreachable(counters, now)
+                else:
+                    store = self.store
+        elif self._degraded:
             result, store = await self._reserve(counters, now)
         else:  # what _reserve does when the store answers, without its coroutine
             try:
@@ -355,10 +418,12 @@ class Limiter:
             # Debug: a client over its limit would otherwise write a line per request.
             log.debug("request refused by a limit: %s", result.counter.label)
             raise refusal(result, now)
-        headers = _granted_headers(chosen.rated, result.values, result.held, now,
-                                   chosen.single) if chosen.rated else []
+        headers = _single_headers(chosen.headed, result.values, result.held, now) \
+            if chosen.single else _granted_headers(chosen.rated, result.values, result.held,
+                                                   now) if chosen.rated else []
         self._unsettled += 1
-        return Admission(counters, result.held, ask, store, headers, kinds=chosen.kinds), body
+        return _new(Admission, (counters, result.held, ask, store, headers, [], chosen.kinds)), \
+            body
 
     async def count(self, counters: list[Counter]) -> Refused | None:
         """Take fixed amounts (the MCP per-tool call rates): nothing is estimated or
@@ -380,33 +445,42 @@ class Limiter:
         """Correct the estimate to the reported usage; give back requests in flight."""
         if admission is None:
             return
-        if admission.held:
+        # Every field at once (one unpacking: a NamedTuple's named reads cost more each).
+        counters, every, ask, store, _, deployment, kinds = admission
+        if every:
             self._unsettled -= 1
         changes: list[tuple[Held, float]] = []
         actual_cost: float | None = None
-        if usage is not None and dep is not None and admission.ask is not None:
-            price = self._price(dep) if admission.ask.cost is not None else None
+        if usage is not None and dep is not None and ask is not None:
+            price = self._price(dep) if ask.cost is not None else None
             actual_cost = prices.cost(usage, price) if price is not None else None
             if price is not None:
                 self._last_cost = (usage, dep, actual_cost)
-        kinds = admission.kinds or [c.key.rpartition(":")[2] for c in admission.counters]
-        used = float(usage.input + usage.output) \
-            if usage is not None and admission.ask is not None else None
-        for kind, held in zip(kinds, admission.held, strict=True):
+        if not kinds:
+            kinds = [c.key.rpartition(":")[2] for c in counters]
+        used = float(usage.input + usage.output) if usage is not None and ask is not None \
+            else None
+        # By index rather than a zip, and a Held's amount by place ([1]): each zip and named
+        # field read cost about as much as the comparison it feeds. One kind per held.
+        i = 0
+        for kind in kinds:
             if kind == "inflight":
-                changes.append((held, -1.0))
+                changes.append((every[i], -1.0))
             elif kind == "tokens":
-                if used is not None and used != held.amount:
-                    changes.append((held, used - held.amount))
-            elif kind == "spend" and actual_cost is not None and actual_cost != held.amount:
-                changes.append((held, actual_cost - held.amount))
-        if admission.deployment and usage is not None:
+                held = every[i]
+                if used is not None and used != held[1]:
+                    changes.append((held, used - held[1]))
+            elif kind == "spend":
+                held = every[i]
+                if actual_cost is not None and actual_cost != held[1]:
+                    changes.append((held, actual_cost - held[1]))
+            i += 1  # noqa: SIM113 (enumerate: a call, as dear as a zip)
+        if deployment and usage is not None:
             used = float(usage.input + usage.output)
-            changes += [(held, used - held.amount) for counter, held in admission.deployment
+            changes += [(held, used - held.amount) for counter, held in deployment
                         if counter.key.endswith(":tokens") and used != held.amount]
         if not changes:
             return
-        store = admission.store
         if store is self.store and self._adjust_now is not None:  # memory: no coroutine
             self._adjust_now(changes)
             return
@@ -442,7 +516,7 @@ class Limiter:
             return result
         taken = list(zip(counters, result.held, strict=True))
         if admission is not None:
-            admission.deployment += [(c, h) for c, h in taken if c.key.endswith(":tokens")]
+            admission.deployment.extend((c, h) for c, h in taken if c.key.endswith(":tokens"))
         return Taken(tuple(h for c, h in taken if c.period == "none"), store)
 
     async def give_back(self, taken: Taken) -> None:

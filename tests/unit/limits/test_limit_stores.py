@@ -212,6 +212,28 @@ def test_usage_of_counters_never_used_is_zero(backend: Backend) -> None:
     with_store(backend, body)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_number_that_is_not_finite_is_refused_and_nothing_changes(
+        backend: Backend, bad: float) -> None:
+    """NaN or an infinity would poison a counter for the rest of its window: a reservation
+    or an adjustment holding one fails whole, naming the counter or slot."""
+    now = minute_start()
+    tokens, gauge = counter("k:tokens", 100, 10), counter("k:inflight", 5, 1, "none")
+
+    async def body(store: Store) -> None:
+        got = await store.reserve([tokens, gauge], now)
+        assert isinstance(got, Granted)
+        with pytest.raises(ValueError, match="'k:spend': amount and limit must be finite"):
+            await store.reserve([tokens, counter("k:spend", 5, bad)], now)
+        with pytest.raises(ValueError, match="'k:spend': amount and limit must be finite"):
+            await store.reserve([gauge, counter("k:spend", bad, 1)], now)
+        with pytest.raises(ValueError, match=r"slot 'k:inflight@now': an adjustment must be"):
+            await store.adjust([(got.held[0], -4.0), (got.held[1], bad)])
+        assert await store.usage([tokens, gauge], now) == [10.0, 1.0]  # none of it counted
+
+    with_store(backend, body)
+
+
 def test_float_amounts_reach_a_budget_exactly(backend: Backend) -> None:
     now = minute_start()
     budget = counter("k:usd", 1.0, 0.1, "month")

@@ -166,7 +166,7 @@ def test_one_partys_headers_skip_the_search_and_say_the_same() -> None:
     """A layout where no kind is rated twice takes the short path, with the same headers
     as rate_headers over every Remaining, resets past a minute and in the past included."""
     from gateway_cli.limits.model import Held
-    from gateway_cli.request.limits import _granted_headers, rate_headers
+    from gateway_cli.request.limits import _granted_headers, _single_headers, rate_headers
 
     rng = random.Random(23)
     raw = {"per_key": {"rpm": 60, "tpm": 1000, "concurrent": 2, "monthly_budget": 5.0}}
@@ -183,6 +183,7 @@ def test_one_partys_headers_skip_the_search_and_say_the_same() -> None:
         got = _granted_headers(chosen.rated, values, held, now, chosen.single)
         assert got == rate_headers(Granted(held, counters, values, now).remaining, now)
         assert got == _granted_headers(chosen.rated, values, held, now)
+        assert got == _single_headers(chosen.headed, values, held, now)  # the admit path's
 
 
 
