@@ -64,8 +64,9 @@ def strings(value: Any, *, skip: frozenset[str] = frozenset()) -> list[tuple[Pat
     if isinstance(value, str):
         return [((), value)] if value else []
     out: list[tuple[Path_, str]] = []
-    if not isinstance(value, dict | list):
+    if not isinstance(value, _CONTAINERS):
         return out
+    append = out.append
     children = _enter(value, (), out)
     at: Path_ = ()
     stack: list[tuple[Iterator[tuple[Any, Any]], Path_]] = []
@@ -73,8 +74,8 @@ def strings(value: Any, *, skip: frozenset[str] = frozenset()) -> list[tuple[Pat
         for key, item in children:
             if isinstance(item, str):
                 if item and key not in skip:
-                    out.append(((*at, key), item))
-            elif isinstance(item, dict | list):
+                    append(((*at, key), item))
+            elif isinstance(item, _CONTAINERS):
                 stack.append((children, at))
                 at = (*at, key)
                 children = _enter(item, at, out)
@@ -83,6 +84,9 @@ def strings(value: Any, *, skip: frozenset[str] = frozenset()) -> list[tuple[Pat
             if not stack:
                 return out
             children, at = stack.pop()
+
+
+_CONTAINERS = (dict, list)
 
 
 def _enter(node: dict[Any, Any] | list[Any], at: Path_, out: list[tuple[Path_, str]]
