@@ -3,9 +3,11 @@
 The live list is fetched and compared again for every tools/list and
 list_changed, and a call is checked against a comparison at most
 CALL_RECHECK seconds old, so a rug pull is caught at the next use, not the
-next session. A pin file is re-read whenever it changes on disk (an approval
-applies at once, an edit is caught at the next use). Drift is logged and
-recorded as an alert once per change.
+next session. A pin file is re-read whenever it changes on disk: a list
+looks at the file every time (an approval shows at once), a call at most
+PIN_RECHECK seconds after the last look (so a revoked or edited approval
+stops calls within that bound, and a busy server is not a `stat` per call).
+Drift is logged and recorded as an alert once per change.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from gateway_cli.mcp.transport import UpstreamError
 log = logging.getLogger("gateway.mcp")
 MAX_PAGES = 20
 CALL_RECHECK = 5.0  # seconds a pin check stands for calls (tools/list always checks anew)
+PIN_RECHECK = 1.0  # seconds a look at the pin file stands for calls (lists always look)
 Alert = Callable[[dict[str, object]], None]
 
 
@@ -85,7 +88,8 @@ class Server:
     pin_error: str | None = None
     stamp: tuple[int, int, int] | None = None  # the pin file's (inode, mtime, size) as read
     read: bool = False
-    pin_file: str | None = None  # its path, made once (a stat per call, not a path too)
+    pin_file: str | None = None  # its path, made once
+    looked: float = -1e9  # when the pin file was last looked at (monotonic)
     # Per section (tools, prompts, resources, resourceTemplates): the drift last alerted,
     # when the live list was last compared with the pins (monotonic) and what matched then.
     alerted: dict[str, pins.Drift] = field(default_factory=dict)
@@ -112,9 +116,14 @@ class PinKeeper:
         for server in servers.values():
             self.read(server)
 
-    def read(self, server: Server) -> None:
+    def read(self, server: Server, within: float = 0.0) -> None:
         """The server's pins as the file is now: checked whenever the file changed, so an
-        approval applies at once and an edit is caught at the next use."""
+        approval applies at once and an edit is caught at the next use. With `within`,
+        a look at the file less than that many seconds ago stands."""
+        now = time.monotonic()
+        if within and server.read and now - server.looked < within:
+            return
+        server.looked = now
         if server.pin_file is None:
             server.pin_file = str(pins.pin_path(self.home, server.name))
         try:
@@ -180,8 +189,9 @@ class PinKeeper:
                            ) -> frozenset[str]:
         """The items a call may use: from a check at most CALL_RECHECK seconds old (a list,
         a list_changed or an earlier call), else from a new one. Saves an upstream round
-        trip per call while a changed definition still stops calls within seconds."""
-        self.read(server)
+        trip per call while a changed definition still stops calls within seconds; the
+        pin file is looked at again at most every PIN_RECHECK seconds."""
+        self.read(server, PIN_RECHECK)
         if server.trusted is None:
             return frozenset()
         if time.monotonic() - server.checked.get(section, -1e9) > CALL_RECHECK:

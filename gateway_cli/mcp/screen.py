@@ -20,8 +20,7 @@ beyond the rewritten value.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,6 +43,7 @@ _PROTOCOL_KEYS = frozenset({"structuredContent", "resourceTemplates", "outputSch
                             "destructiveHint", "idempotentHint", "openWorldHint"})
 _STYLE = {"redact": "mask", "mask": "mask", "hash": "hash"}
 TRUNCATED = "\n[gateway: result truncated from {size} to {limit} bytes]"
+CLEAN = Decision("allow", "allow")  # nothing found, no guard failed
 
 
 @dataclass(frozen=True)
@@ -55,22 +55,49 @@ class Screening:
 
 def strings(value: Any, *, skip: frozenset[str] = frozenset()) -> list[tuple[Path_, str]]:
     """Every string leaf under `value` with its path; object keys too (they can carry data,
-    and are not rewritable, so a finding in one blocks). Iterative: depth is not ours."""
+    and are not rewritable, so a finding in one blocks). Iterative: depth is not ours.
+
+    The order is the findings' order (the decision's reason is the first top-ranked
+    finding's), so it is fixed: depth first, values in document order, and an object's
+    long keys, last to first, as the object is entered. A string is taken as it is met
+    rather than pushed and popped: this walk runs on every call's arguments and result."""
+    if isinstance(value, str):
+        return [((), value)] if value else []
     out: list[tuple[Path_, str]] = []
-    stack: list[tuple[Any, Path_]] = [(value, ())]
-    while stack:
-        node, at = stack.pop()
-        if isinstance(node, str):
-            if node and not (at and at[-1] in skip):
-                out.append((at, node))
-        elif isinstance(node, dict):
-            for key, item in reversed(list(node.items())):
-                if isinstance(key, str) and len(key) > 16 and key not in _PROTOCOL_KEYS:
-                    out.append(((*at, key, ""), key))
-                stack.append((item, (*at, key)))
-        elif isinstance(node, list):
-            stack.extend((node[i], (*at, i)) for i in reversed(range(len(node))))
-    return out
+    if not isinstance(value, _CONTAINERS):
+        return out
+    append = out.append
+    children = _enter(value, (), out)
+    at: Path_ = ()
+    stack: list[tuple[Iterator[tuple[Any, Any]], Path_]] = []
+    while True:
+        for key, item in children:
+            if isinstance(item, str):
+                if item and key not in skip:
+                    append(((*at, key), item))
+            elif isinstance(item, _CONTAINERS):
+                stack.append((children, at))
+                at = (*at, key)
+                children = _enter(item, at, out)
+                break
+        else:
+            if not stack:
+                return out
+            children, at = stack.pop()
+
+
+_CONTAINERS = (dict, list)
+
+
+def _enter(node: dict[Any, Any] | list[Any], at: Path_, out: list[tuple[Path_, str]]
+           ) -> Iterator[tuple[Any, Any]]:
+    """A container's (key, value) pairs; a dict's long keys are noted on the way in."""
+    if isinstance(node, list):
+        return enumerate(node)
+    for key in reversed(node):
+        if isinstance(key, str) and len(key) > 16 and key not in _PROTOCOL_KEYS:
+            out.append(((*at, key, ""), key))
+    return iter(node.items())
 
 
 def _replace(value: Any, edits: dict[Path_, str]) -> Any:
@@ -94,7 +121,6 @@ def _replace_at(value: Any, at: Path_, edits: dict[Path_, str]) -> Any:
 def _screen(config: InspectionConfig, value: Any, texts: list[tuple[Path_, str]],
             guards: tuple[tuple[str, Callable[[str], list[Finding]]], ...], model: str,
             key: str | None, team: str | None, slot: str) -> Screening:
-    policies = policies_for(config, model, key, team)
     errors: set[str] = set()
     # A text that appears twice (FastMCP, for one, sends a tool's return value both as
     # text content and as structuredContent) is scanned once: the guards are pure, so the
@@ -108,9 +134,15 @@ def _screen(config: InspectionConfig, value: Any, texts: list[tuple[Path_, str]]
             found = scanned[text] = scan_all(guards, text, errors)
         per_text.append((at, text, found))
     findings = [f for _, _, found in per_text for f in found]
+    if not findings and not errors:  # most calls: what decide() says then, in any mode
+        return Screening(CLEAN, (), value)
+    policies = policies_for(config, model, key, team)
     decision = decide(findings, policies, mode=config.mode, errors=sorted(errors))
     actions = {id(a.finding): a.action for a in decision.acted}
-    counts = Counter((f.guard, f.kind, actions.get(id(f), "none")) for f in findings)
+    counts: dict[tuple[str, str, str], int] = {}
+    for f in findings:
+        counted = (f.guard, f.kind, actions.get(id(f), "none"))
+        counts[counted] = counts.get(counted, 0) + 1
     noted = tuple(FindingCount(g, k, slot, a, n) for (g, k, a), n in counts.items())
     if decision.applied != "redact":
         return Screening(decision, noted, value)

@@ -314,7 +314,9 @@ class HttpTransport:
         read by `_finish_later` once the client has its answer: the SDK's servers end
         the stream ~0.15 ms after the answer (bench/mcp/README.md)."""
         parser = SSEParser(max_event_bytes=self.limit)
-        async for chunk in resp.chunks():
+        # read_some, not the `chunks()` generator: a generator left at the answer is
+        # finalised by the event loop (a thread-safe wake-up and a task per call).
+        while chunk := await resp.read_some():
             for event in parser.feed(chunk):
                 if not event.data:
                     continue

@@ -201,46 +201,119 @@ class Response:
                 self.close()
 
 
-async def _line(reader: asyncio.StreamReader) -> bytes:
+async def _until(reader: asyncio.StreamReader, separator: bytes) -> bytes:
     try:
-        line = await reader.readuntil(b"\r\n")
+        return await reader.readuntil(separator)
     except asyncio.LimitOverrunError:
         raise ProtocolError("a line of the answer is too long") from None
     except asyncio.IncompleteReadError:
         raise ProtocolError("the connection closed in the middle of the answer") from None
-    return line[:-2]
 
 
-async def _read_head(conn: _Conn, client: Client, method: str) -> Response:
-    """The status line and headers (interim 1xx answers skipped), framing checked."""
-    reader = conn.reader
+async def _line(reader: asyncio.StreamReader) -> bytes:
+    return (await _until(reader, b"\r\n"))[:-2]
+
+
+def _header(line: bytes, headers: dict[str, str]) -> None:
+    name, sep, value = line.partition(b":")
+    if not sep or not _TOKEN.fullmatch(name):
+        raise ProtocolError("a header line of the answer is malformed")
+    if _CONTROL.search(value):
+        raise ProtocolError("a header value of the answer holds a control character")
+    key = name.decode("ascii").lower()
+    text = value.strip(b" \t").decode("latin-1")
+    headers[key] = f"{headers[key]}, {text}" if key in headers else text
+
+
+async def _header_lines(reader: asyncio.StreamReader, total: int) -> list[bytes] | None:
+    """The header lines after a status line whose CR was read, from one read of the
+    reader's buffer rather than a read per line (~10 awaits per answer); None when they
+    are longer than the reader's limit (the caller then reads them line by line, so the
+    per-line and whole-head limits apply as they always did).
+
+    The head ends at the first LF CR LF after the status line's CR: only an empty line
+    ends with it, and a bare CR or LF inside a line is refused by `_header` as before,
+    since the lines are split at CRLF only, exactly where the line reader split them."""
+    try:
+        rest = await reader.readuntil(b"\n\r\n")
+    except asyncio.LimitOverrunError:
+        if await _until_one(reader) != b"\n":
+            raise ProtocolError("the answer does not start with an HTTP/1.x status line") \
+                from None
+        return None
+    except asyncio.IncompleteReadError as err:
+        # What the line reader would have refused before the end is refused the same way.
+        partial = err.partial
+        if not partial.startswith(b"\n"):
+            if b"\r\n" in partial:
+                raise ProtocolError("the answer does not start with an HTTP/1.x status "
+                                    "line") from None
+        else:
+            _check(partial[1:].split(b"\r\n")[:-1], total, {})
+        raise ProtocolError("the connection closed in the middle of the answer") from None
+    if rest[0] != 0x0A:  # a bare CR in the status line
+        raise ProtocolError("the answer does not start with an HTTP/1.x status line")
+    lines = rest[1:-2].split(b"\r\n")
+    if not lines[-1]:
+        lines.pop()  # after the last line's CRLF (a last line with a bare LF stays)
+    return lines
+
+
+def _check(lines: list[bytes], total: int, headers: dict[str, str]) -> int:
+    """Header lines read at once, checked (and added to `headers`) in order, as the line
+    reader checked them; the head's size so far."""
+    for count, line in enumerate(lines):
+        total += len(line) + 2
+        if not line:  # cannot be here: an empty line ends the head
+            raise ProtocolError("a header line of the answer is malformed")
+        if count == MAX_HEADERS or total > HEAD_LIMIT:
+            raise ProtocolError("the answer's head is too large")
+        _header(line, headers)
+    return total
+
+
+async def _until_one(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readexactly(1)
+    except asyncio.IncompleteReadError:
+        raise ProtocolError("the connection closed in the middle of the answer") from None
+
+
+async def read_head(reader: asyncio.StreamReader) -> tuple[bytes, int, dict[str, str]]:
+    """The final answer's HTTP minor version, status and headers (lower-case names, a
+    repeated header's values joined by ", "), interim 1xx answers skipped."""
     total = 0
     while True:
-        status_line = await _line(reader)
+        # The status line is checked as soon as it is here (an upstream that is not
+        # HTTP is refused at once), up to its CR; its LF starts the header block.
+        status_line = (await _until(reader, b"\r"))[:-1]
         matched = _STATUS.fullmatch(status_line)
         if matched is None:
             raise ProtocolError("the answer does not start with an HTTP/1.x status line")
         minor, status = matched[1], int(matched[2])
         headers: dict[str, str] = {}
-        for count in range(MAX_HEADERS + 1):
-            line = await _line(reader)
-            total += len(line) + 2
-            if not line:
-                break
-            if count == MAX_HEADERS or total > HEAD_LIMIT:
-                raise ProtocolError("the answer's head is too large")
-            name, sep, value = line.partition(b":")
-            if not sep or not _TOKEN.fullmatch(name):
-                raise ProtocolError("a header line of the answer is malformed")
-            if _CONTROL.search(value):
-                raise ProtocolError("a header value of the answer holds a control character")
-            key = name.decode("ascii").lower()
-            text = value.strip(b" \t").decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        lines = await _header_lines(reader, total)
+        if lines is None:  # over the reader's limit in all: line by line, as it comes
+            for count in range(MAX_HEADERS + 1):
+                line = await _line(reader)
+                total += len(line) + 2
+                if not line:
+                    break
+                if count == MAX_HEADERS or total > HEAD_LIMIT:
+                    raise ProtocolError("the answer's head is too large")
+                _header(line, headers)
+        else:
+            total = _check(lines, total, headers) + 2
         if not 100 <= status < 200:
             break
         if status == 101:
             raise ProtocolError("the upstream switched protocols")
+    return minor, status, headers
+
+
+async def _read_head(conn: _Conn, client: Client, method: str) -> Response:
+    """The status line and headers (interim 1xx answers skipped), framing checked."""
+    minor, status, headers = await read_head(conn.reader)
     encoding = headers.get("transfer-encoding")
     length_text = headers.get("content-length")
     if encoding is not None and length_text is not None:
