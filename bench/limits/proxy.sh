@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU per request that limits add on the proxy bench, per store, in one run.
 #
-#   ROUNDS=2 DURATION=4 bench/limits/proxy.sh
+#   ROUNDS=4 DURATION=4 bench/limits/proxy.sh
 #
 # Runs bench/run (see bench/README.md) with limits off, then with rate, token and
 # in-flight limits counted in each store (memory, sqlite, redis on loopback),
@@ -14,8 +14,14 @@ ROOT="$(dirname "$(dirname "$HERE")")"
 ROUNDS="${ROUNDS:-2}"
 export DURATION="${DURATION:-4}"
 OUT="$(mktemp -d /tmp/gateway-limits-bench.XXXXXX)"
+# Each round starts one mode later than the one before (off memory sqlite redis, then
+# memory sqlite redis off, ...): over a multiple of four rounds every mode holds every
+# place equally often, so drift within a round (each mode takes about a minute) weighs on
+# none of them more.
+MODES=(off memory sqlite redis)
 for round in $(seq "$ROUNDS"); do
-    for mode in off memory sqlite redis; do
+    shift_by=$(( (round - 1) % 4 ))
+    for mode in "${MODES[@]:$shift_by}" "${MODES[@]:0:$shift_by}"; do
         echo "[limits bench] round $round: $mode" >&2
         if [ "$mode" = off ]; then LIMITS="" "$ROOT/bench/run" >/dev/null
         else LIMITS="$mode" "$ROOT/bench/run" >/dev/null; fi
@@ -36,12 +42,21 @@ def cpu(path: Path, scenario: str) -> float:
             return r["cpu_ticks"] / hz * 1e6 / r["result"]["requests"]
     raise SystemExit(f"no {scenario} result in {path}")
 modes = ["off", "memory", "sqlite", "redis"]
-med = {(m, s): statistics.median(cpu(p, s) for p in sorted(out.glob(f"{m}-*.jsonl")))
-       for m in modes for s in ("chat", "stream")}
-print("| limits store | chat CPU µs/req | added | stream CPU µs/req | added |")
-print("|---|---:|---:|---:|---:|")
+rounds = sorted(int(p.stem.split("-")[1]) for p in out.glob("off-*.jsonl"))
+each = {(m, s): [cpu(out / f"{m}-{r}.jsonl", s) for r in rounds]
+        for m in modes for s in ("chat", "stream")}
+med = {k: statistics.median(v) for k, v in each.items()}
+def paired(m: str, s: str) -> float:
+    """The median of each round's own difference from off."""
+    return statistics.median(a - b for a, b in zip(each[(m, s)], each[("off", s)]))
+print("| limits store | chat CPU µs/req | added | added, rounds' own differences | "
+      "stream CPU µs/req | added | added, rounds' own differences |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for m in modes:
     c, st = med[(m, "chat")], med[(m, "stream")]
-    print(f"| {m} | {c:,.0f} | {c - med[('off', 'chat')]:+,.0f} | {st:,.0f} | "
-          f"{st - med[('off', 'stream')]:+,.0f} |")
+    print(f"| {m} | {c:,.0f} | {c - med[('off', 'chat')]:+,.0f} | {paired(m, 'chat'):+,.0f} | "
+          f"{st:,.0f} | {st - med[('off', 'stream')]:+,.0f} | {paired(m, 'stream'):+,.0f} |")
+print()
+print("per round (chat CPU µs/req): " + "; ".join(
+    f"{m} " + " / ".join(f"{v:,.0f}" for v in each[(m, "chat")]) for m in modes))
 PY

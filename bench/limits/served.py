@@ -232,26 +232,36 @@ def strace_table(path: Path, n: int) -> str:
 
 def timed(tmp: Path, nginx: int, body: bytes, args: argparse.Namespace) -> int:
     """CPU per request at --conns connections, each (code, mode) in turn, --rounds times;
-    the median of the rounds."""
+    the median of the rounds, and the median of each round's difference from `off`.
+
+    Each round starts one mode later than the one before (off, memory, sqlite; then
+    memory, sqlite, off; ...), so that a mode is not always measured first, or always
+    right after the same one: over a multiple of len(modes) rounds every mode holds every
+    place equally often, and drift within a round weighs on none of them more."""
     codes = [("after", ROOT)] + ([("before", Path(args.before))] if args.before else [])
     cpu: dict[tuple[str, str], list[float]] = {}
     for r in range(args.rounds):
-        for mode in args.modes:
+        shift = r % len(args.modes)
+        for mode in [*args.modes[shift:], *args.modes[:shift]]:
             for name, code in codes:
                 value = float(run_mode(tmp, nginx, mode, body, args, code, f"-{name}-{r}"))
                 cpu.setdefault((name, mode), []).append(value)
                 print(f"[served] round {r + 1} {name} {mode}: {value:.0f} µs", file=sys.stderr,
                       flush=True)
-    print("| code | limits store | CPU µs per request, rounds | median | added |")
-    print("|---|---|---|---:|---:|")
+    print("| code | limits store | CPU µs per request, rounds | median | added | "
+          "added, median of the rounds' own differences |")
+    print("|---|---|---|---:|---:|---:|")
     for name, _ in codes:
-        base = statistics.median(cpu[(name, "off")]) if (name, "off") in cpu else None
+        off = cpu.get((name, "off"))
+        base = statistics.median(off) if off is not None else None
         for mode in args.modes:
             values = cpu[(name, mode)]
             med = statistics.median(values)
             added = f"{med - base:+.0f}" if base is not None else "-"
+            paired = f"{statistics.median(v - o for v, o in zip(values, off, strict=True)):+.0f}" \
+                if off is not None else "-"
             print(f"| {name} | {mode} | {' / '.join(f'{v:.0f}' for v in values)} | "
-                  f"{med:.0f} | {added} |")
+                  f"{med:.0f} | {added} | {paired} |")
     return 0
 
 
