@@ -1,3 +1,3 @@
 """The sha256 of the shipped classifier weights (written by bench/guards/train_classifier.py)."""
 
-SHA256 = "c3154d6eec9f80143c6d814ad9196da6e204a7ca2b8a4081bf4e6582aa5d4e81"
+SHA256 = "adc34c1458a5eb4119a4005510b612561a34d5ee736ad96fe55d62482f03f41a"
