@@ -23,7 +23,7 @@ from gateway_cli.guards.pii.context import said_before
 # and must not start inside a digit run, so a long run yields no candidate.
 _PHONE_REST = r"[0-9 ().\-]{0,24}[0-9](?:[ ]?(?:x|ext\.?|#)[ ]?\d{1,5})?(?!\w)(?![ .\-]?\d)"
 PHONE = re.compile(
-    r"((?:[+(](?<![\w+.\-)(][+(])(?<![0-9)][ .\-][+(])[0-9]"
+    r"((?:[+(](?<![\w+.\-)(][+(])(?<![0-9)][ .\-]\()[0-9]"
     r"|[0-9](?<![\w+.\-)(][0-9])(?<![0-9)][ .\-][0-9]))" + _PHONE_REST + ")"
 )
 PHONE_IN = re.compile(r"[ .\-(+] ((?:\([0-9]|[0-9])" + _PHONE_REST + ")")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from gateway_cli.guards.base import Finding
+from gateway_cli.guards.pii import lists
 from gateway_cli.guards.pii.candidates import NOT_DIGITS, Budget
 from gateway_cli.guards.pii.cards import cards
 from gateway_cli.guards.pii.ip import ipv4s
@@ -122,6 +123,10 @@ def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Fi
                     or cards(text, start, end, window, True, budget, out)
                 )
             )
+        if done and digits >= 2 * lists.MIN_DIGITS and " " in raw:
+            # Values side by side with a space between: each refused above as a piece of
+            # a longer number (lists.py).
+            done = lists.list_values(text, start, end, budget, out)
         if not done:
             # Out of budget inside this run: none of it counts as examined.
             budget.limit = start
