@@ -5,9 +5,10 @@ full-width at sign, `4111\u200b1111...`: each reads the same to a person
 and to a model, and slipped past patterns that match the plain characters.
 The secrets and PII guards therefore match on a view with default-ignorable
 characters removed (zero-width spaces and joiners, soft hyphens, bidi
-controls, BOMs, tag characters) and NFKC applied (full-width and other
-compatibility forms folded), and report spans in the original text, so a
-redaction replaces the characters the client actually sent.
+controls, BOMs, tag characters), NFKC applied (full-width and other
+compatibility forms folded) and decimal digits of other scripts read as
+ASCII digits, and report spans in the original text, so a redaction
+replaces the characters the client actually sent.
 
 Cheap when there is nothing to fold: an ASCII text, or one that is already
 NFKC with no ignorable character, is its own view (two C-level checks).
@@ -48,6 +49,34 @@ def has_ignorable(text: str) -> bool:
 
 # Full-width ASCII and the ideographic space: folded one character for one (offsets kept).
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+# The zero of every block of ten decimal digits in the Basic Multilingual Plane outside
+# ASCII that NFKC leaves as it is (Arabic-Indic, Extended Arabic-Indic, NKo, Devanagari,
+# Bengali, ..., Thai, Lao, Tibetan, Myanmar, Khmer, Mongolian, ...: Unicode 14; the tests
+# check the list against the interpreter's own tables). A card number written in
+# Arabic-Indic digits is a card number to a person and to a model: the view reads each as
+# its ASCII digit, one character for one (offsets kept). Full-width and mathematical
+# digits NFKC folds already. The 23 blocks past U+FFFF (Osmanya, Brahmi, ...) are left
+# out: a class that holds them is tried range by range, ~160 us per 4 KB, where this one
+# is a bitmap, ~12 us.
+NATIVE_ZEROS = (
+    0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
+    0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0,
+    0xAA50, 0xABF0,
+)
+_NATIVE_DIGITS = re.compile("[" + "".join(f"{chr(z)}-{chr(z + 9)}" for z in NATIVE_ZEROS) + "]")
+_DIGITS = {zero + d: 0x30 + d for zero in NATIVE_ZEROS for d in range(10)}
+
+
+def _needs_folding(text: str) -> bool:
+    """Whether an NFKC text holds an ignorable character or a native decimal digit."""
+    return has_ignorable(text) or _NATIVE_DIGITS.search(text) is not None
+
+
+def _ascii_digits(view: str) -> str:
+    """`view` with every native decimal digit as its ASCII digit."""
+    return view.translate(_DIGITS) if _NATIVE_DIGITS.search(view) else view
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
@@ -67,7 +96,7 @@ class Offsets:
 def folded(text: str) -> tuple[str, Offsets | None]:
     """(view, offsets): offsets[i] is where view[i] came from; None when view is text."""
     if text.isascii() or (unicodedata.is_normalized("NFKC", text)
-                          and not has_ignorable(text)):
+                          and not _needs_folding(text)):
         return text, None
     # 1. invisible characters out: one segment per stretch between them
     pieces: list[str] = []
@@ -85,7 +114,7 @@ def folded(text: str) -> tuple[str, Offsets | None]:
         starts.append(length)
         origins.append(position)
         pieces.append(text[position:])
-    view = "".join(pieces).translate(_FULL_WIDTH)  # 2. full width, one for one
+    view = _ascii_digits("".join(pieces).translate(_FULL_WIDTH))  # 2. one for one
     if unicodedata.is_normalized("NFKC", view):
         return view, Offsets(starts, origins, len(text))
     # 3. other compatibility forms, in the non-ASCII runs that need it, char by char
@@ -139,9 +168,9 @@ def quick_view(text: str) -> str:
 
 
 def _quick_view(text: str) -> str:
-    if unicodedata.is_normalized("NFKC", text) and not has_ignorable(text):
+    if unicodedata.is_normalized("NFKC", text) and not _needs_folding(text):
         return text
-    view = _IGNORABLE.sub("", text).translate(_FULL_WIDTH)
+    view = _ascii_digits(_IGNORABLE.sub("", text).translate(_FULL_WIDTH))
     return view if unicodedata.is_normalized("NFKC", view) else folded(text)[0]
 
 

@@ -72,7 +72,8 @@ def _phone_confidence(text: str, start: int, end: int, number: str) -> float:
     if number.startswith("+"):
         if 8 <= digits <= 15 and _PHONE_E164.fullmatch(number):
             return 0.9
-        return 0.0
+        # `+1 (415) 555-0132`: the area code in brackets is no E.164 grouping.
+        return 0.85 if 11 <= digits <= 14 and _PHONE_NANP.fullmatch(number) else 0.0
     if 10 <= digits <= 14 and _PHONE_NANP.fullmatch(number):
         return 0.85
     if 7 <= digits <= 12 and _PHONE_AREA.fullmatch(number):

@@ -101,3 +101,52 @@ def _eval_texts() -> list[str]:
             if isinstance(text, str):
                 out.append(text)
     return out
+
+
+def test_the_native_digit_blocks_are_the_interpreters() -> None:
+    # Every decimal digit of the Basic Multilingual Plane outside ASCII that NFKC leaves as
+    # it is lies in a block of ten starting at one of NATIVE_ZEROS, at its value.
+    import unicodedata
+
+    expected = {code for code in range(0x80, 0x10000)
+                if unicodedata.category(chr(code)) == "Nd"
+                and unicodedata.normalize("NFKC", chr(code)) == chr(code)}
+    listed = {zero + d for zero in normalise.NATIVE_ZEROS for d in range(10)}
+    assert listed == expected
+    for zero in normalise.NATIVE_ZEROS:
+        assert [unicodedata.digit(chr(zero + d)) for d in range(10)] == list(range(10))
+
+
+ARABIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+DEVANAGARI = str.maketrans("0123456789", "".join(chr(0x966 + d) for d in range(10)))
+THAI = str.maketrans("0123456789", "".join(chr(0xE50 + d) for d in range(10)))
+
+
+@pytest.mark.parametrize(("plain", "kind"), [
+    ("4111111111111111", "credit_card"),
+    ("4111 1111 1111 1111", "credit_card"),
+    ("415-555-0132", "phone"),
+    ("219-09-9998", "us_ssn"),
+])
+@pytest.mark.parametrize("script", [ARABIC, DEVANAGARI, THAI])
+def test_digits_of_other_scripts_are_read_as_digits(plain: str, kind: str,
+                                                     script: dict[int, str]) -> None:
+    value = plain.translate(script)
+    assert value != plain
+    text = f"\u0631\u0642\u0645 {value} \u0634\u0643\u0631\u0627"  # between Arabic words
+    found = pii.scan(text)
+    assert [(f.kind, text[f.start:f.end]) for f in found] == [(kind, value)]
+    # Mixed with ASCII digits and an invisible character, still one value.
+    mixed = "x " + plain[:3] + "\u200b" + value[3:] + " y"
+    assert [f.kind for f in pii.scan(mixed)] == [kind]
+
+
+def test_a_card_in_arabic_digits_is_redacted_where_it_was_written() -> None:
+    from gateway_cli.config import parse_config
+    from gateway_cli.guards.pipeline import Inspector
+
+    value = "4111111111111111".translate(ARABIC)
+    result = Inspector(parse_config({}).inspection).inspect_text(f"pay {value} now")
+    assert value not in result["text"]
+    assert result["text"].startswith("pay ") and result["text"].endswith(" now")
+    assert [f["kind"] for f in result["findings"]] == ["credit_card"]

@@ -75,3 +75,13 @@ def test_a_list_of_cards_is_redacted_by_the_default_policy() -> None:
     assert "4111111111111111" not in result["text"]
     assert "5500000000000004" not in result["text"]
     assert [f["kind"] for f in result["findings"]] == ["credit_card", "credit_card"]
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("phone +1 (415) 555-0132", "+1 (415) 555-0132"),
+    ("+1(415)555-0132 ok", "+1(415)555-0132"),
+])
+def test_a_north_american_number_with_a_plus_and_brackets_is_a_phone(text: str,
+                                                                     value: str) -> None:
+    assert _found(text) == [("phone", value)]
+    assert _found(text.replace("+1", "+2")) == []  # no such plan: not E.164-shaped either
