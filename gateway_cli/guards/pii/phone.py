@@ -47,6 +47,18 @@ PHONE_BEFORE = re.compile(
     re.IGNORECASE,
 )
 PHONE_BEFORE_LOWER = re.compile(PHONE_BEFORE.pattern)
+# A bare digit string is a phone only after one of these (not "number", "contact":
+# an order or account number is as often written that way).
+_BARE_BEFORE = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|cell|cellphone|fax|call|calling|dial|sms|text|texting"
+    r"|whatsapp)\b",
+    re.IGNORECASE,
+)
+_BARE_BEFORE_LOWER = re.compile(_BARE_BEFORE.pattern)
+# The same, led by a look-ahead at the words' first letters: the engine then skips the
+# other characters of a long text without trying the words there (~10 ns a character).
+_BARE_ANYWHERE_LOWER = re.compile(r"(?=[cdfmpstw])" + _BARE_BEFORE.pattern)
+_PHONE_BARE = re.compile(r"1?[2-9][0-9]{2}[2-9][0-9]{6}")
 _PHONE_AFTER = re.compile(r"\s*[\-(]?\s*(?:office|fax|mobile|home|work|cell)\b", re.IGNORECASE)
 
 
@@ -105,4 +117,34 @@ def phones(
         conf = _phone_confidence(text, s, e, number)
         if conf:
             out.append(Finding(GUARD, "phone", s, e, conf, mask(raw)))
+    return True
+
+
+def has_phone_word(text: str) -> bool:
+    """Whether `text` holds a phone word at all: a bare number is looked at only then, so a
+    dump of ids shaped like North American numbers costs one search, not a check each."""
+    if text.isascii():
+        return _BARE_ANYWHERE_LOWER.search(text.lower()) is not None
+    return _BARE_BEFORE.search(text) is not None
+
+
+def bare_phone(text: str, start: int, end: int, budget: Budget, out: list[Finding]) -> bool:
+    """A North American number written as bare digits (`4155550132`) right after a phone word.
+
+    Without a separator, a bracket or a `+` ten digits are as often an id, an
+    order number or epoch seconds, so it takes a phone word (`_BARE_BEFORE`)
+    within the 40 characters before it; the run pattern (runs.py) already
+    skipped the digit strings that no North American number can be.
+    False: out of budget.
+    """
+    if not budget.take(start):
+        return False
+    number = text[start:end].rstrip(" ().-")
+    stop = start + len(number)
+    glued = (start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.+-")) or (
+        stop < len(text) and (text[stop].isalnum() or text[stop] == "_"))
+    if glued or not _PHONE_BARE.fullmatch(number):
+        return True
+    if said_before(_BARE_BEFORE, _BARE_BEFORE_LOWER, text, max(0, start - 40), start):
+        out.append(Finding(GUARD, "phone", start, stop, 0.8, mask(number)))
     return True

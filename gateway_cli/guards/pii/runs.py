@@ -28,12 +28,13 @@ from gateway_cli.guards.pii import lists
 from gateway_cli.guards.pii.candidates import NOT_DIGITS, Budget
 from gateway_cli.guards.pii.cards import cards
 from gateway_cli.guards.pii.ip import ipv4s
-from gateway_cli.guards.pii.phone import phones
+from gateway_cli.guards.pii.phone import bare_phone, has_phone_word, phones
 from gateway_cli.guards.pii.ssn import ssns
 
-# A run that cannot hold anything is marked by the pattern itself (group 1 is
+# A run that cannot hold anything is marked by the pattern itself (group 2 is
 # set), so skipping it costs Python one test: one digit string that is no SSN
-# (9 digits, not from 9: no area is 900 or above) and no card (12-19 digits,
+# (9 digits, not from 9: no area is 900 or above), no North American number (10
+# or 11 digits that `_BARE` did not take) and no card (12-19 digits,
 # not from 0, 7, 8 or 9, nor from 1 unless it is JCB's 15-digit 1800: no
 # issuer has those prefixes; epoch milliseconds start with 1), or a date
 # (`2024-03-12`, `12.03.2024`, optionally then an hour, as in
@@ -47,7 +48,19 @@ _SKIP = (
     r"|[0-9]?[\-.][0-9]{1,2}[\-.](?:19|20)[0-9]{2}(?: [0-9]{1,2})?"
     r")(?![0-9])[ ().\-]*+(?![0-9xXe#])"
 )
-RUN = re.compile(r"[+(0-9](?=[0-9 ().\-]{6})(?:(?<=[0-9])(?=(" + _SKIP + r")))?[0-9 ().\-]{6,}+")
+# A digit string that could be a North American number (group 1: 10 digits, or 11
+# from 1, area code and exchange from 2-9), then separators only and no extension: a
+# phone only after a phone word (`phone.bare_phone`); past `BARE_LOOKS` of them the
+# text is asked once whether it holds a phone word at all, so a dump of such ids costs one
+# search, not a budget's worth of checks. Tried first: it fails at its first digits on
+# most runs.
+_BARE = (r"(?:(?<=[2-9])[0-9]{2}|(?<=1)[2-9][0-9]{2})[2-9][0-9]{6}(?![0-9])[ ().\-]*+"
+         r"(?![0-9xXe#])")
+RUN = re.compile(r"[+(0-9](?=[0-9 ().\-]{6})(?:(?<=[0-9])(?:(?=(" + _BARE + r"))|(?=("
+                 + _SKIP + r"))))?[0-9 ().\-]{6,}+")
+# Bare digit strings looked at one by one (the words just before each) before the whole
+# text is searched once for a phone word (`phone.has_phone_word`, ~25 ns a character).
+BARE_LOOKS = 64
 # A run longer than this is searched by each kind only if it holds a piece
 # that kind's findings always contain (digits written as `d`): two digits in
 # a row for a phone, an SSN's groups for an SSN, a card's groups for a card.
@@ -70,9 +83,24 @@ def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Fi
     out in.
     """
     n = len(text)
+    bare = 0  # bare digit strings that could be North American numbers, so far
+    phone_words: bool | None = None  # whether the text has a phone word; asked once, if at all
     for run in RUN.finditer(text):
-        if run.lastindex:
-            continue  # nothing can be found in it (`_SKIP`)
+        marked = run.lastindex
+        if marked:
+            if marked == 2:
+                continue  # nothing can be found in it (`_SKIP`)
+            bare += 1
+            if bare > BARE_LOOKS:
+                # Many: a dump of ids, most likely. One search of the whole text for a
+                # phone word settles the rest if there is none.
+                if phone_words is None:
+                    phone_words = has_phone_word(text)
+                if not phone_words:
+                    continue
+            if not bare_phone(text, *run.span(), budget, out):
+                return  # out of budget (`take` set where)
+            continue
         start, end = run.span()
         if not budget.take(start):
             return
@@ -88,6 +116,10 @@ def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Fi
                 done = ssns(text, start, end, window, False, budget, out)
             elif 12 <= digits <= 19:
                 done = cards(text, start, end, window, False, budget, out)
+            elif digits in (10, 11):
+                # `RUN` marks these (group 1 or 2) and they do not reach here; the walk
+                # stays whole without the marks, which the tests compare against.
+                done = bare_phone(text, start, end, budget, out)
             else:
                 continue  # `RUN` marks these already
         elif end - start <= LONG_RUN:

@@ -232,14 +232,23 @@ def test_runs_marked_empty_by_the_run_pattern_hold_nothing(text: str) -> None:
 
 @pytest.mark.parametrize(
     "run",
-    ["2024-03-12", "2024-03-12 09", "12.03.2024", "1710211200000", "9123456780", "12345678",
+    ["2024-03-12", "2024-03-12 09", "12.03.2024", "1710211200000", "9120456780", "12345678",
      "123456789012345678901234"],
 )
 def test_marked_runs_are_never_examined(run: str) -> None:
     m = runs.RUN.match(f"{run} ")
-    assert m is not None and m.lastindex == 1
+    assert m is not None and m.lastindex == 2
     # Numbers no SSN or card can be are still skipped whole, not retried inside.
     assert found(f"ts {run} ok") == []
+    assert found(f"phone {run} ok") == []
+
+
+@pytest.mark.parametrize("run", ["9123456780", "4155550132", "14155550132"])
+def test_bare_numbers_a_plan_allows_are_marked_for_the_phone_word_check(run: str) -> None:
+    m = runs.RUN.match(f"{run} ")
+    assert m is not None and m.lastindex == 1
+    assert found(f"ts {run} ok") == []
+    assert [f.kind for f in scan(f"phone {run} ok")] == ["phone"]
 
 
 @pytest.mark.parametrize(

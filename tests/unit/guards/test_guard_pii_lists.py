@@ -85,3 +85,40 @@ def test_a_north_american_number_with_a_plus_and_brackets_is_a_phone(text: str,
                                                                      value: str) -> None:
     assert _found(text) == [("phone", value)]
     assert _found(text.replace("+1", "+2")) == []  # no such plan: not E.164-shaped either
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("phone: 4155550132", "4155550132"),
+    ("call me at 4155550132.", "4155550132"),
+    ("my cell is 14155550132", "14155550132"),
+    ("Text 2125550199 when you land", "2125550199"),
+])
+def test_a_bare_north_american_number_after_a_phone_word_is_a_phone(text: str,
+                                                                    value: str) -> None:
+    assert _found(text) == [("phone", value)]
+
+
+@pytest.mark.parametrize("text", [
+    "order number 4155550132",  # no phone word: an id as often as a phone
+    "ts 1741570283",  # epoch seconds
+    "phone 1741570283",  # no area code starts with 1
+    "phone 4151550132",  # nor an exchange
+    "phone 24155550132",  # 11 digits not from 1
+    "call id4155550132",  # glued to a word
+    "call 4155550132abc",
+])
+def test_a_bare_number_is_not_a_phone_without_the_word_and_the_plan(text: str) -> None:
+    assert _found(text) == []
+
+
+def test_a_dump_of_bare_numbers_without_a_phone_word_is_not_flagged() -> None:
+    text = "2125550199\n" * (3 * MAX_CANDIDATES_PER_PASS)
+    assert scan(text) == []
+
+
+def test_bare_numbers_after_phone_words_take_the_budget() -> None:
+    text = "phone 4155550132\n" * (2 * MAX_CANDIDATES_PER_PASS)
+    found = scan(text)
+    assert [f.kind for f in found[:-1]] == ["phone"] * (len(found) - 1)
+    assert found[-1].kind == "pii_overflow" and found[-1].end == len(text)
+    assert len(found) - 1 == MAX_CANDIDATES_PER_PASS  # each bare number took one
