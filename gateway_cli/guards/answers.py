@@ -29,8 +29,9 @@ def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
     del family  # the walk reads every field, whichever API's it is
     if not isinstance(answer, dict):
         return []
-    slots: list[extract.TextSlot] = []
+    out: list[tuple[SlotPath, str]] = []
     stack: list[tuple[Any, SlotPath]] = [(answer, ())]
+    skipped, walk = extract.skipped, extract.walk
     while stack:
         node, at = stack.pop()
         if isinstance(node, dict):
@@ -41,13 +42,25 @@ def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
                 if isinstance(value, dict | list):
                     pending.append((value, (*at, key)))
                 elif isinstance(value, str) and value:
-                    extract.walk(value, (*at, key), "assistant", slots, parent=node)
+                    where = (*at, key)
+                    if key == "arguments":  # JSON in a string: its strings, one by one
+                        out.extend(_walked(walk, value, where, node))
+                    elif not skipped(where, value, node, False):  # `walk`'s str case
+                        out.append((where, value))
             stack.extend(reversed(pending))
         elif isinstance(node, list):
             stack.extend((node[i], (*at, i)) for i in reversed(range(len(node))))
         else:
-            extract.walk(node, at, "assistant", slots)
-    return [(slot.path, slot.text) for slot in slots]
+            out.extend(_walked(walk, node, at, None))
+    return out
+
+
+def _walked(walk: Any, value: Any, at: SlotPath,
+            parent: dict[str, Any] | None) -> list[tuple[SlotPath, str]]:
+    """`extract.walk`'s texts under one value (an `arguments` string, a list's scalar)."""
+    found: list[extract.TextSlot] = []
+    walk(value, at, "assistant", found, parent=parent)
+    return [(slot.path, slot.text) for slot in found]
 
 
 def delta_texts(family: Family, event: dict[str, Any]) -> list[str]:
