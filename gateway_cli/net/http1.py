@@ -58,6 +58,7 @@ MAX_TRAILERS = 32
 READ_SIZE = 65536
 IDLE_KEPT = 15.0  # seconds an idle connection is kept (aiohttp's default keep-alive)
 MAX_IDLE = 8
+HEADS_KEPT = 64  # distinct request heads kept built (`Client._head`); then started anew
 MAX_OPEN = 100  # connections to one upstream at once (aiohttp's default); more calls wait
 # A host with IPv6 and IPv4 addresses: the next address is tried after this long rather
 # than after the connect timeout (RFC 8305, as aiohttp did), so a dead route costs 0.25 s.
@@ -365,6 +366,9 @@ class Client:
         self.closed = False
         self.slots = asyncio.Semaphore(self.max_open)
         self._targets: dict[str, str] = {url: self.target}
+        # Heads checked and built, up to their content-length (`_head`); may hold a
+        # credential, as the caller's own headers do for the client's life.
+        self._heads: dict[tuple[object, ...], bytes] = {}
         self._fixed = [(name.lower(), value) for name, value in (headers or {}).items()]
         _lines(self._fixed)  # checked once, here
 
@@ -383,14 +387,27 @@ class Client:
         return target
 
     def _head(self, method: str, target: str, headers: Mapping[str, str], size: int) -> bytes:
+        # A caller sends the same headers again and again (an MCP session's: its
+        # credential, session id and protocol version): the head up to its length is a
+        # pure function of them, checked and built once. Any header that differs in any
+        # byte is another key, checked anew.
+        key = (method, target, *headers.items())
+        start = self._heads.get(key)
+        if start is None:
+            start = self._head_start(method, target, headers)
+            if len(self._heads) >= HEADS_KEPT:
+                self._heads.clear()
+            self._heads[key] = start
+        return start + b"content-length: %d\r\n\r\n" % size
+
+    def _head_start(self, method: str, target: str, headers: Mapping[str, str]) -> bytes:
         lines = [f"{method} {target} HTTP/1.1"]
         if "host" not in headers:  # a configured Host (a virtual host behind a proxy) wins
             lines.append(f"host: {self.authority}")
         lines += _lines(headers.items())
         lines += [f"{name}: {value}" for name, value in self._fixed if name not in headers]
-        lines.append(f"content-length: {size}")
         try:
-            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            return ("\r\n".join(lines) + "\r\n").encode("latin-1")
         except UnicodeEncodeError:
             raise ValueError("a header value is not Latin-1 text") from None
 
