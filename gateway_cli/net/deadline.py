@@ -19,7 +19,8 @@ hold it to them against real tasks and sockets (tests/unit/net/test_deadline.py)
 - nested deadlines each answer for their own expiry only;
 - the timer is cancelled whenever the block is left, however it is left.
 
-Only a fixed delay: no `reschedule`, no `when`, no `expired()` (no caller here uses them).
+Only a fixed delay (or None: no deadline, as `asyncio.timeout(None)`): no `reschedule`,
+no `when`, no `expired()` (no caller here uses them).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class deadline:  # lower case: used like asyncio.timeout, `with deadline(5):`
 
     __slots__ = ("_cancelling", "_delay", "_expired", "_handle", "_task")
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float | None) -> None:
         self._delay = delay
         self._task: asyncio.Task[object] | None = None
         self._handle: asyncio.Handle | None = None
@@ -54,6 +55,8 @@ class deadline:  # lower case: used like asyncio.timeout, `with deadline(5):`
             raise RuntimeError("a deadline is used inside a task")
         self._task = task
         self._cancelling = task.cancelling()
+        if self._delay is None:
+            return self
         loop = task.get_loop()
         when = loop.time() + self._delay
         # As asyncio.timeout: a deadline already past fires at the loop's next turn.

@@ -18,7 +18,7 @@ KINDS = ["asyncio.timeout", "deadline"]
 Body = Callable[[], Awaitable[Any]]
 
 
-async def under(kind: str, delay: float, body: Body) -> Any:
+async def under(kind: str, delay: float | None, body: Body) -> Any:
     """`body` under one deadline of the kind compared."""
     if kind == "asyncio.timeout":
         async with asyncio.timeout(delay):
@@ -233,6 +233,22 @@ def test_an_expiry_inside_a_task_that_was_already_being_cancelled() -> None:
             return "read"
 
     assert both(case) == ("value", ("TimeoutError", 1))
+
+
+def test_none_is_no_deadline_and_an_outer_cancel_still_propagates() -> None:
+    async def case(kind: str) -> Any:
+        async with silent_peer() as reader:
+            task = asyncio.current_task()
+            assert task is not None
+            got = await under(kind, None, lambda: asyncio.sleep(0.05, "slept"))
+            asyncio.get_running_loop().call_later(0.05, task.cancel)
+            try:
+                await under(kind, None, lambda: reader.read(100))
+            except TimeoutError:
+                return "turned into TimeoutError"
+            return got
+
+    assert both(case) == ("CancelledError", None)
 
 
 def test_outside_a_task_and_twice_are_refused() -> None:
