@@ -75,26 +75,29 @@ _OWN = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class _Conn:
-    __slots__ = ("fd", "reader", "since", "writer")
+    __slots__ = ("poller", "reader", "since", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.since = 0.0
         sock = writer.get_extra_info("socket")
-        self.fd: int = sock.fileno() if sock is not None else -1
+        # Made once per connection (its socket's fd is fixed for the connection's life),
+        # not once per reuse: `usable` runs before every request on a kept connection.
+        self.poller: select.poll | None = None
+        if sock is not None:
+            self.poller = select.poll()
+            self.poller.register(sock.fileno(), select.POLLIN)
 
     def usable(self, now: float, keep: float) -> bool:
         if self.reader.at_eof() or self.writer.is_closing() or now - self.since >= keep:
             return False
-        if self.fd < 0:
+        if self.poller is None:
             return True
         # The event loop may not have read a FIN that already arrived. An idle connection
         # has nothing to read: anything readable (its end, or bytes no request asked
         # for) means it cannot carry the next request.
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        return not poller.poll(0)
+        return not self.poller.poll(0)
 
 
 class Response:
