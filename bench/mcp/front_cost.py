@@ -103,7 +103,7 @@ def by_package(stats: pstats.Stats, calls: int) -> str:
 
 
 async def _run(calls: int, profile: bool, rounds: int, upstream: str, home: Path,
-               inspection: bool = True) -> None:
+               inspection: bool = True, marks: int = 0) -> None:
     config = parse_config(tomllib.loads(f"""
 [server]
 log_level = "warning"
@@ -148,6 +148,14 @@ url = "{upstream}"
     for _ in range(100):
         await through()
         await straight()
+    if marks:  # count.py: callgrind dumps at each getppid, around each loop
+        for one in (through, straight):
+            os.getppid()
+            for _ in range(marks):
+                await one()
+        os.getppid()
+        await app.stop()
+        return
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
@@ -176,6 +184,11 @@ url = "{upstream}"
     await app.stop()
 
 
+def _child_env() -> dict[str, str]:
+    """The notes server runs outside valgrind even when this process runs under it."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=1000)
@@ -183,6 +196,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--no-inspection", action="store_true",
                         help="[inspection] enabled = false: the screening's share")
+    parser.add_argument("--marks", type=int, default=0,
+                        help="N calls of each kind between getppid marks, then exit "
+                             "(run by bench.mcp.count under callgrind)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -190,7 +206,7 @@ def main() -> None:
         child = subprocess.Popen([sys.executable, "-m", "tests.mcp_servers.notes_server",
                                   "http", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL,
-                                 env={**os.environ, "NOTES_DIR": str(tmp)})
+                                 env={**_child_env(), "NOTES_DIR": str(tmp)})
         try:
             url = f"http://127.0.0.1:{port}/mcp"
             deadline = time.monotonic() + 30
@@ -205,7 +221,7 @@ def main() -> None:
             home = tmp / "home"
             home.mkdir(mode=0o700)
             asyncio.run(_run(args.calls, args.profile, args.rounds, url, home,
-                             not args.no_inspection))
+                             not args.no_inspection, args.marks))
         finally:
             child.terminate()
             child.wait(timeout=10)

@@ -57,25 +57,30 @@ def resolve(relay: Relay, name: object, scope: str | None, kind: Kind
     return (relay.servers[split[0]], split[1]) if split is not None else None
 
 
+def _denied(message: jsonrpc.Message, kind: Kind) -> dict[str, Any]:
+    """The same refusal whether the name is unknown, out of scope or not approved (a
+    client learns nothing about what exists); made only when a call is refused."""
+    return jsonrpc.error(message.id, jsonrpc.DENIED, NOT_AVAILABLE.format(kind=kind))
+
+
 async def use(relay: Relay, method: str, message: jsonrpc.Message, session: Session,
               scopes: tuple[Scope, ...], principal: Principal, trace: Trace,
               emit: Emit) -> dict[str, Any]:
     kind, field_name = USES[method]
     params = message.params
     target = resolve(relay, params.get(field_name), session.server, kind)
-    denied = jsonrpc.error(message.id, jsonrpc.DENIED, NOT_AVAILABLE.format(kind=kind))
     if target is None:
         trace.error = "mcp_denied"
-        return denied
+        return _denied(message, kind)
     server, name = target
     trace.deployment, trace.model = server.name, name
     if not allows(scopes, server.name, kind, name):
         trace.error = "mcp_denied"
-        return denied
+        return _denied(message, kind)
     # Never trust the list the client saw: the pin is checked again now.
     if not await pinned_now(relay, server, kind, name):
         trace.error = "mcp_not_approved"
-        return denied
+        return _denied(message, kind)
     if kind == "tool":
         limited = await take_rate(relay, server, name, principal, message, trace)
         if limited is not None:

@@ -178,13 +178,28 @@ def result(config: InspectionConfig, value: dict[str, Any], server: str,
     """A result a model will read through the injection guard (as a tool result) and the
     secret guard."""
     policy = policies_for(config, f"mcp/{server}", key, team)["injection"]
-    injection = InjectionGuard(threshold=policy.min_confidence, source="tool_result")
-    guards = (("injection", injection.scan), ("secrets", secrets.scan))
+    guards = (("injection", _injection_scan(policy.min_confidence)), ("secrets", secrets.scan))
     # The injection threshold is applied to the combined score inside the guard.
     relaxed = msgspec.structs.replace(config, injection=msgspec.structs.replace(
         policy, min_confidence=0.0))
     return _screen(relaxed, value, strings(value, skip=_NOT_TEXT), guards, f"mcp/{server}",
                    key, team, "tool_result")
+
+
+_INJECTION: dict[float, Callable[[str], list[Finding]]] = {}
+
+
+def _injection_scan(threshold: float) -> Callable[[str], list[Finding]]:
+    """The injection guard's scan for results at `threshold`, one guard per threshold:
+    a guard holds nothing but its threshold, source and classifier, and making one per
+    call (and finding its classifier again) cost ~1 us of every tools/call."""
+    scan = _INJECTION.get(threshold)
+    if scan is None:
+        if len(_INJECTION) >= 64:  # thresholds come from the config: a handful
+            _INJECTION.clear()
+        scan = _INJECTION[threshold] = InjectionGuard(threshold=threshold,
+                                                      source="tool_result").scan
+    return scan
 
 
 OWN_CREDENTIAL = "[redacted: the server's own credential]"

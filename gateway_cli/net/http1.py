@@ -58,6 +58,7 @@ MAX_TRAILERS = 32
 READ_SIZE = 65536
 IDLE_KEPT = 15.0  # seconds an idle connection is kept (aiohttp's default keep-alive)
 MAX_IDLE = 8
+HEADS_KEPT = 64  # distinct request heads kept built (`Client._head`); then started anew
 MAX_OPEN = 100  # connections to one upstream at once (aiohttp's default); more calls wait
 # A host with IPv6 and IPv4 addresses: the next address is tried after this long rather
 # than after the connect timeout (RFC 8305, as aiohttp did), so a dead route costs 0.25 s.
@@ -74,26 +75,29 @@ _OWN = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class _Conn:
-    __slots__ = ("fd", "reader", "since", "writer")
+    __slots__ = ("poller", "reader", "since", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.since = 0.0
         sock = writer.get_extra_info("socket")
-        self.fd: int = sock.fileno() if sock is not None else -1
+        # Made once per connection (its socket's fd is fixed for the connection's life),
+        # not once per reuse: `usable` runs before every request on a kept connection.
+        self.poller: select.poll | None = None
+        if sock is not None:
+            self.poller = select.poll()
+            self.poller.register(sock.fileno(), select.POLLIN)
 
     def usable(self, now: float, keep: float) -> bool:
         if self.reader.at_eof() or self.writer.is_closing() or now - self.since >= keep:
             return False
-        if self.fd < 0:
+        if self.poller is None:
             return True
         # The event loop may not have read a FIN that already arrived. An idle connection
         # has nothing to read: anything readable (its end, or bytes no request asked
         # for) means it cannot carry the next request.
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        return not poller.poll(0)
+        return not self.poller.poll(0)
 
 
 class Response:
@@ -365,6 +369,9 @@ class Client:
         self.closed = False
         self.slots = asyncio.Semaphore(self.max_open)
         self._targets: dict[str, str] = {url: self.target}
+        # Heads checked and built, up to their content-length (`_head`); may hold a
+        # credential, as the caller's own headers do for the client's life.
+        self._heads: dict[tuple[object, ...], bytes] = {}
         self._fixed = [(name.lower(), value) for name, value in (headers or {}).items()]
         _lines(self._fixed)  # checked once, here
 
@@ -383,14 +390,27 @@ class Client:
         return target
 
     def _head(self, method: str, target: str, headers: Mapping[str, str], size: int) -> bytes:
+        # A caller sends the same headers again and again (an MCP session's: its
+        # credential, session id and protocol version): the head up to its length is a
+        # pure function of them, checked and built once. Any header that differs in any
+        # byte is another key, checked anew.
+        key = (method, target, *headers.items())
+        start = self._heads.get(key)
+        if start is None:
+            start = self._head_start(method, target, headers)
+            if len(self._heads) >= HEADS_KEPT:
+                self._heads.clear()
+            self._heads[key] = start
+        return start + b"content-length: %d\r\n\r\n" % size
+
+    def _head_start(self, method: str, target: str, headers: Mapping[str, str]) -> bytes:
         lines = [f"{method} {target} HTTP/1.1"]
         if "host" not in headers:  # a configured Host (a virtual host behind a proxy) wins
             lines.append(f"host: {self.authority}")
         lines += _lines(headers.items())
         lines += [f"{name}: {value}" for name, value in self._fixed if name not in headers]
-        lines.append(f"content-length: {size}")
         try:
-            return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            return ("\r\n".join(lines) + "\r\n").encode("latin-1")
         except UnicodeEncodeError:
             raise ValueError("a header value is not Latin-1 text") from None
 

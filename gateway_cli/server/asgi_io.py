@@ -9,11 +9,10 @@ cost of a bare `send` loop on these machines.
 
 from __future__ import annotations
 
-import asyncio
-
 from litestar.types import Receive, Scope, Send
 
 from gateway_cli.formats.errors import Headers, HttpError
+from gateway_cli.net.deadline import deadline
 
 JSON = b"application/json"
 _SSE_HEADERS = [
@@ -39,7 +38,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int,
     connection, and a slot of the server's, for as long as it likes.
     """
     try:
-        async with asyncio.timeout(timeout):
+        with deadline(timeout):  # asyncio.timeout's semantics, cheaper (net/deadline.py)
             return await _read_body(scope, receive, limit)
     except TimeoutError:
         raise HttpError(408, f"the request body did not arrive within {timeout:g} s",

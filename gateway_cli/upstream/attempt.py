@@ -12,7 +12,6 @@ body that echoes it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -27,6 +26,7 @@ from gateway_cli.formats.sse import encode_event
 from gateway_cli.keys.refs import Secret
 from gateway_cli.limits.tokens import estimate_input
 from gateway_cli.net import http1
+from gateway_cli.net.deadline import deadline
 from gateway_cli.observe.throttle import Throttle
 from gateway_cli.providers import mock, mock_responses
 from gateway_cli.providers.adapt import Ids
@@ -78,7 +78,7 @@ async def _read_capped(response: http1.Response) -> bytes:
 async def _idle_limited(response: http1.Response, idle: float) -> AsyncIterator[bytes]:
     """The upstream stream as it arrives; a silence longer than `idle` ends it."""
     while True:
-        async with asyncio.timeout(idle):
+        with deadline(idle):  # asyncio.timeout's semantics, per chunk at less cost
             chunk = await response.read_some()
         if not chunk:
             return
@@ -135,7 +135,7 @@ async def http_attempt(pool: UpstreamPool, dep: Deployment, op: Op, body: bytes,
         headers["accept"] = "text/event-stream"
     response: http1.Response | None = None
     try:
-        async with asyncio.timeout(dep.timeout):
+        with deadline(dep.timeout):
             # Waiting for a pooled connection counts against the deployment's timeout.
             # A redirect is never followed (the client returns a 3xx as it is): the
             # provider's key and the prompt would go wherever Location points.

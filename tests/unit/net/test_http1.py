@@ -225,6 +225,54 @@ def test_headers_that_could_split_or_cannot_be_sent_are_refused(name: str, value
     assert server.requests == []
 
 
+def test_a_sessions_headers_are_checked_again_whenever_one_changes() -> None:
+    """Heads are built once per distinct set of headers (an MCP session sends the same
+    ones on every call): the same headers give the same bytes, and a header changed on
+    the same client, even only its value, is checked as if it were new."""
+    session = {"content-type": "application/json", "authorization": "Bearer k",
+               "mcp-session-id": "s1", "mcp-protocol-version": "2025-11-25"}
+
+    async def body(client: http1.Client, server: Server) -> None:
+        for size in (b"{}", b"{}", b'{"a":1}'):
+            async with client.request("POST", session, size) as resp:
+                await resp.read(10)
+        with pytest.raises(ValueError, match="mcp-session-id") as refused:
+            async with client.request("POST", {**session, "mcp-session-id": "s1\r\nx: 1"},
+                                      b"{}"):
+                pass
+        assert "s1" not in str(refused.value)
+        with pytest.raises(ValueError, match="authorization"):
+            async with client.request("POST", {**session, "authorization": "Bearer k\n"},
+                                      b"{}"):
+                pass
+        with pytest.raises(ValueError, match="Latin-1"):
+            async with client.request("POST", {**session, "mcp-session-id": "\u2603"},
+                                      b"{}"):
+                pass
+        async with client.request("POST", {**session, "mcp-session-id": "s2"}, b"{}") as resp:
+            await resp.read(10)
+        for n in range(http1.HEADS_KEPT + 5):  # past the bound: started anew, still right
+            async with client.request("POST", {**session, "mcp-session-id": f"n{n}"},
+                                      b"{}") as resp:
+                await resp.read(10)
+        with pytest.raises(ValueError, match="mcp-session-id"):
+            async with client.request("POST", {**session, "mcp-session-id": "s1\x00"},
+                                      b"{}"):
+                pass
+
+    server = run(fixed(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"), body)
+    first, second, third, changed = server.requests[:4]
+    assert first == second
+    assert first.endswith(b"\r\nauthorization: Bearer k\r\nmcp-session-id: s1\r\n"
+                          b"mcp-protocol-version: 2025-11-25\r\ncontent-length: 2\r\n\r\n{}")
+    assert third == first.replace(b"content-length: 2\r\n\r\n{}",
+                                  b'content-length: 7\r\n\r\n{"a":1}')
+    assert changed == first.replace(b"mcp-session-id: s1", b"mcp-session-id: s2")
+    assert len(server.requests) == 4 + http1.HEADS_KEPT + 5
+    assert server.requests[-1] == first.replace(
+        b"mcp-session-id: s1", f"mcp-session-id: n{http1.HEADS_KEPT + 4}".encode())
+
+
 @pytest.mark.parametrize("url", ["ftp://host/x", "http:///nohost", "file:///etc/passwd"])
 def test_only_http_urls_with_a_host(url: str) -> None:
     with pytest.raises(ValueError, match="http:// or https:// with a host"):
