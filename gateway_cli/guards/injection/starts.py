@@ -272,6 +272,27 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
         '\\bdisplay\\b', '\\bdump\\b', '\\bleak\\b', '\\blist\\b', '\\boutput\\b', '\\bprint\\b',
         '\\brecite\\b', '\\brepeat\\b', '\\breveal\\b', '\\bshow\\b',
     ),
+    # prompt_extraction: \b(?:repeat|print|reveal|output|display|copy|show|recite|write out|tell
+    "61f1e472c9a2b027": (
+        '\\bcopy\\b', '\\bdisplay\\b', '\\boutput\\b', '\\bprint\\b', '\\brecite\\b',
+        '\\brepeat\\b', '\\breveal\\b', '\\bshow\\b', '\\btell me\\b', '\\bwrite out\\b',
+    ),
+    # indirect_instruction: \b(?:note|message|instructions?|reminder|memo)\s+(?:to|for)\s+(?:the\s+|
+    "845c98f62ea673de": (
+        '\\bagent\\b', '\\bagents\\b', '\\bai\\b', '\\bais\\b', '\\bassistant\\b',
+        '\\bassistants\\b', '\\bchatbot\\b', '\\bchatbots\\b', '\\binstruction\\b',
+        '\\binstructions\\b', '\\blanguage model\\b', '\\blanguage models\\b', '\\bllm\\b',
+        '\\bllms\\b', '\\bmemo\\b', '\\bmessage\\b', '\\bnote\\b', '\\breminder\\b',
+    ),
+    # indirect_instruction: \b(?:ai|assistant|model|chatbot|llm|agent)\s*[,:]\s*(?:when|if|once|afte
+    "e194adc5fdf1b5c1": (
+        '\\bagent\\b', '\\bai\\b', '\\bassistant\\b', '\\bchatbot\\b', '\\bllm\\b', '\\bmodel\\b',
+    ),
+    # instruction_override: \b(?:new|updated|real|actual|true|revised)\s+(?:task|job|goal|objective|
+    "5cf45146d5ca7872": (
+        '\\bactual\\b', '\\bnew\\b', '\\breal\\b', '\\brevised\\b', '\\btrue\\b', '\\bupdated\\b',
+        '\\byour actual\\b', '\\byour new\\b', '\\byour real\\b', '\\byour true\\b',
+    ),
     # instruction_override: \bignor(?:a|ar|e|ez|er|ate|iere|ieren|ieren sie)\s++(?:\w{1,15}+\s++){0,
     "bdb77655f1e48671": (
         '\\bdimentica\\b', '\\besqueca\\b', '\\besqueça\\b', '\\bignora\\b', '\\bignorar\\b',
