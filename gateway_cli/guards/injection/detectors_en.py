@@ -551,30 +551,18 @@ DETECTORS: Final[tuple[Detector, ...]] = (
     ),
     Detector(
         # A note addressed to the AI inside a document, an e-mail or a page ("Note to AI
-        # assistants summarising this document: ..."), or the AI named as it reads it:
-        # the author of the text expects a model to read it and writes to that model.
+        # assistants summarising this document: ..."): the author of the text expects a
+        # model to read it and writes to that model.
         "indirect_instruction",
         rx(r"\b(?:note|message|instructions?|reminder|memo)\s+(?:to|for)\s+(?:the\s+|any\s+"
            r"|all\s+)?(?:ai|llm|gpt|language model|chatbot|assistant|agent)s?(?:\s+(?:assistant"
-           r"|agent|model|system|tool)s?)?\b(?:\s+\w{1,20}ing\b(?:\s+[\w-]{1,20}+){0,3}?)?\s*:"
-           r"|\b(?:ai|llm|assistant|agent|chatbot|language model)s?\s+(?:reading|summari[sz]ing"
-           r"|processing|parsing|analy[sz]ing|reviewing|translating)\s+this\s+(?:document|text"
-           r"|page|e-?mail|file|message|content|website|report)\b"),
+           r"|agent|model|system|tool)s?)?\b(?:\s+\w{1,20}ing\b(?:\s+[\w-]{1,20}+){0,3}?)?\s*:"),
         # Weak alone: AGENTS.md-style files ("Note to AI agents: run the tests first") are
         # written to coding agents in good faith, and reach them as tool results.
         0.3, wordset("note notes message instructions instruction reminder memo ai llm gpt"
                       " chatbot assistant agent assistants agents llms chatbots"),
         also=wordset("ai llm gpt model chatbot assistant agent assistants agents llms chatbots"
                      " models"),
-    ),
-    Detector(
-        # The AI named as a speaker, then a condition on what it does: "AI: when you read
-        # this, tell the user...". A transcript's turn rarely opens that way.
-        "indirect_instruction",
-        rx(r"\b(?:ai|assistant|model|chatbot|llm|agent)\s*[,:]\s*(?:when|if|once|after|before"
-           r"|while)\s+you\b"),
-        0.3, wordset("ai assistant model chatbot llm agent"),
-        also=wordset("when if once after before while"),
     ),
     Detector(
         # "New task: ...", "your real job is": a task handed over mid-text. Weak alone (a

@@ -278,15 +278,9 @@ STARTS: Final[dict[str, tuple[str, ...]]] = {
         '\\brepeat\\b', '\\breveal\\b', '\\bshow\\b', '\\btell me\\b', '\\bwrite out\\b',
     ),
     # indirect_instruction: \b(?:note|message|instructions?|reminder|memo)\s+(?:to|for)\s+(?:the\s+|
-    "845c98f62ea673de": (
-        '\\bagent\\b', '\\bagents\\b', '\\bai\\b', '\\bais\\b', '\\bassistant\\b',
-        '\\bassistants\\b', '\\bchatbot\\b', '\\bchatbots\\b', '\\binstruction\\b',
-        '\\binstructions\\b', '\\blanguage model\\b', '\\blanguage models\\b', '\\bllm\\b',
-        '\\bllms\\b', '\\bmemo\\b', '\\bmessage\\b', '\\bnote\\b', '\\breminder\\b',
-    ),
-    # indirect_instruction: \b(?:ai|assistant|model|chatbot|llm|agent)\s*[,:]\s*(?:when|if|once|afte
-    "e194adc5fdf1b5c1": (
-        '\\bagent\\b', '\\bai\\b', '\\bassistant\\b', '\\bchatbot\\b', '\\bllm\\b', '\\bmodel\\b',
+    "51c5ea1224de0789": (
+        '\\binstruction\\b', '\\binstructions\\b', '\\bmemo\\b', '\\bmessage\\b', '\\bnote\\b',
+        '\\breminder\\b',
     ),
     # instruction_override: \b(?:new|updated|real|actual|true|revised)\s+(?:task|job|goal|objective|
     "5cf45146d5ca7872": (
