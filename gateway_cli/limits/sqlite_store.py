@@ -69,8 +69,8 @@ SWEEP_EVERY = 1000
 # that whole page to the WAL, checksums it and, at a checkpoint, has the kernel write it
 # out: the counters are a few short rows per party, so a quarter of the page carries
 # them as well, and each request writes and checksums a quarter of the bytes
-# (bench/limits/README.md, session 11: about 6 µs of CPU less per request; no dearer with
-# 40,000 rows in the table).
+# (bench/limits/README.md, session 11: 3.5-6 µs of CPU less per request in process; no
+# dearer with 40,000 rows in the table).
 PAGE_SIZE = 1024
 TURN_POLL = 50e-6  # seconds between tries for the writers' turn while another holds it
 # Seconds a queued settlement waits for a reservation to carry it before it is written on
