@@ -126,9 +126,45 @@ def send(port: int, body: bytes, n: int, conns: int) -> None:
         t.join()
 
 
-def gateway_env(home: Path, code: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(code),
-            "GATEWAY_HOME": str(home)}
+def gateway_env(home: Path, code: Path, seed: str = "0") -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(code), "GATEWAY_HOME": str(home)}
+    if seed == "random":  # as bench/run starts it: Python's own random hash seed
+        env.pop("PYTHONHASHSEED", None)
+    else:
+        env["PYTHONHASHSEED"] = seed
+    return env
+
+
+def wrk(port: int, seconds: float, conns: int, threads: int) -> dict[str, object]:
+    """wrk with bench/chat.lua for `seconds` at `conns` connections: its BENCH_RESULT."""
+    done = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s",
+                           "--timeout", "10s", "-s", str(BENCH / "chat.lua"),
+                           f"http://127.0.0.1:{port}/v1/chat/completions"],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "BENCH_MODEL": "bench-model", "BENCH_STREAM": "0"})
+    result: dict[str, object] = json.loads(
+        done.stdout.split("BENCH_RESULT", 1)[1].strip().splitlines()[0])
+    if sum(result["errors"].values()):  # type: ignore[attr-defined]
+        raise SystemExit(f"wrk saw errors: {result['errors']}")
+    return result
+
+
+def like_run(port: int, seconds: int) -> None:
+    """What bench/run sends the gateway before its measured 64-connection chat run: one
+    small request (its sanity check), 2 s of wrk at 64 connections (its `warm`), then
+    `seconds` at 1 and at 8 connections (its c1 and c8 runs), wrk -t1 each time."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("POST", "/v1/chat/completions",
+                 b'{"model":"bench-model","messages":[{"role":"user","content":"hi"}]}',
+                 {"content-type": "application/json"})
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+    if answer.status != 200:
+        raise SystemExit(f"the sanity request answered {answer.status}")
+    wrk(port, 2, 64, 1)
+    wrk(port, seconds, 1, 1)
+    wrk(port, seconds, 8, 1)
 
 
 def cpu_ticks(pid: int) -> int:
@@ -136,17 +172,12 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime, all threads
 
 
-def wrk_cpu(pid: int, port: int, seconds: int, conns: int) -> float:
+def wrk_cpu(pid: int, port: int, seconds: int, conns: int, threads: int) -> float:
     """Gateway CPU µs per request over `seconds` of wrk at `conns` connections."""
     before = cpu_ticks(pid)
-    done = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "-s",
-                           str(BENCH / "chat.lua"), f"http://127.0.0.1:{port}/v1/chat/completions"],
-                          capture_output=True, text=True, check=True)
+    result = wrk(port, seconds, conns, threads)
     ticks = cpu_ticks(pid) - before
-    result = json.loads(done.stdout.split("BENCH_RESULT", 1)[1].strip().splitlines()[0])
-    if sum(result["errors"].values()):
-        raise SystemExit(f"wrk saw errors: {result['errors']}")
-    return ticks / os.sysconf("SC_CLK_TCK") * 1e6 / result["requests"]
+    return ticks / os.sysconf("SC_CLK_TCK") * 1e6 / int(result["requests"])  # type: ignore[call-overload]
 
 
 def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Namespace,
@@ -155,7 +186,7 @@ def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Names
     home = work / "home"
     home.mkdir(parents=True, mode=0o700)
     secrets = ["--secrets", "file", "--passphrase-file", str(tmp / "passphrase")]
-    env = gateway_env(home, code)
+    env = gateway_env(home, code, args.seed)
     gw = [str(PY), "-m", "gateway_cli"]
     subprocess.run([*gw, "keys", "add", "openai", "--name", "unused", *secrets],
                    input=b"sk-bench-unused-0000000000000000\n", env=env, cwd=code,
@@ -181,9 +212,11 @@ def run_mode(tmp: Path, nginx: int, mode: str, body: bytes, args: argparse.Names
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_http(port, "/health", 600)
+        if args.like_run:
+            like_run(port, args.like_run)
         send(port, body, args.warmup, args.conns)
         if args.wrk:
-            return str(wrk_cpu(proc.pid, port, args.wrk, args.conns))
+            return str(wrk_cpu(proc.pid, port, args.wrk, args.conns, args.wrk_threads))
         if args.strace:  # every thread of the process, from here to the last answer
             tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(proc.pid), "-o",
                                        str(work / "strace.txt")], stderr=subprocess.DEVNULL)
@@ -279,6 +312,14 @@ def main() -> int:
                         help="instead: gateway CPU µs per request over SECONDS of wrk at "
                         "--conns connections (no callgrind), --rounds times, alternating")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--wrk-threads", type=int, default=2,
+                        help="wrk's threads with --wrk (bench/run uses 1)")
+    parser.add_argument("--like-run", type=int, metavar="SECONDS", default=0,
+                        help="before the warm-up, send what bench/run sends before its "
+                        "measured run: a sanity request, 2 s at 64 connections, SECONDS at "
+                        "1 and at 8 (wrk -t1)")
+    parser.add_argument("--seed", default="0",
+                        help="PYTHONHASHSEED of the gateway (0), or 'random' as bench/run")
     parser.add_argument("--before", metavar="DIR",
                         help="with --wrk: also run the gateway code in DIR (a snapshot of "
                         "another commit: git archive), alternating with this one")
@@ -289,8 +330,12 @@ def main() -> int:
     args = parser.parse_args()
     if not args.modes or any(m not in MODES for m in args.modes):
         parser.error(f"modes are some of {', '.join(MODES)}")
-    if args.n < 1 or args.conns < 1 or args.warmup < 0:
-        parser.error("--n and --conns must be at least 1, --warmup at least 0")
+    if args.n < 1 or args.conns < 1 or args.warmup < 0 or args.wrk_threads < 1 \
+            or args.like_run < 0:
+        parser.error("--n, --conns and --wrk-threads must be at least 1, --warmup and "
+                     "--like-run at least 0")
+    if args.seed != "random" and not args.seed.isdigit():
+        parser.error("--seed is a number or 'random'")
     per: dict[str, float] = {}
     for tool in ("nginx", "strace" if args.strace else "callgrind_control"):
         if shutil.which(tool) is None:

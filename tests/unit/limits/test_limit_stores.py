@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from gateway_cli.limits import outcome, resp
 from gateway_cli.limits.memory_store import MemoryStore
 from gateway_cli.limits.model import Counter, Granted, Period, Refused, Store, StoreUnavailable
 from gateway_cli.limits.redis_store import RedisStore
-from gateway_cli.limits.sqlite_store import SqliteStore
+from gateway_cli.limits.sqlite_store import PAGE_SIZE, SqliteStore
 from gateway_cli.limits.stores import open_store
 from gateway_cli.limits.windows import GAUGE_TTL
 from tests.conftest import ROOT, free_port
@@ -360,6 +361,46 @@ def test_sqlite_tightens_a_loose_file_and_sweeps_expired_rows(tmp_path: Path) ->
 
     run(main())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def _page_size(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_sqlite_new_file_has_small_pages_and_an_old_file_keeps_its_own(tmp_path: Path) -> None:
+    """Each commit writes the whole page of its slots to the WAL: a new file is made with
+    PAGE_SIZE pages; a file made before (SQLite's 4096) is served as it is, counts kept."""
+    now = minute_start()
+    spend = counter("k:spend", 100.0, 2.5, "month")
+    old = tmp_path / "old.db"
+    db = sqlite3.connect(old)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("CREATE TABLE counters (slot TEXT PRIMARY KEY, value REAL NOT NULL, "
+               "expires_at REAL NOT NULL) WITHOUT ROWID")
+    [(slot, end)] = outcome.slots([spend], now)
+    db.execute("INSERT INTO counters VALUES (?, ?, ?)", (slot, 40.0, end))
+    db.commit()
+    db.close()
+    assert _page_size(old) == 4096
+
+    async def main() -> None:
+        fresh = SqliteStore(tmp_path / "new.db")
+        assert isinstance(await fresh.reserve([spend], now), Granted)
+        await fresh.close()
+        kept = SqliteStore(old)
+        assert await kept.usage([spend], now) == [40.0]
+        assert isinstance(await kept.reserve([spend], now), Granted)
+        assert await kept.usage([spend], now) == [42.5]
+        await kept.close()
+
+    run(main())
+    assert PAGE_SIZE < 4096
+    assert _page_size(tmp_path / "new.db") == PAGE_SIZE
+    assert _page_size(old) == 4096
 
 
 def test_sqlite_unopenable_file_is_unavailable(tmp_path: Path) -> None:
