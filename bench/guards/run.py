@@ -120,6 +120,13 @@ def adversarial() -> dict[str, str]:
         "'AKIA'": "AKIA",
         "'\\x41'": "\\x41",
         "'41 '": "41 ",
+        # Session 11: bare numbers a phone word makes phones, digits of other scripts.
+        "'2125550199' lines": "2125550199\n",
+        "'phone 4155550132 '": "phone 4155550132 ",
+        "Arabic-Indic digits": "".join(chr(0x660 + d) for d in range(10)),
+        "Arabic-Indic card list": "".join(chr(0x660 + int(c)) for c in "4111111111111111") + " ",
+        "digits of six scripts": "".join(chr(z + 1) for z in (0x660, 0x6F0, 0x966, 0x9E6, 0xE50,
+                                                               0x1040)) + " ",
     }
     for name, unit in extra.items():
         shapes[f"extra: {name}"] = _fill(unit)
