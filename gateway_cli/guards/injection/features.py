@@ -7,11 +7,9 @@ the representation:
 - The text is folded like the format guards fold it (invisible characters
   out, NFKC: `prepare`, `window_features`) and lowered, so full-width `IGNORE`, `I\u200bgnore`
   and `IGNORE` are one word.
-- Words are runs of letters, digits, `_`, `'`, `@`, `$` and any non-ASCII
-  character, cut by the rest of ASCII punctuation and whitespace, as bytes
-  (UTF-8): splitting bytes after one `bytes.translate` runs at C speed. The
-  three joiners are kept because the rules keep them (`views.WORD_MAP`), so an
-  ASCII text is split once for both (`tokens.share`).
+- Words are runs of letters, digits, `_` and any non-ASCII character, cut by
+  ASCII punctuation and whitespace, as bytes (UTF-8): splitting bytes after
+  one `bytes.translate` runs at C speed.
 - Features are binary (present in the window or not), so a flood of one word
   weighs what one occurrence weighs: unigrams, bigrams of adjacent words, the
   first five bytes of longer words (one stem across "instruction",
@@ -39,9 +37,9 @@ _IGNORABLE_RUNS: Final = re.compile(f"(?:{_IGNORABLE.pattern})+")
 _COMMON_INVISIBLE: Final = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad",
                             "\u200e", "\u200f", "\u202e")
 
-# ASCII punctuation and whitespace to a space; letters, digits, `_`, `'`, `@`, `$` and every
-# byte of a multi-byte UTF-8 character stay.
-_SPLIT: Final = bytes(b if (b >= 0x80 or chr(b).isalnum() or chr(b) in "_'@$") else 0x20
+# ASCII punctuation and whitespace to a space; letters, digits, `_` and every byte
+# of a multi-byte UTF-8 character stay.
+_SPLIT: Final = bytes(b if (b >= 0x80 or chr(b).isalnum() or b == 0x5F) else 0x20
                      for b in range(256))
 
 STEM: Final = 5  # bytes of a word's stem feature

@@ -24,7 +24,7 @@ from tests.unit.guards.findings_record import EVAL
 def test_the_join_map_is_each_sides_map_before_its_last_step() -> None:
     for b in range(256):
         assert views.WORD_MAP[b] == views.LEET[tokens.JOIN_MAP[b]], b
-        assert features._SPLIT[b] == tokens.JOIN_MAP[b], b
+        assert features._SPLIT[b] == tokens.CUT[tokens.JOIN_MAP[b]], b
         # The leetspeak fold neither makes nor removes a separator: it commutes with split.
         assert chr(views.LEET[b]).isspace() == chr(b).isspace(), b
 
@@ -48,7 +48,7 @@ _PARTS = ["don't", "it's", "'", "''", "@", "$", "a@b", "p@$$", "1gn0re", "ignore
 def test_one_split_gives_both_sides_words(parts: list[str], noise: str) -> None:
     text = "".join(parts) + noise
     _check(text, tokens.share(text))
-    # Without the joiners too.
+    # Without the joiners (most texts), where it is shared.
     stripped = text.replace("'", " ").replace("@", "").replace("$", "5")
     _check(stripped, tokens.share(stripped))
 
@@ -56,7 +56,7 @@ def test_one_split_gives_both_sides_words(parts: list[str], noise: str) -> None:
 def _check(text: str, shared: tokens.Shared | None) -> None:
     rules, words, pairs = _plain(text)
     if shared is None:
-        assert not text.isascii()
+        assert not text.isascii() or any(c in text for c in "'@$")
         return
     assert shared.lowered == views.lower_same_length(text) == features.prepare(text)
     assert shared.data == shared.lowered.encode("utf-8", "surrogatepass")
@@ -70,16 +70,11 @@ def test_non_ascii_text_is_not_shared() -> None:
     assert tokens.share("ignore \u200b all") is None
 
 
-def test_a_text_with_a_joiner_is_shared() -> None:
-    """The apostrophe, `@` and `$` stay inside a word on both sides: one split serves."""
-    for text in ("don't", "jane@example.com", "$5", "do not, 5 times", "p@$$w0rd isn't"):
-        shared = tokens.share(text)
-        assert shared is not None
-        _check(text, shared)
-    shared = tokens.share("Don't 1gn0re p@$$")
-    assert shared is not None
-    assert shared.words == {b"don't", b"1gn0re", b"p@$$"}
-    assert shared.rules_words == {b"don't", b"ignore", b"pass"}
+def test_a_text_with_a_joiner_takes_two_splits() -> None:
+    assert tokens.share("don't") is None
+    assert tokens.share("jane@example.com") is None
+    assert tokens.share("$5") is None
+    assert tokens.share("do not, 5 times") is not None
 
 
 def _eval_texts() -> list[str]:
@@ -107,4 +102,4 @@ def test_the_guard_finds_and_scores_what_two_splits_give_on_every_eval_record() 
         if extra is not None:
             plain.append(extra)
         assert guard.findings(text) == plain
-    assert checked > 900  # the ASCII records up to a window long
+    assert checked > 600  # the ASCII records up to a window long without a joiner
