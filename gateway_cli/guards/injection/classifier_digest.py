@@ -1,3 +1,3 @@
 """The sha256 of the shipped classifier weights (written by bench/guards/train_classifier.py)."""
 
-SHA256 = "1b6c5918beda3cf9c77b0456d54b3f46cea66cea06bf4b5d9f53a730f75f5dd5"
+SHA256 = "9f02821e1c91d531a6e45323ca68710cedcec782a7f5d2df1ecaca1350f89986"
