@@ -56,6 +56,7 @@ from pathlib import Path
 import msgspec
 
 from gateway_cli.errors import GatewayError
+from gateway_cli.formats import sorted_json
 from gateway_cli.guards import secrets as secrets_guard
 
 GENESIS = "0" * 64
@@ -304,35 +305,12 @@ _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 # json writes Python's exponent form (1e-05, 1e+16) and msgspec does not; it also writes
 # NaN as null where json refuses it. Data holding such a float takes json's path, so a
 # line is always json's canonical form (tests/unit/auditlog/test_batch.py compares them).
-_FAST = msgspec.json.Encoder(order="sorted").encode
-
-
-def _fast_safe(value: object) -> bool:
-    """No float that msgspec would write differently from json, at any depth."""
-    if type(value) is dict:
-        items: Iterable[object] = value.values()
-    elif type(value) is list:
-        items = value
-    else:
-        items = (value,)
-    for item in items:
-        kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool:
-            continue
-        if kind is float:
-            if not (item == 0.0 or 1e-4 <= abs(item) < 1e16):  # type: ignore[arg-type]
-                return False
-        elif kind is dict or kind is list:
-            if not _fast_safe(item):
-                return False
-        else:
-            return False
-    return True
+_FAST = sorted_json.ENCODE
 
 
 def _json_text(value: object) -> str:
     """json's canonical text of `value`, by msgspec when that gives the same bytes."""
-    if _fast_safe(value):
+    if sorted_json.fast_safe(value):
         try:
             return _FAST(value).decode()
         except (TypeError, ValueError, UnicodeError, msgspec.EncodeError):

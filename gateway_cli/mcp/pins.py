@@ -30,7 +30,7 @@ import hmac
 import json
 import secrets as _secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from typing import Any, Literal
 import msgspec
 
 from gateway_cli.errors import GatewayError
+from gateway_cli.formats import sorted_json
 from gateway_cli.keys.home import write_private
 from gateway_cli.keys.refs import Secret
 from gateway_cli.keys.store import SecretStore
@@ -72,11 +73,11 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 # differ outside 1e-4 <= |x| < 1e16 (json's exponent form) and NaN or infinity, a lone
 # surrogate or a non-string key makes msgspec refuse: those values take json's own path,
 # so the bytes are always json's (tests/unit/mcp/test_canonical_fast.py compares them).
-_FAST = msgspec.json.Encoder(order="sorted").encode
+_FAST = sorted_json.ENCODE
 
 
 def canonical(value: object) -> bytes:
-    if _fast_safe(value):
+    if sorted_json.fast_safe(value):
         try:
             return _FAST(value)
         except (TypeError, ValueError, UnicodeError, msgspec.EncodeError):
@@ -84,27 +85,6 @@ def canonical(value: object) -> bytes:
     return _CANONICAL.encode(value).encode("utf-8", "surrogatepass")
 
 
-def _fast_safe(value: object) -> bool:
-    """Only plain JSON values, and no float that msgspec would write differently."""
-    if type(value) is dict:
-        items: Iterable[object] = value.values()
-    elif type(value) is list:
-        items = value
-    else:
-        items = (value,)
-    for item in items:
-        kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool:
-            continue
-        if kind is float:
-            if not (item == 0.0 or 1e-4 <= abs(item) < 1e16):  # type: ignore[arg-type]
-                return False
-        elif kind is dict or kind is list:
-            if not _fast_safe(item):
-                return False
-        else:
-            return False
-    return True
 
 
 def definition(item: Mapping[str, Any], section: Section = "tools") -> dict[str, Any]:
