@@ -31,7 +31,7 @@ def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
         return []
     out: list[tuple[SlotPath, str]] = []
     stack: list[tuple[Any, SlotPath]] = [(answer, ())]
-    skipped, walk = extract.skipped, extract.walk
+    skipped = extract.skipped
     while stack:
         node, at = stack.pop()
         if isinstance(node, dict):
@@ -44,22 +44,22 @@ def texts(family: Family, answer: Any) -> list[tuple[SlotPath, str]]:
                 elif isinstance(value, str) and value:
                     where = (*at, key)
                     if key == "arguments":  # JSON in a string: its strings, one by one
-                        out.extend(_walked(walk, value, where, node))
+                        out.extend(_walked(value, where, node))
                     elif not skipped(where, value, node, False):  # `walk`'s str case
                         out.append((where, value))
             stack.extend(reversed(pending))
         elif isinstance(node, list):
             stack.extend((node[i], (*at, i)) for i in reversed(range(len(node))))
         else:
-            out.extend(_walked(walk, node, at, None))
+            out.extend(_walked(node, at, None))
     return out
 
 
-def _walked(walk: Any, value: Any, at: SlotPath,
+def _walked(value: Any, at: SlotPath,
             parent: dict[str, Any] | None) -> list[tuple[SlotPath, str]]:
     """`extract.walk`'s texts under one value (an `arguments` string, a list's scalar)."""
     found: list[extract.TextSlot] = []
-    walk(value, at, "assistant", found, parent=parent)
+    extract.walk(value, at, "assistant", found, parent=parent)
     return [(slot.path, slot.text) for slot in found]
 
 
