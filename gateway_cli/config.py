@@ -63,6 +63,8 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     header_timeout: Annotated[float, msgspec.Meta(ge=1, le=300)] = 10.0
     body_timeout: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
     http2: bool = False
+    # The event loop (server/event_loop.py): uvloop where installed ("auto"), or asyncio's.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     # Observability (issue: every request accounted for): one INFO line per request
     # (never content), in text or JSON lines; /metrics for loopback and admin keys.
     access_log: bool = True

@@ -6,6 +6,7 @@ the same command line, reached over TCP by the official SDKs.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -117,6 +118,21 @@ def stop_gateway(gateway: Gateway) -> None:
     except subprocess.TimeoutExpired:
         gateway.process.kill()
         gateway.process.wait()
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def on_each_loop(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs the test twice: its `asyncio.run` calls on asyncio's loop, then on uvloop,
+    the two loops `gateway serve` can serve on (server/event_loop.py). For the code that
+    runs inside the served process: the upstream client, the Redis client, deadlines."""
+    if request.param == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        yield request.param
+    finally:
+        asyncio.set_event_loop_policy(None)
 
 
 @pytest.fixture(autouse=True)

@@ -46,6 +46,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from gateway_cli.net.chunked import Dechunker
+from gateway_cli.net.connect import open_socket
 from gateway_cli.net.errors import ConnectTimeout, ProtocolError, TooLarge
 from gateway_cli.net.inflate import Inflater, inflater_for
 
@@ -423,10 +424,12 @@ class Client:
             conn.writer.close()
         try:
             async with asyncio.timeout(self.connect_timeout):
+                sock = await open_socket(self.host, self.port, HAPPY_EYEBALLS)
+                # From here the transport owns the socket and closes it on any failure.
                 reader, writer = await asyncio.open_connection(
-                    self.host, self.port, ssl=self.tls,
+                    sock=sock, ssl=self.tls,
                     server_hostname=self.host if self.tls is not None else None,
-                    limit=LINE_LIMIT, happy_eyeballs_delay=HAPPY_EYEBALLS)
+                    limit=LINE_LIMIT)
         except TimeoutError:  # this timeout's own (a caller's would be a CancelledError)
             raise ConnectTimeout(f"no connection within {self.connect_timeout:g} s") from None
         return _Conn(reader, writer)

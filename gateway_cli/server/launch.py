@@ -27,7 +27,7 @@ from gateway_cli.config import Config
 from gateway_cli.errors import GatewayError, StartupError
 from gateway_cli.observe import access_log
 from gateway_cli.observe.log_format import formatter
-from gateway_cli.server import startup_check
+from gateway_cli.server import event_loop, startup_check
 from gateway_cli.server.startup_check import Mode
 
 if TYPE_CHECKING:
@@ -156,6 +156,7 @@ class _Prepared:
     tls: tuple[Path, Path] | None
     tls_fixed: tuple[Path, Path] | None
     log_format: Literal["text", "json"] = "text"
+    loop: Literal["uvloop", "asyncio"] = "asyncio"
 
 
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
@@ -186,6 +187,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     if not shared:
         _refuse_open(table, host)
     startup_check.run(verify)  # before any secret is read
+    loop = event_loop.chosen(config.server.event_loop)  # after the check: it imports uvloop
     if tls is not None:
         # The key is a secret (read after the check above), and a bad file is one clear
         # line here rather than a failure inside Granian's worker once it is listening.
@@ -223,6 +225,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
                  len(auth.table.by_id) - live)
     if store is not None:
         log.info("secret store: %s", store.describe())
+    log.info("event loop: %s", loop)
     if workers > 1:
         from gateway_cli.server import served_config
 
@@ -231,7 +234,7 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
         log.info("limits: %d workers count in the shared SQLite store %s (the memory store "
                  "is per process)", workers, state / "limits.sqlite")
     prepared = _Prepared(config, runtime, store, state, host, port, socks, tls,
-                         tls if tls_fixed else None, log_format)
+                         tls if tls_fixed else None, log_format, loop)
     code = 0
     if workers == 1:
         _serve(prepared, 1)
@@ -397,4 +400,4 @@ def _serve(prepared: _Prepared, worker: int, restarted: bool = False) -> None:
                 await shared_keys.stop(*following)
             await app.stop()
 
-    asyncio.run(main())
+    event_loop.run(main(), prepared.loop)

@@ -132,6 +132,8 @@ def served(binaries: Binaries, tmp_path: Path) -> Iterator[tuple[str, float]]:
             except httpx.TransportError:
                 time.sleep(0.02)
         assert first is not None, f"no answer (exit {process.poll()}):\n{log.read_text()}"
+        if sys.platform != "win32":  # uvloop is locked, and must be bundled, elsewhere
+            assert "event loop: uvloop" in log.read_text(), log.read_text()
         yield url, first
     finally:
         process.terminate()

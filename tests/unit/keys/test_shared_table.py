@@ -21,6 +21,9 @@ from gateway_cli.limits.resp import Message, RedisClient, Subscribed
 from tests.conftest import free_port
 from tests.fakes.redis_server import RedisServer, redis_running
 
+# Each test on both loops the served gateway can run on (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_each_loop")
+
 T = TypeVar("T")
 
 

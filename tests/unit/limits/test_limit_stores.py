@@ -36,6 +36,9 @@ from gateway_cli.limits.windows import GAUGE_TTL
 from tests.conftest import ROOT, free_port
 from tests.fakes.redis_server import RedisServer, redis_running
 
+# Each test on both loops the served gateway can run on (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_each_loop")
+
 T = TypeVar("T")
 PASSWORD = "pw-" + uuid.uuid4().hex  # what must never show up in an error
 

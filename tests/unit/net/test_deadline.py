@@ -14,6 +14,9 @@ import pytest
 
 from gateway_cli.net.deadline import deadline
 
+# Each test on both loops the served gateway can run on (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_each_loop")
+
 KINDS = ["asyncio.timeout", "deadline"]
 Body = Callable[[], Awaitable[Any]]
 

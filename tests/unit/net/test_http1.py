@@ -14,6 +14,9 @@ import pytest
 from gateway_cli.net import http1
 from tests.fakes.pki import make_pki
 
+# Each test on both loops the served gateway can run on (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_each_loop")
+
 Answer = Callable[[bytes], bytes | None]  # the request's bytes -> the raw answer
 CLOSE = b"<then close>"  # at the end of an answer: the server closes after writing it
 

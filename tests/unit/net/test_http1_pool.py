@@ -18,6 +18,9 @@ import pytest
 from gateway_cli.net import http1, inflate
 from tests.unit.net.test_http1 import CLOSE, Server, fetch, fixed, run
 
+# Each test on both loops the served gateway can run on (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("on_each_loop")
+
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
 
 
