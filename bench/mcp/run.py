@@ -83,6 +83,8 @@ def main() -> None:
                         help="also record the gateway's stacks (HTTP path) with py-spy into "
                              "FILE (collapsed stacks); py-spy from --py-spy or PATH")
     parser.add_argument("--py-spy", default="py-spy", metavar="PATH")
+    parser.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                        help="the gateway's [server] event_loop (default: its own choice)")
     parser.add_argument("--no-audit", action="store_true",
                         help="run the gateway with [audit] enabled = false, to see the "
                              "request log's share of the CPU per call")
@@ -112,6 +114,7 @@ def main() -> None:
 [server]
 log_level = "warning"
 access_log = false
+event_loop = "{args.event_loop}"
 {"[audit]" + chr(10) + "enabled = false" if args.no_audit else ""}
 [mcp]
 open_scopes = ["mcp:http:echo", "mcp:stdio:echo"]
