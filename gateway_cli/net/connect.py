@@ -68,7 +68,8 @@ async def race(addresses: Sequence[Address], delay: float) -> socket.socket:
             done, running = await asyncio.wait(
                 running, timeout=delay if waiting else None,
                 return_when=asyncio.FIRST_COMPLETED)
-            winner = None
+            winner: socket.socket | None = None
+            failure: BaseException | None = None
             for task in done:
                 error = task.exception()
                 if error is None:
@@ -79,13 +80,20 @@ async def race(addresses: Sequence[Address], delay: float) -> socket.socket:
                 elif isinstance(error, OSError):
                     errors.append(error)
                 else:
-                    raise error
+                    failure = error
+            if failure is not None:
+                if winner is not None:
+                    winner.close()
+                raise failure
             if winner is not None:
                 return winner
         raise _failed(errors)
     finally:
         for task in running:
-            task.cancel()  # its _connect closes the socket it opened
+            if not task.done():
+                task.cancel()  # its _connect closes the socket it opened
+            elif not task.cancelled() and task.exception() is None:
+                task.result().close()  # connected just as the race was ended from outside
 
 
 async def open_socket(host: str, port: int, delay: float) -> socket.socket:
