@@ -28,6 +28,8 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 AliasName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:/@+\[\]*-]{1,200}$")]
+# `[server] event_loop` (server/event_loop.py).
+EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 ProviderKind = Literal["openai", "anthropic", "azure", "openai-compatible"]
 Strategy = Literal["priority", "weighted", "least-latency", "least-inflight"]
 Mode = Literal["enforce", "observe"]  # observe: report what the policy would do, change nothing
@@ -64,7 +66,7 @@ class ServerConfig(_Strict, frozen=True, forbid_unknown_fields=True):
     body_timeout: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 60.0
     http2: bool = False
     # The event loop (server/event_loop.py): uvloop where installed ("auto"), or asyncio's.
-    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    event_loop: EventLoopChoice = "auto"
     # Observability (issue: every request accounted for): one INFO line per request
     # (never content), in text or JSON lines; /metrics for loopback and admin keys.
     access_log: bool = True

@@ -16,16 +16,17 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, Literal
 
+from gateway_cli.config import EventLoopChoice
 from gateway_cli.errors import GatewayError
 
-Choice = Literal["auto", "uvloop", "asyncio"]
+Loop = Literal["uvloop", "asyncio"]  # what a choice comes to on this machine
 
 
 class NoUvloop(GatewayError):
     """`event_loop = "uvloop"` was asked for where uvloop is not installed."""
 
 
-def chosen(choice: Choice) -> Literal["uvloop", "asyncio"]:
+def chosen(choice: EventLoopChoice) -> Loop:
     """The loop `choice` means here: "auto" is uvloop when it can be imported."""
     if choice == "asyncio":
         return "asyncio"
@@ -40,7 +41,7 @@ def chosen(choice: Choice) -> Literal["uvloop", "asyncio"]:
     return "uvloop"
 
 
-def run(main: Coroutine[Any, Any, None], loop: Literal["uvloop", "asyncio"]) -> None:
+def run(main: Coroutine[Any, Any, None], loop: Loop) -> None:
     """`asyncio.run(main)` on the loop named (see `chosen`)."""
     if loop == "uvloop":
         import uvloop

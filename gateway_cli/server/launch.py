@@ -156,7 +156,7 @@ class _Prepared:
     tls: tuple[Path, Path] | None
     tls_fixed: tuple[Path, Path] | None
     log_format: Literal["text", "json"] = "text"
-    loop: Literal["uvloop", "asyncio"] = "asyncio"
+    loop: event_loop.Loop = "asyncio"
 
 
 def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
