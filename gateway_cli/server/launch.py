@@ -226,6 +226,10 @@ def run(config: Config, *, host: str, port: int, verify: Mode = "integrity",
     if store is not None:
         log.info("secret store: %s", store.describe())
     log.info("event loop: %s", loop)
+    from gateway_cli.guards.injection.classifier import shipped as shipped_classifier
+
+    log.info("injection classifier: %s scorer", "compiled" if shipped_classifier().compiled
+             else "Python (no C compiler where the gateway was built; same scores, slower)")
     if workers > 1:
         from gateway_cli.server import served_config
 

@@ -134,6 +134,8 @@ def served(binaries: Binaries, tmp_path: Path) -> Iterator[tuple[str, float]]:
         assert first is not None, f"no answer (exit {process.poll()}):\n{log.read_text()}"
         if sys.platform != "win32":  # uvloop is locked, and must be bundled, elsewhere
             assert "event loop: uvloop" in log.read_text(), log.read_text()
+        # The classifier's C scorer is built into the wheel the binary bundles.
+        assert "injection classifier: compiled scorer" in log.read_text(), log.read_text()
         yield url, first
     finally:
         process.terminate()

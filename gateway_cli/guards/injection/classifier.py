@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from collections.abc import Callable, Iterable
 from importlib import resources
@@ -43,16 +44,30 @@ from typing import Final
 
 from gateway_cli.guards.injection import classifier_digest
 from gateway_cli.guards.injection.features import (
+    _SPLIT,
     MARKER_BYTES,
+    STEM,
     Features,
     assemble,
+    char_bigrams,
     count,
     prepare,
     split_words,
+    window_bytes,
     window_features,
 )
 from gateway_cli.guards.injection.tokens import Shared
 from gateway_cli.guards.injection.weights import Weights, WeightsError, decode
+
+try:  # the compiled window scorer (_window_weights.c), built where a C compiler was found
+    from gateway_cli.guards.injection import _window_weights
+except ImportError:  # pragma: no cover - exercised where the extension was not built
+    _window_weights = None  # type: ignore[assignment]
+
+
+def compiled_available() -> bool:
+    """Whether this install has the compiled window scorer (the start-up log says which runs)."""
+    return _window_weights is not None
 
 RESOURCE: Final = "classifier.bin"
 _CUT_REACH: Final = 64  # a piece ends at the last space this close to its length, if any
@@ -68,7 +83,8 @@ def sigmoid(z: float) -> float:
 class Model:
     """A decoded weights file, ready to score texts (`predict`, `locate`)."""
 
-    def __init__(self, weights: Weights) -> None:
+    def __init__(self, weights: Weights, *, compiled: bool | None = None) -> None:
+        """`compiled`: None takes the compiled scorer where it is built; False, the Python one."""
         self.bias = weights.bias
         self.window = weights.window
         self.stride = weights.stride
@@ -98,6 +114,45 @@ class Model:
         if unknown:
             raise WeightsError(f"markers this gateway does not extract: {sorted(unknown)}")
         self.markers = markers
+        if compiled is None:
+            compiled = _window_weights is not None
+        self._table = self._compile() if compiled else None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether windows are weighed by the compiled scorer (else by `_weigh`)."""
+        return self._table is not None
+
+    def _compile(self) -> _window_weights.Table:
+        """The tables in the compiled scorer's form: every word once, pairs by word index.
+
+        A stem key that is not `STEM` bytes can never be a window's stem, so it is
+        left out here as the Python scorer never looks it up. The hash key is
+        random per process (`_window_weights.c`: no text can be built to collide).
+        """
+        words = sorted(set(self.unigrams).union(*self.bigrams))
+        index = {w: i for i, w in enumerate(words)}
+        if _window_weights is None:
+            raise WeightsError("the compiled window scorer is not built in this install")
+        return _window_weights.Table(
+            words, [self.unigrams.get(w, 0.0) for w in words],
+            [(index[a], index[b], w) for (a, b), w in self.bigrams.items()],
+            [(k, w) for k, w in self.stems.items() if len(k) == STEM],
+            MARKER_BYTES, [self.markers.get(m) for m in MARKER_BYTES],
+            int.from_bytes(os.urandom(8), "little"))
+
+    def _weigh_bytes(self, data: bytes) -> tuple[float, int]:
+        """(summed weight, number of features) of one window's bytes (`window_bytes`)."""
+        if self._table is None:
+            words = data.translate(_SPLIT).split()
+            features = assemble(data, set(words), set(pairwise(words)))
+            return self._weigh(features), count(features)
+        found, n, long_words = self._table.weigh(data)
+        if long_words:
+            grams = char_bigrams(long_words)
+            found.extend(filter(None, map(self.chars.get, grams)))
+            n += len(grams)
+        return math.fsum(found), n
 
     def _weigh(self, features: Features) -> float:
         unigrams, bigrams, stems, chars, markers = features
@@ -114,8 +169,10 @@ class Model:
 
     def window_logit(self, lowered: str) -> float:
         """The logit of one prepared window: what the model was trained on, text by text."""
-        features = window_features(lowered)
-        return self._logit(self._weigh(features), count(features))
+        if self._table is None:
+            features = window_features(lowered)
+            return self._logit(self._weigh(features), count(features))
+        return self._logit(*self._weigh_bytes(window_bytes(lowered)))
 
     def _halves(self, prepared: str) -> list[tuple[int, int]]:
         """`prepared` cut into pieces of about `stride` characters, at a space where one is near."""
@@ -182,6 +239,10 @@ class Model:
         """
         if len(text) > self.window:
             return self.locate(text)
+        if self._table is not None:
+            return sigmoid(self._logit(*self._weigh_bytes(shared.data))), 0, len(text)
+        if shared.pairs is None:
+            raise ValueError("the Python scorer needs the shared split's pairs (share(pairs=True))")
         features = assemble(shared.data, shared.words, shared.pairs)
         return sigmoid(self._logit(self._weigh(features), count(features))), 0, len(text)
 

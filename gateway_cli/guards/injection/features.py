@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from itertools import pairwise
 from typing import Final
 
@@ -92,13 +93,35 @@ def count(features: Features) -> int:
     return len(unigrams) + len(bigrams) + len(stems) + len(chars) + len(markers)
 
 
-def window_features(lowered: str) -> Features:
-    """(unigrams, bigrams, stems, character bigrams, markers) of one prepared window."""
+def window_bytes(lowered: str) -> bytes:
+    """One prepared window as the features read it: rarer invisible characters out, UTF-8."""
     if not lowered.isascii() and _IGNORABLE.search(lowered):
         lowered = _IGNORABLE_RUNS.sub("", lowered)
-    data = lowered.encode("utf-8", "surrogatepass")
+    return lowered.encode("utf-8", "surrogatepass")
+
+
+def window_features(lowered: str) -> Features:
+    """(unigrams, bigrams, stems, character bigrams, markers) of one prepared window."""
+    data = window_bytes(lowered)
     words = data.translate(_SPLIT).split()
     return assemble(data, set(words), set(pairwise(words)))
+
+
+def char_bigrams(long_non_ascii: Iterable[bytes]) -> set[str]:
+    """The character pairs of a window's long non-ASCII words, at most `MAX_CHAR_BIGRAMS`.
+
+    Sorted first, so the same cap keeps the same pairs in every process.
+    """
+    grams: set[str] = set()
+    budget = MAX_CHAR_BIGRAMS
+    for w in sorted(long_non_ascii):
+        if budget <= 0:
+            break
+        chars = w[: 4 * (budget + 1)].decode("utf-8", "ignore")
+        pairs = [chars[i:i + 2] for i in range(min(len(chars) - 1, budget))]
+        grams.update(pairs)
+        budget -= len(pairs)
+    return grams
 
 
 def assemble(data: bytes, unigrams: set[bytes], bigrams: set[tuple[bytes, bytes]]) -> Features:
@@ -108,17 +131,8 @@ def assemble(data: bytes, unigrams: set[bytes], bigrams: set[tuple[bytes, bytes]
     (`tokens.share`) gives the same features without a second split.
     """
     stems = {w[:STEM] for w in unigrams if len(w) >= STEM_MIN}
-    grams: set[str] = set()
-    budget = MAX_CHAR_BIGRAMS
-    long_non_ascii = () if data.isascii() else sorted(
+    grams: set[str] = set() if data.isascii() else char_bigrams(
         w for w in unigrams if len(w) >= CJK_MIN and not w.isascii())
-    for w in long_non_ascii:  # sorted: the same cap keeps the same bigrams in every process
-        if budget <= 0:
-            break
-        chars = w[: 4 * (budget + 1)].decode("utf-8", "ignore")
-        pairs = [chars[i:i + 2] for i in range(min(len(chars) - 1, budget))]
-        grams.update(pairs)
-        budget -= len(pairs)
     skeleton = data.translate(None, _NOT_PUNCT)
     # Every marker is two characters or more: a skeleton of one cannot hold any.
     # `find`, not `in`: a `bytes in bytes` first tries the needle as an int and pays for

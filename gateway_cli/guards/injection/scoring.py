@@ -159,8 +159,8 @@ class InjectionGuard:
         model = self.classifier
         # The shipped model's split serves the rules too (`tokens`), for the texts it
         # scores as one window; any other text or model gets a split of each.
-        shared = (share(text) if isinstance(model, Model) and len(text) <= model.window
-                  else None)
+        shared = (share(text, pairs=not model.compiled)
+                  if isinstance(model, Model) and len(text) <= model.window else None)
         found = scan_text(text, shared=shared) if repeats else scan(text, shared=shared)
         if model is not None and text:
             extra = classifier_finding(model, text, shared)

@@ -51,11 +51,15 @@ class Shared(NamedTuple):
     data: bytes  # `lowered` in UTF-8 (all ASCII)
     rules_words: frozenset[bytes]
     words: set[bytes]
-    pairs: set[tuple[bytes, bytes]]
+    pairs: set[tuple[bytes, bytes]] | None  # None: not made (`share(pairs=False)`)
 
 
-def share(text: str) -> Shared | None:
-    """Both halves' words of an ASCII `text`, or None where one split cannot give both."""
+def share(text: str, *, pairs: bool = True) -> Shared | None:
+    """Both halves' words of an ASCII `text`, or None where one split cannot give both.
+
+    `pairs=False` leaves out the classifier's word pairs, which only the Python
+    scorer reads (the compiled one finds its own from `data`).
+    """
     if not text.isascii():
         return None
     if "'" in text or "@" in text or "$" in text:
@@ -64,7 +68,7 @@ def share(text: str) -> Shared | None:
     data = lowered.encode("ascii")
     split = data.translate(JOIN_MAP).split()
     words = set(split)
-    pairs = set(pairwise(split))
+    adjacent = set(pairwise(split)) if pairs else None
     if not any(map(data.__contains__, _LEETSPEAK)):  # ints: `bytes in bytes` costs more
         rules_words = frozenset(words)
     elif len(split) >= FOLD_DISTINCT_FROM or 2 * len(words) < len(split):
@@ -73,4 +77,4 @@ def share(text: str) -> Shared | None:
         rules_words = frozenset(b" ".join(words).translate(LEET).split())
     else:
         rules_words = frozenset(data.translate(WORD_MAP).split())
-    return Shared(lowered, data, rules_words, words, pairs)
+    return Shared(lowered, data, rules_words, words, adjacent)
