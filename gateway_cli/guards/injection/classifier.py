@@ -241,8 +241,6 @@ class Model:
             return self.locate(text)
         if self._table is not None:
             return sigmoid(self._logit(*self._weigh_bytes(shared.data))), 0, len(text)
-        if shared.pairs is None:
-            raise ValueError("the Python scorer needs the shared split's pairs (share(pairs=True))")
         features = assemble(shared.data, shared.words, shared.pairs)
         return sigmoid(self._logit(self._weigh(features), count(features))), 0, len(text)
 

@@ -159,8 +159,10 @@ class InjectionGuard:
         model = self.classifier
         # The shipped model's split serves the rules too (`tokens`), for the texts it
         # scores as one window; any other text or model gets a split of each.
-        shared = (share(text, pairs=not model.compiled)
-                  if isinstance(model, Model) and len(text) <= model.window else None)
+        # The compiled scorer finds its own words, and the rules' word set is made in C
+        # too (`views.word_set`): the shared split pays only for the Python scorer.
+        shared = (share(text) if isinstance(model, Model) and not model.compiled
+                  and len(text) <= model.window else None)
         found = scan_text(text, shared=shared) if repeats else scan(text, shared=shared)
         if model is not None and text:
             extra = classifier_finding(model, text, shared)

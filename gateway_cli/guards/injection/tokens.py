@@ -51,15 +51,11 @@ class Shared(NamedTuple):
     data: bytes  # `lowered` in UTF-8 (all ASCII)
     rules_words: frozenset[bytes]
     words: set[bytes]
-    pairs: set[tuple[bytes, bytes]] | None  # None: not made (`share(pairs=False)`)
+    pairs: set[tuple[bytes, bytes]]
 
 
-def share(text: str, *, pairs: bool = True) -> Shared | None:
-    """Both halves' words of an ASCII `text`, or None where one split cannot give both.
-
-    `pairs=False` leaves out the classifier's word pairs, which only the Python
-    scorer reads (the compiled one finds its own from `data`).
-    """
+def share(text: str) -> Shared | None:
+    """Both halves' words of an ASCII `text`, or None where one split cannot give both."""
     if not text.isascii():
         return None
     if "'" in text or "@" in text or "$" in text:
@@ -68,7 +64,7 @@ def share(text: str, *, pairs: bool = True) -> Shared | None:
     data = lowered.encode("ascii")
     split = data.translate(JOIN_MAP).split()
     words = set(split)
-    adjacent = set(pairwise(split)) if pairs else None
+    pairs = set(pairwise(split))
     if not any(map(data.__contains__, _LEETSPEAK)):  # ints: `bytes in bytes` costs more
         rules_words = frozenset(words)
     elif len(split) >= FOLD_DISTINCT_FROM or 2 * len(words) < len(split):
@@ -77,4 +73,4 @@ def share(text: str, *, pairs: bool = True) -> Shared | None:
         rules_words = frozenset(b" ".join(words).translate(LEET).split())
     else:
         rules_words = frozenset(data.translate(WORD_MAP).split())
-    return Shared(lowered, data, rules_words, words, adjacent)
+    return Shared(lowered, data, rules_words, words, pairs)

@@ -16,6 +16,11 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from gateway_cli.guards.injection.tokens import Shared
 
+try:  # the compiled word set (_word_set.c), built where a C compiler was found
+    from gateway_cli.guards.injection._word_set import distinct as _distinct
+except ImportError:  # pragma: no cover - exercised where the extension was not built
+    _distinct = None  # type: ignore[assignment]
+
 ENC: Final = "surrogatepass"
 
 
@@ -38,6 +43,14 @@ WORD_MAP: Final = table(
 # The word map with the apostrophe a separator too: in the result every run of
 # non-spaces of an ASCII text's folded view is one of its runs of word characters.
 RUN_MAP: Final = WORD_MAP.translate(table({"'": " "}))
+
+
+def word_set(data: bytes, table: bytes) -> frozenset[bytes]:
+    """`frozenset(data.translate(table).split())`: in C where it was built (`_word_set.c`,
+    a bytes object per distinct word only), else that expression itself."""
+    if _distinct is None:
+        return frozenset(data.translate(table).split())
+    return _distinct(data, table)
 
 
 def wordset(spaced: str) -> frozenset[bytes]:
@@ -170,5 +183,4 @@ def views(text: str, shared: Shared | None = None) -> Views:
         return Views(text, shared.lowered, shared.data, shared.rules_words)
     lowered = lower_same_length(text)
     low_bytes = lowered.encode("utf-8", ENC)
-    words = frozenset(low_bytes.translate(WORD_MAP).split())
-    return Views(text, lowered, low_bytes, words)
+    return Views(text, lowered, low_bytes, word_set(low_bytes, WORD_MAP))

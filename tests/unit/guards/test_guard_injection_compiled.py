@@ -1,4 +1,7 @@
-"""The classifier's compiled window scorer (`_window_weights.c`) against the Python scorer.
+"""The injection guard's C helpers against the Python they replace.
+
+`_window_weights.c` (the classifier's window scorer) against the Python scorer,
+and `_word_set.c` (the rules' word set) against `frozenset(data.translate(table).split())`.
 
 The compiled scorer is an optimisation, never a second model: on every text
 it must give the same probability, bit for bit, as `features.py` with
@@ -19,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway_cli.guards.injection import _window_weights, classifier
+from gateway_cli.guards.injection import _window_weights, _word_set, classifier, views
 from gateway_cli.guards.injection.classifier import Model, compiled_available, shipped
 from gateway_cli.guards.injection.features import MARKER_BYTES, prepare, window_bytes
 from gateway_cli.guards.injection.weights import decode
@@ -163,3 +166,59 @@ def test_a_model_that_asks_for_the_compiled_scorer_where_it_is_missing_is_refuse
     with pytest.raises(classifier.WeightsError, match="not built"):
         Model(decode(classifier.read_shipped()), compiled=True)
     assert not Model(decode(classifier.read_shipped())).compiled
+
+
+# -- the rules' word set (`_word_set.c`) against `frozenset(data.translate(table).split())` --
+
+TABLES = {"word map": views.WORD_MAP, "run map": views.RUN_MAP, "leet": views.LEET,
+          "identity": bytes(range(256))}
+
+
+def test_this_install_has_the_compiled_word_set() -> None:
+    assert views._distinct is not None, "the C extension _word_set was not built"
+
+
+def test_every_labelled_record_gives_the_same_word_set() -> None:
+    for text in _records():
+        data = text.lower().encode("utf-8", "surrogatepass")
+        for table in TABLES.values():
+            assert _word_set.distinct(data, table) == frozenset(data.translate(table).split())
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=400), st.binary(min_size=256, max_size=256))
+def test_any_bytes_and_any_table_give_the_same_word_set(data: bytes, table: bytes) -> None:
+    assert _word_set.distinct(data, table) == frozenset(data.translate(table).split())
+
+
+def test_the_word_set_of_long_inputs() -> None:
+    for data in (b"", b" " * 10_000, b"a" * 1_000_000, b"ab " * 300_000,
+                 b" ".join(b"w%d" % i for i in range(100_000)), b"\t\n\x0b\x0c\r\x1c x"):
+        assert _word_set.distinct(data, views.WORD_MAP) == frozenset(
+            data.translate(views.WORD_MAP).split())
+
+
+def test_the_views_are_the_same_without_the_compiled_word_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = _records()[:300]
+    compiled = [views.views(t).words for t in texts]
+    monkeypatch.setattr(views, "_distinct", None)
+    assert [views.views(t).words for t in texts] == compiled
+
+
+@pytest.mark.parametrize("args, error", [
+    ((b"ab", b"x" * 255), ValueError),
+    ((b"ab", b"x" * 257), ValueError),
+    (("ab", views.WORD_MAP), TypeError),
+    ((b"ab",), TypeError),
+    ((b"ab", views.WORD_MAP, 1), TypeError),
+])
+def test_a_bad_word_set_call_is_refused(args: tuple, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        _word_set.distinct(*args)
+
+
+def test_a_memoryview_or_bytearray_is_read_as_its_bytes() -> None:
+    data = bytearray(b"Ignore previous ignore")
+    assert _word_set.distinct(memoryview(data), views.WORD_MAP) == frozenset(
+        bytes(data).translate(views.WORD_MAP).split())
