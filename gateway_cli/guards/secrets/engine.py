@@ -10,9 +10,9 @@ Every prompt goes through every guard, so most text must cost about one pass:
   a token's regex only runs over the text when its needle is there
   (`tokens`). The needles and what they arm are generated from the token
   table into needles.py. The other detectors are gated by a few literal
-  needles the same way (`DETECTORS`), each needle behind its rarest
-  character, a `memchr` that spares the needle's pass when the character is
-  missing (plan.py); a text with no long word skips the long-word steps.
+  needles (`DETECTORS`), all of one haystack looked for at once
+  (guards/literals.py: one pass in C, or each needle behind its rarest
+  character); a text with no long word skips the long-word steps (plan.py).
 - The same marks say whether the text has a word of 16+ characters: the
   keyword regexes whose values need one do not run without it
   (`assignments.LONG_VALUE`), and each keyword regex runs only once `find`
@@ -90,9 +90,9 @@ LONG_GATES: dict[Detector, Callable[[str], bool]] = {
     detectors.discord: lambda long: detectors.DISCORD.search(long) is not None,
     detectors.azure_devops_legacy: detectors.ado_legacy_gate,
 }
-# The table compiled for the loop in `_scan` (plan.py): needles behind a pre-gate
-# character, and a shorter plan for a text with no long word.
-PLAN, PLAN_NO_LONG = compile_plan(DETECTORS, LONG_GATES, env_gate)
+# The table compiled for the loop in `_scan` (plan.py): each step's needles as bits of
+# its haystack's `Literals`, and a shorter plan for a text with no long word.
+PLAN, PLAN_NO_LONG, LITERALS = compile_plan(DETECTORS, LONG_GATES, env_gate)
 _MIN_TOKEN = 20
 # An ASCII text's bytes with each whitespace character (as `str.split` has it) a
 # space and every other character an "a": a run of 20 "a"s is in a long word.
@@ -224,22 +224,23 @@ def lowered(text: str) -> str:
 def all_hits(text: str, lower: str) -> list[Hit]:
     """Every detector's hits, in the table's order (the most specific first).
 
-    Each detector runs when a needle of its step is in its haystack (each
-    needle behind its pre-gate character, plan.py), the steps on the long
+    Each detector runs when a needle of its step is in its haystack (all of a
+    haystack's needles looked for at once, plan.py), the steps on the long
     words only when there are some.
     """
     long, long_word = words(text, lower)
     hits: list[Hit] = list(tokens(text, long)) if long else []
     ran: set[Detector] = set()
     hays = (long, lower, text)
+    present = [-1, -1, -1]  # per haystack, its needles found (`Literals`), once asked
+    literals = LITERALS
     for where, needles, gate, detector in PLAN if long else PLAN_NO_LONG:
         if detector in ran:
             continue
-        hay = hays[where]
-        for char, needle in needles:
-            if char in hay and needle in hay:
-                break
-        else:
+        at = present[where]
+        if at < 0:
+            at = present[where] = literals[where].present(hays[where])
+        if not at & needles:
             continue
         if gate is not None and not gate(long):
             continue

@@ -2,8 +2,9 @@
 
 Three shortcuts skip work where a finding is impossible (engine.py, plan.py):
 
-- each needle of the detector table is looked for only when its rarest
-  character is in the text (`memchr`), which every text holding the needle has;
+- the needles of the detector table are looked for all at once per haystack
+  (`Literals`: one pass in C, or each needle only when its rarest character
+  is in the text, which every text holding the needle has);
 - the steps on the long words are dropped for a text that has none;
 - the keyword regexes whose value needs 16+ characters run only when the text
   has a word that long (a value has no whitespace in it);
@@ -31,6 +32,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway_cli.guards.literals import Literals
 from gateway_cli.guards.secrets import assignments, engine, plan
 from gateway_cli.guards.secrets.assignments import env_gate
 from gateway_cli.guards.secrets.values import Hit
@@ -74,13 +76,20 @@ def same_as_plain(text: str) -> bool:
 # --------------------------------------------------------------------------- the tables
 
 
-def test_every_needle_is_behind_a_character_of_its_own() -> None:
+def test_every_step_asks_for_exactly_its_needles() -> None:
     for (where, needles, detector), step in zip(engine.DETECTORS, engine.PLAN, strict=True):
         assert step[3] is detector
-        assert [n for _, n in step[1]] == list(needles)
-        for char, needle in step[1]:
+        hay = engine.LITERALS[step[0]]
+        asked = {hay.needles[i] for i in range(len(hay.needles)) if step[1] >> i & 1}
+        assert asked == set(needles), (where, detector)
+
+
+def test_every_needle_is_behind_a_character_of_its_own() -> None:
+    for hay in engine.LITERALS:
+        assert [n for _, n in hay.gates] == list(hay.needles)
+        for char, needle in hay.gates:
             # `needle in hay` implies `char in hay`: the pre-gate drops nothing.
-            assert (char in needle and len(char) == 1) or (needle == char == ""), (where, needle)
+            assert (char in needle and len(char) == 1) or (needle == char == ""), needle
 
 
 def test_the_plan_keeps_the_table_order_and_drops_only_long_word_steps() -> None:
@@ -91,12 +100,12 @@ def test_the_plan_keeps_the_table_order_and_drops_only_long_word_steps() -> None
 
 def test_no_long_word_step_can_run_on_a_text_without_long_words() -> None:
     empty = ""  # the long words of a text that has none
-    for where, needles, gate, detector in engine.PLAN:
+    for where, mask, gate, detector in engine.PLAN:
         if where != plan.LONG:
             continue
-        fires = any(c in empty and n in empty for c, n in needles) and (
-            gate is None or gate(empty))
-        assert not fires, detector
+        for hay in (engine.LITERALS[plan.LONG], _python(engine.LITERALS[plan.LONG])):
+            fires = bool(hay.present(empty) & mask) and (gate is None or gate(empty))
+            assert not fires, detector
 
 
 def _value_group(pattern: str) -> tuple[int, list[tuple[object, object]]]:
@@ -259,14 +268,38 @@ def test_the_eval_texts_hit_what_the_plain_loop_hits() -> None:
 def test_a_pre_gate_character_outside_its_needle_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "db: postgres://admin:S3cr3tPassw0rd@db.internal"
     assert same_as_plain(text) and plain_hits(text, engine.lowered(text))
+    hay = _python(engine.LITERALS[plan.TEXT])
+    hay.gates = tuple(("#" if n == "://" else c, n) for c, n in hay.gates)
+    monkeypatch.setattr(engine, "LITERALS", (*engine.LITERALS[:plan.TEXT], hay))
+    assert not same_as_plain(text)
+
+
+def test_a_step_asking_for_the_wrong_needle_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "db: postgres://admin:S3cr3tPassw0rd@db.internal"
+    assert same_as_plain(text) and plain_hits(text, engine.lowered(text))
+    hay = engine.LITERALS[plan.TEXT]
+    url, begin = hay.mask(["://"]), hay.mask(["-----BEGIN "])
 
     def wrong(step: plan.Step) -> plan.Step:
-        where, needles, gate, detector = step
-        return where, tuple(("#" if n == "://" else c, n) for c, n in needles), gate, detector
+        where, mask, gate, detector = step
+        return where, (begin if where == plan.TEXT and mask == url else mask), gate, detector
 
     monkeypatch.setattr(engine, "PLAN", tuple(map(wrong, engine.PLAN)))
     monkeypatch.setattr(engine, "PLAN_NO_LONG", tuple(map(wrong, engine.PLAN_NO_LONG)))
     assert not same_as_plain(text)
+
+
+def test_the_python_scan_hits_what_the_plain_loop_hits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Where the C scan is not built, `Literals` falls back to `in` behind each pre-gate.
+    monkeypatch.setattr(engine, "LITERALS", tuple(map(_python, engine.LITERALS)))
+    texts = ["db: postgres://admin:S3cr3tPassw0rd@db.internal", "aws_secret_access_key = x",
+             "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+             "curl -u admin:hunter2hunter2 https://x", "plain prose with nothing in it"]
+    assert [t for t in texts if not same_as_plain(t)] == []
+
+
+def _python(hay: Literals) -> Literals:
+    return Literals(hay.needles, compiled=False)
 
 
 def test_a_long_word_gate_one_too_long_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
