@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from gateway_cli.guards.injection.views import ENC, RUN_MAP, Text, Views
+from gateway_cli.guards.literals import Literals
 
 if TYPE_CHECKING:
     from gateway_cli.guards.injection.detector import Detector
@@ -166,6 +167,14 @@ class Prefilter:
             (i, ascii_subs) for i, subs in self._with_subs if not detectors[i].non_ascii
             for ascii_subs in [tuple(s for s in subs if s[2].isascii())] if ascii_subs
         )
+        # With the compiled scan, an ASCII text's substrings are looked for all at once
+        # (`Literals`, one pass in C): a detector is armed when one of its own is there.
+        ascii_subs = list(dict.fromkeys(s[2] for _, subs in self._with_ascii_subs for s in subs))
+        literals = Literals(ascii_subs)
+        self._ascii_subs_at_once = (
+            (literals, tuple((i, literals.mask([s[2] for s in subs]))
+                             for i, subs in self._with_ascii_subs))
+            if literals.compiled else None)
         # Each `need` literal with what `Text.joined()` must hold for it to occur, and
         # the first of those per literal (when every literal has one) for a quick "none".
         self._need = tuple(tuple((lit, probes(lit)) for lit in det.need) for det in detectors)
@@ -182,6 +191,13 @@ class Prefilter:
         by_word = self._by_word
         for word in self._arm_words.intersection(words):
             armed.update(by_word[word])
+        at_once = self._ascii_subs_at_once
+        if t.ascii_only and at_once is not None:
+            literals, masks = at_once
+            found = literals.present(lowered)
+            if found:
+                armed.update(i for i, mask in masks if found & mask)
+            return sorted(armed)
         joined_has = t.holds()
         for i, subs in self._with_ascii_subs if t.ascii_only else self._with_subs:
             if i not in armed and any(

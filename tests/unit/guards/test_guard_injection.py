@@ -611,3 +611,27 @@ def test_shortcuts_stay_linear_on_floods_of_their_literals() -> None:
         scan((unit * (200_000 // len(unit) + 1))[:200_000])
     scan("\u200b" * 200_000)  # one word as long as the text: the word checks step aside
     assert time.perf_counter() - t0 < 3.0
+
+
+_SUBS = sorted({s for d in DETECTORS for s in d.subs if s.isascii()})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_VOCAB) | st.sampled_from(_SEPS) | st.sampled_from(_SUBS),
+                max_size=40).map("".join))
+def test_substrings_looked_for_at_once_arm_what_the_loop_arms(soup: str) -> None:
+    # An ASCII text's substrings are looked for in one pass (`Literals`) where the C scan
+    # is built; the loop behind each rare character is what it replaced.
+    assert PREFILTER._ascii_subs_at_once is not None
+    v = views(soup)
+    at_once = PREFILTER.armed(v.lowered, v.words, v.t)
+    kept = PREFILTER._ascii_subs_at_once
+    try:
+        PREFILTER._ascii_subs_at_once = None
+        assert PREFILTER.armed(v.lowered, v.words, views(soup).t) == at_once
+    finally:
+        PREFILTER._ascii_subs_at_once = kept
+    plain = sorted(i for i, d in enumerate(DETECTORS)
+                   if d.words & v.words or (not (v.ascii_only and d.non_ascii)
+                                            and any(s in v.lowered for s in d.subs)))
+    assert at_once == plain, soup
