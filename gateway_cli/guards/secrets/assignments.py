@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from itertools import chain
 
+from gateway_cli.guards.literals import Literals
 from gateway_cli.guards.secrets.passwords import is_trivial
 from gateway_cli.guards.secrets.values import (
     DIGITS,
@@ -125,6 +126,10 @@ _KEYWORDS = tuple(
     )
     for shortest in (_MIN_PASSWORD if head.startswith(("(pass", "(pwd")) else _MIN_SECRET,)
 )
+# Every keyword's literal (and "key", the first) looked for in one pass where the C scan
+# is built (guards/literals.py): on prose most are absent, and each `find` read the text.
+_LITERALS = Literals(("key", *dict.fromkeys(literal for literal, *_ in _KEYWORDS)))
+_BITS = tuple(_LITERALS.mask([literal]) for literal, *_ in _KEYWORDS)
 _OK_SUFFIXES = frozenset({"", "s", "key", "token", "value", "str", "string"})
 _PASSWORD_WORDS = ("password", "passwd", "passphrase", "pwd")
 _STRICT_WORDS = ("key", "auth", "creds")
@@ -144,10 +149,14 @@ def keyword_matches(lower: str, long_word: bool) -> list[re.Match[str]]:
 
     A regex runs only where a match is possible (see `_KEYWORDS`, `LONG_VALUE`).
     """
-    has_key = long_word and "key" in lower
+    # -1 (every bit set) where the C scan is not built: each literal is then `find`'s to rule out.
+    present = _LITERALS.present(lower) if _LITERALS.compiled else -1
+    has_key = long_word and (bool(present & 1) if present >= 0 else "key" in lower)
     runs = []
-    for literal, needs_key, shortest, pattern in _KEYWORDS:
+    for bit, (literal, needs_key, shortest, pattern) in zip(_BITS, _KEYWORDS, strict=True):
         if (needs_key and not has_key) or (shortest >= LONG_VALUE and not long_word):
+            continue
+        if not present & bit:
             continue
         first = lower.find(literal)
         if first >= 0:

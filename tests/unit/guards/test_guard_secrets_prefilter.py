@@ -298,6 +298,28 @@ def test_the_python_scan_hits_what_the_plain_loop_hits(monkeypatch: pytest.Monke
     assert [t for t in texts if not same_as_plain(t)] == []
 
 
+def test_keyword_literals_looked_for_at_once_match_the_finds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The keyword regexes run when their literal is there: found in one pass (C) or by
+    # `find` each (where the scan is not built); both hit what the plain loop hits.
+    texts = ["password = 'Xk9#mQ2$vL8pW4nR'", "api_key: 8f3a9c2e7b1d4f6a0c5e9b2d", "token=abc",
+             "the key to access a private api", "AUTH_TOKEN=ghx9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4",
+             "creds: Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5", "no keywords in this sentence at all"]
+    assert assignments._LITERALS.compiled
+    assert [t for t in texts if not same_as_plain(t)] == []
+    monkeypatch.setattr(assignments, "_LITERALS", _python(assignments._LITERALS))
+    assert [t for t in texts if not same_as_plain(t)] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["pass", "password", "pwd", "secret", "token", "cred", "creds",
+                                 "auth", "api", "api_key", "access key", "private_key", "key",
+                                 " = ", ": ", "'", '"', "Xk9mQ2vL8pW4nR7t", "8f3a9c2e7b1d4f6a",
+                                 " ", "\n", "_", "-", "public "]), max_size=20).map("".join))
+def test_generated_keyword_texts_hit_what_the_plain_loop_hits(text: str) -> None:
+    assert same_as_plain(text)
+
+
 def _python(hay: Literals) -> Literals:
     return Literals(hay.needles, compiled=False)
 
