@@ -102,13 +102,14 @@ static int u64set_add(U64Set *s, uint64_t key, uint64_t seed)
 
 /* A model word where a lookup finds it: one cache line holds the hash, the weight and
  * where its bytes are, so a lookup reads the word's bytes only when the hash matched. */
+#define HEAD 10
 typedef struct {
     uint64_t hash;
-    double uni;      /* its unigram weight, 0.0 when it has none */
-    uint32_t off;    /* its bytes in `blob` */
-    int32_t len;     /* -1: an empty slot */
+    float uni;       /* its unigram weight (the file's weights are f32), 0 when it has none */
     int32_t gid;     /* its index, for the bigram keys */
-    int32_t unused;
+    uint32_t off;    /* its bytes in `blob` */
+    int16_t len;     /* -1: an empty slot */
+    unsigned char head[HEAD]; /* its first bytes: a word this long is compared here only */
 } WordSlot;
 
 typedef struct {
@@ -123,7 +124,7 @@ typedef struct {
     uint64_t seed;
     /* words */
     unsigned char *blob;
-    WordSlot *words; /* open addressing, at most a quarter full */
+    WordSlot *words; /* open addressing, at most half full */
     size_t word_mask;
     /* bigrams: key (gid1 + 1) << 32 | (gid2 + 1) */
     KeyWeight *bigrams;
@@ -152,12 +153,16 @@ static void table_dealloc(Table *t)
 
 static const WordSlot *word_find(const Table *t, uint64_t h, const unsigned char *p, Py_ssize_t n)
 {
+    if (n > INT16_MAX)
+        return NULL;
     size_t i = (size_t)h & t->word_mask;
+    size_t head = n < HEAD ? (size_t)n : HEAD;
     for (;;) {
         const WordSlot *w = &t->words[i];
         if (w->len < 0)
             return NULL;
-        if (w->hash == h && w->len == n && memcmp(t->blob + w->off, p, (size_t)n) == 0)
+        if (w->hash == h && w->len == n && memcmp(w->head, p, head) == 0 &&
+            (n <= HEAD || memcmp(t->blob + w->off + HEAD, p + HEAD, (size_t)n - HEAD) == 0))
             return w;
         i = (i + 1) & t->word_mask;
     }
@@ -251,7 +256,7 @@ static int table_init(Table *t, PyObject *args, PyObject *kwds)
         return -1;
     }
     t->blob = PyMem_Malloc((size_t)total);
-    size_t wcap = pow2_at_least(4 * (size_t)nw + 1);
+    size_t wcap = pow2_at_least(2 * (size_t)nw + 1);
     t->words = PyMem_Malloc(wcap * sizeof(WordSlot));
     if (!t->blob || !t->words) {
         PyErr_NoMemory();
@@ -268,6 +273,14 @@ static int table_init(Table *t, PyObject *args, PyObject *kwds)
         double w = PyFloat_AsDouble(PyList_GET_ITEM(uni, i));
         if (w == -1.0 && PyErr_Occurred())
             return -1;
+        if (n > INT16_MAX) {
+            PyErr_SetString(PyExc_ValueError, "a word is 32 KiB or longer");
+            return -1;
+        }
+        if ((double)(float)w != w) {
+            PyErr_SetString(PyExc_ValueError, "a unigram weight is not a 32-bit float");
+            return -1;
+        }
         memcpy(t->blob + at, p, (size_t)n);
         uint64_t h = hash_bytes(t->seed, (const unsigned char *)p, n);
         if (word_find(t, h, (const unsigned char *)p, n) != NULL) {
@@ -277,7 +290,14 @@ static int table_init(Table *t, PyObject *args, PyObject *kwds)
         size_t j = (size_t)h & t->word_mask;
         while (t->words[j].len >= 0)
             j = (j + 1) & t->word_mask;
-        t->words[j] = (WordSlot){h, w, (uint32_t)at, (int32_t)n, (int32_t)i, 0};
+        WordSlot *slot = &t->words[j];
+        memset(slot, 0, sizeof(*slot));
+        slot->hash = h;
+        slot->uni = (float)w;
+        slot->gid = (int32_t)i;
+        slot->off = (uint32_t)at;
+        slot->len = (int16_t)n;
+        memcpy(slot->head, p, n < HEAD ? (size_t)n : HEAD);
         at += n;
     }
     Py_ssize_t nb = PyList_GET_SIZE(bigrams);
@@ -490,7 +510,7 @@ static PyObject *table_weigh(Table *t, PyObject *arg)
             const WordSlot *known = word_find(t, h, p, n);
             gid[ndist] = known == NULL ? -1 : known->gid;
             ndist++;
-            if (known != NULL && append_weight(weights, known->uni) < 0)
+            if (known != NULL && append_weight(weights, (double)known->uni) < 0)
                 goto done;
             if (n >= STEM_MIN && u64set_add(&stems, stem_key(p), t->seed)) {
                 nstems++;

@@ -22,6 +22,7 @@ overflow starts where the run does.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from gateway_cli.guards.base import Finding
 from gateway_cli.guards.pii import lists
@@ -30,6 +31,11 @@ from gateway_cli.guards.pii.cards import cards
 from gateway_cli.guards.pii.ip import ipv4s
 from gateway_cli.guards.pii.phone import bare_phone, has_phone_word, phones
 from gateway_cli.guards.pii.ssn import ssns
+
+try:  # the compiled span scan (_runs.c), built where a C compiler was found
+    from gateway_cli.guards.pii._runs import spans as _spans
+except ImportError:  # pragma: no cover - exercised where the extension was not built
+    _spans = None  # type: ignore[assignment]
 
 # A run that cannot hold anything is marked by the pattern itself (group 2 is
 # set), so skipping it costs Python one test: one digit string that is no SSN
@@ -58,6 +64,8 @@ _BARE = (r"(?:(?<=[2-9])[0-9]{2}|(?<=1)[2-9][0-9]{2})[2-9][0-9]{6}(?![0-9])[ ().
          r"(?![0-9xXe#])")
 RUN = re.compile(r"[+(0-9](?=[0-9 ().\-]{6})(?:(?<=[0-9])(?:(?=(" + _BARE + r"))|(?=("
                  + _SKIP + r"))))?[0-9 ().\-]{6,}+")
+# RUN's marks alone, tried one character into a span the compiled scan found (`digit_runs`).
+_MARKS = re.compile(r"(?<=[0-9])(?:(?=(" + _BARE + r"))|(?=(" + _SKIP + r")))")
 # Bare digit strings looked at one by one (the words just before each) before the whole
 # text is searched once for a phone word (`phone.has_phone_word`, ~25 ns a character).
 BARE_LOOKS = 64
@@ -76,6 +84,22 @@ _CARD_PIECES = (
 )
 
 
+def digit_runs(text: str) -> Iterator[tuple[int, int, int | None]]:
+    """(start, end, mark) of each of RUN's matches: the spans from the compiled scan
+    (`_runs.c`, one loop where `re` paid an attempt at every digit) and the marks from
+    `_MARKS` at each, or RUN itself where the scan is not built."""
+    if _spans is None:
+        for run in RUN.finditer(text):
+            yield run.start(), run.end(), run.lastindex
+        return
+    flat = _spans(text)
+    marks = _MARKS.match
+    for k in range(0, len(flat), 2):
+        start = flat[k]
+        m = marks(text, start + 1)
+        yield start, flat[k + 1], (m.lastindex if m is not None else None)
+
+
 def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Finding]) -> None:
     """Append the cards, SSNs, IPv4 addresses and phones in `text` to `out`.
 
@@ -85,8 +109,7 @@ def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Fi
     n = len(text)
     bare = 0  # bare digit strings that could be North American numbers, so far
     phone_words: bool | None = None  # whether the text has a phone word; asked once, if at all
-    for run in RUN.finditer(text):
-        marked = run.lastindex
+    for start, end, marked in digit_runs(text):
         if marked:
             if marked == 2:
                 continue  # nothing can be found in it (`_SKIP`)
@@ -98,13 +121,12 @@ def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Fi
                     phone_words = has_phone_word(text)
                 if not phone_words:
                     continue
-            if not bare_phone(text, *run.span(), budget, out):
+            if not bare_phone(text, start, end, budget, out):
                 return  # out of budget (`take` set where)
             continue
-        start, end = run.span()
         if not budget.take(start):
             return
-        raw = run.group()
+        raw = text[start:end]
         digits = len(raw.translate(NOT_DIGITS))
         # The look-aheads need the character after the run; an extension, more.
         ext = end < n and text[end] in "xXe#"

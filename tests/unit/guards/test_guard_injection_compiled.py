@@ -116,6 +116,15 @@ def _table(*, words=None, uni=None, bigrams=None, stems=None, markers=None, weig
         [0.25] if weights is None else weights, 7)
 
 
+def test_words_longer_than_the_inline_head_are_compared_whole() -> None:
+    # A slot holds a word's first 10 bytes; longer words are compared in full.
+    table = _table(words=[b"abcdefghijXY", b"abcdefghijXZ"], uni=[1.0, 2.0], bigrams=[],
+                   stems=[])
+    assert table.weigh(b"abcdefghijXZ")[0] == [2.0]
+    assert table.weigh(b"abcdefghijXYZ")[0] == []
+    assert table.weigh(b"abcdefghij")[0] == []
+
+
 def test_a_small_table_weighs_what_it_holds() -> None:
     weights, count, long_words = _table().weigh(b"ab cd ab abcdefg <|")
     # words ab, cd, abcdefg; pairs (ab,cd) (cd,ab) (ab,abcdefg); stem abcde; marker <|
@@ -139,6 +148,8 @@ def test_a_small_table_weighs_what_it_holds() -> None:
     ({"markers": ("<|",), "weights": [None]}, TypeError),
     ({"weights": []}, ValueError),
     ({"uni": ["x", 1.0]}, TypeError),
+    ({"uni": [0.1, 1.0]}, ValueError),  # the file's weights are 32-bit floats: 0.1 is not one
+    ({"words": [b"ab", b"c" * 40_000]}, ValueError),
 ])
 def test_a_bad_table_is_refused(kwargs: dict, error: type[Exception]) -> None:
     with pytest.raises(error):

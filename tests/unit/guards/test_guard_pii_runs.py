@@ -1,0 +1,65 @@
+"""The compiled span scan (`_runs.c`) gives RUN's matches, and the PII guard the same findings.
+
+`runs.digit_runs` takes its spans from C and its marks from `_MARKS` at each
+span; RUN.finditer is what it replaced and stays the fallback. Compared on
+generated texts of digits, separators, start characters, extension letters,
+digits of other scripts and characters of every str width, on floods, and
+through the whole guard with the scan switched off.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway_cli.guards.pii import _runs, runs
+from gateway_cli.guards.pii.guard import scan
+from gateway_cli.guards.pii.runs import RUN, digit_runs
+
+
+def plain(text: str) -> list[tuple[int, int, int | None]]:
+    return [(m.start(), m.end(), m.lastindex) for m in RUN.finditer(text)]
+
+
+def test_this_install_has_the_compiled_scan() -> None:
+    assert runs._spans is not None, "the C extension _runs was not built"
+
+
+PIECES = ["0", "1", "2", "4", "9", "12", "415", "555", "0132", "2024", "03", "1800", " ", "  ",
+          "(", ")", ".", "-", "+", "x", "X", "e", "#", "a", ":", "\n", "/", "\u0661", "\u4e2d",
+          "\U0001f512", "\u00e9", "phone ", "4111 1111 1111 1111", "123-45-6789", "10.0.0.1"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=40).map("".join))
+def test_spans_and_marks_are_runs(text: str) -> None:
+    assert list(digit_runs(text)) == plain(text)
+
+
+@pytest.mark.parametrize("text", [
+    "", "1234567", "123456", "+123456", "+1234567", "(((((((", "+((((((", "+ 12345", "1+2345678",
+    "9" * 1000, "(" * 1000, "+" * 1000, "1 " * 500_000, "2024-03-12 09:41", "\u4e2d1234567",
+    "\U0001f5121234567 \U0001f512", "12345678\u0661", "x1234567x",
+])
+def test_edges_and_floods(text: str) -> None:
+    assert list(digit_runs(text)) == plain(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=60).map("".join))
+def test_the_guard_finds_the_same_without_the_compiled_scan(text: str) -> None:
+    with_scan = scan(text)
+    kept = runs._spans
+    try:
+        runs._spans = None
+        assert scan(text) == with_scan
+    finally:
+        runs._spans = kept
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(TypeError):
+        _runs.spans(b"1234567")
+    with pytest.raises(TypeError):
+        _runs.spans(1234567)
