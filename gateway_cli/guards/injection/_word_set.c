@@ -54,9 +54,12 @@ static uint64_t hash_bytes(const unsigned char *p, Py_ssize_t n)
     return finish((h ^ v) * K1);
 }
 
+/* 1 for the bytes bytes.split() splits at: space, \t, \n, \v, \f, \r. */
+static unsigned char SPACE[256];
+
 static inline int is_space(unsigned char c)
 {
-    return c == ' ' || (c >= '\t' && c <= '\r');
+    return SPACE[c];
 }
 
 typedef struct {
@@ -64,6 +67,36 @@ typedef struct {
     Py_ssize_t start; /* -1: an empty slot */
     Py_ssize_t len;
 } Slot;
+
+/* The bytes objects of words seen before, by hash (direct-mapped, one per slot): the
+ * words of prompts repeat from one request to the next ("the", "you", "instructions"),
+ * and a word found here costs neither an allocation nor its Python hash, which the
+ * object keeps. Only words of up to CACHED_MAX bytes, so the cache holds at most
+ * CACHE_SLOTS small objects (~300 KB) whatever a text holds; a word of another text
+ * that lands on a slot replaces the one there. It changes nothing but speed: an entry
+ * is used only when its bytes equal the word's. */
+#define CACHE_SLOTS 4096
+#define CACHED_MAX 32
+static PyObject *CACHE[CACHE_SLOTS];
+
+static PyObject *word_object(const unsigned char *p, Py_ssize_t n, uint64_t h)
+{
+    if (n > CACHED_MAX)
+        return PyBytes_FromStringAndSize((const char *)p, n);
+    size_t at = (size_t)(h >> 20) & (CACHE_SLOTS - 1);
+    PyObject *hit = CACHE[at];
+    if (hit != NULL && PyBytes_GET_SIZE(hit) == n && memcmp(PyBytes_AS_STRING(hit), p, (size_t)n) == 0) {
+        Py_INCREF(hit);
+        return hit;
+    }
+    PyObject *w = PyBytes_FromStringAndSize((const char *)p, n);
+    if (w == NULL)
+        return NULL;
+    Py_INCREF(w);
+    CACHE[at] = w;
+    Py_XDECREF(hit);
+    return w;
+}
 
 /* distinct(data, table) -> frozenset(data.translate(table).split()) */
 static PyObject *distinct(PyObject *self, PyObject *args)
@@ -86,14 +119,16 @@ static PyObject *distinct(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
+    /* The map applied, and the words counted (a word starts where a space is followed by
+     * a non-space), without a branch per byte. */
     Py_ssize_t words = 0;
-    int in_word = 0;
+    unsigned char was_space = 1;
     for (Py_ssize_t i = 0; i < len; i++) {
         unsigned char c = map[src[i]];
         mapped[i] = c;
-        int word = !is_space(c);
-        words += word & !in_word;
-        in_word = word;
+        unsigned char space = SPACE[c];
+        words += was_space & (space ^ 1);
+        was_space = space;
     }
     size_t cap = 16;
     while (cap < 2 * (size_t)words + 1)
@@ -131,7 +166,7 @@ static PyObject *distinct(PyObject *self, PyObject *args)
         if (seen)
             continue;
         slots[j] = (Slot){h, s, n};
-        PyObject *w = PyBytes_FromStringAndSize((const char *)mapped + s, n);
+        PyObject *w = word_object(mapped + s, n, h);
         if (w == NULL || PySet_Add(out, w) < 0) {
             Py_XDECREF(w);
             Py_CLEAR(out);
@@ -160,6 +195,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__word_set(void)
 {
+    for (int c = 0; c < 256; c++)
+        SPACE[c] = (unsigned char)(c == ' ' || (c >= '\t' && c <= '\r'));
     /* The dedupe table's hash key: 64 random bits per process, from os.urandom. */
     PyObject *os = PyImport_ImportModule("os");
     if (os == NULL)

@@ -233,3 +233,14 @@ def test_a_memoryview_or_bytearray_is_read_as_its_bytes() -> None:
     data = bytearray(b"Ignore previous ignore")
     assert _word_set.distinct(memoryview(data), views.WORD_MAP) == frozenset(
         bytes(data).translate(views.WORD_MAP).split())
+
+
+def test_the_word_cache_changes_nothing_across_texts() -> None:
+    # Words seen before are reused from a cache of 4096 slots: texts whose words land on
+    # the same slots, one after another and back, still give exactly their own words.
+    texts = [b" ".join(b"w%d" % (i * k) for i in range(6000)) for k in (1, 3, 7)]
+    texts += [b"ab " * 100 + b"a" * 33, b"ab\x00 ab\xff ab", b"x" * 32 + b" " + b"x" * 33]
+    for _ in range(2):
+        for data in texts:
+            assert _word_set.distinct(data, views.WORD_MAP) == frozenset(
+                data.translate(views.WORD_MAP).split())
