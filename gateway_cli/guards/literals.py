@@ -21,7 +21,7 @@ try:  # the compiled scan (_literals.c), built where a C compiler was found
 except ImportError:  # pragma: no cover - exercised where the extension was not built
     _literals = None  # type: ignore[assignment]
 
-MAX_NEEDLES: Final = 64  # the answer is a 64-bit mask in C
+CHUNK: Final = 64  # needles per C scan (its answer is a 64-bit mask); more take more scans
 # Most frequent first; a character not listed counts as rarer than all of them.
 _BY_FREQUENCY: Final = (" etaoinsrhldcumfpgwyb,.vk\n-'\"0123456789():;TAISCEOMHWNPRDLFBGUYVK"
                         "xJjqQzXZ/=_")
@@ -37,12 +37,11 @@ class Literals:
     """A haystack's needles: `present(text)` has bit i set when `needles[i] in text`."""
 
     __slots__ = ("_compiled", "gates", "needles")
+    _compiled: tuple[_literals.Literals, ...] | None
 
     def __init__(self, needles: Sequence[str], *, compiled: bool | None = None) -> None:
         """`compiled`: None takes the C scan where it is built; False, `in` per needle."""
         self.needles = tuple(needles)
-        if len(self.needles) > MAX_NEEDLES:
-            raise ValueError(f"at most {MAX_NEEDLES} needles, got {len(self.needles)}")
         if any(ord(c) >= 256 for n in self.needles for c in n):
             raise ValueError("a needle has a character at or above U+0100")
         # Each needle behind one of its own characters (the fallback's pre-gate).
@@ -51,15 +50,23 @@ class Literals:
             compiled = _literals is not None
         if compiled and _literals is None:
             raise ValueError("the compiled literal scan is not built in this install")
-        self._compiled = _literals.Literals(self.needles) if compiled else None
+        self._compiled = (tuple(_literals.Literals(self.needles[at:at + CHUNK])
+                                for at in range(0, len(self.needles), CHUNK))
+                          if compiled and _literals is not None else None)
 
     @property
     def compiled(self) -> bool:
         return self._compiled is not None
 
     def present(self, text: str) -> int:
-        if self._compiled is not None:
-            return self._compiled.present(text)
+        scans = self._compiled
+        if scans is not None:
+            if len(scans) == 1:
+                return scans[0].present(text)
+            found = 0
+            for k, scan in enumerate(scans):
+                found |= scan.present(text) << (CHUNK * k)
+            return found
         found = 0
         for i, (char, needle) in enumerate(self.gates):
             if char in text and needle in text:

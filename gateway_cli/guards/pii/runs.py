@@ -32,8 +32,8 @@ from gateway_cli.guards.pii.ip import ipv4s
 from gateway_cli.guards.pii.phone import bare_phone, has_phone_word, phones
 from gateway_cli.guards.pii.ssn import ssns
 
-try:  # the compiled span scan (_runs.c), built where a C compiler was found
-    from gateway_cli.guards.pii._runs import spans as _spans
+try:  # the compiled span scan (guards/_runs.c), built where a C compiler was found
+    from gateway_cli.guards._runs import digits as _spans
 except ImportError:  # pragma: no cover - exercised where the extension was not built
     _spans = None  # type: ignore[assignment]
 
@@ -86,7 +86,7 @@ _CARD_PIECES = (
 
 def digit_runs(text: str) -> Iterator[tuple[int, int, int | None]]:
     """(start, end, mark) of each of RUN's matches: the spans from the compiled scan
-    (`_runs.c`, one loop where `re` paid an attempt at every digit) and the marks from
+    (guards/_runs.c, one loop where `re` paid an attempt at every digit) and the marks from
     `_MARKS` at each, or RUN itself where the scan is not built."""
     if _spans is None:
         for run in RUN.finditer(text):

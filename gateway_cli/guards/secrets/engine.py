@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from typing import Final
 
 from gateway_cli.guards.base import Finding, mask
+from gateway_cli.guards.literals import Literals
 from gateway_cli.guards.normalise import on_original
 from gateway_cli.guards.secrets import assignments, detectors, pairs
 from gateway_cli.guards.secrets.assignments import env_gate
@@ -44,6 +45,11 @@ from gateway_cli.guards.secrets.needles import NEEDLES
 from gateway_cli.guards.secrets.plan import Detector, compile_plan
 from gateway_cli.guards.secrets.token_table import GATE_CHARS, TOKENS, Token
 from gateway_cli.guards.secrets.values import Hit, is_placeholder, left_ok, right_ok
+
+try:  # the compiled word scan (guards/_runs.c), built where a C compiler was found
+    from gateway_cli.guards._runs import words as _word_runs
+except ImportError:  # pragma: no cover - exercised where the extension was not built
+    _word_runs = None  # type: ignore[assignment]
 
 GUARD: Final = "secrets"
 # Confidence at or above which a finding is meant to be acted on (redact/block).
@@ -116,6 +122,14 @@ def words(text: str, lower: str) -> tuple[str, bool]:
     `find` for both answers when no word is that long (a run of 20 starts at or
     after the first run of 16).
     """
+    if _word_runs is not None:
+        # One pass in C (guards/_runs.c): whether a word of 16+ characters is there, and
+        # the spans of those of 20+, whitespace as `str.split` has it (any text).
+        has, spans = _word_runs(text, assignments.LONG_VALUE, _MIN_TOKEN)
+        if not spans:
+            return "", has
+        return "\n".join(dict.fromkeys(text[spans[k]:spans[k + 1]]
+                                       for k in range(0, len(spans), 2))), True
     if not text.isascii():
         # `str.split` and `re`'s `\s` (what the keyword values exclude) are the same
         # whitespace (Py_UNICODE_ISSPACE), and `lower`, which the keyword regexes
@@ -164,10 +178,22 @@ def capped(hits: Iterator[Hit], n: int) -> Iterator[Hit]:
 _MAX_CHAR_SET = 1 << 16
 
 
+# The token needles as one `Literals` (two C scans) and what each arms, by bit.
+_TOKEN_NEEDLES = Literals([n for n, *_ in NEEDLES])
+_ARMS = tuple(idx for *_, idx in NEEDLES)
+
+
 def tokens(text: str, long: str) -> Iterator[Hit]:
     """The prefixed tokens in `text` whose needles are in `long` (its long words)."""
     armed: set[int] = set()
-    if len(long) <= _MAX_CHAR_SET:
+    if _TOKEN_NEEDLES.compiled:
+        # Every needle looked for at once; only the found ones' bits are walked.
+        found = _TOKEN_NEEDLES.present(long)
+        while found:
+            low = found & -found
+            armed |= _ARMS[low.bit_length() - 1]
+            found ^= low
+    elif len(long) <= _MAX_CHAR_SET:
         chars = frozenset(long)
         for n, _, needs, idx in NEEDLES:
             if needs <= chars and n in long:

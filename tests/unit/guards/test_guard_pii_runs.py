@@ -1,4 +1,4 @@
-"""The compiled span scan (`_runs.c`) gives RUN's matches, and the PII guard the same findings.
+"""The compiled span scan (guards/_runs.c) gives RUN's matches, and the PII guard the same findings.
 
 `runs.digit_runs` takes its spans from C and its marks from `_MARKS` at each
 span; RUN.finditer is what it replaced and stays the fallback. Compared on
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway_cli.guards.pii import _runs, runs
+from gateway_cli.guards import _runs
+from gateway_cli.guards.pii import runs
 from gateway_cli.guards.pii.guard import scan
 from gateway_cli.guards.pii.runs import RUN, digit_runs
 
@@ -60,6 +61,16 @@ def test_the_guard_finds_the_same_without_the_compiled_scan(text: str) -> None:
 
 def test_bad_input_is_refused() -> None:
     with pytest.raises(TypeError):
-        _runs.spans(b"1234567")
+        _runs.digits(b"1234567")
     with pytest.raises(TypeError):
-        _runs.spans(1234567)
+        _runs.digits(1234567)
+
+
+def test_bad_word_scan_calls_are_refused() -> None:
+    with pytest.raises(TypeError):
+        _runs.words(b"abc", 1, 1)
+    with pytest.raises(ValueError):
+        _runs.words("abc", 0, 1)
+    with pytest.raises(TypeError):
+        _runs.words("abc")
+    assert _runs.words("ab abcd", 3, 4) == (True, [3, 7])

@@ -327,6 +327,14 @@ def _python(hay: Literals) -> Literals:
 def test_a_long_word_gate_one_too_long_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     text = "token = aB3dE5gH7jK9mN1p"  # a 16-character value, the shortest a token takes
     assert same_as_plain(text) and plain_hits(text, engine.lowered(text))
+    scan = engine._word_runs
+    assert scan is not None
+    # The compiled word scan asked for one character more...
+    monkeypatch.setattr(engine, "_word_runs", lambda t, some, keep: scan(t, some + 1, keep))
+    assert not same_as_plain(text)
+    # ...and the Python fallback's run of marks one character longer.
+    monkeypatch.setattr(engine, "_word_runs", None)
+    assert same_as_plain(text)
     monkeypatch.setattr(engine, "_VALUE_RUN", b"a" * (assignments.LONG_VALUE + 1))
     assert not same_as_plain(text)
 

@@ -72,8 +72,22 @@ def test_sixty_four_needles_and_a_long_text() -> None:
     assert Literals(needles).present("n63x" + "z" * 100_000) == 1 << 63
 
 
+def test_more_needles_than_one_scan_takes() -> None:
+    needles = tuple(f"k{i:03d}" for i in range(150))  # three C scans of 64, 64 and 22
+    text = "k001 k063 k064 k127 k128 k149 k150"
+    want = expected(needles, text)
+    assert want == (1 << 1) | (1 << 63) | (1 << 64) | (1 << 127) | (1 << 128) | (1 << 149)
+    assert Literals(needles).present(text) == want
+    assert Literals(needles, compiled=False).present(text) == want
+    assert Literals(()).present(text) == 0
+
+
+def test_the_c_scan_takes_at_most_sixty_four() -> None:
+    with pytest.raises(ValueError):
+        _literals.Literals(tuple("x" * (i + 1) for i in range(65)))
+
+
 @pytest.mark.parametrize("needles, error", [
-    (tuple("x" * (i + 1) for i in range(65)), ValueError),
     (("\u0100",), ValueError),
     (("\u4e2d",), ValueError),
 ])
