@@ -102,15 +102,24 @@ static int u64set_add(U64Set *s, uint64_t key, uint64_t seed)
 
 /* A model word where a lookup finds it: one cache line holds the hash, the weight and
  * where its bytes are, so a lookup reads the word's bytes only when the hash matched. */
-#define HEAD 10
+#define HEAD 6
 typedef struct {
     uint64_t hash;
     float uni;       /* its unigram weight (the file's weights are f32), 0 when it has none */
     int32_t gid;     /* its index, for the bigram keys */
     uint32_t off;    /* its bytes in `blob` */
+    /* One bit (`pair_bit` of the second word's hash) per bigram this word begins: a pair
+     * whose bit is not set is in no bigram, and is not looked up in the bigram table (which
+     * the other guards have pushed out of the cache by the time a window is scored). */
+    uint32_t pairs;
     int16_t len;     /* -1: an empty slot */
     unsigned char head[HEAD]; /* its first bytes: a word this long is compared here only */
 } WordSlot;
+
+static inline uint32_t pair_bit(uint64_t hash)
+{
+    return 1u << ((hash >> 40) & 31);
+}
 
 typedef struct {
     uint64_t key;    /* 0: an empty slot */
@@ -217,6 +226,10 @@ static int get_bytes(PyObject *o, const char **p, Py_ssize_t *n)
  * words: list of distinct bytes; unigram_weights: list of float (0.0 = none) per word;
  * bigrams: list of (index1, index2, weight); stems: list of (5-byte bytes, weight);
  * markers: tuple of bytes; marker_weights: list of float or None per marker. */
+static int init_words(Table *t, PyObject *words, PyObject *uni, Py_ssize_t nw, WordSlot **slot_of);
+static int init_pairs(Table *t, PyObject *bigrams, Py_ssize_t nw, WordSlot **slot_of);
+static int init_rest(Table *t, PyObject *stems, PyObject *markers, PyObject *mweights);
+
 static int table_init(Table *t, PyObject *args, PyObject *kwds)
 {
     PyObject *words, *uni, *bigrams, *stems, *markers, *mweights;
@@ -265,6 +278,21 @@ static int table_init(Table *t, PyObject *args, PyObject *kwds)
     t->word_mask = wcap - 1;
     for (size_t i = 0; i < wcap; i++)
         t->words[i].len = -1;
+    /* Each word's slot, for the bigrams' bits below; freed before returning. */
+    WordSlot **slot_of = PyMem_Calloc((size_t)nw + 1, sizeof(WordSlot *));
+    if (slot_of == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int ok = init_words(t, words, uni, nw, slot_of) == 0 && init_pairs(t, bigrams, nw, slot_of) == 0;
+    PyMem_Free(slot_of);
+    if (!ok)
+        return -1;
+    return init_rest(t, stems, markers, mweights);
+}
+
+static int init_words(Table *t, PyObject *words, PyObject *uni, Py_ssize_t nw, WordSlot **slot_of)
+{
     Py_ssize_t at = 0;
     for (Py_ssize_t i = 0; i < nw; i++) {
         const char *p;
@@ -298,20 +326,22 @@ static int table_init(Table *t, PyObject *args, PyObject *kwds)
         slot->off = (uint32_t)at;
         slot->len = (int16_t)n;
         memcpy(slot->head, p, n < HEAD ? (size_t)n : HEAD);
+        slot_of[i] = slot;
         at += n;
     }
+    return 0;
+}
+
+static int init_pairs(Table *t, PyObject *bigrams, Py_ssize_t nw, WordSlot **slot_of)
+{
     Py_ssize_t nb = PyList_GET_SIZE(bigrams);
     size_t bcap = pow2_at_least(2 * (size_t)nb + 1);
-    Py_ssize_t ns = PyList_GET_SIZE(stems);
-    size_t scap = pow2_at_least(2 * (size_t)ns + 1);
     t->bigrams = PyMem_Calloc(bcap, sizeof(KeyWeight));
-    t->stems = PyMem_Calloc(scap, sizeof(KeyWeight));
-    if (!t->bigrams || !t->stems) {
+    if (!t->bigrams) {
         PyErr_NoMemory();
         return -1;
     }
     t->bi_mask = bcap - 1;
-    t->stem_mask = scap - 1;
     for (Py_ssize_t i = 0; i < nb; i++) {
         Py_ssize_t a, b;
         double w;
@@ -326,7 +356,21 @@ static int table_init(Table *t, PyObject *args, PyObject *kwds)
             PyErr_SetString(PyExc_ValueError, "a bigram is listed twice");
             return -1;
         }
+        slot_of[a]->pairs |= pair_bit(slot_of[b]->hash);
     }
+    return 0;
+}
+
+static int init_rest(Table *t, PyObject *stems, PyObject *markers, PyObject *mweights)
+{
+    Py_ssize_t ns = PyList_GET_SIZE(stems);
+    size_t scap = pow2_at_least(2 * (size_t)ns + 1);
+    t->stems = PyMem_Calloc(scap, sizeof(KeyWeight));
+    if (!t->stems) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    t->stem_mask = scap - 1;
     for (Py_ssize_t i = 0; i < ns; i++) {
         const char *p;
         Py_ssize_t n;
@@ -420,6 +464,7 @@ static PyObject *table_weigh(Table *t, PyObject *arg)
     int32_t *wlen = PyMem_Malloc(most * sizeof(int32_t));
     unsigned char *skeleton = PyMem_Malloc((size_t)len + 1);
     int32_t *lid = NULL, *gid = NULL, *d_first = NULL, *d_slots = NULL;
+    uint32_t *sig = NULL;
     char *block = NULL;
     uint64_t *d_hash = NULL;
     size_t dcap = 0;
@@ -476,6 +521,7 @@ static PyObject *table_weigh(Table *t, PyObject *arg)
     lid = d_slots + dcap;       /* per occurrence: distinct id */
     gid = lid + words;          /* per distinct: model word or -1 */
     d_first = gid + words;      /* per distinct: an occurrence */
+    sig = (uint32_t *)(d_first + words); /* per distinct: its slot's `pairs` bits, or 0 */
     pairs.mask = stems.mask = dcap - 1;
     memset(block, 0, 2 * sets);
     memset(d_slots, 0xff, dcap * sizeof(int32_t)); /* EMPTY32 */
@@ -509,6 +555,7 @@ static PyObject *table_weigh(Table *t, PyObject *arg)
             d_hash[ndist] = h;
             const WordSlot *known = word_find(t, h, p, n);
             gid[ndist] = known == NULL ? -1 : known->gid;
+            sig[ndist] = known == NULL ? 0 : known->pairs;
             ndist++;
             if (known != NULL && append_weight(weights, (double)known->uni) < 0)
                 goto done;
@@ -542,7 +589,7 @@ static PyObject *table_weigh(Table *t, PyObject *arg)
             continue;
         npairs++;
         int32_t a = gid[lid[k - 1]], b = gid[lid[k]];
-        if (a < 0 || b < 0)
+        if (a < 0 || b < 0 || !(sig[lid[k - 1]] & pair_bit(d_hash[lid[k]])))
             continue;
         uint64_t mkey = ((uint64_t)(a + 1) << 32) | (uint64_t)(b + 1);
         if (append_weight(weights, key_weight(t->bigrams, t->bi_mask, mkey, t->seed)) < 0)
