@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_keyed_hash.h"
+
 #define STEM 5
 #define STEM_MIN 7
 #define CJK_MIN 9
@@ -42,34 +44,6 @@
 #define HIGH 4
 static unsigned char CLASS[256];
 
-static const uint64_t K1 = 0x9E3779B97F4A7C15ULL;
-
-static inline uint64_t finish(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t hash_bytes(uint64_t seed, const unsigned char *p, Py_ssize_t n)
-{
-    uint64_t h = seed ^ ((uint64_t)n * K1);
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = (h ^ v) * K1;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t v = 0;
-    for (Py_ssize_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return finish((h ^ v) * K1);
-}
 
 static size_t pow2_at_least(size_t n)
 {

@@ -24,35 +24,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_keyed_hash.h"
+
 static uint64_t SEED;
-static const uint64_t K1 = 0x9E3779B97F4A7C15ULL;
-
-static inline uint64_t finish(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t hash_bytes(const unsigned char *p, Py_ssize_t n)
-{
-    uint64_t h = SEED ^ ((uint64_t)n * K1);
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = (h ^ v) * K1;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t v = 0;
-    for (Py_ssize_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return finish((h ^ v) * K1);
-}
 
 /* 1 for the bytes bytes.split() splits at: space, \t, \n, \v, \f, \r. */
 static unsigned char SPACE[256];
@@ -152,7 +126,7 @@ static PyObject *distinct(PyObject *self, PyObject *args)
         while (i < len && !is_space(mapped[i]))
             i++;
         Py_ssize_t n = i - s;
-        uint64_t h = hash_bytes(mapped + s, n);
+        uint64_t h = hash_bytes(SEED, mapped + s, n);
         size_t j = (size_t)h & (cap - 1);
         int seen = 0;
         while (slots[j].start >= 0) {
