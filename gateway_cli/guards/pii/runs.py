@@ -64,8 +64,6 @@ _BARE = (r"(?:(?<=[2-9])[0-9]{2}|(?<=1)[2-9][0-9]{2})[2-9][0-9]{6}(?![0-9])[ ().
          r"(?![0-9xXe#])")
 RUN = re.compile(r"[+(0-9](?=[0-9 ().\-]{6})(?:(?<=[0-9])(?:(?=(" + _BARE + r"))|(?=("
                  + _SKIP + r"))))?[0-9 ().\-]{6,}+")
-# RUN's marks alone, tried one character into a span the compiled scan found (`digit_runs`).
-_MARKS = re.compile(r"(?<=[0-9])(?:(?=(" + _BARE + r"))|(?=(" + _SKIP + r")))")
 # Bare digit strings looked at one by one (the words just before each) before the whole
 # text is searched once for a phone word (`phone.has_phone_word`, ~25 ns a character).
 BARE_LOOKS = 64
@@ -85,19 +83,16 @@ _CARD_PIECES = (
 
 
 def digit_runs(text: str) -> Iterator[tuple[int, int, int | None]]:
-    """(start, end, mark) of each of RUN's matches: the spans from the compiled scan
-    (guards/_runs.c, one loop where `re` paid an attempt at every digit) and the marks from
-    `_MARKS` at each, or RUN itself where the scan is not built."""
+    """(start, end, mark) of each of RUN's matches: from the compiled scan (guards/_runs.c,
+    one loop where `re` paid an attempt at every digit, the marks' lookaheads spelled out
+    there), or from RUN itself where the scan is not built."""
     if _spans is None:
         for run in RUN.finditer(text):
             yield run.start(), run.end(), run.lastindex
         return
     flat = _spans(text)
-    marks = _MARKS.match
-    for k in range(0, len(flat), 2):
-        start = flat[k]
-        m = marks(text, start + 1)
-        yield start, flat[k + 1], (m.lastindex if m is not None else None)
+    for k in range(0, len(flat), 3):
+        yield flat[k], flat[k + 1], flat[k + 2] or None
 
 
 def digit_kinds(text: str, include_local_ips: bool, budget: Budget, out: list[Finding]) -> None:
