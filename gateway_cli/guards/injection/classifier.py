@@ -134,12 +134,16 @@ class Model:
         index = {w: i for i, w in enumerate(words)}
         if _window_weights is None:
             raise WeightsError("the compiled window scorer is not built in this install")
-        return _window_weights.Table(
-            words, [self.unigrams.get(w, 0.0) for w in words],
-            [(index[a], index[b], w) for (a, b), w in self.bigrams.items()],
-            [(k, w) for k, w in self.stems.items() if len(k) == STEM],
-            MARKER_BYTES, [self.markers.get(m) for m in MARKER_BYTES],
-            int.from_bytes(os.urandom(8), "little"))
+        try:
+            return _window_weights.Table(
+                words, [self.unigrams.get(w, 0.0) for w in words],
+                [(index[a], index[b], w) for (a, b), w in self.bigrams.items()],
+                [(k, w) for k, w in self.stems.items() if len(k) == STEM],
+                MARKER_BYTES, [self.markers.get(m) for m in MARKER_BYTES],
+                int.from_bytes(os.urandom(8), "little"))
+        except (TypeError, ValueError) as err:  # never half-loaded: refused like a bad file
+            raise WeightsError(f"the classifier weights cannot be loaded by the compiled "
+                               f"scorer: {err}; reinstall the gateway") from None
 
     def _weigh_bytes(self, data: bytes) -> tuple[float, int]:
         """(summed weight, number of features) of one window's bytes (`window_bytes`)."""

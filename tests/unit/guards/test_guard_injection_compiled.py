@@ -15,6 +15,7 @@ input with an exception, never a crash or a half-built table.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -244,3 +245,15 @@ def test_the_word_cache_changes_nothing_across_texts() -> None:
         for data in texts:
             assert _word_set.distinct(data, views.WORD_MAP) == frozenset(
                 data.translate(views.WORD_MAP).split())
+
+
+def test_weights_the_compiled_scorer_cannot_take_are_a_weights_error() -> None:
+    # The shipped file's weights are 32-bit floats; a model whose weights are not is
+    # refused as a damaged file is (WeightsError: exit 3 at start-up), never half-loaded.
+    weights = decode(classifier.read_shipped())
+    words, values = weights.tables["unigrams"]
+    bent = dataclasses.replace(weights, tables={
+        **weights.tables, "unigrams": (words, (0.1, *values[1:]))})
+    with pytest.raises(classifier.WeightsError, match="compiled scorer"):
+        Model(bent)
+    assert not Model(bent, compiled=False).compiled
