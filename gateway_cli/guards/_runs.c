@@ -104,22 +104,24 @@ static int bare(const Text *t, Py_ssize_t p)
     return c >= '2' && c <= '9' && digits_at(t, i + 1, 6) && tail_ok(t, i + 7);
 }
 
-/* `[0-9]{1,2}(?: [0-9]{1,2})?` at v, then the tail: two digits tried before one, with
- * the optional group before without it (the regex's backtracking: any way that
- * matches marks the run). */
+/* A date's optional hour `(?: [0-9]{1,2})?` at w, then the tail: with the hour (two
+ * digits, then one) before without it, as the regex backtracks; any way that matches
+ * marks the run. */
+static int hour_tail(const Text *t, Py_ssize_t w)
+{
+    if (ch(t, w) == ' ')
+        for (int c = 2; c >= 1; c--)
+            if (digits_at(t, w + 1, c) && tail_ok(t, w + 1 + c))
+                return 1;
+    return tail_ok(t, w);
+}
+
+/* `[0-9]{1,2}` at v (two digits tried before one), then the hour and the tail. */
 static int date_end(const Text *t, Py_ssize_t v)
 {
-    for (int b = 2; b >= 1; b--) {
-        if (!digits_at(t, v, b))
-            continue;
-        Py_ssize_t w = v + b;
-        if (ch(t, w) == ' ')
-            for (int c = 2; c >= 1; c--)
-                if (digits_at(t, w + 1, c) && tail_ok(t, w + 1 + c))
-                    return 1;
-        if (tail_ok(t, w))
+    for (int b = 2; b >= 1; b--)
+        if (digits_at(t, v, b) && hour_tail(t, v + b))
             return 1;
-    }
     return 0;
 }
 
@@ -156,12 +158,7 @@ static int skip(const Text *t, Py_ssize_t p)
             Py_UCS4 c0 = ch(t, y + 1), c1 = ch(t, y + 2);
             if (!((c0 == '1' && c1 == '9') || (c0 == '2' && c1 == '0')) || !digits_at(t, y + 3, 2))
                 continue;
-            Py_ssize_t w = y + 5;
-            if (ch(t, w) == ' ')
-                for (int c = 2; c >= 1; c--)
-                    if (digits_at(t, w + 1, c) && tail_ok(t, w + 1 + c))
-                        return 1;
-            if (tail_ok(t, w))
+            if (hour_tail(t, y + 5))
                 return 1;
         }
     }

@@ -44,13 +44,13 @@ from typing import Final
 
 from gateway_cli.guards.injection import classifier_digest
 from gateway_cli.guards.injection.features import (
-    _SPLIT,
     MARKER_BYTES,
     STEM,
     Features,
     assemble,
     char_bigrams,
     count,
+    data_features,
     prepare,
     split_words,
     window_bytes,
@@ -148,8 +148,7 @@ class Model:
     def _weigh_bytes(self, data: bytes) -> tuple[float, int]:
         """(summed weight, number of features) of one window's bytes (`window_bytes`)."""
         if self._table is None:
-            words = data.translate(_SPLIT).split()
-            features = assemble(data, set(words), set(pairwise(words)))
+            features = data_features(data)
             return self._weigh(features), count(features)
         found, n, long_words = self._table.weigh(data)
         if long_words:

@@ -102,7 +102,11 @@ def window_bytes(lowered: str) -> bytes:
 
 def window_features(lowered: str) -> Features:
     """(unigrams, bigrams, stems, character bigrams, markers) of one prepared window."""
-    data = window_bytes(lowered)
+    return data_features(window_bytes(lowered))
+
+
+def data_features(data: bytes) -> Features:
+    """The features of one window's bytes (`window_bytes`)."""
     words = data.translate(_SPLIT).split()
     return assemble(data, set(words), set(pairwise(words)))
 
